@@ -1,0 +1,84 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// OpenVINO's C API comes from the pinned PyPI wheel that `scripts/setup` unpacks into .deps/openvino.
+// The wheel has no pkg-config file and SwiftPM drops -rpath from pkg-config output anyway, so the
+// include path, library path and run-time path are given here, relative to this package.
+let openVINO = "\(Context.packageDirectory)/.deps/openvino"
+let openVINOSwift: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(openVINO)/include"])]
+let openVINOLinker: [LinkerSetting] = [
+    .unsafeFlags(["-L\(openVINO)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(openVINO)/lib"])
+]
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "vantage",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vantage", targets: ["vantage"]),
+        .library(name: "VantageSDK", targets: ["VantageSDK"]),
+        .executable(name: "people-counter", targets: ["PeopleCounter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // C libraries: module maps and shims only.
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat libavcodec libavutil libswscale",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "COpenVINO"),
+
+        // Libraries: all the logic.
+        .target(
+            name: "VantageMedia",
+            dependencies: ["CFFmpeg", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .target(
+            name: "VantageInference",
+            dependencies: ["COpenVINO", "VantageApp", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .target(name: "VantageApp", swiftSettings: swift6),
+        .target(name: "VantageProtocol", swiftSettings: swift6),
+        .target(
+            name: "VantageRuntime",
+            dependencies: [
+                "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .target(name: "VantageSDK", dependencies: ["VantageProtocol"], swiftSettings: swift6),
+
+        // The one binary.
+        .executableTarget(
+            name: "vantage",
+            dependencies: [
+                "VantageRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+
+        // Example applications' code nodes (their manifests live beside them under examples/).
+        .executableTarget(
+            name: "PeopleCounter", dependencies: ["VantageSDK"],
+            path: "examples/people-counter/packages/123456789012-people_counter_code-1.0/src",
+            swiftSettings: swift6),
+
+        // Tests.
+        .testTarget(name: "VantageAppTests", dependencies: ["VantageApp"], swiftSettings: swift6),
+        .testTarget(
+            name: "VantageMediaTests", dependencies: ["VantageMedia"], swiftSettings: swift6),
+        .testTarget(
+            name: "VantageInferenceTests", dependencies: ["VantageInference", "VantageApp"],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "VantageRuntimeTests", dependencies: ["VantageRuntime", "VantageSDK"],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
+    ]
+)
