@@ -26,6 +26,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
     /// How outputs become results.
     public var decoder: DecoderSpec
 
+    /// Makes a spec; without `decoder`, outputs are returned raw.
     public init(
         file: String, format: String? = nil, device: String? = nil, inputs: [ModelInputSpec] = [],
         decoder: DecoderSpec = DecoderSpec(type: .raw)
@@ -39,6 +40,7 @@ public struct ModelSpec: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey { case file, format, device, inputs, decoder }
 
+    /// Reads a spec; `inputs` default to none and `decoder` to `raw`.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         file = try c.decode(String.self, forKey: .file)
@@ -61,11 +63,14 @@ public struct ModelInputSpec: Sendable, Codable, Equatable {
     public var colorOrder: String?
     /// The size frames are scaled to; required when the model's input size is dynamic.
     public var width: Int?
+    /// The height frames are scaled to; see `width`.
     public var height: Int?
     /// Per-channel normalisation, applied as `(pixel - mean) / scale`, in the model's colour order.
     public var mean: [Float]?
+    /// Per-channel divisor of the normalisation; see `mean`.
     public var scale: [Float]?
 
+    /// Makes an input spec; unset values take the defaults above.
     public init(
         name: String, layout: String? = nil, elementType: String? = nil, colorOrder: String? = nil,
         width: Int? = nil, height: Int? = nil, mean: [Float]? = nil, scale: [Float]? = nil
@@ -83,6 +88,7 @@ public struct ModelInputSpec: Sendable, Codable, Equatable {
 
 /// Which output decoder turns a model's tensors into results, with its settings.
 public struct DecoderSpec: Sendable, Codable, Equatable {
+    /// The decoders Vantage has.
     public enum Kind: String, Sendable, Codable, CaseIterable {
         /// TensorFlow object-detection API outputs: boxes `[N,K,4]` (ymin, xmin, ymax, xmax in 0–1),
         /// classes, scores and a count, looked up by name.
@@ -94,6 +100,7 @@ public struct DecoderSpec: Sendable, Codable, Equatable {
         /// The tensors as they are.
         case raw
     }
+    /// Which decoder to use.
     public var type: Kind
     /// Class names, indexed by class id (for `ssd`, COCO ids start at 1 = person).
     public var labels: [String]?
@@ -102,8 +109,11 @@ public struct DecoderSpec: Sendable, Codable, Equatable {
     /// `ssd` output names. Defaults: `detection_boxes:0`, `detection_classes:0`, `detection_scores:0`,
     /// `num_detections:0`.
     public var boxes: String?
+    /// `ssd`: the classes output's name; see `boxes`.
     public var classes: String?
+    /// `ssd`: the scores output's name; see `boxes`.
     public var scores: String?
+    /// `ssd`: the detection-count output's name; see `boxes`.
     public var count: String?
     /// `yolo` and `classification`: the output to read (default: the first).
     public var output: String?
@@ -116,6 +126,7 @@ public struct DecoderSpec: Sendable, Codable, Equatable {
     /// `classification`: apply softmax to the scores first. Default false.
     public var softmax: Bool?
 
+    /// Makes a decoder spec; unset values take the defaults above.
     public init(
         type: Kind, labels: [String]? = nil, minScore: Float? = nil, boxes: String? = nil, classes: String? = nil,
         scores: String? = nil, count: String? = nil, output: String? = nil, version: String? = nil,

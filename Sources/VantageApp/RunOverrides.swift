@@ -1,0 +1,107 @@
+import Foundation
+
+/// What the person running an application changes about it: cameras, parameter values, and an optional Panorama
+/// overrides document. Command-line values win over the document.
+public struct RunOverrides: Sendable {
+    /// From repeated `--camera NODE=URL`, in the order given. Several for one node become several streams
+    /// (`NODE_1`, `NODE_2`, …) delivered together as one list, like Panorama's `nodeOverrides`.
+    public var cameras: [CameraOverride]
+    /// From `--param NAME=VALUE`; each value is read as its parameter node's type.
+    public var parameters: [String: String]
+    /// A Panorama overrides document, `{"nodeGraphOverrides": {...}}`.
+    public var overridesFile: URL?
+
+    /// Makes a set of overrides.
+    public init(cameras: [CameraOverride] = [], parameters: [String: String] = [:], overridesFile: URL? = nil) {
+        self.cameras = cameras
+        self.parameters = parameters
+        self.overridesFile = overridesFile
+    }
+
+    /// Adds a `--camera` argument, written `NODE=URL`.
+    public mutating func addCamera(argument: String) throws(ManifestError) {
+        cameras.append(try CameraOverride(argument: argument))
+    }
+
+    /// Adds a `--param` argument, written `NAME=VALUE` (a later value for the same name wins).
+    public mutating func addParameter(argument: String) throws(ManifestError) {
+        guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
+            throw ManifestError(
+                .invalidArgument, message: "--param \(argument) is not written NAME=VALUE",
+                hint: "write it as --param NAME=VALUE, e.g. --param min_score=0.6")
+        }
+        parameters[String(argument[..<equals])] = String(argument[argument.index(after: equals)...])
+    }
+}
+
+/// One `--camera NODE=URL`: a stream for a camera node.
+public struct CameraOverride: Sendable, Equatable, CustomStringConvertible {
+    /// The camera node (in graph.json or the overrides document).
+    public var node: String
+    /// The stream: `rtsp://`, `rtsps://`, `http://`, `https://`, a `file:` URL or a path to a video file.
+    public var url: String
+
+    /// Makes an override.
+    public init(node: String, url: String) {
+        self.node = node
+        self.url = url
+    }
+
+    /// Reads `NODE=URL` (the URL may itself contain `=`).
+    public init(argument: String) throws(ManifestError) {
+        guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
+            throw ManifestError(
+                .invalidArgument, message: "--camera \(CameraSource.redact(argument)) is not written NODE=URL",
+                hint:
+                    "write it as --camera NODE=URL, e.g. --camera camera_node=rtsp://user:pass@192.168.1.20:554/stream1"
+            )
+        }
+        self.init(node: String(argument[..<equals]), url: String(argument[argument.index(after: equals)...]))
+    }
+
+    /// `NODE=URL` with the URL's credentials hidden.
+    public var description: String { "\(node)=\(CameraSource.redact(url))" }
+}
+
+/// Which camera URLs Vantage opens.
+enum CameraURL {
+    static let acceptedForms = "rtsp://, rtsps://, http://, https://, a file: URL or a path to a video file"
+
+    /// Why a URL cannot be opened, or `nil` when it can. Never quotes the URL unredacted.
+    static func problem(_ url: String) -> String? {
+        if url.trimmingCharacters(in: .whitespaces).isEmpty { return "the URL is empty" }
+        guard let scheme = scheme(of: url) else {
+            // A path, unless it looks like `192.168.1.20:554/stream`: a camera address without its scheme.
+            if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/"),
+                url[url.index(after: colon)...].prefix(while: { $0 != "/" }).allSatisfy(\.isNumber),
+                url.index(after: colon) < url.endIndex
+            {
+                return
+                    "\(CameraSource.redact(url)) looks like a camera address without a scheme: write "
+                    + "rtsp://\(CameraSource.redact(url))"
+            }
+            return nil
+        }
+        switch scheme.lowercased() {
+        case "rtsp", "rtsps", "http", "https":
+            guard url.dropFirst(scheme.count + 1).hasPrefix("//"), url.count > scheme.count + 3 else {
+                return "\(CameraSource.redact(url)) is missing the host: write \(scheme)://HOST/PATH"
+            }
+            return nil
+        case "file":
+            return url.count > 5 ? nil : "the file: URL names no file"
+        default:
+            return "\"\(scheme)\" URLs are not supported"
+        }
+    }
+
+    /// The scheme of a URL, or `nil` for a plain path.
+    static func scheme(of url: String) -> String? {
+        guard let colon = url.firstIndex(of: ":") else { return nil }
+        let candidate = url[..<colon]
+        guard let first = candidate.unicodeScalars.first, ("a"..."z").contains(first) || ("A"..."Z").contains(first),
+            candidate.unicodeScalars.allSatisfy({ $0.isASCIILetterOrDigit || "+-.".unicodeScalars.contains($0) })
+        else { return nil }
+        return String(candidate)
+    }
+}

@@ -1,0 +1,363 @@
+// VantageInference: models on OpenVINO.
+//
+// `InferenceModel.load` reads a model file (ONNX, TensorFlow frozen graph, TFLite, OpenVINO IR, PaddlePaddle),
+// fuses the frame pre-processing into it (u8 HWC frame → the model's layout, element type and normalisation, with
+// OpenVINO's pre/post-processing API), and compiles it once for all cameras (THROUGHPUT hint, on-disk cache).
+// `InferenceRequest` runs it asynchronously on a frame written straight into the request's input memory, or on
+// tensors an application made, and decodes the outputs (SSD, YOLO, classification, raw) into reused storage.
+//
+// Layers: OpenVINO.swift wraps each C handle in a class (deinit frees); this file and InferenceRequest.swift are the
+// domain API; Decoders.swift is pure Swift. No OpenVINO type appears in the public API.
+
+public import Foundation
+public import Logging
+public import VantageApp
+import Synchronization
+
+/// One compiled model, shared by every camera and task that uses it.
+///
+/// Loading reads and compiles the model, which takes up to a few seconds (much less when the compiled model is in
+/// the cache): from async code, `try await load(…)` does it on a thread of its own; the synchronous `load` blocks
+/// its caller. Everything else is quick and thread-safe.
+public final class InferenceModel: Sendable {
+    /// The model's name: its node name in the application graph. Every error names it.
+    public let name: String
+    /// The descriptor it was loaded with.
+    public let spec: ModelSpec
+    /// The model file.
+    public let file: URL
+    /// The file's format.
+    public let format: ModelFormat
+    /// The OpenVINO device it is compiled for (`CPU` unless the descriptor says otherwise).
+    public let device: String
+    /// What a frame must be scaled and converted to before ``InferenceRequest/inferFrame()``.
+    public let frameInput: FrameInputFormat
+    /// The model's inputs, by name (the frame input is ``frameInputName``).
+    public let inputNames: [String]
+    /// The input that frames are fed to.
+    public let frameInputName: String
+    /// The model's outputs, by name, in the order of ``InferenceRequest/outputs``.
+    public let outputNames: [String]
+    /// How many requests can usefully run at once on this device (OpenVINO's
+    /// `OPTIMAL_NUMBER_OF_INFER_REQUESTS`, at least 2): make that many with ``makeRequest()``.
+    public let maxConcurrentRequests: Int
+    /// Whether the compiled model came from the cache directory instead of being compiled now.
+    public let loadedFromCache: Bool
+
+    let fail: ModelErrorContext
+    let decoder: ResolvedDecoder
+    /// The model's inputs as the file declares them (what ``InferenceRequest/inferTensors(_:)`` is checked against).
+    let fileInputs: [PortInfo]
+    let frameInputIndex: Int
+    /// The outputs of the compiled frame variant.
+    let frameOutputs: [PortInfo]
+    let compiled: OpenVINOCompiledModel
+    let compileProperties: [(key: String, value: String)]
+    let logger: Logger
+    /// The variant without frame pre-processing, compiled on first use by `inferTensors`.
+    private let plainVariant = Mutex<PlainVariant?>(nil)
+
+    struct PlainVariant: Sendable {
+        var compiled: OpenVINOCompiledModel
+        var outputs: [PortInfo]
+    }
+
+    /// Reads, prepares and compiles a model, blocking the calling thread meanwhile.
+    ///
+    /// - Parameters:
+    ///   - name: the model's node name, used in every message.
+    ///   - spec: the descriptor's `vantage` block.
+    ///   - file: the model file, already resolved against the application folder.
+    ///   - cacheDirectory: where compiled models are kept between runs (created if missing); `nil` for no cache.
+    ///   - logger: where loading is logged (`debug`/`info`); nothing is logged per frame above `trace`.
+    public static func load(
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger
+    ) throws(ModelError) -> InferenceModel {
+        try InferenceModel(name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger)
+    }
+
+    /// Reads, prepares and compiles a model on a thread of its own, so that no thread of the cooperative pool is
+    /// blocked meanwhile. Same parameters as the synchronous `load`.
+    public static func load(
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger
+    ) async throws(ModelError) -> InferenceModel {
+        try await onDedicatedThread { () throws(ModelError) -> InferenceModel in
+            try InferenceModel(name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger)
+        }
+    }
+
+    private init(name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger) throws(ModelError) {
+        let started = ContinuousClock.now
+        let fail = ModelErrorContext(model: name, file: file.path)
+        var logger = logger
+        logger[metadataKey: "model.name"] = "\(name)"
+        logger[metadataKey: "model.file"] = "\(file.path)"
+
+        // The file, before OpenVINO sees it: clear messages for the common mistakes.
+        let format = try ModelFormat.resolve(file: file, declared: spec.format, fail)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue
+        else {
+            throw fail(
+                .fileMissing,
+                "the model file does not exist: check vantage.file in the model's descriptor.json (a relative "
+                    + "path is resolved against the application folder) and that the model package was installed")
+        }
+        var weights: String?
+        if format == .openvino {
+            let bin = file.deletingPathExtension().appendingPathExtension("bin")
+            guard FileManager.default.fileExists(atPath: bin.path) else {
+                throw fail(
+                    .fileMissing,
+                    "an OpenVINO IR model needs its weights beside it, but \(bin.path) does not exist: copy the .bin "
+                        + "file that came with the .xml into the same folder")
+            }
+            weights = bin.path
+        }
+
+        let core: OpenVINOCore
+        do { core = try OpenVINOCore.shared.get() } catch {
+            throw fail(
+                .runtimeUnavailable, "the OpenVINO runtime could not start: run scripts/setup to reinstall it",
+                error)
+        }
+        let device = spec.device ?? "CPU"
+        try Self.checkDevice(device, core: core, fail)
+
+        // Read the model.
+        let model: OpenVINOModel
+        do { model = try core.readModel(path: file.path, weights: weights) } catch {
+            throw fail(
+                .unreadableModel,
+                "OpenVINO cannot read this \(format) file: it is corrupt, truncated or not a \(format) model; "
+                    + "re-export or re-download it", error)
+        }
+        let inputs: [PortInfo]
+        var outputs: [PortInfo]
+        do {
+            inputs = try model.inputs()
+            outputs = try model.outputs()
+        } catch {
+            throw fail(.unreadableModel, "OpenVINO read the file but cannot list its inputs and outputs", error)
+        }
+        // Show the TensorFlow object-detection API's well-known output names rather than internal node names.
+        for known in ["detection_boxes:0", "detection_classes:0", "detection_scores:0", "num_detections:0"] {
+            if let index = model.outputIndex(named: known, among: outputs) { outputs[index].name = known }
+        }
+        let inputList = quotedList(inputs.map { "\($0.name) \(describe($0.dimensions)) \($0.elementTypeName)" })
+
+        // Which input frames go to; every input the descriptor names must exist.
+        var frameIndex: Int?
+        for inputSpec in spec.inputs {
+            guard let index = model.inputIndex(named: inputSpec.name, among: inputs) else {
+                throw fail(
+                    .unknownInput,
+                    "vantage.inputs names input '\(inputSpec.name)', which the model does not have; its inputs are "
+                        + "\(inputList): use one of these names")
+            }
+            if frameIndex == nil { frameIndex = index }
+        }
+        if frameIndex == nil {
+            guard inputs.count == 1 else {
+                throw fail(
+                    .unknownInput,
+                    "the model has \(inputs.count) inputs (\(inputList)): name the one that takes frames in "
+                        + "vantage.inputs")
+            }
+            frameIndex = 0
+        }
+        let frameIndexValue = frameIndex!
+        let frameSpec = spec.inputs.first ?? ModelInputSpec(name: inputs[frameIndexValue].name)
+        let decoder = try ResolvedDecoder(spec.decoder, outputs: &outputs, model: model, fail)
+        let outputNames = outputs.map(\.name)
+
+        // Fuse the frame pre-processing into the model.
+        let plan = try FramePlan(spec: frameSpec, port: inputs[frameIndexValue], fail)
+        if let element = frameSpec.elementType, element.lowercased() != inputs[frameIndexValue].elementTypeName {
+            logger.warning(
+                "The descriptor's elementType differs from the model's input; using the model's",
+                metadata: [
+                    "model.input": "\(frameSpec.name)", "descriptor.element_type": "\(element)",
+                    "model.element_type": "\(inputs[frameIndexValue].elementTypeName)",
+                ])
+        }
+        let prepared: OpenVINOModel
+        do {
+            if plan.reshapeTo != inputs[frameIndexValue].staticShape {
+                try model.reshapeInput(named: inputs[frameIndexValue].name, to: plan.reshapeTo)
+            }
+        } catch {
+            throw fail(
+                .shapeMismatch,
+                "the model cannot take \(plan.format.width)x\(plan.format.height) frames (input "
+                    + "'\(inputs[frameIndexValue].name)' reshaped to \(describe(plan.reshapeTo))): set width and height "
+                    + "in vantage.inputs to a size the model supports", error)
+        }
+        do {
+            let ppp = try OpenVINOPrePostProcessor(model)
+            try ppp.configureInput(index: frameIndexValue, plan.preprocessing)
+            try Self.convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
+            prepared = try ppp.build()
+        } catch {
+            throw fail(
+                .invalidDescriptor,
+                "OpenVINO cannot build the frame pre-processing (\(plan.preprocessing.modelLayout) layout, mean "
+                    + "\(plan.preprocessing.mean.map { "\($0)" } ?? "none"), scale "
+                    + "\(plan.preprocessing.scale.map { "\($0)" } ?? "none")): check layout, mean and scale in "
+                    + "vantage.inputs", error)
+        }
+
+        // Compile, through the cache when there is one.
+        var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", "THROUGHPUT")]
+        if let cacheDirectory {
+            do {
+                try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+                properties.append(("CACHE_DIR", cacheDirectory.path))
+            } catch {
+                logger.warning(
+                    "Cannot create the compiled-model cache directory; compiling without a cache",
+                    metadata: ["model.cache_dir": "\(cacheDirectory.path)", "error": "\(error)"])
+            }
+        }
+        let compiled: OpenVINOCompiledModel
+        do {
+            compiled = try core.compile(prepared, device: device, properties: properties)
+        } catch {
+            throw fail(
+                .compileFailed,
+                "OpenVINO cannot compile the model for device \(device)"
+                    + (device == "CPU" ? "" : ": try vantage.device \"CPU\"")
+                    + "; if the model uses operations OpenVINO does not support, re-export it with a lower opset",
+                error)
+        }
+        var frameOutputs: [PortInfo]
+        do { frameOutputs = try compiled.outputs() } catch {
+            throw fail(.compileFailed, "OpenVINO compiled the model but cannot list its outputs", error)
+        }
+        for i in frameOutputs.indices where i < outputNames.count { frameOutputs[i].name = outputNames[i] }
+        if let unreadable = frameOutputs.first(where: { $0.elementType == nil }) {
+            throw fail(
+                .unknownOutput,
+                "output '\(unreadable.name)' has element type \(unreadable.elementTypeName), which Vantage cannot "
+                    + "read: re-export the model with numeric outputs")
+        }
+
+        self.name = name
+        self.spec = spec
+        self.file = file
+        self.format = format
+        self.device = device
+        self.frameInput = plan.format
+        self.inputNames = inputs.map(\.name)
+        self.frameInputName = inputs[frameIndexValue].name
+        self.outputNames = outputNames
+        self.maxConcurrentRequests = max(2, compiled.property("OPTIMAL_NUMBER_OF_INFER_REQUESTS").flatMap(Int.init) ?? 2)
+        self.loadedFromCache = ["YES", "TRUE", "1"].contains(compiled.property("LOADED_FROM_CACHE")?.uppercased() ?? "")
+        self.fail = fail
+        self.decoder = decoder
+        self.fileInputs = inputs
+        self.frameInputIndex = frameIndexValue
+        self.frameOutputs = frameOutputs
+        self.compiled = compiled
+        self.compileProperties = properties
+        self.logger = logger
+
+        logger.info(
+            "Loaded model",
+            metadata: [
+                "model.format": "\(format.rawValue)", "model.device": "\(device)",
+                "model.frame_input": "\(frameInputName) \(plan.format)", "model.outputs": "\(outputNames)",
+                "model.decoder": "\(spec.decoder.type.rawValue)", "model.requests": "\(maxConcurrentRequests)",
+                "model.cache_dir": "\(cacheDirectory?.path ?? "none")", "model.loaded_from_cache": "\(loadedFromCache)",
+                "model.load_ms": "\((ContinuousClock.now - started).milliseconds)",
+                "openvino.version": "\(OpenVINOCore.version)",
+            ])
+    }
+
+    /// A new request, with its own frame buffer and result storage. Make a few up front (one per concurrent task,
+    /// ``maxConcurrentRequests`` in all) and reuse them.
+    public func makeRequest() throws(ModelError) -> InferenceRequest {
+        try InferenceRequest(model: self)
+    }
+
+    /// The class name for a class id, from the descriptor's `decoder.labels`.
+    public func label(for classId: Int) -> String? {
+        guard let labels = spec.decoder.labels, labels.indices.contains(classId) else { return nil }
+        return labels[classId]
+    }
+
+    // MARK: - Internals
+
+    /// The model without the frame pre-processing (outputs still converted for the decoder), compiled once on first
+    /// use, on a thread of its own.
+    func plain() async throws(ModelError) -> PlainVariant {
+        if let ready = plainVariant.withLock({ $0 }) { return ready }
+        return try await onDedicatedThread { () throws(ModelError) -> PlainVariant in
+            try self.plainVariant.withLock { (slot: inout PlainVariant?) throws(ModelError) -> PlainVariant in
+                if let ready = slot { return ready }
+                let variant = try self.compilePlain()
+                slot = variant
+                return variant
+            }
+        }
+    }
+
+    private func compilePlain() throws(ModelError) -> PlainVariant {
+        let started = ContinuousClock.now
+        let weights = format == .openvino ? file.deletingPathExtension().appendingPathExtension("bin").path : nil
+        do {
+            let core = try OpenVINOCore.shared.get()
+            var model = try core.readModel(path: file.path, weights: weights)
+            let outputs = try model.outputs()
+            if case .raw = decoder {
+            } else if outputs.contains(where: { $0.elementType != .f32 }) {
+                let ppp = try OpenVINOPrePostProcessor(model)
+                try Self.convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
+                model = try ppp.build()
+            }
+            let compiled = try core.compile(model, device: device, properties: compileProperties)
+            var outputsCompiled = try compiled.outputs()
+            for i in outputsCompiled.indices where i < outputNames.count { outputsCompiled[i].name = outputNames[i] }
+            let variant = PlainVariant(compiled: compiled, outputs: outputsCompiled)
+            logger.debug(
+                "Compiled the model's tensor variant",
+                metadata: ["model.load_ms": "\((ContinuousClock.now - started).milliseconds)"])
+            return variant
+        } catch {
+            throw fail(.compileFailed, "OpenVINO cannot prepare the model for tensors from the application", error)
+        }
+    }
+
+    private static func convertOutputsToFloat(
+        _ ppp: OpenVINOPrePostProcessor, outputs: [PortInfo], decoder: ResolvedDecoder
+    ) throws(OpenVINOFailure) {
+        if case .raw = decoder { return }
+        for (index, output) in outputs.enumerated() where output.elementType != .f32 {
+            try ppp.setOutputElementType(index: index, .f32)
+        }
+    }
+
+    private static func checkDevice(_ device: String, core: OpenVINOCore, _ fail: ModelErrorContext) throws(ModelError) {
+        // CPU is always there; virtual devices (AUTO, MULTI:…, HETERO:…, BATCH:…) pick among real ones themselves.
+        let virtual = ["AUTO", "MULTI", "HETERO", "BATCH"]
+        guard device != "CPU", !virtual.contains(where: { device.hasPrefix($0) }) else { return }
+        let available: [String]
+        do { available = try core.availableDevices() } catch {
+            throw fail(.deviceUnavailable, "cannot list the OpenVINO devices of this machine", error)
+        }
+        let present = available.contains { $0 == device || $0.hasPrefix(device + ".") }
+        guard present else {
+            throw fail(
+                .deviceUnavailable,
+                "device '\(device)' is not available on this machine (available: \(available.joined(separator: ", "))):"
+                    + " set vantage.device to one of them, or remove it to run on CPU")
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,448 @@
+internal import CFFmpeg
+import Foundation
+import Logging
+import Synchronization
+
+/// Where a camera is in its life.
+public enum CameraState: String, Sendable, Codable {
+    case connecting, streaming, reconnecting, ended, failed
+}
+
+/// A camera's counters, as shown in the status endpoint and the per-camera status line.
+public struct CameraCounters: Sendable, Codable, Equatable {
+    /// Video packets read from the source.
+    public var received: UInt64 = 0
+    /// Frames that came out of the decoder.
+    public var decoded: UInt64 = 0
+    /// Frames handed to a consumer (the application).
+    public var delivered: UInt64 = 0
+    /// Frames replaced by a newer one before any consumer took them (the consumer was slower than the camera).
+    public var droppedSuperseded: UInt64 = 0
+    /// Frames dropped because consumers held every frame buffer.
+    public var droppedNoBuffer: UInt64 = 0
+    /// Times the stream was reopened after an error, end or stall.
+    public var reconnects: UInt64 = 0
+    /// Stalls detected (connected, but no packet for `stallTimeout`).
+    public var stalls: UInt64 = 0
+    public var state: CameraState = .connecting
+    /// The last error, worded for a user (no credentials).
+    public var lastError: String?
+    public var width: Int = 0
+    public var height: Int = 0
+
+    public var dropped: UInt64 { droppedSuperseded + droppedNoBuffer }
+}
+
+/// Wakes a consumer that waits for new frames from any of several cameras.
+public final class FrameSignal: Sendable {
+    private let condition = PThreadCondition()
+    private let pending = Mutex(false)
+
+    public init() {}
+
+    /// Marks that something happened and wakes the waiter.
+    public func notify() {
+        pending.withLock { $0 = true }
+        condition.broadcast()
+    }
+
+    /// Blocks until `notify()` was called since the last wait, or the timeout passes. Returns whether notified.
+    @discardableResult
+    public func wait(timeoutMillis: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        if pending.withLock({ p in defer { p = false }; return p }) { return true }
+        condition.wait(timeoutMillis: timeoutMillis)
+        return pending.withLock { p in defer { p = false }; return p }
+    }
+}
+
+/// One camera: reads its source on a thread of its own, decodes every frame into the camera's frame pool as
+/// BGR, reconnects forever with capped, jittered backoff, and restarts a stalled stream.
+///
+/// Consumers take the latest frame with `acquireLatest(after:)` and give it back with `release(slot:)`.
+/// A slow, broken or dead camera never blocks another: each has its own thread, pool and FFmpeg contexts,
+/// and every blocking FFmpeg call is cut short by the interrupt callback.
+public final class CameraStream: @unchecked Sendable {
+    // Unchecked: the FFmpeg contexts live only on the camera's thread; shared state is in Mutex/Atomic values
+    // and the frame pool, which guards itself.
+    public let source: StreamSource
+    let pool: FramePool
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    /// Monotonic nanoseconds after which a blocking FFmpeg call is interrupted (0 = no deadline).
+    private let interruptDeadline = Atomic<UInt64>(0)
+    private let interruptedByDeadline = Atomic<Bool>(false)
+    private let counters = Mutex(CameraCounters())
+    private let observers = Mutex<[FrameSignal]>([])
+    private var thread: Thread?
+    private let finished = Atomic<Bool>(false)
+    private var sequence: UInt64 = 0
+
+    public init(source: StreamSource, storage: FrameStorage, logger: Logger) {
+        self.source = source
+        self.pool = FramePool(storage: storage)
+        var logger = logger
+        logger[metadataKey: "camera"] = "\(source.name)"
+        self.logger = logger
+    }
+
+    /// Frame storage this camera writes into.
+    public var storage: FrameStorage { pool.storage }
+
+    /// Where the BGR pixels of a slot start.
+    public func pixels(of slot: Int) -> UnsafeMutableRawPointer { pool.pixels(of: slot) }
+
+    /// Adds a consumer to wake on each new frame and at the end of the stream.
+    public func addObserver(_ signal: FrameSignal) { observers.withLock { $0.append(signal) } }
+
+    /// Starts reading on the camera's own thread.
+    public func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "camera \(source.name)"
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Asks the thread to stop; blocking calls are interrupted. Returns at once; `isFinished` turns true soon.
+    public func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        pool.wakeAll()
+    }
+
+    /// True once the thread has ended (file finished, unrecoverable error, or stopped).
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    public var snapshot: CameraCounters { counters.withLock { $0 } }
+
+    /// Takes a reference to the newest frame if it is newer than `sequence`.
+    public func acquireLatest(after sequence: UInt64) -> FrameInfo? {
+        let info = pool.acquireLatest(after: sequence)
+        if info != nil { counters.withLock { $0.delivered += 1 } }
+        return info
+    }
+
+    /// Takes another reference to a frame the caller holds.
+    public func retain(slot: Int) { pool.retain(slot: slot) }
+
+    /// Gives a frame back to the pool.
+    public func release(slot: Int) { pool.release(slot: slot) }
+
+    // MARK: - The camera thread
+
+    private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
+
+    private func run() {
+        var delay = source.reconnectInitialDelay
+        var firstAttempt = true
+        while !stopping {
+            if !firstAttempt {
+                counters.withLock { $0.reconnects += 1; $0.state = .reconnecting }
+            }
+            firstAttempt = false
+            let decodedBefore = snapshot.decoded
+            do {
+                let end = try session()
+                if end == .finished { setState(.ended); break }
+                if stopping { break }
+            } catch {
+                counters.withLock { $0.lastError = error.description }
+                if source.kind == .file && snapshot.decoded == 0 {
+                    // A file that cannot be read now will not become readable by retrying.
+                    logger.error("camera failed: \(error.description)")
+                    setState(.failed)
+                    break
+                }
+                logger.warning(
+                    "camera error, reconnecting", metadata: ["error": "\(error.description)", "delay": "\(delay)"])
+            }
+            if snapshot.decoded > decodedBefore { delay = source.reconnectInitialDelay }
+            sleepInterruptibly(jittered(delay))
+            delay = min(delay * 2, source.reconnectMaxDelay)
+        }
+        if stopping && snapshot.state != .failed { setState(.ended) }
+        finished.store(true, ordering: .releasing)
+        notifyObservers()
+    }
+
+    private func setState(_ state: CameraState) { counters.withLock { $0.state = state } }
+
+    private func jittered(_ d: Duration) -> Duration { d * Double.random(in: 0.8...1.2) }
+
+    private func sleepInterruptibly(_ d: Duration) {
+        let until = monotonicNanos() + UInt64(max(0, d.seconds * 1e9))
+        while !stopping, monotonicNanos() < until { usleep(20_000) }
+    }
+
+    private func notifyObservers() { observers.withLock { for o in $0 { o.notify() } } }
+
+    fileprivate func shouldInterrupt() -> Bool {
+        if stopping { return true }
+        let deadline = interruptDeadline.load(ordering: .relaxed)
+        if deadline != 0 && monotonicNanos() > deadline {
+            interruptedByDeadline.store(true, ordering: .relaxed)
+            return true
+        }
+        return false
+    }
+
+    private func armDeadline(_ d: Duration) {
+        interruptedByDeadline.store(false, ordering: .relaxed)
+        interruptDeadline.store(monotonicNanos() + UInt64(d.seconds * 1e9), ordering: .relaxed)
+    }
+
+    private enum SessionEnd { case finished, stopped }
+
+    /// One connection: open, decode until the end, an error or a stop.
+    private func session() throws(MediaError) -> SessionEnd {
+        setState(.connecting)
+        let name = source.name
+        guard var format = avformat_alloc_context() else {
+            throw MediaError(.outOfMemory, "camera \(name): out of memory opening the stream")
+        }
+        format.pointee.interrupt_callback.callback = { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<CameraStream>.fromOpaque(opaque).takeUnretainedValue().shouldInterrupt() ? 1 : 0
+        }
+        format.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(self).toOpaque()
+
+        var options: OpaquePointer? = nil
+        defer { av_dict_free(&options) }
+        switch source.kind {
+        case .rtsp:
+            av_dict_set(&options, "rtsp_transport", source.transport.rawValue, 0)
+            av_dict_set(&options, "timeout", "\(Int64(source.stallTimeout.seconds * 1_000_000))", 0)
+        case .http:
+            av_dict_set(&options, "reconnect", "0", 0)
+        case .file:
+            break
+        }
+        armDeadline(source.openTimeout)
+        var optionalFormat: UnsafeMutablePointer<AVFormatContext>? = format
+        let opened = avformat_open_input(&optionalFormat, source.openTarget, nil, &options)
+        if opened < 0 {
+            if stopping { return .stopped }
+            throw openError(opened)
+        }
+        format = optionalFormat!
+        defer {
+            var f: UnsafeMutablePointer<AVFormatContext>? = format
+            avformat_close_input(&f)
+        }
+        armDeadline(source.openTimeout)
+        try check(
+            avformat_find_stream_info(format, nil), .openFailed,
+            "camera \(name): could not read stream information from \(source.redactedURL)",
+            hint: "check that the source sends video")
+
+        var decoderPointer: UnsafePointer<AVCodec>? = nil
+        let streamIndex = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
+        guard streamIndex >= 0, let decoderPointer else {
+            throw MediaError(
+                .noVideoStream, "camera \(name): \(source.redactedURL) has no video stream Vantage can decode",
+                hint: "point the camera at an H.264, H.265 or MJPEG stream")
+        }
+        let stream = format.pointee.streams[Int(streamIndex)]!
+        guard let codec = avcodec_alloc_context3(decoderPointer) else {
+            throw MediaError(.outOfMemory, "camera \(name): out of memory creating the decoder")
+        }
+        defer {
+            var c: UnsafeMutablePointer<AVCodecContext>? = codec
+            avcodec_free_context(&c)
+        }
+        try check(
+            avcodec_parameters_to_context(codec, stream.pointee.codecpar), .unsupportedCodec,
+            "camera \(name): cannot configure the decoder")
+        codec.pointee.thread_count = 1  // one decoder per camera, on the camera's own thread
+        try check(
+            avcodec_open2(codec, decoderPointer, nil), .unsupportedCodec,
+            "camera \(name): cannot open the \(String(cString: decoderPointer.pointee.name)) decoder")
+
+        guard let packet = av_packet_alloc(), let decoded = av_frame_alloc() else {
+            throw MediaError(.outOfMemory, "camera \(name): out of memory")
+        }
+        defer {
+            var p: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&p)
+            var f: UnsafeMutablePointer<AVFrame>? = decoded
+            av_frame_free(&f)
+        }
+        var scaler = BGRConverter()
+        var pacer = Pacer(timeBase: stream.pointee.time_base)
+        setState(.streaming)
+        logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
+
+        while true {
+            armDeadline(source.stallTimeout)
+            let status = av_read_frame(format, packet)
+            if status == vantage_averror_eof() || (status < 0 && source.kind == .file && !stopping) {
+                // Drain the decoder, then loop or finish.
+                avcodec_send_packet(codec, nil)
+                try drain(codec: codec, into: decoded, scaler: &scaler, pacer: &pacer)
+                if stopping { return .stopped }
+                guard source.loop else { return .finished }
+                armDeadline(source.openTimeout)
+                try check(
+                    av_seek_frame(format, -1, 0, AVSEEK_FLAG_BACKWARD), .readFailed,
+                    "camera \(name): cannot seek back to the start to loop")
+                avcodec_flush_buffers(codec)
+                pacer.restart()
+                continue
+            }
+            if status < 0 {
+                if stopping { return .stopped }
+                if interruptedByDeadline.load(ordering: .relaxed) {
+                    counters.withLock { $0.stalls += 1 }
+                    throw MediaError(
+                        .stalled,
+                        "camera \(name): no video for \(source.stallTimeout.seconds) s although connected",
+                        hint: "restarting the stream")
+                }
+                throw MediaError(
+                    .readFailed, "camera \(name): the stream broke", hint: "reconnecting",
+                    cause: ffmpegErrorText(status))
+            }
+            if packet.pointee.stream_index != streamIndex {
+                av_packet_unref(packet)
+                continue
+            }
+            counters.withLock { $0.received += 1 }
+            let sent = avcodec_send_packet(codec, packet)
+            av_packet_unref(packet)
+            if sent < 0 && sent != vantage_averror_eagain() {
+                logger.debug("decoder rejected a packet", metadata: ["error": "\(ffmpegErrorText(sent))"])
+                continue
+            }
+            try drain(codec: codec, into: decoded, scaler: &scaler, pacer: &pacer)
+            if stopping { return .stopped }
+        }
+    }
+
+    private func openError(_ status: Int32) -> MediaError {
+        let name = source.name
+        let target = source.redactedURL
+        if interruptedByDeadline.load(ordering: .relaxed) {
+            return MediaError(
+                .openFailed,
+                "camera \(name): \(target) did not answer within \(source.openTimeout.seconds) s",
+                hint: "check the address and that the camera is on the network; retrying")
+        }
+        let hint: String
+        switch source.kind {
+        case .file: hint = "check that the file exists and is a video"
+        case .rtsp: hint = "check the host, port, path and credentials of the camera; retrying"
+        case .http: hint = "check the URL serves an MJPEG stream; retrying"
+        }
+        return MediaError(.openFailed, "camera \(name): cannot open \(target)", hint: hint, cause: ffmpegErrorText(status))
+    }
+
+    private func drain(
+        codec: UnsafeMutablePointer<AVCodecContext>, into decoded: UnsafeMutablePointer<AVFrame>,
+        scaler: inout BGRConverter, pacer: inout Pacer
+    ) throws(MediaError) {
+        while !stopping {
+            let status = avcodec_receive_frame(codec, decoded)
+            if status == vantage_averror_eagain() || status == vantage_averror_eof() { return }
+            if status < 0 {
+                throw MediaError(
+                    .decodeFailed, "camera \(source.name): the decoder failed", hint: "restarting the stream",
+                    cause: ffmpegErrorText(status))
+            }
+            if source.kind == .file && source.realtime {
+                pacer.wait(for: decoded.pointee.best_effort_timestamp, stop: stopRequested)
+            }
+            deliver(decoded, scaler: &scaler)
+        }
+    }
+
+    /// Converts a decoded frame to BGR in a free slot and publishes it. Allocates nothing once warm.
+    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>, scaler: inout BGRConverter) {
+        defer { av_frame_unref(decoded) }
+        counters.withLock { $0.decoded += 1 }
+        guard let slot = pool.beginWrite(wait: source.waitsForConsumer, cancelled: { stopping }) else {
+            if !stopping { counters.withLock { $0.droppedNoBuffer += 1 } }
+            return
+        }
+        let (width, height) = fit(Int(decoded.pointee.width), Int(decoded.pointee.height))
+        let stride = FramePool.alignedStride(width: width)
+        guard stride * height <= pool.storage.slotCapacity,
+            scaler.convert(decoded, to: pool.pixels(of: slot), width: width, height: height, stride: stride)
+        else {
+            pool.abortWrite()
+            counters.withLock { $0.lastError = "camera \(source.name): cannot convert a \(width)x\(height) frame" }
+            return
+        }
+        let target = pool.frames[slot]
+        av_frame_unref(target)
+        av_frame_move_ref(target, decoded)
+        sequence += 1
+        let info = FrameInfo(
+            sequence: sequence, slot: slot, width: width, height: height, stride: stride,
+            timestampMicros: wallClockMicros(), decodedAtNanos: monotonicNanos())
+        let dropped = pool.commitWrite(info)
+        counters.withLock {
+            if dropped { $0.droppedSuperseded += 1 }
+            $0.width = width
+            $0.height = height
+        }
+        notifyObservers()
+    }
+
+    /// The largest size within the source's maximum that keeps the aspect ratio (even numbers, for YUV).
+    private func fit(_ width: Int, _ height: Int) -> (Int, Int) {
+        guard width > source.maxWidth || height > source.maxHeight else { return (width, height) }
+        let scale = min(Double(source.maxWidth) / Double(width), Double(source.maxHeight) / Double(height))
+        return (Int(Double(width) * scale) & ~1, Int(Double(height) * scale) & ~1)
+    }
+}
+
+/// Paces a file at its frame rate: waits until a frame's presentation time has come on the wall clock.
+struct Pacer {
+    let timeBase: AVRational
+    var startNanos: UInt64 = 0
+    var firstPTS: Int64 = Int64.min
+
+    init(timeBase: AVRational) { self.timeBase = timeBase }
+
+    mutating func restart() { firstPTS = Int64.min }
+
+    mutating func wait(for pts: Int64, stop: borrowing Atomic<Bool>) {
+        guard pts != vantage_av_nopts_value() else { return }
+        let now = monotonicNanos()
+        if firstPTS == Int64.min || pts < firstPTS {
+            firstPTS = pts
+            startNanos = now
+            return
+        }
+        let offset = Double(pts - firstPTS) * Double(timeBase.num) / Double(timeBase.den)
+        let due = startNanos + UInt64(offset * 1e9)
+        while !stop.load(ordering: .relaxed) {
+            let now = monotonicNanos()
+            if now >= due { return }
+            usleep(UInt32(min(20_000, (due - now) / 1000)))
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        let (s, attos) = components
+        return Double(s) + Double(attos) / 1e18
+    }
+}
+
+/// Monotonic time in nanoseconds, for latency and deadlines.
+public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Wall-clock time in microseconds since 1970.
+public func wallClockMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}

@@ -1,0 +1,160 @@
+internal import CFFmpeg
+import Synchronization
+
+/// Memory for a camera's decoded frames: `slotCount` regions of `slotCapacity` bytes each, starting at `base`.
+///
+/// The runtime backs it with a shared-memory file so an application process can read (and draw on) frames
+/// without a copy; tests can back it with plain memory.
+public struct FrameStorage: @unchecked Sendable {
+    // Unchecked: the pointer is to memory owned by the creator for the camera's whole life; which slot may be
+    // written and read is decided by `FramePool`'s state under its mutex.
+    public let base: UnsafeMutableRawPointer
+    public let slotCount: Int
+    public let slotCapacity: Int
+
+    public init(base: UnsafeMutableRawPointer, slotCount: Int, slotCapacity: Int) {
+        self.base = base
+        self.slotCount = slotCount
+        self.slotCapacity = slotCapacity
+    }
+
+    /// Bytes a slot needs for a BGR frame of at most `maxWidth`×`maxHeight` (rows padded to 64 bytes).
+    public static func slotBytes(maxWidth: Int = 1920, maxHeight: Int = 1080) -> Int {
+        FramePool.alignedStride(width: maxWidth) * maxHeight
+    }
+}
+
+/// A decoded frame as consumers see it: where its BGR pixels are, and when it was taken.
+public struct FrameInfo: Sendable, Equatable {
+    /// Counts frames delivered by this camera since it started, from 1.
+    public var sequence: UInt64
+    /// The slot in the camera's `FrameStorage`; its pixels start at `slot * slotCapacity`.
+    public var slot: Int
+    public var width: Int
+    public var height: Int
+    /// Bytes per row of the BGR image.
+    public var stride: Int
+    /// Wall-clock capture time, microseconds since 1970.
+    public var timestampMicros: Int64
+    /// Monotonic time the frame finished decoding (nanoseconds), to measure latency to the app's decision.
+    public var decodedAtNanos: UInt64
+}
+
+/// The fixed set of reusable frame slots of one camera, and who holds each.
+///
+/// A slot is free, being written by the decoder, the latest frame, or held by consumers (reference counted).
+/// The decoder writes only into a free slot; consumers take the latest and give it back. Nothing is allocated
+/// per frame: the slots, their `AVFrame`s and the state arrays are made once.
+final class FramePool: @unchecked Sendable {
+    // Unchecked: `frames[i]` and slot pixels are written only by the decoder thread while slot i is `writing`,
+    // and read only by holders of a reference; all state changes happen under `state`'s mutex.
+    struct State {
+        var refs: [Int]
+        var writing: Int = -1
+        var latest: Int = -1
+        var latestTaken = true
+        var info: [FrameInfo]
+        var ended = false
+    }
+
+    let storage: FrameStorage
+    /// The decoded (YUV) frame behind each slot, kept while the slot is in use so model pre-processing can scale
+    /// from the original rather than from the BGR copy an application may have drawn on.
+    let frames: [UnsafeMutablePointer<AVFrame>]
+    let state: Mutex<State>
+    private let condition = PThreadCondition()
+
+    init(storage: FrameStorage) {
+        self.storage = storage
+        frames = (0..<storage.slotCount).map { _ in av_frame_alloc()! }
+        let empty = FrameInfo(
+            sequence: 0, slot: 0, width: 0, height: 0, stride: 0, timestampMicros: 0, decodedAtNanos: 0)
+        state = Mutex(State(refs: Array(repeating: 0, count: storage.slotCount),
+                            info: Array(repeating: empty, count: storage.slotCount)))
+    }
+
+    deinit {
+        for frame in frames {
+            var f: UnsafeMutablePointer<AVFrame>? = frame
+            av_frame_free(&f)
+        }
+    }
+
+    static func alignedStride(width: Int) -> Int { (width * 3 + 63) & ~63 }
+
+    func pixels(of slot: Int) -> UnsafeMutableRawPointer { storage.base + slot * storage.slotCapacity }
+
+    /// A slot the decoder may write into, or nil when consumers hold every slot. With `wait`, blocks until the
+    /// latest frame was taken and a slot is free (files read as fast as possible), or until `cancelled()` says so.
+    func beginWrite(wait: Bool, cancelled: () -> Bool) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let slot = state.withLock { s -> Int? in
+                if wait && !s.latestTaken { return nil }
+                for i in 0..<s.refs.count where s.refs[i] == 0 && i != s.latest && i != s.writing {
+                    s.writing = i
+                    return i
+                }
+                return nil
+            }
+            if let slot { return slot }
+            if !wait || cancelled() { return nil }
+            condition.wait(timeoutMillis: 100)
+        }
+    }
+
+    /// Publishes the slot being written as the latest frame. Returns true when the frame it replaces was never
+    /// taken by any consumer (a dropped frame).
+    func commitWrite(_ info: FrameInfo) -> Bool {
+        let dropped = state.withLock { s -> Bool in
+            let old = s.latest
+            let dropped = old >= 0 && !s.latestTaken
+            if old >= 0 && s.refs[old] == 0 { av_frame_unref(frames[old]) }
+            s.info[info.slot] = info
+            s.latest = info.slot
+            s.latestTaken = false
+            s.writing = -1
+            return dropped
+        }
+        return dropped
+    }
+
+    /// Gives back a slot the decoder started but did not finish.
+    func abortWrite() {
+        state.withLock { s in
+            if s.writing >= 0 { av_frame_unref(frames[s.writing]) }
+            s.writing = -1
+        }
+    }
+
+    /// Takes a reference to the latest frame if it is newer than `sequence`.
+    func acquireLatest(after sequence: UInt64) -> FrameInfo? {
+        let info = state.withLock { s -> FrameInfo? in
+            guard s.latest >= 0, s.info[s.latest].sequence > sequence else { return nil }
+            s.refs[s.latest] += 1
+            s.latestTaken = true
+            return s.info[s.latest]
+        }
+        if info != nil { condition.broadcast() }
+        return info
+    }
+
+    /// Takes another reference to a slot the caller already holds (a repeated, cached frame).
+    func retain(slot: Int) {
+        state.withLock { s in s.refs[slot] += 1 }
+    }
+
+    /// Gives back a reference; the slot becomes free when nobody holds it and it is not the latest.
+    func release(slot: Int) {
+        state.withLock { s in
+            precondition(s.refs[slot] > 0, "frame slot \(slot) released more often than acquired")
+            s.refs[slot] -= 1
+            if s.refs[slot] == 0 && s.latest != slot { av_frame_unref(frames[slot]) }
+        }
+        condition.broadcast()
+    }
+
+    /// Wakes a decoder waiting for a slot (on stop).
+    func wakeAll() { condition.broadcast() }
+}

@@ -1,0 +1,20 @@
+import Foundation
+
+/// A mutex and condition variable for threads that block (decoder threads, the app host), with a timed wait.
+/// Foundation's `NSCondition`, kept behind a small API so the waits are uniform.
+final class PThreadCondition: @unchecked Sendable {
+    // Unchecked: NSCondition is thread-safe; it is simply not annotated.
+    private let condition = NSCondition()
+
+    func lock() { condition.lock() }
+    func unlock() { condition.unlock() }
+    func broadcast() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+    /// Waits (the lock held by the caller) until signalled or the timeout passes.
+    func wait(timeoutMillis: Int) {
+        _ = condition.wait(until: Date(timeIntervalSinceNow: Double(timeoutMillis) / 1000))
+    }
+}

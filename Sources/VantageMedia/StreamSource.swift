@@ -1,0 +1,78 @@
+import Foundation
+
+/// Where a camera's frames come from, and how to read them.
+public struct StreamSource: Sendable, Equatable {
+    /// The stream's name: the camera node (Panorama's `stream_id`). Used in logs and errors instead of the URL.
+    public var name: String
+    /// `rtsp://`, `rtsps://`, `http(s)://` (MJPEG), `file:` URL or a plain path. May carry `user:password@`.
+    public var url: String
+    /// Credentials given apart from the URL; they are put into the URL only when opening it.
+    public var username: String?
+    public var password: String?
+    /// RTSP transport. TCP by default: it survives NAT and lossy Wi-Fi.
+    public var transport: Transport = .tcp
+    /// Files only: play at the file's frame rate (`true`), or as fast as the consumer takes frames (`false`).
+    public var realtime: Bool = false
+    /// Files only: start again at the end instead of ending.
+    public var loop: Bool = false
+    /// How long a connected stream may go without a packet before it is declared stalled and restarted.
+    public var stallTimeout: Duration = .seconds(5)
+    /// How long opening the stream may take.
+    public var openTimeout: Duration = .seconds(10)
+    /// Reconnect backoff: the first delay, doubled each failure up to `reconnectMaxDelay`, with ±20% jitter.
+    public var reconnectInitialDelay: Duration = .milliseconds(250)
+    public var reconnectMaxDelay: Duration = .seconds(5)
+    /// Frames larger than this are scaled down to fit (Panorama delivered at most about 1080p).
+    public var maxWidth: Int = 1920
+    public var maxHeight: Int = 1080
+
+    public enum Transport: String, Sendable { case tcp, udp }
+
+    public init(name: String, url: String, username: String? = nil, password: String? = nil) {
+        self.name = name
+        self.url = url
+        self.username = username
+        self.password = password
+    }
+
+    /// What kind of source the URL names.
+    public enum Kind: Sendable { case rtsp, http, file }
+
+    public var kind: Kind {
+        let lower = url.lowercased()
+        if lower.hasPrefix("rtsp://") || lower.hasPrefix("rtsps://") { return .rtsp }
+        if lower.hasPrefix("http://") || lower.hasPrefix("https://") { return .http }
+        return .file
+    }
+
+    /// Live sources drop old frames when the consumer is slow; files read as fast as possible wait for it instead.
+    public var waitsForConsumer: Bool { kind == .file && !realtime }
+
+    /// The URL as it may appear in logs: any `user:password@` replaced by `***@`.
+    public var redactedURL: String { Self.redact(url) }
+
+    /// Replaces the credentials of a URL with `***`.
+    public static func redact(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(rest[at...])
+    }
+
+    /// The string FFmpeg opens: a path for files, the URL with separate credentials folded in for networks.
+    var openTarget: String {
+        if kind == .file {
+            if url.hasPrefix("file://") { return URL(string: url)?.path ?? String(url.dropFirst(7)) }
+            if url.hasPrefix("file:") { return String(url.dropFirst(5)) }
+            return url
+        }
+        guard let username, let scheme = url.range(of: "://") else { return url }
+        let user = username.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) ?? username
+        let pass = (password ?? "").addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? ""
+        var rest = String(url[scheme.upperBound...])
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        if let at = rest[..<authorityEnd].lastIndex(of: "@") { rest = String(rest[rest.index(after: at)...]) }
+        return String(url[..<scheme.upperBound]) + "\(user):\(pass)@" + rest
+    }
+}

@@ -1,0 +1,671 @@
+import Foundation
+import Logging
+import Synchronization
+import VantageApp
+import VantageInference
+import VantageMedia
+import VantageProtocol
+
+/// Runs one code node: starts its process, serves the Vantage app protocol to it, restarts it with backoff when
+/// it crashes, exits or hangs up, and counts what it does. The runtime and the cameras keep running meanwhile.
+final class AppHost: @unchecked Sendable {
+    // Unchecked: `process` and `channel` are touched by the supervising task and the connection threads only
+    // under `lock`; counters are Mutex/Atomic.
+    enum Phase: String, Codable, Sendable { case starting, running, restarting, finished, failed }
+
+    struct Counters: Sendable {
+        var phase: Phase = .starting
+        var restarts = 0
+        var lastExit: String?
+        var pid: Int32 = 0
+        var batches: UInt64 = 0
+        var framesDelivered: UInt64 = 0
+        var framesPut: UInt64 = 0
+        var inferences: UInt64 = 0
+        var events: UInt64 = 0
+        var decisionLatency = LatencyHistogram()
+    }
+
+    let node: CodeNode
+    let application: String
+    private let cameras: [CameraStream]
+    private let models: ModelService
+    private let liveView: LiveView?
+    private let events: EventSink
+    private let configuration: RuntimeConfiguration
+    private let logger: Logger
+    private let tensorArena: SharedMemoryRegion
+    private let socketPath: String
+    private let storageDirectory: URL
+    private let logsDirectory: URL
+    /// Media input ports and the indices (into `cameras`) of the streams wired to each.
+    private let mediaInputs: [String: [Int]]
+    /// Output ports wired to the live view.
+    private let liveViewPorts: Set<String>
+    let counters = Mutex(Counters())
+    private let stopping = Atomic<Bool>(false)
+    private let signal = FrameSignal()
+    private struct Running {
+        var process: Process?
+        var channel: MessageChannel?
+    }
+    private let running = Mutex(Running())
+
+    init(
+        node: CodeNode, application: String, cameras: [CameraStream], cameraIndex: [String: Int],
+        models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
+        logger: Logger
+    ) throws {
+        self.node = node
+        self.application = application
+        self.cameras = cameras
+        self.models = models
+        self.liveView = liveView
+        self.events = events
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "app.node"] = "\(node.name)"
+        self.logger = logger
+        var media: [String: [Int]] = [:]
+        for port in node.inputs {
+            if case .cameras(let names) = port.binding { media[port.name] = names.compactMap { cameraIndex[$0] } }
+        }
+        mediaInputs = media
+        liveViewPorts = Set(node.outputs.filter { $0.type == .media && !$0.sinks.isEmpty }.map(\.name))
+        let base = configuration.stateDirectory.appendingPathComponent(node.name)
+        storageDirectory = base.appendingPathComponent("storage")
+        logsDirectory = base.appendingPathComponent("logs")
+        for dir in [storageDirectory, logsDirectory] {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        }
+        socketPath = "/tmp/vantage-\(getpid())-\(node.name).sock"
+        tensorArena = try SharedMemoryRegion(
+            creating: "/dev/shm/vantage-\(getpid())-\(node.name)-tensors",
+            size: configuration.tensorSlots * configuration.tensorSlotBytes)
+        for camera in cameras { camera.addObserver(signal) }
+    }
+
+    /// Every frame source of this node has ended and nothing new is left to deliver.
+    private var sourcesEnded: Bool {
+        mediaInputs.values.allSatisfy { indices in indices.allSatisfy { cameras[$0].isFinished } }
+    }
+
+    // MARK: Supervision
+
+    /// Runs the node until it finishes (its sources ended and it exited) or the runtime stops.
+    func run() async {
+        var delay = configuration.appRestartInitialDelay
+        while !stopping.load(ordering: .relaxed) {
+            let started = ContinuousClock.now
+            let outcome = await runOnce()
+            if stopping.load(ordering: .relaxed) { break }
+            if outcome == .finished {
+                counters.withLock { $0.phase = .finished }
+                logger.info("application finished")
+                return
+            }
+            if ContinuousClock.now - started > .seconds(30) { delay = configuration.appRestartInitialDelay }
+            counters.withLock { $0.phase = .restarting; $0.restarts += 1 }
+            let last = counters.withLock { $0.lastExit ?? "" }
+            logger.warning(
+                "application stopped; restarting", metadata: ["reason": "\(last)", "delay": "\(delay)"])
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, configuration.appRestartMaxDelay)
+        }
+        counters.withLock { if $0.phase != .failed { $0.phase = .finished } }
+    }
+
+    /// Stops the node: closes its connection and terminates its process.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        signal.notify()
+        let (process, channel) = running.withLock { ($0.process, $0.channel) }
+        channel?.close()
+        if let process, process.isRunning {
+            process.terminate()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 3) {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
+        }
+    }
+
+    private enum Outcome { case finished, stopped }
+
+    private func runOnce() async -> Outcome {
+        let listener: MessageListener
+        let process: Process
+        do {
+            listener = try MessageListener(path: socketPath)
+            process = try launch()
+        } catch {
+            counters.withLock { $0.lastExit = "\(error)"; $0.phase = .failed }
+            logger.error("cannot start the application", metadata: ["error": "\(error)"])
+            return .stopped
+        }
+        running.withLock { $0.process = process }
+        counters.withLock { $0.pid = process.processIdentifier; $0.phase = .starting }
+        let exit = Exit()
+        process.terminationHandler = { p in exit.set(p.terminationReason == .exit ? "exited with status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)", status: p.terminationStatus, signalled: p.terminationReason != .exit) }
+
+        // Serve the connection on a thread of its own: its reads block.
+        let ended: Bool = await withCheckedContinuation { continuation in
+            let thread = Thread { [self] in
+                continuation.resume(returning: serve(listener: listener, process: process, exit: exit))
+            }
+            thread.name = "app \(node.name)"
+            thread.start()
+        }
+        // Give the process a moment to exit by itself, then make sure it is gone.
+        let deadline = ContinuousClock.now + .seconds(ended ? 10 : 2)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            process.terminate()
+            try? await Task.sleep(for: .seconds(2))
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        let reason = exit.reason ?? "exited"
+        counters.withLock { $0.lastExit = reason }
+        running.withLock { $0.process = nil }
+        if ended && exit.status == 0 && !exit.signalled { return .finished }
+        return .stopped
+    }
+
+    /// How the process ended, set by its termination handler.
+    final class Exit: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _reason: String?
+        private(set) var status: Int32 = 0
+        private(set) var signalled = false
+        func set(_ reason: String, status: Int32, signalled: Bool) {
+            lock.lock(); defer { lock.unlock() }
+            _reason = reason
+            self.status = status
+            self.signalled = signalled
+        }
+        var reason: String? { lock.lock(); defer { lock.unlock() }; return _reason }
+        var hasExited: Bool { reason != nil }
+    }
+
+    private func launch() throws -> Process {
+        let process = Process()
+        process.executableURL = try resolveExecutable()
+        process.arguments = node.entry.arguments
+        process.currentDirectoryURL = node.sourceDirectory
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in node.entry.environment { environment[k] = v }
+        environment["VANTAGE_SOCKET"] = socketPath
+        environment["VANTAGE_NODE"] = node.name
+        environment["VANTAGE_APPLICATION"] = application
+        environment["VANTAGE_STORAGE"] = storageDirectory.path
+        environment["VANTAGE_LOGS"] = logsDirectory.path
+        environment["PYTHONUNBUFFERED"] = "1"
+        process.environment = environment
+        do {
+            try process.run()
+        } catch {
+            throw RuntimeError(
+                "cannot start code node \(node.name) (\(process.executableURL?.path ?? node.entry.executable)): "
+                    + "\(error.localizedDescription); check the entry in its descriptor.json")
+        }
+        logger.info("application started", metadata: ["pid": "\(process.processIdentifier)"])
+        return process
+    }
+
+    /// An entry's executable: absolute as given; with a slash, relative to the package's `src/`; a bare name beside
+    /// the `vantage` binary, in `src/`, then on PATH.
+    private func resolveExecutable() throws -> URL {
+        let name = node.entry.executable
+        let fm = FileManager.default
+        if name.hasPrefix("/") { return URL(fileURLWithPath: name) }
+        if name.contains("/") { return node.sourceDirectory.appendingPathComponent(name) }
+        var candidates = configuration.executableSearchPath
+        candidates.append(node.sourceDirectory)
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            candidates.append(URL(fileURLWithPath: String(dir)))
+        }
+        for dir in candidates {
+            let url = dir.appendingPathComponent(name)
+            if fm.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw RuntimeError(
+            "code node \(node.name): cannot find the executable \(name) of its descriptor's entry beside vantage, "
+                + "in \(node.sourceDirectory.path) or on PATH; build it (make build) or fix entry.path")
+    }
+
+    // MARK: The connection
+
+    /// Frames the application holds per media port: the current batch (released at its next `get`).
+    private struct Held {
+        var batches: [String: [HeldFrame]] = [:]
+        var lastSequence: [UInt64]
+    }
+
+    private struct HeldFrame {
+        var camera: Int
+        var info: FrameInfo
+    }
+
+    private let held = Mutex(Held(lastSequence: []))
+
+    /// Serves one connection until it closes. Returns true when the application was told the sources ended.
+    private func serve(listener: MessageListener, process: Process, exit: Exit) -> Bool {
+        // Accept, giving up if the process dies or takes too long.
+        let deadline = ContinuousClock.now + configuration.appConnectTimeout
+        var accepted: MessageChannel?
+        while accepted == nil {
+            if stopping.load(ordering: .relaxed) || exit.hasExited { return false }
+            if ContinuousClock.now > deadline {
+                counters.withLock { $0.lastExit = "did not connect within \(configuration.appConnectTimeout)" }
+                return false
+            }
+            accepted = try? listener.accept(timeoutMillis: 100)
+        }
+        let channel = accepted!
+        running.withLock { $0.channel = channel }
+        held.withLock { $0 = Held(lastSequence: Array(repeating: 0, count: cameras.count)) }
+        defer {
+            channel.close()
+            releaseAllHeld()
+            running.withLock { $0.channel = nil }
+        }
+        let endSent = Atomic<Bool>(false)
+        let getQueue = GetQueue()
+        let delivery = Thread { [self] in deliverFrames(channel: channel, queue: getQueue, endSent: endSent) }
+        delivery.name = "app \(node.name) frames"
+        delivery.start()
+        defer { getQueue.close(); signal.notify() }
+
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var writer = WireWriter()
+        do {
+            let hello = try channel.receive(into: &buffer)
+            guard hello.type == MessageType.hello.rawValue else {
+                throw ProtocolError("the application spoke before saying hello")
+            }
+            writer.begin(.config)
+            let config = try JSONEncoder().encode(makeConfig())
+            writer.raw(config)
+            try channel.send(&writer)
+            counters.withLock { $0.phase = .running }
+            while true {
+                let header = try channel.receive(into: &buffer)
+                try buffer.withUnsafeBytes { raw in
+                    let payload = UnsafeRawBufferPointer(
+                        rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength])
+                    try handle(
+                        type: header.type, requestId: header.requestId, payload: payload, channel: channel,
+                        writer: &writer, getQueue: getQueue)
+                }
+            }
+        } catch {
+            if !stopping.load(ordering: .relaxed) && !endSent.load(ordering: .relaxed) {
+                logger.debug("application connection closed", metadata: ["reason": "\(error)"])
+            }
+        }
+        return endSent.load(ordering: .relaxed)
+    }
+
+    private func makeConfig() -> AppConfig {
+        var cameraConfigs: [CameraConfig] = []
+        for camera in cameras {
+            let storage = camera.storage
+            cameraConfigs.append(
+                CameraConfig(
+                    name: camera.source.name, uri: camera.source.redactedURL,
+                    sharedMemoryPath: sharedMemoryPath(of: camera), slotCount: storage.slotCount,
+                    slotCapacity: storage.slotCapacity))
+        }
+        let inputs = node.inputs.map { port -> PortConfig in
+            switch port.binding {
+            case .cameras: return PortConfig(name: port.name, type: port.type.rawValue, cameras: mediaInputs[port.name])
+            case .parameter(let value): return PortConfig(name: port.name, type: port.type.rawValue, value: value.literal)
+            default: return PortConfig(name: port.name, type: port.type.rawValue)
+            }
+        }
+        return AppConfig(
+            application: application, node: node.name, inputs: inputs,
+            outputs: node.outputs.map { PortConfig(name: $0.name, type: $0.type.rawValue) }, models: models.configs,
+            cameras: cameraConfigs,
+            tensorArena: TensorArenaConfig(
+                sharedMemoryPath: tensorArena.path, slotCount: configuration.tensorSlots,
+                slotCapacity: configuration.tensorSlotBytes),
+            storageDirectory: storageDirectory.path, logsDirectory: logsDirectory.path)
+    }
+
+    private func handle(
+        type: UInt16, requestId: UInt32, payload: UnsafeRawBufferPointer, channel: MessageChannel,
+        writer: inout WireWriter, getQueue: GetQueue
+    ) throws {
+        var r = WireReader(payload)
+        switch MessageType(rawValue: type) {
+        case .get:
+            let port = try r.string()
+            let timeout = try r.i32()
+            guard mediaInputs[port] != nil else {
+                return try sendError(
+                    .unknownPort, "no media input named \(port); this node's media inputs are: "
+                        + mediaInputs.keys.sorted().joined(separator: ", "), requestId: requestId, channel: channel)
+            }
+            getQueue.post(GetRequest(id: requestId, port: port, timeoutMillis: Int(timeout)))
+            signal.notify()
+        case .put:
+            try handlePut(&r, requestId: requestId, channel: channel)
+        case .infer:
+            try handleInfer(&r, requestId: requestId, channel: channel)
+        case .event:
+            do {
+                try handleEvent(&r)
+                writer.begin(.ok, requestId: requestId)
+                try channel.send(&writer)
+            } catch let error as RemoteError {
+                try sendError(error.code, error.message, requestId: requestId, channel: channel)
+            } catch let error as ProtocolError {
+                throw error
+            } catch {
+                try sendError(.eventRejected, "\(error)", requestId: requestId, channel: channel)
+            }
+        case .bye:
+            throw ProtocolError("the application said goodbye")
+        default:
+            try sendError(.badRequest, "unknown message type \(type)", requestId: requestId, channel: channel)
+        }
+    }
+
+    private func sendError(
+        _ code: RemoteErrorCode, _ message: String, requestId: UInt32, channel: MessageChannel
+    ) throws(ProtocolError) {
+        var w = WireWriter(capacity: 256)
+        w.begin(.error, requestId: requestId)
+        w.u32(code.rawValue)
+        w.string(message)
+        try channel.send(&w)
+    }
+
+    /// The held frame named by `ref`, if the application still holds it.
+    private func heldFrame(_ ref: FrameRef) -> HeldFrame? {
+        held.withLock { h in
+            for batch in h.batches.values {
+                for f in batch where f.camera == Int(ref.camera) && f.info.slot == Int(ref.slot)
+                    && f.info.sequence == ref.sequence
+                {
+                    return f
+                }
+            }
+            return nil
+        }
+    }
+
+    private func staleFrame(_ ref: FrameRef) -> RemoteError {
+        RemoteError(
+            .unknownFrame,
+            "frame \(ref.sequence) of camera \(ref.camera) is no longer held: use a frame before asking for the "
+                + "next frames of its port")
+    }
+
+    private var overlayScratch: [Overlay] = []
+
+    private func readOverlays(_ r: inout WireReader) throws(ProtocolError) -> [Overlay] {
+        let count = Int(try r.u32())
+        overlayScratch.removeAll(keepingCapacity: true)
+        for _ in 0..<count {
+            let item = try r.overlay()
+            let color = OverlayColor(
+                red: UInt8((item.color >> 16) & 0xFF), green: UInt8((item.color >> 8) & 0xFF),
+                blue: UInt8(item.color & 0xFF))
+            switch item.kind {
+            case .rect: overlayScratch.append(.rect(x0: item.x0, y0: item.y0, x1: item.x1, y1: item.y1, color: color))
+            case .label: overlayScratch.append(.label(text: item.text, x: item.x0, y: item.y0, color: color))
+            }
+        }
+        return overlayScratch
+    }
+
+    private func handlePut(_ r: inout WireReader, requestId: UInt32, channel: MessageChannel) throws {
+        let port = try r.string()
+        let count = Int(try r.u32())
+        let toLiveView = liveViewPorts.contains(port)
+        let now = monotonicNanos()
+        for _ in 0..<count {
+            let ref = try r.frameRef()
+            let overlays = try readOverlays(&r)
+            guard let frame = heldFrame(ref) else {
+                try sendError(.unknownFrame, staleFrame(ref).message, requestId: requestId, channel: channel)
+                continue
+            }
+            let camera = cameras[frame.camera]
+            if toLiveView, let liveView {
+                let image = ImageBuffer(
+                    base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
+                    stride: frame.info.stride)
+                liveView.publish(stream: camera.source.name, image: image, overlays: overlays)
+            }
+            counters.withLock {
+                $0.framesPut += 1
+                $0.decisionLatency.record(nanos: now &- frame.info.decodedAtNanos)
+            }
+        }
+    }
+
+    private func handleInfer(_ r: inout WireReader, requestId: UInt32, channel: MessageChannel) throws {
+        let model = try r.string()
+        let wants = InferWants(rawValue: try r.u8())
+        let kind = try r.u8()
+        if kind == 0 {
+            let ref = try r.frameRef()
+            guard let frame = heldFrame(ref) else {
+                return try sendError(.unknownFrame, staleFrame(ref).message, requestId: requestId, channel: channel)
+            }
+            let camera = cameras[frame.camera]
+            camera.retain(slot: frame.info.slot)  // kept until inference is done, even if the app moves on
+            Task { [self] in
+                defer { camera.release(slot: frame.info.slot) }
+                await reply(requestId: requestId, channel: channel) { w in
+                    try await models.inferFrame(model, camera: camera, slot: frame.info.slot, wants: wants, into: &w)
+                }
+            }
+        } else {
+            let count = Int(try r.u32())
+            var specs: [(String, ElementType, [Int], Int, Int)] = []
+            for _ in 0..<count {
+                let name = try r.string()
+                guard let type = TensorElementType(rawValue: try r.u8()),
+                    let element = ElementType(rawValue: type.name)
+                else {
+                    return try sendError(.badRequest, "unknown tensor element type", requestId: requestId, channel: channel)
+                }
+                let rank = Int(try r.u8())
+                var shape: [Int] = []
+                for _ in 0..<rank { shape.append(Int(try r.i64())) }
+                let slot = Int(try r.u32())
+                let bytes = Int(try r.u64())
+                guard slot < configuration.tensorSlots, bytes <= configuration.tensorSlotBytes else {
+                    return try sendError(
+                        .badRequest, "tensor \(name) names slot \(slot) with \(bytes) bytes, outside the tensor arena",
+                        requestId: requestId, channel: channel)
+                }
+                specs.append((name, element, shape, slot, bytes))
+            }
+            let arena = tensorArena
+            let slotBytes = configuration.tensorSlotBytes
+            Task { [self] in
+                await reply(requestId: requestId, channel: channel) { w in
+                    let inputs = specs.map { spec in
+                        TensorInput(
+                            name: spec.0, shape: spec.2, elementType: spec.1,
+                            data: UnsafeRawBufferPointer(start: arena.base + spec.3 * slotBytes, count: spec.4))
+                    }
+                    try await models.inferTensors(model, inputs: inputs, wants: wants, into: &w)
+                }
+            }
+        }
+    }
+
+    /// Runs `body` to fill an `inferResult` reply, or sends its error.
+    private func reply(
+        requestId: UInt32, channel: MessageChannel, _ body: (inout WireWriter) async throws -> Void
+    ) async {
+        var w = WireWriter(capacity: 2048)
+        w.begin(.inferResult, requestId: requestId)
+        do {
+            try await body(&w)
+            counters.withLock { $0.inferences += 1 }
+            try channel.send(&w)
+        } catch {
+            let code = (error as? RemoteError)?.code ?? .inferenceFailed
+            try? sendError(code, "\(error)", requestId: requestId, channel: channel)
+        }
+    }
+
+    private func handleEvent(_ r: inout WireReader) throws {
+        let payload = try r.string()
+        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) is [String: Any] else {
+            throw RemoteError(.eventRejected, "an event's payload must be a JSON object")
+        }
+        var snapshot: EventSink.Snapshot?
+        if try r.bool() {
+            let ref = try r.frameRef()
+            let overlays = try readOverlays(&r)
+            guard let frame = heldFrame(ref) else { throw staleFrame(ref) }
+            let camera = cameras[frame.camera]
+            snapshot = EventSink.Snapshot(
+                image: ImageBuffer(
+                    base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
+                    stride: frame.info.stride),
+                overlays: overlays, stream: camera.source.name)
+        }
+        try events.write(application: application, node: node.name, payload: payload, snapshot: snapshot)
+        counters.withLock { $0.events += 1 }
+    }
+
+    // MARK: Frame delivery
+
+    struct GetRequest: Sendable {
+        var id: UInt32
+        var port: String
+        var timeoutMillis: Int
+    }
+
+    /// The `get` requests waiting for frames (normally at most one per media port).
+    final class GetQueue: @unchecked Sendable {
+        // Unchecked: all state under `lock`.
+        private let lock = NSLock()
+        private var requests: [GetRequest] = []
+        private var closed = false
+        func post(_ r: GetRequest) { lock.lock(); requests.append(r); lock.unlock() }
+        func close() { lock.lock(); closed = true; lock.unlock() }
+        var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return closed }
+        func take() -> [GetRequest] {
+            lock.lock(); defer { lock.unlock() }
+            let r = requests
+            requests.removeAll(keepingCapacity: true)
+            return r
+        }
+        func putBack(_ r: [GetRequest]) { lock.lock(); requests.insert(contentsOf: r, at: 0); lock.unlock() }
+    }
+
+    /// Answers `get` requests as frames arrive: the newest frame of each camera on the port (latest wins), at least
+    /// one of them new; a camera without a new frame repeats its last one, marked cached.
+    private func deliverFrames(channel: MessageChannel, queue: GetQueue, endSent: borrowing Atomic<Bool>) {
+        var writer = WireWriter(capacity: 1024)
+        var waiting: [(GetRequest, UInt64)] = []  // with its deadline (monotonic ns, 0 = none)
+        while !queue.isClosed && !stopping.load(ordering: .relaxed) {
+            for r in queue.take() {
+                let deadline = r.timeoutMillis >= 0 ? monotonicNanos() + UInt64(r.timeoutMillis) * 1_000_000 : 0
+                waiting.append((r, deadline))
+            }
+            var index = 0
+            while index < waiting.count {
+                let (request, deadline) = waiting[index]
+                if tryDeliver(request, channel: channel, writer: &writer, endSent: endSent) {
+                    waiting.remove(at: index)
+                } else if deadline != 0 && monotonicNanos() > deadline {
+                    writer.begin(.timeout, requestId: request.id)
+                    try? channel.send(&writer)
+                    waiting.remove(at: index)
+                } else {
+                    index += 1
+                }
+            }
+            signal.wait(timeoutMillis: 50)
+        }
+    }
+
+    /// Sends frames (or the end) for one request if there is something new. Returns whether it answered.
+    private func tryDeliver(
+        _ request: GetRequest, channel: MessageChannel, writer: inout WireWriter, endSent: borrowing Atomic<Bool>
+    ) -> Bool {
+        guard let indices = mediaInputs[request.port] else { return false }
+        let previous = held.withLock { $0.batches[request.port] ?? [] }
+        var batch: [HeldFrame] = []
+        batch.reserveCapacity(indices.count)
+        var fresh = 0
+        for i in indices {
+            let last = held.withLock { $0.lastSequence[i] }
+            if let info = cameras[i].acquireLatest(after: last) {
+                batch.append(HeldFrame(camera: i, info: info))
+                fresh += 1
+            } else if let old = previous.first(where: { $0.camera == i }) {
+                cameras[i].retain(slot: old.info.slot)
+                batch.append(old)
+            }
+        }
+        if fresh == 0 {
+            for f in batch { cameras[f.camera].release(slot: f.info.slot) }
+            if indices.allSatisfy({ cameras[$0].isFinished }) {
+                writer.begin(.end, requestId: request.id)
+                endSent.store(true, ordering: .relaxed)
+                try? channel.send(&writer)
+                return true
+            }
+            return false
+        }
+        writer.begin(.frames, requestId: request.id)
+        writer.u32(UInt32(batch.count))
+        for f in batch {
+            let cached = previous.contains { $0.camera == f.camera && $0.info.sequence == f.info.sequence }
+            writer.frame(
+                FrameDescriptor(
+                    ref: FrameRef(camera: UInt32(f.camera), slot: UInt32(f.info.slot), sequence: f.info.sequence),
+                    width: UInt32(f.info.width), height: UInt32(f.info.height), stride: UInt32(f.info.stride),
+                    timestampMicros: f.info.timestampMicros, isCached: cached))
+        }
+        held.withLock { h in
+            h.batches[request.port] = batch
+            for f in batch { h.lastSequence[f.camera] = max(h.lastSequence[f.camera], f.info.sequence) }
+        }
+        for f in previous { cameras[f.camera].release(slot: f.info.slot) }
+        counters.withLock {
+            $0.batches += 1
+            $0.framesDelivered += UInt64(fresh)
+        }
+        try? channel.send(&writer)
+        return true
+    }
+
+    private func releaseAllHeld() {
+        let batches = held.withLock { h in
+            defer { h.batches.removeAll() }
+            return h.batches
+        }
+        for batch in batches.values {
+            for f in batch { cameras[f.camera].release(slot: f.info.slot) }
+        }
+    }
+
+    private func sharedMemoryPath(of camera: CameraStream) -> String {
+        Runtime.sharedMemoryPath(for: camera.source.name)
+    }
+}
+
+extension ParameterValue {
+    /// The value as the protocol's JSON literal.
+    var literal: ParameterLiteral {
+        switch self {
+        case .string(let s): .string(s)
+        case .int32(let i): .int(Int64(i))
+        case .float32(let f): .float(Double(f))
+        case .boolean(let b): .bool(b)
+        }
+    }
+}

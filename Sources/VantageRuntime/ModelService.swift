@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import Synchronization
+import VantageApp
+import VantageInference
+import VantageMedia
+import VantageProtocol
+
+/// The application's models, loaded once and shared by every camera: each has a few reusable inference requests
+/// so several frames are in flight at once (decode, inference and app logic overlap across frames and cameras).
+final class ModelService: Sendable {
+    final class Entry: Sendable {
+        let node: ModelNode
+        let model: InferenceModel
+        let requests: RequestPool
+        let latency = Mutex(LatencyHistogram())
+        let inferences = Atomic<UInt64>(0)
+
+        init(node: ModelNode, model: InferenceModel, requests: RequestPool) {
+            self.node = node
+            self.model = model
+            self.requests = requests
+        }
+    }
+
+    let entries: [String: Entry]
+
+    /// Loads (compiles, or takes from the cache) every model of the application. Fails with the model's own
+    /// clear error.
+    init(models: [ModelNode], cacheDirectory: URL?, logger: Logger) throws(ModelError) {
+        var entries: [String: Entry] = [:]
+        for node in models {
+            let model = try InferenceModel.load(
+                name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
+                logger: logger)
+            var requests: [InferenceRequest] = []
+            for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
+            entries[node.name] = Entry(
+                node: node, model: model, requests: RequestPool(requests))
+            logger.info(
+                "model ready",
+                metadata: [
+                    "model": "\(node.name)", "input": "\(model.frameInput)", "requests": "\(requests.count)",
+                    "cached": "\(model.loadedFromCache)",
+                ])
+        }
+        self.entries = entries
+    }
+
+    /// What the application is told about each model.
+    var configs: [ModelConfig] {
+        entries.values.sorted { $0.node.name < $1.node.name }.map { e in
+            ModelConfig(
+                name: e.node.name, decoder: e.node.spec.decoder.type.rawValue, labels: e.node.spec.decoder.labels ?? [],
+                inputs: e.model.inputNames.map { TensorSpec(name: $0, shape: [], elementType: "") },
+                outputs: e.model.outputNames)
+        }
+    }
+
+    /// Runs `model` on a camera frame the caller holds, and writes the results as an `inferResult` payload.
+    func inferFrame(
+        _ name: String, camera: CameraStream, slot: Int, wants: InferWants, into writer: inout WireWriter
+    ) async throws {
+        guard let entry = entries[name] else { throw unknownModel(name) }
+        let request = await entry.requests.acquire()
+        defer { entry.requests.release(request) }
+        let input = entry.model.frameInput
+        let scaled = request.request.frameBuffer.baseAddress.map {
+            request.scaler.scale(
+                camera, slot: slot, width: input.width, height: input.height,
+                order: input.channelOrder == .rgb ? .rgb : .bgr, into: $0)
+        } ?? false
+        guard scaled else {
+            throw RemoteError(.inferenceFailed, "model \(name): the frame could not be scaled to \(input)")
+        }
+        let started = monotonicNanos()
+        try await request.request.inferFrame()
+        record(entry, since: started)
+        write(request.request, wants: wants, into: &writer)
+    }
+
+    /// Runs `model` on tensors the application wrote into the tensor arena.
+    func inferTensors(
+        _ name: String, inputs: [TensorInput], wants: InferWants, into writer: inout WireWriter
+    ) async throws {
+        guard let entry = entries[name] else { throw unknownModel(name) }
+        let request = await entry.requests.acquire()
+        defer { entry.requests.release(request) }
+        let started = monotonicNanos()
+        try await request.request.inferTensors(inputs)
+        record(entry, since: started)
+        write(request.request, wants: wants, into: &writer)
+    }
+
+    private func record(_ entry: Entry, since started: UInt64) {
+        let elapsed = monotonicNanos() - started
+        entry.latency.withLock { $0.record(nanos: elapsed) }
+        entry.inferences.add(1, ordering: .relaxed)
+    }
+
+    private func unknownModel(_ name: String) -> RemoteError {
+        let known = entries.keys.sorted().joined(separator: ", ")
+        return RemoteError(
+            .unknownModel, "no model node named \(name); the application's models are: \(known.isEmpty ? "none" : known)")
+    }
+
+    /// Results in the `inferResult` layout: detections, classes, then (if asked) tensors.
+    private func write(_ request: InferenceRequest, wants: InferWants, into w: inout WireWriter) {
+        let detections = wants.contains(.decoded) ? request.detections : []
+        w.u32(UInt32(detections.count))
+        for d in detections {
+            w.i32(Int32(d.classId))
+            w.f32(d.score)
+            w.f32(d.box.xMin)
+            w.f32(d.box.yMin)
+            w.f32(d.box.xMax)
+            w.f32(d.box.yMax)
+        }
+        let classes = wants.contains(.decoded) ? request.classifications : []
+        w.u32(UInt32(classes.count))
+        for c in classes {
+            w.i32(Int32(c.classId))
+            w.f32(c.score)
+        }
+        if wants.contains(.tensors) {
+            let outputs = request.outputs
+            w.u32(UInt32(outputs.count))
+            for t in outputs {
+                w.string(t.name)
+                w.u8((TensorElementType(name: t.elementType.rawValue) ?? .u8).rawValue)
+                w.u8(UInt8(t.shape.count))
+                for d in t.shape { w.i64(Int64(d)) }
+                w.blob(t.bytes)
+            }
+        } else {
+            w.u32(0)
+        }
+    }
+}
+
+/// An inference request with the scaler that fills its input; used by one task at a time.
+final class PooledRequest: @unchecked Sendable {
+    // Unchecked: a pooled request is handed to exactly one task at a time by `RequestPool`.
+    let request: InferenceRequest
+    let scaler = FrameScaler()
+    init(_ request: InferenceRequest) { self.request = request }
+}
+
+/// A fixed set of requests; `acquire` waits (without blocking a thread) until one is free.
+final class RequestPool: Sendable {
+    private struct State {
+        var free: [PooledRequest]
+        var waiters: [CheckedContinuation<PooledRequest, Never>] = []
+    }
+    private let state: Mutex<State>
+
+    init(_ requests: [InferenceRequest]) {
+        state = Mutex(State(free: requests.map(PooledRequest.init)))
+    }
+
+    func acquire() async -> PooledRequest {
+        if let r = state.withLock({ $0.free.popLast() }) { return r }
+        return await withCheckedContinuation { c in
+            let ready = state.withLock { s -> PooledRequest? in
+                if let r = s.free.popLast() { return r }
+                s.waiters.append(c)
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    func release(_ r: PooledRequest) {
+        let waiter = state.withLock { s -> CheckedContinuation<PooledRequest, Never>? in
+            if s.waiters.isEmpty {
+                s.free.append(r)
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        waiter?.resume(returning: r)
+    }
+}
+
+/// An error to send back to the application as an `error` reply.
+struct RemoteError: Error, CustomStringConvertible {
+    var code: RemoteErrorCode
+    var message: String
+    init(_ code: RemoteErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    var description: String { message }
+}

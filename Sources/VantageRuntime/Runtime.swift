@@ -1,0 +1,298 @@
+// VantageRuntime: runs an application — its cameras, models and code nodes — and serves the live view, the
+// status endpoint and the event sink. `vantage run` is a thin shell around `Runtime`.
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import VantageApp
+import VantageInference
+import VantageMedia
+import VantageProtocol
+
+/// What a finished run did, printed by `vantage run` at the end.
+public struct RunSummary: Sendable, Codable {
+    public var seconds: Double
+    public var frames: UInt64
+    public var framesPerSecond: Double
+    public var events: UInt64
+    public var dropped: UInt64
+    public var appRestarts: Int
+    public var decisionLatencyP50Ms: Double?
+    public var decisionLatencyP99Ms: Double?
+    public var cameras: [String: CameraCounters]
+}
+
+/// The edge runtime for one application.
+public final class Runtime: Service, @unchecked Sendable {
+    // Unchecked: everything is set up in init and read-only afterwards, except `boundPort` (Mutex).
+    public let application: ResolvedApplication
+    public let configuration: RuntimeConfiguration
+    let logger: Logger
+    let cameras: [CameraStream]
+    private let sharedMemory: [SharedMemoryRegion]
+    let models: ModelService
+    let hosts: [AppHost]
+    let liveView: LiveView?
+    let events: EventSink
+    let started = ContinuousClock.now
+    private let boundPort = Mutex<Int?>(nil)
+    private let finalSummary = Mutex<RunSummary?>(nil)
+
+    /// Shared-memory file of a camera's frames.
+    static func sharedMemoryPath(for camera: String) -> String { "/dev/shm/vantage-\(getpid())-\(camera)" }
+
+    /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`.
+    public init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger) throws {
+        self.application = application
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
+
+        let cache = configuration.modelCacheDirectory
+            ?? configuration.stateDirectory.appendingPathComponent("model-cache")
+        models = try ModelService(models: application.models, cacheDirectory: cache, logger: logger)
+
+        var cameras: [CameraStream] = []
+        var regions: [SharedMemoryRegion] = []
+        var index: [String: Int] = [:]
+        let slotBytes = FrameStorage.slotBytes()
+        for camera in application.cameras {
+            var source = StreamSource(
+                name: camera.name, url: camera.url, username: camera.username, password: camera.password)
+            source.transport = configuration.transport
+            source.realtime = configuration.realtime
+            source.loop = configuration.loop
+            source.stallTimeout = configuration.stallTimeout
+            source.openTimeout = configuration.openTimeout
+            source.reconnectMaxDelay = configuration.reconnectMaxDelay
+            let region = try SharedMemoryRegion(
+                creating: Self.sharedMemoryPath(for: camera.name), size: configuration.slotsPerCamera * slotBytes)
+            regions.append(region)
+            index[camera.name] = cameras.count
+            cameras.append(
+                CameraStream(
+                    source: source,
+                    storage: FrameStorage(base: region.base, slotCount: configuration.slotsPerCamera, slotCapacity: slotBytes),
+                    logger: logger))
+        }
+        self.cameras = cameras
+        sharedMemory = regions
+        liveView = configuration.httpPort == nil
+            ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
+        for camera in application.cameras { liveView?.addStream(camera.name) }
+        events = try EventSink(
+            file: configuration.eventsFile,
+            snapshotsDirectory: configuration.snapshotsDirectory
+                ?? configuration.stateDirectory.appendingPathComponent("snapshots"))
+        var hosts: [AppHost] = []
+        for node in application.codeNodes {
+            hosts.append(
+                try AppHost(
+                    node: node, application: application.name, cameras: cameras, cameraIndex: index, models: models,
+                    liveView: liveView, events: events, configuration: configuration, logger: logger))
+        }
+        self.hosts = hosts
+    }
+
+    /// The port the live view listens on, once it does.
+    public var httpPort: Int? { boundPort.withLock { $0 } }
+
+    /// The summary of the run, once it ended.
+    public var summary: RunSummary? { finalSummary.withLock { $0 } }
+
+    /// The services to run together: the runtime itself, then the live view's HTTP server when enabled. Put them in
+    /// one `ServiceGroup` that shuts down gracefully when the runtime finishes (see `serviceGroup`).
+    public func makeServices() -> [any Service] {
+        guard let liveView, let port = configuration.httpPort else { return [self] }
+        let http = makeLiveViewApplication(
+            liveView: liveView, host: configuration.httpHost, port: port,
+            statusProvider: { [self] in statusJSON() },
+            onServerRunning: { [self] port in
+                boundPort.withLock { $0 = port }
+                logger.notice("live view: http://\(configuration.httpHost):\(port)/")
+            }, logger: logger)
+        return [self, http]
+    }
+
+    /// A service group running the runtime and its HTTP server: Ctrl-C and SIGTERM stop it gracefully, and so does
+    /// the runtime finishing (every file played).
+    public func serviceGroup() -> ServiceGroup {
+        let services = makeServices().enumerated().map { i, service in
+            ServiceGroupConfiguration.ServiceConfiguration(
+                service: service, successTerminationBehavior: i == 0 ? .gracefullyShutdownGroup : .cancelGroup)
+        }
+        return ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    }
+
+    /// Runs cameras and code nodes until every source ended and the code nodes finished, or until the service
+    /// group shuts down (Ctrl-C, SIGTERM).
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for camera in cameras { camera.start() }
+                if let interval = configuration.statusInterval {
+                    group.addTask { [self] in try await reportStatus(every: interval) }
+                }
+                group.addTask { [self] in try await sampleRates() }
+                await withTaskGroup(of: Void.self) { hostsGroup in
+                    for host in hosts { hostsGroup.addTask { await host.run() } }
+                }
+                // Every code node finished: the sources ended (or the runtime is stopping).
+                stopAll()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: { [self] in
+            logger.info("stopping")
+            stopAll()
+        }
+        finalSummary.withLock { $0 = makeSummary() }
+    }
+
+    private func stopAll() {
+        liveView?.shutdown()
+        for host in hosts { host.stop() }
+        for camera in cameras { camera.stop() }
+    }
+
+    // MARK: Status
+
+    private let rates = Mutex<[String: Double]>([:])
+
+    /// Samples frames/s per camera and per code node once a second.
+    private func sampleRates() async throws {
+        var previous: [String: UInt64] = [:]
+        var last = ContinuousClock.now
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(1))
+            let now = ContinuousClock.now
+            let dt = (now - last).seconds
+            last = now
+            var current: [String: UInt64] = [:]
+            for c in cameras { current["camera:" + c.source.name] = c.snapshot.decoded }
+            for h in hosts { current["app:" + h.node.name] = h.counters.withLock { $0.framesDelivered } }
+            rates.withLock { r in
+                for (k, v) in current { r[k] = Double(v &- (previous[k] ?? 0)) / dt }
+            }
+            previous = current
+        }
+    }
+
+    /// The status document served at `/status`.
+    public func status() -> StatusReport {
+        let r = rates.withLock { $0 }
+        return StatusReport(
+            application: application.name,
+            uptimeSeconds: (ContinuousClock.now - started).seconds,
+            cameras: cameras.map { c in
+                let s = c.snapshot
+                return StatusReport.Camera(
+                    name: c.source.name, uri: c.source.redactedURL, framesPerSecond: r["camera:" + c.source.name] ?? 0,
+                    counters: s)
+            },
+            applications: hosts.map { h in
+                let s = h.counters.withLock { $0 }
+                return StatusReport.Application(
+                    node: h.node.name, phase: s.phase.rawValue, pid: s.pid, restarts: s.restarts, lastExit: s.lastExit,
+                    framesPerSecond: r["app:" + h.node.name] ?? 0, framesDelivered: s.framesDelivered,
+                    framesPut: s.framesPut, inferences: s.inferences, events: s.events,
+                    decisionLatencyP50Ms: s.decisionLatency.percentile(0.5),
+                    decisionLatencyP99Ms: s.decisionLatency.percentile(0.99))
+            },
+            models: models.entries.values.sorted { $0.node.name < $1.node.name }.map { e in
+                let latency = e.latency.withLock { $0 }
+                return StatusReport.Model(
+                    name: e.node.name, inferences: e.inferences.load(ordering: .relaxed),
+                    latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99))
+            })
+    }
+
+    func statusJSON() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(status())) ?? Data("{}".utf8))
+    }
+
+    private func reportStatus(every interval: Duration) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            for line in status().lines { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+    }
+
+    private func makeSummary() -> RunSummary {
+        let seconds = (ContinuousClock.now - started).seconds
+        let frames = hosts.reduce(UInt64(0)) { $0 + $1.counters.withLock { $0.framesDelivered } }
+        var latency = LatencyHistogram()
+        var restarts = 0
+        for h in hosts {
+            h.counters.withLock { s in
+                restarts += s.restarts
+                latency = s.decisionLatency
+            }
+        }
+        var perCamera: [String: CameraCounters] = [:]
+        for c in cameras { perCamera[c.source.name] = c.snapshot }
+        return RunSummary(
+            seconds: seconds, frames: frames, framesPerSecond: seconds > 0 ? Double(frames) / seconds : 0,
+            events: events.count, dropped: perCamera.values.reduce(0) { $0 + $1.dropped }, appRestarts: restarts,
+            decisionLatencyP50Ms: latency.percentile(0.5), decisionLatencyP99Ms: latency.percentile(0.99),
+            cameras: perCamera)
+    }
+}
+
+/// The status document: per camera, per code node and per model.
+public struct StatusReport: Sendable, Codable {
+    public struct Camera: Sendable, Codable {
+        public var name: String
+        public var uri: String
+        public var framesPerSecond: Double
+        public var counters: CameraCounters
+    }
+
+    public struct Application: Sendable, Codable {
+        public var node: String
+        public var phase: String
+        public var pid: Int32
+        public var restarts: Int
+        public var lastExit: String?
+        public var framesPerSecond: Double
+        public var framesDelivered: UInt64
+        public var framesPut: UInt64
+        public var inferences: UInt64
+        public var events: UInt64
+        public var decisionLatencyP50Ms: Double?
+        public var decisionLatencyP99Ms: Double?
+    }
+
+    public struct Model: Sendable, Codable {
+        public var name: String
+        public var inferences: UInt64
+        public var latencyP50Ms: Double?
+        public var latencyP99Ms: Double?
+    }
+
+    public var application: String
+    public var uptimeSeconds: Double
+    public var cameras: [Camera]
+    public var applications: [Application]
+    public var models: [Model]
+
+    /// One line per camera and per code node, for the terminal.
+    public var lines: [String] {
+        func one(_ v: Double) -> String { String(format: "%.1f", v) }
+        func ms(_ v: Double?) -> String { v.map { one($0) + " ms" } ?? "-" }
+        var lines = cameras.map { c in
+            var line = "camera \(c.name): \(c.counters.state.rawValue) \(one(c.framesPerSecond)) fps, "
+                + "decoded \(c.counters.decoded), dropped \(c.counters.dropped), reconnects \(c.counters.reconnects)"
+            if let e = c.counters.lastError, c.counters.state != .streaming { line += " — \(e)" }
+            return line
+        }
+        lines += applications.map { a in
+            "app \(a.node): \(a.phase) \(one(a.framesPerSecond)) fps, inferences \(a.inferences), events \(a.events), "
+                + "restarts \(a.restarts), decision p50 \(ms(a.decisionLatencyP50Ms)) p99 \(ms(a.decisionLatencyP99Ms))"
+        }
+        return lines
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import VantageMedia
+
+/// How `vantage run` runs an application. Every field has a default; the CLI fills them from flags.
+public struct RuntimeConfiguration: Sendable {
+    /// Files: play at their frame rate instead of as fast as possible.
+    public var realtime = false
+    /// Files: start again at the end.
+    public var loop = false
+    /// RTSP transport for every camera.
+    public var transport: StreamSource.Transport = .tcp
+    /// Where the live view and status endpoint listen; port 0 picks a free port. nil turns HTTP off.
+    public var httpHost = "127.0.0.1"
+    public var httpPort: Int? = 8080
+    /// Events as JSON lines: to this file, or to standard output when nil.
+    public var eventsFile: URL?
+    /// Where snapshot JPEGs are written (default: `<state directory>/snapshots`).
+    public var snapshotsDirectory: URL?
+    /// Per-application state: `storage/` and `logs/` for the app, sockets, the compiled-model cache.
+    public var stateDirectory: URL
+    /// Compiled models are cached here so a restart does not recompile (default `<state directory>/model-cache`).
+    public var modelCacheDirectory: URL?
+    /// How often a status line per camera and app goes to standard error; nil for never.
+    public var statusInterval: Duration? = .seconds(5)
+    /// Camera timeouts and backoff.
+    public var stallTimeout: Duration = .seconds(5)
+    public var openTimeout: Duration = .seconds(10)
+    public var reconnectMaxDelay: Duration = .seconds(5)
+    /// Frame slots per camera shared with the application (the decoder, the latest frame and the app's batches).
+    public var slotsPerCamera = 4
+    /// Tensor slots an application may fill at once, and their size.
+    public var tensorSlots = 8
+    public var tensorSlotBytes = 16 << 20
+    /// An application that exits or crashes is restarted after this delay, doubled each time up to the maximum.
+    public var appRestartInitialDelay: Duration = .milliseconds(500)
+    public var appRestartMaxDelay: Duration = .seconds(30)
+    /// How long an application may take to connect after it started.
+    public var appConnectTimeout: Duration = .seconds(30)
+    /// Where to find code-node executables given by bare name, before the package's `src/` and PATH
+    /// (by default, the folder of the `vantage` binary).
+    public var executableSearchPath: [URL] = []
+
+    public init(stateDirectory: URL) {
+        self.stateDirectory = stateDirectory
+    }
+}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import VantageApp
+import VantageMedia
+import VantageRuntime
+
+/// `vantage run APP_DIR`: the edge runtime, standalone.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an application against cameras or video files.",
+        discussion: """
+            APP_DIR is an application in the panorama-cli project layout (graphs/<app>/graph.json, packages/…).
+            Abstract camera nodes are given with --camera NODE=URL; repeat it with the same NODE for several
+            streams delivered together as one list. A file plays once as fast as possible (then a summary is
+            printed) unless --realtime or --loop is given. Events go to standard output as JSON lines, a status
+            line per camera and code node to standard error every few seconds, and the annotated live view is
+            served at http://127.0.0.1:8080/ (see --http). Ctrl-C stops cleanly.
+
+            Examples:
+              vantage run examples/people-counter --camera camera_node=.deps/media/vtest.mp4
+              vantage run my-app --camera camera_node=rtsp://user:pass@10.0.0.5/stream1 --param threshold=0.6
+            """)
+
+    @Argument(help: "The application's project folder.", completion: .directory)
+    var appDirectory: String
+
+    @Option(name: .customLong("camera"), help: ArgumentHelp(
+        "Give an abstract camera node its stream: NODE=URL (rtsp://, http(s)://, file: or a path). Repeatable.",
+        valueName: "NODE=URL"))
+    var cameras: [String] = []
+
+    @Option(name: .customLong("param"), help: ArgumentHelp("Override a parameter node: NAME=VALUE. Repeatable.", valueName: "NAME=VALUE"))
+    var parameters: [String] = []
+
+    @Option(help: ArgumentHelp("A Panorama overrides document ({\"nodeGraphOverrides\": …}).", valueName: "FILE"))
+    var overrides: String?
+
+    @Flag(help: "Play files at their frame rate instead of as fast as possible.")
+    var realtime = false
+
+    @Flag(help: "Play files again from the start when they end (implies --realtime).")
+    var loop = false
+
+    @Option(help: "RTSP transport: tcp or udp.")
+    var transport: String = "tcp"
+
+    @Option(help: ArgumentHelp("Where the live view and /status listen (port 0 picks one).", valueName: "HOST:PORT"))
+    var http: String = "127.0.0.1:8080"
+
+    @Flag(help: "Do not serve the live view and status endpoint.")
+    var noHttp = false
+
+    @Option(help: ArgumentHelp("Write events as JSON lines to FILE instead of standard output.", valueName: "FILE"))
+    var events: String?
+
+    @Option(help: ArgumentHelp("Where event snapshots go (default: STATE_DIR/snapshots).", valueName: "DIR"))
+    var snapshots: String?
+
+    @Option(help: ArgumentHelp(
+        "The application's state: storage/, logs/, the compiled-model cache (default ~/.local/state/vantage/<app>).",
+        valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(help: ArgumentHelp("Seconds between status lines on standard error; 0 for none.", valueName: "SECONDS"))
+    var statusInterval: Double = 5
+
+    @Option(help: ArgumentHelp("Seconds without video before a connected camera is restarted.", valueName: "SECONDS"))
+    var stallTimeout: Double = 5
+
+    @Option(help: ArgumentHelp("Bytes per tensor slot for tensors an application sends, in MiB.", valueName: "MIB"))
+    var tensorSlotMb: Int = 16
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    @Flag(help: "Print the end-of-run summary as JSON on standard error.")
+    var jsonSummary = false
+
+    func validate() throws {
+        guard ["tcp", "udp"].contains(transport) else {
+            throw ValidationError("--transport must be tcp or udp, not \(transport)")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
+        }
+        if !noHttp { _ = try parseHostPort(http) }
+        guard tensorSlotMb > 0 && tensorSlotMb <= 1024 else { throw ValidationError("--tensor-slot-mb must be 1–1024") }
+    }
+
+    private func parseHostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw ValidationError("--http takes HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:0; got \(text)") }
+        return (String(text[..<colon]), port)
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vantage")
+
+        // The application.
+        let directory = URL(fileURLWithPath: appDirectory, isDirectory: true).standardizedFileURL
+        let application: ResolvedApplication
+        do {
+            var runOverrides = RunOverrides(overridesFile: overrides.map { URL(fileURLWithPath: $0) })
+            for c in cameras { try runOverrides.addCamera(argument: c) }
+            for p in parameters { try runOverrides.addParameter(argument: p) }
+            application = try ApplicationProject.load(directory).resolve(runOverrides)
+        } catch {
+            throw failure(error)
+        }
+
+        // The runtime.
+        let state = stateDir.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".local/state/vantage/\(application.name)")
+        var configuration = RuntimeConfiguration(stateDirectory: state)
+        configuration.realtime = realtime || loop
+        configuration.loop = loop
+        configuration.transport = transport == "udp" ? .udp : .tcp
+        if noHttp {
+            configuration.httpPort = nil
+        } else {
+            (configuration.httpHost, configuration.httpPort) = try parseHostPort(http)
+        }
+        configuration.eventsFile = events.map { URL(fileURLWithPath: $0) }
+        configuration.snapshotsDirectory = snapshots.map { URL(fileURLWithPath: $0) }
+        configuration.statusInterval = statusInterval > 0 ? .milliseconds(Int(statusInterval * 1000)) : nil
+        configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
+        configuration.tensorSlotBytes = tensorSlotMb << 20
+        configuration.executableSearchPath = [Self.executableDirectory]
+
+        let runtime: Runtime
+        do {
+            runtime = try Runtime(application: application, configuration: configuration, logger: logger)
+        } catch {
+            throw failure(error)
+        }
+        logger.info(
+            "running \(application.name)",
+            metadata: [
+                "cameras": "\(application.cameras.map { "\($0.name)=\(StreamSource.redact($0.url))" }.joined(separator: ", "))",
+                "events": "\(events ?? "stdout")",
+            ])
+        try await runtime.serviceGroup().run()
+
+        if let summary = runtime.summary {
+            if jsonSummary {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                FileHandle.standardError.write(try encoder.encode(summary) + Data("\n".utf8))
+            } else {
+                FileHandle.standardError.write(Data(Self.describe(summary).utf8))
+            }
+        }
+    }
+
+    /// Prints `error` on standard error and gives the exit code to throw: the message is the user's guide.
+    private func failure(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        return ExitCode.failure
+    }
+
+    static func describe(_ s: RunSummary) -> String {
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        var text = "summary: \(s.frames) frames in \(f(s.seconds)) s (\(f(s.framesPerSecond)) frames/s), "
+            + "\(s.events) events, \(s.dropped) dropped, \(s.appRestarts) app restarts"
+        if let p50 = s.decisionLatencyP50Ms, let p99 = s.decisionLatencyP99Ms {
+            text += ", decode→decision p50 \(f(p50)) ms p99 \(f(p99)) ms"
+        }
+        return text + "\n"
+    }
+
+    /// The folder of the running `vantage` binary, where code-node executables built with it live.
+    static var executableDirectory: URL {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: path).deletingLastPathComponent()
+    }
+}

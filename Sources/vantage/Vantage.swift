@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `vantage`: self-hosted edge computer vision. One binary; each role is a subcommand.
+@main
+struct Vantage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vantage",
+        abstract: "Self-hosted edge computer vision for the cameras you already have.",
+        discussion: """
+            Runs AWS Panorama-style applications (graph.json + code) against RTSP cameras, HTTP MJPEG streams or
+            video files, with real inference (OpenVINO), an annotated live view in the browser and events.
+            """,
+        version: "0.1.0",
+        subcommands: [Run.self])
+}

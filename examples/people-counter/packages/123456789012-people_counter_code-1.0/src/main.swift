@@ -1,0 +1,67 @@
+// The people counter: detects people on every camera with the SSDLite model node, draws their boxes and the
+// count on the live view, and publishes an event (with a snapshot) when the count in view changes or goes above
+// the `max_people` parameter.
+import Foundation
+import VantageSDK
+
+/// The event this application publishes.
+struct CountEvent: Encodable {
+    var type: String
+    var stream: String
+    var count: Int
+    var previous: Int
+    var maxPeople: Int
+    var frame: UInt64
+}
+
+@main
+struct PeopleCounter {
+    static func main() async throws {
+        let node = try Node.connect()
+        let model = node.string("model_name") ?? "model_node"
+        let minScore = node.float("min_score") ?? 0.5
+        let maxPeople = node.int("max_people") ?? 5
+        var counts: [String: Int] = [:]
+        log("people counter on \(node.config.cameras.map(\.name)); min_score \(minScore), max_people \(maxPeople)")
+
+        while var frames = try await node.frames("video_in") {
+            // Every new frame's inference is in flight at once: the runtime runs them concurrently.
+            let results = try await withThrowingTaskGroup(of: (Int, [Detection]).self) { group in
+                for (i, frame) in frames.enumerated() where !frame.isCached {
+                    group.addTask { (i, try await node.detect(model, on: frame)) }
+                }
+                var results: [Int: [Detection]] = [:]
+                for try await (i, detections) in group { results[i] = detections }
+                return results
+            }
+            for (i, detections) in results.sorted(by: { $0.key < $1.key }) {
+                let people = detections.filter { $0.classId == 1 && $0.score >= minScore }
+                var frame = frames[i]
+                for p in people {
+                    frame.addRect(p.xMin, p.yMin, p.xMax, p.yMax)
+                    frame.addLabel("person \(Int(p.score * 100))%", x: p.xMin, y: p.yMin)
+                }
+                let count = people.count
+                let over = count > maxPeople
+                frame.addLabel(
+                    "\(frame.streamId): \(count) people", x: 0.02, y: 0.06, color: over ? 0xFF3030 : 0xFFFFFF)
+                frames[i] = frame
+                let previous = counts[frame.streamId]
+                counts[frame.streamId] = count
+                if previous != count {
+                    let crossed = (previous ?? 0) <= maxPeople && over
+                    let event = CountEvent(
+                        type: crossed ? "over_threshold" : "count_changed", stream: frame.streamId, count: count,
+                        previous: previous ?? 0, maxPeople: maxPeople, frame: frame.ref.sequence)
+                    try await node.publish(event, snapshot: crossed || previous == nil ? frame : nil)
+                }
+            }
+            try node.put(frames, to: "video_out")
+        }
+        log("sources ended; counts: \(counts)")
+    }
+
+    static func log(_ message: String) {
+        FileHandle.standardError.write(Data("people-counter: \(message)\n".utf8))
+    }
+}
