@@ -60,7 +60,8 @@ public enum YOLODecoder {
         let sx = 1 / Float(inputWidth)
         let sy = 1 / Float(inputHeight)
         func append(_ cx: Float, _ cy: Float, _ w: Float, _ h: Float, _ classId: Int, _ score: Float) {
-            let box = Box(xMin: (cx - w / 2) * sx, yMin: (cy - h / 2) * sy, xMax: (cx + w / 2) * sx, yMax: (cy + h / 2) * sy)
+            let box = Box(
+                xMin: (cx - w / 2) * sx, yMin: (cy - h / 2) * sy, xMax: (cx + w / 2) * sx, yMax: (cy + h / 2) * sy)
             results.append(Detection(classId: classId, score: score, box: box.clamped))
         }
         switch version {
@@ -92,7 +93,8 @@ public enum YOLODecoder {
                 }
                 guard bestScore >= minScore else { continue }
                 append(
-                    output[anchor], output[anchors + anchor], output[2 * anchors + anchor], output[3 * anchors + anchor],
+                    output[anchor], output[anchors + anchor], output[2 * anchors + anchor],
+                    output[3 * anchors + anchor],
                     best, bestScore)
             }
         }

@@ -110,10 +110,13 @@ struct FramePlan {
                         + "per channel, in the model's colour order)")
             }
             if field == "scale", values.contains(0) {
-                throw fail(.invalidDescriptor, "vantage.inputs scale for '\(name)' contains 0: pixels are divided by it")
+                throw fail(
+                    .invalidDescriptor, "vantage.inputs scale for '\(name)' contains 0: pixels are divided by it")
             }
         }
-        let expand = { (values: [Float]?) -> [Float]? in values.map { $0.count == 1 ? Array(repeating: $0[0], count: 3) : $0 } }
+        let expand = { (values: [Float]?) -> [Float]? in
+            values.map { $0.count == 1 ? Array(repeating: $0[0], count: 3) : $0 }
+        }
         let floating: Set<ElementType> = [.f16, .bf16, .f32, .f64]
         let convert = spec.mean != nil || spec.scale != nil || port.elementType.map(floating.contains) == true
 

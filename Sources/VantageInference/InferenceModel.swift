@@ -11,8 +11,8 @@
 
 public import Foundation
 public import Logging
-public import VantageApp
 import Synchronization
+public import VantageApp
 
 /// One compiled model, shared by every camera and task that uses it.
 ///
@@ -93,27 +93,8 @@ public final class InferenceModel: Sendable {
         logger[metadataKey: "model.name"] = "\(name)"
         logger[metadataKey: "model.file"] = "\(file.path)"
 
-        // The file, before OpenVINO sees it: clear messages for the common mistakes.
         let format = try ModelFormat.resolve(file: file, declared: spec.format, fail)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue
-        else {
-            throw fail(
-                .fileMissing,
-                "the model file does not exist: check vantage.file in the model's descriptor.json (a relative "
-                    + "path is resolved against the application folder) and that the model package was installed")
-        }
-        var weights: String?
-        if format == .openvino {
-            let bin = file.deletingPathExtension().appendingPathExtension("bin")
-            guard FileManager.default.fileExists(atPath: bin.path) else {
-                throw fail(
-                    .fileMissing,
-                    "an OpenVINO IR model needs its weights beside it, but \(bin.path) does not exist: copy the .bin "
-                        + "file that came with the .xml into the same folder")
-            }
-            weights = bin.path
-        }
+        let weights = try Self.checkFiles(file, format: format, fail)
 
         let core: OpenVINOCore
         do { core = try OpenVINOCore.shared.get() } catch {
@@ -129,7 +110,7 @@ public final class InferenceModel: Sendable {
         do { model = try core.readModel(path: file.path, weights: weights) } catch {
             throw fail(
                 .unreadableModel,
-                "OpenVINO cannot read this \(format) file: it is corrupt, truncated or not a \(format) model; "
+                "OpenVINO cannot read the file as \(format.name): it is corrupt, truncated or in another format; "
                     + "re-export or re-download it", error)
         }
         let inputs: [PortInfo]
@@ -251,7 +232,8 @@ public final class InferenceModel: Sendable {
         self.inputNames = inputs.map(\.name)
         self.frameInputName = inputs[frameIndexValue].name
         self.outputNames = outputNames
-        self.maxConcurrentRequests = max(2, compiled.property("OPTIMAL_NUMBER_OF_INFER_REQUESTS").flatMap(Int.init) ?? 2)
+        self.maxConcurrentRequests = max(
+            2, compiled.property("OPTIMAL_NUMBER_OF_INFER_REQUESTS").flatMap(Int.init) ?? 2)
         self.loadedFromCache = ["YES", "TRUE", "1"].contains(compiled.property("LOADED_FROM_CACHE")?.uppercased() ?? "")
         self.fail = fail
         self.decoder = decoder
@@ -328,6 +310,30 @@ public final class InferenceModel: Sendable {
         }
     }
 
+    /// Checks that the file (and an IR model's weights) exist before OpenVINO sees them, for clear messages about
+    /// the common mistakes. Returns the weights file, if the format has one.
+    private static func checkFiles(_ file: URL, format: ModelFormat, _ fail: ModelErrorContext) throws(ModelError)
+        -> String?
+    {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue
+        else {
+            throw fail(
+                .fileMissing,
+                "the model file does not exist: check vantage.file in the model's descriptor.json (a relative "
+                    + "path is resolved against the application folder) and that the model package was installed")
+        }
+        guard format == .openvino else { return nil }
+        let bin = file.deletingPathExtension().appendingPathExtension("bin")
+        guard FileManager.default.fileExists(atPath: bin.path) else {
+            throw fail(
+                .fileMissing,
+                "an OpenVINO IR model needs its weights beside it, but \(bin.path) does not exist: copy the .bin "
+                    + "file that came with the .xml into the same folder")
+        }
+        return bin.path
+    }
+
     private static func convertOutputsToFloat(
         _ ppp: OpenVINOPrePostProcessor, outputs: [PortInfo], decoder: ResolvedDecoder
     ) throws(OpenVINOFailure) {
@@ -337,7 +343,8 @@ public final class InferenceModel: Sendable {
         }
     }
 
-    private static func checkDevice(_ device: String, core: OpenVINOCore, _ fail: ModelErrorContext) throws(ModelError) {
+    private static func checkDevice(_ device: String, core: OpenVINOCore, _ fail: ModelErrorContext) throws(ModelError)
+    {
         // CPU is always there; virtual devices (AUTO, MULTI:…, HETERO:…, BATCH:…) pick among real ones themselves.
         let virtual = ["AUTO", "MULTI", "HETERO", "BATCH"]
         guard device != "CPU", !virtual.contains(where: { device.hasPrefix($0) }) else { return }

@@ -39,7 +39,8 @@ public final class InferenceRequest: @unchecked Sendable {
         do {
             frameExecution = try Execution(compiled: model.compiled, outputs: model.frameOutputs)
             let tensor = try OpenVINOTensor(
-                wrapping: frameMemory.pointer, type: .u8, shape: [1, format.height, format.width, 3], owner: frameMemory)
+                wrapping: frameMemory.pointer, type: .u8, shape: [1, format.height, format.width, 3], owner: frameMemory
+            )
             try frameExecution.request.setInputTensor(index: model.frameInputIndex, tensor, keep: true)
         } catch {
             throw model.fail(.inferenceFailed, "OpenVINO cannot create an inference request for the model", error)
@@ -89,7 +90,8 @@ public final class InferenceRequest: @unchecked Sendable {
             for (index, input) in matched {
                 // OpenVINO only reads input tensors; the mutable pointer is what its C API asks for.
                 let memory = UnsafeMutableRawPointer(mutating: input.data.baseAddress!)
-                let tensor = try OpenVINOTensor(wrapping: memory, type: input.elementType, shape: input.shape, owner: nil)
+                let tensor = try OpenVINOTensor(
+                    wrapping: memory, type: input.elementType, shape: input.shape, owner: nil)
                 try execution.request.setInputTensor(index: index, tensor, keep: false)
                 tensors.append(tensor)
             }
@@ -233,12 +235,14 @@ final class Execution {
                 let tensor = try OpenVINOTensor(wrapping: memory.pointer, type: type, shape: shape, owner: memory)
                 try request.setOutputTensor(index: index, tensor)
                 views.append(
-                    TensorView(name: port.name, shape: shape, elementType: type, bytes: UnsafeRawBufferPointer(memory.bytes)))
+                    TensorView(
+                        name: port.name, shape: shape, elementType: type, bytes: UnsafeRawBufferPointer(memory.bytes)))
             } else {
                 dynamicOutputs.append(index)
                 views.append(
                     TensorView(
-                        name: port.name, shape: [], elementType: type, bytes: UnsafeRawBufferPointer(start: nil, count: 0)))
+                        name: port.name, shape: [], elementType: type,
+                        bytes: UnsafeRawBufferPointer(start: nil, count: 0)))
             }
         }
         fetched.reserveCapacity(dynamicOutputs.count)

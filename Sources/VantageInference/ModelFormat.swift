@@ -24,6 +24,17 @@ public enum ModelFormat: String, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 
+    /// The format's name, e.g. `TensorFlow Lite`.
+    public var name: String {
+        switch self {
+        case .onnx: "ONNX"
+        case .tensorflow: "TensorFlow frozen graph"
+        case .tflite: "TensorFlow Lite"
+        case .openvino: "OpenVINO IR"
+        case .paddle: "PaddlePaddle"
+        }
+    }
+
     public var description: String {
         switch self {
         case .onnx: "ONNX (.onnx)"

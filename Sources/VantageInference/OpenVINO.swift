@@ -12,9 +12,13 @@ struct OpenVINOFailure: Error, Sendable {
     var status: Int32
     var message: String
 
-    /// OpenVINO's explanation, trimmed to something a log line can carry.
+    /// OpenVINO's explanation on one line, without the C++ source locations it stacks in front, trimmed to
+    /// something a log line can carry.
     var summary: String {
-        let text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+        let lines = message.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !($0.hasPrefix("Exception from ") && $0.hasSuffix(":")) }
+        let text = lines.joined(separator: " ")
         return text.count > 1200 ? String(text.prefix(1200)) + "…" : text
     }
 
@@ -296,21 +300,29 @@ final class OpenVINOPrePostProcessor {
             ov_preprocess_input_tensor_info_set_element_type(tensor, plan.tensorElementType.openVINO),
             "ov_preprocess_input_tensor_info_set_element_type")
         try withLayout(plan.tensorLayout) { layout throws(OpenVINOFailure) in
-            try check(ov_preprocess_input_tensor_info_set_layout(tensor, layout), "ov_preprocess_input_tensor_info_set_layout")
+            try check(
+                ov_preprocess_input_tensor_info_set_layout(tensor, layout), "ov_preprocess_input_tensor_info_set_layout"
+            )
         }
 
         var modelInfo: OpaquePointer?
         try check(ov_preprocess_input_info_get_model_info(input, &modelInfo), "ov_preprocess_input_info_get_model_info")
         defer { ov_preprocess_input_model_info_free(modelInfo) }
         try withLayout(plan.modelLayout) { layout throws(OpenVINOFailure) in
-            try check(ov_preprocess_input_model_info_set_layout(modelInfo, layout), "ov_preprocess_input_model_info_set_layout")
+            try check(
+                ov_preprocess_input_model_info_set_layout(modelInfo, layout),
+                "ov_preprocess_input_model_info_set_layout")
         }
 
         var steps: OpaquePointer?
-        try check(ov_preprocess_input_info_get_preprocess_steps(input, &steps), "ov_preprocess_input_info_get_preprocess_steps")
+        try check(
+            ov_preprocess_input_info_get_preprocess_steps(input, &steps),
+            "ov_preprocess_input_info_get_preprocess_steps")
         defer { ov_preprocess_preprocess_steps_free(steps) }
         if plan.convertToFloat {
-            try check(ov_preprocess_preprocess_steps_convert_element_type(steps, F32), "ov_preprocess_preprocess_steps_convert_element_type")
+            try check(
+                ov_preprocess_preprocess_steps_convert_element_type(steps, F32),
+                "ov_preprocess_preprocess_steps_convert_element_type")
         }
         if let mean = plan.mean {
             try check(
@@ -332,7 +344,8 @@ final class OpenVINOPrePostProcessor {
             "ov_preprocess_prepostprocessor_get_output_info_by_index")
         defer { ov_preprocess_output_info_free(output) }
         var tensor: OpaquePointer?
-        try check(ov_preprocess_output_info_get_tensor_info(output, &tensor), "ov_preprocess_output_info_get_tensor_info")
+        try check(
+            ov_preprocess_output_info_get_tensor_info(output, &tensor), "ov_preprocess_output_info_get_tensor_info")
         defer { ov_preprocess_output_tensor_info_free(tensor) }
         try check(ov_preprocess_output_set_element_type(tensor, type.openVINO), "ov_preprocess_output_set_element_type")
     }

@@ -16,7 +16,9 @@ enum ResolvedDecoder: Sendable {
         let outputList = quotedList(outputs.map { "\($0.name) \(describe($0.dimensions))" })
 
         /// The index of the output the descriptor names in `field`, or of the first default name the model has.
-        func output(_ field: String, named: String?, defaults: [String], required: Bool = true) throws(ModelError) -> Int? {
+        func output(_ field: String, named: String?, defaults: [String], required: Bool = true) throws(ModelError)
+            -> Int?
+        {
             if let named {
                 guard let index = model.outputIndex(named: named, among: outputs) else {
                     throw fail(
@@ -50,7 +52,8 @@ enum ResolvedDecoder: Sendable {
             let boxes = try output("boxes", named: spec.boxes, defaults: ["detection_boxes:0", "detection_boxes"])!
             let classes = try output(
                 "classes", named: spec.classes, defaults: ["detection_classes:0", "detection_classes"])!
-            let scores = try output("scores", named: spec.scores, defaults: ["detection_scores:0", "detection_scores"])!
+            let scores = try output(
+                "scores", named: spec.scores, defaults: ["detection_scores:0", "detection_scores"])!
             let count = try output(
                 "count", named: spec.count, defaults: ["num_detections:0", "num_detections"], required: false)
             self = .ssd(boxes: boxes, classes: classes, scores: scores, count: count, minScore: spec.minScore ?? 0.25)

@@ -44,6 +44,8 @@ final class AppHost: @unchecked Sendable {
     private let liveViewPorts: Set<String>
     let counters = Mutex(Counters())
     private let stopping = Atomic<Bool>(false)
+    /// When the application last sent anything (monotonic ns): the hang watchdog's clock.
+    private let lastMessage = Atomic<UInt64>(0)
     private let signal = FrameSignal()
     private struct Running {
         var process: Process?
@@ -165,7 +167,9 @@ final class AppHost: @unchecked Sendable {
         }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         let reason = exit.reason ?? "exited"
-        counters.withLock { $0.lastExit = reason }
+        counters.withLock { s in
+            s.lastExit = s.lastExit.map { $0.hasPrefix("not responding") ? "\($0), then \(reason)" : reason } ?? reason
+        }
         running.withLock { $0.process = nil }
         if ended && exit.status == 0 && !exit.signalled { return .finished }
         return .stopped
@@ -201,6 +205,8 @@ final class AppHost: @unchecked Sendable {
         environment["VANTAGE_LOGS"] = logsDirectory.path
         environment["PYTHONUNBUFFERED"] = "1"
         process.environment = environment
+        // Standard output carries the event stream: the application's prints go to standard error instead.
+        process.standardOutput = FileHandle.standardError
         do {
             try process.run()
         } catch {
@@ -262,6 +268,7 @@ final class AppHost: @unchecked Sendable {
             accepted = try? listener.accept(timeoutMillis: 100)
         }
         let channel = accepted!
+        lastMessage.store(monotonicNanos(), ordering: .relaxed)
         running.withLock { $0.channel = channel }
         held.withLock { $0 = Held(lastSequence: Array(repeating: 0, count: cameras.count)) }
         defer {
@@ -271,7 +278,9 @@ final class AppHost: @unchecked Sendable {
         }
         let endSent = Atomic<Bool>(false)
         let getQueue = GetQueue()
-        let delivery = Thread { [self] in deliverFrames(channel: channel, queue: getQueue, endSent: endSent) }
+        let delivery = Thread { [self] in
+            deliverFrames(channel: channel, queue: getQueue, endSent: endSent, process: process)
+        }
         delivery.name = "app \(node.name) frames"
         delivery.start()
         defer { getQueue.close(); signal.notify() }
@@ -290,6 +299,7 @@ final class AppHost: @unchecked Sendable {
             counters.withLock { $0.phase = .running }
             while true {
                 let header = try channel.receive(into: &buffer)
+                lastMessage.store(monotonicNanos(), ordering: .relaxed)
                 try buffer.withUnsafeBytes { raw in
                     let payload = UnsafeRawBufferPointer(
                         rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength])
@@ -566,10 +576,26 @@ final class AppHost: @unchecked Sendable {
 
     /// Answers `get` requests as frames arrive: the newest frame of each camera on the port (latest wins), at least
     /// one of them new; a camera without a new frame repeats its last one, marked cached.
-    private func deliverFrames(channel: MessageChannel, queue: GetQueue, endSent: borrowing Atomic<Bool>) {
+    ///
+    /// It is also the hang watchdog: an application that asks for nothing for `appHangTimeout` while its sources
+    /// still run is killed, and restarted like a crashed one.
+    private func deliverFrames(
+        channel: MessageChannel, queue: GetQueue, endSent: borrowing Atomic<Bool>, process: Process
+    ) {
         var writer = WireWriter(capacity: 1024)
         var waiting: [(GetRequest, UInt64)] = []  // with its deadline (monotonic ns, 0 = none)
+        let hangNanos = UInt64(configuration.appHangTimeout.seconds * 1e9)
         while !queue.isClosed && !stopping.load(ordering: .relaxed) {
+            if waiting.isEmpty && !sourcesEnded
+                && monotonicNanos() &- lastMessage.load(ordering: .relaxed) > hangNanos
+            {
+                let reason = "not responding: no request for \(configuration.appHangTimeout)"
+                counters.withLock { $0.lastExit = reason }
+                logger.warning("application \(reason); killing it", metadata: ["pid": "\(process.processIdentifier)"])
+                kill(process.processIdentifier, SIGKILL)
+                channel.close()
+                return
+            }
             for r in queue.take() {
                 let deadline = r.timeoutMillis >= 0 ? monotonicNanos() + UInt64(r.timeoutMillis) * 1_000_000 : 0
                 waiting.append((r, deadline))

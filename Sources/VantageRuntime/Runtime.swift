@@ -100,6 +100,18 @@ public final class Runtime: Service, @unchecked Sendable {
     /// The summary of the run, once it ended.
     public var summary: RunSummary? { finalSummary.withLock { $0 } }
 
+    /// What went wrong for good, once the run ended: cameras that could not be read at all and code nodes that
+    /// could not be started. Empty when the run succeeded.
+    public var failures: [String] {
+        cameras.compactMap { c in
+            let s = c.snapshot
+            return s.state == .failed ? (s.lastError ?? "camera \(c.source.name) failed") : nil
+        }
+            + hosts.compactMap { h in
+                h.counters.withLock { $0.phase == .failed ? ($0.lastExit ?? "code node \(h.node.name) failed") : nil }
+            }
+    }
+
     /// The services to run together: the runtime itself, then the live view's HTTP server when enabled. Put them in
     /// one `ServiceGroup` that shuts down gracefully when the runtime finishes (see `serviceGroup`).
     public func makeServices() -> [any Service] {
@@ -129,13 +141,13 @@ public final class Runtime: Service, @unchecked Sendable {
     /// Runs cameras and code nodes until every source ended and the code nodes finished, or until the service
     /// group shuts down (Ctrl-C, SIGTERM).
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
                 for camera in cameras { camera.start() }
                 if let interval = configuration.statusInterval {
-                    group.addTask { [self] in try await reportStatus(every: interval) }
+                    group.addTask { [self] in try? await reportStatus(every: interval) }
                 }
-                group.addTask { [self] in try await sampleRates() }
+                group.addTask { [self] in try? await sampleRates() }
                 await withTaskGroup(of: Void.self) { hostsGroup in
                     for host in hosts { hostsGroup.addTask { await host.run() } }
                 }

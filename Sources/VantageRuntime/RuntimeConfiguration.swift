@@ -34,6 +34,9 @@ public struct RuntimeConfiguration: Sendable {
     /// An application that exits or crashes is restarted after this delay, doubled each time up to the maximum.
     public var appRestartInitialDelay: Duration = .milliseconds(500)
     public var appRestartMaxDelay: Duration = .seconds(30)
+    /// An application that sends nothing for this long while its cameras still run is considered hung, killed and
+    /// restarted. Frames are asked for many times a second, so the default is generous.
+    public var appHangTimeout: Duration = .seconds(30)
     /// How long an application may take to connect after it started.
     public var appConnectTimeout: Duration = .seconds(30)
     /// Where to find code-node executables given by bare name, before the package's `src/` and PATH

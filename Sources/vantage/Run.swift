@@ -69,6 +69,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds without video before a connected camera is restarted.", valueName: "SECONDS"))
     var stallTimeout: Double = 5
 
+    @Option(help: ArgumentHelp(
+        "Seconds an application may go without asking for anything before it is killed and restarted.",
+        valueName: "SECONDS"))
+    var appHangTimeout: Double = 30
+
     @Option(help: ArgumentHelp("Bytes per tensor slot for tensors an application sends, in MiB.", valueName: "MIB"))
     var tensorSlotMb: Int = 16
 
@@ -135,6 +140,7 @@ struct Run: AsyncParsableCommand {
         configuration.statusInterval = statusInterval > 0 ? .milliseconds(Int(statusInterval * 1000)) : nil
         configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
         configuration.tensorSlotBytes = tensorSlotMb << 20
+        configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
         configuration.executableSearchPath = [Self.executableDirectory]
 
         let runtime: Runtime
@@ -159,6 +165,11 @@ struct Run: AsyncParsableCommand {
             } else {
                 FileHandle.standardError.write(Data(Self.describe(summary).utf8))
             }
+        }
+        let failures = runtime.failures
+        if !failures.isEmpty {
+            for f in failures { FileHandle.standardError.write(Data("error: \(f)\n".utf8)) }
+            throw ExitCode.failure
         }
     }
 

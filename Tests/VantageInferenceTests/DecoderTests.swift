@@ -50,7 +50,9 @@ struct DecoderTests {
     static let boxA = Box(xMin: 270.0 / 640, yMin: 140.0 / 480, xMax: 370.0 / 640, yMax: 340.0 / 480)
     static let boxD = Box(xMin: 75.0 / 640, yMin: 75.0 / 480, xMax: 125.0 / 640, yMax: 125.0 / 480)
 
-    func expectBestPerClassKept(_ results: [Detection], scores: [Float], sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectBestPerClassKept(
+        _ results: [Detection], scores: [Float], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(results.map(\.classId) == [0, 1, 0], "\(results)", sourceLocation: sourceLocation)
         guard results.count == 3 else { return }
         for (result, score) in zip(results, scores) {

@@ -22,7 +22,8 @@ enum Fixtures {
             && ffmpegAvailable
     }
     static var hasBlazeFace: Bool {
-        FileManager.default.fileExists(atPath: blazeFaceFullRange.path) && FileManager.default.fileExists(atPath: messi.path)
+        FileManager.default.fileExists(atPath: blazeFaceFullRange.path)
+            && FileManager.default.fileExists(atPath: messi.path)
             && ffmpegAvailable
     }
     static let ffmpegAvailable = ["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg"].contains {
@@ -33,10 +34,14 @@ enum Fixtures {
     static let logger = Logger(label: "vantage.inference.tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// The SSDLite person detector as a Vantage descriptor would declare it: 300×300 RGB frames, SSD decoder.
-    static func ssdliteSpec(decoder: DecoderSpec = DecoderSpec(type: .ssd, labels: ["background", "person"])) -> ModelSpec {
+    static func ssdliteSpec(decoder: DecoderSpec = DecoderSpec(type: .ssd, labels: ["background", "person"]))
+        -> ModelSpec
+    {
         ModelSpec(
             file: ".deps/models/ssdlite/frozen_inference_graph.pb",
-            inputs: [ModelInputSpec(name: "image_tensor:0", layout: "NHWC", colorOrder: "RGB", width: 300, height: 300)],
+            inputs: [
+                ModelInputSpec(name: "image_tensor:0", layout: "NHWC", colorOrder: "RGB", width: 300, height: 300)
+            ],
             decoder: decoder)
     }
 

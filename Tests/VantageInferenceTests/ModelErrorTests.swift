@@ -9,10 +9,12 @@ import VantageInference
 struct ModelErrorTests {
     /// Loads and returns the error, failing the test when loading works.
     func loadError(
-        _ spec: ModelSpec, file: URL, name: String = "people_detector", sourceLocation: SourceLocation = #_sourceLocation
+        _ spec: ModelSpec, file: URL, name: String = "people_detector",
+        sourceLocation: SourceLocation = #_sourceLocation
     ) async -> ModelError? {
         do {
-            _ = try await InferenceModel.load(name: name, spec: spec, file: file, cacheDirectory: nil, logger: Fixtures.logger)
+            _ = try await InferenceModel.load(
+                name: name, spec: spec, file: file, cacheDirectory: nil, logger: Fixtures.logger)
             Issue.record("loading \(file.lastPathComponent) worked", sourceLocation: sourceLocation)
             return nil
         } catch {
@@ -81,7 +83,8 @@ struct ModelErrorTests {
     @Test("A descriptor format that disagrees with the file")
     func formatDisagreesWithExtension() async throws {
         let error = try #require(
-            await loadError(ModelSpec(file: "model.pb", format: "onnx"), file: URL(fileURLWithPath: "/models/model.pb")))
+            await loadError(ModelSpec(file: "model.pb", format: "onnx"), file: URL(fileURLWithPath: "/models/model.pb"))
+        )
         #expect(error.code == .invalidDescriptor)
         #expect(error.description.contains("vantage.format"))
     }

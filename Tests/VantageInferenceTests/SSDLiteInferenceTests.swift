@@ -7,7 +7,8 @@ import VantageInference
 /// video, through the same path the runtime takes: a 300×300 RGB frame written into the request's frame buffer.
 @Suite(
     "SSDLite person detection on vtest.mp4",
-    .enabled(if: Fixtures.hasSSDLite, "needs .deps/models/ssdlite, .deps/media/vtest.mp4 and ffmpeg: run scripts/setup"))
+    .enabled(if: Fixtures.hasSSDLite, "needs .deps/models/ssdlite, .deps/media/vtest.mp4 and ffmpeg: run scripts/setup")
+)
 struct SSDLiteInferenceTests {
     /// Moments of vtest.mp4 and the people a person counts in the full 768×576 frame (looked at by eye).
     /// SSDLite at 300×300 misses at most two of them: small, half hidden behind the sign or close to another person.
@@ -62,7 +63,8 @@ struct SSDLiteInferenceTests {
     @Test("Several requests in flight at once give the same results as one after another")
     func concurrentRequestsMatchSequential() async throws {
         let model = try await Fixtures.sharedSSDLite()
-        let frames = try [7.0, 25, 65].map { try Fixtures.frame(at: $0) } + [[UInt8](repeating: 0, count: 300 * 300 * 3)]
+        let frames =
+            try [7.0, 25, 65].map { try Fixtures.frame(at: $0) } + [[UInt8](repeating: 0, count: 300 * 300 * 3)]
 
         let single = try model.makeRequest()
         var expected: [[Detection]] = []

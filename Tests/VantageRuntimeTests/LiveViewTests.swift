@@ -347,7 +347,8 @@ struct LiveViewTests {
 
     @Test func statusAndHealth() async throws {
         let json = #"{"app":"people-counter","cameras":{"Camera_1":{"fps":14.9}}}"#
-        try await TestServer.run(status: { Array(json.utf8) }) { server in
+        let provider: @Sendable () async -> [UInt8] = { Array(json.utf8) }
+        try await TestServer.run(status: provider) { server in
             let base = server.base
             let status = try await Tools.get(base + "/status")
             #expect(status.status == 200)

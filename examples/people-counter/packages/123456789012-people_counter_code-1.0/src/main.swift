@@ -1,6 +1,7 @@
 // The people counter: detects people on every camera with the SSDLite model node, draws their boxes and the
-// count on the live view, and publishes an event (with a snapshot) when the count in view changes or goes above
-// the `max_people` parameter.
+// count on the live view, and publishes an event when the count in view changes, with a snapshot when it goes
+// above the `max_people` parameter. The count is the median of the last five frames' detections, so one frame
+// where the detector misses somebody does not make two events.
 import Foundation
 import VantageSDK
 
@@ -22,6 +23,7 @@ struct PeopleCounter {
         let minScore = node.float("min_score") ?? 0.5
         let maxPeople = node.int("max_people") ?? 5
         var counts: [String: Int] = [:]
+        var recent: [String: [Int]] = [:]
         log("people counter on \(node.config.cameras.map(\.name)); min_score \(minScore), max_people \(maxPeople)")
 
         while var frames = try await node.frames("video_in") {
@@ -41,7 +43,11 @@ struct PeopleCounter {
                     frame.addRect(p.xMin, p.yMin, p.xMax, p.yMax)
                     frame.addLabel("person \(Int(p.score * 100))%", x: p.xMin, y: p.yMin)
                 }
-                let count = people.count
+                var window = recent[frame.streamId, default: []]
+                window.append(people.count)
+                if window.count > 5 { window.removeFirst() }
+                recent[frame.streamId] = window
+                let count = window.sorted()[window.count / 2]
                 let over = count > maxPeople
                 frame.addLabel(
                     "\(frame.streamId): \(count) people", x: 0.02, y: 0.06, color: over ? 0xFF3030 : 0xFFFFFF)

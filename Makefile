@@ -1,0 +1,52 @@
+# Every command a user runs. `make demo` and `make test` set up everything they need first (scripts/setup).
+SWIFT       ?= swift
+DEMO_PORT   ?= 8080
+DEMO_ARGS   ?=
+BENCH_ARGS  ?=
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: all setup build release demo test bench lint format clean help
+
+all: build
+
+help:
+	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
+	@echo "make test   set up, build, and run every test (unit and end-to-end)"
+	@echo "make bench  build for release and print the throughput/latency table against the baselines"
+	@echo "make lint   check formatting (swift format)"
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(SWIFT) build --product vantage
+	$(SWIFT) build --product people-counter
+
+release: setup
+	$(SWIFT) build -c release --product vantage
+	$(SWIFT) build -c release --product people-counter
+
+demo: build
+	@echo
+	@echo "Vantage demo: the people counter on .deps/media/vtest.mp4, looping in real time."
+	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ to watch the live view; events print below as JSON lines. Ctrl-C stops."
+	@echo
+	.build/debug/vantage run examples/people-counter --camera camera_node=.deps/media/vtest.mp4 --loop \
+		--http 127.0.0.1:$(DEMO_PORT) $(DEMO_ARGS)
+
+test: build
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	@scripts/setup --bench
+	bench/run $(BENCH_ARGS)
+
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests examples Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests examples Package.swift
+
+clean:
+	rm -rf .build
