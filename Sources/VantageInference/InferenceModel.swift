@@ -218,7 +218,7 @@ public final class InferenceModel: Sendable {
         for i in frameOutputs.indices where i < outputNames.count { frameOutputs[i].name = outputNames[i] }
         if let unreadable = frameOutputs.first(where: { $0.elementType == nil }) {
             throw fail(
-                .unknownOutput,
+                .unsupportedFormat,
                 "output '\(unreadable.name)' has element type \(unreadable.elementTypeName), which Vantage cannot "
                     + "read: re-export the model with numeric outputs")
         }

@@ -42,6 +42,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         /// The OpenVINO runtime itself could not start.
         public static let runtimeUnavailable = Code(base: .runtimeUnavailable)
 
+        /// The code's name, e.g. `fileMissing`.
         public var description: String { base.rawValue }
     }
 
@@ -56,6 +57,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
     /// OpenVINO's own message, when the failure came from OpenVINO.
     public var openVINOMessage: String?
 
+    /// An error about model `model` in `file`.
     public init(code: Code, model: String, file: String, message: String, openVINOMessage: String? = nil) {
         self.code = code
         self.model = model
@@ -64,6 +66,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
         self.openVINOMessage = openVINOMessage
     }
 
+    /// `model 'NAME' (FILE): MESSAGE [OpenVINO: …]`.
     public var description: String {
         var text = "model '\(model)' (\(file)): \(message)"
         if let openVINOMessage, !openVINOMessage.isEmpty { text += " [OpenVINO: \(openVINOMessage)]" }

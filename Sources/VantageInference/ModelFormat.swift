@@ -35,6 +35,7 @@ public enum ModelFormat: String, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 
+    /// The name with the file extension, e.g. `ONNX (.onnx)`.
     public var description: String {
         switch self {
         case .onnx: "ONNX (.onnx)"

@@ -1,10 +1,15 @@
 /// A rectangle in fractions of the frame: `0` is the left or top edge, `1` the right or bottom edge.
 public struct Box: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// Left edge.
     public var xMin: Float
+    /// Top edge.
     public var yMin: Float
+    /// Right edge.
     public var xMax: Float
+    /// Bottom edge.
     public var yMax: Float
 
+    /// A box from its edges, in fractions of the frame.
     public init(xMin: Float, yMin: Float, xMax: Float, yMax: Float) {
         self.xMin = xMin
         self.yMin = yMin
@@ -12,8 +17,11 @@ public struct Box: Sendable, Equatable, Hashable, CustomStringConvertible {
         self.yMax = yMax
     }
 
+    /// Width, as a fraction of the frame's width.
     public var width: Float { max(0, xMax - xMin) }
+    /// Height, as a fraction of the frame's height.
     public var height: Float { max(0, yMax - yMin) }
+    /// `width * height`.
     public var area: Float { width * height }
 
     /// Intersection over union with `other`: 0 when apart, 1 when the same.
@@ -33,6 +41,7 @@ public struct Box: Sendable, Equatable, Hashable, CustomStringConvertible {
             xMax: min(max(xMax, 0), 1), yMax: min(max(yMax, 0), 1))
     }
 
+    /// `(xMin, yMin)–(xMax, yMax)`.
     public var description: String { "(\(xMin), \(yMin))–(\(xMax), \(yMax))" }
 }
 
@@ -45,6 +54,7 @@ public struct Detection: Sendable, Equatable, Hashable {
     /// Where, in fractions of the frame.
     public var box: Box
 
+    /// A detection of class `classId` with confidence `score` at `box`.
     public init(classId: Int, score: Float, box: Box) {
         self.classId = classId
         self.score = score
@@ -59,6 +69,7 @@ public struct Classification: Sendable, Equatable, Hashable {
     /// The score (a probability when the model or the decoder applies softmax).
     public var score: Float
 
+    /// Class `classId` with `score`.
     public init(classId: Int, score: Float) {
         self.classId = classId
         self.score = score

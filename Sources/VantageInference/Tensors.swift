@@ -12,6 +12,7 @@ public enum ElementType: String, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 
+    /// The descriptor's name for it, e.g. `f32`.
     public var description: String { rawValue }
 }
 
@@ -19,6 +20,7 @@ public enum ElementType: String, Sendable, CaseIterable, CustomStringConvertible
 public enum ChannelOrder: String, Sendable, CustomStringConvertible {
     case rgb, bgr
 
+    /// `RGB` or `BGR`.
     public var description: String { rawValue.uppercased() }
 }
 
@@ -33,6 +35,7 @@ public struct FrameInputFormat: Sendable, Equatable, CustomStringConvertible {
     /// The channel order the model expects.
     public var channelOrder: ChannelOrder
 
+    /// A frame format of `width` × `height` pixels in `channelOrder`.
     public init(width: Int, height: Int, channelOrder: ChannelOrder) {
         self.width = width
         self.height = height
@@ -46,6 +49,7 @@ public struct FrameInputFormat: Sendable, Equatable, CustomStringConvertible {
     /// `width * height * 3`: the size of ``InferenceRequest/frameBuffer``.
     public var byteCount: Int { bytesPerRow * height }
 
+    /// E.g. `300x300 RGB u8 HWC`.
     public var description: String { "\(width)x\(height) \(channelOrder) u8 HWC" }
 }
 
@@ -63,6 +67,7 @@ public struct TensorInput {
     /// The elements, densely packed, `shape.reduce(1, *) * elementType.byteSize` bytes.
     public var data: UnsafeRawBufferPointer
 
+    /// A tensor for input `name`, reading `data` during the call.
     public init(name: String, shape: [Int], elementType: ElementType, data: UnsafeRawBufferPointer) {
         self.name = name
         self.shape = shape
@@ -83,6 +88,7 @@ public struct TensorView {
     /// The elements, densely packed.
     public var bytes: UnsafeRawBufferPointer
 
+    /// A view of `bytes` as a tensor.
     public init(name: String, shape: [Int], elementType: ElementType, bytes: UnsafeRawBufferPointer) {
         self.name = name
         self.shape = shape

@@ -11,11 +11,14 @@ public struct FrameStorage: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     public let slotCount: Int
     public let slotCapacity: Int
+    /// Whatever owns the memory; kept alive as long as the camera (its thread may outlive its other users).
+    public let owner: AnyObject?
 
-    public init(base: UnsafeMutableRawPointer, slotCount: Int, slotCapacity: Int) {
+    public init(base: UnsafeMutableRawPointer, slotCount: Int, slotCapacity: Int, owner: AnyObject?) {
         self.base = base
         self.slotCount = slotCount
         self.slotCapacity = slotCapacity
+        self.owner = owner
     }
 
     /// Bytes a slot needs for a BGR frame of at most `maxWidth`×`maxHeight` (rows padded to 64 bytes).

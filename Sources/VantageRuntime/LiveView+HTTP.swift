@@ -91,7 +91,7 @@ struct LiveViewRoutes: Sendable {
         guard let frame = await liveView.snapshot(of: stream) else {
             var response = json(
                 .serviceUnavailable,
-                "{\"error\":\(jsonString("no frame yet from stream '\(stream.name)': it has not been watched while its camera delivered frames; try again in a moment"))}"
+                "{\"error\":\(jsonString("no frame yet from stream '\(stream.name)': its camera delivered none within \(liveView.configuration.snapshotTimeout); check the camera or try again in a moment"))}"
             )
             response.headers[.retryAfter] = "1"
             return response

@@ -72,7 +72,9 @@ public final class Runtime: Service, @unchecked Sendable {
             cameras.append(
                 CameraStream(
                     source: source,
-                    storage: FrameStorage(base: region.base, slotCount: configuration.slotsPerCamera, slotCapacity: slotBytes),
+                    storage: FrameStorage(
+                        base: region.base, slotCount: configuration.slotsPerCamera, slotCapacity: slotBytes,
+                        owner: region),
                     logger: logger))
         }
         self.cameras = cameras
