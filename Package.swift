@@ -78,7 +78,11 @@ let package = Package(
             name: "VantageInferenceTests", dependencies: ["VantageInference", "VantageApp"],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
-            name: "VantageRuntimeTests", dependencies: ["VantageRuntime", "VantageSDK"],
+            name: "VantageRuntimeTests",
+            dependencies: [
+                "VantageRuntime", "VantageSDK", "VantageMedia", "VantageProtocol",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
