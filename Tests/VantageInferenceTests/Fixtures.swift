@@ -85,7 +85,7 @@ enum Fixtures {
     }
 
     /// A fresh empty folder under the system's temporary directory.
-    static func temporaryDirectory(_ name: String = #function) throws -> URL {
+    static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("vantage-inference-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
