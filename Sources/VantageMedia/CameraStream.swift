@@ -129,6 +129,11 @@ public final class CameraStream: @unchecked Sendable {
     /// Gives a frame back to the pool.
     public func release(slot: Int) { pool.release(slot: slot) }
 
+    /// Makes sure the BGR pixels of a held frame exist (converted from the decoded frame on first use).
+    /// Returns false if the frame could not be converted.
+    @discardableResult
+    public func ensureBGR(slot: Int) -> Bool { pool.ensureBGR(slot: slot) }
+
     // MARK: - The camera thread
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
@@ -268,7 +273,6 @@ public final class CameraStream: @unchecked Sendable {
             var f: UnsafeMutablePointer<AVFrame>? = decoded
             av_frame_free(&f)
         }
-        var scaler = BGRConverter()
         var pacer = Pacer(timeBase: stream.pointee.time_base)
         setState(.streaming)
         logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
@@ -279,7 +283,7 @@ public final class CameraStream: @unchecked Sendable {
             if status == vantage_averror_eof() || (status < 0 && source.kind == .file && !stopping) {
                 // Drain the decoder, then loop or finish.
                 avcodec_send_packet(codec, nil)
-                try drain(codec: codec, into: decoded, scaler: &scaler, pacer: &pacer)
+                try drain(codec: codec, into: decoded, pacer: &pacer)
                 if stopping { return .stopped }
                 guard source.loop else { return .finished }
                 armDeadline(source.openTimeout)
@@ -314,7 +318,7 @@ public final class CameraStream: @unchecked Sendable {
                 logger.debug("decoder rejected a packet", metadata: ["error": "\(ffmpegErrorText(sent))"])
                 continue
             }
-            try drain(codec: codec, into: decoded, scaler: &scaler, pacer: &pacer)
+            try drain(codec: codec, into: decoded, pacer: &pacer)
             if stopping { return .stopped }
         }
     }
@@ -339,7 +343,7 @@ public final class CameraStream: @unchecked Sendable {
 
     private func drain(
         codec: UnsafeMutablePointer<AVCodecContext>, into decoded: UnsafeMutablePointer<AVFrame>,
-        scaler: inout BGRConverter, pacer: inout Pacer
+        pacer: inout Pacer
     ) throws(MediaError) {
         while !stopping {
             let status = avcodec_receive_frame(codec, decoded)
@@ -352,12 +356,13 @@ public final class CameraStream: @unchecked Sendable {
             if source.kind == .file && source.realtime {
                 pacer.wait(for: decoded.pointee.best_effort_timestamp, stop: stopRequested)
             }
-            deliver(decoded, scaler: &scaler)
+            deliver(decoded)
         }
     }
 
-    /// Converts a decoded frame to BGR in a free slot and publishes it. Allocates nothing once warm.
-    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>, scaler: inout BGRConverter) {
+    /// Moves a decoded frame into a free slot and publishes it; its BGR pixels are made when first used.
+    /// Allocates nothing once warm.
+    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>) {
         defer { av_frame_unref(decoded) }
         counters.withLock { $0.decoded += 1 }
         guard let slot = pool.beginWrite(wait: source.waitsForConsumer, cancelled: { stopping }) else {
@@ -366,9 +371,7 @@ public final class CameraStream: @unchecked Sendable {
         }
         let (width, height) = fit(Int(decoded.pointee.width), Int(decoded.pointee.height))
         let stride = FramePool.alignedStride(width: width)
-        guard stride * height <= pool.storage.slotCapacity,
-            scaler.convert(decoded, to: pool.pixels(of: slot), width: width, height: height, stride: stride)
-        else {
+        guard stride * height <= pool.storage.slotCapacity else {
             pool.abortWrite()
             counters.withLock { $0.lastError = "camera \(source.name): cannot convert a \(width)x\(height) frame" }
             return

@@ -1,4 +1,5 @@
 internal import CFFmpeg
+import Foundation
 import Synchronization
 
 /// Memory for a camera's decoded frames: `slotCount` regions of `slotCapacity` bytes each, starting at `base`.
@@ -27,7 +28,8 @@ public struct FrameStorage: @unchecked Sendable {
     }
 }
 
-/// A decoded frame as consumers see it: where its BGR pixels are, and when it was taken.
+/// A decoded frame as consumers see it: where its BGR pixels are (once `CameraStream.ensureBGR` made them), and
+/// when it was taken.
 public struct FrameInfo: Sendable, Equatable {
     /// Counts frames delivered by this camera since it started, from 1.
     public var sequence: UInt64
@@ -57,7 +59,8 @@ final class FramePool: @unchecked Sendable {
         var latest: Int = -1
         var latestTaken = true
         var info: [FrameInfo]
-        var ended = false
+        /// Whether a slot's BGR pixels were made from its decoded frame yet (they are made on first use).
+        var bgrReady: [Bool]
     }
 
     let storage: FrameStorage
@@ -72,8 +75,31 @@ final class FramePool: @unchecked Sendable {
         frames = (0..<storage.slotCount).map { _ in av_frame_alloc()! }
         let empty = FrameInfo(
             sequence: 0, slot: 0, width: 0, height: 0, stride: 0, timestampMicros: 0, decodedAtNanos: 0)
-        state = Mutex(State(refs: Array(repeating: 0, count: storage.slotCount),
-                            info: Array(repeating: empty, count: storage.slotCount)))
+        state = Mutex(
+            State(
+                refs: Array(repeating: 0, count: storage.slotCount),
+                info: Array(repeating: empty, count: storage.slotCount),
+                bgrReady: Array(repeating: false, count: storage.slotCount)))
+    }
+
+    /// Serialises BGR conversions of this camera's slots; `converter` is used only under it.
+    private let conversion = NSLock()
+    private var converter = BGRConverter()
+
+    /// Makes the BGR pixels of a slot the caller holds, once: the decoder keeps only the decoded frame, so frames
+    /// nobody looks at (dropped ones, or an application that only runs models) cost no colour conversion.
+    func ensureBGR(slot: Int) -> Bool {
+        if state.withLock({ $0.bgrReady[slot] }) { return true }
+        conversion.lock()
+        defer { conversion.unlock() }
+        let info = state.withLock { $0.info[slot] }
+        if state.withLock({ $0.bgrReady[slot] }) { return true }
+        guard frames[slot].pointee.width > 0,
+            converter.convert(
+                frames[slot], to: pixels(of: slot), width: info.width, height: info.height, stride: info.stride)
+        else { return false }
+        state.withLock { $0.bgrReady[slot] = true }
+        return true
     }
 
     deinit {
@@ -97,6 +123,7 @@ final class FramePool: @unchecked Sendable {
                 if wait && !s.latestTaken { return nil }
                 for i in 0..<s.refs.count where s.refs[i] == 0 && i != s.latest && i != s.writing {
                     s.writing = i
+                    s.bgrReady[i] = false
                     return i
                 }
                 return nil

@@ -352,12 +352,14 @@ final class AppHost: @unchecked Sendable {
         case .get:
             let port = try r.string()
             let timeout = try r.i32()
+            let wantsImages = r.remaining > 0 ? try r.bool() : true
             guard mediaInputs[port] != nil else {
                 return try sendError(
                     .unknownPort, "no media input named \(port); this node's media inputs are: "
                         + mediaInputs.keys.sorted().joined(separator: ", "), requestId: requestId, channel: channel)
             }
-            getQueue.post(GetRequest(id: requestId, port: port, timeoutMillis: Int(timeout)))
+            getQueue.post(
+                GetRequest(id: requestId, port: port, timeoutMillis: Int(timeout), wantsImages: wantsImages))
             signal.notify()
         case .put:
             try handlePut(&r, requestId: requestId, channel: channel)
@@ -445,10 +447,12 @@ final class AppHost: @unchecked Sendable {
             }
             let camera = cameras[frame.camera]
             if toLiveView, let liveView {
-                let image = ImageBuffer(
-                    base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
-                    stride: frame.info.stride)
-                liveView.publish(stream: camera.source.name, image: image, overlays: overlays)
+                liveView.publish(stream: camera.source.name, overlays: overlays) {
+                    guard camera.ensureBGR(slot: frame.info.slot) else { return nil }
+                    return ImageBuffer(
+                        base: camera.pixels(of: frame.info.slot), width: frame.info.width,
+                        height: frame.info.height, stride: frame.info.stride)
+                }
             }
             counters.withLock {
                 $0.framesPut += 1
@@ -538,6 +542,9 @@ final class AppHost: @unchecked Sendable {
             let overlays = try readOverlays(&r)
             guard let frame = heldFrame(ref) else { throw staleFrame(ref) }
             let camera = cameras[frame.camera]
+            guard camera.ensureBGR(slot: frame.info.slot) else {
+                throw RemoteError(.eventRejected, "the snapshot's frame could not be converted")
+            }
             snapshot = EventSink.Snapshot(
                 image: ImageBuffer(
                     base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
@@ -554,6 +561,8 @@ final class AppHost: @unchecked Sendable {
         var id: UInt32
         var port: String
         var timeoutMillis: Int
+        /// Whether the application reads pixels; if not, frames are not converted to BGR for it.
+        var wantsImages: Bool
     }
 
     /// The `get` requests waiting for frames (normally at most one per media port).
@@ -645,6 +654,9 @@ final class AppHost: @unchecked Sendable {
                 return true
             }
             return false
+        }
+        if request.wantsImages {
+            for f in batch { cameras[f.camera].ensureBGR(slot: f.info.slot) }
         }
         writer.begin(.frames, requestId: request.id)
         writer.u32(UInt32(batch.count))

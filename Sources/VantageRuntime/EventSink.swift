@@ -24,7 +24,7 @@ final class EventSink: @unchecked Sendable {
         if let file {
             let fm = FileManager.default
             try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if !fm.fileExists(atPath: file.path) { fm.createFile(atPath: file.path, contents: nil) }
+            if !fm.fileExists(atPath: file.path) { _ = fm.createFile(atPath: file.path, contents: nil) }
             guard let h = FileHandle(forWritingAtPath: file.path) else {
                 throw RuntimeError("cannot write events to \(file.path): check the folder's permissions")
             }

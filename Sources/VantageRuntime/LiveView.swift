@@ -82,10 +82,16 @@ public final class LiveView: Sendable {
     /// copied, `overlays` are drawn onto the copy, and the JPEG goes to the stream's viewers;
     /// `image` itself is never changed and need only stay valid until this returns.
     public func publish(stream name: String, image: ImageBuffer, overlays: [Overlay]) {
+        publish(stream: name, overlays: overlays) { image }
+    }
+
+    /// Like `publish(stream:image:overlays:)`, but asks for the image only when it will be encoded, so a
+    /// frame nobody watches is never even converted (`image` returns nil when it cannot be had).
+    public func publish(stream name: String, overlays: [Overlay], image makeImage: () -> ImageBuffer?) {
         guard let stream = stream(named: name, creating: true) else { return }
         guard stream.viewers.load(ordering: .relaxed) > 0, !isShutDown.load(ordering: .relaxed) else { return }
-        guard image.width > 0, image.height > 0 else { return }
         guard stream.claimFrameSlot(at: .now, interval: frameInterval) else { return }
+        guard let image = makeImage(), image.width > 0, image.height > 0 else { return }
         let jpeg: ByteBuffer?? = stream.renderer.withLockIfAvailable { renderer in
             renderer.render(image, overlays: overlays, stream: stream.name, logger: logger)
         }

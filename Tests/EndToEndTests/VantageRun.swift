@@ -23,8 +23,8 @@ final class VantageRun: @unchecked Sendable {
         stdoutFile = directory.appendingPathComponent("stdout.txt")
         stderrFile = directory.appendingPathComponent("stderr.txt")
         eventsFile = directory.appendingPathComponent("events.jsonl")
-        FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         process.executableURL = Repo.vantage
         process.arguments =
             ["run", app.path, "--events", eventsFile.path, "--state-dir", Repo.sharedState.path,
@@ -43,8 +43,9 @@ final class VantageRun: @unchecked Sendable {
         }
     }
 
-    var stderr: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
-    var stdout: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
+    /// Read leniently: a library may echo a corrupt file's bytes into the log.
+    var stderr: String { String(decoding: (try? Data(contentsOf: stderrFile)) ?? Data(), as: UTF8.self) }
+    var stdout: String { String(decoding: (try? Data(contentsOf: stdoutFile)) ?? Data(), as: UTF8.self) }
 
     /// The events written so far, as JSON objects.
     var events: [[String: Any]] {

@@ -56,6 +56,7 @@ struct CameraStreamTests {
             #expect(frame.width == 768 && frame.height == 576)
             slots.insert(frame.slot)
             if frame.sequence == 100 {
+                #expect(camera.ensureBGR(slot: frame.slot))
                 // The lower part of the picture is grass: green dominates in BGR order.
                 let row = camera.pixels(of: frame.slot) + 500 * frame.stride
                 let b = Int(row.load(fromByteOffset: 300, as: UInt8.self))

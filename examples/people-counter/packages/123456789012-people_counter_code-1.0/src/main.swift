@@ -26,7 +26,8 @@ struct PeopleCounter {
         var recent: [String: [Int]] = [:]
         log("people counter on \(node.config.cameras.map(\.name)); min_score \(minScore), max_people \(maxPeople)")
 
-        while var frames = try await node.frames("video_in") {
+        // The counter never reads pixels itself (the runtime draws its overlays), so it skips the BGR copies.
+        while var frames = try await node.frames("video_in", images: false) {
             // Every new frame's inference is in flight at once: the runtime runs them concurrently.
             let results = try await withThrowingTaskGroup(of: (Int, [Detection]).self) { group in
                 for (i, frame) in frames.enumerated() where !frame.isCached {
