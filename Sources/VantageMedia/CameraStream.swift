@@ -51,9 +51,15 @@ public final class FrameSignal: Sendable {
     public func wait(timeoutMillis: Int) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        if pending.withLock({ p in defer { p = false }; return p }) { return true }
+        if pending.withLock({ p in
+            defer { p = false }; return p
+        }) {
+            return true
+        }
         condition.wait(timeoutMillis: timeoutMillis)
-        return pending.withLock { p in defer { p = false }; return p }
+        return pending.withLock { p in
+            defer { p = false }; return p
+        }
     }
 }
 
@@ -143,7 +149,9 @@ public final class CameraStream: @unchecked Sendable {
         var firstAttempt = true
         while !stopping {
             if !firstAttempt {
-                counters.withLock { $0.reconnects += 1; $0.state = .reconnecting }
+                counters.withLock {
+                    $0.reconnects += 1; $0.state = .reconnecting
+                }
             }
             firstAttempt = false
             let decodedBefore = snapshot.decoded
@@ -338,7 +346,8 @@ public final class CameraStream: @unchecked Sendable {
         case .rtsp: hint = "check the host, port, path and credentials of the camera; retrying"
         case .http: hint = "check the URL serves an MJPEG stream; retrying"
         }
-        return MediaError(.openFailed, "camera \(name): cannot open \(target)", hint: hint, cause: ffmpegErrorText(status))
+        return MediaError(
+            .openFailed, "camera \(name): cannot open \(target)", hint: hint, cause: ffmpegErrorText(status))
     }
 
     private func drain(

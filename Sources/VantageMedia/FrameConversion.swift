@@ -23,8 +23,11 @@ struct BGRConverter: ~Copyable {
             context, f.width, f.height, AVPixelFormat(rawValue: f.format), Int32(width), Int32(height), format,
             Int32(SWS_BILINEAR), nil, nil, nil)
         guard let context else { return false }
-        var planes: (UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?,
-                     UnsafeMutablePointer<UInt8>?) = (destination.assumingMemoryBound(to: UInt8.self), nil, nil, nil)
+        var planes:
+            (
+                UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?,
+                UnsafeMutablePointer<UInt8>?
+            ) = (destination.assumingMemoryBound(to: UInt8.self), nil, nil, nil)
         var strides: (Int32, Int32, Int32, Int32) = (Int32(stride), 0, 0, 0)
         let rows = withUnsafePointer(to: frame.pointee.data) { data in
             withUnsafePointer(to: frame.pointee.linesize) { linesize in

@@ -2,11 +2,11 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
-private let streamSocket = Int32(SOCK_STREAM.rawValue)
+    import Glibc
+    private let streamSocket = Int32(SOCK_STREAM.rawValue)
 #elseif canImport(Darwin)
-import Darwin
-private let streamSocket = SOCK_STREAM
+    import Darwin
+    private let streamSocket = SOCK_STREAM
 #endif
 
 /// A connected Unix stream socket that sends and receives framed messages. Sends are serialised by a lock, so
@@ -78,8 +78,10 @@ public final class MessageChannel: Sendable {
         if buffer.count < 4 + length { buffer += [UInt8](repeating: 0, count: 4 + length - buffer.count) }
         try readExactly(into: &buffer, from: 4, count: length)
         let (type, requestId) = buffer.withUnsafeBytes { raw in
-            (UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self)),
-             UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+            (
+                UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt16.self)),
+                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            )
         }
         return (type, requestId, length - 8)
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A file in shared memory (`/dev/shm`), mapped read-write: how frames and tensors pass between the runtime and an
@@ -17,11 +17,14 @@ public final class SharedMemoryRegion: @unchecked Sendable {
     public init(creating path: String, size: Int) throws(ProtocolError) {
         unlink(path)
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw ProtocolError("cannot create shared memory \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ProtocolError("cannot create shared memory \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         guard ftruncate(fd, off_t(size)) == 0 else {
             unlink(path)
-            throw ProtocolError("cannot size shared memory \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
+            throw ProtocolError(
+                "cannot size shared memory \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
         }
         self.base = try Self.map(fd, size, path)
         self.path = path
@@ -32,7 +35,9 @@ public final class SharedMemoryRegion: @unchecked Sendable {
     /// Maps an existing shared-memory file made by the other side.
     public init(opening path: String, size: Int) throws(ProtocolError) {
         let fd = open(path, O_RDWR)
-        guard fd >= 0 else { throw ProtocolError("cannot open shared memory \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ProtocolError("cannot open shared memory \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         self.base = try Self.map(fd, size, path)
         self.path = path

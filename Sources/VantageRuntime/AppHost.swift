@@ -107,7 +107,9 @@ final class AppHost: @unchecked Sendable {
                 return
             }
             if ContinuousClock.now - started > .seconds(30) { delay = configuration.appRestartInitialDelay }
-            counters.withLock { $0.phase = .restarting; $0.restarts += 1 }
+            counters.withLock {
+                $0.phase = .restarting; $0.restarts += 1
+            }
             let last = counters.withLock { $0.lastExit ?? "" }
             logger.warning(
                 "application stopped; restarting", metadata: ["reason": "\(last)", "delay": "\(delay)"])
@@ -140,14 +142,23 @@ final class AppHost: @unchecked Sendable {
             listener = try MessageListener(path: socketPath)
             process = try launch()
         } catch {
-            counters.withLock { $0.lastExit = "\(error)"; $0.phase = .failed }
+            counters.withLock {
+                $0.lastExit = "\(error)"; $0.phase = .failed
+            }
             logger.error("cannot start the application", metadata: ["error": "\(error)"])
             return .stopped
         }
         running.withLock { $0.process = process }
-        counters.withLock { $0.pid = process.processIdentifier; $0.phase = .starting }
+        counters.withLock {
+            $0.pid = process.processIdentifier; $0.phase = .starting
+        }
         let exit = Exit()
-        process.terminationHandler = { p in exit.set(p.terminationReason == .exit ? "exited with status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)", status: p.terminationStatus, signalled: p.terminationReason != .exit) }
+        process.terminationHandler = { p in
+            exit.set(
+                p.terminationReason == .exit
+                    ? "exited with status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)",
+                status: p.terminationStatus, signalled: p.terminationReason != .exit)
+        }
 
         // Serve the connection on a thread of its own: its reads block.
         let ended: Bool = await withCheckedContinuation { continuation in
@@ -329,7 +340,8 @@ final class AppHost: @unchecked Sendable {
         let inputs = node.inputs.map { port -> PortConfig in
             switch port.binding {
             case .cameras: return PortConfig(name: port.name, type: port.type.rawValue, cameras: mediaInputs[port.name])
-            case .parameter(let value): return PortConfig(name: port.name, type: port.type.rawValue, value: value.literal)
+            case .parameter(let value):
+                return PortConfig(name: port.name, type: port.type.rawValue, value: value.literal)
             default: return PortConfig(name: port.name, type: port.type.rawValue)
             }
         }
@@ -355,7 +367,8 @@ final class AppHost: @unchecked Sendable {
             let wantsImages = r.remaining > 0 ? try r.bool() : true
             guard mediaInputs[port] != nil else {
                 return try sendError(
-                    .unknownPort, "no media input named \(port); this node's media inputs are: "
+                    .unknownPort,
+                    "no media input named \(port); this node's media inputs are: "
                         + mediaInputs.keys.sorted().joined(separator: ", "), requestId: requestId, channel: channel)
             }
             getQueue.post(
@@ -398,7 +411,8 @@ final class AppHost: @unchecked Sendable {
     private func heldFrame(_ ref: FrameRef) -> HeldFrame? {
         held.withLock { h in
             for batch in h.batches.values {
-                for f in batch where f.camera == Int(ref.camera) && f.info.slot == Int(ref.slot)
+                for f in batch
+                where f.camera == Int(ref.camera) && f.info.slot == Int(ref.slot)
                     && f.info.sequence == ref.sequence
                 {
                     return f
@@ -486,7 +500,8 @@ final class AppHost: @unchecked Sendable {
                 guard let type = TensorElementType(rawValue: try r.u8()),
                     let element = ElementType(rawValue: type.name)
                 else {
-                    return try sendError(.badRequest, "unknown tensor element type", requestId: requestId, channel: channel)
+                    return try sendError(
+                        .badRequest, "unknown tensor element type", requestId: requestId, channel: channel)
                 }
                 let rank = Int(try r.u8())
                 var shape: [Int] = []

@@ -57,7 +57,9 @@ final class EventSink: @unchecked Sendable {
             }
             var line = "{\"time\":\"\(Self.format(time))\",\"application\":\(jsonString(application)),"
             line += "\"node\":\(jsonString(node)),"
-            if let snapshot { line += "\"stream\":\(jsonString(snapshot.stream)),\"snapshot\":\(jsonString(snapshotPath!))," }
+            if let snapshot {
+                line += "\"stream\":\(jsonString(snapshot.stream)),\"snapshot\":\(jsonString(snapshotPath!)),"
+            }
             line += "\"payload\":\(payload)}\n"
             do {
                 try handle.write(contentsOf: Data(line.utf8))
@@ -65,7 +67,9 @@ final class EventSink: @unchecked Sendable {
             } catch let error as NSError where error.domain == NSPOSIXErrorDomain && error.code == Int(EINVAL) {
                 // Standard output to a terminal or pipe cannot be synchronised; the write itself went through.
             } catch {
-                throw RuntimeError("cannot write the event to \(destination): \(error.localizedDescription); free disk space or fix the path")
+                throw RuntimeError(
+                    "cannot write the event to \(destination): \(error.localizedDescription); free disk space or fix the path"
+                )
             }
             written += 1
         }
@@ -78,7 +82,8 @@ final class EventSink: @unchecked Sendable {
         if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: bytes) }
         try scratch.withUnsafeMutableBytes { raw in
             raw.baseAddress!.copyMemory(from: image.base, byteCount: bytes)
-            let copy = ImageBuffer(base: raw.baseAddress!, width: image.width, height: image.height, stride: image.stride)
+            let copy = ImageBuffer(
+                base: raw.baseAddress!, width: image.width, height: image.height, stride: image.stride)
             ImageCanvas.draw(snapshot.overlays, on: copy)
             try encoder.encode(copy, into: &jpeg)
         }
@@ -89,13 +94,16 @@ final class EventSink: @unchecked Sendable {
         do {
             try Data(jpeg).write(to: url, options: .atomic)
         } catch {
-            throw RuntimeError("cannot write the snapshot \(url.path): \(error.localizedDescription); free disk space or choose --snapshots DIR")
+            throw RuntimeError(
+                "cannot write the snapshot \(url.path): \(error.localizedDescription); free disk space or choose --snapshots DIR"
+            )
         }
         return url.path
     }
 
     private static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
     private static func fileStamp(_ date: Date) -> String {

@@ -33,5 +33,5 @@ struct LatencyHistogram: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -65,11 +65,12 @@ final class ModelService: Sendable {
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
         let input = entry.model.frameInput
-        let scaled = request.request.frameBuffer.baseAddress.map {
-            request.scaler.scale(
-                camera, slot: slot, width: input.width, height: input.height,
-                order: input.channelOrder == .rgb ? .rgb : .bgr, into: $0)
-        } ?? false
+        let scaled =
+            request.request.frameBuffer.baseAddress.map {
+                request.scaler.scale(
+                    camera, slot: slot, width: input.width, height: input.height,
+                    order: input.channelOrder == .rgb ? .rgb : .bgr, into: $0)
+            } ?? false
         guard scaled else {
             throw RemoteError(.inferenceFailed, "model \(name): the frame could not be scaled to \(input)")
         }
@@ -101,7 +102,8 @@ final class ModelService: Sendable {
     private func unknownModel(_ name: String) -> RemoteError {
         let known = entries.keys.sorted().joined(separator: ", ")
         return RemoteError(
-            .unknownModel, "no model node named \(name); the application's models are: \(known.isEmpty ? "none" : known)")
+            .unknownModel,
+            "no model node named \(name); the application's models are: \(known.isEmpty ? "none" : known)")
     }
 
     /// Results in the `inferResult` layout: detections, classes, then (if asked) tensors.

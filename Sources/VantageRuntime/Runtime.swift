@@ -48,7 +48,8 @@ public final class Runtime: Service, @unchecked Sendable {
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
 
-        let cache = configuration.modelCacheDirectory
+        let cache =
+            configuration.modelCacheDirectory
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
         models = try ModelService(models: application.models, cacheDirectory: cache, logger: logger)
 
@@ -79,7 +80,8 @@ public final class Runtime: Service, @unchecked Sendable {
         }
         self.cameras = cameras
         sharedMemory = regions
-        liveView = configuration.httpPort == nil
+        liveView =
+            configuration.httpPort == nil
             ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
         for camera in application.cameras { liveView?.addStream(camera.name) }
         events = try EventSink(
@@ -298,7 +300,8 @@ public struct StatusReport: Sendable, Codable {
         func one(_ v: Double) -> String { String(format: "%.1f", v) }
         func ms(_ v: Double?) -> String { v.map { one($0) + " ms" } ?? "-" }
         var lines = cameras.map { c in
-            var line = "camera \(c.name): \(c.counters.state.rawValue) \(one(c.framesPerSecond)) fps, "
+            var line =
+                "camera \(c.name): \(c.counters.state.rawValue) \(one(c.framesPerSecond)) fps, "
                 + "decoded \(c.counters.decoded), dropped \(c.counters.dropped), reconnects \(c.counters.reconnects)"
             if let e = c.counters.lastError, c.counters.state != .streaming { line += " — \(e)" }
             return line

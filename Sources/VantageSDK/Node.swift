@@ -4,8 +4,8 @@
 // Vantage app protocol over it: frames arrive as lists per `frames()` (one per camera wired to the port), models
 // are called by name, overlays and frames go out with `put`, events with `publish`.
 import Foundation
-@_exported import VantageProtocol
 import Synchronization
+@_exported import VantageProtocol
 
 /// An error from the runtime or the connection, with what to do.
 public struct NodeError: Error, CustomStringConvertible, Sendable {
@@ -78,7 +78,8 @@ public struct Frame: @unchecked Sendable {
     public var overlays: [OverlayItem] = []
 
     /// Adds a rectangle, in 0–1 coordinates (Panorama's `add_rect(l, t, r, b)`).
-    public mutating func addRect(_ left: Float, _ top: Float, _ right: Float, _ bottom: Float, color: UInt32 = 0x00FF00) {
+    public mutating func addRect(_ left: Float, _ top: Float, _ right: Float, _ bottom: Float, color: UInt32 = 0x00FF00)
+    {
         overlays.append(.rect(left, top, right, bottom, color: color))
     }
 
@@ -386,14 +387,18 @@ public final class Node: @unchecked Sendable {
                 let payload = Array(buffer[messageHeaderSize..<messageHeaderSize + header.payloadLength])
                 guard let type = MessageType(rawValue: header.type) else { continue }
                 if header.requestId == 0 {
-                    if type == .error { FileHandle.standardError.write(Data("vantage: \(Self.errorText(payload))\n".utf8)) }
+                    if type == .error {
+                        FileHandle.standardError.write(Data("vantage: \(Self.errorText(payload))\n".utf8))
+                    }
                     continue
                 }
                 let continuation = pending.withLock { $0.removeValue(forKey: header.requestId) }
                 continuation?.resume(returning: Reply(type: type, payload: payload))
             } catch {
                 closed.store(true, ordering: .relaxed)
-                let waiting = pending.withLock { p in defer { p.removeAll() }; return Array(p.values) }
+                let waiting = pending.withLock { p in
+                    defer { p.removeAll() }; return Array(p.values)
+                }
                 for c in waiting { c.resume(throwing: NodeError("the runtime closed the connection: \(error)")) }
                 return
             }

@@ -26,12 +26,16 @@ struct Run: AsyncParsableCommand {
     @Argument(help: "The application's project folder.", completion: .directory)
     var appDirectory: String
 
-    @Option(name: .customLong("camera"), help: ArgumentHelp(
-        "Give an abstract camera node its stream: NODE=URL (rtsp://, http(s)://, file: or a path). Repeatable.",
-        valueName: "NODE=URL"))
+    @Option(
+        name: .customLong("camera"),
+        help: ArgumentHelp(
+            "Give an abstract camera node its stream: NODE=URL (rtsp://, http(s)://, file: or a path). Repeatable.",
+            valueName: "NODE=URL"))
     var cameras: [String] = []
 
-    @Option(name: .customLong("param"), help: ArgumentHelp("Override a parameter node: NAME=VALUE. Repeatable.", valueName: "NAME=VALUE"))
+    @Option(
+        name: .customLong("param"),
+        help: ArgumentHelp("Override a parameter node: NAME=VALUE. Repeatable.", valueName: "NAME=VALUE"))
     var parameters: [String] = []
 
     @Option(help: ArgumentHelp("A Panorama overrides document ({\"nodeGraphOverrides\": …}).", valueName: "FILE"))
@@ -58,9 +62,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Where event snapshots go (default: STATE_DIR/snapshots).", valueName: "DIR"))
     var snapshots: String?
 
-    @Option(help: ArgumentHelp(
-        "The application's state: storage/, logs/, the compiled-model cache (default ~/.local/state/vantage/<app>).",
-        valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "The application's state: storage/, logs/, the compiled-model cache (default ~/.local/state/vantage/<app>).",
+            valueName: "DIR"))
     var stateDir: String?
 
     @Option(help: ArgumentHelp("Seconds between status lines on standard error; 0 for none.", valueName: "SECONDS"))
@@ -69,9 +74,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds without video before a connected camera is restarted.", valueName: "SECONDS"))
     var stallTimeout: Double = 5
 
-    @Option(help: ArgumentHelp(
-        "Seconds an application may go without asking for anything before it is killed and restarted.",
-        valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds an application may go without asking for anything before it is killed and restarted.",
+            valueName: "SECONDS"))
     var appHangTimeout: Double = 30
 
     @Option(help: ArgumentHelp("Bytes per tensor slot for tensors an application sends, in MiB.", valueName: "MIB"))
@@ -123,9 +129,10 @@ struct Run: AsyncParsableCommand {
         }
 
         // The runtime.
-        let state = stateDir.map { URL(fileURLWithPath: $0) }
+        let state =
+            stateDir.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser
-                .appendingPathComponent(".local/state/vantage/\(application.name)")
+            .appendingPathComponent(".local/state/vantage/\(application.name)")
         var configuration = RuntimeConfiguration(stateDirectory: state)
         configuration.realtime = realtime || loop
         configuration.loop = loop
@@ -152,7 +159,8 @@ struct Run: AsyncParsableCommand {
         logger.info(
             "running \(application.name)",
             metadata: [
-                "cameras": "\(application.cameras.map { "\($0.name)=\(StreamSource.redact($0.url))" }.joined(separator: ", "))",
+                "cameras":
+                    "\(application.cameras.map { "\($0.name)=\(StreamSource.redact($0.url))" }.joined(separator: ", "))",
                 "events": "\(events ?? "stdout")",
             ])
         try await runtime.serviceGroup().run()
@@ -181,7 +189,8 @@ struct Run: AsyncParsableCommand {
 
     static func describe(_ s: RunSummary) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        var text = "summary: \(s.frames) frames in \(f(s.seconds)) s (\(f(s.framesPerSecond)) frames/s), "
+        var text =
+            "summary: \(s.frames) frames in \(f(s.seconds)) s (\(f(s.framesPerSecond)) frames/s), "
             + "\(s.events) events, \(s.dropped) dropped, \(s.appRestarts) app restarts"
         if let p50 = s.decisionLatencyP50Ms, let p99 = s.decisionLatencyP99Ms {
             text += ", decode→decision p50 \(f(p50)) ms p99 \(f(p99)) ms"
@@ -191,7 +200,8 @@ struct Run: AsyncParsableCommand {
 
     /// The folder of the running `vantage` binary, where code-node executables built with it live.
     static var executableDirectory: URL {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let path =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: path).deletingLastPathComponent()
     }

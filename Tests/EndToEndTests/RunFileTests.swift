@@ -2,7 +2,9 @@ import Foundation
 import Testing
 
 /// `vantage run` on the sample video file: the whole path a user takes, with real decoding and real inference.
-@Suite("vantage run on a video file", .serialized, .enabled(if: Repo.isSetUp, "needs scripts/setup and a build (make test does both)"))
+@Suite(
+    "vantage run on a video file", .serialized,
+    .enabled(if: Repo.isSetUp, "needs scripts/setup and a build (make test does both)"))
 struct RunFileTests {
     @Test("the people counter counts the people in the sample video, then prints a summary and exits 0")
     func countsPeopleInFile() async throws {
@@ -46,7 +48,9 @@ struct RunFileTests {
             let run = try VantageRun(
                 ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--param", "min_score=\(minScore)"], http: false)
             #expect(run.waitForExit(timeout: 240) == 0, "stderr:\n\(run.stderr.suffix(2000))")
-            let counts = run.events.compactMap { (($0["payload"] as? [String: Any])?["count"] as? NSNumber)?.doubleValue }
+            let counts = run.events.compactMap {
+                (($0["payload"] as? [String: Any])?["count"] as? NSNumber)?.doubleValue
+            }
             return counts.isEmpty ? 0 : counts.reduce(0, +) / Double(counts.count)
         }
         let lenient = try meanCount("0.3")

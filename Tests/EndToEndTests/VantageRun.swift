@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// `vantage run` as a user runs it: the built binary in its own process, with its standard output (events),
@@ -27,8 +27,10 @@ final class VantageRun: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         process.executableURL = Repo.vantage
         process.arguments =
-            ["run", app.path, "--events", eventsFile.path, "--state-dir", Repo.sharedState.path,
-             "--snapshots", directory.appendingPathComponent("snapshots").path, "--status-interval", "1"]
+            [
+                "run", app.path, "--events", eventsFile.path, "--state-dir", Repo.sharedState.path,
+                "--snapshots", directory.appendingPathComponent("snapshots").path, "--status-interval", "1",
+            ]
             + (http ? ["--http", "127.0.0.1:0"] : ["--no-http"]) + arguments
         process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         process.standardError = try FileHandle(forWritingTo: stderrFile)
@@ -72,7 +74,8 @@ final class VantageRun: @unchecked Sendable {
     func port(timeout: Double = 30) throws -> Int {
         var port: Int?
         _ = poll(timeout: timeout) {
-            if let range = self.stderr.range(of: #"live view: http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+            if let range = self.stderr.range(of: #"live view: http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression)
+            {
                 port = Int(self.stderr[range].split(separator: ":").last!.dropLast())
             }
             return port != nil
@@ -133,7 +136,9 @@ struct Status: CustomStringConvertible {
     var appPhase: String { app["phase"] as? String ?? "" }
 
     var description: String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+        String(
+            decoding: (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data(),
+            as: UTF8.self)
     }
 }
 

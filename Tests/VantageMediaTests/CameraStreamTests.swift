@@ -145,24 +145,28 @@ struct CameraStreamTests {
         camera.start()
         defer { camera.stop() }
         var frame: FrameInfo?
-        #expect(waitUntil(seconds: 5) {
-            frame = camera.acquireLatest(after: 0)
-            return frame != nil
-        })
+        #expect(
+            waitUntil(seconds: 5) {
+                frame = camera.acquireLatest(after: 0)
+                return frame != nil
+            })
         let info = try #require(frame)
         defer { camera.release(slot: info.slot) }
         var rgb = [UInt8](repeating: 0, count: 300 * 300 * 3)
         var bgr = rgb
         let scaler = FrameScaler()
-        #expect(rgb.withUnsafeMutableBytes {
-            scaler.scale(camera, slot: info.slot, width: 300, height: 300, order: .rgb, into: $0.baseAddress!)
-        })
-        #expect(bgr.withUnsafeMutableBytes {
-            scaler.scale(camera, slot: info.slot, width: 300, height: 300, order: .bgr, into: $0.baseAddress!)
-        })
+        #expect(
+            rgb.withUnsafeMutableBytes {
+                scaler.scale(camera, slot: info.slot, width: 300, height: 300, order: .rgb, into: $0.baseAddress!)
+            })
+        #expect(
+            bgr.withUnsafeMutableBytes {
+                scaler.scale(camera, slot: info.slot, width: 300, height: 300, order: .bgr, into: $0.baseAddress!)
+            })
         let p = (260 * 300 + 120) * 3  // grass
-        #expect(abs(Int(rgb[p]) - Int(bgr[p + 2])) <= 4 && abs(Int(rgb[p + 2]) - Int(bgr[p])) <= 4,
-                "RGB is BGR with red and blue swapped")
+        #expect(
+            abs(Int(rgb[p]) - Int(bgr[p + 2])) <= 4 && abs(Int(rgb[p + 2]) - Int(bgr[p])) <= 4,
+            "RGB is BGR with red and blue swapped")
         #expect(rgb[p + 1] > rgb[p] && rgb[p + 1] > rgb[p + 2], "grass is green")
     }
 }

@@ -56,7 +56,8 @@ struct ProtocolTests {
             let header = try server.receive(into: &buffer)
             #expect(header.type == MessageType.get.rawValue && header.requestId == i)
             try buffer.withUnsafeBytes { (raw) throws in
-                var r = WireReader(UnsafeRawBufferPointer(rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength]))
+                var r = WireReader(
+                    UnsafeRawBufferPointer(rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength]))
                 #expect(try r.string(equals: "video_in"))
                 #expect(try r.i32() == -1)
             }
