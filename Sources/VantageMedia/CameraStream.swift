@@ -288,8 +288,9 @@ public final class CameraStream: @unchecked Sendable {
         while true {
             armDeadline(source.stallTimeout)
             let status = av_read_frame(format, packet)
-            if status == vantage_averror_eof() || (status < 0 && source.kind == .file && !stopping) {
-                // Drain the decoder, then loop or finish.
+            if source.kind == .file && status < 0 && !stopping {
+                // The end of a file: drain the decoder, then loop or finish. (A network stream that ends is a
+                // broken connection: it is reconnected below like any other read error.)
                 avcodec_send_packet(codec, nil)
                 try drain(codec: codec, into: decoded, pacer: &pacer)
                 if stopping { return .stopped }
@@ -312,8 +313,10 @@ public final class CameraStream: @unchecked Sendable {
                         hint: "restarting the stream")
                 }
                 throw MediaError(
-                    .readFailed, "camera \(name): the stream broke", hint: "reconnecting",
-                    cause: ffmpegErrorText(status))
+                    .readFailed,
+                    status == vantage_averror_eof()
+                        ? "camera \(name): the camera closed the stream" : "camera \(name): the stream broke",
+                    hint: "reconnecting", cause: status == vantage_averror_eof() ? nil : ffmpegErrorText(status))
             }
             if packet.pointee.stream_index != streamIndex {
                 av_packet_unref(packet)

@@ -152,18 +152,10 @@ final class AppHost: @unchecked Sendable {
         counters.withLock {
             $0.pid = process.processIdentifier; $0.phase = .starting
         }
-        let exit = Exit()
-        process.terminationHandler = { p in
-            exit.set(
-                p.terminationReason == .exit
-                    ? "exited with status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)",
-                status: p.terminationStatus, signalled: p.terminationReason != .exit)
-        }
-
         // Serve the connection on a thread of its own: its reads block.
         let ended: Bool = await withCheckedContinuation { continuation in
             let thread = Thread { [self] in
-                continuation.resume(returning: serve(listener: listener, process: process, exit: exit))
+                continuation.resume(returning: serve(listener: listener, process: process))
             }
             thread.name = "app \(node.name)"
             thread.start()
@@ -177,29 +169,15 @@ final class AppHost: @unchecked Sendable {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        let reason = exit.reason ?? "exited"
+        let reason =
+            process.terminationReason == .uncaughtSignal
+            ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
         counters.withLock { s in
             s.lastExit = s.lastExit.map { $0.hasPrefix("not responding") ? "\($0), then \(reason)" : reason } ?? reason
         }
         running.withLock { $0.process = nil }
-        if ended && exit.status == 0 && !exit.signalled { return .finished }
+        if ended && process.terminationReason == .exit && process.terminationStatus == 0 { return .finished }
         return .stopped
-    }
-
-    /// How the process ended, set by its termination handler.
-    final class Exit: @unchecked Sendable {
-        private let lock = NSLock()
-        private var _reason: String?
-        private(set) var status: Int32 = 0
-        private(set) var signalled = false
-        func set(_ reason: String, status: Int32, signalled: Bool) {
-            lock.lock(); defer { lock.unlock() }
-            _reason = reason
-            self.status = status
-            self.signalled = signalled
-        }
-        var reason: String? { lock.lock(); defer { lock.unlock() }; return _reason }
-        var hasExited: Bool { reason != nil }
     }
 
     private func launch() throws -> Process {
@@ -266,12 +244,12 @@ final class AppHost: @unchecked Sendable {
     private let held = Mutex(Held(lastSequence: []))
 
     /// Serves one connection until it closes. Returns true when the application was told the sources ended.
-    private func serve(listener: MessageListener, process: Process, exit: Exit) -> Bool {
+    private func serve(listener: MessageListener, process: Process) -> Bool {
         // Accept, giving up if the process dies or takes too long.
         let deadline = ContinuousClock.now + configuration.appConnectTimeout
         var accepted: MessageChannel?
         while accepted == nil {
-            if stopping.load(ordering: .relaxed) || exit.hasExited { return false }
+            if stopping.load(ordering: .relaxed) || !process.isRunning { return false }
             if ContinuousClock.now > deadline {
                 counters.withLock { $0.lastExit = "did not connect within \(configuration.appConnectTimeout)" }
                 return false

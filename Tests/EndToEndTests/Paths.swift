@@ -1,22 +1,14 @@
 import Foundation
 
-/// Where things are: the repository, what scripts/setup fetched, what the build made.
-enum Repo {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let vantage = root.appendingPathComponent(".build/debug/vantage")
-    static let peopleCounter = root.appendingPathComponent("examples/people-counter")
-    static let sampleVideo = root.appendingPathComponent(".deps/media/vtest.mp4")
-    static let model = root.appendingPathComponent(".deps/models/ssdlite/frozen_inference_graph.pb")
-    static let rtspCamera = root.appendingPathComponent("scripts/rtsp-camera")
+/// What the `vantage run` tests need beyond `Repo` (Support/Repo.swift).
+extension Repo {
+    static var peopleCounter: URL { root.appendingPathComponent("examples/people-counter") }
     /// One state folder for all end-to-end runs, so the compiled model is cached after the first.
-    static let sharedState = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-e2e-state")
+    static var sharedState: URL { FileManager.default.temporaryDirectory.appendingPathComponent("vantage-e2e-state") }
 
-    /// True when setup ran and the binaries are built; end-to-end tests are skipped otherwise, saying why.
+    /// True when setup ran and the binaries are built; the suites are skipped otherwise, saying why.
     static var isSetUp: Bool {
-        let fm = FileManager.default
-        return fm.fileExists(atPath: vantage.path) && fm.fileExists(atPath: sampleVideo.path)
-            && fm.fileExists(atPath: model.path)
+        FileManager.default.fileExists(atPath: vantageBinary.path) && isAvailable(.sampleVideo, .personDetector)
     }
 
     /// A writable copy of the example application (for tests that break it on purpose).
@@ -24,5 +16,12 @@ enum Repo {
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("people-counter-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: peopleCounter, to: copy)
         return copy
+    }
+}
+
+extension RTSPCamera {
+    /// The stream's URL with credentials in it (the test camera ignores them; Vantage must never print them).
+    func url(mount: String? = nil, credentials: String) -> String {
+        url(mount: mount).replacingOccurrences(of: "rtsp://", with: "rtsp://\(credentials)@")
     }
 }

@@ -25,7 +25,7 @@ final class VantageRun: @unchecked Sendable {
         eventsFile = directory.appendingPathComponent("events.jsonl")
         _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        process.executableURL = Repo.vantage
+        process.executableURL = Repo.vantageBinary
         process.arguments =
             [
                 "run", app.path, "--events", eventsFile.path, "--state-dir", Repo.sharedState.path,
