@@ -36,7 +36,7 @@ demo: build
 
 test: build
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 bench: release
 	@scripts/setup --bench
