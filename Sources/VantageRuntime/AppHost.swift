@@ -17,6 +17,8 @@ final class AppHost: @unchecked Sendable {
         var phase: Phase = .starting
         var restarts = 0
         var lastExit: String?
+        /// Why the runtime ended the current process itself (hung, never connected), told with its exit.
+        var stopNote: String?
         var pid: Int32 = 0
         var batches: UInt64 = 0
         var framesDelivered: UInt64 = 0
@@ -173,7 +175,8 @@ final class AppHost: @unchecked Sendable {
             process.terminationReason == .uncaughtSignal
             ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
         counters.withLock { s in
-            s.lastExit = s.lastExit.map { $0.hasPrefix("not responding") ? "\($0), then \(reason)" : reason } ?? reason
+            s.lastExit = s.stopNote.map { "\($0), then \(reason)" } ?? reason
+            s.stopNote = nil
         }
         running.withLock { $0.process = nil }
         if ended && process.terminationReason == .exit && process.terminationStatus == 0 { return .finished }
@@ -251,7 +254,7 @@ final class AppHost: @unchecked Sendable {
         while accepted == nil {
             if stopping.load(ordering: .relaxed) || !process.isRunning { return false }
             if ContinuousClock.now > deadline {
-                counters.withLock { $0.lastExit = "did not connect within \(configuration.appConnectTimeout)" }
+                counters.withLock { $0.stopNote = "did not connect within \(configuration.appConnectTimeout)" }
                 return false
             }
             accepted = try? listener.accept(timeoutMillis: 100)
@@ -592,7 +595,7 @@ final class AppHost: @unchecked Sendable {
                 && monotonicNanos() &- lastMessage.load(ordering: .relaxed) > hangNanos
             {
                 let reason = "not responding: no request for \(configuration.appHangTimeout)"
-                counters.withLock { $0.lastExit = reason }
+                counters.withLock { $0.stopNote = reason }
                 logger.warning("application \(reason); killing it", metadata: ["pid": "\(process.processIdentifier)"])
                 kill(process.processIdentifier, SIGKILL)
                 channel.close()

@@ -78,7 +78,9 @@ struct RTSPCameraTests {
             ],
             timeout: .seconds(15))
         #expect(result.succeeded, "\(result)")
-        let times = result.stdoutLines.compactMap { Double($0.trimmingCharacters(in: .whitespaces.union(.init(charactersIn: ",")))) }
+        let times = result.stdoutLines.compactMap {
+            Double($0.trimmingCharacters(in: .whitespaces.union(.init(charactersIn: ","))))
+        }
         #expect(times.count >= 45, "\(times.count) packets in 5 s of stream: \(result)")
         let steps = zip(times, times.dropFirst()).map { $1 - $0 }
         #expect(steps.allSatisfy { abs($0 - 0.1) < 0.02 }, "timestamps are not 0.1 s apart: \(times)")

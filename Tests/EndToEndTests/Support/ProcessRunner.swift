@@ -162,7 +162,8 @@ final class ChildProcess: Sendable {
             if stream == .stdout { process.standardOutput = target } else { process.standardError = target }
         }
         process.terminationHandler = { [collector] finished in
-            collector.terminated(status: finished.terminationStatus, bySignal: finished.terminationReason == .uncaughtSignal)
+            collector.terminated(
+                status: finished.terminationStatus, bySignal: finished.terminationReason == .uncaughtSignal)
         }
         do {
             try ChildProcess.launchWithSignalsUnblocked(process)
@@ -451,7 +452,8 @@ private final class Collector: Sendable {
 
     func mark() -> ChildProcess.Mark {
         state.withLock {
-            ChildProcess.Mark(stdoutLines: $0.outputs[.stdout]!.lines.count, stderrLines: $0.outputs[.stderr]!.lines.count)
+            ChildProcess.Mark(
+                stdoutLines: $0.outputs[.stdout]!.lines.count, stderrLines: $0.outputs[.stderr]!.lines.count)
         }
     }
 
@@ -559,7 +561,8 @@ private final class Collector: Sendable {
         guard let result else { return }
         for waiter in lineWaiters {
             waiter.timer.cancel()
-            waiter.continuation.resume(throwing: ProcessError.exitedBeforeLine(waitingFor: waiter.description, result: result))
+            waiter.continuation.resume(
+                throwing: ProcessError.exitedBeforeLine(waitingFor: waiter.description, result: result))
         }
         for waiter in exitWaiters {
             waiter.timer.cancel()
@@ -570,7 +573,8 @@ private final class Collector: Sendable {
     private func makeResult(_ state: State, timedOut: Bool) -> ProcessResult {
         let end = state.terminatedAt ?? .now
         return ProcessResult(
-            commandLine: commandLine, exitStatus: state.status?.code ?? -1, killedBySignal: state.status?.bySignal ?? false,
+            commandLine: commandLine, exitStatus: state.status?.code ?? -1,
+            killedBySignal: state.status?.bySignal ?? false,
             timedOut: timedOut, stdout: String(decoding: state.outputs[.stdout]!.bytes, as: UTF8.self),
             stderr: String(decoding: state.outputs[.stderr]!.bytes, as: UTF8.self), duration: end - started)
     }
@@ -631,7 +635,8 @@ private final class Collector: Sendable {
                     continuation.resume(returning: line)
                 case .ended(let result):
                     timer.cancel()
-                    continuation.resume(throwing: ProcessError.exitedBeforeLine(waitingFor: description, result: result))
+                    continuation.resume(
+                        throwing: ProcessError.exitedBeforeLine(waitingFor: description, result: result))
                 case .waiting:
                     break
                 }

@@ -87,7 +87,9 @@ enum Repo {
             let files = FileManager.default
             switch self {
             case .sampleVideo, .sampleVideo1080p, .personDetector:
-                let url = self == .sampleVideo ? Repo.sampleVideo : self == .sampleVideo1080p ? Repo.sampleVideo1080p : Repo.personDetector
+                let url =
+                    self == .sampleVideo
+                    ? Repo.sampleVideo : self == .sampleVideo1080p ? Repo.sampleVideo1080p : Repo.personDetector
                 return files.fileExists(atPath: url.path) ? nil : "\(self) is missing: run scripts/setup"
             case .vantageBinary:
                 return files.isExecutableFile(atPath: Repo.vantageBinary.path)
