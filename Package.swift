@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "vantage",
             dependencies: [
-                "VantageRuntime",
+                "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -70,23 +70,39 @@ public final class InferenceModel: Sendable {
     ///   - file: the model file, already resolved against the application folder.
     ///   - cacheDirectory: where compiled models are kept between runs (created if missing); `nil` for no cache.
     ///   - logger: where loading is logged (`debug`/`info`); nothing is logged per frame above `trace`.
+    ///   - hint: what OpenVINO optimises for: many requests in flight (`throughput`, several cameras) or one
+    ///     request finished as soon as possible on all cores (`latency`, one camera).
     public static func load(
-        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
+        hint: PerformanceHint = .throughput
     ) throws(ModelError) -> InferenceModel {
-        try InferenceModel(name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger)
+        try InferenceModel(
+            name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint)
+    }
+
+    /// OpenVINO's performance hint.
+    public enum PerformanceHint: String, Sendable {
+        /// Several streams, one request each: the most inferences per second when many frames are in flight.
+        case throughput = "THROUGHPUT"
+        /// One request uses every core: the shortest time for each inference, for a single camera.
+        case latency = "LATENCY"
     }
 
     /// Reads, prepares and compiles a model on a thread of its own, so that no thread of the cooperative pool is
     /// blocked meanwhile. Same parameters as the synchronous `load`.
     public static func load(
-        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
+        hint: PerformanceHint = .throughput
     ) async throws(ModelError) -> InferenceModel {
         try await onDedicatedThread { () throws(ModelError) -> InferenceModel in
-            try InferenceModel(name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger)
+            try InferenceModel(
+                name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint)
         }
     }
 
-    private init(name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger) throws(ModelError) {
+    private init(
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint
+    ) throws(ModelError) {
         let started = ContinuousClock.now
         let fail = ModelErrorContext(model: name, file: file.path)
         var logger = logger
@@ -189,7 +205,7 @@ public final class InferenceModel: Sendable {
         }
 
         // Compile, through the cache when there is one.
-        var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", "THROUGHPUT")]
+        var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
         if let cacheDirectory {
             do {
                 try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)

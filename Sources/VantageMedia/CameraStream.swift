@@ -226,6 +226,9 @@ public final class CameraStream: @unchecked Sendable {
         case .rtsp:
             av_dict_set(&options, "rtsp_transport", source.transport.rawValue, 0)
             av_dict_set(&options, "timeout", "\(Int64(source.stallTimeout.seconds * 1_000_000))", 0)
+            // Probe for one second, not FFmpeg's five: the probed packets come out in a burst once the stream
+            // starts, and a live camera drops all but the newest of them.
+            av_dict_set(&options, "analyzeduration", "1000000", 0)
         case .http:
             av_dict_set(&options, "reconnect", "0", 0)
         case .file:

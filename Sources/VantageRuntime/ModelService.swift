@@ -27,12 +27,14 @@ final class ModelService: Sendable {
 
     /// Loads (compiles, or takes from the cache) every model of the application. Fails with the model's own
     /// clear error.
-    init(models: [ModelNode], cacheDirectory: URL?, logger: Logger) throws(ModelError) {
+    init(
+        models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint, logger: Logger
+    ) throws(ModelError) {
         var entries: [String: Entry] = [:]
         for node in models {
             let model = try InferenceModel.load(
                 name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
-                logger: logger)
+                logger: logger, hint: hint)
             var requests: [InferenceRequest] = []
             for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(
@@ -45,6 +47,24 @@ final class ModelService: Sendable {
                 ])
         }
         self.entries = entries
+    }
+
+    /// Runs every request once on a blank frame, so the first camera frames do not pay for OpenVINO's first
+    /// inference (memory allocation, kernel selection) and get dropped behind it.
+    func warmUp() async {
+        for entry in entries.values {
+            var all: [PooledRequest] = []
+            for _ in 0..<entry.requests.count { all.append(await entry.requests.acquire()) }
+            await withTaskGroup(of: Void.self) { group in
+                for pooled in all {
+                    group.addTask {
+                        pooled.request.frameBuffer.initializeMemory(as: UInt8.self, repeating: 0)
+                        try? await pooled.request.inferFrame()
+                    }
+                }
+            }
+            for pooled in all { entry.requests.release(pooled) }
+        }
     }
 
     /// What the application is told about each model.
@@ -155,9 +175,12 @@ final class RequestPool: Sendable {
         var waiters: [CheckedContinuation<PooledRequest, Never>] = []
     }
     private let state: Mutex<State>
+    /// How many requests the pool has.
+    let count: Int
 
     init(_ requests: [InferenceRequest]) {
         state = Mutex(State(free: requests.map(PooledRequest.init)))
+        count = requests.count
     }
 
     func acquire() async -> PooledRequest {

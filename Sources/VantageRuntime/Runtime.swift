@@ -51,7 +51,8 @@ public final class Runtime: Service, @unchecked Sendable {
         let cache =
             configuration.modelCacheDirectory
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
-        models = try ModelService(models: application.models, cacheDirectory: cache, logger: logger)
+        let hint = configuration.inferenceHint ?? (application.cameras.count == 1 ? .latency : .throughput)
+        models = try ModelService(models: application.models, cacheDirectory: cache, hint: hint, logger: logger)
 
         var cameras: [CameraStream] = []
         var regions: [SharedMemoryRegion] = []
@@ -146,6 +147,7 @@ public final class Runtime: Service, @unchecked Sendable {
     /// group shuts down (Ctrl-C, SIGTERM).
     public func run() async throws {
         await withGracefulShutdownHandler {
+            await models.warmUp()
             await withTaskGroup(of: Void.self) { group in
                 for camera in cameras { camera.start() }
                 if let interval = configuration.statusInterval {

@@ -1,4 +1,5 @@
 import Foundation
+import VantageInference
 import VantageMedia
 
 /// How `vantage run` runs an application. Every field has a default; the CLI fills them from flags.
@@ -26,6 +27,9 @@ public struct RuntimeConfiguration: Sendable {
     public var stallTimeout: Duration = .seconds(5)
     public var openTimeout: Duration = .seconds(10)
     public var reconnectMaxDelay: Duration = .seconds(5)
+    /// OpenVINO's performance hint; nil chooses: `latency` for one camera (each inference on every core),
+    /// `throughput` for several (one inference per core, several in flight).
+    public var inferenceHint: InferenceModel.PerformanceHint?
     /// Frame slots per camera shared with the application (the decoder, the latest frame and the app's batches).
     public var slotsPerCamera = 4
     /// Tensor slots an application may fill at once, and their size.

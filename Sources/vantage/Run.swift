@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import VantageApp
+import VantageInference
 import VantageMedia
 import VantageRuntime
 
@@ -83,6 +84,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Bytes per tensor slot for tensors an application sends, in MiB.", valueName: "MIB"))
     var tensorSlotMb: Int = 16
 
+    @Option(
+        help: ArgumentHelp(
+            "OpenVINO performance hint: latency, throughput, or auto (latency for one camera, throughput for several).",
+            valueName: "HINT"))
+    var inferenceHint: String = "auto"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -92,6 +99,9 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")
+        }
+        guard ["auto", "latency", "throughput"].contains(inferenceHint) else {
+            throw ValidationError("--inference-hint must be auto, latency or throughput, not \(inferenceHint)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
@@ -149,6 +159,7 @@ struct Run: AsyncParsableCommand {
         configuration.tensorSlotBytes = tensorSlotMb << 20
         configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
         configuration.executableSearchPath = [Self.executableDirectory]
+        configuration.inferenceHint = InferenceModel.PerformanceHint(rawValue: inferenceHint.uppercased())
 
         let runtime: Runtime
         do {

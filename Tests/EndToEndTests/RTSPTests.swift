@@ -17,7 +17,10 @@ struct RTSPTests {
         #expect(status.appPhase == "running")
 
         // Real detections: events with people counted.
-        #expect(poll(timeout: 20) { run.events.contains { (($0["payload"] as? [String: Any])?["count"] as? NSNumber)?.intValue ?? 0 >= 1 } })
+        #expect(
+            poll(timeout: 20) {
+                run.events.contains { (($0["payload"] as? [String: Any])?["count"] as? NSNumber)?.intValue ?? 0 >= 1 }
+            })
 
         // The live view: a page listing the stream and an annotated JPEG of it.
         let (pageCode, page) = try await run.get("/")
@@ -88,7 +91,9 @@ struct RTSPTests {
         #expect(status.cameraState("camera_node_1") == "streaming")
         #expect(status.cameraCounter("camera_node_2", "decoded") == 0)
         let error = status.cameraError("camera_node_2")
-        #expect(error.contains("camera camera_node_2: cannot open rtsp://***@127.0.0.1:\(camera.port)/no-such-mount"), "\(error)")
+        #expect(
+            error.contains("camera camera_node_2: cannot open rtsp://***@127.0.0.1:\(camera.port)/no-such-mount"),
+            "\(error)")
         #expect(error.contains("check the host, port, path and credentials"))
         #expect(!run.stderr.contains("hunter2") && !status.description.contains("hunter2"))
     }
@@ -107,7 +112,9 @@ struct RTSPTests {
         #expect(ok, "\(status)")
         #expect((status.app["lastExit"] as? String)?.contains("signal 9") == true, "\(status)")
         let delivered = status.appNumber("framesDelivered")
-        let (flowing, _) = try await run.waitForStatus(timeout: 20) { $0.appNumber("framesDelivered") >= delivered + 10 }
+        let (flowing, _) = try await run.waitForStatus(timeout: 20) {
+            $0.appNumber("framesDelivered") >= delivered + 10
+        }
         #expect(flowing, "frames flow to the restarted application")
         #expect(status.cameraCounter("camera_node", "reconnects") == 0, "the camera was not disturbed")
     }
