@@ -132,4 +132,18 @@ struct RTSPTests {
         #expect(ok, "\(status)")
         #expect((status.app["lastExit"] as? String)?.contains("not responding") == true, "\(status)")
     }
+
+    @Test("an HTTP MJPEG camera works too: a second runtime reads the first one's live view as its camera")
+    func httpMJPEGCamera() async throws {
+        let camera = try await RTSPCamera()
+        let first = try VantageRun(["--camera", "camera_node=\(camera.url())"])
+        let port = try first.port()
+        let second = try VantageRun(["--camera", "camera_node=http://127.0.0.1:\(port)/streams/camera_node.mjpeg"])
+        let (ok, status) = try await second.waitForStatus(timeout: 60) { $0.appNumber("framesDelivered") >= 20 }
+        #expect(ok, "no frames from the MJPEG stream: \(status)\n\(second.stderr.suffix(2000))")
+        #expect(status.cameraState("camera_node") == "streaming")
+        #expect(status.cameraCounter("camera_node", "width") == 768)
+        #expect(second.interrupt() == 0)
+        #expect(first.interrupt() == 0)
+    }
 }
