@@ -57,4 +57,24 @@ public final class SharedMemoryRegion: @unchecked Sendable {
         munmap(base, size)
         if owner { unlink(path) }
     }
+
+    /// Removes the file's name now (the mapping stays valid): for the end of a run, since objects alive at
+    /// process exit are never deinitialised.
+    public func removeFile() {
+        if owner { unlink(path) }
+    }
+
+    /// Removes files `<directory>/<prefix><pid>-…` left by processes that no longer exist (killed before they
+    /// could clean up). Returns how many were removed.
+    @discardableResult
+    public static func removeStale(in directory: String, prefix: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let pid = Int32(rest.prefix { $0.isNumber }), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink(directory + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
 }

@@ -121,6 +121,12 @@ final class AppHost: @unchecked Sendable {
         counters.withLock { if $0.phase != .failed { $0.phase = .finished } }
     }
 
+    /// Removes the node's shared-memory and socket files (at the end of the run).
+    func removeFiles() {
+        tensorArena.removeFile()
+        unlink(socketPath)
+    }
+
     /// Stops the node: closes its connection and terminates its process.
     func stop() {
         stopping.store(true, ordering: .relaxed)

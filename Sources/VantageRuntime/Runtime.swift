@@ -47,6 +47,11 @@ public final class Runtime: Service, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
+        // Frames and sockets of runs that were killed before they could remove them.
+        let stale =
+            SharedMemoryRegion.removeStale(in: "/dev/shm", prefix: "vantage-")
+            + SharedMemoryRegion.removeStale(in: "/tmp", prefix: "vantage-")
+        if stale > 0 { logger.info("removed files of earlier runs that were killed", metadata: ["files": "\(stale)"]) }
 
         let cache =
             configuration.modelCacheDirectory
@@ -166,6 +171,8 @@ public final class Runtime: Service, @unchecked Sendable {
             stopAll()
         }
         finalSummary.withLock { $0 = makeSummary() }
+        for region in sharedMemory { region.removeFile() }
+        for host in hosts { host.removeFiles() }
     }
 
     private func stopAll() {

@@ -40,6 +40,12 @@ struct RunFileTests {
         #expect(jpeg.count > 10_000)
         // Events go to the events file; standard output stays clean for them.
         #expect(run.stdout.isEmpty)
+        // Nothing is left behind in shared memory or /tmp.
+        let pid = run.process.processIdentifier
+        let leftovers =
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [])
+        #expect(leftovers.filter { $0.hasPrefix("vantage-\(pid)-") }.isEmpty, "\(leftovers)")
     }
 
     @Test("--param changes what the application does: a higher min_score counts fewer people")
