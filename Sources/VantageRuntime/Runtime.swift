@@ -175,6 +175,12 @@ public final class Runtime: Service, @unchecked Sendable {
         for host in hosts { host.removeFiles() }
     }
 
+    /// Stops the run from outside a service group: code nodes and cameras stop, and `run()` returns.
+    public func shutdown() {
+        logger.info("stopping")
+        stopAll()
+    }
+
     private func stopAll() {
         liveView?.shutdown()
         for host in hosts { host.stop() }
