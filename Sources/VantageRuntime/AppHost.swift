@@ -582,7 +582,6 @@ final class AppHost: @unchecked Sendable {
             requests.removeAll(keepingCapacity: true)
             return r
         }
-        func putBack(_ r: [GetRequest]) { lock.lock(); requests.insert(contentsOf: r, at: 0); lock.unlock() }
     }
 
     /// Answers `get` requests as frames arrive: the newest frame of each camera on the port (latest wins), at least

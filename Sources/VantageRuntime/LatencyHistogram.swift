@@ -19,6 +19,12 @@ struct LatencyHistogram: Sendable {
         total += 1
     }
 
+    /// Adds another histogram's samples to this one.
+    mutating func merge(_ other: LatencyHistogram) {
+        for i in counts.indices { counts[i] += other.counts[i] }
+        total += other.total
+    }
+
     /// The latency in milliseconds below which `fraction` of the samples fall (bucket upper bound), nil if empty.
     func percentile(_ fraction: Double) -> Double? {
         guard total > 0 else { return nil }

@@ -260,7 +260,7 @@ public final class Runtime: Service, @unchecked Sendable {
         for h in hosts {
             h.counters.withLock { s in
                 restarts += s.restarts
-                latency = s.decisionLatency
+                latency.merge(s.decisionLatency)
             }
         }
         var perCamera: [String: CameraCounters] = [:]

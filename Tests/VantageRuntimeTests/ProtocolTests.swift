@@ -96,5 +96,11 @@ struct ProtocolTests {
         #expect(p50 >= 10 && p50 < 12.5, "p50 \(p50)")
         #expect(p99 >= 10 && p99 < 12.5, "p99 \(p99)")
         #expect(p100 >= 900 && p100 < 1130, "max \(p100)")
+        // Two code nodes' latencies together: the slow node's samples move the median.
+        var slow = LatencyHistogram()
+        for _ in 0..<200 { slow.record(nanos: 100_000_000) }  // 100 ms
+        h.merge(slow)
+        #expect(h.total == 300)
+        #expect(h.percentile(0.5)! >= 100, "median of 100 × 10 ms and 200 × 100 ms")
     }
 }
