@@ -151,6 +151,19 @@ public final class Runtime: Service, @unchecked Sendable {
     /// Runs cameras and code nodes until every source ended and the code nodes finished, or until the service
     /// group shuts down (Ctrl-C, SIGTERM).
     public func run() async throws {
+        // A cancelled run (another service of the group failed, e.g. the HTTP port was taken) stops like Ctrl-C.
+        await withTaskCancellationHandler {
+            await runUntilDone()
+        } onCancel: { [self] in
+            logger.info("stopping: the run was cancelled")
+            stopAll()
+        }
+        finalSummary.withLock { $0 = makeSummary() }
+        for region in sharedMemory { region.removeFile() }
+        for host in hosts { host.removeFiles() }
+    }
+
+    private func runUntilDone() async {
         await withGracefulShutdownHandler {
             await models.warmUp()
             await withTaskGroup(of: Void.self) { group in
@@ -170,9 +183,6 @@ public final class Runtime: Service, @unchecked Sendable {
             logger.info("stopping")
             stopAll()
         }
-        finalSummary.withLock { $0 = makeSummary() }
-        for region in sharedMemory { region.removeFile() }
-        for host in hosts { host.removeFiles() }
     }
 
     /// Stops the run from outside a service group: code nodes and cameras stop, and `run()` returns.

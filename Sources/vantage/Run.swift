@@ -151,6 +151,12 @@ struct Run: AsyncParsableCommand {
             configuration.httpPort = nil
         } else {
             (configuration.httpHost, configuration.httpPort) = try parseHostPort(http)
+            if let problem = Self.cannotListen(host: configuration.httpHost, port: configuration.httpPort!) {
+                throw failure(
+                    RuntimeError(
+                        "cannot serve the live view on \(http): \(problem); choose another with --http HOST:PORT "
+                            + "(port 0 picks a free one) or turn it off with --no-http"))
+            }
         }
         configuration.eventsFile = events.map { URL(fileURLWithPath: $0) }
         configuration.snapshotsDirectory = snapshots.map { URL(fileURLWithPath: $0) }
@@ -207,6 +213,25 @@ struct Run: AsyncParsableCommand {
             text += ", decode→decision p50 \(f(p50)) ms p99 \(f(p99)) ms"
         }
         return text + "\n"
+    }
+
+    /// Why nothing can listen on host:port (in use, not an address of this machine), or nil if it can.
+    static func cannotListen(host: String, port: Int) -> String? {
+        guard port != 0 else { return nil }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, "\(port)", &hints, &found) == 0, let info = found else {
+            return "\(host) is not an address of this machine"
+        }
+        defer { freeaddrinfo(found) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        return bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// The folder of the running `vantage` binary, where code-node executables built with it live.

@@ -97,4 +97,18 @@ struct RunFileTests {
         #expect(stderr.contains("corrupt.pb"))
         #expect(stderr.contains("re-export or re-download it"))
     }
+
+    @Test("a live-view port already in use: exit 1 at once, saying which port and what to do")
+    func httpPortInUse() async throws {
+        let first = try VantageRun(["--camera", "camera_node=\(Repo.sampleVideo.path)", "--loop"])
+        let port = try first.port()
+        // The last --http wins over VantageRun's own.
+        let second = try VantageRun(
+            ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--http", "127.0.0.1:\(port)"])
+        #expect(second.waitForExit(timeout: 30) == 1)
+        #expect(
+            second.stderr.contains("cannot serve the live view on 127.0.0.1:\(port)"), "\(second.stderr.suffix(1000))")
+        #expect(second.stderr.contains("--http HOST:PORT") && second.stderr.contains("--no-http"))
+        #expect(first.interrupt() == 0, "the first run is not disturbed")
+    }
 }
