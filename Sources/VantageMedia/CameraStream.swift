@@ -379,16 +379,21 @@ public final class CameraStream: @unchecked Sendable {
     /// Allocates nothing once warm.
     private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>) {
         defer { av_frame_unref(decoded) }
-        counters.withLock { $0.decoded += 1 }
-        guard let slot = pool.beginWrite(wait: source.waitsForConsumer, cancelled: { stopping }) else {
-            if !stopping { counters.withLock { $0.droppedNoBuffer += 1 } }
-            return
-        }
         let (width, height) = fit(Int(decoded.pointee.width), Int(decoded.pointee.height))
         let stride = FramePool.alignedStride(width: width)
         guard stride * height <= pool.storage.slotCapacity else {
-            pool.abortWrite()
-            counters.withLock { $0.lastError = "camera \(source.name): cannot convert a \(width)x\(height) frame" }
+            // `fit` keeps frames within the slots' size; a frame that still does not fit is a bug, not user error.
+            counters.withLock {
+                $0.decoded += 1
+                $0.lastError = "camera \(source.name): a \(width)x\(height) frame does not fit the frame buffers"
+            }
+            return
+        }
+        guard let slot = pool.beginWrite(wait: source.waitsForConsumer, cancelled: { stopping }) else {
+            counters.withLock {
+                $0.decoded += 1
+                if !stopping { $0.droppedNoBuffer += 1 }
+            }
             return
         }
         let target = pool.frames[slot]
@@ -399,7 +404,8 @@ public final class CameraStream: @unchecked Sendable {
             sequence: sequence, slot: slot, width: width, height: height, stride: stride,
             timestampMicros: wallClockMicros(), decodedAtNanos: monotonicNanos())
         let dropped = pool.commitWrite(info)
-        counters.withLock {
+        counters.withLock {  // one lock per frame for all its counters
+            $0.decoded += 1
             if dropped { $0.droppedSuperseded += 1 }
             $0.width = width
             $0.height = height

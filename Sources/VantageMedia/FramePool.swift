@@ -150,14 +150,6 @@ final class FramePool: @unchecked Sendable {
         return dropped
     }
 
-    /// Gives back a slot the decoder started but did not finish.
-    func abortWrite() {
-        state.withLock { s in
-            if s.writing >= 0 { av_frame_unref(frames[s.writing]) }
-            s.writing = -1
-        }
-    }
-
     /// Takes a reference to the latest frame if it is newer than `sequence`.
     func acquireLatest(after sequence: UInt64) -> FrameInfo? {
         let info = state.withLock { s -> FrameInfo? in

@@ -321,7 +321,7 @@ final class AppHost: @unchecked Sendable {
             cameraConfigs.append(
                 CameraConfig(
                     name: camera.source.name, uri: camera.source.redactedURL,
-                    sharedMemoryPath: sharedMemoryPath(of: camera), slotCount: storage.slotCount,
+                    sharedMemoryPath: Runtime.sharedMemoryPath(for: camera.source.name), slotCount: storage.slotCount,
                     slotCapacity: storage.slotCapacity))
         }
         let inputs = node.inputs.map { port -> PortConfig in
@@ -690,10 +690,6 @@ final class AppHost: @unchecked Sendable {
         for batch in batches.values {
             for f in batch { cameras[f.camera].release(slot: f.info.slot) }
         }
-    }
-
-    private func sharedMemoryPath(of camera: CameraStream) -> String {
-        Runtime.sharedMemoryPath(for: camera.source.name)
     }
 }
 

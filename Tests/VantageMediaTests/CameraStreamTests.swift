@@ -220,8 +220,10 @@ struct FramePoolTests {
         }
         #expect(pool.beginWrite(wait: false, cancelled: { false }) == nil)
         pool.release(slot: held[0].slot)
-        #expect(pool.beginWrite(wait: false, cancelled: { false }) == held[0].slot)
-        pool.abortWrite()
+        let freed = try #require(pool.beginWrite(wait: false, cancelled: { false }))
+        #expect(freed == held[0].slot, "the slot given back is the one written next")
+        _ = pool.commitWrite(
+            FrameInfo(sequence: 3, slot: freed, width: 2, height: 2, stride: 64, timestampMicros: 0, decodedAtNanos: 0))
         pool.release(slot: held[1].slot)
     }
 }
