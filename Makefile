@@ -1,17 +1,18 @@
 # Every command a user runs. `make demo` and `make test` set up everything they need first (scripts/setup).
 SWIFT       ?= swift
+PYTHON      ?= python3
 DEMO_PORT   ?= 8080
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test bench lint format clean help
+.PHONY: all setup build release demo test test-python bench lint format clean help
 
 all: build
 
 help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
-	@echo "make test   set up, build, and run every test (unit and end-to-end)"
+	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
 	@echo "make bench  build for release and print the throughput/latency table against the baselines"
 	@echo "make lint   check formatting (swift format)"
 
@@ -36,7 +37,11 @@ demo: build
 
 test: build
 	$(SWIFT) build --build-tests
+	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 	$(SWIFT) test --skip-build --no-parallel
+
+test-python: setup
+	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
 
 bench: release
 	@scripts/setup --bench

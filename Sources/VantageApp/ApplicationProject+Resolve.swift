@@ -36,6 +36,10 @@ struct Resolution {
     var cameraURLs: [(node: String, urls: [String])] = []
     /// `--param` values.
     var parameterValues: [String: ParameterValue] = [:]
+    /// Routing rules the overrides document adds.
+    var extraRoutingRules: [NetworkRoutingRule] = []
+    /// `--model` files by model node, absolute.
+    var modelFiles: [String: String] = [:]
 
     init(project: ApplicationProject) {
         self.project = project
@@ -145,6 +149,7 @@ struct Resolution {
         for (index, rule) in rules.enumerated() {
             try context.checkRoutingRule(rule, source: source, position: map.routingRules[index], nodes: nodes)
         }
+        extraRoutingRules += rules
     }
 
     private mutating func applyNodeOverride(
@@ -231,6 +236,26 @@ struct Resolution {
     // MARK: Command line
 
     mutating func apply(commandLine overrides: RunOverrides) throws(ManifestError) {
+        let modelNodes = order.filter { if case .model = nodes[$0]?.role { true } else { false } }
+        for (node, file) in overrides.models.sorted(by: { $0.key < $1.key }) {
+            guard let info = nodes[node], case .model = info.role else {
+                let what =
+                    nodes[node].map { "\"\(node)\" is \($0.role.noun), not a model" }
+                    ?? "the application has no node \"\(node)\""
+                throw ManifestError(
+                    .invalidArgument, node: node, message: "--model \(node)=\(file): \(what)",
+                    hint: modelNodes.isEmpty
+                        ? "this application has no model nodes"
+                        : "model nodes: \(modelNodes.joined(separator: ", ")); write e.g. --model \(modelNodes[0])=model.onnx"
+                )
+            }
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw ManifestError(
+                    .invalidArgument, node: node, message: "--model \(node)=\(file): the file does not exist",
+                    hint: "give the path of an ONNX, TensorFlow (.pb), TFLite or OpenVINO IR (.xml) model file")
+            }
+            modelFiles[node] = file
+        }
         for camera in overrides.cameras {
             if let index = cameraURLs.firstIndex(where: { $0.node == camera.node }) {
                 cameraURLs[index].urls.append(camera.url)
@@ -321,6 +346,15 @@ struct Resolution {
 
     /// The streams a camera node delivers, named and attributed to `graphNode`.
     func streams(of name: String, graphNode: String) throws(ManifestError) -> [CameraSource] {
+        let launch = nodes[name]?.node.launch ?? nodes[graphNode]?.node.launch ?? .onAppStart
+        return try unlaunchedStreams(of: name, graphNode: graphNode).map { stream in
+            var stream = stream
+            if stream.launch == .onAppStart { stream.launch = launch }
+            return stream
+        }
+    }
+
+    private func unlaunchedStreams(of name: String, graphNode: String) throws(ManifestError) -> [CameraSource] {
         if let urls = urls(for: name) {
             if urls.count == 1 { return [CameraSource(name: name, url: urls[0], graphNode: graphNode)] }
             return urls.enumerated().map {
@@ -479,7 +513,24 @@ struct Resolution {
                         name: name, packageDirectory: packageDirectory, sourceDirectory: source,
                         entry: runtime.entry(sourceDirectory: source), inputs: inputs, outputs: outputs,
                         launch: info.node.launch ?? .onAppStart))
-            case .model(let descriptor, let spec):
+            case .model(let descriptor, let written, let missing):
+                var spec: ModelSpec
+                if let supplied = modelFiles[name] {
+                    if var written {
+                        written.file = supplied
+                        written.format = nil
+                        spec = written
+                    } else {
+                        spec = ModelSpec.inferred(from: descriptor, file: supplied)
+                    }
+                } else if let written {
+                    spec = written
+                } else {
+                    throw missing
+                        ?? ManifestError(
+                            .missingModelSpec, node: name, message: "model node \"\(name)\" has no model file",
+                            hint: "run with --model \(name)=PATH")
+                }
                 let file = (spec.file as NSString).expandingTildeInPath
                 let url =
                     file.hasPrefix("/")
@@ -498,8 +549,16 @@ struct Resolution {
                 break
             }
         }
-        return ResolvedApplication(
+        var application = ResolvedApplication(
             name: project.name, projectDirectory: project.directory, cameras: cameras, codeNodes: codeNodes,
             models: models, sinks: sinks, parameters: parameters)
+        // A rule repeated in the overrides document (Panorama wanted it there too) counts once.
+        for rule in project.graph.networkRoutingRules + extraRoutingRules
+        where !application.routingRules.contains(where: {
+            $0.node == rule.node && $0.containerPort == rule.containerPort
+        }) {
+            application.routingRules.append(rule)
+        }
+        return application
     }
 }

@@ -132,7 +132,9 @@ enum NodeRole: Sendable {
     case camera(CameraDefinition)
     case sink
     case code(RuntimeEntry)
-    case model(ModelDescriptor, ModelSpec)
+    /// A model node; `spec` is nil when its descriptor has no `vantage` block (a Panorama project as exported),
+    /// and `missing` is the error to report unless `--model` supplies the file.
+    case model(ModelDescriptor, ModelSpec?, missing: ManifestError?)
 
     /// How the role is named in messages.
     var noun: String {
@@ -348,8 +350,9 @@ struct ProjectContext: Sendable {
             info.role = .code(try DescriptorReader.runtime(json, source: descriptorSource, node: node.name))
         case .mlModel:
             let (json, descriptorSource) = try descriptor(of: info, kind: "model")
-            let (descriptor, spec) = try DescriptorReader.model(json, source: descriptorSource, node: node.name)
-            info.role = .model(descriptor, spec)
+            let (descriptor, spec, missing) = try DescriptorReader.model(
+                json, source: descriptorSource, node: node.name)
+            info.role = .model(descriptor, spec, missing: missing)
         }
         return info
     }

@@ -109,8 +109,10 @@ enum DescriptorReader {
     }
 
     /// Reads `{"mlModelDescriptor": {...}, "vantage": {...}}`.
+    /// Without a `vantage` block the spec is nil and the error to report (unless `--model` supplies the file)
+    /// comes third.
     static func model(_ root: JSONValue, source: DocumentSource, node: String) throws(ManifestError) -> (
-        ModelDescriptor, ModelSpec
+        ModelDescriptor, ModelSpec?, ManifestError?
     ) {
         let top = try ObjectReader(root, source: source, what: "the model descriptor", node: node)
         if top.has("runtimeDescriptor") && !top.has("mlModelDescriptor") {
@@ -161,13 +163,19 @@ enum DescriptorReader {
         let descriptor = ModelDescriptor(
             framework: framework, frameworkVersion: frameworkVersion, precisionMode: precisionMode, inputs: inputs)
         guard let vantage = top["vantage"] else {
-            throw top.error(
+            let expects = inputs.map { "\"\($0.name)\" \($0.shape)" }.joined(separator: ", ")
+            let missing = top.error(
                 .missingModelSpec, key: "vantage",
                 "the descriptor of model node \"\(node)\" has no \"vantage\" block, so Vantage does not know which "
-                    + "model file to load or how to read its outputs",
-                hint: "add, beside \"mlModelDescriptor\": " + vantageExample(inputName: inputs.first?.name ?? "input"))
+                    + "model file to load (Panorama compiled a SageMaker Neo archive, which runs nowhere else; the code "
+                    + "calls the model with \(expects))",
+                hint: "supply the model as ONNX, TensorFlow (.pb), TFLite or OpenVINO IR (.xml): run with --model "
+                    + "\(node)=PATH, or convert the project once with vantage app import-panorama DIR --model "
+                    + "\(node)=PATH, or add beside \"mlModelDescriptor\": "
+                    + vantageExample(inputName: inputs.first?.name ?? "input"))
+            return (descriptor, nil, missing)
         }
-        return (descriptor, try spec(vantage, source: source, node: node))
+        return (descriptor, try spec(vantage, source: source, node: node), nil)
     }
 
     /// Reads the `vantage` block strictly and builds a `ModelSpec` from it.

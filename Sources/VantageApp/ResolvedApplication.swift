@@ -16,6 +16,8 @@ public struct ResolvedApplication: Sendable {
     public let sinks: [SinkNode]
     /// The value of every parameter node, after overrides.
     public let parameters: [String: ParameterValue]
+    /// The graph's `networkRoutingRules`, then the overrides document's: inbound ports of code nodes.
+    public var routingRules: [NetworkRoutingRule] = []
 
     /// Makes a resolved application (tests and tools; `ApplicationProject.resolve(_:)` makes the real ones).
     public init(
@@ -196,6 +198,8 @@ public struct CameraSource: Sendable, Hashable, CustomStringConvertible, CustomR
     public let password: String?
     /// The graph node whose output port delivers this stream.
     public let graphNode: String
+    /// When the stream starts: `onSignal` cameras start paused until resumed (Panorama's RESUME signal).
+    public var launch: LaunchMode = .onAppStart
 
     /// Makes a camera source.
     public init(name: String, url: String, username: String? = nil, password: String? = nil, graphNode: String) {

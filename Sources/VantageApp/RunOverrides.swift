@@ -10,6 +10,9 @@ public struct RunOverrides: Sendable {
     public var parameters: [String: String]
     /// A Panorama overrides document, `{"nodeGraphOverrides": {...}}`.
     public var overridesFile: URL?
+    /// From `--model NODE=PATH`: the model file serving a model node (absolute paths), for projects whose model
+    /// packages hold SageMaker Neo archives rather than a `vantage` block, or to try another file.
+    public var models: [String: String] = [:]
 
     /// Makes a set of overrides.
     public init(cameras: [CameraOverride] = [], parameters: [String: String] = [:], overridesFile: URL? = nil) {
@@ -21,6 +24,22 @@ public struct RunOverrides: Sendable {
     /// Adds a `--camera` argument, written `NODE=URL`.
     public mutating func addCamera(argument: String) throws(ManifestError) {
         cameras.append(try CameraOverride(argument: argument))
+    }
+
+    /// Adds a `--model` argument, written `NODE=PATH`; a relative path is taken from the current directory.
+    public mutating func addModel(argument: String) throws(ManifestError) {
+        guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex,
+            argument.index(after: equals) < argument.endIndex
+        else {
+            throw ManifestError(
+                .invalidArgument, message: "--model \(argument) is not written NODE=PATH",
+                hint: "write it as --model NODE=PATH, e.g. --model model_node=models/ssd.onnx")
+        }
+        let path = (String(argument[argument.index(after: equals)...]) as NSString).expandingTildeInPath
+        let absolute =
+            path.hasPrefix("/")
+            ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).path
+        models[String(argument[..<equals])] = URL(fileURLWithPath: absolute).standardizedFileURL.path
     }
 
     /// Adds a `--param` argument, written `NAME=VALUE` (a later value for the same name wins).

@@ -143,6 +143,17 @@ public final class InferenceModel: Sendable {
         }
         let inputList = quotedList(inputs.map { "\($0.name) \(describe($0.dimensions)) \($0.elementTypeName)" })
 
+        // A Panorama descriptor names inputs as the application's code does (`data`), and the file supplied for it
+        // may call its only input otherwise: the one named input is then that one.
+        var spec = spec
+        if spec.inputs.count == 1, inputs.count == 1, model.inputIndex(named: spec.inputs[0].name, among: inputs) == nil
+        {
+            logger.info(
+                "the model's only input serves vantage.inputs '\(spec.inputs[0].name)'",
+                metadata: ["model": "\(name)", "input": "\(inputs[0].name)"])
+            spec.inputs[0].name = inputs[0].name
+        }
+
         // Which input frames go to; every input the descriptor names must exist.
         var frameIndex: Int?
         for inputSpec in spec.inputs {

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Where a camera is in its life.
 public enum CameraState: String, Sendable, Codable {
-    case connecting, streaming, reconnecting, ended, failed
+    case connecting, streaming, reconnecting, paused, ended, failed
 }
 
 /// A camera's counters, as shown in the status endpoint and the per-camera status line.
@@ -76,6 +76,8 @@ public final class CameraStream: @unchecked Sendable {
     let pool: FramePool
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    private let pauseRequested = Atomic<Bool>(false)
+    private let eagerBGR = Atomic<Bool>(false)
     /// Monotonic nanoseconds after which a blocking FFmpeg call is interrupted (0 = no deadline).
     private let interruptDeadline = Atomic<UInt64>(0)
     private let interruptedByDeadline = Atomic<Bool>(false)
@@ -117,6 +119,27 @@ public final class CameraStream: @unchecked Sendable {
         pool.wakeAll()
     }
 
+    /// Pauses the camera (Panorama's PAUSE signal, and `launch: onSignal` cameras before their first RESUME): the
+    /// connection is closed and no frame is read until `resume()`. Safe to call before `start()`.
+    public func pause() {
+        pauseRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Resumes a paused camera: it connects again (a file starts again from its beginning).
+    public func resume() {
+        pauseRequested.store(false, ordering: .relaxed)
+    }
+
+    /// Converts every decoded frame to BGR on the camera's thread, right after decoding, instead of when a consumer
+    /// first asks (`ensureBGR`): for consumers that read pixels of every frame (Python applications), so the
+    /// conversion overlaps their work instead of adding to each frame's wait.
+    public func convertEagerly() {
+        if !eagerBGR.load(ordering: .relaxed) { eagerBGR.store(true, ordering: .relaxed) }
+    }
+
+    /// Whether the camera is paused (or asked to pause).
+    public var isPaused: Bool { pauseRequested.load(ordering: .relaxed) }
+
     /// True once the thread has ended (file finished, unrecoverable error, or stopped).
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
@@ -148,6 +171,15 @@ public final class CameraStream: @unchecked Sendable {
         var delay = source.reconnectInitialDelay
         var firstAttempt = true
         while !stopping {
+            if isPaused {
+                setState(.paused)
+                logger.info("camera paused")
+                while isPaused && !stopping { usleep(20_000) }
+                if stopping { break }
+                logger.info("camera resumed")
+                firstAttempt = true
+                delay = source.reconnectInitialDelay
+            }
             if !firstAttempt {
                 counters.withLock {
                     $0.reconnects += 1; $0.state = .reconnecting
@@ -160,6 +192,7 @@ public final class CameraStream: @unchecked Sendable {
                 if end == .finished { setState(.ended); break }
                 if stopping { break }
             } catch {
+                if isPaused { continue }
                 counters.withLock { $0.lastError = error.description }
                 if source.kind == .file && snapshot.decoded == 0 {
                     // A file that cannot be read now will not become readable by retrying.
@@ -170,6 +203,7 @@ public final class CameraStream: @unchecked Sendable {
                 logger.warning(
                     "camera error, reconnecting", metadata: ["error": "\(error.description)", "delay": "\(delay)"])
             }
+            if isPaused { continue }
             if snapshot.decoded > decodedBefore { delay = source.reconnectInitialDelay }
             sleepInterruptibly(jittered(delay))
             delay = min(delay * 2, source.reconnectMaxDelay)
@@ -191,7 +225,7 @@ public final class CameraStream: @unchecked Sendable {
     private func notifyObservers() { observers.withLock { for o in $0 { o.notify() } } }
 
     fileprivate func shouldInterrupt() -> Bool {
-        if stopping { return true }
+        if stopping || isPaused { return true }
         let deadline = interruptDeadline.load(ordering: .relaxed)
         if deadline != 0 && monotonicNanos() > deadline {
             interruptedByDeadline.store(true, ordering: .relaxed)
@@ -291,7 +325,7 @@ public final class CameraStream: @unchecked Sendable {
         while true {
             armDeadline(source.stallTimeout)
             let status = av_read_frame(format, packet)
-            if source.kind == .file && status < 0 && !stopping {
+            if source.kind == .file && status < 0 && !stopping && !isPaused {
                 // The end of a file: drain the decoder, then loop or finish. (A network stream that ends is a
                 // broken connection: it is reconnected below like any other read error.)
                 avcodec_send_packet(codec, nil)
@@ -333,7 +367,7 @@ public final class CameraStream: @unchecked Sendable {
                 continue
             }
             try drain(codec: codec, into: decoded, pacer: &pacer)
-            if stopping { return .stopped }
+            if stopping || isPaused { return .stopped }
         }
     }
 
@@ -411,6 +445,7 @@ public final class CameraStream: @unchecked Sendable {
             $0.height = height
         }
         notifyObservers()
+        if eagerBGR.load(ordering: .relaxed) { _ = pool.ensureBGR(slot: slot) }
     }
 
     /// The largest size within the source's maximum that keeps the aspect ratio (even numbers, for YUV).

@@ -30,6 +30,8 @@ final class AppHost: @unchecked Sendable {
 
     let node: CodeNode
     let application: String
+    /// How to start a Python node (interpreter, SDK on PYTHONPATH); nil for other programs.
+    private let python: PythonLaunch?
     private let cameras: [CameraStream]
     private let models: ModelService
     private let liveView: LiveView?
@@ -58,10 +60,11 @@ final class AppHost: @unchecked Sendable {
     init(
         node: CodeNode, application: String, cameras: [CameraStream], cameraIndex: [String: Int],
         models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
-        logger: Logger
+        python: PythonLaunch? = nil, logger: Logger
     ) throws {
         self.node = node
         self.application = application
+        self.python = python
         self.cameras = cameras
         self.models = models
         self.liveView = liveView
@@ -96,8 +99,16 @@ final class AppHost: @unchecked Sendable {
 
     // MARK: Supervision
 
-    /// Runs the node until it finishes (its sources ended and it exited) or the runtime stops.
+    /// Runs the node until it finishes (its sources ended and it exited) or the runtime stops; meanwhile the lines
+    /// it writes into its logs folder go to the runtime's log.
     func run() async {
+        let collector = AppLogCollector(directory: logsDirectory, node: node.name, logger: logger)
+        let collecting = Task { [self] in await collector.run { self.stopping.load(ordering: .relaxed) } }
+        defer { collecting.cancel() }
+        await supervise()
+    }
+
+    private func supervise() async {
         var delay = configuration.appRestartInitialDelay
         while !stopping.load(ordering: .relaxed) {
             let started = ContinuousClock.now
@@ -191,10 +202,13 @@ final class AppHost: @unchecked Sendable {
 
     private func launch() throws -> Process {
         let process = Process()
-        process.executableURL = try resolveExecutable()
+        process.executableURL =
+            try python?.interpreter
+            ?? Self.resolveExecutable(node, searchPath: configuration.executableSearchPath)
         process.arguments = node.entry.arguments
         process.currentDirectoryURL = node.sourceDirectory
         var environment = ProcessInfo.processInfo.environment
+        for (k, v) in python?.environment ?? [:] { environment[k] = v }
         for (k, v) in node.entry.environment { environment[k] = v }
         environment["VANTAGE_SOCKET"] = socketPath
         environment["VANTAGE_NODE"] = node.name
@@ -218,12 +232,12 @@ final class AppHost: @unchecked Sendable {
 
     /// An entry's executable: absolute as given; with a slash, relative to the package's `src/`; a bare name beside
     /// the `vantage` binary, in `src/`, then on PATH.
-    private func resolveExecutable() throws -> URL {
+    static func resolveExecutable(_ node: CodeNode, searchPath: [URL]) throws -> URL {
         let name = node.entry.executable
         let fm = FileManager.default
         if name.hasPrefix("/") { return URL(fileURLWithPath: name) }
         if name.contains("/") { return node.sourceDirectory.appendingPathComponent(name) }
-        var candidates = configuration.executableSearchPath
+        var candidates = searchPath
         candidates.append(node.sourceDirectory)
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             candidates.append(URL(fileURLWithPath: String(dir)))
@@ -657,7 +671,10 @@ final class AppHost: @unchecked Sendable {
             return false
         }
         if request.wantsImages {
-            for f in batch { cameras[f.camera].ensureBGR(slot: f.info.slot) }
+            for f in batch {
+                cameras[f.camera].convertEagerly()
+                cameras[f.camera].ensureBGR(slot: f.info.slot)
+            }
         }
         writer.begin(.frames, requestId: request.id)
         writer.u32(UInt32(batch.count))
@@ -699,7 +716,7 @@ extension ParameterValue {
         switch self {
         case .string(let s): .string(s)
         case .int32(let i): .int(Int64(i))
-        case .float32(let f): .float(Double(f))
+        case .float32(let f): .float(Double("\(f)") ?? Double(f))  // 0.7, not 0.699999988
         case .boolean(let b): .bool(b)
         }
     }

@@ -29,11 +29,12 @@ public func makeLiveViewApplication(
     host: String = "127.0.0.1",
     port: Int = 8080,
     statusProvider: @escaping @Sendable () async -> [UInt8],
+    signalHandler: NodeSignalHandler? = nil,
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
-    LiveViewRoutes(liveView: liveView, statusProvider: statusProvider).add(to: router)
+    LiveViewRoutes(liveView: liveView, statusProvider: statusProvider, signalHandler: signalHandler).add(to: router)
     return Application(
         router: router,
         configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Vantage"),
@@ -44,12 +45,17 @@ public func makeLiveViewApplication(
     )
 }
 
+/// Pauses or resumes a camera node (`signal` is `pause` or `resume`); returns the JSON answer, or throws a
+/// `RuntimeError` worded for the user (unknown node or signal).
+public typealias NodeSignalHandler = @Sendable (_ node: String, _ signal: String) throws -> String
+
 /// The live view's routes.
 struct LiveViewRoutes: Sendable {
     static let boundary = "vantage-frame"
 
     let liveView: LiveView
     let statusProvider: @Sendable () async -> [UInt8]
+    var signalHandler: NodeSignalHandler?
 
     func add(to router: Router<BasicRequestContext>) {
         router.get("/") { _, _ in page() }
@@ -67,6 +73,20 @@ struct LiveViewRoutes: Sendable {
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(bytes: json))
             )
+        }
+        // Panorama's SignalApplicationInstanceNodeInstances, for a runtime running standalone:
+        // POST /nodes/camera_node/resume (or /pause).
+        router.post("/nodes/:node/:signal") { _, context in
+            let node = context.parameters.get("node") ?? ""
+            let signal = context.parameters.get("signal") ?? ""
+            guard let signalHandler else {
+                return json(.notFound, "{\"error\":\"signals are not served here\"}")
+            }
+            do {
+                return json(.ok, try signalHandler(node, signal))
+            } catch {
+                return json(.notFound, "{\"error\":\(jsonString("\(error)"))}")
+            }
         }
         router.get("/streams") { _, _ in
             json(.ok, "{\"streams\":\(jsonArray(liveView.streamNames))}")

@@ -105,12 +105,29 @@ final class ModelService: Sendable {
         _ name: String, inputs: [TensorInput], wants: InferWants, into writer: inout WireWriter
     ) async throws {
         guard let entry = entries[name] else { throw unknownModel(name) }
+        var inputs = inputs
+        for i in inputs.indices { inputs[i].name = modelInputName(inputs[i].name, entry: entry) }
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
         let started = monotonicNanos()
         try await request.request.inferTensors(inputs)
         record(entry, since: started)
         write(request.request, wants: wants, into: &writer)
+    }
+
+    /// The model input an application's tensor name stands for. Panorama code names inputs as its
+    /// `mlModelDescriptor` does (`{"data": x}`), and the model file may call them otherwise (`image_tensor:0`): a
+    /// descriptor name maps to the model input at the same position, and any name maps to a model's only input.
+    private func modelInputName(_ name: String, entry: Entry) -> String {
+        let names = entry.model.inputNames
+        if names.contains(name) { return name }
+        if names.count == 1 { return names[0] }
+        if let i = entry.node.descriptor.inputs.firstIndex(where: { $0.name == name }) {
+            let spec = entry.node.spec.inputs
+            if spec.indices.contains(i) && names.contains(spec[i].name) { return spec[i].name }
+            if i < names.count { return names[i] }
+        }
+        return name
     }
 
     private func record(_ entry: Entry, since started: UInt64) {

@@ -34,9 +34,20 @@ public final class Runtime: Service, @unchecked Sendable {
     let hosts: [AppHost]
     let liveView: LiveView?
     let events: EventSink
+    let forwarders: [PortForwarder]
     let started = ContinuousClock.now
     private let boundPort = Mutex<Int?>(nil)
     private let finalSummary = Mutex<RunSummary?>(nil)
+
+    /// The folder of the running program (the `vantage` binary, or the test bundle).
+    static var executableDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    /// `~/.cache/vantage/python`.
+    static var defaultPythonCache: URL {
+        FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/vantage/python")
+    }
 
     /// Shared-memory file of a camera's frames.
     static func sharedMemoryPath(for camera: String) -> String { "/dev/shm/vantage-\(getpid())-\(camera)" }
@@ -96,12 +107,33 @@ public final class Runtime: Service, @unchecked Sendable {
                 ?? configuration.stateDirectory.appendingPathComponent("snapshots"))
         var hosts: [AppHost] = []
         for node in application.codeNodes {
+            var python: PythonLaunch?
+            if PythonEnvironment.isPython(node.entry.executable) {
+                let interpreter = try AppHost.resolveExecutable(node, searchPath: configuration.executableSearchPath)
+                python = try PythonEnvironment.prepare(
+                    node: node, interpreter: interpreter,
+                    executableDirectory: configuration.executableSearchPath.first ?? Self.executableDirectory,
+                    cacheDirectory: configuration.pythonCacheDirectory ?? Self.defaultPythonCache, logger: logger)
+            }
             hosts.append(
                 try AppHost(
                     node: node, application: application.name, cameras: cameras, cameraIndex: index, models: models,
-                    liveView: liveView, events: events, configuration: configuration, logger: logger))
+                    liveView: liveView, events: events, configuration: configuration, python: python, logger: logger))
         }
         self.hosts = hosts
+        var forwarders: [PortForwarder] = []
+        for rule in application.routingRules {
+            guard let hostPort = rule.hostPort, hostPort != rule.containerPort else {
+                logger.notice(
+                    "code node \(rule.node) listens on port \(rule.containerPort) itself (networkRoutingRules)")
+                continue
+            }
+            forwarders.append(
+                try PortForwarder(
+                    node: rule.node, address: configuration.publishAddress, hostPort: hostPort,
+                    containerPort: rule.containerPort, logger: logger))
+        }
+        self.forwarders = forwarders
     }
 
     /// The port the live view listens on, once it does.
@@ -129,6 +161,7 @@ public final class Runtime: Service, @unchecked Sendable {
         let http = makeLiveViewApplication(
             liveView: liveView, host: configuration.httpHost, port: port,
             statusProvider: { [self] in statusJSON() },
+            signalHandler: { [self] node, signal in try self.signal(node: node, signal) },
             onServerRunning: { [self] port in
                 boundPort.withLock { $0 = port }
                 logger.notice("live view: http://\(configuration.httpHost):\(port)/")
@@ -166,8 +199,21 @@ public final class Runtime: Service, @unchecked Sendable {
     private func runUntilDone() async {
         await withGracefulShutdownHandler {
             await models.warmUp()
+            for forwarder in forwarders { forwarder.start() }
             await withTaskGroup(of: Void.self) { group in
-                for camera in cameras { camera.start() }
+                for camera in cameras {
+                    if application.camera(named: camera.source.name)?.launch == .onSignal {
+                        camera.pause()
+                        logger.notice(
+                            "camera waits for a resume signal (launch: onSignal)",
+                            metadata: [
+                                "camera": "\(camera.source.name)",
+                                "resume":
+                                    "vantage instances signal \(graphNode(of: camera)) resume (POST /nodes/\(graphNode(of: camera))/resume)",
+                            ])
+                    }
+                    camera.start()
+                }
                 if let interval = configuration.statusInterval {
                     group.addTask { [self] in try? await reportStatus(every: interval) }
                 }
@@ -185,6 +231,35 @@ public final class Runtime: Service, @unchecked Sendable {
         }
     }
 
+    /// Pauses or resumes a camera node's streams (Panorama's PAUSE and RESUME signals; `launch: onSignal` cameras
+    /// start paused). `node` is a camera node of the graph (all its streams) or one stream's name. Returns the
+    /// answer as JSON: `{"node": …, "signal": …, "streams": [{"name": …, "paused": …}]}`.
+    public func signal(node: String, _ signal: String) throws -> String {
+        let pause: Bool
+        switch signal.lowercased() {
+        case "pause": pause = true
+        case "resume": pause = false
+        default: throw RuntimeError("unknown signal \"\(signal)\": send pause or resume")
+        }
+        let targets = cameras.filter { $0.source.name == node || graphNode(of: $0) == node }
+        guard !targets.isEmpty else {
+            let nodes = Array(Set(cameras.map { graphNode(of: $0) })).sorted()
+            throw RuntimeError(
+                "no camera node \"\(node)\" in \(application.name): camera nodes are \(nodes.joined(separator: ", "))")
+        }
+        for camera in targets {
+            if pause { camera.pause() } else { camera.resume() }
+        }
+        logger.notice("camera node \(pause ? "paused" : "resumed")", metadata: ["node": "\(node)"])
+        let streams = targets.map { "{\"name\":\(jsonString($0.source.name)),\"paused\":\($0.isPaused)}" }
+        return "{\"node\":\(jsonString(node)),\"signal\":\(jsonString(signal.lowercased())),\"streams\":["
+            + streams.joined(separator: ",") + "]}"
+    }
+
+    private func graphNode(of camera: CameraStream) -> String {
+        application.camera(named: camera.source.name)?.graphNode ?? camera.source.name
+    }
+
     /// Stops the run from outside a service group: code nodes and cameras stop, and `run()` returns.
     public func shutdown() {
         logger.info("stopping")
@@ -192,6 +267,7 @@ public final class Runtime: Service, @unchecked Sendable {
     }
 
     private func stopAll() {
+        for forwarder in forwarders { forwarder.stop() }
         liveView?.shutdown()
         for host in hosts { host.stop() }
         for camera in cameras { camera.stop() }

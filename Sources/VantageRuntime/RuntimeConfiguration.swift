@@ -46,6 +46,11 @@ public struct RuntimeConfiguration: Sendable {
     /// Where to find code-node executables given by bare name, before the package's `src/` and PATH
     /// (by default, the folder of the `vantage` binary).
     public var executableSearchPath: [URL] = []
+    /// Where Python code nodes' virtual environments are cached (by the digest of their dependencies); by default
+    /// `~/.cache/vantage/python`.
+    public var pythonCacheDirectory: URL?
+    /// The address the ports of `networkRoutingRules` are opened on: the loopback interface unless told otherwise.
+    public var publishAddress = "127.0.0.1"
 
     public init(stateDirectory: URL) {
         self.stateDirectory = stateDirectory

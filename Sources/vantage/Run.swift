@@ -22,6 +22,7 @@ struct Run: AsyncParsableCommand {
             Examples:
               vantage run examples/people-counter --camera camera_node=.deps/media/vtest.mp4
               vantage run my-app --camera camera_node=rtsp://user:pass@10.0.0.5/stream1 --param threshold=0.6
+              vantage run panorama-project --camera camera_node=rtsp://10.0.0.5/s1 --model model_node=ssd.onnx
             """)
 
     @Argument(help: "The application's project folder.", completion: .directory)
@@ -41,6 +42,26 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("A Panorama overrides document ({\"nodeGraphOverrides\": …}).", valueName: "FILE"))
     var overrides: String?
+
+    @Option(
+        name: .customLong("model"),
+        help: ArgumentHelp(
+            "Serve a model node with this file (ONNX, TensorFlow .pb, TFLite or OpenVINO .xml): NODE=PATH. For "
+                + "Panorama projects whose models are SageMaker Neo archives. Repeatable.",
+            valueName: "NODE=PATH"))
+    var models: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Where Python code nodes' virtual environments are cached (default ~/.cache/vantage/python).",
+            valueName: "DIR"))
+    var pythonCache: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Where the hostPorts of networkRoutingRules are opened (default the loopback interface; 0.0.0.0 for "
+                + "every interface).", valueName: "ADDRESS"))
+    var publishAddress = "127.0.0.1"
 
     @Flag(help: "Play files at their frame rate instead of as fast as possible.")
     var realtime = false
@@ -133,6 +154,7 @@ struct Run: AsyncParsableCommand {
             var runOverrides = RunOverrides(overridesFile: overrides.map { URL(fileURLWithPath: $0) })
             for c in cameras { try runOverrides.addCamera(argument: c) }
             for p in parameters { try runOverrides.addParameter(argument: p) }
+            for m in models { try runOverrides.addModel(argument: m) }
             application = try ApplicationProject.load(directory).resolve(runOverrides)
         } catch {
             throw failure(error)
@@ -165,6 +187,8 @@ struct Run: AsyncParsableCommand {
         configuration.tensorSlotBytes = tensorSlotMb << 20
         configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
         configuration.executableSearchPath = [Self.executableDirectory]
+        configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
+        configuration.publishAddress = publishAddress
         configuration.inferenceHint = InferenceModel.PerformanceHint(rawValue: inferenceHint.uppercased())
 
         let runtime: Runtime

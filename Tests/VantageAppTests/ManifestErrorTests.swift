@@ -221,6 +221,39 @@ struct ManifestErrorTests {
                 "model node \"model_node\" has no \"vantage\" block", "\"vantage\": {\"file\":", "{\"name\": \"data\"",
             ])
         #expect(error?.node == "model_node")
+        #expect(error?.description.contains("--model model_node=PATH") == true)
+        #expect(error?.description.contains("\"data\" [1, 3, 224, 224]") == true)
+    }
+
+    @Test("--model supplies the file of a model node whose descriptor has no vantage block")
+    func modelFlagServesNeoProject() throws {
+        var fixture = ProjectFixture.standard
+        fixture.files[ProjectFixture.modelDescriptorPath] = """
+            {"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "PYTORCH",
+                                   "inputs": [{"name": "data", "shape": [1, 3, 224, 224]}]}}
+            """
+        let project = try TemporaryProject(fixture)
+        let file = project.url.appendingPathComponent("resnet.onnx")
+        try Data("not really a model".utf8).write(to: file)
+        var overrides = oneCamera
+        try overrides.addModel(argument: "model_node=\(file.path)")
+        let model = try #require(try project.resolve(overrides).model(named: "model_node"))
+        #expect(model.modelFile.path == file.path)
+        #expect(model.spec.inputs.first?.name == "data")
+        #expect(model.spec.inputs.first?.width == 224 && model.spec.inputs.first?.layout == "NCHW")
+        #expect(model.spec.decoder.type == .raw)
+
+        var wrongNode = oneCamera
+        try wrongNode.addModel(argument: "code_node=\(file.path)")
+        let notModel = try expectManifestError(
+            fixture, overrides: wrongNode, code: .invalidArgument, file: nil,
+            mentions: ["--model code_node=", "not a model", "model nodes: model_node"])
+        #expect(notModel != nil)
+        var missingFile = oneCamera
+        try missingFile.addModel(argument: "model_node=/nonexistent/model.onnx")
+        _ = try expectManifestError(
+            fixture, overrides: missingFile, code: .invalidArgument, file: nil,
+            mentions: ["--model model_node=/nonexistent/model.onnx: the file does not exist"])
     }
 
     @Test("an unknown key in the vantage block")

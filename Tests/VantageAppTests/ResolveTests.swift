@@ -84,12 +84,14 @@ struct ResolveTests {
         let app = try project.resolve(
             RunOverrides(
                 parameters: ["max_people": "3"], overridesFile: project.url.appendingPathComponent("overrides.json")))
+        var dock = CameraSource(name: "dock", url: "rtsp://10.0.0.8:554/dock", graphNode: "camera_node")
+        dock.launch = .onSignal  // the replacing node's launch: it starts paused until resumed
         #expect(
             app.cameras == [
                 CameraSource(
                     name: "lobby", url: "rtsp://10.0.0.7:554/lobby", username: "viewer", password: "hunter2",
                     graphNode: "camera_node"),
-                CameraSource(name: "dock", url: "rtsp://10.0.0.8:554/dock", graphNode: "camera_node"),
+                dock,
             ])
         let code = try #require(app.codeNode(named: "code_node"))
         #expect(code.input(named: "video_in")?.binding == .cameras(["lobby", "dock"]))
