@@ -48,14 +48,20 @@ public final class InferenceModel: Sendable {
     let decoder: ResolvedDecoder
     /// The model's inputs as the file declares them (what ``InferenceRequest/inferTensors(_:)`` is checked against).
     let fileInputs: [PortInfo]
+    /// The element type of each input of the model file, in `inputNames` order (nil for types Vantage cannot send).
+    public var inputElementTypes: [ElementType?] { fileInputs.map(\.elementType) }
     let frameInputIndex: Int
     /// The outputs of the compiled frame variant.
     let frameOutputs: [PortInfo]
     let compiled: OpenVINOCompiledModel
     let compileProperties: [(key: String, value: String)]
     let logger: Logger
-    /// The variant without frame pre-processing, compiled on first use by `inferTensors`.
-    private let plainVariant = Mutex<PlainVariant?>(nil)
+    /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
+    /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes several times faster
+    /// than the dynamic one). The key is `plainKey(_:)`.
+    private let plainVariants = Mutex<[[Int]: PlainVariant]>([:])
+    /// At most this many static variants; further shapes share the dynamic one.
+    static let maxPlainVariants = 4
 
     struct PlainVariant: Sendable {
         var compiled: OpenVINOCompiledModel
@@ -297,26 +303,71 @@ public final class InferenceModel: Sendable {
 
     // MARK: - Internals
 
+    /// Compiles the tensor variant for inputs of these shapes now, so that the first `inferTensors` with them does
+    /// not wait for it (compiling reads the model file again: about a second for a TensorFlow graph). Inputs are
+    /// named as in the model; unknown names are skipped.
+    public func prepareTensors(_ shapes: [(name: String, shape: [Int])]) async throws(ModelError) {
+        var inputs: [(index: Int, input: TensorInput)] = []
+        for (name, shape) in shapes {
+            guard let index = inputNames.firstIndex(of: name), let type = fileInputs[index].elementType else {
+                continue
+            }
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            inputs.append((index, TensorInput(name: name, shape: shape, elementType: type, data: empty)))
+        }
+        guard !inputs.isEmpty else { return }
+        _ = try await plain(for: inputs)
+    }
+
     /// The model without the frame pre-processing (outputs still converted for the decoder), compiled once on first
     /// use, on a thread of its own.
-    func plain() async throws(ModelError) -> PlainVariant {
-        if let ready = plainVariant.withLock({ $0 }) { return ready }
-        return try await onDedicatedThread { () throws(ModelError) -> PlainVariant in
-            try self.plainVariant.withLock { (slot: inout PlainVariant?) throws(ModelError) -> PlainVariant in
-                if let ready = slot { return ready }
-                let variant = try self.compilePlain()
-                slot = variant
+    func plain(for inputs: [(index: Int, input: TensorInput)]) async throws(ModelError) -> (
+        key: [Int], variant: PlainVariant
+    ) {
+        var key = plainKey(inputs)
+        if let ready = plainVariants.withLock({ $0[key] }) { return (key, ready) }
+        if !key.isEmpty && plainVariants.withLock({ $0.count >= Self.maxPlainVariants }) { key = [] }
+        let chosen = key
+        let reshape: [ReshapedInput] =
+            chosen.isEmpty
+            ? []
+            : inputs.filter { !fileInputs[$0.index].isStatic }.map {
+                ReshapedInput(name: fileInputs[$0.index].name, shape: $0.input.shape)
+            }
+        let variant = try await onDedicatedThread { () throws(ModelError) -> PlainVariant in
+            try self.plainVariants.withLock {
+                (variants: inout [[Int]: PlainVariant]) throws(ModelError) -> PlainVariant in
+                if let ready = variants[chosen] { return ready }
+                let variant = try self.compilePlain(reshape: reshape)
+                variants[chosen] = variant
                 return variant
             }
         }
+        return (chosen, variant)
     }
 
-    private func compilePlain() throws(ModelError) -> PlainVariant {
+    /// The shapes given to the model's dynamic inputs, flattened (each shape followed by -1); empty when every input
+    /// is static.
+    func plainKey(_ inputs: [(index: Int, input: TensorInput)]) -> [Int] {
+        var key: [Int] = []
+        for (index, input) in inputs.sorted(by: { $0.index < $1.index }) where !fileInputs[index].isStatic {
+            key += [index] + input.shape + [-1]
+        }
+        return key
+    }
+
+    struct ReshapedInput: Sendable {
+        var name: String
+        var shape: [Int]
+    }
+
+    private func compilePlain(reshape: [ReshapedInput]) throws(ModelError) -> PlainVariant {
         let started = ContinuousClock.now
         let weights = format == .openvino ? file.deletingPathExtension().appendingPathExtension("bin").path : nil
         do {
             let core = try OpenVINOCore.shared.get()
             var model = try core.readModel(path: file.path, weights: weights)
+            for input in reshape { try model.reshapeInput(named: input.name, to: input.shape) }
             let outputs = try model.outputs()
             if case .raw = decoder {
             } else if outputs.contains(where: { $0.elementType != .f32 }) {
@@ -330,7 +381,10 @@ public final class InferenceModel: Sendable {
             let variant = PlainVariant(compiled: compiled, outputs: outputsCompiled)
             logger.debug(
                 "Compiled the model's tensor variant",
-                metadata: ["model.load_ms": "\((ContinuousClock.now - started).milliseconds)"])
+                metadata: [
+                    "model.load_ms": "\((ContinuousClock.now - started).milliseconds)",
+                    "model.shapes": "\(reshape.map { "\($0.name) \(describe($0.shape))" })",
+                ])
             return variant
         } catch {
             throw fail(.compileFailed, "OpenVINO cannot prepare the model for tensors from the application", error)

@@ -29,7 +29,8 @@ public final class InferenceRequest: @unchecked Sendable {
     private let frameMemory: HostBuffer
     private let frameExecution: Execution
     /// Created on the first ``inferTensors(_:)``.
-    private var tensorExecution: Execution?
+    /// Requests of the tensor variants, by `InferenceModel.plainKey`.
+    private var tensorExecutions: [[Int]: Execution] = [:]
     private let busy = Atomic<Bool>(false)
 
     init(model: InferenceModel) throws(ModelError) {
@@ -74,15 +75,15 @@ public final class InferenceRequest: @unchecked Sendable {
         try begin()
         defer { end() }
         let matched = try model.match(inputs)
-        let variant = try await model.plain()
+        let (key, variant) = try await model.plain(for: matched)
         let execution: Execution
-        if let existing = tensorExecution {
+        if let existing = tensorExecutions[key] {
             execution = existing
         } else {
             do { execution = try Execution(compiled: variant.compiled, outputs: variant.outputs) } catch {
                 throw model.fail(.inferenceFailed, "OpenVINO cannot create an inference request for the model", error)
             }
-            tensorExecution = execution
+            tensorExecutions[key] = execution
         }
         var tensors: [OpenVINOTensor] = []
         tensors.reserveCapacity(matched.count)

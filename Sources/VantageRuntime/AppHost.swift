@@ -32,6 +32,8 @@ final class AppHost: @unchecked Sendable {
     let application: String
     /// How to start a Python node (interpreter, SDK on PYTHONPATH); nil for other programs.
     private let python: PythonLaunch?
+    /// Whether the node runs Python (Panorama applications call models with tensors they make).
+    var isPython: Bool { python != nil }
     private let cameras: [CameraStream]
     private let models: ModelService
     private let liveView: LiveView?

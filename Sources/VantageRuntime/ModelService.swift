@@ -50,9 +50,13 @@ final class ModelService: Sendable {
     }
 
     /// Runs every request once on a blank frame, so the first camera frames do not pay for OpenVINO's first
-    /// inference (memory allocation, kernel selection) and get dropped behind it.
-    func warmUp() async {
+    /// inference (memory allocation, kernel selection) and get dropped behind it. With `tensors` (the application
+    /// calls models with tensors it makes, as Panorama applications do), every request also runs once on blank
+    /// tensors of the shapes the model's `mlModelDescriptor` declares: that compiles the tensor variant for those
+    /// shapes now rather than at the first frame.
+    func warmUp(tensors: Bool = false) async {
         for entry in entries.values {
+            if tensors { await warmUpTensors(entry) }
             var all: [PooledRequest] = []
             for _ in 0..<entry.requests.count { all.append(await entry.requests.acquire()) }
             await withTaskGroup(of: Void.self) { group in
@@ -65,6 +69,49 @@ final class ModelService: Sendable {
             }
             for pooled in all { entry.requests.release(pooled) }
         }
+    }
+
+    /// Starts compiling, in the background, each model's tensor variant for the shapes its `mlModelDescriptor`
+    /// declares (for applications that call models with tensors they make, as Panorama applications do), so it is
+    /// ready, or nearly, when the warm-up needs it.
+    func prepareTensorVariants() {
+        for entry in entries.values {
+            let shapes = entry.node.descriptor.inputs.filter { $0.shape.allSatisfy { $0 > 0 } }.map {
+                (name: modelInputName($0.name, entry: entry), shape: $0.shape)
+            }
+            guard !shapes.isEmpty else { continue }
+            let model = entry.model
+            nonisolated(unsafe) let given = shapes
+            Task.detached { try? await model.prepareTensors(given) }
+        }
+    }
+
+    private func warmUpTensors(_ entry: Entry) async {
+        var buffers: [UnsafeMutableRawBufferPointer] = []
+        defer { for b in buffers { b.deallocate() } }
+        var inputs: [TensorInput] = []
+        for declared in entry.node.descriptor.inputs {
+            let name = modelInputName(declared.name, entry: entry)
+            guard declared.shape.allSatisfy({ $0 > 0 }), let index = entry.model.inputNames.firstIndex(of: name),
+                let type = entry.model.inputElementTypes[index]
+            else { return }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: declared.shape.reduce(1, *) * type.byteSize, alignment: 64)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            buffers.append(buffer)
+            inputs.append(
+                TensorInput(name: name, shape: declared.shape, elementType: type, data: UnsafeRawBufferPointer(buffer)))
+        }
+        guard !inputs.isEmpty else { return }
+        var all: [PooledRequest] = []
+        for _ in 0..<entry.requests.count { all.append(await entry.requests.acquire()) }
+        nonisolated(unsafe) let given = inputs  // the buffers outlive the group (deallocated after it)
+        await withTaskGroup(of: Void.self) { group in
+            for pooled in all {
+                group.addTask { try? await pooled.request.inferTensors(given) }
+            }
+        }
+        for pooled in all { entry.requests.release(pooled) }
     }
 
     /// What the application is told about each model.

@@ -14,6 +14,11 @@ public struct RunSummary: Sendable, Codable {
     public var seconds: Double
     public var frames: UInt64
     public var framesPerSecond: Double
+    /// Seconds from the start until the cameras started: loading and warming up the models (and, meanwhile,
+    /// starting the code nodes).
+    public var startupSeconds: Double?
+    /// Frames per second once the cameras started: the throughput without the one-off start-up.
+    public var streamingFramesPerSecond: Double?
     public var events: UInt64
     public var dropped: UInt64
     public var appRestarts: Int
@@ -37,6 +42,7 @@ public final class Runtime: Service, @unchecked Sendable {
     let forwarders: [PortForwarder]
     let started = ContinuousClock.now
     private let boundPort = Mutex<Int?>(nil)
+    private let camerasStarted = Mutex<ContinuousClock.Instant?>(nil)
     private let finalSummary = Mutex<RunSummary?>(nil)
 
     /// The folder of the running program (the `vantage` binary, or the test bundle).
@@ -69,6 +75,9 @@ public final class Runtime: Service, @unchecked Sendable {
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
         let hint = configuration.inferenceHint ?? (application.cameras.count == 1 ? .latency : .throughput)
         models = try ModelService(models: application.models, cacheDirectory: cache, hint: hint, logger: logger)
+        if application.codeNodes.contains(where: { PythonEnvironment.isPython($0.entry.executable) }) {
+            models.prepareTensorVariants()
+        }
 
         var cameras: [CameraStream] = []
         var regions: [SharedMemoryRegion] = []
@@ -198,28 +207,18 @@ public final class Runtime: Service, @unchecked Sendable {
 
     private func runUntilDone() async {
         await withGracefulShutdownHandler {
-            await models.warmUp()
-            for forwarder in forwarders { forwarder.start() }
             await withTaskGroup(of: Void.self) { group in
-                for camera in cameras {
-                    if application.camera(named: camera.source.name)?.launch == .onSignal {
-                        camera.pause()
-                        logger.notice(
-                            "camera waits for a resume signal (launch: onSignal)",
-                            metadata: [
-                                "camera": "\(camera.source.name)",
-                                "resume":
-                                    "vantage instances signal \(graphNode(of: camera)) resume (POST /nodes/\(graphNode(of: camera))/resume)",
-                            ])
-                    }
-                    camera.start()
-                }
                 if let interval = configuration.statusInterval {
                     group.addTask { [self] in try? await reportStatus(every: interval) }
                 }
                 group.addTask { [self] in try? await sampleRates() }
                 await withTaskGroup(of: Void.self) { hostsGroup in
+                    // Code nodes start while the models warm up (a Python application imports its packages
+                    // meanwhile); their first frames come when the cameras start, after the warm-up.
                     for host in hosts { hostsGroup.addTask { await host.run() } }
+                    await models.warmUp(tensors: hosts.contains { $0.isPython })
+                    for forwarder in forwarders { forwarder.start() }
+                    startCameras()
                 }
                 // Every code node finished: the sources ended (or the runtime is stopping).
                 stopAll()
@@ -228,6 +227,23 @@ public final class Runtime: Service, @unchecked Sendable {
         } onGracefulShutdown: { [self] in
             logger.info("stopping")
             stopAll()
+        }
+    }
+
+    private func startCameras() {
+        camerasStarted.withLock { $0 = .now }
+        for camera in cameras {
+            if application.camera(named: camera.source.name)?.launch == .onSignal {
+                camera.pause()
+                let node = graphNode(of: camera)
+                logger.notice(
+                    "camera waits for a resume signal (launch: onSignal)",
+                    metadata: [
+                        "camera": "\(camera.source.name)",
+                        "resume": "vantage instances signal \(node) resume (POST /nodes/\(node)/resume)",
+                    ])
+            }
+            camera.start()
         }
     }
 
@@ -351,8 +367,13 @@ public final class Runtime: Service, @unchecked Sendable {
         }
         var perCamera: [String: CameraCounters] = [:]
         for c in cameras { perCamera[c.source.name] = c.snapshot }
+        let streamingStart = camerasStarted.withLock { $0 }
+        let startup = streamingStart.map { ($0 - started).seconds }
+        let streaming = streamingStart.map { (ContinuousClock.now - $0).seconds }
         return RunSummary(
             seconds: seconds, frames: frames, framesPerSecond: seconds > 0 ? Double(frames) / seconds : 0,
+            startupSeconds: startup,
+            streamingFramesPerSecond: streaming.flatMap { $0 > 0 ? Double(frames) / $0 : nil },
             events: events.count, dropped: perCamera.values.reduce(0) { $0 + $1.dropped }, appRestarts: restarts,
             decisionLatencyP50Ms: latency.percentile(0.5), decisionLatencyP99Ms: latency.percentile(0.99),
             cameras: perCamera)

@@ -231,8 +231,10 @@ struct Run: AsyncParsableCommand {
     static func describe(_ s: RunSummary) -> String {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var text =
-            "summary: \(s.frames) frames in \(f(s.seconds)) s (\(f(s.framesPerSecond)) frames/s), "
-            + "\(s.events) events, \(s.dropped) dropped, \(s.appRestarts) app restarts"
+            "summary: \(s.frames) frames in \(f(s.seconds)) s (\(f(s.framesPerSecond)) frames/s"
+            + (s.startupSeconds.flatMap { startup in
+                s.streamingFramesPerSecond.map { "; \(f($0)) after a \(f(startup)) s start-up" }
+            } ?? "") + "), \(s.events) events, \(s.dropped) dropped, \(s.appRestarts) app restarts"
         if let p50 = s.decisionLatencyP50Ms, let p99 = s.decisionLatencyP99Ms {
             text += ", decode→decision p50 \(f(p50)) ms p99 \(f(p99)) ms"
         }

@@ -372,6 +372,56 @@ struct PanoramaPythonTests {
             after.events.contains { (($0["payload"] as? [String: Any])?["count"] as? NSNumber)?.intValue ?? 0 >= 3 })
     }
 
+    @Test("networkRoutingRules: the rule's hostPort is opened on the loopback interface and reaches the app's port")
+    func routingRulePort() async throws {
+        let app = try Repo.copyOfPanoramaPeopleCounter()
+        defer { try? FileManager.default.removeItem(at: app) }
+        let package = app.appendingPathComponent("packages/123456789012-people_counter_app-1.0/package.json")
+        let packageText = try String(contentsOf: package, encoding: .utf8)
+        try packageText.replacingOccurrences(
+            of: "\"category\": \"business_logic\",",
+            with: "\"category\": \"business_logic\", \"network\": {\"inboundPorts\": [{\"port\": 8123}]},"
+        ).write(to: package, atomically: true, encoding: .utf8)
+        let graph = app.appendingPathComponent("graphs/panorama-people-counter/graph.json")
+        let graphText = try String(contentsOf: graph, encoding: .utf8)
+        try graphText.replacingOccurrences(
+            of: "\"edges\": [",
+            with: "\"networkRoutingRules\": [{\"node\": \"code_node\", \"containerPort\": 8123, \"hostPort\": 8791}],\n"
+                + "        \"edges\": ["
+        ).write(to: graph, atomically: true, encoding: .utf8)
+        try Self.replaceApp(
+            in: app,
+            with: """
+                import threading, http.server, panoramasdk
+                class Hello(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = b"hello from the app"
+                        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                        self.wfile.write(body)
+                server = http.server.HTTPServer(("127.0.0.1", 8123), Hello)
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                node = panoramasdk.node()
+                while True:
+                    node.inputs.video_in.get()
+                """)
+        let run = try VantageRun(
+            app: app,
+            ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--loop", "--python-cache", Repo.pythonCache.path])
+        _ = try run.port()
+        var answer = ""
+        let reached = poll(timeout: 60) {
+            guard let url = URL(string: "http://127.0.0.1:8791/"), let data = try? Data(contentsOf: url) else {
+                return false
+            }
+            answer = String(decoding: data, as: UTF8.self)
+            return true
+        }
+        #expect(reached, "stderr:\n\(run.stderr.suffix(3000))")
+        #expect(answer == "hello from the app")
+        #expect(run.stderr.contains("code_node: 127.0.0.1:8791 -> 127.0.0.1:8123"))
+        #expect(run.interrupt() == 0)
+    }
+
     // MARK: Helpers
 
     static let appPath = "packages/123456789012-people_counter_app-1.0/src/app.py"
