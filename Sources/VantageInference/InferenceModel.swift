@@ -57,7 +57,7 @@ public final class InferenceModel: Sendable {
     let compileProperties: [(key: String, value: String)]
     let logger: Logger
     /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
-    /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes several times faster
+    /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes faster
     /// than the dynamic one). The key is `plainKey(_:)`.
     private let plainVariants = Mutex<[[Int]: PlainVariant]>([:])
     /// At most this many static variants; further shapes share the dynamic one.
@@ -78,12 +78,15 @@ public final class InferenceModel: Sendable {
     ///   - logger: where loading is logged (`debug`/`info`); nothing is logged per frame above `trace`.
     ///   - hint: what OpenVINO optimises for: many requests in flight (`throughput`, several cameras) or one
     ///     request finished as soon as possible on all cores (`latency`, one camera).
+    ///   - soleInputAlias: a name `spec` may give the model's only input although the file calls it otherwise: the
+    ///     name a Panorama `mlModelDescriptor` gives it (`data`), which the model file supplied for it need not use.
     public static func load(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
-        hint: PerformanceHint = .throughput
+        hint: PerformanceHint = .throughput, soleInputAlias: String? = nil
     ) throws(ModelError) -> InferenceModel {
         try InferenceModel(
-            name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint)
+            name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint,
+            soleInputAlias: soleInputAlias)
     }
 
     /// OpenVINO's performance hint.
@@ -107,7 +110,8 @@ public final class InferenceModel: Sendable {
     }
 
     private init(
-        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint
+        name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint,
+        soleInputAlias: String? = nil
     ) throws(ModelError) {
         let started = ContinuousClock.now
         let fail = ModelErrorContext(model: name, file: file.path)
@@ -152,7 +156,8 @@ public final class InferenceModel: Sendable {
         // A Panorama descriptor names inputs as the application's code does (`data`), and the file supplied for it
         // may call its only input otherwise: the one named input is then that one.
         var spec = spec
-        if spec.inputs.count == 1, inputs.count == 1, model.inputIndex(named: spec.inputs[0].name, among: inputs) == nil
+        if spec.inputs.count == 1, inputs.count == 1, spec.inputs[0].name == soleInputAlias,
+            model.inputIndex(named: spec.inputs[0].name, among: inputs) == nil
         {
             logger.info(
                 "the model's only input serves vantage.inputs '\(spec.inputs[0].name)'",

@@ -32,9 +32,10 @@ final class ModelService: Sendable {
     ) throws(ModelError) {
         var entries: [String: Entry] = [:]
         for node in models {
+            let alias = node.descriptor.inputs.count == 1 ? node.descriptor.inputs[0].name : nil
             let model = try InferenceModel.load(
                 name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
-                logger: logger, hint: hint)
+                logger: logger, hint: hint, soleInputAlias: alias)
             var requests: [InferenceRequest] = []
             for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(
