@@ -73,11 +73,14 @@ public final class Runtime: Service, @unchecked Sendable {
         let cache =
             configuration.modelCacheDirectory
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
-        let hint = configuration.inferenceHint ?? (application.cameras.count == 1 ? .latency : .throughput)
+        // LATENCY (each inference on every core) when frames reach the models one at a time: one camera, or only
+        // Python code nodes (Panorama applications call the model for one stream after the other). THROUGHPUT (one
+        // inference per core, several in flight) otherwise.
+        let python = application.codeNodes.map { PythonEnvironment.isPython($0.entry.executable) }
+        let sequential = application.cameras.count == 1 || (!python.isEmpty && python.allSatisfy { $0 })
+        let hint = configuration.inferenceHint ?? (sequential ? .latency : .throughput)
         models = try ModelService(models: application.models, cacheDirectory: cache, hint: hint, logger: logger)
-        if application.codeNodes.contains(where: { PythonEnvironment.isPython($0.entry.executable) }) {
-            models.prepareTensorVariants()
-        }
+        if python.contains(true) { models.prepareTensorVariants() }
 
         var cameras: [CameraStream] = []
         var regions: [SharedMemoryRegion] = []

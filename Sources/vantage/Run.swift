@@ -107,7 +107,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "OpenVINO performance hint: latency, throughput, or auto (latency for one camera, throughput for several).",
+            "OpenVINO performance hint: latency, throughput, or auto (latency for one camera or Python code nodes, "
+                + "throughput otherwise).",
             valueName: "HINT"))
     var inferenceHint: String = "auto"
 
