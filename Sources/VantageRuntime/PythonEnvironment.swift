@@ -76,6 +76,16 @@ enum PythonEnvironment {
                     + "\(executableDirectory.path) — set VANTAGE_PYTHON_SDK to the python/ folder of the Vantage "
                     + "source (the one holding panoramasdk/)")
         }
+        if let script = node.entry.arguments.first, script.hasSuffix(".py"),
+            !FileManager.default.fileExists(atPath: script)
+        {
+            let assets = node.packageDirectory.deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("assets")
+            throw RuntimeError(
+                "code node \(node.name): its program \(script) does not exist — put the code in "
+                    + "\(node.sourceDirectory.path) (Panorama's /panorama), or, if panorama-cli left it only in a "
+                    + "container image in \(assets.path), extract it with vantage app import-panorama PROJECT_DIR")
+        }
         let base = basePackages(executableDirectory: executableDirectory)
         let dependencies = try PythonDependencies.read(
             packageDirectory: node.packageDirectory, sourceDirectory: node.sourceDirectory)

@@ -257,6 +257,14 @@ struct PanoramaPythonTests {
         #expect(badEdge.waitForExit(timeout: 30) == 1)
         #expect(badEdge.stderr.contains("edge site -> code_node.sight"), "stderr:\n\(badEdge.stderr.suffix(2000))")
         #expect(badEdge.stderr.contains("has no input port \"sight\""))
+        try text.write(to: graph, atomically: true, encoding: .utf8)
+
+        // The code is missing (panorama-cli left it only in the container image in assets/).
+        try FileManager.default.removeItem(at: app.appendingPathComponent(Self.appPath))
+        let noCode = try VantageRun(app: app, ["--camera", "camera_node=\(Repo.sampleVideo.path)"], http: false)
+        #expect(noCode.waitForExit(timeout: 60) == 1)
+        #expect(noCode.stderr.contains("code node code_node: its program"), "stderr:\n\(noCode.stderr.suffix(2000))")
+        #expect(noCode.stderr.contains("vantage app import-panorama"))
     }
 
     @Test("a launch: onSignal camera starts paused; `vantage instances signal … resume` starts it")
