@@ -70,6 +70,26 @@ public final class Runtime: Service, @unchecked Sendable {
             + SharedMemoryRegion.removeStale(in: "/tmp", prefix: "vantage-")
         if stale > 0 { logger.info("removed files of earlier runs that were killed", metadata: ["files": "\(stale)"]) }
 
+        // Python code nodes' environments are prepared (checked, or installed the first time) while the models
+        // load: both take a while, and neither needs the other.
+        let pythonLaunches = Mutex<[String: Result<PythonLaunch, any Error>]>([:])
+        let preparing = DispatchGroup()
+        for node in application.codeNodes where PythonEnvironment.isPython(node.entry.executable) {
+            let searchPath = configuration.executableSearchPath
+            let cacheDirectory = configuration.pythonCacheDirectory ?? Self.defaultPythonCache
+            DispatchQueue.global().async(group: preparing) {
+                let result = Result { () throws -> PythonLaunch in
+                    let interpreter = try AppHost.resolveExecutable(node, searchPath: searchPath)
+                    return try PythonEnvironment.prepare(
+                        node: node, interpreter: interpreter,
+                        executableDirectory: searchPath.first ?? Self.executableDirectory,
+                        cacheDirectory: cacheDirectory, logger: logger)
+                }
+                pythonLaunches.withLock { $0[node.name] = result }
+            }
+        }
+        defer { preparing.wait() }  // never leave a preparation running behind a failed start
+
         let cache =
             configuration.modelCacheDirectory
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
@@ -118,15 +138,9 @@ public final class Runtime: Service, @unchecked Sendable {
             snapshotsDirectory: configuration.snapshotsDirectory
                 ?? configuration.stateDirectory.appendingPathComponent("snapshots"))
         var hosts: [AppHost] = []
+        preparing.wait()
         for node in application.codeNodes {
-            var python: PythonLaunch?
-            if PythonEnvironment.isPython(node.entry.executable) {
-                let interpreter = try AppHost.resolveExecutable(node, searchPath: configuration.executableSearchPath)
-                python = try PythonEnvironment.prepare(
-                    node: node, interpreter: interpreter,
-                    executableDirectory: configuration.executableSearchPath.first ?? Self.executableDirectory,
-                    cacheDirectory: configuration.pythonCacheDirectory ?? Self.defaultPythonCache, logger: logger)
-            }
+            let python = try pythonLaunches.withLock { $0[node.name] }?.get()
             hosts.append(
                 try AppHost(
                     node: node, application: application.name, cameras: cameras, cameraIndex: index, models: models,
