@@ -28,18 +28,8 @@ public struct RunOverrides: Sendable {
 
     /// Adds a `--model` argument, written `NODE=PATH`; a relative path is taken from the current directory.
     public mutating func addModel(argument: String) throws(ManifestError) {
-        guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex,
-            argument.index(after: equals) < argument.endIndex
-        else {
-            throw ManifestError(
-                .invalidArgument, message: "--model \(argument) is not written NODE=PATH",
-                hint: "write it as --model NODE=PATH, e.g. --model model_node=models/ssd.onnx")
-        }
-        let path = (String(argument[argument.index(after: equals)...]) as NSString).expandingTildeInPath
-        let absolute =
-            path.hasPrefix("/")
-            ? path : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).path
-        models[String(argument[..<equals])] = URL(fileURLWithPath: absolute).standardizedFileURL.path
+        let file = try PanoramaImport.ModelFile(argument: argument)
+        models[file.node] = file.path.path
     }
 
     /// Adds a `--param` argument, written `NAME=VALUE` (a later value for the same name wins).
