@@ -59,7 +59,7 @@ public final class InferenceModel: Sendable {
     /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
     /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes faster
     /// than the dynamic one). The key is `plainKey(_:)`.
-    private let plainVariants = Mutex<[[Int]: PlainVariant]>([:])
+    private let plainVariants: Mutex<[[Int]: PlainVariant]>
     /// At most this many static variants; further shapes share the dynamic one.
     static let maxPlainVariants = 4
 
@@ -80,13 +80,16 @@ public final class InferenceModel: Sendable {
     ///     request finished as soon as possible on all cores (`latency`, one camera).
     ///   - soleInputAlias: a name `spec` may give the model's only input although the file calls it otherwise: the
     ///     name a Panorama `mlModelDescriptor` gives it (`data`), which the model file supplied for it need not use.
+    ///   - soleInputTensorShape: the shape the application's tensors will have for the model's only input (a
+    ///     Panorama descriptor's). When it is the shape frames are scaled to, the tensor variant is compiled now,
+    ///     from the model already read, rather than by reading the file again at the first `inferTensors`.
     public static func load(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
-        hint: PerformanceHint = .throughput, soleInputAlias: String? = nil
+        hint: PerformanceHint = .throughput, soleInputAlias: String? = nil, soleInputTensorShape: [Int]? = nil
     ) throws(ModelError) -> InferenceModel {
         try InferenceModel(
             name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint,
-            soleInputAlias: soleInputAlias)
+            soleInputAlias: soleInputAlias, soleInputTensorShape: soleInputTensorShape)
     }
 
     /// OpenVINO's performance hint.
@@ -111,7 +114,7 @@ public final class InferenceModel: Sendable {
 
     private init(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint,
-        soleInputAlias: String? = nil
+        soleInputAlias: String? = nil, soleInputTensorShape: [Int]? = nil
     ) throws(ModelError) {
         let started = ContinuousClock.now
         let fail = ModelErrorContext(model: name, file: file.path)
@@ -212,6 +215,35 @@ public final class InferenceModel: Sendable {
                     + "'\(inputs[frameIndexValue].name)' reshaped to \(describe(plan.reshapeTo))): set width and height "
                     + "in vantage.inputs to a size the model supports", error)
         }
+        // Compiled through the cache when there is one.
+        var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
+        if let cacheDirectory {
+            do {
+                try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+                properties.append(("CACHE_DIR", cacheDirectory.path))
+            } catch {
+                logger.warning(
+                    "Cannot create the compiled-model cache directory; compiling without a cache",
+                    metadata: ["model.cache_dir": "\(cacheDirectory.path)", "error": "\(error)"])
+            }
+        }
+
+        // The tensor variant for the application's shape, from the model as read and reshaped (before the frame
+        // pre-processing is fused in), when that shape is the frames' and the outputs need no conversion.
+        var early: [[Int]: PlainVariant] = [:]
+        if let shape = soleInputTensorShape, inputs.count == 1, shape == plan.reshapeTo,
+            Self.outputsNeedNoConversion(outputs, decoder: decoder)
+        {
+            do {
+                let compiled = try core.compile(model, device: device, properties: properties)
+                var ports = try compiled.outputs()
+                for i in ports.indices where i < outputNames.count { ports[i].name = outputNames[i] }
+                let key = inputs[0].isStatic ? [] : [0] + shape + [-1]
+                early[key] = PlainVariant(compiled: compiled, outputs: ports)
+            } catch {
+                logger.debug("the tensor variant will be compiled at first use", metadata: ["error": "\(error)"])
+            }
+        }
         do {
             let ppp = try OpenVINOPrePostProcessor(model)
             try ppp.configureInput(index: frameIndexValue, plan.preprocessing)
@@ -227,17 +259,6 @@ public final class InferenceModel: Sendable {
         }
 
         // Compile, through the cache when there is one.
-        var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
-        if let cacheDirectory {
-            do {
-                try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
-                properties.append(("CACHE_DIR", cacheDirectory.path))
-            } catch {
-                logger.warning(
-                    "Cannot create the compiled-model cache directory; compiling without a cache",
-                    metadata: ["model.cache_dir": "\(cacheDirectory.path)", "error": "\(error)"])
-            }
-        }
         let compiled: OpenVINOCompiledModel
         do {
             compiled = try core.compile(prepared, device: device, properties: properties)
@@ -280,6 +301,7 @@ public final class InferenceModel: Sendable {
         self.frameOutputs = frameOutputs
         self.compiled = compiled
         self.compileProperties = properties
+        self.plainVariants = Mutex(early)
         self.logger = logger
 
         logger.info(
@@ -359,6 +381,12 @@ public final class InferenceModel: Sendable {
             key += [index] + input.shape + [-1]
         }
         return key
+    }
+
+    /// Whether the plain variant's outputs are what the decoder reads without a conversion step.
+    static func outputsNeedNoConversion(_ outputs: [PortInfo], decoder: ResolvedDecoder) -> Bool {
+        if case .raw = decoder { return true }
+        return !outputs.contains { $0.elementType != .f32 }
     }
 
     struct ReshapedInput: Sendable {

@@ -27,15 +27,19 @@ final class ModelService: Sendable {
 
     /// Loads (compiles, or takes from the cache) every model of the application. Fails with the model's own
     /// clear error.
+    /// With `tensorsFromDescriptors` (the application calls models with tensors it makes, as Panorama applications
+    /// do), a model whose descriptor declares the shape of its only input gets its tensor variant compiled with it.
     init(
-        models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint, logger: Logger
+        models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint,
+        tensorsFromDescriptors: Bool = false, logger: Logger
     ) throws(ModelError) {
         var entries: [String: Entry] = [:]
         for node in models {
-            let alias = node.descriptor.inputs.count == 1 ? node.descriptor.inputs[0].name : nil
+            let sole = node.descriptor.inputs.count == 1 ? node.descriptor.inputs[0] : nil
             let model = try InferenceModel.load(
                 name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
-                logger: logger, hint: hint, soleInputAlias: alias)
+                logger: logger, hint: hint, soleInputAlias: sole?.name,
+                soleInputTensorShape: tensorsFromDescriptors ? sole?.shape : nil)
             var requests: [InferenceRequest] = []
             for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(

@@ -99,7 +99,10 @@ public final class Runtime: Service, @unchecked Sendable {
         let python = application.codeNodes.map { PythonEnvironment.isPython($0.entry.executable) }
         let sequential = application.cameras.count == 1 || (!python.isEmpty && python.allSatisfy { $0 })
         let hint = configuration.inferenceHint ?? (sequential ? .latency : .throughput)
-        models = try ModelService(models: application.models, cacheDirectory: cache, hint: hint, logger: logger)
+        models = try ModelService(
+            models: application.models, cacheDirectory: cache, hint: hint,
+            tensorsFromDescriptors: python.contains(true),
+            logger: logger)
         if python.contains(true) { models.prepareTensorVariants() }
 
         var cameras: [CameraStream] = []
