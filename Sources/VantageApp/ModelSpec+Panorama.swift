@@ -74,7 +74,9 @@ extension DecoderSpec {
     /// One line: `{"type": …, …}`.
     fileprivate var json: String {
         var members: [(String, String)] = [("type", jsonStringLiteral(type.rawValue))]
-        if let labels { members.append(("labels", "[" + labels.map(jsonStringLiteral).joined(separator: ", ") + "]")) }
+        if let labels {
+            members.append(("labels", "[" + labels.map { jsonStringLiteral($0) }.joined(separator: ", ") + "]"))
+        }
         if let minScore { members.append(("minScore", jsonNumber(minScore))) }
         for (key, value) in [
             ("boxes", boxes), ("classes", classes), ("scores", scores), ("count", count), ("output", output),
@@ -102,8 +104,9 @@ private func jsonNumber(_ value: Float) -> String {
     return "\(value)"
 }
 
-/// A JSON string literal.
-func jsonStringLiteral(_ text: String) -> String {
+/// `text` as a JSON string literal. With `htmlSafe`, `<` is written `\u003c`, so the JSON can sit inside an HTML
+/// page's `<script>` too.
+public func jsonStringLiteral(_ text: String, htmlSafe: Bool = false) -> String {
     var result = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
@@ -112,6 +115,7 @@ func jsonStringLiteral(_ text: String) -> String {
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
+        case "<" where htmlSafe: result += "\\u003c"
         case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
         default: result.unicodeScalars.append(scalar)
         }

@@ -48,8 +48,15 @@ public final class InferenceModel: Sendable {
     let decoder: ResolvedDecoder
     /// The model's inputs as the file declares them (what ``InferenceRequest/inferTensors(_:)`` is checked against).
     let fileInputs: [PortInfo]
+    /// Other names of model inputs, by index: the `mlModelDescriptor`'s, which application code uses.
+    let inputAliases: [String: Int]
     /// The element type of each input of the model file, in `inputNames` order (nil for types Vantage cannot send).
     public var inputElementTypes: [ElementType?] { fileInputs.map(\.elementType) }
+
+    /// The index of the input an application's tensor name stands for: the model's name, or the descriptor's.
+    public func inputIndex(named name: String) -> Int? {
+        inputNames.firstIndex(of: name) ?? inputAliases[name]
+    }
     let frameInputIndex: Int
     /// The outputs of the compiled frame variant.
     let frameOutputs: [PortInfo]
@@ -78,18 +85,20 @@ public final class InferenceModel: Sendable {
     ///   - logger: where loading is logged (`debug`/`info`); nothing is logged per frame above `trace`.
     ///   - hint: what OpenVINO optimises for: many requests in flight (`throughput`, several cameras) or one
     ///     request finished as soon as possible on all cores (`latency`, one camera).
-    ///   - soleInputAlias: a name `spec` may give the model's only input although the file calls it otherwise: the
-    ///     name a Panorama `mlModelDescriptor` gives it (`data`), which the model file supplied for it need not use.
-    ///   - soleInputTensorShape: the shape the application's tensors will have for the model's only input (a
-    ///     Panorama descriptor's). When it is the shape frames are scaled to, the tensor variant is compiled now,
+    ///   - descriptor: Panorama's `mlModelDescriptor`. Its input names (`data`) are what application code calls the
+    ///     inputs, and the model file supplied for it may call them otherwise: each stands for the model input at
+    ///     its position (the one `vantage.inputs` names there), in `vantage.inputs` and in the tensors an application
+    ///     sends.
+    ///   - tensorsAtDescriptorShape: the application will send tensors of the descriptor's shape (a Panorama
+    ///     application). When that shape is the one frames are scaled to, the variant for tensors is compiled now,
     ///     from the model already read, rather than by reading the file again at the first `inferTensors`.
     public static func load(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
-        hint: PerformanceHint = .throughput, soleInputAlias: String? = nil, soleInputTensorShape: [Int]? = nil
+        hint: PerformanceHint = .throughput, descriptor: ModelDescriptor? = nil, tensorsAtDescriptorShape: Bool = false
     ) throws(ModelError) -> InferenceModel {
         try InferenceModel(
             name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint,
-            soleInputAlias: soleInputAlias, soleInputTensorShape: soleInputTensorShape)
+            descriptor: descriptor, tensorsAtDescriptorShape: tensorsAtDescriptorShape)
     }
 
     /// OpenVINO's performance hint.
@@ -114,7 +123,7 @@ public final class InferenceModel: Sendable {
 
     private init(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint,
-        soleInputAlias: String? = nil, soleInputTensorShape: [Int]? = nil
+        descriptor: ModelDescriptor? = nil, tensorsAtDescriptorShape: Bool = false
     ) throws(ModelError) {
         let started = ContinuousClock.now
         let fail = ModelErrorContext(model: name, file: file.path)
@@ -156,16 +165,25 @@ public final class InferenceModel: Sendable {
         }
         let inputList = quotedList(inputs.map { "\($0.name) \(describe($0.dimensions)) \($0.elementTypeName)" })
 
-        // A Panorama descriptor names inputs as the application's code does (`data`), and the file supplied for it
-        // may call its only input otherwise: the one named input is then that one.
+        // A Panorama descriptor names inputs as the application's code does (`data`); the file supplied for it may
+        // call them otherwise. Each descriptor name stands for the model input at its position.
+        let declared = descriptor?.inputs ?? []
+        var aliases: [String: Int] = [:]
         var spec = spec
-        if spec.inputs.count == 1, inputs.count == 1, spec.inputs[0].name == soleInputAlias,
-            model.inputIndex(named: spec.inputs[0].name, among: inputs) == nil
-        {
-            logger.info(
-                "the model's only input serves vantage.inputs '\(spec.inputs[0].name)'",
-                metadata: ["model": "\(name)", "input": "\(inputs[0].name)"])
-            spec.inputs[0].name = inputs[0].name
+        for (position, input) in declared.enumerated()
+        where declared.count == inputs.count && model.inputIndex(named: input.name, among: inputs) == nil {
+            let named = spec.inputs.indices.contains(position) ? spec.inputs[position].name : nil
+            if let named, named != input.name, let index = model.inputIndex(named: named, among: inputs) {
+                aliases[input.name] = index
+            } else if position < inputs.count {
+                aliases[input.name] = position
+                if named == input.name {
+                    spec.inputs[position].name = inputs[position].name
+                    logger.info(
+                        "vantage.inputs '\(input.name)' (the descriptor's name) is the model's input '\(inputs[position].name)'",
+                        metadata: ["model": "\(name)"])
+                }
+            }
         }
 
         // Which input frames go to; every input the descriptor names must exist.
@@ -231,9 +249,10 @@ public final class InferenceModel: Sendable {
         // The tensor variant for the application's shape, from the model as read and reshaped (before the frame
         // pre-processing is fused in), when that shape is the frames' and the outputs need no conversion.
         var early: [[Int]: PlainVariant] = [:]
-        if let shape = soleInputTensorShape, inputs.count == 1, shape == plan.reshapeTo,
+        if tensorsAtDescriptorShape, declared.count == 1, inputs.count == 1, declared[0].shape == plan.reshapeTo,
             Self.outputsNeedNoConversion(outputs, decoder: decoder)
         {
+            let shape = declared[0].shape
             do {
                 let compiled = try core.compile(model, device: device, properties: properties)
                 var ports = try compiled.outputs()
@@ -302,6 +321,7 @@ public final class InferenceModel: Sendable {
         self.compiled = compiled
         self.compileProperties = properties
         self.plainVariants = Mutex(early)
+        self.inputAliases = aliases
         self.logger = logger
 
         logger.info(
@@ -329,22 +349,6 @@ public final class InferenceModel: Sendable {
     }
 
     // MARK: - Internals
-
-    /// Compiles the tensor variant for inputs of these shapes now, so that the first `inferTensors` with them does
-    /// not wait for it (compiling reads the model file again: about a second for a TensorFlow graph). Inputs are
-    /// named as in the model; unknown names are skipped.
-    public func prepareTensors(_ shapes: [(name: String, shape: [Int])]) async throws(ModelError) {
-        var inputs: [(index: Int, input: TensorInput)] = []
-        for (name, shape) in shapes {
-            guard let index = inputNames.firstIndex(of: name), let type = fileInputs[index].elementType else {
-                continue
-            }
-            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-            inputs.append((index, TensorInput(name: name, shape: shape, elementType: type, data: empty)))
-        }
-        guard !inputs.isEmpty else { return }
-        _ = try await plain(for: inputs)
-    }
 
     /// The model without the frame pre-processing (outputs still converted for the decoder), compiled once on first
     /// use, on a thread of its own.

@@ -31,6 +31,9 @@ public final class InferenceRequest: @unchecked Sendable {
     /// Created on the first ``inferTensors(_:)``.
     /// Requests of the tensor variants, by `InferenceModel.plainKey`.
     private var tensorExecutions: [[Int]: Execution] = [:]
+    /// The request of the last tensor call and its inputs' shapes, by input: the next call with the same shapes (an
+    /// application sends the same shapes frame after frame) takes it without building a key or taking a lock.
+    private var lastTensorCall: (shapes: [(index: Int, shape: [Int])], execution: Execution)?
     private let busy = Atomic<Bool>(false)
 
     init(model: InferenceModel) throws(ModelError) {
@@ -75,15 +78,23 @@ public final class InferenceRequest: @unchecked Sendable {
         try begin()
         defer { end() }
         let matched = try model.match(inputs)
-        let (key, variant) = try await model.plain(for: matched)
         let execution: Execution
-        if let existing = tensorExecutions[key] {
-            execution = existing
+        if let last = lastTensorCall, last.shapes.count == matched.count,
+            zip(last.shapes, matched).allSatisfy({ $0.index == $1.index && $0.shape == $1.input.shape })
+        {
+            execution = last.execution
         } else {
-            do { execution = try Execution(compiled: variant.compiled, outputs: variant.outputs) } catch {
-                throw model.fail(.inferenceFailed, "OpenVINO cannot create an inference request for the model", error)
+            let (key, variant) = try await model.plain(for: matched)
+            if let existing = tensorExecutions[key] {
+                execution = existing
+            } else {
+                do { execution = try Execution(compiled: variant.compiled, outputs: variant.outputs) } catch {
+                    throw model.fail(
+                        .inferenceFailed, "OpenVINO cannot create an inference request for the model", error)
+                }
+                tensorExecutions[key] = execution
             }
-            tensorExecutions[key] = execution
+            lastTensorCall = (matched.map { ($0.index, $0.input.shape) }, execution)
         }
         var tensors: [OpenVINOTensor] = []
         tensors.reserveCapacity(matched.count)
@@ -165,11 +176,15 @@ extension InferenceModel {
         let described = quotedList(fileInputs.map { "\($0.name) \(describe($0.dimensions)) \($0.elementTypeName)" })
         var matched: [(index: Int, input: TensorInput)] = []
         for input in inputs {
-            guard let index = fileInputs.firstIndex(where: { $0.name == input.name }) else {
+            guard let index = inputIndex(named: input.name) else {
+                let aliases = inputAliases.sorted { $0.value < $1.value }.map {
+                    "'\($0.key)' for \(fileInputs[$0.value].name)"
+                }
                 throw fail(
                     .unknownInput,
                     "the application sent a tensor for input '\(input.name)', which the model does not have; its "
-                        + "inputs are \(described)")
+                        + "inputs are \(described)"
+                        + (aliases.isEmpty ? "" : " (also named \(aliases.joined(separator: ", ")) by its descriptor)"))
             }
             guard !matched.contains(where: { $0.index == index }) else {
                 throw fail(.unknownInput, "the application sent two tensors for input '\(input.name)': send one")

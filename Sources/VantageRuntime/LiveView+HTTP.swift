@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 import ServiceLifecycle
+import VantageApp
 
 /// The live view's HTTP server, as a Hummingbird application the runtime adds to its
 /// `ServiceGroup` (an `ApplicationProtocol` is a swift-service-lifecycle `Service`).
@@ -281,28 +282,8 @@ func htmlEscape(_ text: String) -> String {
     return out
 }
 
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "<": out += "\\u003c"  // safe to embed in HTML too
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
+/// `text` as a JSON string literal that may also sit inside the page's HTML.
+func jsonString(_ text: String) -> String { jsonStringLiteral(text, htmlSafe: true) }
 
 /// `texts` as a JSON array of strings.
 func jsonArray(_ texts: [String]) -> String {

@@ -35,11 +35,10 @@ final class ModelService: Sendable {
     ) throws(ModelError) {
         var entries: [String: Entry] = [:]
         for node in models {
-            let sole = node.descriptor.inputs.count == 1 ? node.descriptor.inputs[0] : nil
             let model = try InferenceModel.load(
                 name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
-                logger: logger, hint: hint, soleInputAlias: sole?.name,
-                soleInputTensorShape: tensorsFromDescriptors ? sole?.shape : nil)
+                logger: logger, hint: hint, descriptor: node.descriptor,
+                tensorsAtDescriptorShape: tensorsFromDescriptors)
             var requests: [InferenceRequest] = []
             for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(
@@ -76,28 +75,12 @@ final class ModelService: Sendable {
         }
     }
 
-    /// Starts compiling, in the background, each model's tensor variant for the shapes its `mlModelDescriptor`
-    /// declares (for applications that call models with tensors they make, as Panorama applications do), so it is
-    /// ready, or nearly, when the warm-up needs it.
-    func prepareTensorVariants() {
-        for entry in entries.values {
-            let shapes = entry.node.descriptor.inputs.filter { $0.shape.allSatisfy { $0 > 0 } }.map {
-                (name: modelInputName($0.name, entry: entry), shape: $0.shape)
-            }
-            guard !shapes.isEmpty else { continue }
-            let model = entry.model
-            nonisolated(unsafe) let given = shapes
-            Task.detached { try? await model.prepareTensors(given) }
-        }
-    }
-
     private func warmUpTensors(_ entry: Entry) async {
         var buffers: [UnsafeMutableRawBufferPointer] = []
         defer { for b in buffers { b.deallocate() } }
         var inputs: [TensorInput] = []
         for declared in entry.node.descriptor.inputs {
-            let name = modelInputName(declared.name, entry: entry)
-            guard declared.shape.allSatisfy({ $0 > 0 }), let index = entry.model.inputNames.firstIndex(of: name),
+            guard declared.shape.allSatisfy({ $0 > 0 }), let index = entry.model.inputIndex(named: declared.name),
                 let type = entry.model.inputElementTypes[index]
             else { return }
             let buffer = UnsafeMutableRawBufferPointer.allocate(
@@ -105,7 +88,9 @@ final class ModelService: Sendable {
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             buffers.append(buffer)
             inputs.append(
-                TensorInput(name: name, shape: declared.shape, elementType: type, data: UnsafeRawBufferPointer(buffer)))
+                TensorInput(
+                    name: declared.name, shape: declared.shape, elementType: type, data: UnsafeRawBufferPointer(buffer))
+            )
         }
         guard !inputs.isEmpty else { return }
         var all: [PooledRequest] = []
@@ -157,29 +142,12 @@ final class ModelService: Sendable {
         _ name: String, inputs: [TensorInput], wants: InferWants, into writer: inout WireWriter
     ) async throws {
         guard let entry = entries[name] else { throw unknownModel(name) }
-        var inputs = inputs
-        for i in inputs.indices { inputs[i].name = modelInputName(inputs[i].name, entry: entry) }
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
         let started = monotonicNanos()
         try await request.request.inferTensors(inputs)
         record(entry, since: started)
         write(request.request, wants: wants, into: &writer)
-    }
-
-    /// The model input an application's tensor name stands for. Panorama code names inputs as its
-    /// `mlModelDescriptor` does (`{"data": x}`), and the model file may call them otherwise (`image_tensor:0`): a
-    /// descriptor name maps to the model input at the same position, and any name maps to a model's only input.
-    private func modelInputName(_ name: String, entry: Entry) -> String {
-        let names = entry.model.inputNames
-        if names.contains(name) { return name }
-        if names.count == 1 { return names[0] }
-        if let i = entry.node.descriptor.inputs.firstIndex(where: { $0.name == name }) {
-            let spec = entry.node.spec.inputs
-            if spec.indices.contains(i) && names.contains(spec[i].name) { return spec[i].name }
-            if i < names.count { return names[i] }
-        }
-        return name
     }
 
     private func record(_ entry: Entry, since started: UInt64) {

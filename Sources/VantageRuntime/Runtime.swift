@@ -103,7 +103,6 @@ public final class Runtime: Service, @unchecked Sendable {
             models: application.models, cacheDirectory: cache, hint: hint,
             tensorsFromDescriptors: python.contains(true),
             logger: logger)
-        if python.contains(true) { models.prepareTensorVariants() }
 
         var cameras: [CameraStream] = []
         var regions: [SharedMemoryRegion] = []
