@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C libraries: module maps and shims only.
@@ -31,6 +34,7 @@ let package = Package(
             name: "CFFmpeg", pkgConfig: "libavformat libavcodec libavutil libswscale",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
         .systemLibrary(name: "COpenVINO"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Libraries: all the logic.
         .target(
@@ -53,12 +57,32 @@ let package = Package(
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .target(name: "VantageSDK", dependencies: ["VantageProtocol"], swiftSettings: swift6),
+        // The control plane: the API's resource types (shared by server and client), the server, the client.
+        .target(name: "VantageAPI", swiftSettings: swift6),
+        .target(
+            name: "VantageServer",
+            dependencies: [
+                "VantageAPI", "VantageApp", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swift6),
+        .target(
+            name: "VantageClient",
+            dependencies: ["VantageAPI", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swift6),
 
         // The one binary.
         .executableTarget(
             name: "vantage",
             dependencies: [
-                "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia",
+                "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia", "VantageServer",
+                "VantageClient", "VantageAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,6 +108,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "VantageServerTests",
+            dependencies: [
+                "VantageServer", "VantageAPI", "VantageClient", "VantageApp",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
     ]

@@ -72,12 +72,13 @@ public struct CameraOverride: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(node)=\(CameraSource.redact(url))" }
 }
 
-/// Which camera URLs Vantage opens.
-enum CameraURL {
-    static let acceptedForms = "rtsp://, rtsps://, http://, https://, a file: URL or a path to a video file"
+/// Which camera URLs Vantage opens: checked before anything opens them (the runtime, and the control plane when a
+/// camera is registered).
+public enum CameraURL {
+    public static let acceptedForms = "rtsp://, rtsps://, http://, https://, a file: URL or a path to a video file"
 
     /// Why a URL cannot be opened, or `nil` when it can. Never quotes the URL unredacted.
-    static func problem(_ url: String) -> String? {
+    public static func problem(_ url: String) -> String? {
         if url.trimmingCharacters(in: .whitespaces).isEmpty { return "the URL is empty" }
         guard let scheme = scheme(of: url) else {
             // A path, unless it looks like `192.168.1.20:554/stream`: a camera address without its scheme.

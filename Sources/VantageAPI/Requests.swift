@@ -1,0 +1,222 @@
+import Foundation
+
+/// A request body. The server refuses fields not in `fields` (a typo must not be silently ignored).
+public protocol RequestBody: Codable, Sendable {
+    /// Every field the body may carry.
+    static var fields: [String] { get }
+}
+
+public struct NewDevice: RequestBody {
+    public static let fields = ["name", "description"]
+    public var name: String
+    public var description: String?
+
+    public init(name: String, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct DeviceUpdate: RequestBody {
+    public static let fields = ["name", "description"]
+    public var name: String?
+    public var description: String?
+
+    public init(name: String? = nil, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct NewCamera: RequestBody {
+    public static let fields = ["name", "description", "url", "username", "password", "deviceId"]
+    public var name: String
+    public var description: String?
+    /// `rtsp://HOST:PORT/PATH`; credentials in the URL are moved to `username`/`password`.
+    public var url: String
+    public var username: String?
+    public var password: String?
+    public var deviceId: String?
+
+    public init(
+        name: String, description: String? = nil, url: String, username: String? = nil, password: String? = nil,
+        deviceId: String? = nil
+    ) {
+        self.name = name
+        self.description = description
+        self.url = url
+        self.username = username
+        self.password = password
+        self.deviceId = deviceId
+    }
+}
+
+public struct CameraUpdate: RequestBody {
+    public static let fields = ["name", "description", "url", "username", "password", "deviceId"]
+    public var name: String?
+    public var description: String?
+    public var url: String?
+    public var username: String?
+    public var password: String?
+    /// A device id, or "" to unassign.
+    public var deviceId: String?
+
+    public init(
+        name: String? = nil, description: String? = nil, url: String? = nil, username: String? = nil,
+        password: String? = nil, deviceId: String? = nil
+    ) {
+        self.name = name
+        self.description = description
+        self.url = url
+        self.username = username
+        self.password = password
+        self.deviceId = deviceId
+    }
+}
+
+public struct NewModel: RequestBody {
+    public static let fields = ["name", "description"]
+    public var name: String
+    public var description: String?
+
+    public init(name: String, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct NewPackage: RequestBody {
+    public static let fields = ["name", "description"]
+    public var name: String
+    public var description: String?
+
+    public init(name: String, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+public struct NewInstance: RequestBody {
+    public static let fields = [
+        "name", "description", "packageId", "packageVersion", "deviceId", "cameras", "parameters", "desiredState",
+    ]
+    public var name: String
+    public var description: String?
+    public var packageId: String
+    public var packageVersion: String
+    public var deviceId: String
+    /// Camera node → camera id, for every camera node of the application.
+    public var cameras: [String: String]
+    /// Overridable parameter node → value.
+    public var parameters: [String: JSONValue]?
+    /// RUNNING (the default) or STOPPED.
+    public var desiredState: DesiredState?
+
+    public init(
+        name: String, description: String? = nil, packageId: String, packageVersion: String, deviceId: String,
+        cameras: [String: String], parameters: [String: JSONValue]? = nil, desiredState: DesiredState? = nil
+    ) {
+        self.name = name
+        self.description = description
+        self.packageId = packageId
+        self.packageVersion = packageVersion
+        self.deviceId = deviceId
+        self.cameras = cameras
+        self.parameters = parameters
+        self.desiredState = desiredState
+    }
+}
+
+public struct InstanceUpdate: RequestBody {
+    public static let fields = ["name", "description", "packageVersion", "cameras", "parameters", "desiredState"]
+    public var name: String?
+    public var description: String?
+    public var packageVersion: String?
+    public var cameras: [String: String]?
+    public var parameters: [String: JSONValue]?
+    public var desiredState: DesiredState?
+
+    public init(
+        name: String? = nil, description: String? = nil, packageVersion: String? = nil,
+        cameras: [String: String]? = nil, parameters: [String: JSONValue]? = nil, desiredState: DesiredState? = nil
+    ) {
+        self.name = name
+        self.description = description
+        self.packageVersion = packageVersion
+        self.cameras = cameras
+        self.parameters = parameters
+        self.desiredState = desiredState
+    }
+}
+
+public struct NewToken: RequestBody {
+    public static let fields = ["name", "role"]
+    public var name: String
+    public var role: Role
+
+    public init(name: String, role: Role) {
+        self.name = name
+        self.role = role
+    }
+}
+
+/// A device's periodic report (device token).
+public struct Heartbeat: RequestBody {
+    public static let fields = ["softwareVersion", "metrics"]
+    public var softwareVersion: String?
+    /// Metric name → value, e.g. `cpu.percent`, `memory.bytes`, `frames.inferred_per_second`.
+    public var metrics: [String: Double]?
+
+    public init(softwareVersion: String? = nil, metrics: [String: Double]? = nil) {
+        self.softwareVersion = softwareVersion
+        self.metrics = metrics
+    }
+}
+
+/// A device's report on one instance (device token).
+public struct InstanceReport: RequestBody {
+    public static let fields = ["status", "healthStatus", "statusDescription"]
+    public var status: InstanceStatus?
+    public var healthStatus: HealthStatus?
+    public var statusDescription: String?
+
+    public init(status: InstanceStatus? = nil, healthStatus: HealthStatus? = nil, statusDescription: String? = nil) {
+        self.status = status
+        self.healthStatus = healthStatus
+        self.statusDescription = statusDescription
+    }
+}
+
+/// Events a device sends (device token), at most 1000 at once.
+public struct EventBatch: RequestBody {
+    public static let fields = ["events"]
+    public var events: [NewEvent]
+
+    public init(events: [NewEvent]) {
+        self.events = events
+    }
+}
+
+public struct NewEvent: Codable, Sendable {
+    public static let fields = ["type", "time", "cameraId", "instanceId", "data", "snapshot"]
+    public var type: String
+    /// When it happened; the time received when absent.
+    public var time: Date?
+    public var cameraId: String?
+    public var instanceId: String?
+    public var data: JSONValue?
+    /// A JPEG image, base64.
+    public var snapshot: String?
+
+    public init(
+        type: String, time: Date? = nil, cameraId: String? = nil, instanceId: String? = nil, data: JSONValue? = nil,
+        snapshot: String? = nil
+    ) {
+        self.type = type
+        self.time = time
+        self.cameraId = cameraId
+        self.instanceId = instanceId
+        self.data = data
+        self.snapshot = snapshot
+    }
+}

@@ -1,0 +1,480 @@
+// VantageAPI: the control plane's resources as the REST API carries them, shared by `vantage server` and the
+// `vantage devices|cameras|…` client. Field names are camelCase; state enums keep AWS Panorama's names where
+// Panorama had them (provisioning and connection status, instance status and health, desired state).
+import Foundation
+
+// MARK: - Roles and states
+
+/// What an operator may do: viewers read, operators change the fleet, admins also manage tokens and see the audit log.
+public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    case viewer
+    case `operator`
+    case admin
+
+    private var rank: Int { Role.allCases.firstIndex(of: self)! }
+    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+}
+
+/// Panorama's DeviceStatus.
+public enum ProvisioningStatus: String, Codable, Sendable, CaseIterable {
+    case awaitingProvisioning = "AWAITING_PROVISIONING"
+    case pending = "PENDING"
+    case succeeded = "SUCCEEDED"
+    case failed = "FAILED"
+    case error = "ERROR"
+    case deleting = "DELETING"
+}
+
+/// Panorama's DeviceConnectionStatus.
+public enum ConnectionStatus: String, Codable, Sendable, CaseIterable {
+    case online = "ONLINE"
+    case offline = "OFFLINE"
+    case awaitingCredentials = "AWAITING_CREDENTIALS"
+    case notAvailable = "NOT_AVAILABLE"
+    case error = "ERROR"
+}
+
+/// Panorama's DesiredState for an application instance.
+public enum DesiredState: String, Codable, Sendable, CaseIterable {
+    case running = "RUNNING"
+    case stopped = "STOPPED"
+    case removed = "REMOVED"
+}
+
+/// Panorama's ApplicationInstanceStatus.
+public enum InstanceStatus: String, Codable, Sendable, CaseIterable {
+    case deploymentPending = "DEPLOYMENT_PENDING"
+    case deploymentRequested = "DEPLOYMENT_REQUESTED"
+    case deploymentInProgress = "DEPLOYMENT_IN_PROGRESS"
+    case deploymentError = "DEPLOYMENT_ERROR"
+    case deploymentSucceeded = "DEPLOYMENT_SUCCEEDED"
+    case deploymentFailed = "DEPLOYMENT_FAILED"
+    case removalPending = "REMOVAL_PENDING"
+    case removalRequested = "REMOVAL_REQUESTED"
+    case removalInProgress = "REMOVAL_IN_PROGRESS"
+    case removalFailed = "REMOVAL_FAILED"
+    case removalSucceeded = "REMOVAL_SUCCEEDED"
+}
+
+/// Panorama's ApplicationInstanceHealthStatus.
+public enum HealthStatus: String, Codable, Sendable, CaseIterable {
+    case running = "RUNNING"
+    case error = "ERROR"
+    case notAvailable = "NOT_AVAILABLE"
+}
+
+/// Panorama's PackageVersionStatus.
+public enum PackageVersionStatus: String, Codable, Sendable, CaseIterable {
+    case registerPending = "REGISTER_PENDING"
+    case registerCompleted = "REGISTER_COMPLETED"
+    case failed = "FAILED"
+    case deleting = "DELETING"
+}
+
+// MARK: - Resources
+
+/// An appliance running `vantage agent`.
+public struct Device: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var provisioningStatus: ProvisioningStatus
+    /// ONLINE while heartbeats arrive (within 90 s of the last one).
+    public var connectionStatus: ConnectionStatus
+    public var lastHeartbeat: Date?
+    public var softwareVersion: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, name: String, description: String, provisioningStatus: ProvisioningStatus,
+        connectionStatus: ConnectionStatus, lastHeartbeat: Date? = nil, softwareVersion: String? = nil, createdAt: Date,
+        updatedAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.provisioningStatus = provisioningStatus
+        self.connectionStatus = connectionStatus
+        self.lastHeartbeat = lastHeartbeat
+        self.softwareVersion = softwareVersion
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// The answer to creating a device: the device and its provisioning token, shown this once.
+public struct DeviceCreated: Codable, Sendable {
+    public var device: Device
+    public var provisioningToken: String
+
+    public init(device: Device, provisioningToken: String) {
+        self.device = device
+        self.provisioningToken = provisioningToken
+    }
+}
+
+/// An IP camera. Its credentials are write-only: stored encrypted, never returned.
+public struct Camera: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    /// The stream URL without credentials.
+    public var url: String
+    public var hasCredentials: Bool
+    /// The device that reads this camera, if assigned.
+    public var deviceId: String?
+    /// When a device last sent a snapshot of this camera.
+    public var snapshotAt: Date?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, name: String, description: String, url: String, hasCredentials: Bool, deviceId: String? = nil,
+        snapshotAt: Date? = nil, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.url = url
+        self.hasCredentials = hasCredentials
+        self.deviceId = deviceId
+        self.snapshotAt = snapshotAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A model file's version: content-addressed by SHA-256.
+public struct ModelVersion: Codable, Sendable, Equatable {
+    public var version: Int
+    /// `sha256:<hex>`.
+    public var digest: String
+    public var size: Int64
+    public var filename: String
+    /// Panorama's descriptor (inputs with their shapes), when given.
+    public var descriptor: JSONValue?
+    public var createdAt: Date
+
+    public init(
+        version: Int, digest: String, size: Int64, filename: String, descriptor: JSONValue? = nil, createdAt: Date
+    ) {
+        self.version = version
+        self.digest = digest
+        self.size = size
+        self.filename = filename
+        self.descriptor = descriptor
+        self.createdAt = createdAt
+    }
+}
+
+/// A model and its versions.
+public struct Model: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var latestVersion: Int?
+    public var versions: [ModelVersion]
+    public var createdAt: Date
+
+    public init(
+        id: String, name: String, description: String, latestVersion: Int? = nil, versions: [ModelVersion],
+        createdAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.latestVersion = latestVersion
+        self.versions = versions
+        self.createdAt = createdAt
+    }
+}
+
+/// A camera node an application needs bound.
+public struct CameraInput: Codable, Sendable, Equatable {
+    public var node: String
+    public var title: String?
+    public var description: String?
+
+    public init(node: String, title: String? = nil, description: String? = nil) {
+        self.node = node
+        self.title = title
+        self.description = description
+    }
+}
+
+/// A parameter node, with what a deployment may do with it.
+public struct ParameterInput: Codable, Sendable, Equatable {
+    public var node: String
+    /// `string`, `int32`, `float32` or `boolean`.
+    public var type: String
+    public var defaultValue: JSONValue
+    public var overridable: Bool
+    public var mandatory: Bool
+    public var title: String?
+    public var description: String?
+    public var constraintText: String?
+    public var constraintRegex: String?
+
+    public init(
+        node: String, type: String, defaultValue: JSONValue, overridable: Bool, mandatory: Bool, title: String? = nil,
+        description: String? = nil, constraintText: String? = nil, constraintRegex: String? = nil
+    ) {
+        self.node = node
+        self.type = type
+        self.defaultValue = defaultValue
+        self.overridable = overridable
+        self.mandatory = mandatory
+        self.title = title
+        self.description = description
+        self.constraintText = constraintText
+        self.constraintRegex = constraintRegex
+    }
+}
+
+/// A registered version of a package: the application project as uploaded, checked by the runtime's parser.
+public struct PackageVersion: Codable, Sendable, Equatable {
+    public var version: String
+    public var status: PackageVersionStatus
+    public var digest: String
+    public var size: Int64
+    /// The application's name from its manifest.
+    public var application: String
+    public var cameras: [CameraInput]
+    public var parameters: [ParameterInput]
+    public var createdAt: Date
+
+    public init(
+        version: String, status: PackageVersionStatus, digest: String, size: Int64, application: String,
+        cameras: [CameraInput], parameters: [ParameterInput], createdAt: Date
+    ) {
+        self.version = version
+        self.status = status
+        self.digest = digest
+        self.size = size
+        self.application = application
+        self.cameras = cameras
+        self.parameters = parameters
+        self.createdAt = createdAt
+    }
+}
+
+/// An application package (a project folder uploaded as a ZIP archive) and its versions.
+public struct Package: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var latestVersion: String?
+    public var versions: [PackageVersion]
+    public var createdAt: Date
+
+    public init(
+        id: String, name: String, description: String, latestVersion: String? = nil, versions: [PackageVersion],
+        createdAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.latestVersion = latestVersion
+        self.versions = versions
+        self.createdAt = createdAt
+    }
+}
+
+/// A package version deployed to a device with its cameras and parameter values.
+public struct ApplicationInstance: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var packageId: String
+    public var packageName: String
+    public var packageVersion: String
+    public var deviceId: String
+    /// Camera node → camera id.
+    public var cameras: [String: String]
+    /// Parameter node → value, for the overridden ones.
+    public var parameters: [String: JSONValue]
+    public var desiredState: DesiredState
+    public var status: InstanceStatus
+    public var healthStatus: HealthStatus
+    public var statusDescription: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, name: String, description: String, packageId: String, packageName: String, packageVersion: String,
+        deviceId: String, cameras: [String: String], parameters: [String: JSONValue], desiredState: DesiredState,
+        status: InstanceStatus, healthStatus: HealthStatus, statusDescription: String, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.packageId = packageId
+        self.packageName = packageName
+        self.packageVersion = packageVersion
+        self.deviceId = deviceId
+        self.cameras = cameras
+        self.parameters = parameters
+        self.desiredState = desiredState
+        self.status = status
+        self.healthStatus = healthStatus
+        self.statusDescription = statusDescription
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// One change of an instance's desired state or version, and how it went on the device.
+public struct Deployment: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceId: String
+    public var packageVersion: String
+    public var desiredState: DesiredState
+    public var status: InstanceStatus
+    public var message: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, instanceId: String, packageVersion: String, desiredState: DesiredState, status: InstanceStatus,
+        message: String, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.instanceId = instanceId
+        self.packageVersion = packageVersion
+        self.desiredState = desiredState
+        self.status = status
+        self.message = message
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// Something an application reported (a count, a detection, a defect), as a device sent it.
+public struct Event: Codable, Sendable, Equatable {
+    public var id: String
+    public var deviceId: String
+    public var cameraId: String?
+    public var instanceId: String?
+    public var type: String
+    public var time: Date
+    public var receivedAt: Date
+    public var data: JSONValue
+    public var hasSnapshot: Bool
+
+    public init(
+        id: String, deviceId: String, cameraId: String? = nil, instanceId: String? = nil, type: String, time: Date,
+        receivedAt: Date, data: JSONValue, hasSnapshot: Bool
+    ) {
+        self.id = id
+        self.deviceId = deviceId
+        self.cameraId = cameraId
+        self.instanceId = instanceId
+        self.type = type
+        self.time = time
+        self.receivedAt = receivedAt
+        self.data = data
+        self.hasSnapshot = hasSnapshot
+    }
+}
+
+/// A page of a list; `nextCursor` fetches the next one (absent on the last page).
+public struct Page<Item: Codable & Sendable>: Codable, Sendable {
+    public var items: [Item]
+    public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}
+
+/// One point of a device's health series.
+public struct MetricPoint: Codable, Sendable, Equatable {
+    public var name: String
+    public var time: Date
+    public var value: Double
+
+    public init(name: String, time: Date, value: Double) {
+        self.name = name
+        self.time = time
+        self.value = value
+    }
+}
+
+/// An API token (its secret is shown once, when it is created).
+public struct APIToken: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var lastUsedAt: Date?
+
+    public init(id: String, name: String, role: Role, createdAt: Date, lastUsedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+/// The answer to creating a token.
+public struct APITokenCreated: Codable, Sendable {
+    public var token: APIToken
+    /// `vt_…`: send as `Authorization: Bearer vt_…`.
+    public var secret: String
+
+    public init(token: APIToken, secret: String) {
+        self.token = token
+        self.secret = secret
+    }
+}
+
+/// One line of the audit log: who changed what, when.
+public struct AuditEntry: Codable, Sendable, Equatable {
+    public var id: String
+    public var time: Date
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var detail: String?
+
+    public init(id: String, time: Date, actor: String, action: String, target: String, detail: String? = nil) {
+        self.id = id
+        self.time = time
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.detail = detail
+    }
+}
+
+/// Who the caller is.
+public struct Identity: Codable, Sendable, Equatable {
+    public var actor: String
+    public var role: Role
+
+    public init(actor: String, role: Role) {
+        self.actor = actor
+        self.role = role
+    }
+}
+
+/// The body of every 4xx and 5xx answer.
+public struct ErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        public var status: Int
+        public var message: String
+
+        public init(status: Int, message: String) {
+            self.status = status
+            self.message = message
+        }
+    }
+    public var error: Detail
+
+    public init(error: Detail) {
+        self.error = error
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+public import Logging
+import PostgresNIO
+
+/// The scale-out engine: a PostgreSQL database shared by any number of server replicas, through PostgresNIO's
+/// connection pool. `run()` must be running (the server adds it to its service group) for queries to proceed.
+public final class PostgresDatabase: Database {
+    private let client: PostgresClient
+    private let logger: Logger
+    /// `postgres://user@host:port/db`, without the password, for messages.
+    public let displayURL: String
+    public var kind: DatabaseEngineKind { .postgres }
+
+    /// Connects to `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`, `?sslmode=require` for TLS).
+    public init(url: String, logger: Logger) throws {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme),
+            let host = components.host, !host.isEmpty, let user = components.user
+        else {
+            throw DatabaseError(
+                .unavailable,
+                "the database URL is not postgres://USER:PASSWORD@HOST:PORT/DATABASE (got \(Self.redacted(url)))")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(.clientDefault)
+        case "require", "verify-full": tls = .require(.clientDefault)
+        default:
+            throw DatabaseError(.unavailable, "sslmode=\(sslMode) is not one of disable, prefer, require")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? user : database, tls: tls)
+        configuration.options.maximumConnections = 16
+        configuration.options.connectTimeout = .seconds(5)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        self.displayURL = Self.redacted(url)
+    }
+
+    /// The URL with its password replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "(unparseable URL)" }
+        if components.password != nil { components.password = "***" }
+        return components.string ?? "(unparseable URL)"
+    }
+
+    public func run() async { await client.run() }
+
+    public func close() async {}
+
+    @discardableResult
+    public func query(_ sql: SQL) async throws -> [SQLRow] {
+        do {
+            return try await Self.rows(try await client.query(Self.query(sql), logger: logger))
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        let logger = self.logger
+        do {
+            return try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let result = try await body(Transaction(connection: connection, database: self))
+                    try await connection.query("COMMIT", logger: logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    private struct Transaction: SQLExecutor {
+        let connection: PostgresConnection
+        let database: PostgresDatabase
+        func query(_ sql: SQL) async throws -> [SQLRow] {
+            do {
+                return try await PostgresDatabase.rows(
+                    try await connection.query(PostgresDatabase.query(sql), logger: database.logger))
+            } catch {
+                throw database.translate(error)
+            }
+        }
+    }
+
+    private static func query(_ sql: SQL) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: sql.binds.count)
+        for value in sql.binds {
+            switch value {
+            case .null: binds.appendNull()
+            case .integer(let v): binds.append(v)
+            case .real(let v): binds.append(v)
+            case .text(let v): binds.append(v)
+            }
+        }
+        return PostgresQuery(unsafeSQL: sql.text, binds: binds)
+    }
+
+    private static func rows(_ sequence: PostgresRowSequence) async throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        var columns: [String]?
+        for try await row in sequence {
+            var values: [SQLValue] = []
+            var names: [String] = []
+            for cell in row {
+                if columns == nil { names.append(cell.columnName) }
+                guard cell.bytes != nil else {
+                    values.append(.null)
+                    continue
+                }
+                switch cell.dataType {
+                case .int2, .int4, .int8: values.append(.integer(try cell.decode(Int64.self)))
+                case .float4, .float8, .numeric: values.append(.real(try cell.decode(Double.self)))
+                case .bool: values.append(.integer(try cell.decode(Bool.self) ? 1 : 0))
+                default: values.append(.text(try cell.decode(String.self)))
+                }
+            }
+            if columns == nil { columns = names }
+            rows.append(SQLRow(columns: columns ?? names, values: values))
+        }
+        return rows
+    }
+
+    /// PostgreSQL's SQLSTATE codes as ``DatabaseError``s; the server's message never includes the password.
+    fileprivate func translate(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        let state = error.serverInfo?[.sqlState]
+        let message = error.serverInfo?[.message] ?? "\(error.code)"
+        switch state {
+        case "23505": return DatabaseError(.uniqueViolation, message)
+        case "23503": return DatabaseError(.foreignKeyViolation, message)
+        case "53100": return DatabaseError(.diskFull, "the PostgreSQL server's disk is full: \(message)")
+        case nil:
+            return DatabaseError(
+                .unavailable, "cannot reach PostgreSQL at \(displayURL) (\(error.code)): is the server running?")
+        default: return DatabaseError(.failed, "PostgreSQL: \(message)")
+        }
+    }
+}

@@ -1,0 +1,161 @@
+/// The database schema, as numbered migrations applied in order at start-up, each in its own transaction and
+/// recorded in `schema_migrations`. The same statements run on SQLite and PostgreSQL: ids are text made by the
+/// server, times are milliseconds since 1970 (BIGINT), JSON documents are TEXT. Only the audit log's
+/// append-only trigger differs by engine. Never edit a released migration; add the next one.
+enum Schema {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let statements: @Sendable (DatabaseEngineKind) -> [String]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "initial schema") { kind in
+            [
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE api_tokens (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, last_used_at BIGINT)
+                """,
+                """
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL UNIQUE,
+                    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE audit_log (
+                    id TEXT PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+                    target TEXT NOT NULL, detail TEXT)
+                """,
+                "CREATE INDEX audit_log_at ON audit_log (at, id)",
+                """
+                CREATE TABLE devices (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+                    provisioning_status TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, last_heartbeat_at BIGINT,
+                    software_version TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE cameras (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL, url TEXT NOT NULL,
+                    credentials TEXT, device_id TEXT REFERENCES devices(id) ON DELETE SET NULL,
+                    snapshot_digest TEXT, snapshot_at BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE models (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+                    created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE model_versions (
+                    model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE, version INTEGER NOT NULL,
+                    digest TEXT NOT NULL, size BIGINT NOT NULL, filename TEXT NOT NULL, descriptor TEXT,
+                    created_at BIGINT NOT NULL, PRIMARY KEY (model_id, version))
+                """,
+                """
+                CREATE TABLE packages (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+                    created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE package_versions (
+                    package_id TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE, version TEXT NOT NULL,
+                    status TEXT NOT NULL, digest TEXT NOT NULL, size BIGINT NOT NULL, application TEXT NOT NULL,
+                    inputs TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (package_id, version))
+                """,
+                """
+                CREATE TABLE instances (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL,
+                    package_id TEXT NOT NULL REFERENCES packages(id), package_version TEXT NOT NULL,
+                    device_id TEXT NOT NULL REFERENCES devices(id), cameras TEXT NOT NULL, parameters TEXT NOT NULL,
+                    desired_state TEXT NOT NULL, status TEXT NOT NULL, health_status TEXT NOT NULL,
+                    status_description TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX instances_device ON instances (device_id)",
+                """
+                CREATE TABLE deployments (
+                    id TEXT PRIMARY KEY, instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+                    package_version TEXT NOT NULL, desired_state TEXT NOT NULL, status TEXT NOT NULL,
+                    message TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX deployments_instance ON deployments (instance_id, created_at)",
+                """
+                CREATE TABLE events (
+                    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, camera_id TEXT, instance_id TEXT,
+                    type TEXT NOT NULL, at BIGINT NOT NULL, received_at BIGINT NOT NULL, data TEXT NOT NULL,
+                    snapshot_digest TEXT)
+                """,
+                // Every event query is "newest first, optionally filtered by one column": keyset pagination on
+                // (at, id) after an equality on the filter column.
+                "CREATE INDEX events_at ON events (at, id)",
+                "CREATE INDEX events_device ON events (device_id, at, id)",
+                "CREATE INDEX events_camera ON events (camera_id, at, id)",
+                "CREATE INDEX events_instance ON events (instance_id, at, id)",
+                "CREATE INDEX events_type ON events (type, at, id)",
+                """
+                CREATE TABLE device_metrics (
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, name TEXT NOT NULL,
+                    at BIGINT NOT NULL, value DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX device_metrics_series ON device_metrics (device_id, name, at)",
+            ] + appendOnly("audit_log", kind)
+        }
+    ]
+
+    /// Triggers that refuse UPDATE and DELETE on `table`.
+    static func appendOnly(_ table: String, _ kind: DatabaseEngineKind) -> [String] {
+        switch kind {
+        case .sqlite:
+            return ["UPDATE", "DELETE"].map { verb in
+                """
+                CREATE TRIGGER \(table)_no_\(verb.lowercased()) BEFORE \(verb) ON \(table)
+                BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END
+                """
+            }
+        case .postgres:
+            return [
+                """
+                CREATE FUNCTION \(table)_append_only() RETURNS trigger AS $$
+                BEGIN RAISE EXCEPTION '\(table) is append-only'; END $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table)
+                FOR EACH ROW EXECUTE FUNCTION \(table)_append_only()
+                """,
+            ]
+        }
+    }
+
+    /// Applies the migrations the database lacks. On PostgreSQL an advisory lock makes replicas that start
+    /// together take turns; each migration commits with its version row, so a crash leaves no half-applied step.
+    static func migrate(_ database: any Database) async throws -> [Int] {
+        var applied: [Int] = []
+        for migration in migrations {
+            let done = try await database.transaction { db -> Bool in
+                if database.kind == .postgres {
+                    try await db.query("SELECT pg_advisory_xact_lock(7461626)")
+                }
+                try await db.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+                )
+                let rows = try await db.query(
+                    "SELECT version FROM schema_migrations WHERE version = \(migration.version)")
+                guard rows.isEmpty else { return false }
+                for statement in migration.statements(database.kind) {
+                    try await db.query(SQL(statement))
+                }
+                try await db.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(Millis.now()))"
+                )
+                return true
+            }
+            if done { applied.append(migration.version) }
+        }
+        return applied
+    }
+}

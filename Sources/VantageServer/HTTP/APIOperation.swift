@@ -1,0 +1,296 @@
+import Crypto
+import Foundation
+import Hummingbird
+import NIOCore
+import VantageAPI
+
+/// One operation of the REST API: its route, who may call it, what it takes and answers, and its handler. The
+/// table of these (``APIRoutes``) is the single source of both the router and the OpenAPI document, so the
+/// document cannot drift from what the server does; the tests walk the document and call every route.
+struct APIOperation: Sendable {
+    enum Access: Sendable, Equatable {
+        /// No credentials needed.
+        case anyone
+        /// An operator token or console session with at least this role.
+        case role(Role)
+        /// A device's own token (the device in the path).
+        case device
+    }
+
+    enum Body: Sendable {
+        /// A JSON object of this component schema; unknown fields are refused.
+        case json(String, fields: [String])
+        /// Raw bytes (a file upload), streamed to disk.
+        case binary(String)
+    }
+
+    enum Content: Sendable {
+        case json(OpenAPISchema)
+        case binary(String)
+        case none
+    }
+
+    struct Query: Sendable {
+        let name: String
+        let schema: OpenAPISchema
+        let description: String
+        var required = false
+    }
+
+    let method: HTTPRequest.Method
+    /// OpenAPI form: `/api/v1/devices/{id}`.
+    let path: String
+    let id: String
+    let tag: String
+    let summary: String
+    let access: Access
+    var query: [Query] = []
+    var body: Body? = nil
+    let status: Int
+    let content: Content
+    /// Mutations are audited, except device telemetry (heartbeats, events), which would drown the log.
+    var audited = true
+    let handle: @Sendable (APICall) async throws -> APIReply
+
+    var isMutation: Bool { method != .get && method != .head }
+
+    /// Hummingbird's form of the path: `/api/v1/devices/:id`.
+    var routerPath: String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix("{") ? ":" + part.dropFirst().dropLast() : String(part)
+        }.joined(separator: "/")
+    }
+}
+
+/// What a handler answers; the status comes from its operation.
+enum APIReply: Sendable {
+    case json(any Encodable & Sendable, created: String? = nil)
+    case file(URL, contentType: String, filename: String? = nil)
+    case empty
+}
+
+/// One call of an operation, with helpers to read it.
+struct APICall: Sendable {
+    let request: Request
+    let context: ServerContext
+    let store: Store
+    let configuration: ServerConfiguration
+    let operation: APIOperation
+
+    var caller: Caller? { context.caller }
+
+    /// A path parameter (`{id}`).
+    func parameter(_ name: String) -> String { context.parameters.get(name) ?? "" }
+
+    func query(_ name: String) -> String? { request.uri.queryParameters.get(name) }
+
+    func queryInt(_ name: String, default value: Int) throws -> Int {
+        guard let text = query(name) else { return value }
+        guard let number = Int(text) else {
+            throw APIError.invalid("\(name) must be a whole number, not \"\(text.prefix(40))\"")
+        }
+        return number
+    }
+
+    func queryTime(_ name: String) throws -> Date? {
+        guard let text = query(name) else { return nil }
+        guard let date = APIJSON.parseTime(text) else {
+            throw APIError.invalid(
+                "\(name) must be an ISO 8601 time like 2026-05-31T12:00:00Z, not \"\(text.prefix(40))\"")
+        }
+        return date
+    }
+
+    /// The JSON body as `T`, refusing malformed JSON, unknown fields and wrong types with a message naming the field.
+    func decode<T: VantageAPI.RequestBody>(_ type: T.Type, limit: Int = 1 << 20) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch {
+            throw APIError(413, "the request body is larger than \(limit >> 10) KiB")
+        }
+        let data = Data(buffer.readableBytesView)
+        guard !data.isEmpty else { throw APIError.invalid("the request needs a JSON object body") }
+        let object: [String: Any]
+        do {
+            guard let parsed = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw APIError.invalid("the request body must be a JSON object")
+            }
+            object = parsed
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError.invalid("the request body is not valid JSON")
+        }
+        let unknown = Set(object.keys).subtracting(T.fields).sorted()
+        guard unknown.isEmpty else {
+            throw APIError.invalid(
+                "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); this request takes \(T.fields.joined(separator: ", "))"
+            )
+        }
+        do {
+            return try APIJSON.decoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError.invalid(Self.describe(error))
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop(while: { $0 == "." })
+                .description
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return "field \(field) is required"
+        case .typeMismatch(let type, let context):
+            return "field \(path(context.codingPath)) must be \(typeName(type))"
+        case .valueNotFound(let type, let context):
+            return "field \(path(context.codingPath)) must be \(typeName(type)), not null"
+        case .dataCorrupted(let context):
+            return "field \(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "the request body does not have the expected fields"
+        }
+    }
+
+    static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Int64.Type, is Double.Type: "a number"
+        case is [Any].Type: "an array"
+        default: "an object"
+        }
+    }
+
+    /// Streams the body into a file in the artifact store's scratch folder, hashing as it goes; refuses more than
+    /// the configured upload limit. The caller moves the file into the store (or it is deleted with the folder's
+    /// next clean-up).
+    func receiveUpload() async throws -> Upload {
+        let limit = configuration.maxUploadBytes
+        let file = store.artifacts.scratchFolder.appending(path: "upload-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
+            throw APIError(507, "cannot write the upload to \(store.artifacts.scratchFolder.path): is the disk full?")
+        }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        do {
+            let handle = try FileHandle(forWritingTo: file)
+            defer { try? handle.close() }
+            for try await buffer in request.body {
+                size += Int64(buffer.readableBytes)
+                guard size <= limit else {
+                    throw APIError(
+                        413, "the upload is larger than the server's limit of \(limit >> 20) MiB (--max-upload-mb)")
+                }
+                buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                do {
+                    try handle.write(contentsOf: buffer.readableBytesView)
+                } catch {
+                    throw APIError(507, "cannot write the upload: \(error.localizedDescription) (is the disk full?)")
+                }
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw error
+        }
+        guard size > 0 else {
+            try? FileManager.default.removeItem(at: file)
+            throw APIError.invalid("the upload is empty: send the file as the request body")
+        }
+        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Upload(file: file, digest: digest, size: size)
+    }
+
+    /// The device in the path must be the calling device.
+    func requireDevice(_ id: String) throws {
+        guard case .device(let caller)? = caller?.kind, caller == id else {
+            throw APIError(403, "a device may only report for itself (this token is not device \(id)'s)")
+        }
+    }
+}
+
+extension APIOperation {
+    /// Registers every operation on the router behind access, CSRF and audit checks.
+    static func register(
+        _ operations: [APIOperation], on router: Router<ServerContext>, store: Store, configuration: ServerConfiguration
+    ) {
+        for operation in operations {
+            router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
+                try await operation.run(request, context, store: store, configuration: configuration)
+            }
+        }
+    }
+
+    func run(_ request: Request, _ context: ServerContext, store: Store, configuration: ServerConfiguration)
+        async throws
+        -> Response
+    {
+        try authorize(context.caller, request: request)
+        let known = Set(query.map(\.name))
+        if let unknown = request.uri.queryParameters.map({ String($0.key) }).first(where: { !known.contains($0) }) {
+            throw APIError.invalid(
+                "unknown query parameter \(unknown)"
+                    + (known.isEmpty
+                        ? "; this request takes none"
+                        : "; this request takes \(known.sorted().joined(separator: ", "))"))
+        }
+        for parameter in query where parameter.required && request.uri.queryParameters.get(parameter.name) == nil {
+            throw APIError.invalid("query parameter \(parameter.name) is required: \(parameter.description)")
+        }
+        let call = APICall(
+            request: request, context: context, store: store, configuration: configuration, operation: self)
+        let reply = try await handle(call)
+        if isMutation, audited, let caller = context.caller {
+            var detail: String?
+            if case .json(_, let created?) = reply { detail = created }
+            try await store.audit(actor: caller.actor, action: id, target: request.uri.path, detail: detail)
+        }
+        return try await response(reply, context: context)
+    }
+
+    func authorize(_ caller: Caller?, request: Request) throws {
+        switch access {
+        case .anyone:
+            return
+        case .role(let needed):
+            guard let caller else {
+                throw APIError(
+                    401, "sign in: send Authorization: Bearer <token> (vantage login, or a token from an admin)")
+            }
+            guard let role = caller.role else { throw APIError(403, "device tokens cannot call \(id)") }
+            guard role >= needed else {
+                throw APIError(403, "\(id) needs the \(needed.rawValue) role; \(caller.actor) is \(role.rawValue)")
+            }
+            if isMutation, case .session(_, let csrf) = caller.kind {
+                let sent = request.headers.first { $0.name.canonicalName == "x-csrf-token" }?.value ?? ""
+                guard !sent.isEmpty, Array(sent.utf8) == Array(csrf.utf8) else {
+                    throw APIError(403, "missing or wrong X-CSRF-Token header (reload the console page)")
+                }
+            }
+        case .device:
+            guard let caller else { throw APIError(401, "send the device's token: Authorization: Bearer vd_…") }
+            guard case .device = caller.kind else { throw APIError(403, "\(id) is for devices; use a device token") }
+        }
+    }
+
+    func response(_ reply: APIReply, context: ServerContext) async throws -> Response {
+        switch reply {
+        case .json(let value, _):
+            let data = try APIJSON.encoder().encode(value)
+            return Response(
+                status: .init(code: status),
+                headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        case .file(let url, let contentType, let filename):
+            let body = try await FileIO().loadFile(path: url.path, context: context)
+            var headers: HTTPFields = [.contentType: contentType, .cacheControl: "private, max-age=3600"]
+            if let filename { headers[.contentDisposition] = "attachment; filename=\"\(filename)\"" }
+            return Response(status: .init(code: status), headers: headers, body: body)
+        case .empty:
+            return Response(status: .init(code: status))
+        }
+    }
+}

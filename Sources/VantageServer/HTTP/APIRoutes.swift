@@ -1,0 +1,393 @@
+import Foundation
+import VantageAPI
+
+/// Every REST operation under `/api/v1`, in the order the OpenAPI document lists them. Names follow AWS
+/// Panorama's API where it had the operation (ProvisionDevice → createDevice, RemoveApplicationInstance →
+/// removeInstance, …).
+enum APIRoutes {
+    static let base = "/api/v1"
+
+    struct Items<T: Encodable & Sendable>: Encodable, Sendable { let items: [T] }
+    struct EventIDs: Encodable, Sendable { let ids: [String] }
+
+    static func all() -> [APIOperation] {
+        system + devices + cameras + models + packages + instances + events + access
+    }
+
+    // MARK: System
+
+    static let system: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/me", id: "whoAmI", tag: "system", summary: "Who the credentials belong to",
+            access: .role(.viewer), status: 200, content: .json(.ref("Identity"))
+        ) { call in
+            .json(Identity(actor: call.caller!.actor, role: call.caller!.role!))
+        }
+    ]
+
+    // MARK: Devices
+
+    static let devices: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/devices", id: "listDevices", tag: "devices", summary: "List devices",
+            access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Device"))
+        ) { call in .json(Items(items: try await call.store.listDevices())) },
+        APIOperation(
+            method: .post, path: "\(base)/devices", id: "createDevice", tag: "devices",
+            summary: "Register a device; answers its provisioning token once", access: .role(.operator),
+            body: .json("NewDevice", fields: NewDevice.fields), status: 201, content: .json(.ref("DeviceCreated"))
+        ) { call in
+            let created = try await call.store.createDevice(try await call.decode(NewDevice.self))
+            return .json(created, created: created.device.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/devices/{id}", id: "getDevice", tag: "devices", summary: "Describe a device",
+            access: .role(.viewer), status: 200, content: .json(.ref("Device"))
+        ) { call in .json(try await call.store.device(call.parameter("id"))) },
+        APIOperation(
+            method: .patch, path: "\(base)/devices/{id}", id: "updateDevice", tag: "devices",
+            summary: "Rename or describe a device", access: .role(.operator),
+            body: .json("DeviceUpdate", fields: DeviceUpdate.fields), status: 200, content: .json(.ref("Device"))
+        ) { call in
+            .json(try await call.store.updateDevice(call.parameter("id"), try await call.decode(DeviceUpdate.self)))
+        },
+        APIOperation(
+            method: .delete, path: "\(base)/devices/{id}", id: "deleteDevice", tag: "devices",
+            summary: "Delete a device that runs no instance", access: .role(.operator), status: 204, content: .none
+        ) { call in
+            try await call.store.deleteDevice(call.parameter("id"))
+            return .empty
+        },
+        APIOperation(
+            method: .get, path: "\(base)/devices/{id}/metrics", id: "getDeviceMetrics", tag: "devices",
+            summary: "A device's health series", access: .role(.viewer),
+            query: [
+                .init(name: "name", schema: .text, description: "one metric, e.g. cpu.percent"),
+                .init(name: "since", schema: .time, description: "from this time (default: 24 hours ago)"),
+            ], status: 200, content: .json(OpenAPIComponents.list(of: "MetricPoint"))
+        ) { call in
+            let since = try call.queryTime("since") ?? Date().addingTimeInterval(-86_400)
+            return .json(
+                Items(
+                    items: try await call.store.metrics(
+                        device: call.parameter("id"), name: call.query("name"), since: since)))
+        },
+        APIOperation(
+            method: .post, path: "\(base)/devices/{id}/heartbeat", id: "sendHeartbeat", tag: "device-facing",
+            summary: "A device reports it is alive, with its metrics", access: .device,
+            body: .json("Heartbeat", fields: Heartbeat.fields), status: 200, content: .json(.ref("Device")),
+            audited: false
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            return .json(try await call.store.heartbeat(call.parameter("id"), try await call.decode(Heartbeat.self)))
+        },
+    ]
+
+    // MARK: Cameras
+
+    static let cameras: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/cameras", id: "listCameras", tag: "cameras", summary: "List cameras",
+            access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Camera"))
+        ) { call in .json(Items(items: try await call.store.listCameras())) },
+        APIOperation(
+            method: .post, path: "\(base)/cameras", id: "createCamera", tag: "cameras",
+            summary: "Register a camera; its credentials are stored encrypted and never returned",
+            access: .role(.operator), body: .json("NewCamera", fields: NewCamera.fields), status: 201,
+            content: .json(.ref("Camera"))
+        ) { call in
+            let camera = try await call.store.createCamera(try await call.decode(NewCamera.self))
+            return .json(camera, created: camera.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/cameras/{id}", id: "getCamera", tag: "cameras", summary: "Describe a camera",
+            access: .role(.viewer), status: 200, content: .json(.ref("Camera"))
+        ) { call in .json(try await call.store.camera(call.parameter("id"))) },
+        APIOperation(
+            method: .patch, path: "\(base)/cameras/{id}", id: "updateCamera", tag: "cameras",
+            summary: "Change a camera's name, URL, credentials or device", access: .role(.operator),
+            body: .json("CameraUpdate", fields: CameraUpdate.fields), status: 200, content: .json(.ref("Camera"))
+        ) { call in
+            .json(try await call.store.updateCamera(call.parameter("id"), try await call.decode(CameraUpdate.self)))
+        },
+        APIOperation(
+            method: .delete, path: "\(base)/cameras/{id}", id: "deleteCamera", tag: "cameras",
+            summary: "Delete a camera no instance uses", access: .role(.operator), status: 204, content: .none
+        ) { call in
+            try await call.store.deleteCamera(call.parameter("id"))
+            return .empty
+        },
+        APIOperation(
+            method: .get, path: "\(base)/cameras/{id}/snapshot", id: "getCameraSnapshot", tag: "cameras",
+            summary: "The camera's latest snapshot (JPEG)", access: .role(.viewer), status: 200,
+            content: .binary("image/jpeg")
+        ) { call in
+            guard let file = try await call.store.cameraSnapshot(call.parameter("id")) else {
+                throw APIError.notFound("snapshot yet for camera", call.parameter("id"))
+            }
+            return .file(file, contentType: "image/jpeg")
+        },
+    ]
+
+    // MARK: Models
+
+    static let models: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/models", id: "listModels", tag: "models", summary: "List models",
+            access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Model"))
+        ) { call in .json(Items(items: try await call.store.listModels())) },
+        APIOperation(
+            method: .post, path: "\(base)/models", id: "createModel", tag: "models", summary: "Create a model",
+            access: .role(.operator), body: .json("NewModel", fields: NewModel.fields), status: 201,
+            content: .json(.ref("Model"))
+        ) { call in
+            let model = try await call.store.createModel(try await call.decode(NewModel.self))
+            return .json(model, created: model.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/models/{id}", id: "getModel", tag: "models",
+            summary: "Describe a model and its versions", access: .role(.viewer), status: 200,
+            content: .json(.ref("Model"))
+        ) { call in .json(try await call.store.model(call.parameter("id"))) },
+        APIOperation(
+            method: .delete, path: "\(base)/models/{id}", id: "deleteModel", tag: "models", summary: "Delete a model",
+            access: .role(.operator), status: 204, content: .none
+        ) { call in
+            try await call.store.deleteModel(call.parameter("id"))
+            return .empty
+        },
+        APIOperation(
+            method: .post, path: "\(base)/models/{id}/versions", id: "uploadModelVersion", tag: "models",
+            summary: "Upload a model file as the next version (the body is the file)", access: .role(.operator),
+            query: [
+                .init(name: "filename", schema: .text, description: "the file's name, e.g. model.onnx", required: true),
+                .init(name: "descriptor", schema: .text, description: "Panorama's descriptor JSON (inputs and shapes)"),
+            ], body: .binary("application/octet-stream"), status: 201, content: .json(.ref("ModelVersion"))
+        ) { call in
+            var descriptor: JSONValue?
+            if let text = call.query("descriptor") {
+                guard let value = try? APIJSON.decoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                    throw APIError.invalid("descriptor is not valid JSON")
+                }
+                descriptor = value
+            }
+            let upload = try await call.receiveUpload()
+            defer { try? FileManager.default.removeItem(at: upload.file) }
+            let version = try await call.store.addModelVersion(
+                call.parameter("id"), upload: upload, filename: call.query("filename") ?? "", descriptor: descriptor)
+            return .json(version, created: "version \(version.version)")
+        },
+        APIOperation(
+            method: .get, path: "\(base)/models/{id}/versions/{version}/content", id: "downloadModelVersion",
+            tag: "models", summary: "Download a model version's file", access: .role(.viewer), status: 200,
+            content: .binary("application/octet-stream")
+        ) { call in
+            guard let version = Int(call.parameter("version")) else {
+                throw APIError.notFound("version", "\(call.parameter("version")) of model \(call.parameter("id"))")
+            }
+            let file = try await call.store.modelFile(call.parameter("id"), version: version)
+            return .file(file.url, contentType: "application/octet-stream", filename: file.filename)
+        },
+    ]
+
+    // MARK: Packages
+
+    static let packages: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/packages", id: "listPackages", tag: "packages", summary: "List packages",
+            access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Package"))
+        ) { call in .json(Items(items: try await call.store.listPackages())) },
+        APIOperation(
+            method: .post, path: "\(base)/packages", id: "createPackage", tag: "packages", summary: "Create a package",
+            access: .role(.operator), body: .json("NewPackage", fields: NewPackage.fields), status: 201,
+            content: .json(.ref("Package"))
+        ) { call in
+            let package = try await call.store.createPackage(try await call.decode(NewPackage.self))
+            return .json(package, created: package.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/packages/{id}", id: "getPackage", tag: "packages",
+            summary: "Describe a package and its versions", access: .role(.viewer), status: 200,
+            content: .json(.ref("Package"))
+        ) { call in .json(try await call.store.package(call.parameter("id"))) },
+        APIOperation(
+            method: .delete, path: "\(base)/packages/{id}", id: "deletePackage", tag: "packages",
+            summary: "Delete a package no instance uses", access: .role(.operator), status: 204, content: .none
+        ) { call in
+            try await call.store.deletePackage(call.parameter("id"))
+            return .empty
+        },
+        APIOperation(
+            method: .post, path: "\(base)/packages/{id}/versions", id: "registerPackageVersion", tag: "packages",
+            summary: "Upload a ZIP of an application project folder as a version; the manifest is checked",
+            access: .role(.operator),
+            query: [.init(name: "version", schema: .text, description: "the version, e.g. 1.0", required: true)],
+            body: .binary("application/zip"), status: 201, content: .json(.ref("PackageVersion"))
+        ) { call in
+            let upload = try await call.receiveUpload()
+            defer { try? FileManager.default.removeItem(at: upload.file) }
+            let version = try await call.store.addPackageVersion(
+                call.parameter("id"), version: call.query("version") ?? "", upload: upload)
+            return .json(version, created: "version \(version.version)")
+        },
+        APIOperation(
+            method: .get, path: "\(base)/packages/{id}/versions/{version}/archive", id: "downloadPackageVersion",
+            tag: "packages", summary: "Download a package version's archive", access: .role(.viewer), status: 200,
+            content: .binary("application/zip")
+        ) { call in
+            let file = try await call.store.packageArchive(call.parameter("id"), version: call.parameter("version"))
+            return .file(file, contentType: "application/zip", filename: "\(call.parameter("version")).zip")
+        },
+    ]
+
+    // MARK: Application instances
+
+    static let instances: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/instances", id: "listInstances", tag: "instances",
+            summary: "List application instances", access: .role(.viewer),
+            query: [
+                .init(name: "deviceId", schema: .text, description: "only this device's"),
+                .init(name: "status", schema: .values(InstanceStatus.self), description: "only in this status"),
+            ], status: 200, content: .json(OpenAPIComponents.list(of: "ApplicationInstance"))
+        ) { call in
+            var status: InstanceStatus?
+            if let text = call.query("status") {
+                guard let value = InstanceStatus(rawValue: text) else {
+                    throw APIError.invalid(
+                        "status must be one of \(InstanceStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                status = value
+            }
+            return .json(
+                Items(items: try await call.store.listInstances(device: call.query("deviceId"), status: status)))
+        },
+        APIOperation(
+            method: .post, path: "\(base)/instances", id: "createInstance", tag: "instances",
+            summary: "Deploy a package version to a device with camera bindings and parameter values",
+            access: .role(.operator), body: .json("NewInstance", fields: NewInstance.fields), status: 201,
+            content: .json(.ref("ApplicationInstance"))
+        ) { call in
+            let instance = try await call.store.createInstance(try await call.decode(NewInstance.self))
+            return .json(instance, created: instance.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/instances/{id}", id: "getInstance", tag: "instances",
+            summary: "Describe an application instance", access: .role(.viewer), status: 200,
+            content: .json(.ref("ApplicationInstance"))
+        ) { call in .json(try await call.store.instance(call.parameter("id"))) },
+        APIOperation(
+            method: .patch, path: "\(base)/instances/{id}", id: "updateInstance", tag: "instances",
+            summary: "Change an instance's version, bindings, parameters or desired state (a new deployment)",
+            access: .role(.operator), body: .json("InstanceUpdate", fields: InstanceUpdate.fields), status: 200,
+            content: .json(.ref("ApplicationInstance"))
+        ) { call in
+            .json(try await call.store.updateInstance(call.parameter("id"), try await call.decode(InstanceUpdate.self)))
+        },
+        APIOperation(
+            method: .delete, path: "\(base)/instances/{id}", id: "removeInstance", tag: "instances",
+            summary: "Remove an instance from its device (desired state REMOVED)", access: .role(.operator),
+            status: 202, content: .json(.ref("ApplicationInstance"))
+        ) { call in .json(try await call.store.removeInstance(call.parameter("id"))) },
+        APIOperation(
+            method: .get, path: "\(base)/instances/{id}/deployments", id: "listDeployments", tag: "instances",
+            summary: "An instance's deployments, newest first", access: .role(.viewer), status: 200,
+            content: .json(OpenAPIComponents.list(of: "Deployment"))
+        ) { call in .json(Items(items: try await call.store.deployments(instance: call.parameter("id")))) },
+        APIOperation(
+            method: .post, path: "\(base)/instances/{id}/report", id: "reportInstanceStatus", tag: "device-facing",
+            summary: "A device reports an instance's status and health", access: .device,
+            body: .json("InstanceReport", fields: InstanceReport.fields), status: 200,
+            content: .json(.ref("ApplicationInstance"))
+        ) { call in
+            guard case .device(let device)? = call.caller?.kind else { throw APIError(403, "devices only") }
+            return .json(
+                try await call.store.reportInstance(
+                    call.parameter("id"), device: device, try await call.decode(InstanceReport.self)))
+        },
+    ]
+
+    // MARK: Events
+
+    static let events: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/events", id: "listEvents", tag: "events",
+            summary: "Events, newest first, filtered and paged by cursor", access: .role(.viewer),
+            query: [
+                .init(name: "deviceId", schema: .text, description: "only this device's"),
+                .init(name: "cameraId", schema: .text, description: "only this camera's"),
+                .init(name: "instanceId", schema: .text, description: "only this instance's"),
+                .init(name: "type", schema: .text, description: "only this type"),
+                .init(name: "since", schema: .time, description: "at or after this time"),
+                .init(name: "until", schema: .time, description: "before this time"),
+                .init(name: "limit", schema: .integer, description: "page size, 1-500 (default 50)"),
+                .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
+            ], status: 200, content: .json(.ref("EventPage"))
+        ) { call in
+            var query = EventQuery()
+            query.device = call.query("deviceId")
+            query.camera = call.query("cameraId")
+            query.instance = call.query("instanceId")
+            query.type = call.query("type")
+            query.since = try call.queryTime("since")
+            query.until = try call.queryTime("until")
+            query.limit = try call.queryInt("limit", default: 50)
+            query.cursor = call.query("cursor")
+            return .json(try await call.store.events(query))
+        },
+        APIOperation(
+            method: .get, path: "\(base)/events/{id}", id: "getEvent", tag: "events", summary: "Describe an event",
+            access: .role(.viewer), status: 200, content: .json(.ref("Event"))
+        ) { call in .json(try await call.store.event(call.parameter("id"))) },
+        APIOperation(
+            method: .get, path: "\(base)/events/{id}/snapshot", id: "getEventSnapshot", tag: "events",
+            summary: "An event's snapshot (JPEG)", access: .role(.viewer), status: 200, content: .binary("image/jpeg")
+        ) { call in .file(try await call.store.eventSnapshot(call.parameter("id")), contentType: "image/jpeg") },
+        APIOperation(
+            method: .post, path: "\(base)/devices/{id}/events", id: "sendEvents", tag: "device-facing",
+            summary: "A device sends events (with snapshots)", access: .device,
+            body: .json("EventBatch", fields: EventBatch.fields), status: 201, content: .json(.ref("EventIds")),
+            audited: false
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            let batch = try await call.decode(EventBatch.self, limit: 64 << 20)
+            return .json(EventIDs(ids: try await call.store.ingestEvents(device: call.parameter("id"), batch)))
+        },
+    ]
+
+    // MARK: Tokens and audit
+
+    static let access: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/tokens", id: "listTokens", tag: "access", summary: "List API tokens",
+            access: .role(.admin), status: 200, content: .json(OpenAPIComponents.list(of: "APIToken"))
+        ) { call in .json(Items(items: try await call.store.listTokens())) },
+        APIOperation(
+            method: .post, path: "\(base)/tokens", id: "createToken", tag: "access",
+            summary: "Create an API token; its secret is answered once", access: .role(.admin),
+            body: .json("NewToken", fields: NewToken.fields), status: 201, content: .json(.ref("APITokenCreated"))
+        ) { call in
+            let created = try await call.store.createToken(try await call.decode(NewToken.self))
+            return .json(created, created: created.token.id)
+        },
+        APIOperation(
+            method: .delete, path: "\(base)/tokens/{id}", id: "deleteToken", tag: "access", summary: "Revoke a token",
+            access: .role(.admin), status: 204, content: .none
+        ) { call in
+            try await call.store.deleteToken(call.parameter("id"))
+            return .empty
+        },
+        APIOperation(
+            method: .get, path: "\(base)/audit", id: "listAudit", tag: "access",
+            summary: "The audit log, newest first", access: .role(.admin),
+            query: [
+                .init(name: "limit", schema: .integer, description: "page size, 1-500 (default 100)"),
+                .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
+            ], status: 200, content: .json(.ref("AuditPage"))
+        ) { call in
+            .json(
+                try await call.store.auditLog(
+                    limit: try call.queryInt("limit", default: 100), cursor: call.query("cursor")))
+        },
+    ]
+}

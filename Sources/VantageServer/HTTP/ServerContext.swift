@@ -1,0 +1,100 @@
+public import Hummingbird
+import Logging
+import NIOCore
+import VantageAPI
+
+/// The request context of every route: who is calling, once ``AuthenticationMiddleware`` has looked.
+public struct ServerContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The caller, or nil for an anonymous request.
+    public var caller: Caller?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// JSON bodies are small; uploads stream to disk and have their own limit.
+    public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// Reads the caller from `Authorization: Bearer …` or the console's session cookie. Anonymous requests pass through;
+/// each route decides what it needs.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+    let store: Store
+    static let sessionCookie = "vantage_session"
+
+    func handle(
+        _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw APIError(401, "the Authorization header must be \"Bearer <token>\"")
+            }
+            guard let caller = try await store.caller(bearer: String(parts[1])) else {
+                throw APIError(401, "the token is not valid (revoked, mistyped, or from another server)")
+            }
+            context.caller = caller
+        } else if let cookie = request.cookies[Self.sessionCookie] {
+            context.caller = try await store.caller(session: cookie.value)
+        }
+        if let caller = context.caller {
+            context.logger[metadataKey: "vantage.actor"] = "\(caller.actor)"
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Turns every error into a JSON `{"error": {"status", "message"}}` answer. Database and internal failures are
+/// logged in full and answered with a message that holds no internals.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+
+    func handle(
+        _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.response(error.status, error.message)
+        } catch let error as DatabaseError {
+            switch error.code {
+            case .diskFull:
+                context.logger.error("database: \(error.message)")
+                return Self.response(507, "the server's storage is full; nothing was changed. Tell its operator.")
+            case .unavailable:
+                context.logger.error("database: \(error.message)")
+                return Self.response(503, "the database is unavailable; retry shortly")
+            case .uniqueViolation:
+                return Self.response(409, "that already exists")
+            case .foreignKeyViolation:
+                return Self.response(409, "that is still referenced by another resource")
+            default:
+                context.logger.error("database: \(error.message)")
+                return Self.response(500, "internal error (logged on the server)")
+            }
+        } catch let error as HTTPError {
+            let message: String
+            switch error.status.code {
+            case 404: message = "no such route: \(request.method) \(request.uri.path)"
+            case 413: message = "the request body is too large"
+            case 405: message = "\(request.method) is not allowed on \(request.uri.path)"
+            default: message = error.body ?? error.status.reasonPhrase
+            }
+            return Self.response(error.status.code, message)
+        } catch {
+            context.logger.error("unhandled: \(String(reflecting: error))")
+            return Self.response(500, "internal error (logged on the server)")
+        }
+    }
+
+    static func response(_ status: Int, _ message: String) -> Response {
+        let body = APIJSON.string(ErrorBody(error: .init(status: status, message: message)))
+        return Response(
+            status: .init(code: status),
+            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,71 @@
+import Crypto
+import Foundation
+
+/// Where model files, package archives and snapshots live, addressed by their SHA-256 (`sha256:<hex>`).
+/// ``LocalArtifactStore`` (a folder) is the default; S3-compatible storage comes with the integrations work and
+/// plugs in here.
+public protocol ArtifactStore: Sendable {
+    /// Stores the file at `file` (moved or copied in) whose digest the caller computed while receiving it.
+    func put(file: URL, digest: String) async throws
+    /// Stores bytes; returns their digest.
+    func put(bytes: [UInt8]) async throws -> String
+    /// A readable local file holding the artifact, or nil when it is missing.
+    func file(for digest: String) async throws -> URL?
+    /// A folder for temporary files on the same file system (uploads land there first).
+    var scratchFolder: URL { get }
+}
+
+/// Artifacts in a folder: `sha256/ab/abcdef…`. Writes go to a temporary file renamed into place, so a crash or a
+/// full disk never leaves a partial artifact under its digest.
+public struct LocalArtifactStore: ArtifactStore {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        do {
+            try FileManager.default.createDirectory(at: root.appending(path: "tmp"), withIntermediateDirectories: true)
+        } catch {
+            throw ServerError("cannot create the artifact folder \(root.path): \(error.localizedDescription)")
+        }
+    }
+
+    public var scratchFolder: URL { root.appending(path: "tmp") }
+
+    func path(_ digest: String) throws -> URL {
+        let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : digest
+        guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+            throw APIError.invalid("\(digest) is not a sha256 digest")
+        }
+        return root.appending(path: "sha256/\(hex.prefix(2))/\(hex)")
+    }
+
+    public func put(file: URL, digest: String) async throws {
+        let destination = try path(digest)
+        let manager = FileManager.default
+        try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if manager.fileExists(atPath: destination.path) {
+            try? manager.removeItem(at: file)
+            return
+        }
+        try manager.moveItem(at: file, to: destination)
+    }
+
+    public func put(bytes: [UInt8]) async throws -> String {
+        let digest = "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let temporary = scratchFolder.appending(path: UUID().uuidString)
+        do {
+            try Data(bytes).write(to: temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw APIError(
+                507, "cannot store an artifact in \(root.path): \(error.localizedDescription) (is the disk full?)")
+        }
+        try await put(file: temporary, digest: digest)
+        return digest
+    }
+
+    public func file(for digest: String) async throws -> URL? {
+        let url = try path(digest)
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+}

@@ -1,0 +1,54 @@
+import Crypto
+import Foundation
+
+/// Encrypts what must be stored but never shown (camera credentials) with AES-GCM under a 256-bit key kept in
+/// the server's data folder (`secret.key`, mode 0600, made at first start). Replicas sharing one database must
+/// share the key (the same data folder, or `--secret-key-file`).
+public struct SecretBox: Sendable {
+    // SymmetricKey is not Sendable; the bytes are, and a key is cheap to rebuild per use.
+    private let keyBytes: [UInt8]
+    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    public init(key: SymmetricKey) { self.keyBytes = key.withUnsafeBytes { Array($0) } }
+
+    /// Reads the key file, creating it with a fresh key when it does not exist.
+    public static func loadOrCreate(at url: URL) throws -> SecretBox {
+        let manager = FileManager.default
+        if let data = manager.contents(atPath: url.path) {
+            guard data.count == 32 else {
+                throw ServerError(
+                    "the key file \(url.path) holds \(data.count) bytes, not 32: restore it from a backup (camera credentials cannot be read without it)"
+                )
+            }
+            return SecretBox(key: SymmetricKey(data: data))
+        }
+        let key = SymmetricKey(size: .bits256)
+        let data = key.withUnsafeBytes { Data($0) }
+        guard manager.createFile(atPath: url.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ServerError("cannot write the key file \(url.path): check that the data folder is writable")
+        }
+        return SecretBox(key: key)
+    }
+
+    /// `base64(nonce ‖ ciphertext ‖ tag)`.
+    func seal(_ plaintext: String) throws -> String {
+        try AES.GCM.seal(Data(plaintext.utf8), using: key).combined!.base64EncodedString()
+    }
+
+    func open(_ sealed: String) throws -> String {
+        guard let data = Data(base64Encoded: sealed) else { throw ServerError("a stored secret is not base64") }
+        do {
+            let box = try AES.GCM.SealedBox(combined: data)
+            return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
+        } catch {
+            throw ServerError(
+                "a stored secret does not open with this server's key: is secret.key the one it was written with?")
+        }
+    }
+}
+
+/// A server start-up or configuration failure, worded for the person running it.
+public struct ServerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

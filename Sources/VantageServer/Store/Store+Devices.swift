@@ -1,0 +1,134 @@
+import Foundation
+import VantageAPI
+
+extension Store {
+    static let deviceColumns =
+        "id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at"
+
+    func device(from row: SQLRow, now: Int64 = Millis.now()) throws -> Device {
+        let heartbeat = try row.optionalInteger("last_heartbeat_at")
+        let connection: ConnectionStatus =
+            heartbeat.map { now - $0 <= Self.onlineWindowMillis ? .online : .offline } ?? .notAvailable
+        return Device(
+            id: try row.text("id"), name: try row.text("name"), description: try row.text("description"),
+            provisioningStatus: ProvisioningStatus(rawValue: try row.text("provisioning_status")) ?? .error,
+            connectionStatus: connection, lastHeartbeat: Millis.date(heartbeat),
+            softwareVersion: try row.optionalText("software_version"),
+            createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
+        )
+    }
+
+    public func listDevices() async throws -> [Device] {
+        let now = Millis.now()
+        return try await database.query("SELECT \(raw: Self.deviceColumns) FROM devices ORDER BY name").map {
+            try device(from: $0, now: now)
+        }
+    }
+
+    public func device(_ id: String) async throws -> Device {
+        guard Identifiers.isValid(id, prefix: "dev"),
+            let row = try await database.query("SELECT \(raw: Self.deviceColumns) FROM devices WHERE id = \(id)").first
+        else { throw APIError.notFound("device", id) }
+        return try device(from: row)
+    }
+
+    /// Registers a device; its provisioning token (shown once) is what `vantage agent` enrolls with.
+    public func createDevice(_ new: NewDevice) async throws -> DeviceCreated {
+        try Self.checkName(new.name, of: "device")
+        let description = try Self.checkDescription(new.description)
+        let id = Identifiers.make("dev")
+        let token = Identifiers.secret("vd")
+        let now = Millis.now()
+        try await Self.unique("a device named \"\(new.name)\"") {
+            try await database.query(
+                """
+                INSERT INTO devices (id, name, description, provisioning_status, token_hash, created_at, updated_at)
+                VALUES (\(id), \(new.name), \(description), \(ProvisioningStatus.awaitingProvisioning.rawValue),
+                        \(Identifiers.hash(token)), \(now), \(now))
+                """)
+        }
+        return DeviceCreated(device: try await device(id), provisioningToken: token)
+    }
+
+    public func updateDevice(_ id: String, _ update: DeviceUpdate) async throws -> Device {
+        _ = try await device(id)
+        if let name = update.name {
+            try Self.checkName(name, of: "device")
+            try await Self.unique("a device named \"\(name)\"") {
+                try await database.query(
+                    "UPDATE devices SET name = \(name), updated_at = \(Millis.now()) WHERE id = \(id)")
+            }
+        }
+        if update.description != nil {
+            let description = try Self.checkDescription(update.description)
+            try await database.query(
+                "UPDATE devices SET description = \(description), updated_at = \(Millis.now()) WHERE id = \(id)")
+        }
+        return try await device(id)
+    }
+
+    /// Deletes a device that runs no application instance any more.
+    public func deleteDevice(_ id: String) async throws {
+        _ = try await device(id)
+        try await database.transaction { db in
+            let running = try await db.query(
+                "SELECT id FROM instances WHERE device_id = \(id) AND desired_state <> \(DesiredState.removed.rawValue)"
+            )
+            guard running.isEmpty else {
+                throw APIError.conflict(
+                    "device \(id) still has application instances (\(running.compactMap { try? $0.text("id") }.joined(separator: ", "))): remove them first"
+                )
+            }
+            try await db.query("DELETE FROM instances WHERE device_id = \(id)")
+            try await db.query("DELETE FROM devices WHERE id = \(id)")
+        }
+    }
+
+    /// The device a device token belongs to.
+    func deviceID(forToken secret: String) async throws -> String? {
+        try await database.query("SELECT id FROM devices WHERE token_hash = \(Identifiers.hash(secret))").first?.text(
+            "id")
+    }
+
+    /// Records a heartbeat: the device is ONLINE and provisioned; its metrics join its health series.
+    public func heartbeat(_ id: String, _ beat: Heartbeat) async throws -> Device {
+        _ = try await device(id)
+        let now = Millis.now()
+        if let version = beat.softwareVersion, version.count > 64 {
+            throw APIError.invalid("softwareVersion is longer than 64 characters")
+        }
+        let metrics = beat.metrics ?? [:]
+        guard metrics.count <= 64 else { throw APIError.invalid("a heartbeat carries at most 64 metrics") }
+        for (name, value) in metrics {
+            guard !name.isEmpty, name.count <= 64, value.isFinite else {
+                throw APIError.invalid(
+                    "metric \"\(name.prefix(70))\" must have a 1-64 character name and a finite value")
+            }
+        }
+        try await database.transaction { db in
+            try await db.query(
+                """
+                UPDATE devices SET last_heartbeat_at = \(now), provisioning_status = \(ProvisioningStatus.succeeded.rawValue),
+                    software_version = COALESCE(\(beat.softwareVersion), software_version), updated_at = \(now)
+                WHERE id = \(id)
+                """)
+            for (name, value) in metrics.sorted(by: { $0.key < $1.key }) {
+                try await db.query(
+                    "INSERT INTO device_metrics (device_id, name, at, value) VALUES (\(id), \(name), \(now), \(value))")
+            }
+        }
+        return try await device(id)
+    }
+
+    /// A device's health series since `since`, oldest first (at most 10,000 points).
+    public func metrics(device id: String, name: String?, since: Date) async throws -> [MetricPoint] {
+        _ = try await device(id)
+        var sql: SQL =
+            "SELECT name, at, value FROM device_metrics WHERE device_id = \(id) AND at >= \(Millis.from(since))"
+        if let name { sql.append(" AND name = \(name)") }
+        sql.append(" ORDER BY at LIMIT 10000")
+        return try await database.query(sql).map {
+            MetricPoint(name: try $0.text("name"), time: Millis.date(try $0.integer("at")), value: try $0.real("value"))
+        }
+    }
+}

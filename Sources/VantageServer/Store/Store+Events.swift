@@ -1,0 +1,174 @@
+import Foundation
+import VantageAPI
+
+/// Which events to list. Every filter is optional; pages go newest first.
+public struct EventQuery: Sendable {
+    public var device: String?
+    public var camera: String?
+    public var instance: String?
+    public var type: String?
+    public var since: Date?
+    public var until: Date?
+    public var limit = 50
+    public var cursor: String?
+
+    public init() {}
+}
+
+extension Store {
+    static let maxEventsPerBatch = 1000
+    static let maxEventDataBytes = 64 * 1024
+    static let maxSnapshotBytes = 8 << 20
+
+    func event(from row: SQLRow) throws -> Event {
+        Event(
+            id: try row.text("id"), deviceId: try row.text("device_id"), cameraId: try row.optionalText("camera_id"),
+            instanceId: try row.optionalText("instance_id"), type: try row.text("type"),
+            time: Millis.date(try row.integer("at")), receivedAt: Millis.date(try row.integer("received_at")),
+            data: try Self.decodeJSON(JSONValue.self, try row.text("data")),
+            hasSnapshot: try row.optionalText("snapshot_digest") != nil)
+    }
+
+    static func checkEventType(_ type: String) -> Bool {
+        !type.isEmpty && type.count <= 64
+            && type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.:-".contains($0)) }
+    }
+
+    /// Stores events a device sent, with their snapshots. All or nothing: one bad event refuses the batch, and
+    /// the message says which.
+    public func ingestEvents(device: String, _ batch: EventBatch) async throws -> [String] {
+        _ = try await self.device(device)
+        guard !batch.events.isEmpty, batch.events.count <= Self.maxEventsPerBatch else {
+            throw APIError.invalid("send 1 to \(Self.maxEventsPerBatch) events at once (got \(batch.events.count))")
+        }
+        struct Checked: Sendable {
+            var id: String
+            var event: NewEvent
+            var at: Int64
+            var data: String
+            var snapshot: [UInt8]?
+        }
+        let now = Millis.now()
+        var checked: [Checked] = []
+        for (index, event) in batch.events.enumerated() {
+            let label = "events[\(index)]"
+            guard Self.checkEventType(event.type) else {
+                throw APIError.invalid("\(label).type must be 1-64 letters, digits, '_', '.', ':' or '-'")
+            }
+            if let camera = event.cameraId, !Identifiers.isValid(camera, prefix: "cam") {
+                throw APIError.invalid("\(label).cameraId \"\(camera.prefix(40))\" is not a camera id")
+            }
+            if let instance = event.instanceId, !Identifiers.isValid(instance, prefix: "ins") {
+                throw APIError.invalid("\(label).instanceId \"\(instance.prefix(40))\" is not an instance id")
+            }
+            let data = Self.json(event.data ?? .object([:]))
+            guard data.utf8.count <= Self.maxEventDataBytes else {
+                throw APIError.invalid("\(label).data is larger than \(Self.maxEventDataBytes / 1024) KiB")
+            }
+            var snapshot: [UInt8]?
+            if let base64 = event.snapshot {
+                guard base64.count <= Self.maxSnapshotBytes * 4 / 3 + 4, let bytes = Data(base64Encoded: base64) else {
+                    throw APIError.invalid(
+                        "\(label).snapshot must be a base64 JPEG of at most \(Self.maxSnapshotBytes >> 20) MiB")
+                }
+                guard bytes.starts(with: [0xFF, 0xD8, 0xFF]) else {
+                    throw APIError.invalid("\(label).snapshot is not a JPEG image")
+                }
+                snapshot = [UInt8](bytes)
+            }
+            checked.append(
+                Checked(
+                    id: Identifiers.make("evt"), event: event, at: event.time.map(Millis.from) ?? now, data: data,
+                    snapshot: snapshot))
+        }
+        var stored: [String: String] = [:]
+        for item in checked {
+            if let bytes = item.snapshot { stored[item.id] = try await artifacts.put(bytes: bytes) }
+        }
+        let digests = stored
+        let rows = checked
+        try await database.transaction { db in
+            for item in rows {
+                try await db.query(
+                    """
+                    INSERT INTO events (id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest)
+                    VALUES (\(item.id), \(device), \(item.event.cameraId), \(item.event.instanceId), \(item.event.type),
+                            \(item.at), \(now), \(item.data), \(digests[item.id]))
+                    """)
+            }
+        }
+        for item in checked {
+            if let camera = item.event.cameraId, let digest = digests[item.id] {
+                try await setSnapshot(camera: camera, digest: digest, at: item.at)
+            }
+        }
+        return checked.map(\.id)
+    }
+
+    /// A page of events, newest first, by keyset pagination on (time, id): each page is an index range scan, so a
+    /// page costs the same at event 1 and event 1,000,000.
+    public func events(_ query: EventQuery) async throws -> Page<Event> {
+        guard (1...500).contains(query.limit) else { throw APIError.invalid("limit must be 1-500") }
+        var sql: SQL =
+            "SELECT id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest FROM events WHERE 1 = 1"
+        if let device = query.device { sql.append(" AND device_id = \(device)") }
+        if let camera = query.camera { sql.append(" AND camera_id = \(camera)") }
+        if let instance = query.instance { sql.append(" AND instance_id = \(instance)") }
+        if let type = query.type { sql.append(" AND type = \(type)") }
+        if let since = query.since { sql.append(" AND at >= \(Millis.from(since))") }
+        if let until = query.until { sql.append(" AND at < \(Millis.from(until))") }
+        if let cursor = query.cursor {
+            guard let (at, id) = Self.decodeCursor(cursor) else {
+                throw APIError.invalid(
+                    "cursor is not one this server gave: pass nextCursor from the previous page as is")
+            }
+            sql.append(" AND (at < \(at) OR (at = \(at) AND id < \(id)))")
+        }
+        sql.append(" ORDER BY at DESC, id DESC LIMIT \(query.limit + 1)")
+        let rows = try await database.query(sql)
+        let events = try rows.prefix(query.limit).map { try event(from: $0) }
+        let next =
+            rows.count > query.limit ? events.last.map { Self.encodeCursor(at: Millis.from($0.time), id: $0.id) } : nil
+        return Page(items: events, nextCursor: next)
+    }
+
+    static func encodeCursor(at: Int64, id: String) -> String {
+        Data("\(at):\(id)".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) -> (Int64, String)? {
+        var text = cursor
+        while text.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text), let string = String(data: data, encoding: .utf8),
+            let colon = string.firstIndex(of: ":"), let at = Int64(string[..<colon])
+        else { return nil }
+        let id = String(string[string.index(after: colon)...])
+        guard Identifiers.isValid(id, prefix: "evt") else { return nil }
+        return (at, id)
+    }
+
+    public func event(_ id: String) async throws -> Event {
+        guard Identifiers.isValid(id, prefix: "evt"),
+            let row = try await database.query(
+                "SELECT id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest FROM events WHERE id = \(id)"
+            ).first
+        else { throw APIError.notFound("event", id) }
+        return try event(from: row)
+    }
+
+    public func eventSnapshot(_ id: String) async throws -> URL {
+        _ = try await event(id)
+        guard
+            let digest = try await database.query("SELECT snapshot_digest FROM events WHERE id = \(id)").first?
+                .optionalText("snapshot_digest"), let url = try await artifacts.file(for: digest)
+        else { throw APIError.notFound("snapshot for event", id) }
+        return url
+    }
+
+    /// How many events arrived since `since` (the console's overview).
+    public func eventCount(since: Date) async throws -> Int {
+        Int(
+            try await database.query("SELECT COUNT(*) AS n FROM events WHERE at >= \(Millis.from(since))").first?
+                .integer("n") ?? 0)
+    }
+}

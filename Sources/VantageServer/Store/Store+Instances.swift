@@ -1,0 +1,242 @@
+import Foundation
+import VantageAPI
+import VantageApp
+
+extension Store {
+    static let instanceColumns = """
+        i.id, i.name, i.description, i.package_id, p.name AS package_name, i.package_version, i.device_id, i.cameras,
+        i.parameters, i.desired_state, i.status, i.health_status, i.status_description, i.created_at, i.updated_at
+        """
+
+    func instance(from row: SQLRow) throws -> ApplicationInstance {
+        ApplicationInstance(
+            id: try row.text("id"), name: try row.text("name"), description: try row.text("description"),
+            packageId: try row.text("package_id"), packageName: try row.text("package_name"),
+            packageVersion: try row.text("package_version"), deviceId: try row.text("device_id"),
+            cameras: try Self.decodeJSON([String: String].self, try row.text("cameras")),
+            parameters: try Self.decodeJSON([String: JSONValue].self, try row.text("parameters")),
+            desiredState: DesiredState(rawValue: try row.text("desired_state")) ?? .stopped,
+            status: InstanceStatus(rawValue: try row.text("status")) ?? .deploymentError,
+            healthStatus: HealthStatus(rawValue: try row.text("health_status")) ?? .notAvailable,
+            statusDescription: try row.text("status_description"),
+            createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
+        )
+    }
+
+    /// Instances, optionally of one device or in one status.
+    public func listInstances(device: String? = nil, status: InstanceStatus? = nil) async throws
+        -> [ApplicationInstance]
+    {
+        var sql: SQL =
+            "SELECT \(raw: Self.instanceColumns) FROM instances i JOIN packages p ON p.id = i.package_id WHERE 1 = 1"
+        if let device { sql.append(" AND i.device_id = \(device)") }
+        if let status { sql.append(" AND i.status = \(status.rawValue)") }
+        sql.append(" ORDER BY i.name, i.id")
+        return try await database.query(sql).map { try instance(from: $0) }
+    }
+
+    public func instance(_ id: String) async throws -> ApplicationInstance {
+        guard Identifiers.isValid(id, prefix: "ins"),
+            let row = try await database.query(
+                "SELECT \(raw: Self.instanceColumns) FROM instances i JOIN packages p ON p.id = i.package_id WHERE i.id = \(id)"
+            ).first
+        else { throw APIError.notFound("application instance", id) }
+        return try instance(from: row)
+    }
+
+    /// Checks bindings against the package version's manifest: every camera node bound to a registered camera, and
+    /// only overridable parameters, each of its type and matching its constraint.
+    func checkBindings(
+        packageId: String, version: String, cameras: [String: String], parameters: [String: JSONValue]
+    ) async throws -> [String: JSONValue] {
+        let package: Package
+        do {
+            package = try await self.package(packageId)
+        } catch let error as APIError where error.status == 404 {
+            throw APIError.unprocessable("packageId: \(error.message)")
+        }
+        guard let packageVersion = package.versions.first(where: { $0.version == version }) else {
+            let known = package.versions.map(\.version).joined(separator: ", ")
+            throw APIError.unprocessable(
+                "package \(package.name) has no version \(version)"
+                    + (known.isEmpty ? " (upload one first)" : " (it has \(known))"))
+        }
+        let cameraNodes = packageVersion.cameras.map(\.node)
+        for node in cameras.keys.sorted() where !cameraNodes.contains(node) {
+            throw APIError.unprocessable(
+                "cameras: the application has no camera node \"\(node)\" (its camera nodes: \(cameraNodes.joined(separator: ", ")))"
+            )
+        }
+        for node in cameraNodes {
+            guard let cameraId = cameras[node] else {
+                throw APIError.unprocessable("cameras: bind camera node \"\(node)\" to a camera id")
+            }
+            do {
+                _ = try await camera(cameraId)
+            } catch let error as APIError where error.status == 404 {
+                throw APIError.unprocessable("cameras.\(node): \(error.message)")
+            }
+        }
+        var checked: [String: JSONValue] = [:]
+        for (node, value) in parameters.sorted(by: { $0.key < $1.key }) {
+            guard let input = packageVersion.parameters.first(where: { $0.node == node }) else {
+                let names = packageVersion.parameters.filter(\.overridable).map(\.node)
+                throw APIError.unprocessable(
+                    "parameters: the application has no parameter node \"\(node)\""
+                        + (names.isEmpty
+                            ? " (none is overridable)" : " (overridable: \(names.joined(separator: ", ")))"))
+            }
+            let parameter = ApplicationInputs.Parameter(
+                node: node, type: PortType(rawValue: input.type) ?? .string, defaultValue: .string(""),
+                overridable: input.overridable, mandatory: input.mandatory, constraintText: input.constraintText,
+                constraintRegex: input.constraintRegex)
+            switch ApplicationInputs.check(value.text, for: parameter) {
+            case .success(let typed): checked[node] = JSONValue(typed)
+            case .failure(let failure): throw APIError.unprocessable("parameters: \(failure)")
+            }
+        }
+        for input in packageVersion.parameters where input.mandatory && checked[input.node] == nil {
+            throw APIError.unprocessable(
+                "parameters: \"\(input.node)\" must be given (the manifest marks it overrideMandatory)")
+        }
+        return checked
+    }
+
+    public func createInstance(_ new: NewInstance) async throws -> ApplicationInstance {
+        try Self.checkName(new.name, of: "application instance")
+        let description = try Self.checkDescription(new.description)
+        guard try await checkDeviceReference(new.deviceId) != nil else {
+            throw APIError.unprocessable("deviceId: give the device to run on")
+        }
+        let parameters = try await checkBindings(
+            packageId: new.packageId, version: new.packageVersion, cameras: new.cameras,
+            parameters: new.parameters ?? [:])
+        let desired = new.desiredState ?? .running
+        guard desired != .removed else {
+            throw APIError.invalid("desiredState of a new instance is RUNNING or STOPPED")
+        }
+        let id = Identifiers.make("ins")
+        let now = Millis.now()
+        try await database.transaction { db in
+            try await db.query(
+                """
+                INSERT INTO instances (id, name, description, package_id, package_version, device_id, cameras, parameters,
+                    desired_state, status, health_status, status_description, created_at, updated_at)
+                VALUES (\(id), \(new.name), \(description), \(new.packageId), \(new.packageVersion), \(new.deviceId),
+                    \(Self.json(new.cameras)), \(Self.json(parameters)), \(desired.rawValue),
+                    \(InstanceStatus.deploymentPending.rawValue), \(HealthStatus.notAvailable.rawValue),
+                    'waiting for the device to deploy it', \(now), \(now))
+                """)
+            try await Self.recordDeployment(db, instance: id, version: new.packageVersion, desired: desired, now: now)
+        }
+        return try await instance(id)
+    }
+
+    static func recordDeployment(
+        _ db: any SQLExecutor, instance: String, version: String, desired: DesiredState, now: Int64
+    ) async throws {
+        let status: InstanceStatus = desired == .removed ? .removalPending : .deploymentPending
+        try await db.query(
+            """
+            INSERT INTO deployments (id, instance_id, package_version, desired_state, status, message, created_at, updated_at)
+            VALUES (\(Identifiers.make("dep")), \(instance), \(version), \(desired.rawValue), \(status.rawValue), '', \(now), \(now))
+            """)
+    }
+
+    /// Changes an instance. A new version, cameras, parameters or desired state is a new deployment the device
+    /// picks up; a name or description change is not.
+    public func updateInstance(_ id: String, _ update: InstanceUpdate) async throws -> ApplicationInstance {
+        let current = try await instance(id)
+        guard current.desiredState != .removed || update.desiredState != nil else {
+            throw APIError.conflict("instance \(id) is removed: set desiredState RUNNING to deploy it again")
+        }
+        let name = update.name ?? current.name
+        try Self.checkName(name, of: "application instance")
+        let description =
+            update.description == nil ? current.description : try Self.checkDescription(update.description)
+        let version = update.packageVersion ?? current.packageVersion
+        let cameras = update.cameras ?? current.cameras
+        let parameters = try await checkBindings(
+            packageId: current.packageId, version: version, cameras: cameras,
+            parameters: update.parameters ?? current.parameters)
+        let desired = update.desiredState ?? current.desiredState
+        let redeploy =
+            version != current.packageVersion || cameras != current.cameras || parameters != current.parameters
+            || desired != current.desiredState
+        let now = Millis.now()
+        try await database.transaction { db in
+            try await db.query(
+                """
+                UPDATE instances SET name = \(name), description = \(description), package_version = \(version),
+                    cameras = \(Self.json(cameras)), parameters = \(Self.json(parameters)), updated_at = \(now)
+                WHERE id = \(id)
+                """)
+            if redeploy {
+                let status: InstanceStatus = desired == .removed ? .removalPending : .deploymentPending
+                try await db.query(
+                    """
+                    UPDATE instances SET desired_state = \(desired.rawValue), status = \(status.rawValue),
+                        status_description = 'waiting for the device' WHERE id = \(id)
+                    """)
+                try await Self.recordDeployment(db, instance: id, version: version, desired: desired, now: now)
+            }
+        }
+        return try await instance(id)
+    }
+
+    /// Panorama's RemoveApplicationInstance: the device stops and removes it, then reports REMOVAL_SUCCEEDED.
+    public func removeInstance(_ id: String) async throws -> ApplicationInstance {
+        try await updateInstance(id, InstanceUpdate(desiredState: .removed))
+    }
+
+    /// A device's report on an instance it runs.
+    public func reportInstance(_ id: String, device: String, _ report: InstanceReport) async throws
+        -> ApplicationInstance
+    {
+        let current = try await instance(id)
+        guard current.deviceId == device else {
+            throw APIError(403, "instance \(id) is not deployed to this device")
+        }
+        let description = report.statusDescription ?? current.statusDescription
+        guard description.count <= 1024 else {
+            throw APIError.invalid("statusDescription is longer than 1024 characters")
+        }
+        let status = report.status ?? current.status
+        let health = report.healthStatus ?? current.healthStatus
+        let now = Millis.now()
+        try await database.transaction { db in
+            try await db.query(
+                """
+                UPDATE instances SET status = \(status.rawValue), health_status = \(health.rawValue),
+                    status_description = \(description), updated_at = \(now) WHERE id = \(id)
+                """)
+            if let latest = try await db.query(
+                "SELECT id FROM deployments WHERE instance_id = \(id) ORDER BY created_at DESC, id DESC LIMIT 1"
+            ).first {
+                try await db.query(
+                    "UPDATE deployments SET status = \(status.rawValue), message = \(description), updated_at = \(now) WHERE id = \(try latest.text("id"))"
+                )
+            }
+        }
+        return try await instance(id)
+    }
+
+    public func deployments(instance id: String) async throws -> [Deployment] {
+        _ = try await instance(id)
+        return try await database.query(
+            """
+            SELECT id, instance_id, package_version, desired_state, status, message, created_at, updated_at
+            FROM deployments WHERE instance_id = \(id) ORDER BY created_at DESC, id DESC
+            """
+        ).map { row in
+            Deployment(
+                id: try row.text("id"), instanceId: try row.text("instance_id"),
+                packageVersion: try row.text("package_version"),
+                desiredState: DesiredState(rawValue: try row.text("desired_state")) ?? .stopped,
+                status: InstanceStatus(rawValue: try row.text("status")) ?? .deploymentError,
+                message: try row.text("message"),
+                createdAt: Millis.date(try row.integer("created_at")),
+                updatedAt: Millis.date(try row.integer("updated_at")))
+        }
+    }
+}

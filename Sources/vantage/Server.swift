@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import VantageAPI
+import VantageServer
+
+/// `vantage server`: the control plane.
+struct Server: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the control plane: REST API, web console and database for a fleet of Vantage devices.",
+        discussion: """
+            With no flags, everything is kept under ./vantage-data/ (a SQLite database, the artifact folder and the
+            key that encrypts camera credentials) and the server listens on 127.0.0.1:8090. At the first start it
+            prints an admin API token once; `vantage server init-admin` sets a console password.
+
+              vantage server
+              vantage server --listen 0.0.0.0:8090 --database-url postgres://vantage:PASSWORD@db:5432/vantage
+
+            Several replicas may share one PostgreSQL database (and one data folder, or --secret-key-file and a
+            shared artifact folder). The API is described at /openapi.json.
+            """,
+        subcommands: [Serve.self, InitAdmin.self, OpenAPI.self],
+        defaultSubcommand: Serve.self)
+
+    struct Options: ParsableArguments {
+        @Option(help: ArgumentHelp("Folder for the database, artifacts and key.", valueName: "DIR"))
+        var data = "vantage-data"
+
+        @Option(
+            help: ArgumentHelp(
+                "Use PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST:PORT/DB (or $VANTAGE_DATABASE_URL).",
+                valueName: "URL"))
+        var databaseURL: String?
+
+        @Option(
+            help: ArgumentHelp("The key that encrypts camera credentials (default DIR/secret.key).", valueName: "FILE"))
+        var secretKeyFile: String?
+
+        func configuration() -> ServerConfiguration {
+            var configuration = ServerConfiguration()
+            configuration.dataDirectory = URL(filePath: data)
+            configuration.databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["VANTAGE_DATABASE_URL"]
+            configuration.secretKeyFile = secretKeyFile.map { URL(filePath: $0) }
+            return configuration
+        }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the server (the default).")
+
+        @OptionGroup var options: Options
+
+        @Option(help: ArgumentHelp("Address and port to listen on.", valueName: "HOST:PORT"))
+        var listen = "127.0.0.1:8090"
+
+        @Option(help: ArgumentHelp("The largest model or package upload, in MiB.", valueName: "MIB"))
+        var maxUploadMb = 2048
+
+        @Flag(help: "Send session cookies without the Secure attribute (only behind a proxy that terminates HTTPS).")
+        var insecureCookies = false
+
+        @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "LEVEL"))
+        var logLevel = "info"
+
+        func validate() throws {
+            guard let colon = listen.lastIndex(of: ":"), Int(listen[listen.index(after: colon)...]) != nil else {
+                throw ValidationError("--listen \(listen) is not HOST:PORT, e.g. 127.0.0.1:8090")
+            }
+            guard Logger.Level(rawValue: logLevel) != nil else {
+                throw ValidationError("--log-level must be trace, debug, info, notice, warning or error")
+            }
+            guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive") }
+        }
+
+        func run() async throws {
+            var configuration = options.configuration()
+            let colon = listen.lastIndex(of: ":")!
+            configuration.host = String(listen[..<colon])
+            configuration.port = Int(listen[listen.index(after: colon)...])!
+            configuration.maxUploadBytes = Int64(maxUploadMb) << 20
+            configuration.secureCookies = !insecureCookies
+            var logger = Logger(label: "vantage.server")
+            logger.logLevel = Logger.Level(rawValue: logLevel)!
+            let finalConfiguration = configuration
+            let serverLogger = logger
+            do {
+                try await ControlPlane.with(configuration, logger: logger) { plane in
+                    if let token = try await plane.store.bootstrapAdminToken() {
+                        printNow(
+                            """
+                            First start: an admin API token was created. It is shown only this once; keep it safe.
+                              \(token)
+                            Use it with: vantage login --server http://\(finalConfiguration.host):\(finalConfiguration.port) --token \(token)
+                            Set a console password with: vantage server init-admin --user admin
+                            """)
+                    }
+                    let database =
+                        finalConfiguration.databaseURL == nil
+                        ? "SQLite \(finalConfiguration.dataDirectory.path)/vantage.sqlite" : "PostgreSQL"
+                    let app = plane.application(logger: serverLogger) { port in
+                        printNow(
+                            "vantage server: http://\(finalConfiguration.host):\(port)/ (API /api/v1, /openapi.json; \(database))"
+                        )
+                    }
+                    let group = ServiceGroup(
+                        configuration: .init(
+                            services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: serverLogger))
+                    try await group.run()
+                }
+            } catch let error as ServerError {
+                throw ValidationError(error.description)
+            } catch let error as DatabaseError {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
+    /// `vantage server init-admin`: a console login with the admin role.
+    struct InitAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init-admin",
+            abstract: "Create a console user with the admin role, or set a new password for one.",
+            discussion: "The password is read from standard input (one line), or typed at the prompt.")
+
+        @OptionGroup var options: Options
+
+        @Option(help: "The user name.")
+        var user = "admin"
+
+        @Option(help: ArgumentHelp("The role: viewer, operator or admin.", valueName: "ROLE"))
+        var role = "admin"
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else {
+                throw ValidationError("--role must be viewer, operator or admin")
+            }
+            let password: String
+            if isatty(0) != 0 {
+                guard let typed = getpass("Password for \(user): ") else { throw ValidationError("no password given") }
+                password = String(cString: typed)
+            } else {
+                password = readLine(strippingNewline: true) ?? ""
+            }
+            let name = user
+            do {
+                try await ControlPlane.with(options.configuration(), logger: Logger(label: "vantage.server")) { plane in
+                    try await plane.store.setUser(name: name, password: password, role: role)
+                    try await plane.store.audit(actor: "cli:init-admin", action: "setUser", target: "user:\(name)")
+                }
+            } catch let error as APIError {
+                throw ValidationError(error.message)
+            } catch let error as ServerError {
+                throw ValidationError(error.description)
+            }
+            print("user \(user) can now sign in to the console as \(role.rawValue)")
+        }
+    }
+
+    /// `vantage server openapi`: prints the API's OpenAPI document (kept in the repository as docs/openapi.json).
+    struct OpenAPI: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "openapi", abstract: "Print the REST API's OpenAPI 3.1 document.")
+
+        func run() { print(ControlPlane.openAPIDocument(), terminator: "") }
+    }
+}
+
+/// Prints a line and flushes it at once (a supervisor or test reading the output sees it now, not at exit).
+func printNow(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
