@@ -47,6 +47,7 @@ public struct ControlPlane: Sendable {
         let artifacts = try LocalArtifactStore(root: configuration.artifactsDirectory)
         let secrets = try SecretBox.loadOrCreate(
             at: configuration.secretKeyFile ?? configuration.dataDirectory.appending(path: "secret.key"))
+        if let postgres = database as? PostgresDatabase { try await postgres.checkReachable() }
         let applied = try await Schema.migrate(database)
         if !applied.isEmpty {
             logger.info(

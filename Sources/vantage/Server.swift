@@ -110,9 +110,9 @@ struct Server: AsyncParsableCommand {
                     try await group.run()
                 }
             } catch let error as ServerError {
-                throw ValidationError(error.description)
+                throw serverFailure(error)
             } catch let error as DatabaseError {
-                throw ValidationError(error.description)
+                throw serverFailure(error)
             }
         }
     }
@@ -150,9 +150,11 @@ struct Server: AsyncParsableCommand {
                     try await plane.store.audit(actor: "cli:init-admin", action: "setUser", target: "user:\(name)")
                 }
             } catch let error as APIError {
-                throw ValidationError(error.message)
+                throw serverFailure(error)
             } catch let error as ServerError {
-                throw ValidationError(error.description)
+                throw serverFailure(error)
+            } catch let error as DatabaseError {
+                throw serverFailure(error)
             }
             print("user \(user) can now sign in to the console as \(role.rawValue)")
         }
@@ -165,6 +167,12 @@ struct Server: AsyncParsableCommand {
 
         func run() { print(ControlPlane.openAPIDocument(), terminator: "") }
     }
+}
+
+/// Prints `error` on standard error (the message says what to do) and gives the exit code to throw.
+func serverFailure(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode.failure
 }
 
 /// Prints a line and flushes it at once (a supervisor or test reading the output sees it now, not at exit).

@@ -7,6 +7,10 @@ import PostgresNIO
 public final class PostgresDatabase: Database {
     private let client: PostgresClient
     private let logger: Logger
+    /// For the start-up check: one direct connection, whose failure says exactly what is wrong.
+    private let connectionConfiguration: PostgresConnection.Configuration
+    /// How long a query waits for a connection before the caller gets 503.
+    static let queryTimeout: Duration = .seconds(15)
     /// `postgres://user@host:port/db`, without the password, for messages.
     public let displayURL: String
     public var kind: DatabaseEngineKind { .postgres }
@@ -23,10 +27,13 @@ public final class PostgresDatabase: Database {
         let database = String(components.path.drop(while: { $0 == "/" }))
         let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
         let tls: PostgresClient.Configuration.TLS
+        let connectionTLS: PostgresConnection.Configuration.TLS
         switch sslMode {
-        case "disable": tls = .disable
-        case "prefer": tls = .prefer(.clientDefault)
-        case "require", "verify-full": tls = .require(.clientDefault)
+        case "disable": (tls, connectionTLS) = (.disable, .disable)
+        case "prefer":
+            (tls, connectionTLS) = (.prefer(.clientDefault), .prefer(try Self.clientTLSContext()))
+        case "require", "verify-full":
+            (tls, connectionTLS) = (.require(.clientDefault), .require(try Self.clientTLSContext()))
         default:
             throw DatabaseError(.unavailable, "sslmode=\(sslMode) is not one of disable, prefer, require")
         }
@@ -35,9 +42,24 @@ public final class PostgresDatabase: Database {
             database: database.isEmpty ? user : database, tls: tls)
         configuration.options.maximumConnections = 16
         configuration.options.connectTimeout = .seconds(5)
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // The pool retries failed connections for ever and logs each try; the server reports the outage itself
+        // (start-up check, 503 answers), so the pool's own log stays at errors.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .error)
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
+        self.connectionConfiguration = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: database.isEmpty ? user : database, tls: connectionTLS)
         self.logger = logger
         self.displayURL = Self.redacted(url)
+    }
+
+    static func clientTLSContext() throws -> NIOSSLContext {
+        do {
+            return try NIOSSLContext(configuration: .makeClientConfiguration())
+        } catch {
+            throw DatabaseError(.unavailable, "cannot set up TLS for PostgreSQL: \(error)")
+        }
     }
 
     /// The URL with its password replaced by `***`.
@@ -49,12 +71,59 @@ public final class PostgresDatabase: Database {
 
     public func run() async { await client.run() }
 
+    /// Connects once, directly, so that a wrong host, port, password or database name is reported at start with
+    /// PostgreSQL's own reason instead of the pool retrying in silence.
+    public func checkReachable() async throws {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: connectionConfiguration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            let reason: String
+            if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
+                reason = message
+            } else if let error = error as? PSQLError, let underlying = error.underlying {
+                reason = "\(underlying)"
+            } else if let error = error as? PSQLError {
+                reason = "\(error.code)"
+            } else {
+                reason = "\(error)"
+            }
+            throw DatabaseError(
+                .unavailable,
+                "cannot connect to PostgreSQL at \(displayURL): \(reason). Check that the server runs and that the URL's host, port, user, password and database are right"
+            )
+        }
+    }
+
+    /// Runs `body`, giving up after ``queryTimeout`` (the pool waits for ever for a connection when the database
+    /// is down).
+    private func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: Self.queryTimeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw DatabaseError(
+                    .unavailable, "PostgreSQL at \(displayURL) did not answer within \(Self.queryTimeout)")
+            }
+            return result
+        }
+    }
+
     public func close() async {}
 
     @discardableResult
     public func query(_ sql: SQL) async throws -> [SQLRow] {
         do {
-            return try await Self.rows(try await client.query(Self.query(sql), logger: logger))
+            let client = self.client
+            let logger = self.logger
+            return try await withTimeout {
+                try await Self.rows(try await client.query(Self.query(sql), logger: logger))
+            }
         } catch {
             throw translate(error)
         }

@@ -203,7 +203,7 @@ extension Store {
                 throw APIError.invalid(
                     "cursor is not one this server gave: pass nextCursor from the previous page as is")
             }
-            sql.append(" AND (at < \(at) OR (at = \(at) AND id < \(id)))")
+            sql.append(" AND (at, id) < (\(at), \(id))")
         }
         sql.append(" ORDER BY at DESC, id DESC LIMIT \(limit + 1)")
         let rows = try await database.query(sql)

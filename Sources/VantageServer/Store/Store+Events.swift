@@ -87,14 +87,20 @@ extension Store {
         }
         let digests = stored
         let rows = checked
+        // Multi-row INSERTs, 100 events (900 parameters) each: one round trip per hundred on PostgreSQL.
         try await database.transaction { db in
-            for item in rows {
-                try await db.query(
-                    """
-                    INSERT INTO events (id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest)
-                    VALUES (\(item.id), \(device), \(item.event.cameraId), \(item.event.instanceId), \(item.event.type),
-                            \(item.at), \(now), \(item.data), \(digests[item.id]))
-                    """)
+            for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
+                var sql: SQL =
+                    "INSERT INTO events (id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest) VALUES "
+                for (offset, item) in chunk.enumerated() {
+                    if offset > 0 { sql.append(", ") }
+                    sql.append(
+                        """
+                        (\(item.id), \(device), \(item.event.cameraId), \(item.event.instanceId), \(item.event.type),
+                         \(item.at), \(now), \(item.data), \(digests[item.id]))
+                        """)
+                }
+                try await db.query(sql)
             }
         }
         for item in checked {
@@ -122,7 +128,7 @@ extension Store {
                 throw APIError.invalid(
                     "cursor is not one this server gave: pass nextCursor from the previous page as is")
             }
-            sql.append(" AND (at < \(at) OR (at = \(at) AND id < \(id)))")
+            sql.append(" AND (at, id) < (\(at), \(id))")
         }
         sql.append(" ORDER BY at DESC, id DESC LIMIT \(query.limit + 1)")
         let rows = try await database.query(sql)
