@@ -4,6 +4,7 @@ PYTHON      ?= python3
 DEMO_PORT   ?= 8080
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
+API_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 .PHONY: all setup build release demo test test-python bench lint format clean help
@@ -13,8 +14,9 @@ all: build
 help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
-	@echo "make bench  build for release and print the throughput/latency table against the baselines"
+	@echo "make bench  build for release; print the runtime's throughput/latency table and the API load table"
 	@echo "make lint   check formatting (swift format)"
+	@echo "scripts/postgres start|stop   the PostgreSQL 15 server the control plane tests use (make test starts it)"
 
 setup:
 	@scripts/setup
@@ -38,7 +40,8 @@ demo: build
 test: build
 	$(SWIFT) build --build-tests
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
-	$(SWIFT) test --skip-build --no-parallel
+	@scripts/postgres start >/dev/null
+	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) $(SWIFT) test --skip-build --no-parallel
 
 test-python: setup
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
@@ -46,6 +49,8 @@ test-python: setup
 bench: release
 	@scripts/setup --bench
 	bench/run $(BENCH_ARGS)
+	@scripts/postgres start >/dev/null
+	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/api $(API_BENCH_ARGS)
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests examples Package.swift

@@ -27,6 +27,22 @@ public struct LocalArtifactStore: ArtifactStore {
         } catch {
             throw ServerError("cannot create the artifact folder \(root.path): \(error.localizedDescription)")
         }
+        removeAbandonedUploads()
+    }
+
+    /// Uploads a crash interrupted stay in `tmp/`; a day later they are surely abandoned (replicas sharing the
+    /// folder may be receiving younger ones right now).
+    private func removeAbandonedUploads() {
+        let manager = FileManager.default
+        let cutoff = Date().addingTimeInterval(-86_400)
+        for name in (try? manager.contentsOfDirectory(atPath: scratchFolder.path)) ?? [] {
+            let file = scratchFolder.appending(path: name)
+            if let modified = (try? manager.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date,
+                modified < cutoff
+            {
+                try? manager.removeItem(at: file)
+            }
+        }
     }
 
     public var scratchFolder: URL { root.appending(path: "tmp") }
