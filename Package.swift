@@ -112,6 +112,7 @@ let package = Package(
             name: "VantageServerTests",
             dependencies: [
                 "VantageServer", "VantageAPI", "VantageClient", "VantageApp",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,6 +4,12 @@ import Foundation
 public protocol RequestBody: Codable, Sendable {
     /// Every field the body may carry.
     static var fields: [String] { get }
+    /// For fields holding arrays of objects: the fields each element may carry.
+    static var elementFields: [String: [String]] { get }
+}
+
+extension RequestBody {
+    public static var elementFields: [String: [String]] { [:] }
 }
 
 public struct NewDevice: RequestBody {
@@ -190,6 +196,7 @@ public struct InstanceReport: RequestBody {
 /// Events a device sends (device token), at most 1000 at once.
 public struct EventBatch: RequestBody {
     public static let fields = ["events"]
+    public static let elementFields = ["events": NewEvent.fields]
     public var events: [NewEvent]
 
     public init(events: [NewEvent]) {

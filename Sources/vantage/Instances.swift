@@ -5,12 +5,25 @@ import Foundation
     import FoundationNetworking
 #endif
 
-/// `vantage instances`: what runs where. Standalone, it talks to a `vantage run` on this machine through its HTTP
-/// endpoint.
+/// `vantage instances`: what runs where. On a fleet, it talks to `vantage server` (Instances+Server.swift);
+/// `signal` talks to a `vantage run` on this machine through its HTTP endpoint.
 struct Instances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Control running application instances.",
-        subcommands: [Signal.self])
+        abstract: "Deploy and control application instances.",
+        discussion: """
+            An application instance is a package version deployed to a device, with its camera nodes bound to \
+            cameras and its parameters set. list, show, create, stop, start, delete and deployments work on a \
+            Vantage server; signal pauses or resumes a camera node of a `vantage run` on this machine.
+
+              vantage instances create --name lobby-count --package people-counter \\
+                  --version 1.0 --device dev_… --camera camera_node=cam_… \\
+                  --param min_score=0.7
+              vantage instances list --device dev_…
+              vantage instances stop ins_…
+            """,
+        subcommands: [
+            List.self, Show.self, Create.self, Stop.self, Start.self, Delete.self, Deployments.self, Signal.self,
+        ])
 
     /// `vantage instances signal NODE pause|resume`: Panorama's SignalApplicationInstanceNodeInstances.
     struct Signal: AsyncParsableCommand {

@@ -87,22 +87,22 @@ struct Server: AsyncParsableCommand {
             let serverLogger = logger
             do {
                 try await ControlPlane.with(configuration, logger: logger) { plane in
-                    if let token = try await plane.store.bootstrapAdminToken() {
-                        printNow(
-                            """
-                            First start: an admin API token was created. It is shown only this once; keep it safe.
-                              \(token)
-                            Use it with: vantage login --server http://\(finalConfiguration.host):\(finalConfiguration.port) --token \(token)
-                            Set a console password with: vantage server init-admin --user admin
-                            """)
-                    }
+                    let token = try await plane.store.bootstrapAdminToken()
                     let database =
                         finalConfiguration.databaseURL == nil
                         ? "SQLite \(finalConfiguration.dataDirectory.path)/vantage.sqlite" : "PostgreSQL"
                     let app = plane.application(logger: serverLogger) { port in
-                        printNow(
-                            "vantage server: http://\(finalConfiguration.host):\(port)/ (API /api/v1, /openapi.json; \(database))"
-                        )
+                        let url = "http://\(finalConfiguration.host):\(port)"
+                        if let token {
+                            printNow(
+                                """
+                                First start: an admin API token was created. It is shown only this once; keep it safe.
+                                  \(token)
+                                Use it with: vantage login --server \(url) --token \(token)
+                                Set a console password with: vantage server init-admin --user admin
+                                """)
+                        }
+                        printNow("vantage server: \(url)/ (API /api/v1, /openapi.json; \(database))")
                     }
                     let group = ServiceGroup(
                         configuration: .init(

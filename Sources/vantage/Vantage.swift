@@ -11,5 +11,8 @@ struct Vantage: AsyncParsableCommand {
             video files, with real inference (OpenVINO), an annotated live view in the browser and events.
             """,
         version: "0.1.0",
-        subcommands: [Run.self, App.self, Instances.self, Server.self])
+        subcommands: [
+            Run.self, App.self, Server.self, Login.self, Logout.self, Devices.self, Cameras.self, Models.self,
+            Packages.self, Instances.self, Events.self,
+        ])
 }

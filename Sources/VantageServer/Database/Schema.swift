@@ -127,6 +127,11 @@ enum Schema {
                 CREATE TRIGGER \(table)_append_only BEFORE UPDATE OR DELETE ON \(table)
                 FOR EACH ROW EXECUTE FUNCTION \(table)_append_only()
                 """,
+                // TRUNCATE skips row triggers.
+                """
+                CREATE TRIGGER \(table)_no_truncate BEFORE TRUNCATE ON \(table)
+                FOR EACH STATEMENT EXECUTE FUNCTION \(table)_append_only()
+                """,
             ]
         }
     }

@@ -128,6 +128,20 @@ struct APICall: Sendable {
                 "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); this request takes \(T.fields.joined(separator: ", "))"
             )
         }
+        for (key, fields) in T.elementFields {
+            guard let elements = object[key] as? [Any] else { continue }
+            for (index, element) in elements.enumerated() {
+                guard let element = element as? [String: Any] else {
+                    throw APIError.invalid("\(key)[\(index)] must be an object")
+                }
+                let unknown = Set(element.keys).subtracting(fields).sorted()
+                guard unknown.isEmpty else {
+                    throw APIError.invalid(
+                        "\(key)[\(index)]: unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); each takes \(fields.joined(separator: ", "))"
+                    )
+                }
+            }
+        }
         do {
             return try APIJSON.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {

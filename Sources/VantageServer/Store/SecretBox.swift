@@ -22,10 +22,20 @@ public struct SecretBox: Sendable {
             }
             return SecretBox(key: SymmetricKey(data: data))
         }
+        // Written to a temporary file and linked into place: link() fails if the file appeared meanwhile (a replica
+        // sharing the folder made it first), and then that key is the one everyone uses.
         let key = SymmetricKey(size: .bits256)
         let data = key.withUnsafeBytes { Data($0) }
-        guard manager.createFile(atPath: url.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        let temporary = url.deletingLastPathComponent().appending(path: ".secret-\(UUID().uuidString)")
+        guard manager.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw ServerError("cannot write the key file \(url.path): check that the data folder is writable")
+        }
+        defer { try? manager.removeItem(at: temporary) }
+        if link(temporary.path, url.path) != 0 {
+            guard errno == EEXIST else {
+                throw ServerError("cannot write the key file \(url.path): \(String(cString: strerror(errno)))")
+            }
+            return try loadOrCreate(at: url)
         }
         return SecretBox(key: key)
     }

@@ -134,6 +134,8 @@ extension Store {
     /// At the first start (no user, no token), makes an admin token and returns its secret to be printed once.
     public func bootstrapAdminToken() async throws -> String? {
         try await database.transaction { db -> String? in
+            // Replicas starting together on one PostgreSQL database must not both make a token.
+            if database.kind == .postgres { try await db.query("SELECT pg_advisory_xact_lock(7461627)") }
             let users = try await db.query("SELECT COUNT(*) AS n FROM users").first?.integer("n") ?? 0
             let tokens = try await db.query("SELECT COUNT(*) AS n FROM api_tokens").first?.integer("n") ?? 0
             guard users == 0, tokens == 0 else { return nil }

@@ -185,12 +185,16 @@ extension Store {
     /// and loading it with the runtime's manifest parser: a project `vantage run` would refuse is refused here,
     /// with the parser's message.
     public func addPackageVersion(_ id: String, version: String, upload: Upload) async throws -> PackageVersion {
-        _ = try await package(id)
+        let existing = try await package(id)
         guard !version.isEmpty, version.count <= 32,
             version.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
         else {
             throw APIError.invalid(
                 "version \"\(version.prefix(40))\" must be 1-32 letters, digits, '.', '_' or '-' (e.g. 1.0)")
+        }
+        guard !existing.versions.contains(where: { $0.version == version }) else {
+            throw APIError.conflict(
+                "version \(version) of package \(existing.name) already exists: give the new one another version")
         }
         let project = try PackageArchive.validate(upload.file, scratch: artifacts.scratchFolder)
         let inputs = PackageInputs(project.inputs)
@@ -240,7 +244,8 @@ extension JSONValue {
         switch value {
         case .string(let v): self = .string(v)
         case .int32(let v): self = .number(Double(v))
-        case .float32(let v): self = .number(Double(v))
+        // Via its shortest decimal text: 0.6 as a Float is 0.6000000238418579 as a Double.
+        case .float32(let v): self = .number(Double("\(v)") ?? Double(v))
         case .boolean(let v): self = .bool(v)
         }
     }

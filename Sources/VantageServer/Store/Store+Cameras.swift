@@ -66,6 +66,15 @@ extension Store {
         return components.string ?? url
     }
 
+    /// The camera's decrypted credentials (`username`, `password`), empty when it has none.
+    private func storedCredentials(_ id: String) async throws -> [String: String] {
+        guard
+            let sealed = try await database.query("SELECT credentials FROM cameras WHERE id = \(id)").first?
+                .optionalText("credentials")
+        else { return [:] }
+        return try Self.decodeJSON([String: String].self, try secrets.open(sealed)).filter { !$0.value.isEmpty }
+    }
+
     func checkDeviceReference(_ deviceId: String?) async throws -> String? {
         guard let deviceId, !deviceId.isEmpty else { return nil }
         do {
@@ -117,7 +126,10 @@ extension Store {
             }
         }
         if update.username != nil || update.password != nil {
-            let sealed = try sealCredentials(username: update.username, password: update.password)
+            // Changing one keeps the other.
+            let stored = try await storedCredentials(id)
+            let sealed = try sealCredentials(
+                username: update.username ?? stored["username"], password: update.password ?? stored["password"])
             try await database.query("UPDATE cameras SET credentials = \(sealed), updated_at = \(now) WHERE id = \(id)")
         }
         if let deviceId = update.deviceId {

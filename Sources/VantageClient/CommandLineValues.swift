@@ -1,0 +1,38 @@
+import Foundation
+import VantageAPI
+
+/// Values as a command line writes them: `NODE=VALUE` pairs, parameter values, times.
+public enum CommandLineValues {
+    /// `camera_node=cam_…` → (`camera_node`, `cam_…`); nil when there is no `=` or either side is empty.
+    public static func pair(_ text: String) -> (key: String, value: String)? {
+        guard let equals = text.firstIndex(of: "=") else { return nil }
+        let key = String(text[..<equals]).trimmingCharacters(in: .whitespaces)
+        let value = String(text[text.index(after: equals)...])
+        return key.isEmpty || value.isEmpty ? nil : (key, value)
+    }
+
+    /// A parameter value: `true`/`false` are booleans, numbers are numbers, `"…"` is the string inside the quotes,
+    /// anything else a string. (The server checks the value against the parameter's type in the manifest.)
+    public static func parameter(_ text: String) -> JSONValue {
+        switch text {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        default: break
+        }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") {
+            return .string(String(text.dropFirst().dropLast()))
+        }
+        if let number = Double(text), number.isFinite { return .number(number) }
+        return .string(text)
+    }
+
+    /// A time: ISO 8601 (`2026-05-31T12:00:00Z`), or a duration back from `now`: `90s`, `15m`, `2h`, `7d`.
+    public static func time(_ text: String, now: Date = Date()) -> Date? {
+        if let date = APIJSON.parseTime(text) { return date }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 else {
+            return nil
+        }
+        return now.addingTimeInterval(-amount * unit)
+    }
+}

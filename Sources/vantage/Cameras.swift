@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import VantageAPI
+import VantageClient
+
+/// `vantage cameras`: the IP cameras devices read.
+struct Cameras: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, describe, register and delete cameras on a Vantage server.",
+        discussion: """
+            A camera's credentials are stored encrypted and never shown again, by the server or by these commands.
+
+              vantage cameras list
+              vantage cameras create lobby --url rtsp://10.0.0.20/stream1 --username viewer
+              vantage cameras show cam_… --json
+            """,
+        subcommands: [List.self, Show.self, Create.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List cameras.",
+            discussion: """
+                CREDENTIALS says whether a username and password are stored; they are never shown.
+
+                  vantage cameras list
+                  vantage cameras list --json
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            try await options.withClient { client in
+                let cameras = try await client.listCameras()
+                options.printList(cameras, empty: "no cameras (create one with vantage cameras create NAME --url URL)")
+                {
+                    ResourceViews.cameras(cameras)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Describe a camera.",
+            discussion: """
+                  vantage cameras show cam_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The camera's id (cam_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                let camera = try await client.camera(id)
+                options.printItem(camera) { ResourceViews.camera(camera).render() }
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a camera.",
+            discussion: """
+                The password is read from standard input with --password-stdin (or typed at a prompt), never \
+                from the command line. Credentials written into the URL (rtsp://USER:PASSWORD@HOST/…) are moved \
+                out of it by the server and stored like the others.
+
+                  vantage cameras create lobby --url rtsp://10.0.0.20:554/stream1
+                  echo "$PASSWORD" | vantage cameras create dock --url rtsp://10.0.0.21/live \\
+                      --username viewer --password-stdin --device dev_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The camera's name: letters, digits, '-', '_', '.' or spaces.")
+        var name: String
+
+        @Option(help: ArgumentHelp("The stream: rtsp://HOST:PORT/PATH (or http:// for MJPEG).", valueName: "URL"))
+        var url: String
+
+        @Option(help: "The camera's user name.")
+        var username: String?
+
+        @Flag(help: "Read the camera's password from standard input (one line).")
+        var passwordStdin = false
+
+        @Option(help: ArgumentHelp("The device that reads this camera.", valueName: "ID"))
+        var device: String?
+
+        @Option(help: "What the camera sees, or where it is.")
+        var description: String?
+
+        func run() async throws {
+            try await options.withClient { client in
+                var password: String?
+                if passwordStdin {
+                    guard let secret = readSecret(prompt: "Password for camera \(name): "), !secret.isEmpty else {
+                        throw ClientError(.local, message: "--password-stdin: standard input gave no password")
+                    }
+                    password = secret
+                }
+                let camera = try await client.createCamera(
+                    NewCamera(
+                        name: name, description: description, url: url, username: username, password: password,
+                        deviceId: device))
+                if options.json {
+                    printJSON(camera)
+                    return
+                }
+                let credentials = camera.hasCredentials ? "credentials stored encrypted" : "no credentials"
+                print("created camera \(camera.id) (\(camera.name)): \(camera.url), \(credentials)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a camera no application instance uses.",
+            discussion: """
+                  vantage cameras delete cam_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The camera's id (cam_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                try await client.deleteCamera(id)
+                if options.json { printJSON(["deleted": id]) } else { print("deleted camera \(id)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import VantageAPI
+import VantageClient
+
+/// `vantage models`: model files, versioned.
+struct Models: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, describe, create, upload, download and delete models on a Vantage server.",
+        discussion: """
+            A model holds versions of a model file (ONNX, TensorFlow .pb, TFLite, OpenVINO), each stored once by \
+            its SHA-256 digest.
+
+              vantage models create people-detector
+              vantage models upload mdl_… ssdlite.onnx --descriptor descriptor.json
+              vantage models show mdl_…
+            """,
+        subcommands: [List.self, Show.self, Create.self, Upload.self, Download.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List models with their latest version.",
+            discussion: """
+                  vantage models list
+                  vantage models list --json
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            try await options.withClient { client in
+                let models = try await client.listModels()
+                options.printList(models, empty: "no models (create one with vantage models create NAME)") {
+                    ResourceViews.models(models)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Describe a model and its versions.",
+            discussion: """
+                  vantage models show mdl_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The model's id (mdl_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                let model = try await client.model(id)
+                options.printItem(model) { ResourceViews.model(model) }
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a model (without versions: upload one next).",
+            discussion: """
+                  vantage models create people-detector --description "SSDLite, COCO"
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The model's name: letters, digits, '-', '_', '.' or spaces.")
+        var name: String
+
+        @Option(help: "What the model finds.")
+        var description: String?
+
+        func run() async throws {
+            try await options.withClient { client in
+                let model = try await client.createModel(NewModel(name: name, description: description))
+                if options.json {
+                    printJSON(model)
+                    return
+                }
+                print(
+                    "created model \(model.id) (\(model.name)); upload a file with: vantage models upload \(model.id) FILE"
+                )
+            }
+        }
+    }
+
+    struct Upload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Upload a model file as the model's next version.",
+            discussion: """
+                --descriptor names a JSON file with Panorama's descriptor (the model's inputs and their shapes); \
+                it is checked here and stored with the version.
+
+                  vantage models upload mdl_… frozen_inference_graph.pb
+                  vantage models upload mdl_… model.onnx --descriptor descriptor.json
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The model's id (mdl_…).")
+        var id: String
+
+        @Argument(help: "The model file.", completion: .file())
+        var file: String
+
+        @Option(help: ArgumentHelp("Panorama's descriptor, a JSON file.", valueName: "JSON-FILE"), completion: .file())
+        var descriptor: String?
+
+        func run() async throws {
+            try await options.withClient { client in
+                var descriptorValue: JSONValue?
+                if let descriptor {
+                    guard let data = FileManager.default.contents(atPath: descriptor) else {
+                        throw ClientError(.local, message: "cannot read --descriptor \(descriptor)")
+                    }
+                    do {
+                        descriptorValue = try APIJSON.decoder().decode(JSONValue.self, from: data)
+                    } catch {
+                        throw ClientError(.local, message: "--descriptor \(descriptor) is not valid JSON: \(error)")
+                    }
+                }
+                let url = URL(filePath: file)
+                let version = try await client.uploadModelVersion(id, file: url, descriptor: descriptorValue)
+                if options.json {
+                    printJSON(version)
+                    return
+                }
+                print(
+                    "uploaded \(version.filename) as version \(version.version) of model \(id): "
+                        + "\(ResourceViews.byteCount(version.size)), \(version.digest)")
+            }
+        }
+    }
+
+    struct Download: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a model version's file.",
+            discussion: """
+                Without --version, the latest; without --output, the version's file name in this folder.
+
+                  vantage models download mdl_…
+                  vantage models download mdl_… --version 2 --output /tmp/model.onnx
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The model's id (mdl_…).")
+        var id: String
+
+        @Option(help: "The version number (default: the latest).")
+        var version: Int?
+
+        @Option(help: ArgumentHelp("Where to write the file.", valueName: "FILE"), completion: .file())
+        var output: String?
+
+        func run() async throws {
+            try await options.withClient { client in
+                let model = try await client.model(id)
+                guard let number = version ?? model.latestVersion,
+                    let chosen = model.versions.first(where: { $0.version == number })
+                else {
+                    throw ClientError(
+                        .local,
+                        message: version.map { "model \(id) has no version \($0)" }
+                            ?? "model \(id) has no versions yet: upload one with vantage models upload \(id) FILE")
+                }
+                let destination = URL(filePath: output ?? chosen.filename)
+                try await client.downloadModelVersion(id, version: number, to: destination)
+                note("wrote version \(number) of model \(id) to \(destination.path)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a model and its versions.",
+            discussion: """
+                  vantage models delete mdl_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The model's id (mdl_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                try await client.deleteModel(id)
+                if options.json { printJSON(["deleted": id]) } else { print("deleted model \(id)") }
+            }
+        }
+    }
+}

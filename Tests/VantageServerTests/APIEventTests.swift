@@ -1,0 +1,115 @@
+import Foundation
+import Hummingbird
+import Testing
+import VantageAPI
+import VantageServer
+
+/// Events as an operator browses them: newest first, a page at a time by cursor, filtered.
+@Suite("API events")
+struct APIEventTests {
+    /// What the test sent for one event.
+    struct Sent: Sendable {
+        var id = ""
+        let device: String
+        let camera: String
+        let instance: String?
+        let type: String
+        let time: Date
+    }
+
+    static let cameras = ["cam_aaaaaaaaaaaaaaaa", "cam_bbbbbbbbbbbbbbbb"]
+    static let instance = "ins_cccccccccccccccc"
+
+    @Test(
+        "cursor pages return every event exactly once, newest first, and filters select the right ones",
+        arguments: Engine.allCases)
+    func pagesAndFilters(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let (first, firstToken) = try await api.makeDevice("edge-a")
+            let (second, secondToken) = try await api.makeDevice("edge-b")
+            // Whole seconds, three events per second: pages must break ties between equal times by id.
+            let base = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 3600).rounded(.down))
+            var sent: [Sent] = []
+            for i in 0..<31 {
+                let device = i % 2 == 0 ? first.id : second.id
+                let camera = Self.cameras[i % 3 == 0 ? 0 : 1]
+                let instance: String? = i % 5 == 0 ? Self.instance : nil
+                let type = i % 4 == 0 ? "person.entered" : "people.count"
+                let time = base.addingTimeInterval(Double(i / 3))
+                sent.append(Sent(device: device, camera: camera, instance: instance, type: type, time: time))
+            }
+            for (device, token) in [(first.id, firstToken), (second.id, secondToken)] {
+                let indices = sent.indices.filter { sent[$0].device == device }
+                let batch = EventBatch(
+                    events: indices.map {
+                        NewEvent(
+                            type: sent[$0].type, time: sent[$0].time, cameraId: sent[$0].camera,
+                            instanceId: sent[$0].instance, data: .object(["index": .number(Double($0))]))
+                    })
+                let answer = try await api.call(.post, "/api/v1/devices/\(device)/events", as: token, json: batch)
+                #expect(answer.status == 201, "\(answer)")
+                let ids = try answer.decode([String: [String]].self)["ids"] ?? []
+                try #require(ids.count == indices.count, "\(answer)")
+                for (index, id) in zip(indices, ids) { sent[index].id = id }
+            }
+
+            let everything = try await Self.allPages(api, query: "", limit: 4)
+            #expect(everything.count == sent.count, "paging lost or repeated events")
+            #expect(Set(everything.map(\.id)) == Set(sent.map(\.id)), "paging returned other events")
+            #expect(Set(everything.map(\.id)).count == everything.count, "an event came twice")
+
+            let cutoff = base.addingTimeInterval(4)
+            let filters: [(String, (Sent) -> Bool)] = [
+                ("deviceId=\(first.id)", { $0.device == first.id }),
+                ("cameraId=\(Self.cameras[0])", { $0.camera == Self.cameras[0] }),
+                ("instanceId=\(Self.instance)", { $0.instance == Self.instance }),
+                ("type=person.entered", { $0.type == "person.entered" }),
+                ("since=\(APIJSON.formatTime(cutoff))", { $0.time >= cutoff }),
+                ("until=\(APIJSON.formatTime(cutoff))", { $0.time < cutoff }),
+                ("deviceId=\(second.id)&type=people.count", { $0.device == second.id && $0.type == "people.count" }),
+                ("type=no.such.type", { _ in false }),
+            ]
+            for (query, selects) in filters {
+                let found = try await Self.allPages(api, query: query, limit: 3)
+                let expected = sent.filter(selects)
+                #expect(found.count == expected.count, "\(query): \(found.count) events, expected \(expected.count)")
+                #expect(Set(found.map(\.id)) == Set(expected.map(\.id)), "\(query) selected other events")
+            }
+        }
+    }
+
+    /// Every page of `/api/v1/events?QUERY`, checking each page's order, schema and cursor.
+    static func allPages(
+        _ api: APIHarness, query: String, limit: Int, sourceLocation: SourceLocation = #_sourceLocation
+    )
+        async throws -> [Event]
+    {
+        var events: [Event] = []
+        var cursor: String?
+        let schema = try #require(api.document.operation("listEvents")?.successSchema)
+        for _ in 0..<100 {
+            var target = "/api/v1/events?limit=\(limit)" + (query.isEmpty ? "" : "&\(query)")
+            if let cursor {
+                target += "&cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+            }
+            let answer = try await api.call(.get, target, as: api.viewer)
+            #expect(answer.status == 200, "\(answer)", sourceLocation: sourceLocation)
+            let problems = api.document.validate(answer.json ?? .null, against: schema)
+            #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
+            let page = try answer.decode(Page<Event>.self)
+            #expect(page.items.count <= limit, sourceLocation: sourceLocation)
+            #expect(
+                page.nextCursor == nil || page.items.count == limit, "a short page has a next cursor",
+                sourceLocation: sourceLocation)
+            events += page.items
+            guard let next = page.nextCursor else { break }
+            cursor = next
+        }
+        let ordered = zip(events, events.dropFirst()).allSatisfy { newer, older in
+            newer.time > older.time || (newer.time == older.time && newer.id > older.id)
+        }
+        #expect(
+            ordered, "events are not newest first: \(events.map { ($0.time, $0.id) })", sourceLocation: sourceLocation)
+        return events
+    }
+}

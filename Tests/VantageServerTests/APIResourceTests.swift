@@ -1,0 +1,301 @@
+import Foundation
+import Hummingbird
+import Testing
+import VantageAPI
+import VantageServer
+
+/// "The tests check that every route answers as documented": a scripted fleet set-up that calls every operation of
+/// the OpenAPI document once with valid input, checks each answer against the document, and then checks the audit
+/// log holds every change.
+@Suite("API resources")
+struct APIResourceTests {
+    static let v1 = "/api/v1"
+
+    @Test(
+        "every operation answers its documented status and schema, and every change is audited",
+        arguments: Engine.allCases)
+    func everyOperationAsDocumented(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let v1 = Self.v1
+            let start = Date().addingTimeInterval(-1)
+            var calls = DocumentedCalls(api.document)
+
+            // Who am I
+            let me = try calls.expect(await api.call(.get, "\(v1)/me", as: api.viewer)).decode(Identity.self)
+            #expect(me == Identity(actor: "token:watcher", role: .viewer))
+
+            // Devices
+            let created = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/devices", as: api.ops, json: NewDevice(name: "edge-1", description: "lobby"))
+            ).decode(DeviceCreated.self)
+            let device = created.device
+            let deviceToken = Credential.bearer(created.provisioningToken, actor: "device:\(device.id)")
+            #expect(device.provisioningStatus == .awaitingProvisioning)
+            #expect(created.provisioningToken.hasPrefix("vd_"))
+            let devices = try calls.expect(await api.call(.get, "\(v1)/devices", as: api.viewer))
+                .decode(Page<Device>.self).items
+            #expect(devices.map(\.id) == [device.id])
+            let shown = try calls.expect(await api.call(.get, "\(v1)/devices/\(device.id)", as: api.viewer))
+                .decode(Device.self)
+            #expect(shown.name == "edge-1" && shown.description == "lobby")
+            let renamed = try calls.expect(
+                await api.call(
+                    .patch, "\(v1)/devices/\(device.id)", as: api.ops, json: DeviceUpdate(description: "front lobby"))
+            ).decode(Device.self)
+            #expect(renamed.description == "front lobby" && renamed.name == "edge-1")
+            let alive = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/devices/\(device.id)/heartbeat", as: deviceToken,
+                    json: Heartbeat(
+                        softwareVersion: "1.2.3", metrics: ["cpu.percent": 12.5, "memory.bytes": 1_048_576]))
+            ).decode(Device.self)
+            #expect(alive.connectionStatus == .online && alive.softwareVersion == "1.2.3")
+            #expect(alive.provisioningStatus == .succeeded)
+            let metrics = try calls.expect(
+                await api.call(.get, "\(v1)/devices/\(device.id)/metrics?name=cpu.percent", as: api.viewer)
+            ).decode(Page<MetricPoint>.self).items
+            #expect(metrics.map(\.value) == [12.5] && metrics.map(\.name) == ["cpu.percent"])
+
+            // Cameras
+            let camera = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/cameras", as: api.ops,
+                    json: NewCamera(
+                        name: "lobby-cam", url: "rtsp://admin:s3cret@cam.local:554/stream", deviceId: device.id))
+            ).decode(Camera.self)
+            #expect(
+                camera.hasCredentials && camera.url == "rtsp://cam.local:554/stream" && camera.deviceId == device.id)
+            let cameras = try calls.expect(await api.call(.get, "\(v1)/cameras", as: api.viewer))
+                .decode(Page<Camera>.self).items
+            #expect(cameras.map(\.id) == [camera.id])
+            try calls.expect(await api.call(.get, "\(v1)/cameras/\(camera.id)", as: api.viewer))
+            let described = try calls.expect(
+                await api.call(
+                    .patch, "\(v1)/cameras/\(camera.id)", as: api.ops, json: CameraUpdate(description: "main door"))
+            ).decode(Camera.self)
+            #expect(described.description == "main door" && described.hasCredentials)
+
+            // Models
+            let model = try calls.expect(
+                await api.call(.post, "\(v1)/models", as: api.ops, json: NewModel(name: "people-detector"))
+            ).decode(Model.self)
+            try calls.expect(await api.call(.get, "\(v1)/models", as: api.viewer))
+            try calls.expect(await api.call(.get, "\(v1)/models/\(model.id)", as: api.viewer))
+            let modelBytes = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let descriptor = #"{"inputs":[{"name":"image","shape":[1,3,300,300]}]}"#
+                .addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let version = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/models/\(model.id)/versions?filename=detector.onnx&descriptor=\(descriptor)",
+                    as: api.ops, body: modelBytes)
+            ).decode(ModelVersion.self)
+            #expect(version.version == 1 && version.size == 4096 && version.filename == "detector.onnx")
+            #expect(version.descriptor?["inputs"]?.arrayValue?.count == 1)
+            let downloaded = calls.expect(
+                try await api.call(.get, "\(v1)/models/\(model.id)/versions/1/content", as: api.viewer))
+            #expect(downloaded.body == modelBytes, "the downloaded model is not the uploaded file")
+
+            // Packages
+            let package = try calls.expect(
+                await api.call(.post, "\(v1)/packages", as: api.ops, json: NewPackage(name: "people-counter"))
+            ).decode(Package.self)
+            try calls.expect(await api.call(.get, "\(v1)/packages", as: api.viewer))
+            let archive = try TestArchive.zip(folder: SourceTree.peopleCounter)
+            let packageVersion = try calls.expect(
+                await api.call(.post, "\(v1)/packages/\(package.id)/versions?version=1.0", as: api.ops, body: archive)
+            ).decode(PackageVersion.self)
+            #expect(packageVersion.application == "people-counter")
+            #expect(packageVersion.cameras.map(\.node) == ["camera_node"])
+            #expect(Set(packageVersion.parameters.map(\.node)) == ["min_score", "max_people", "model_name"])
+            #expect(packageVersion.parameters.first { $0.node == "model_name" }?.overridable == false)
+            let withVersion = try calls.expect(await api.call(.get, "\(v1)/packages/\(package.id)", as: api.viewer))
+                .decode(Package.self)
+            #expect(withVersion.latestVersion == "1.0")
+            let packageArchive = calls.expect(
+                try await api.call(.get, "\(v1)/packages/\(package.id)/versions/1.0/archive", as: api.viewer))
+            #expect(packageArchive.body == archive, "the downloaded archive is not the uploaded one")
+
+            // Application instances
+            let instance = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/instances", as: api.ops,
+                    json: NewInstance(
+                        name: "lobby-counter", packageId: package.id, packageVersion: "1.0", deviceId: device.id,
+                        cameras: ["camera_node": camera.id],
+                        parameters: ["min_score": .number(0.6), "max_people": .string("3")]))
+            ).decode(ApplicationInstance.self)
+            #expect(instance.status == .deploymentPending && instance.desiredState == .running)
+            #expect(
+                instance.parameters == ["min_score": .number(0.6), "max_people": .number(3)],
+                "the values as given, typed")
+            let listed = try calls.expect(
+                await api.call(.get, "\(v1)/instances?deviceId=\(device.id)&status=DEPLOYMENT_PENDING", as: api.viewer)
+            ).decode(Page<ApplicationInstance>.self).items
+            #expect(listed.map(\.id) == [instance.id])
+            try calls.expect(await api.call(.get, "\(v1)/instances/\(instance.id)", as: api.viewer))
+            let updated = try calls.expect(
+                await api.call(
+                    .patch, "\(v1)/instances/\(instance.id)", as: api.ops,
+                    json: InstanceUpdate(parameters: ["max_people": .number(4)]))
+            ).decode(ApplicationInstance.self)
+            #expect(updated.parameters == ["max_people": .number(4)])
+            let deployments = try calls.expect(
+                await api.call(.get, "\(v1)/instances/\(instance.id)/deployments", as: api.viewer)
+            ).decode(Page<Deployment>.self).items
+            #expect(deployments.count == 2, "creating and changing parameters are two deployments: \(deployments)")
+            let reported = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/instances/\(instance.id)/report", as: deviceToken,
+                    json: InstanceReport(
+                        status: .deploymentSucceeded, healthStatus: .running, statusDescription: "counting"))
+            ).decode(ApplicationInstance.self)
+            #expect(reported.status == .deploymentSucceeded && reported.healthStatus == .running)
+
+            // Events
+            let ids =
+                try calls.expect(
+                    await api.call(
+                        .post, "\(v1)/devices/\(device.id)/events", as: deviceToken,
+                        json: EventBatch(events: [
+                            NewEvent(
+                                type: "people.count", time: Date(), cameraId: camera.id, instanceId: instance.id,
+                                data: .object(["count": .number(2)]),
+                                snapshot: Data(TestImages.jpeg).base64EncodedString())
+                        ]))
+                ).decode([String: [String]].self)["ids"] ?? []
+            let eventID = try #require(ids.first, "sendEvents answered no id")
+            let events = try calls.expect(
+                await api.call(.get, "\(v1)/events?instanceId=\(instance.id)&limit=10", as: api.viewer)
+            ).decode(Page<Event>.self)
+            #expect(events.items.map(\.id) == [eventID] && events.nextCursor == nil)
+            let event = try calls.expect(await api.call(.get, "\(v1)/events/\(eventID)", as: api.viewer))
+                .decode(Event.self)
+            #expect(event.hasSnapshot && event.cameraId == camera.id && event.data == .object(["count": .number(2)]))
+            let eventSnapshot = calls.expect(
+                try await api.call(.get, "\(v1)/events/\(eventID)/snapshot", as: api.viewer))
+            #expect(eventSnapshot.body == TestImages.jpeg)
+            let cameraSnapshot = calls.expect(
+                try await api.call(.get, "\(v1)/cameras/\(camera.id)/snapshot", as: api.viewer))
+            #expect(cameraSnapshot.body == TestImages.jpeg, "the camera's snapshot is the event's")
+
+            // Tokens
+            let token = try calls.expect(
+                await api.call(.post, "\(v1)/tokens", as: api.admin, json: NewToken(name: "ci-bot", role: .viewer))
+            ).decode(APITokenCreated.self)
+            let tokens = calls.expect(try await api.call(.get, "\(v1)/tokens", as: api.admin))
+            #expect(
+                try tokens.decode(Page<APIToken>.self).items.map(\.name).sorted() == [
+                    "admin", "ci-bot", "ops", "watcher",
+                ])
+            #expect(!tokens.text.contains(token.secret), "listing tokens shows a secret")
+            let bot = Credential.bearer(token.secret, actor: "token:ci-bot")
+            #expect(try await api.call(.get, "\(v1)/me", as: bot).status == 200)
+            calls.expect(try await api.call(.delete, "\(v1)/tokens/\(token.token.id)", as: api.admin))
+            api.document.expectError(try await api.call(.get, "\(v1)/me", as: bot), 401)
+
+            // Taking the fleet down again
+            let removed = try calls.expect(await api.call(.delete, "\(v1)/instances/\(instance.id)", as: api.ops))
+                .decode(ApplicationInstance.self)
+            #expect(removed.desiredState == .removed && removed.status == .removalPending)
+            calls.expect(try await api.call(.delete, "\(v1)/cameras/\(camera.id)", as: api.ops))
+            calls.expect(try await api.call(.delete, "\(v1)/devices/\(device.id)", as: api.ops))
+            calls.expect(try await api.call(.delete, "\(v1)/packages/\(package.id)", as: api.ops))
+            calls.expect(try await api.call(.delete, "\(v1)/models/\(model.id)", as: api.ops))
+            api.document.expectError(try await api.call(.get, "\(v1)/devices/\(device.id)", as: api.viewer), 404)
+
+            // The audit log
+            let audit = try calls.expect(await api.call(.get, "\(v1)/audit?limit=500", as: api.admin))
+                .decode(Page<AuditEntry>.self).items
+
+            let missed = Set(api.document.operations.map(\.id)).subtracting(calls.exercised)
+            #expect(
+                missed.isEmpty, "operations this test did not call (a new route needs a call here): \(missed.sorted())")
+
+            let telemetry: Set<String> = ["sendHeartbeat", "sendEvents"]
+            for mutation in calls.mutations where !telemetry.contains(mutation.operation) {
+                #expect(
+                    audit.contains {
+                        $0.action == mutation.operation && $0.target == mutation.target && $0.actor == mutation.actor
+                    }, "no audit line for \(mutation.operation) \(mutation.target) by \(mutation.actor ?? "?")")
+            }
+            let mutating = Set(api.document.operations.filter(\.isMutation).map(\.id)).subtracting(telemetry)
+            #expect(mutating.isSubset(of: Set(audit.map(\.action))), "\(mutating.subtracting(audit.map(\.action)))")
+            #expect(audit.filter { telemetry.contains($0.action) }.isEmpty, "device telemetry is not audited")
+            #expect(audit.allSatisfy { $0.time >= start && $0.time <= Date() }, "audit times: \(audit.map(\.time))")
+            #expect(zip(audit, audit.dropFirst()).allSatisfy { $0.time >= $1.time }, "the audit log is newest first")
+            #expect(
+                audit.first { $0.action == "createDevice" }?.detail == device.id,
+                "a create's audit line names what it made")
+        }
+    }
+
+    @Test("the audit log refuses UPDATE and DELETE", arguments: Engine.allCases)
+    func auditLogIsAppendOnly(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let created = try await api.call(.post, "\(Self.v1)/devices", as: api.ops, json: NewDevice(name: "audited"))
+            #expect(created.status == 201)
+            let before = try await api.database.query("SELECT id, at, actor, action, target, detail FROM audit_log")
+            #expect(before.count == 1)
+            await #expect(throws: DatabaseError.self, "UPDATE on the audit log") {
+                try await api.database.query("UPDATE audit_log SET actor = 'mallory'")
+            }
+            await #expect(throws: DatabaseError.self, "DELETE on the audit log") {
+                try await api.database.query("DELETE FROM audit_log")
+            }
+            await #expect(throws: DatabaseError.self, "DELETE in a transaction") {
+                try await api.database.transaction { db in try await db.query("DELETE FROM audit_log WHERE 1 = 1") }
+            }
+            let after = try await api.database.query("SELECT id, at, actor, action, target, detail FROM audit_log")
+            #expect(after.map(\.values) == before.map(\.values))
+        }
+    }
+
+    @Test("camera credentials are stored encrypted and never answered, logged or audited", arguments: Engine.allCases)
+    func cameraSecretsStaySecret(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let v1 = Self.v1
+            var answers: [APIResponse] = []
+            let door = try await api.call(
+                .post, "\(v1)/cameras", as: api.ops,
+                json: NewCamera(name: "door", url: "rtsp://admin:s3cret@door.local:554/live"))
+            let yard = try await api.call(
+                .post, "\(v1)/cameras", as: api.ops,
+                json: NewCamera(name: "yard", url: "rtsp://yard.local/live", username: "viewer", password: "s3cret-too")
+            )
+            #expect(door.status == 201 && yard.status == 201, "\(door) \(yard)")
+            let doorID = try door.decode(Camera.self).id
+            let yardID = try yard.decode(Camera.self).id
+            answers += [door, yard]
+            answers.append(
+                try await api.call(
+                    .patch, "\(v1)/cameras/\(yardID)", as: api.ops, json: CameraUpdate(password: "s3cret-three")))
+            answers.append(
+                try await api.call(
+                    .patch, "\(v1)/cameras/\(doorID)", as: api.ops,
+                    json: CameraUpdate(url: "rtsp://admin:s3cret-four@door.local:8554/live")))
+            answers.append(try await api.call(.get, "\(v1)/cameras", as: api.viewer))
+            answers.append(try await api.call(.get, "\(v1)/cameras/\(doorID)", as: api.viewer))
+            answers.append(try await api.call(.get, "\(v1)/cameras/\(yardID)", as: api.viewer))
+            answers.append(try await api.call(.get, "\(v1)/audit", as: api.admin))
+            let refused = try await api.call(
+                .post, "\(v1)/cameras", as: api.ops, json: NewCamera(name: "ftp", url: "ftp://admin:s3cret@host/x"))
+            api.document.expectError(refused, 400, mentioning: ["ftp"])
+            answers.append(refused)
+            for answer in answers {
+                #expect(answer.status < 500)
+                #expect(!answer.text.contains("s3cret"), "an answer shows a camera password: \(answer)")
+            }
+            for row in try await api.database.query("SELECT url, credentials FROM cameras") {
+                #expect(!"\(row.values)".contains("s3cret"), "the database holds a camera password in the clear")
+                #expect(try row.optionalText("credentials") != nil, "the credentials were dropped, not stored")
+            }
+            for row in try await api.database.query("SELECT * FROM audit_log") {
+                #expect(!"\(row.values)".contains("s3cret"), "the audit log holds a camera password")
+            }
+            // The device that opens the camera gets them back.
+            #expect(try await api.store.cameraStreamURL(doorID) == "rtsp://admin:s3cret-four@door.local:8554/live")
+            #expect(try await api.store.cameraStreamURL(yardID) == "rtsp://viewer:s3cret-three@yard.local/live")
+        }
+    }
+}

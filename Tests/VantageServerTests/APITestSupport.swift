@@ -1,0 +1,395 @@
+// The control plane's API tests run the real router in process (HummingbirdTesting's `.router` client) on an
+// opened control plane, once per database engine: SQLite in a fresh temporary data folder, and a fresh PostgreSQL
+// database (the PostgreSQL half is skipped, saying why, when VANTAGE_TEST_POSTGRES_URL is unset).
+//
+//     @Test(arguments: Engine.allCases)
+//     func createsDevices(engine: Engine) async throws {
+//         try await APIHarness.run(on: engine) { api in
+//             let created = try await api.call(.post, "/api/v1/devices", as: api.ops, json: NewDevice(name: "edge"))
+//             #expect(created.status == 201, "\(created)")
+//         }
+//     }
+
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+import VantageAPI
+import VantageServer
+import ZIPFoundation
+
+/// The database engine a test runs on.
+enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+}
+
+/// Paths in the source tree.
+enum SourceTree {
+    /// The repository root (this file is Tests/VantageServerTests/APITestSupport.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var peopleCounter: URL { root.appending(path: "examples/people-counter") }
+    static var openAPIFile: URL { root.appending(path: "docs/openapi.json") }
+}
+
+/// How a request authenticates, and the actor the audit log names for it.
+struct Credential: Sendable {
+    var headers: HTTPFields
+    /// `token:NAME`, `user:NAME` or `device:ID`; nil for an anonymous request.
+    var actor: String?
+
+    static let none = Credential(headers: [:], actor: nil)
+
+    static func bearer(_ secret: String, actor: String?) -> Credential {
+        Credential(headers: [.authorization: "Bearer \(secret)"], actor: actor)
+    }
+
+    /// A console session: the cookie, and the CSRF header when given.
+    static func session(_ secret: String, csrf: String?, actor: String) -> Credential {
+        var headers: HTTPFields = [.cookie: "vantage_session=\(secret)"]
+        if let csrf { headers[.init("X-CSRF-Token")!] = csrf }
+        return Credential(headers: headers, actor: actor)
+    }
+}
+
+/// An answer of the API, with what was asked (for messages).
+struct APIResponse: Sendable, CustomStringConvertible {
+    let method: HTTPRequest.Method
+    /// The path without the query.
+    let path: String
+    let query: String
+    /// Who asked (the audit log's actor).
+    let actor: String?
+    let status: Int
+    let headers: HTTPFields
+    let body: [UInt8]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// The body as JSON, or nil when it is not JSON.
+    var json: JSONValue? { try? APIJSON.decoder().decode(JSONValue.self, from: Data(body)) }
+
+    /// The error answer's message, or "" when the body is not an error answer.
+    var message: String {
+        (try? APIJSON.decoder().decode(ErrorBody.self, from: Data(body)))?.error.message ?? ""
+    }
+
+    func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try APIJSON.decoder().decode(T.self, from: Data(body))
+        } catch {
+            throw APITestError("\(method) \(path) answered what is not a \(T.self): \(error)\n\(self)")
+        }
+    }
+
+    var description: String {
+        "\(method) \(path)\(query.isEmpty ? "" : "?" + query) as \(actor ?? "anonymous") → \(status) \(text.prefix(600))"
+    }
+}
+
+struct APITestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// An opened control plane with an in-process client and a token for each role.
+struct APIHarness: Sendable {
+    let engine: Engine
+    let plane: ControlPlane
+    let client: any TestClientProtocol
+    /// The test's temporary folder; the data folder is `folder/data`.
+    let folder: URL
+    let document: OpenAPIDocument
+    /// The first-start admin token (`token:admin`), an operator token (`token:ops`) and a viewer token
+    /// (`token:watcher`).
+    let admin: Credential
+    let ops: Credential
+    let viewer: Credential
+
+    var store: Store { plane.store }
+    var database: any Database { plane.database }
+    var artifactsFolder: URL { plane.configuration.dataDirectory.appending(path: "artifacts") }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "vantage.test")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    /// Runs `body` on a fresh control plane on `engine`; everything it made is deleted afterwards.
+    static func run(
+        on engine: Engine, configure: @Sendable (inout ServerConfiguration) -> Void = { _ in },
+        _ body: @Sendable (APIHarness) async throws -> Void
+    ) async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-api-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = folder.appending(path: "data")
+        configure(&configuration)
+        switch engine {
+        case .sqlite:
+            try await serve(engine, configuration, folder: folder, body)
+        case .postgres:
+            guard PostgresTestDatabase.baseURL != nil else {
+                print("skipping the PostgreSQL half: \(PostgresTestDatabase.skipReason)")
+                return
+            }
+            let base = configuration
+            try await PostgresTestDatabase.withFresh { url in
+                var configuration = base
+                configuration.databaseURL = url
+                try await serve(engine, configuration, folder: folder, body)
+            }
+        }
+    }
+
+    private static func serve(
+        _ engine: Engine, _ configuration: ServerConfiguration, folder: URL,
+        _ body: @Sendable (APIHarness) async throws -> Void
+    ) async throws {
+        let document = try OpenAPIDocument.current()
+        try await ControlPlane.with(configuration, logger: logger) { plane in
+            guard let adminSecret = try await plane.store.bootstrapAdminToken() else {
+                throw APITestError("a fresh control plane made no first-start admin token")
+            }
+            let ops = try await plane.store.createToken(NewToken(name: "ops", role: .operator))
+            let viewer = try await plane.store.createToken(NewToken(name: "watcher", role: .viewer))
+            let app = Application(router: plane.router(), logger: logger)
+            try await app.test(.router) { client in
+                try await body(
+                    APIHarness(
+                        engine: engine, plane: plane, client: client, folder: folder, document: document,
+                        admin: .bearer(adminSecret, actor: "token:admin"),
+                        ops: .bearer(ops.secret, actor: "token:ops"),
+                        viewer: .bearer(viewer.secret, actor: "token:watcher")))
+            }
+        }
+    }
+
+    /// Sends a request. `json` is encoded as the body (and checked against the documented request schema, so a
+    /// test cannot pass by sending what the document does not allow); `body` is sent as is.
+    func call(
+        _ method: HTTPRequest.Method, _ target: String, as credential: Credential = .none,
+        json: (any Encodable & Sendable)? = nil, body: [UInt8]? = nil, headers extra: HTTPFields = [:],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> APIResponse {
+        var headers = credential.headers
+        var bytes = body
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts[0])
+        if let json {
+            let data = try APIJSON.encoder().encode(json)
+            bytes = [UInt8](data)
+            headers[.contentType] = "application/json"
+            if let operation = document.operation(method: method, path: path), let schema = operation.requestSchema {
+                let value = try APIJSON.decoder().decode(JSONValue.self, from: data)
+                let problems = document.validate(value, against: schema)
+                #expect(
+                    problems.isEmpty,
+                    "the request body of \(operation.id) is not what the document allows: \(problems)",
+                    sourceLocation: sourceLocation)
+            }
+        } else if bytes != nil, headers[.contentType] == nil {
+            headers[.contentType] = "application/octet-stream"
+        }
+        for field in extra { headers[field.name] = field.value }
+        let response = try await client.executeRequest(
+            uri: target, method: method, headers: headers, body: bytes.map { ByteBuffer(bytes: $0) })
+        return APIResponse(
+            method: method, path: path, query: parts.count > 1 ? String(parts[1]) : "", actor: credential.actor,
+            status: Int(response.status.code), headers: response.headers,
+            body: Array(response.body.readableBytesView))
+    }
+
+    /// A device made through the store, with its device token.
+    func makeDevice(_ name: String) async throws -> (device: Device, token: Credential) {
+        let created = try await store.createDevice(NewDevice(name: name))
+        return (created.device, .bearer(created.provisioningToken, actor: "device:\(created.device.id)"))
+    }
+
+    /// Every row of the fleet's tables (and the artifact store's files): equal snapshots mean nothing changed.
+    func snapshot() async throws -> DatabaseSnapshot {
+        var tables: [String: [String]] = [:]
+        for table in DatabaseSnapshot.tables {
+            let rows = try await database.query("SELECT * FROM \(raw: table)")
+            tables[table] = rows.map { $0.values.map { "\($0)" }.joined(separator: "|") }.sorted()
+        }
+        // Not last_used_at: using a token updates it.
+        tables["api_tokens"] = try await database.query("SELECT id, name, role FROM api_tokens").map {
+            $0.values.map { "\($0)" }.joined(separator: "|")
+        }.sorted()
+        return DatabaseSnapshot(tables: tables, artifacts: Self.files(under: artifactsFolder))
+    }
+
+    /// Every file under `folder`, as paths relative to it.
+    static func files(under folder: URL) -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder.path) else { return [] }
+        var files: [String] = []
+        while let path = walker.nextObject() as? String {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder.appending(path: path).path, isDirectory: &isFolder),
+                !isFolder.boolValue
+            {
+                files.append(path)
+            }
+        }
+        return files.sorted()
+    }
+}
+
+/// The content of the fleet's tables and the artifact store at one moment.
+struct DatabaseSnapshot: Equatable, CustomStringConvertible {
+    static let tables = [
+        "devices", "device_metrics", "cameras", "models", "model_versions", "packages", "package_versions",
+        "instances", "deployments", "events", "audit_log", "users",
+    ]
+    let tables: [String: [String]]
+    let artifacts: [String]
+
+    var description: String {
+        tables.keys.sorted().map { "\($0): \(tables[$0]!.count) rows" }.joined(separator: ", ")
+            + ", artifacts: \(artifacts)"
+    }
+
+    /// What differs from `other`, for messages.
+    func difference(from other: DatabaseSnapshot) -> String {
+        var lines: [String] = []
+        for table in tables.keys.sorted() where tables[table] != other.tables[table] {
+            let added = Set(tables[table] ?? []).subtracting(other.tables[table] ?? [])
+            let removed = Set(other.tables[table] ?? []).subtracting(tables[table] ?? [])
+            lines.append("\(table): +\(added.sorted()) -\(removed.sorted())")
+        }
+        if artifacts != other.artifacts { lines.append("artifacts: \(other.artifacts) → \(artifacts)") }
+        return lines.joined(separator: "; ")
+    }
+}
+
+/// ZIP archives for package uploads, made the way a user's tool would, or by hand to attack the server.
+enum TestArchive {
+    enum Entry {
+        case file(String, [UInt8])
+        case directory(String)
+        case symlink(String, target: String)
+    }
+
+    /// A ZIP of `folder`, with the folder as its one top-level entry (like `zip -r app.zip app`) or its content at
+    /// the root.
+    static func zip(folder: URL, keepParent: Bool = true) throws -> [UInt8] {
+        let file = FileManager.default.temporaryDirectory.appending(path: "vantage-test-\(UUID().uuidString).zip")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try FileManager.default.zipItem(at: folder, to: file, shouldKeepParent: keepParent)
+        return [UInt8](try Data(contentsOf: file))
+    }
+
+    /// A ZIP holding exactly `entries`, paths as given (`../x` included).
+    static func make(_ entries: [Entry]) throws -> [UInt8] {
+        let file = FileManager.default.temporaryDirectory.appending(path: "vantage-test-\(UUID().uuidString).zip")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let archive = try Archive(url: file, accessMode: .create)
+        for entry in entries {
+            switch entry {
+            case .file(let path, let bytes):
+                try archive.addEntry(with: path, type: .file, uncompressedSize: Int64(bytes.count)) {
+                    (position: Int64, size: Int) -> Data in
+                    Data(bytes[Int(position)..<Int(position) + size])
+                }
+            case .directory(let path):
+                try archive.addEntry(with: path, type: .directory, uncompressedSize: 0) {
+                    (_: Int64, _: Int) -> Data in Data()
+                }
+            case .symlink(let path, let target):
+                let bytes = Array(target.utf8)
+                try archive.addEntry(with: path, type: .symlink, uncompressedSize: Int64(bytes.count)) {
+                    (position: Int64, size: Int) -> Data in
+                    Data(bytes[Int(position)..<Int(position) + size])
+                }
+            }
+        }
+        return [UInt8](try Data(contentsOf: file))
+    }
+
+    /// The entries of the people-counter example under `prefix` (e.g. `people-counter/`), file by file.
+    static func peopleCounterEntries(prefix: String = "people-counter/") throws -> [Entry] {
+        let root = SourceTree.peopleCounter
+        return try APIHarness.files(under: root).map { path in
+            .file(prefix + path, [UInt8](try Data(contentsOf: root.appending(path: path))))
+        }
+    }
+
+    /// A writable copy of the people-counter example.
+    static func copyOfPeopleCounter() throws -> URL {
+        let copy = FileManager.default.temporaryDirectory.appending(path: "people-counter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        let destination = copy.appending(path: "people-counter")
+        try FileManager.default.copyItem(at: SourceTree.peopleCounter, to: destination)
+        return destination
+    }
+}
+
+/// A real JPEG (16×16 red, made with `ffmpeg -f lavfi -i color=c=red:s=16x16 -frames:v 1 x.jpg`).
+enum TestImages {
+    static let jpeg: [UInt8] = [UInt8](
+        Data(
+            base64Encoded:
+                "/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgUFBcUFxsbGxsbGyAeICEhISAgICAhISEkJCQqKiokJCQhISQkKCgqKi4vLisrKisvLzIyMjw8OTlGRkhWVmf/xABMAAEBAAAAAAAAAAAAAAAAAAAABgEBAQAAAAAAAAAAAAAAAAAABgcQAQAAAAAAAAAAAAAAAAAAAAARAQAAAAAAAAAAAAAAAAAAAAD/wAARCAAQABADASIAAhEAAxEA/9oADAMBAAIRAxEAPwCLAFF/f//Z"
+        )!)
+}
+
+extension JSONValue {
+    subscript(_ key: String) -> JSONValue? {
+        if case .object(let object) = self { return object[key] }
+        return nil
+    }
+
+    var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    var objectValue: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+}
+
+/// A program run to its end, with its output.
+enum TestProcess {
+    /// Runs `arguments` (the first is looked up on PATH) with `environment` added; its exit status and output
+    /// (stdout and stderr together).
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+        status: Int32, output: String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // A file rather than a pipe, so that a long output cannot fill a pipe nobody reads yet.
+        let outputFile = FileManager.default.temporaryDirectory.appending(path: "vantage-test-\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let handle = try FileHandle(forWritingTo: outputFile)
+        defer { try? handle.close() }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        return (status, String(decoding: (try? Data(contentsOf: outputFile)) ?? Data(), as: UTF8.self))
+    }
+}
