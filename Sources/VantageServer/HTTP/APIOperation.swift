@@ -300,7 +300,8 @@ extension APIOperation {
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
         case .file(let url, let contentType, let filename):
             let body = try await FileIO().loadFile(path: url.path, context: context)
-            var headers: HTTPFields = [.contentType: contentType, .cacheControl: "private, max-age=3600"]
+            // Snapshots are "the latest" and change under one URL: browsers must revalidate.
+            var headers: HTTPFields = [.contentType: contentType, .cacheControl: "private, no-cache"]
             if let filename { headers[.contentDisposition] = "attachment; filename=\"\(filename)\"" }
             return Response(status: .init(code: status), headers: headers, body: body)
         case .empty:

@@ -1,0 +1,586 @@
+import Foundation
+import VantageAPI
+
+/// One function per console page, each rendering what the ``Store`` holds. Forms do not post here: console.js sends
+/// them to the REST API, which validates them, so no rule lives in this file.
+struct ConsolePages: Sendable {
+    let store: Store
+
+    // MARK: Overview
+
+    func overview() async throws -> ConsolePage {
+        let devices = try await store.listDevices()
+        let instances = try await store.listInstances()
+        let events = try await store.eventCount(since: Date().addingTimeInterval(-86_400))
+        func count(_ health: HealthStatus) -> Int { instances.filter { $0.healthStatus == health }.count }
+        let online = devices.filter { $0.connectionStatus == .online }.count
+        let offline = devices.filter { $0.connectionStatus == .offline }.count
+        let troubled = instances.filter { $0.healthStatus == .error || $0.status.rawValue.hasSuffix("FAILED") }
+        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let attention: HTML =
+            troubled.isEmpty
+            ? ""
+            : """
+            <section class="panel"><h2>Needs attention</h2><ul class="plain">\(troubled.map { instance -> HTML in
+                """
+                <li><a href="/instances/\(HTML.path(instance.id))">\(instance.name)</a> on \
+                \(names[instance.deviceId] ?? instance.deviceId): \(HTML.badge(instance.status.rawValue)) \
+                \(HTML.badge(instance.healthStatus.rawValue)) <span class="muted">\(instance.statusDescription)</span></li>
+                """
+            })</ul></section>
+            """
+        return ConsolePage(
+            title: "Overview", section: .overview,
+            body: """
+                <h1>Overview</h1>
+                <div class="tiles">
+                <a class="tile" href="/devices"><h2>Devices</h2><dl>
+                <dt>\(HTML.badge("ONLINE"))</dt><dd id="devices-online">\(online)</dd>
+                <dt>\(HTML.badge("OFFLINE"))</dt><dd id="devices-offline">\(offline)</dd>
+                <dt>\(HTML.badge("NOT_AVAILABLE"))</dt><dd id="devices-never">\(devices.count - online - offline)</dd>
+                </dl><p class="muted">NOT_AVAILABLE: never sent a heartbeat</p></a>
+                <a class="tile" href="/instances"><h2>Application instances</h2><dl>
+                \(HealthStatus.allCases.map { health -> HTML in
+                    "<dt>\(HTML.badge(health.rawValue))</dt><dd id=\"instances-\(health.rawValue.lowercased())\">\(count(health))</dd>"
+                })
+                </dl><p class="muted">by health</p></a>
+                <a class="tile" href="/events"><h2>Events</h2><dl>
+                <dt>last 24 hours</dt><dd id="events-24h">\(events)</dd>
+                </dl></a>
+                </div>
+                \(attention)
+                """)
+    }
+
+    // MARK: Devices
+
+    func devices() async throws -> ConsolePage {
+        let devices = try await store.listDevices()
+        let rows: [HTML] = devices.map { device in
+            """
+            <tr><td><a href="/devices/\(HTML.path(device.id))">\(device.name)</a></td>\
+            <td>\(HTML.badge(device.connectionStatus.rawValue))</td>\
+            <td>\(HTML.badge(device.provisioningStatus.rawValue))</td>\
+            <td>\(HTML.time(device.lastHeartbeat))</td><td>\(device.softwareVersion ?? "")</td></tr>
+            """
+        }
+        return ConsolePage(
+            title: "Devices", section: .devices,
+            body: """
+                <h1>Devices</h1>
+                <table class="list" id="devices">
+                <thead><tr><th>Name</th><th>Connection</th><th>Provisioning</th><th>Last heartbeat</th><th>Software</th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(5, "No devices yet: register one below.") : "\(rows)")</tbody>
+                </table>
+                <section class="panel">
+                <h2>Register a device</h2>
+                <form id="device-form" class="inline">
+                <label>Name <input name="name" required autocomplete="off"></label>
+                <label>Description <input name="description" autocomplete="off"></label>
+                <button type="submit">Register</button>
+                <p class="form-error" role="alert" hidden></p>
+                </form>
+                <div id="device-created" class="notice" hidden>
+                <p>Registered <strong class="device-name"></strong>. Its provisioning token is shown this once: \
+                give it to <code>vantage agent</code> on the device.</p>
+                <pre class="secret device-token"></pre>
+                <p><a href="/devices">Show it in the list</a></p>
+                </div>
+                </section>
+                """)
+    }
+
+    func device(_ id: String) async throws -> ConsolePage {
+        let device = try await store.device(id)
+        let cameras = try await store.listCameras().filter { $0.deviceId == device.id }
+        let instances = try await store.listInstances(device: device.id)
+        let now = Date()
+        let since = now.addingTimeInterval(-86_400)
+        let charts = LineChart.charts(
+            try await store.metrics(device: device.id, name: nil, since: since), from: since, to: now)
+        let health: HTML =
+            charts.isEmpty
+            ? "<p class=\"empty\" id=\"no-heartbeats\">No heartbeats yet in the last 24 hours: the device has not reported any metrics.</p>"
+            : "<div class=\"charts\">\(charts.map(\.svg))</div>"
+        return ConsolePage(
+            title: device.name, section: .devices,
+            body: """
+                <p class="crumbs"><a href="/devices">Devices</a> /</p>
+                <h1>\(device.name) \(HTML.badge(device.connectionStatus.rawValue))</h1>
+                <dl class="facts">
+                <dt>Id</dt><dd><code>\(device.id)</code></dd>
+                <dt>Description</dt><dd>\(device.description)</dd>
+                <dt>Provisioning</dt><dd>\(HTML.badge(device.provisioningStatus.rawValue))</dd>
+                <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
+                <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
+                <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
+                </dl>
+                <h2>Health</h2>
+                \(health)
+                <h2>Cameras</h2>
+                \(Self.cameraTable(cameras, devices: [:]))
+                <h2>Application instances</h2>
+                \(Self.instanceTable(instances, devices: [device.id: device.name]))
+                """)
+    }
+
+    // MARK: Cameras
+
+    func cameras() async throws -> ConsolePage {
+        let cameras = try await store.listCameras()
+        let devices = try await store.listDevices()
+        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let options: [HTML] = devices.map { "<option value=\"\($0.id)\">\($0.name)</option>" }
+        return ConsolePage(
+            title: "Cameras", section: .cameras,
+            body: """
+                <h1>Cameras</h1>
+                \(Self.cameraTable(cameras, devices: names))
+                <section class="panel">
+                <h2>Add a camera</h2>
+                <form id="camera-form" class="grid-form">
+                <label>Name <input name="name" required autocomplete="off"></label>
+                <label>Stream URL <input name="url" required placeholder="rtsp://192.0.2.10:554/stream1" autocomplete="off"></label>
+                <label>User name <input name="username" autocomplete="off"></label>
+                <label>Password <input name="password" type="password" autocomplete="new-password"></label>
+                <label>Device <select name="deviceId"><option value="">(none yet)</option>\(options)</select></label>
+                <label>Description <input name="description" autocomplete="off"></label>
+                <p class="help">The credentials are stored encrypted and never shown again.</p>
+                <button type="submit">Add camera</button>
+                <p class="form-error" role="alert" hidden></p>
+                </form>
+                </section>
+                """)
+    }
+
+    /// Cameras with their latest snapshot; `devices` names the device column (empty: no device column).
+    static func cameraTable(_ cameras: [Camera], devices: [String: String]) -> HTML {
+        let showDevice = !devices.isEmpty
+        let rows: [HTML] = cameras.map { camera in
+            let snapshot: HTML =
+                camera.snapshotAt == nil
+                ? "<span class=\"no-snapshot\">no snapshot yet</span>"
+                : "<img class=\"thumb\" src=\"/api/v1/cameras/\(HTML.path(camera.id))/snapshot\" alt=\"latest snapshot of \(camera.name)\" loading=\"lazy\">"
+            let device: HTML =
+                camera.deviceId.map { id in
+                    "<a href=\"/devices/\(HTML.path(id))\">\(devices[id] ?? id)</a>"
+                } ?? "<span class=\"muted\">none</span>"
+            return """
+                <tr id="camera-\(camera.id)"><td>\(snapshot)</td><td>\(camera.name)<br><code class="muted">\(camera.id)</code></td>\
+                <td><code>\(camera.url)</code>\(HTML.when(camera.hasCredentials, " <span class=\"muted\">(with credentials)</span>"))</td>\
+                \(HTML.when(showDevice, "<td>\(device)</td>"))<td>\(HTML.time(camera.snapshotAt))</td></tr>
+                """
+        }
+        return """
+            <table class="list" id="cameras">
+            <thead><tr><th>Snapshot</th><th>Name</th><th>Stream</th>\(HTML.when(showDevice, "<th>Device</th>"))<th>Snapshot taken</th></tr></thead>
+            <tbody>\(rows.isEmpty ? emptyRow(showDevice ? 5 : 4, "No cameras.") : "\(rows)")</tbody>
+            </table>
+            """
+    }
+
+    // MARK: Models
+
+    func models() async throws -> ConsolePage {
+        let models = try await store.listModels()
+        let rows: [HTML] = models.map { model in
+            let versions: [HTML] = model.versions.reversed().map { version in
+                """
+                <li>v\(version.version) <code>\(version.filename)</code> \(HTML.bytes(version.size)) \
+                \(HTML.digest(version.digest)) \(HTML.time(version.createdAt))</li>
+                """
+            }
+            return """
+                <tr><td>\(model.name)</td><td>\(model.description)</td>\
+                <td>\(versions.isEmpty ? "<span class=\"muted\">no version yet</span>" as HTML : "<ul class=\"plain\">\(versions)</ul>")</td></tr>
+                """
+        }
+        return ConsolePage(
+            title: "Models", section: .models,
+            body: """
+                <h1>Models</h1>
+                <table class="list" id="models">
+                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(3, "No models yet.") : "\(rows)")</tbody>
+                </table>
+                <section class="panel">
+                <h2>Upload a model version</h2>
+                <form id="model-form" class="grid-form">
+                <label>Model <input name="name" list="model-names" required autocomplete="off" placeholder="an existing or a new name"></label>
+                <datalist id="model-names">\(models.map { "<option value=\"\($0.name)\" data-id=\"\($0.id)\"></option>" as HTML })</datalist>
+                <label>Description (new models) <input name="description" autocomplete="off"></label>
+                <label>File <input name="file" type="file" required></label>
+                <button type="submit">Upload</button>
+                <p class="status" aria-live="polite"></p>
+                <p class="form-error" role="alert" hidden></p>
+                </form>
+                </section>
+                """)
+    }
+
+    // MARK: Packages
+
+    func packages() async throws -> ConsolePage {
+        let packages = try await store.listPackages()
+        let rows: [HTML] = packages.map { package in
+            let versions: [HTML] = package.versions.reversed().map { version in
+                "<li><a href=\"/packages/\(HTML.path(package.id))#version-\(version.version)\">\(version.version)</a> \(version.application) \(HTML.badge(version.status.rawValue))</li>"
+            }
+            return """
+                <tr><td><a href="/packages/\(HTML.path(package.id))">\(package.name)</a></td><td>\(package.description)</td>\
+                <td>\(versions.isEmpty ? "<span class=\"muted\">no version yet</span>" as HTML : "<ul class=\"plain\">\(versions)</ul>")</td>\
+                <td>\(HTML.time(package.createdAt))</td></tr>
+                """
+        }
+        return ConsolePage(
+            title: "Packages", section: .packages,
+            body: """
+                <h1>Packages</h1>
+                <table class="list" id="packages">
+                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th><th>Created</th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(4, "No packages yet: upload an application project below.") : "\(rows)")</tbody>
+                </table>
+                <section class="panel">
+                <h2>Upload a package version</h2>
+                <p class="help">A ZIP of an application project folder (the folder with <code>graphs/</code>, or its parent). \
+                The server checks its manifest as <code>vantage run</code> would.</p>
+                <form id="package-form" class="grid-form">
+                <label>Package <input name="name" list="package-names" required autocomplete="off" placeholder="an existing or a new name"></label>
+                <datalist id="package-names">\(packages.map { "<option value=\"\($0.name)\" data-id=\"\($0.id)\"></option>" as HTML })</datalist>
+                <label>Version <input name="version" required autocomplete="off" placeholder="1.0"></label>
+                <label>ZIP archive <input name="file" type="file" accept=".zip,application/zip" required></label>
+                <button type="submit">Upload</button>
+                <p class="status" aria-live="polite"></p>
+                <p class="form-error" role="alert" hidden></p>
+                </form>
+                </section>
+                """)
+    }
+
+    func package(_ id: String) async throws -> ConsolePage {
+        let package = try await store.package(id)
+        let versions: [HTML] = package.versions.reversed().map { version in
+            let cameras: [HTML] = version.cameras.map {
+                "<tr><td><code>\($0.node)</code></td><td>\($0.title ?? "")</td><td>\($0.description ?? "")</td></tr>"
+            }
+            let parameters: [HTML] = version.parameters.map { parameter in
+                let override: HTML =
+                    parameter.overridable
+                    ? (parameter.mandatory ? "required" : "yes") : "<span class=\"muted\">no</span>"
+                return """
+                    <tr><td><code>\(parameter.node)</code></td><td>\(parameter.type)</td>\
+                    <td><code>\(parameter.defaultValue.text)</code></td><td>\(override)</td>\
+                    <td>\(parameter.title ?? "")\(HTML.when(parameter.description != nil, "<br><span class=\"muted\">\(parameter.description ?? "")</span>"))</td>\
+                    <td>\(parameter.constraintText ?? "")\(HTML.when(parameter.constraintRegex != nil, " <code>\(parameter.constraintRegex ?? "")</code>"))</td></tr>
+                    """
+            }
+            return """
+                <section class="panel version" id="version-\(version.version)">
+                <h2>Version \(version.version) <span class="muted">application</span> \(version.application) \
+                \(HTML.badge(version.status.rawValue))</h2>
+                <p>\(HTML.bytes(version.size)), \(HTML.digest(version.digest)), uploaded \(HTML.time(version.createdAt)) \
+                · <a href="/api/v1/packages/\(HTML.path(package.id))/versions/\(HTML.path(version.version))/archive">download</a></p>
+                <h3>Camera nodes</h3>
+                <table class="list"><thead><tr><th>Node</th><th>Title</th><th>Description</th></tr></thead>
+                <tbody>\(cameras.isEmpty ? Self.emptyRow(3, "none") : "\(cameras)")</tbody></table>
+                <h3>Parameters</h3>
+                <table class="list"><thead><tr><th>Node</th><th>Type</th><th>Default</th><th>Overridable</th><th>Title</th><th>Constraint</th></tr></thead>
+                <tbody>\(parameters.isEmpty ? Self.emptyRow(6, "none") : "\(parameters)")</tbody></table>
+                <p><a class="button" href="/instances/new\(HTML.query([("package", package.id), ("version", version.version)]))">Deploy version \(version.version)</a></p>
+                </section>
+                """
+        }
+        return ConsolePage(
+            title: package.name, section: .packages,
+            body: """
+                <p class="crumbs"><a href="/packages">Packages</a> /</p>
+                <h1>\(package.name)</h1>
+                <p>\(package.description)</p>
+                \(versions.isEmpty ? "<p class=\"empty\">No version yet: upload one on the <a href=\"/packages\">packages page</a>.</p>" as HTML : "\(versions)")
+                """)
+    }
+
+    // MARK: Application instances
+
+    func instances() async throws -> ConsolePage {
+        let instances = try await store.listInstances()
+        let devices = try await store.listDevices()
+        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        return ConsolePage(
+            title: "Application instances", section: .instances,
+            body: """
+                <h1>Application instances</h1>
+                \(Self.instanceTable(instances, devices: names))
+                <p class="help">To deploy an application, open a <a href="/packages">package</a> version and choose Deploy.</p>
+                """)
+    }
+
+    static func instanceTable(_ instances: [ApplicationInstance], devices: [String: String]) -> HTML {
+        let rows: [HTML] = instances.map { instance in
+            """
+            <tr id="instance-\(instance.id)"><td><a href="/instances/\(HTML.path(instance.id))">\(instance.name)</a></td>\
+            <td><a href="/packages/\(HTML.path(instance.packageId))">\(instance.packageName)</a>@\(instance.packageVersion)</td>\
+            <td><a href="/devices/\(HTML.path(instance.deviceId))">\(devices[instance.deviceId] ?? instance.deviceId)</a></td>\
+            <td>\(HTML.badge(instance.desiredState.rawValue))</td><td>\(HTML.badge(instance.status.rawValue))</td>\
+            <td>\(HTML.badge(instance.healthStatus.rawValue))</td></tr>
+            """
+        }
+        return """
+            <table class="list" id="instances">
+            <thead><tr><th>Name</th><th>Package</th><th>Device</th><th>Desired</th><th>Status</th><th>Health</th></tr></thead>
+            <tbody>\(rows.isEmpty ? emptyRow(6, "No application instances.") : "\(rows)")</tbody>
+            </table>
+            """
+    }
+
+    /// The form that deploys a package version: a device, a camera per camera node, and a value per parameter the
+    /// manifest lets a deployment override. console.js posts it to the API as a NewInstance.
+    func newInstance(package id: String, version: String) async throws -> ConsolePage {
+        let package = try await store.package(id)
+        guard let packageVersion = package.versions.first(where: { $0.version == version }) else {
+            throw APIError(404, "package \(package.name) has no version \"\(version)\"")
+        }
+        let devices = try await store.listDevices()
+        let cameras = try await store.listCameras()
+        let deviceOptions: [HTML] = devices.map { "<option value=\"\($0.id)\">\($0.name)</option>" }
+        let cameraOptions: [HTML] = cameras.map { "<option value=\"\($0.id)\">\($0.name)</option>" }
+        let cameraFields: [HTML] = packageVersion.cameras.map { input in
+            """
+            <label>\(input.title ?? input.node) <span class="muted">(\(input.node))</span>\
+            <select name="camera-\(input.node)" id="camera-\(input.node)" data-camera-node="\(input.node)" required>\
+            <option value="">choose a camera</option>\(cameraOptions)</select>\
+            \(HTML.when(input.description != nil, "<span class=\"help\">\(input.description ?? "")</span>"))</label>
+            """
+        }
+        let overridable = packageVersion.parameters.filter(\.overridable)
+        let parameterFields: [HTML] = overridable.map { parameter in
+            let help = [parameter.description, parameter.constraintText].compactMap { $0 }.joined(separator: " ")
+            let control: HTML
+            if parameter.type == "boolean" {
+                control = """
+                    <select name="param-\(parameter.node)" id="param-\(parameter.node)" data-parameter="\(parameter.node)" \
+                    data-type="boolean"\(HTML.when(parameter.mandatory, " required"))>\
+                    <option value="">default (\(parameter.defaultValue.text))</option>\
+                    <option value="true">true</option><option value="false">false</option></select>
+                    """
+            } else {
+                let numeric = parameter.type == "int32" || parameter.type == "float32"
+                control = """
+                    <input name="param-\(parameter.node)" id="param-\(parameter.node)" data-parameter="\(parameter.node)" \
+                    data-type="\(parameter.type)" placeholder="\(parameter.defaultValue.text)" autocomplete="off"\
+                    \(HTML.when(numeric, " inputmode=\"decimal\""))\
+                    \(HTML.when(parameter.constraintRegex != nil, " pattern=\"\(parameter.constraintRegex ?? "")\""))\
+                    \(HTML.when(parameter.mandatory, " required"))>
+                    """
+            }
+            return """
+                <label>\(parameter.title ?? parameter.node) <span class="muted">(\(parameter.node), \(parameter.type))</span>\
+                \(control)\(HTML.when(!help.isEmpty, "<span class=\"help\">\(help)</span>"))</label>
+                """
+        }
+        let fixed = packageVersion.parameters.filter { !$0.overridable }
+        let fixedList: HTML =
+            fixed.isEmpty
+            ? ""
+            : """
+            <p class="help">Set by the package: \(fixed.map { "<code>\($0.node) = \($0.defaultValue.text)</code>" as HTML })</p>
+            """
+        return ConsolePage(
+            title: "Deploy \(package.name) \(version)", section: .instances,
+            body: """
+                <p class="crumbs"><a href="/packages">Packages</a> / <a href="/packages/\(HTML.path(package.id))">\(package.name)</a> /</p>
+                <h1>Deploy \(package.name) \(version)</h1>
+                <form id="instance-form" class="grid-form panel" data-package="\(package.id)" data-version="\(version)">
+                <label>Instance name <input name="name" id="instance-name" value="\(packageVersion.application)" required autocomplete="off"></label>
+                <label>Description <input name="description" autocomplete="off"></label>
+                <label>Device <select name="deviceId" id="device" required><option value="">choose a device</option>\(deviceOptions)</select></label>
+                \(HTML.when(!cameraFields.isEmpty, "<h2>Cameras</h2>\(cameraFields)"))
+                \(HTML.when(!parameterFields.isEmpty, "<h2>Parameters</h2><p class=\"help\">Leave a field empty for the package's default (shown greyed).</p>\(parameterFields)"))
+                \(fixedList)
+                <button type="submit">Deploy</button>
+                <p class="form-error" role="alert" hidden></p>
+                </form>
+                """)
+    }
+
+    func instance(_ id: String) async throws -> ConsolePage {
+        let instance = try await store.instance(id)
+        let deployments = try await store.deployments(instance: instance.id)
+        let device = try? await store.device(instance.deviceId)
+        let cameras = try await store.listCameras()
+        let cameraNames = Dictionary(cameras.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let bindings: [HTML] = instance.cameras.sorted { $0.key < $1.key }.map { node, camera in
+            "<tr><td><code>\(node)</code></td><td>\(cameraNames[camera] ?? camera)</td></tr>"
+        }
+        let parameters: [HTML] = instance.parameters.sorted { $0.key < $1.key }.map { node, value in
+            "<tr><td><code>\(node)</code></td><td><code>\(value.text)</code></td></tr>"
+        }
+        let history: [HTML] = deployments.map { deployment in
+            """
+            <tr><td>\(HTML.time(deployment.createdAt))</td><td>\(deployment.packageVersion)</td>\
+            <td>\(HTML.badge(deployment.desiredState.rawValue))</td><td>\(HTML.badge(deployment.status.rawValue))</td>\
+            <td>\(deployment.message)</td><td>\(HTML.time(deployment.updatedAt))</td></tr>
+            """
+        }
+        var actions: [HTML] = []
+        if instance.desiredState == .running {
+            actions.append("<button type=\"button\" data-instance-action=\"stop\">Stop</button>")
+        } else {
+            actions.append("<button type=\"button\" data-instance-action=\"start\">Start</button>")
+        }
+        if instance.desiredState != .removed {
+            actions.append("<button type=\"button\" class=\"danger\" data-instance-action=\"remove\">Remove</button>")
+        }
+        return ConsolePage(
+            title: instance.name, section: .instances,
+            body: """
+                <p class="crumbs"><a href="/instances">Application instances</a> /</p>
+                <h1>\(instance.name) \(HTML.badge(instance.healthStatus.rawValue))</h1>
+                <div class="actions" id="instance-actions" data-instance="\(instance.id)">\(actions)
+                <p class="form-error" role="alert" hidden></p></div>
+                <dl class="facts">
+                <dt>Id</dt><dd><code>\(instance.id)</code></dd>
+                <dt>Description</dt><dd>\(instance.description)</dd>
+                <dt>Package</dt><dd><a href="/packages/\(HTML.path(instance.packageId))">\(instance.packageName)</a> \(instance.packageVersion)</dd>
+                <dt>Device</dt><dd><a href="/devices/\(HTML.path(instance.deviceId))">\(device?.name ?? instance.deviceId)</a></dd>
+                <dt>Desired state</dt><dd>\(HTML.badge(instance.desiredState.rawValue))</dd>
+                <dt>Status</dt><dd>\(HTML.badge(instance.status.rawValue)) \(instance.statusDescription)</dd>
+                <dt>Updated</dt><dd>\(HTML.time(instance.updatedAt))</dd>
+                </dl>
+                <h2>Cameras</h2>
+                <table class="list"><thead><tr><th>Node</th><th>Camera</th></tr></thead>
+                <tbody>\(bindings.isEmpty ? Self.emptyRow(2, "none") : "\(bindings)")</tbody></table>
+                <h2>Parameters</h2>
+                <table class="list" id="parameters"><thead><tr><th>Node</th><th>Value</th></tr></thead>
+                <tbody>\(parameters.isEmpty ? Self.emptyRow(2, "all at the package's defaults") : "\(parameters)")</tbody></table>
+                <h2>Deployments</h2>
+                <table class="list" id="deployments"><thead><tr><th>Requested</th><th>Version</th><th>Desired</th><th>Status</th><th>Message</th><th>Updated</th></tr></thead>
+                <tbody>\(history.isEmpty ? Self.emptyRow(6, "none") : "\(history)")</tbody></table>
+                """)
+    }
+
+    // MARK: Events
+
+    /// The events page's filters, as its GET form sends them.
+    struct EventFilter: Sendable {
+        var device: String?
+        var camera: String?
+        var type: String?
+        /// ISO 8601, or a `datetime-local` input's `2026-05-31T12:00` (read as UTC).
+        var since: String?
+        var cursor: String?
+    }
+
+    func events(_ filter: EventFilter) async throws -> ConsolePage {
+        let devices = try await store.listDevices()
+        let cameras = try await store.listCameras()
+        var query = EventQuery()
+        query.device = filter.device
+        query.camera = filter.camera
+        query.type = filter.type
+        query.cursor = filter.cursor
+        var problem: String?
+        if let since = filter.since {
+            query.since = APIJSON.parseTime(since) ?? APIJSON.parseTime(since + (since.count == 16 ? ":00Z" : "Z"))
+            if query.since == nil {
+                problem = "since must be a time like 2026-05-31T12:00, not \"\(since.prefix(40))\""
+            }
+        }
+        var page = Page<Event>(items: [], nextCursor: nil)
+        if problem == nil {
+            do {
+                page = try await store.events(query)
+            } catch let error as APIError {
+                problem = error.message
+            }
+        }
+        let deviceNames = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let cameraNames = Dictionary(cameras.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        func options(_ items: [(id: String, name: String)], selected: String?) -> [HTML] {
+            items.map { item in
+                item.id == selected
+                    ? "<option value=\"\(item.id)\" selected>\(item.name)</option>"
+                    : "<option value=\"\(item.id)\">\(item.name)</option>"
+            }
+        }
+        let rows: [HTML] = page.items.map { event in
+            let link = "/events/\(HTML.path(event.id))"
+            let thumbnail: HTML =
+                event.hasSnapshot
+                ? "<a href=\"\(link)\"><img class=\"thumb\" src=\"/api/v1/events/\(HTML.path(event.id))/snapshot\" alt=\"snapshot of event \(event.type)\" loading=\"lazy\"></a>"
+                : "<span class=\"muted\">—</span>"
+            var data = APIJSON.string(event.data)
+            if data.count > 120 { data = String(data.prefix(119)) + "…" }
+            return """
+                <tr><td>\(thumbnail)</td><td><a href="\(link)">\(HTML.time(event.time))</a></td><td>\(event.type)</td>\
+                <td><a href="/devices/\(HTML.path(event.deviceId))">\(deviceNames[event.deviceId] ?? event.deviceId)</a></td>\
+                <td>\(event.cameraId.map { cameraNames[$0] ?? $0 } ?? "")</td><td><code>\(data)</code></td></tr>
+                """
+        }
+        let filters: [(String, String?)] = [
+            ("deviceId", filter.device), ("cameraId", filter.camera), ("type", filter.type), ("since", filter.since),
+        ]
+        var paging: [HTML] = []
+        if filter.cursor != nil { paging.append("<a href=\"/events\(HTML.query(filters))\">Newest</a>") }
+        if let next = page.nextCursor {
+            paging.append(
+                "<a href=\"/events\(HTML.query(filters + [("cursor", next)]))\" id=\"older\" rel=\"next\">Older</a>")
+        }
+        return ConsolePage(
+            title: "Events", section: .events,
+            body: """
+                <h1>Events</h1>
+                <form method="get" action="/events" class="inline filters" id="event-filters">
+                <label>Device <select name="deviceId"><option value="">any</option>\(options(devices.map { ($0.id, $0.name) }, selected: filter.device))</select></label>
+                <label>Camera <select name="cameraId"><option value="">any</option>\(options(cameras.map { ($0.id, $0.name) }, selected: filter.camera))</select></label>
+                <label>Type <input name="type" value="\(filter.type ?? "")" autocomplete="off" placeholder="any"></label>
+                <label>Since (UTC) <input name="since" type="datetime-local" value="\(filter.since ?? "")"></label>
+                <button type="submit">Filter</button> <a href="/events">Clear</a>
+                </form>
+                \(HTML.when(problem != nil, "<p class=\"form-error\" role=\"alert\">\(problem ?? "")</p>"))
+                <table class="list" id="events">
+                <thead><tr><th>Snapshot</th><th>Time</th><th>Type</th><th>Device</th><th>Camera</th><th>Data</th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(6, "No events.") : "\(rows)")</tbody>
+                </table>
+                <p class="paging">\(paging)</p>
+                """,
+            status: problem == nil ? 200 : 400)
+    }
+
+    func event(_ id: String) async throws -> ConsolePage {
+        let event = try await store.event(id)
+        let device = try? await store.device(event.deviceId)
+        var camera: Camera?
+        if let id = event.cameraId { camera = try? await store.camera(id) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(event.data), as: UTF8.self)
+        let image: HTML =
+            event.hasSnapshot
+            ? "<img class=\"snapshot\" src=\"/api/v1/events/\(HTML.path(event.id))/snapshot\" alt=\"snapshot of event \(event.type)\">"
+            : "<p class=\"empty\">No snapshot with this event.</p>"
+        return ConsolePage(
+            title: "Event \(event.type)", section: .events,
+            body: """
+                <p class="crumbs"><a href="/events">Events</a> /</p>
+                <h1>\(event.type) <span class="muted">\(HTML.time(event.time))</span></h1>
+                \(image)
+                <dl class="facts">
+                <dt>Id</dt><dd><code>\(event.id)</code></dd>
+                <dt>Device</dt><dd><a href="/devices/\(HTML.path(event.deviceId))">\(device?.name ?? event.deviceId)</a></dd>
+                <dt>Camera</dt><dd>\(camera?.name ?? event.cameraId ?? "")</dd>
+                <dt>Instance</dt><dd>\(event.instanceId.map { "<a href=\"/instances/\(HTML.path($0))\">\($0)</a>" as HTML } ?? "")</dd>
+                <dt>Happened</dt><dd>\(HTML.time(event.time))</dd>
+                <dt>Received</dt><dd>\(HTML.time(event.receivedAt))</dd>
+                </dl>
+                <h2>Data</h2>
+                <pre class="json" id="event-data">\(json)</pre>
+                """)
+    }
+
+    // MARK: Shared
+
+    static func emptyRow(_ columns: Int, _ text: String) -> HTML {
+        "<tr><td colspan=\"\(columns)\" class=\"empty\">\(text)</td></tr>"
+    }
+}
