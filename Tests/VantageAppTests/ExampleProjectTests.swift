@@ -23,6 +23,27 @@ struct ExampleProjectTests {
             ])
     }
 
+    @Test("--param values must match the manifest's constraint regex; the deployment inputs carry it")
+    func constrainedParameter() throws {
+        let project = try ApplicationProject.load(peopleCounter)
+        var overrides = RunOverrides(cameras: [CameraOverride(node: "camera_node", url: "rtsp://10.0.0.5/a")])
+        try overrides.addParameter(argument: "min_score=1.5")
+        #expect {
+            try project.resolve(overrides)
+        } throws: { error in
+            let error = error as? ManifestError
+            return error?.code == .invalidParameterValue && "\(error!)".contains("A number from 0 to 1")
+        }
+        try overrides.addParameter(argument: "min_score=0.6")
+        #expect(try project.resolve(overrides).parameters["min_score"] == .float32(0.6))
+
+        let minScore = try #require(project.inputs.parameters.first { $0.node == "min_score" })
+        #expect(minScore.overridable && minScore.title == "Minimum score" && minScore.constraintRegex != nil)
+        #expect(throws: ApplicationInputs.CheckFailure.self) { try ApplicationInputs.check("1.5", for: minScore).get() }
+        #expect(try ApplicationInputs.check("0.25", for: minScore).get() == .float32(0.25))
+        #expect(project.inputs.cameras.map(\.node) == ["camera_node"])
+    }
+
     @Test("resolves with --camera camera_node=URL into camera, code node, model and sink")
     func resolves() throws {
         let project = try ApplicationProject.load(peopleCounter)

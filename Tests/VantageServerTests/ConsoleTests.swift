@@ -292,16 +292,30 @@ struct ConsoleTests {
         try await browser.find("#device").select(device.id)
         try await cameraSelect.select(camera.id)
 
-        // A value the manifest's type refuses: the server's message shows in the page and nothing is created.
-        try await minScore.type("abc")
+        // The manifest's constraint regex is the input's pattern: the browser itself refuses 1.5 (0 to 1).
+        #expect(try await minScore.attribute("pattern") != nil)
+        try await minScore.type("1.5")
+        try await browser.find("#instance-form button[type=submit]").click()
+        let mismatch = try await browser.executeScript(
+            "return document.querySelector('#param-min_score').validity.patternMismatch", [])
+        #expect(mismatch as? Bool == true)
+        #expect(try await store.listInstances().isEmpty)
+
+        // A value only the server refuses (max_people has no pattern, "abc" is no int32): its message shows in
+        // the page and nothing is created.
+        let maxPeople = try await browser.find("#param-max_people")
+        try await maxPeople.type("abc")
+        try await minScore.clear()
+        try await minScore.type("0.6")
         expected.append("/api/v1/instances - Failed to load resource: the server responded with a status of 422")
         try await browser.find("#instance-form button[type=submit]").click()
         let error = try await browser.find("#instance-form .form-error")
         try await browser.waitUntil(timeout: .seconds(10), "the form's error") { try await error.isDisplayed() }
         let message = try await error.text()
-        #expect(message.contains("min_score") && message.contains("\"abc\""), "shown: \(message)")
+        #expect(message.contains("max_people") && message.contains("\"abc\""), "shown: \(message)")
         #expect(try await store.listInstances().isEmpty)
         try await expectCleanPage()
+        try await maxPeople.clear()
 
         try await minScore.clear()
         try await minScore.type("0.7")

@@ -201,7 +201,7 @@ extension Store {
         guard (1...500).contains(limit) else { throw APIError.invalid("limit must be 1-500") }
         var sql: SQL = "SELECT id, at, actor, action, target, detail FROM audit_log WHERE 1 = 1"
         if let cursor {
-            guard let (at, id) = Self.decodeAuditCursor(cursor) else {
+            guard let (at, id) = Self.decodeCursor(cursor, prefix: "aud") else {
                 throw APIError.invalid(
                     "cursor is not one this server gave: pass nextCursor from the previous page as is")
             }
@@ -217,16 +217,5 @@ extension Store {
         let next =
             rows.count > limit ? entries.last.map { Self.encodeCursor(at: Millis.from($0.time), id: $0.id) } : nil
         return Page(items: entries, nextCursor: next)
-    }
-
-    static func decodeAuditCursor(_ cursor: String) -> (Int64, String)? {
-        var text = cursor
-        while text.count % 4 != 0 { text += "=" }
-        guard let data = Data(base64Encoded: text), let string = String(data: data, encoding: .utf8),
-            let colon = string.firstIndex(of: ":"), let at = Int64(string[..<colon])
-        else { return nil }
-        let id = String(string[string.index(after: colon)...])
-        guard Identifiers.isValid(id, prefix: "aud") else { return nil }
-        return (at, id)
     }
 }

@@ -142,14 +142,15 @@ extension Store {
         Data("\(at):\(id)".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
     }
 
-    static func decodeCursor(_ cursor: String) -> (Int64, String)? {
+    /// Reads a cursor made by ``encodeCursor(at:id:)`` whose id has `prefix` (`evt`, `aud`).
+    static func decodeCursor(_ cursor: String, prefix: String = "evt") -> (Int64, String)? {
         var text = cursor
         while text.count % 4 != 0 { text += "=" }
         guard let data = Data(base64Encoded: text), let string = String(data: data, encoding: .utf8),
             let colon = string.firstIndex(of: ":"), let at = Int64(string[..<colon])
         else { return nil }
         let id = String(string[string.index(after: colon)...])
-        guard Identifiers.isValid(id, prefix: "evt") else { return nil }
+        guard Identifiers.isValid(id, prefix: prefix) else { return nil }
         return (at, id)
     }
 

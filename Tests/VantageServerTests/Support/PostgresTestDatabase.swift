@@ -71,41 +71,9 @@ enum PostgresTestDatabase {
     /// Runs one SQL command with psql against `url`; returns psql's output (unaligned, tuples only).
     @discardableResult
     static func psql(_ url: String, _ sql: String) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", url, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PGCONNECT_TIMEOUT"] = "5"
-        process.environment = environment
-        // Files rather than pipes, so that a long result cannot fill a pipe that nobody reads yet.
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("psql-\(UUID().uuidString)")
-        let errorsPath = outputPath.appendingPathExtension("err")
-        _ = FileManager.default.createFile(atPath: outputPath.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errorsPath.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: outputPath)
-            try? FileManager.default.removeItem(at: errorsPath)
-        }
-        let output = try FileHandle(forWritingTo: outputPath)
-        let errors = try FileHandle(forWritingTo: errorsPath)
-        defer {
-            try? output.close()
-            try? errors.close()
-        }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = errors
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        let stdout = (try? String(contentsOf: outputPath, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: errorsPath, encoding: .utf8)) ?? ""
+        let (status, stdout, stderr) = try await TestProcess.runSeparately(
+            ["psql", url, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            environment: ["PGCONNECT_TIMEOUT": "5"])
         guard status == 0 else {
             let hint =
                 status == 127
