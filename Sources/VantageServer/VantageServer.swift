@@ -29,8 +29,11 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    /// Where artifacts are kept; nil for `artifacts/` in the data folder.
+    public var artifactsFolder: URL?
+
     var sqliteFile: URL { dataDirectory.appending(path: "vantage.sqlite") }
-    var artifactsDirectory: URL { dataDirectory.appending(path: "artifacts") }
+    var artifactsDirectory: URL { artifactsFolder ?? dataDirectory.appending(path: "artifacts") }
 }
 
 /// The opened database and store; `open` applies migrations.

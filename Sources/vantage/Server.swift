@@ -38,11 +38,26 @@ struct Server: AsyncParsableCommand {
             help: ArgumentHelp("The key that encrypts camera credentials (default DIR/secret.key).", valueName: "FILE"))
         var secretKeyFile: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Where model files, package archives and snapshots are kept (default DIR/artifacts).",
+                valueName: "FOLDER"))
+        var artifacts: String?
+
+        func validate() throws {
+            if let artifacts, artifacts.contains("://") {
+                throw ValidationError(
+                    "--artifacts \(artifacts): only a folder is supported yet (S3-compatible storage comes with the integrations work); replicas can share a folder on shared storage"
+                )
+            }
+        }
+
         func configuration() -> ServerConfiguration {
             var configuration = ServerConfiguration()
             configuration.dataDirectory = URL(filePath: data)
             configuration.databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["VANTAGE_DATABASE_URL"]
             configuration.secretKeyFile = secretKeyFile.map { URL(filePath: $0) }
+            configuration.artifactsFolder = artifacts.map { URL(filePath: $0) }
             return configuration
         }
     }
