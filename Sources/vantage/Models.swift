@@ -166,7 +166,8 @@ struct Models: AsyncParsableCommand {
                         message: version.map { "model \(id) has no version \($0)" }
                             ?? "model \(id) has no versions yet: upload one with vantage models upload \(id) FILE")
                 }
-                let destination = URL(filePath: output ?? chosen.filename)
+                // Only the name's last part: a server's answer never chooses where the file lands.
+                let destination = URL(filePath: output ?? URL(filePath: chosen.filename).lastPathComponent)
                 try await client.downloadModelVersion(id, version: number, to: destination)
                 note("wrote version \(number) of model \(id) to \(destination.path)")
             }

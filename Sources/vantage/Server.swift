@@ -102,22 +102,23 @@ struct Server: AsyncParsableCommand {
             let serverLogger = logger
             do {
                 try await ControlPlane.with(configuration, logger: logger) { plane in
+                    // Printed at once: if the server then cannot listen, the token is not lost.
                     let token = try await plane.store.bootstrapAdminToken()
+                    if let token {
+                        printNow(
+                            """
+                            First start: an admin API token was created. It is shown only this once; keep it safe.
+                              \(token)
+                            Set a console password with: vantage server init-admin --user admin
+                            """)
+                    }
                     let database =
                         finalConfiguration.databaseURL == nil
                         ? "SQLite \(finalConfiguration.dataDirectory.path)/vantage.sqlite" : "PostgreSQL"
                     let app = plane.application(logger: serverLogger) { port in
                         let url = "http://\(finalConfiguration.host):\(port)"
-                        if let token {
-                            printNow(
-                                """
-                                First start: an admin API token was created. It is shown only this once; keep it safe.
-                                  \(token)
-                                Use it with: vantage login --server \(url) --token \(token)
-                                Set a console password with: vantage server init-admin --user admin
-                                """)
-                        }
                         printNow("vantage server: \(url)/ (API /api/v1, /openapi.json; \(database))")
+                        if let token { printNow("Sign in with: vantage login --server \(url) --token \(token)") }
                     }
                     let group = ServiceGroup(
                         configuration: .init(

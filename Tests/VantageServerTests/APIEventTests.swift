@@ -17,9 +17,6 @@ struct APIEventTests {
         let time: Date
     }
 
-    static let cameras = ["cam_aaaaaaaaaaaaaaaa", "cam_bbbbbbbbbbbbbbbb"]
-    static let instance = "ins_cccccccccccccccc"
-
     @Test(
         "cursor pages return every event exactly once, newest first, and filters select the right ones",
         arguments: Engine.allCases)
@@ -27,13 +24,35 @@ struct APIEventTests {
         try await APIHarness.run(on: engine) { api in
             let (first, firstToken) = try await api.makeDevice("edge-a")
             let (second, secondToken) = try await api.makeDevice("edge-b")
+            // Devices report only about their own cameras and instances: two cameras each, one instance on the
+            // first device.
+            var cameras: [String: [String]] = [:]
+            for (device, names) in [(first.id, ["a-north", "a-south"]), (second.id, ["b-north", "b-south"])] {
+                for name in names {
+                    let camera = try await api.store.createCamera(
+                        NewCamera(name: name, url: "rtsp://192.0.2.1/\(name)", deviceId: device))
+                    cameras[device, default: []].append(camera.id)
+                }
+            }
+            let package = try await api.call(
+                .post, "/api/v1/packages", as: api.ops, json: NewPackage(name: "people-counter")
+            ).decode(Package.self)
+            let uploaded = try await api.call(
+                .post, "/api/v1/packages/\(package.id)/versions?version=1.0", as: api.ops,
+                body: try TestArchive.zip(folder: SourceTree.peopleCounter))
+            #expect(uploaded.status == 201, "\(uploaded)")
+            let instanceID = try await api.store.createInstance(
+                NewInstance(
+                    name: "counter", packageId: package.id, packageVersion: "1.0", deviceId: first.id,
+                    cameras: ["camera_node": cameras[first.id]![0]])
+            ).id
             // Whole seconds, three events per second: pages must break ties between equal times by id.
             let base = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 3600).rounded(.down))
             var sent: [Sent] = []
             for i in 0..<31 {
                 let device = i % 2 == 0 ? first.id : second.id
-                let camera = Self.cameras[i % 3 == 0 ? 0 : 1]
-                let instance: String? = i % 5 == 0 ? Self.instance : nil
+                let camera = cameras[device]![i % 3 == 0 ? 0 : 1]
+                let instance: String? = i % 5 == 0 && device == first.id ? instanceID : nil
                 let type = i % 4 == 0 ? "person.entered" : "people.count"
                 let time = base.addingTimeInterval(Double(i / 3))
                 sent.append(Sent(device: device, camera: camera, instance: instance, type: type, time: time))
@@ -61,8 +80,8 @@ struct APIEventTests {
             let cutoff = base.addingTimeInterval(4)
             let filters: [(String, (Sent) -> Bool)] = [
                 ("deviceId=\(first.id)", { $0.device == first.id }),
-                ("cameraId=\(Self.cameras[0])", { $0.camera == Self.cameras[0] }),
-                ("instanceId=\(Self.instance)", { $0.instance == Self.instance }),
+                ("cameraId=\(cameras[first.id]![0])", { $0.camera == cameras[first.id]![0] }),
+                ("instanceId=\(instanceID)", { $0.instance == instanceID }),
                 ("type=person.entered", { $0.type == "person.entered" }),
                 ("since=\(APIJSON.formatTime(cutoff))", { $0.time >= cutoff }),
                 ("until=\(APIJSON.formatTime(cutoff))", { $0.time < cutoff }),

@@ -34,6 +34,10 @@ struct APIValidationTests {
         try await APIHarness.run(on: engine) { api in
             let v1 = Self.v1
             let (device, deviceToken) = try await api.makeDevice("edge-valid")
+            let (other, _) = try await api.makeDevice("edge-other")
+            let otherCamera = try await api.store.createCamera(
+                NewCamera(name: "other-cam", url: "rtsp://192.0.2.2/s", deviceId: other.id))
+            let model = try await api.store.createModel(NewModel(name: "detector"))
             let cases: [(String, HTTPRequest.Method, String, String, Int, [String])] = [
                 ("truncated JSON", .post, "\(v1)/devices", #"{"name": "#, 400, ["not valid JSON"]),
                 ("not an object", .post, "\(v1)/devices", #"["edge"]"#, 400, ["JSON object"]),
@@ -63,6 +67,36 @@ struct APIValidationTests {
                 (
                     "a bad event refuses its batch", .post, "\(v1)/devices/\(device.id)/events",
                     #"{"events": [{"type": "fine"}, {"type": "not fine!"}]}"#, 400, ["events[1].type"]
+                ),
+                (
+                    "another device's camera", .post, "\(v1)/devices/\(device.id)/events",
+                    #"{"events": [{"type": "x", "cameraId": "\#(otherCamera.id)"}]}"#, 422,
+                    ["events[0].cameraId", "not a camera assigned to this device"]
+                ),
+                (
+                    "an instance of no device", .post, "\(v1)/devices/\(device.id)/events",
+                    #"{"events": [{"type": "x", "instanceId": "ins_aaaaaaaaaaaaaaaa"}]}"#, 422, ["events[0].instanceId"]
+                ),
+                (
+                    "a time in the future", .post, "\(v1)/devices/\(device.id)/events",
+                    #"{"events": [{"type": "x", "time": "9999-12-31T00:00:00Z"}]}"#, 400, ["events[0].time", "clock"]
+                ),
+                (
+                    "a NUL in text", .post, "\(v1)/devices", #"{"name": "edge-9", "description": "a\u0000b"}"#, 400,
+                    ["NUL"]
+                ),
+                (
+                    "credentials that do not parse", .post, "\(v1)/cameras",
+                    #"{"name": "cam-x", "url": "rtsp://admin:se#cret@10.0.0.1/x"}"#, 400, ["percent-encoded"]
+                ),
+                (
+                    "a change with one bad field changes nothing", .patch, "\(v1)/devices/\(device.id)",
+                    #"{"name": "renamed", "description": "\#(String(repeating: "x", count: 2000))"}"#, 400,
+                    ["description"]
+                ),
+                (
+                    "a model file name with a quote", .post, "\(v1)/models/\(model.id)/versions?filename=a%22b.onnx",
+                    "bytes", 400, ["filename"]
                 ),
             ]
             for (_, method, target, text, status, words) in cases {

@@ -362,9 +362,13 @@ struct ConsoleTests {
         #expect(try await browser.find("#devices-online").text() == "1")
         #expect(try await browser.find("#events-24h").text() == "1")
         try await browser.go(base + "/cameras")
-        let loaded = try await browser.executeScript(
-            "const img = document.querySelector('#cameras img.thumb'); return img.complete && img.naturalWidth")
-        #expect(loaded as? Int == 32, "the camera's snapshot thumbnail loads")
+        // The thumbnail loads (with the session cookie) and is the 32-pixel-wide JPEG the device sent.
+        try await browser.waitUntil(timeout: .seconds(10), "the camera's snapshot thumbnail loads") {
+            let width = try await browser.executeScript(
+                "const img = document.querySelector('#cameras img.thumb'); return img.complete ? img.naturalWidth : -1",
+                [])
+            return width as? Int == 32
+        }
 
         try await browser.find("form.logout button").click()
         try await waitForPath("/login")

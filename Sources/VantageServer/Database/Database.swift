@@ -138,7 +138,7 @@ public protocol Database: SQLExecutor {
     var kind: DatabaseEngineKind { get }
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws (the error is
     /// rethrown as it was).
-    func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     /// Runs until the server shuts down (the PostgreSQL connection pool needs a running task).
     func run() async
     /// Closes connections.

@@ -11,6 +11,8 @@ public final class PostgresDatabase: Database {
     private let connectionConfiguration: PostgresConnection.Configuration
     /// How long a query waits for a connection before the caller gets 503.
     static let queryTimeout: Duration = .seconds(15)
+    /// A transaction's limit (its statements run on one leased connection).
+    static let transactionTimeout: Duration = .seconds(60)
     /// `postgres://user@host:port/db`, without the password, for messages.
     public let displayURL: String
     public var kind: DatabaseEngineKind { .postgres }
@@ -98,17 +100,19 @@ public final class PostgresDatabase: Database {
 
     /// Runs `body`, giving up after ``queryTimeout`` (the pool waits for ever for a connection when the database
     /// is down).
-    private func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func withTimeout<T: Sendable>(
+        _ limit: Duration = queryTimeout, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await Task.sleep(for: Self.queryTimeout)
+                try await Task.sleep(for: limit)
                 return nil
             }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let result = first else {
                 throw DatabaseError(
-                    .unavailable, "PostgreSQL at \(displayURL) did not answer within \(Self.queryTimeout)")
+                    .unavailable, "PostgreSQL at \(displayURL) did not answer within \(limit)")
             }
             return result
         }
@@ -129,18 +133,23 @@ public final class PostgresDatabase: Database {
         }
     }
 
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws
+        -> T
+    {
         let logger = self.logger
         do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let result = try await body(Transaction(connection: connection, database: self))
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
+            let client = self.client
+            return try await withTimeout(Self.transactionTimeout) {
+                try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let result = try await body(Transaction(connection: connection, database: self))
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
                 }
             }
         } catch {

@@ -47,7 +47,9 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         try await gate.withTurn { try await onQueue(sql) }
     }
 
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws
+        -> T
+    {
         try await gate.withTurn {
             _ = try await onQueue("BEGIN IMMEDIATE")
             do {

@@ -111,6 +111,11 @@ struct APICall: Sendable {
         }
         let data = Data(buffer.readableBytesView)
         guard !data.isEmpty else { throw APIError.invalid("the request needs a JSON object body") }
+        // JSON can only carry a NUL as the escape \u0000; neither engine stores it the same way (SQLite cuts the
+        // text, PostgreSQL refuses it), so no text may contain one.
+        if data.range(of: Data("\\u0000".utf8)) != nil {
+            throw APIError.invalid("text in the request contains a NUL character (\\u0000), which cannot be stored")
+        }
         let object: [String: Any]
         do {
             guard let parsed = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {

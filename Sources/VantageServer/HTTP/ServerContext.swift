@@ -29,15 +29,17 @@ struct AuthenticationMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         if let header = request.headers[.authorization] {
+            // Another scheme (a proxy's Basic auth, say) is not ours: the request is anonymous, and routes that
+            // need a caller answer 401. A Bearer token that is not valid is refused outright.
             let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw APIError(401, "the Authorization header must be \"Bearer <token>\"")
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                guard let caller = try await store.caller(bearer: String(parts[1])) else {
+                    throw APIError(401, "the token is not valid (revoked, mistyped, or from another server)")
+                }
+                context.caller = caller
             }
-            guard let caller = try await store.caller(bearer: String(parts[1])) else {
-                throw APIError(401, "the token is not valid (revoked, mistyped, or from another server)")
-            }
-            context.caller = caller
-        } else if let cookie = request.cookies[Self.sessionCookie] {
+        }
+        if context.caller == nil, let cookie = request.cookies[Self.sessionCookie] {
             context.caller = try await store.caller(session: cookie.value)
         }
         if let caller = context.caller {

@@ -25,6 +25,17 @@ enum PackageArchive {
     }
 
     static func unpack(_ archiveFile: URL, into folder: URL) throws {
+        do {
+            try unpackEntries(archiveFile, into: folder)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            // E.g. a file entry "a" followed by "a/b": the archive does not describe a folder tree.
+            throw APIError.unprocessable("the archive cannot be unpacked as a folder: \(error.localizedDescription)")
+        }
+    }
+
+    private static func unpackEntries(_ archiveFile: URL, into folder: URL) throws {
         let archive: Archive
         do {
             archive = try Archive(url: archiveFile, accessMode: .read)

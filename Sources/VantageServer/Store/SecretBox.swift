@@ -14,14 +14,7 @@ public struct SecretBox: Sendable {
     /// Reads the key file, creating it with a fresh key when it does not exist.
     public static func loadOrCreate(at url: URL) throws -> SecretBox {
         let manager = FileManager.default
-        if let data = manager.contents(atPath: url.path) {
-            guard data.count == 32 else {
-                throw ServerError(
-                    "the key file \(url.path) holds \(data.count) bytes, not 32: restore it from a backup (camera credentials cannot be read without it)"
-                )
-            }
-            return SecretBox(key: SymmetricKey(data: data))
-        }
+        if manager.fileExists(atPath: url.path) { return try load(url) }
         // Written to a temporary file and linked into place: link() fails if the file appeared meanwhile (a replica
         // sharing the folder made it first), and then that key is the one everyone uses.
         let key = SymmetricKey(size: .bits256)
@@ -35,9 +28,24 @@ public struct SecretBox: Sendable {
             guard errno == EEXIST else {
                 throw ServerError("cannot write the key file \(url.path): \(String(cString: strerror(errno)))")
             }
-            return try loadOrCreate(at: url)
+            return try load(url)
         }
         return SecretBox(key: key)
+    }
+
+    /// Reads an existing key file.
+    static func load(_ url: URL) throws -> SecretBox {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ServerError(
+                "cannot read the key file \(url.path): check that it is a file this user can read (camera credentials cannot be read without it)"
+            )
+        }
+        guard data.count == 32 else {
+            throw ServerError(
+                "the key file \(url.path) holds \(data.count) bytes, not 32: restore it from a backup (camera credentials cannot be read without it)"
+            )
+        }
+        return SecretBox(key: SymmetricKey(data: data))
     }
 
     /// `base64(nonce ‖ ciphertext ‖ tag)`.

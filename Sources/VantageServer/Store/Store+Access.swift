@@ -64,6 +64,10 @@ extension Store {
 
     static let passwordRounds = 210_000
 
+    /// A hash no password matches (its salt and digest are zeros), checked when the user does not exist.
+    static let unknownUserHash =
+        "pbkdf2-sha256$\(passwordRounds)$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
     static func hashPassword(_ password: String) throws -> String {
         var salt = [UInt8](repeating: 0, count: 16)
         var generator = SystemRandomNumberGenerator()
@@ -90,7 +94,7 @@ extension Store {
     public func setUser(name: String, password: String, role: Role) async throws {
         try Self.checkName(name, of: "user")
         guard password.count >= 8 else { throw APIError.invalid("the password must be at least 8 characters") }
-        let hash = try Self.hashPassword(password)
+        let hash = try await Blocking.run { try Self.hashPassword(password) }
         try await database.transaction { db in
             if try await db.query("SELECT id FROM users WHERE name = \(name)").isEmpty {
                 try await db.query(
@@ -108,9 +112,11 @@ extension Store {
     public func login(name: String, password: String, lifetime: Duration) async throws -> (
         secret: String, caller: Caller
     )? {
-        guard let row = try await database.query("SELECT id, password_hash FROM users WHERE name = \(name)").first,
-            Self.verifyPassword(password, against: try row.text("password_hash"))
-        else { return nil }
+        let row = try await database.query("SELECT id, password_hash FROM users WHERE name = \(name)").first
+        // An unknown user costs the same as a wrong password, so timing does not tell which user names exist.
+        let stored = try row?.text("password_hash") ?? Self.unknownUserHash
+        let matches = await Blocking.run { Self.verifyPassword(password, against: stored) }
+        guard let row, matches else { return nil }
         let secret = Identifiers.secret("vs")
         let now = Millis.now()
         try await database.query(

@@ -77,30 +77,45 @@ extension Store {
         -> ModelVersion
     {
         _ = try await model(id)
-        guard !filename.isEmpty, filename.count <= 255, !filename.contains("/"), !filename.hasPrefix("."),
+        guard !filename.isEmpty, filename.count <= 255, !filename.hasPrefix("."),
+            filename.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-+".contains($0)) }),
             Self.modelExtensions.contains(where: { filename.lowercased().hasSuffix($0) })
         else {
             throw APIError.invalid(
-                "filename \"\(filename.prefix(260))\" must be a plain file name ending in \(Self.modelExtensions.joined(separator: ", "))"
+                "filename \"\(filename.prefix(260))\" must be a plain file name (letters, digits, '.', '_', '-', '+') ending in \(Self.modelExtensions.joined(separator: ", "))"
             )
         }
         guard upload.size > 0 else { throw APIError.invalid("the model file is empty") }
         try await artifacts.put(file: upload.file, digest: upload.digest)
         let descriptorText = descriptor.map { Self.json($0) }
         let now = Millis.now()
-        let version = try await database.transaction { db -> Int in
-            let last =
-                try await db.query("SELECT MAX(version) AS v FROM model_versions WHERE model_id = \(id)").first?
-                .optionalInteger("v") ?? 0
-            let next = Int(last) + 1
-            try await db.query(
-                """
-                INSERT INTO model_versions (model_id, version, digest, size, filename, descriptor, created_at)
-                VALUES (\(id), \(next), \(upload.digest), \(upload.size), \(filename), \(descriptorText), \(now))
-                """)
-            return next
+        // Two uploads at once may pick the same next number (READ COMMITTED on PostgreSQL): the loser takes the next.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let version = try await database.transaction { db -> Int in
+                    let last =
+                        try await db.query("SELECT MAX(version) AS v FROM model_versions WHERE model_id = \(id)").first?
+                        .optionalInteger("v") ?? 0
+                    let next = Int(last) + 1
+                    try await db.query(
+                        """
+                        INSERT INTO model_versions (model_id, version, digest, size, filename, descriptor, created_at)
+                        VALUES (\(id), \(next), \(upload.digest), \(upload.size), \(filename), \(descriptorText), \(now))
+                        """)
+                    return next
+                }
+                guard let stored = try await model(id).versions.first(where: { $0.version == version }) else {
+                    throw APIError.notFound("model", id)
+                }
+                return stored
+            } catch let error as DatabaseError where error.code == .uniqueViolation && attempt < 20 {
+                continue
+            } catch let error as DatabaseError where error.code == .foreignKeyViolation {
+                throw APIError.notFound("model", id)
+            }
         }
-        return try await model(id).versions.first { $0.version == version }!
     }
 
     /// The stored file of a model version, with its file name.
@@ -196,7 +211,8 @@ extension Store {
             throw APIError.conflict(
                 "version \(version) of package \(existing.name) already exists: give the new one another version")
         }
-        let project = try PackageArchive.validate(upload.file, scratch: artifacts.scratchFolder)
+        let scratch = artifacts.scratchFolder
+        let project = try await Blocking.run { try PackageArchive.validate(upload.file, scratch: scratch) }
         let inputs = PackageInputs(project.inputs)
         try await artifacts.put(file: upload.file, digest: upload.digest)
         try await Self.unique("version \(version) of package \(id)") {
@@ -207,7 +223,10 @@ extension Store {
                         \(upload.size), \(project.name), \(Self.json(inputs)), \(Millis.now()))
                 """)
         }
-        return try await package(id).versions.first { $0.version == version }!
+        guard let stored = try await package(id).versions.first(where: { $0.version == version }) else {
+            throw APIError.notFound("package", id)
+        }
+        return stored
     }
 
     public func packageArchive(_ id: String, version: String) async throws -> URL {

@@ -36,9 +36,18 @@ extension Store {
             throw APIError.invalid(
                 "camera URL \(CameraSource.redact(url)): \(problem); give \(CameraURL.acceptedForms)")
         }
-        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else {
+        let authority = url.components(separatedBy: "://").dropFirst().first?.split(separator: "/").first ?? ""
+        guard let parsed = URLComponents(string: url) else {
+            // Credentials that do not parse must not be stored in the clear, where every viewer would see them.
+            if authority.contains("@") {
+                throw APIError.invalid(
+                    "the camera URL's user name or password has characters that must be percent-encoded (such as # ? / @); give them in the username and password fields instead"
+                )
+            }
             return (url, nil, nil)
         }
+        var components = parsed
+        guard components.user != nil || components.password != nil else { return (url, nil, nil) }
         let username = components.user
         let password = components.password
         components.user = nil

@@ -51,18 +51,17 @@ extension Store {
     }
 
     public func updateDevice(_ id: String, _ update: DeviceUpdate) async throws -> Device {
-        _ = try await device(id)
-        if let name = update.name {
-            try Self.checkName(name, of: "device")
-            try await Self.unique("a device named \"\(name)\"") {
-                try await database.query(
-                    "UPDATE devices SET name = \(name), updated_at = \(Millis.now()) WHERE id = \(id)")
-            }
-        }
-        if update.description != nil {
-            let description = try Self.checkDescription(update.description)
+        // Everything is checked before anything is written, and written in one statement: a refused update
+        // changes nothing.
+        let current = try await device(id)
+        if let name = update.name { try Self.checkName(name, of: "device") }
+        let name = update.name ?? current.name
+        let description =
+            update.description == nil ? current.description : try Self.checkDescription(update.description)
+        try await Self.unique("a device named \"\(name)\"") {
             try await database.query(
-                "UPDATE devices SET description = \(description), updated_at = \(Millis.now()) WHERE id = \(id)")
+                "UPDATE devices SET name = \(name), description = \(description), updated_at = \(Millis.now()) WHERE id = \(id)"
+            )
         }
         return try await device(id)
     }

@@ -19,6 +19,8 @@ extension Store {
     static let maxEventsPerBatch = 1000
     static let maxEventDataBytes = 64 * 1024
     static let maxSnapshotBytes = 8 << 20
+    /// How far ahead of the server's clock an event's time may be.
+    static let maxClockSkewMillis: Int64 = 5 * 60_000
 
     func event(from row: SQLRow) throws -> Event {
         Event(
@@ -49,17 +51,29 @@ extension Store {
             var snapshot: [UInt8]?
         }
         let now = Millis.now()
+        // The cameras and instances a device may report about: its own.
+        let ownCameras = Set(
+            try await database.query("SELECT id FROM cameras WHERE device_id = \(device)").map { try $0.text("id") })
+        let ownInstances = Set(
+            try await database.query("SELECT id FROM instances WHERE device_id = \(device)").map { try $0.text("id") })
         var checked: [Checked] = []
         for (index, event) in batch.events.enumerated() {
             let label = "events[\(index)]"
             guard Self.checkEventType(event.type) else {
                 throw APIError.invalid("\(label).type must be 1-64 letters, digits, '_', '.', ':' or '-'")
             }
-            if let camera = event.cameraId, !Identifiers.isValid(camera, prefix: "cam") {
-                throw APIError.invalid("\(label).cameraId \"\(camera.prefix(40))\" is not a camera id")
+            if let camera = event.cameraId, !ownCameras.contains(camera) {
+                throw APIError.unprocessable(
+                    "\(label).cameraId \"\(camera.prefix(40))\" is not a camera assigned to this device (assign it with PATCH /api/v1/cameras/ID {\"deviceId\": …})"
+                )
             }
-            if let instance = event.instanceId, !Identifiers.isValid(instance, prefix: "ins") {
-                throw APIError.invalid("\(label).instanceId \"\(instance.prefix(40))\" is not an instance id")
+            if let instance = event.instanceId, !ownInstances.contains(instance) {
+                throw APIError.unprocessable(
+                    "\(label).instanceId \"\(instance.prefix(40))\" is not an application instance of this device")
+            }
+            if let time = event.time, Millis.from(time) > now + Self.maxClockSkewMillis {
+                throw APIError.invalid(
+                    "\(label).time \(APIJSON.formatTime(time)) is in the future: check the device's clock (NTP)")
             }
             let data = Self.json(event.data ?? .object([:]))
             guard data.utf8.count <= Self.maxEventDataBytes else {
