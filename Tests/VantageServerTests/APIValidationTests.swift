@@ -95,6 +95,10 @@ struct APIValidationTests {
                     ["description"]
                 ),
                 (
+                    "a camera change with a bad URL changes nothing", .patch, "\(v1)/cameras/\(otherCamera.id)",
+                    #"{"name": "renamed", "password": "new", "url": "ftp://10.0.0.1/x"}"#, 400, ["camera URL"]
+                ),
+                (
                     "a model file name with a quote", .post, "\(v1)/models/\(model.id)/versions?filename=a%22b.onnx",
                     "bytes", 400, ["filename"]
                 ),

@@ -112,38 +112,35 @@ extension Store {
         return try await camera(id)
     }
 
+    /// Changes a camera. Every field is checked before anything is written, and all is written in one statement:
+    /// a refused update changes nothing. Credentials given in the URL or the fields replace the stored ones; giving
+    /// only a user name or only a password keeps the other.
     public func updateCamera(_ id: String, _ update: CameraUpdate) async throws -> Camera {
-        _ = try await camera(id)
-        let now = Millis.now()
-        if let name = update.name {
-            try Self.checkName(name, of: "camera")
-            try await Self.unique("a camera named \"\(name)\"") {
-                try await database.query("UPDATE cameras SET name = \(name), updated_at = \(now) WHERE id = \(id)")
-            }
-        }
-        if update.description != nil {
-            let description = try Self.checkDescription(update.description)
-            try await database.query(
-                "UPDATE cameras SET description = \(description), updated_at = \(now) WHERE id = \(id)")
-        }
-        if let url = update.url {
-            let split = try Self.splitCameraURL(url)
-            try await database.query("UPDATE cameras SET url = \(split.url), updated_at = \(now) WHERE id = \(id)")
-            if split.username != nil || split.password != nil {
-                let sealed = try sealCredentials(username: split.username, password: split.password)
-                try await database.query("UPDATE cameras SET credentials = \(sealed) WHERE id = \(id)")
-            }
-        }
-        if update.username != nil || update.password != nil {
-            // Changing one keeps the other.
+        let current = try await camera(id)
+        if let name = update.name { try Self.checkName(name, of: "camera") }
+        let name = update.name ?? current.name
+        let description =
+            update.description == nil ? current.description : try Self.checkDescription(update.description)
+        let split = try update.url.map { try Self.splitCameraURL($0) }
+        var device = current.deviceId
+        if let deviceId = update.deviceId { device = try await checkDeviceReference(deviceId) }
+        var sealed = try await database.query("SELECT credentials FROM cameras WHERE id = \(id)").first?
+            .optionalText("credentials")
+        let newUsername = update.username ?? split?.username
+        let newPassword = update.password ?? split?.password
+        if newUsername != nil || newPassword != nil {
             let stored = try await storedCredentials(id)
-            let sealed = try sealCredentials(
-                username: update.username ?? stored["username"], password: update.password ?? stored["password"])
-            try await database.query("UPDATE cameras SET credentials = \(sealed), updated_at = \(now) WHERE id = \(id)")
+            sealed = try sealCredentials(
+                username: newUsername ?? stored["username"], password: newPassword ?? stored["password"])
         }
-        if let deviceId = update.deviceId {
-            let device = try await checkDeviceReference(deviceId)
-            try await database.query("UPDATE cameras SET device_id = \(device), updated_at = \(now) WHERE id = \(id)")
+        let url = split?.url ?? current.url
+        try await Self.unique("a camera named \"\(name)\"") {
+            try await database.query(
+                """
+                UPDATE cameras SET name = \(name), description = \(description), url = \(url), credentials = \(sealed),
+                    device_id = \(device), updated_at = \(Millis.now())
+                WHERE id = \(id)
+                """)
         }
         return try await camera(id)
     }
