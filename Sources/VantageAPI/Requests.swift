@@ -205,7 +205,10 @@ public struct EventBatch: RequestBody {
 }
 
 public struct NewEvent: Codable, Sendable {
-    public static let fields = ["type", "time", "cameraId", "instanceId", "data", "snapshot"]
+    public static let fields = ["id", "type", "time", "cameraId", "instanceId", "data", "snapshot"]
+    /// The device's own id for the event, unique on that device: sending it again (after a lost answer) stores
+    /// nothing new and answers the id it got the first time.
+    public var id: String?
     public var type: String
     /// When it happened; the time received when absent.
     public var time: Date?
@@ -216,9 +219,10 @@ public struct NewEvent: Codable, Sendable {
     public var snapshot: String?
 
     public init(
-        type: String, time: Date? = nil, cameraId: String? = nil, instanceId: String? = nil, data: JSONValue? = nil,
-        snapshot: String? = nil
+        id: String? = nil, type: String, time: Date? = nil, cameraId: String? = nil, instanceId: String? = nil,
+        data: JSONValue? = nil, snapshot: String? = nil
     ) {
+        self.id = id
         self.type = type
         self.time = time
         self.cameraId = cameraId

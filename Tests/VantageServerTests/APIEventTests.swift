@@ -97,6 +97,36 @@ struct APIEventTests {
         }
     }
 
+    @Test(
+        "a batch sent again with the device's event ids stores nothing twice and answers the first ids",
+        arguments: Engine.allCases)
+    func resentBatches(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let (device, token) = try await api.makeDevice("edge-resend")
+            let (other, otherToken) = try await api.makeDevice("edge-other")
+            func send(_ events: [NewEvent], from device: Device, as token: Credential) async throws -> [String] {
+                let answer = try await api.call(
+                    .post, "/api/v1/devices/\(device.id)/events", as: token, json: EventBatch(events: events))
+                #expect(answer.status == 201, "\(answer)")
+                return try answer.decode([String: [String]].self)["ids"] ?? []
+            }
+            let batch = (0..<150).map { NewEvent(id: "boot1-\($0)", type: "people.count") }
+            let first = try await send(batch, from: device, as: token)
+            // The answer was lost; the device sends the batch again, plus one new event and one without an id.
+            let again = try await send(
+                batch + [NewEvent(id: "boot1-150", type: "people.count"), NewEvent(type: "people.count")],
+                from: device, as: token)
+            #expect(Array(again.prefix(150)) == first, "a resent event is answered with the id it was stored under")
+            #expect(Set(again).count == 152)
+            // Device ids are per device: another device may use the same ones.
+            _ = try await send(Array(batch.prefix(10)), from: other, as: otherToken)
+            let stored = try await api.database.query("SELECT device_id, COUNT(*) AS n FROM events GROUP BY device_id")
+            let counts = Dictionary(
+                uniqueKeysWithValues: try stored.map { (try $0.text("device_id"), try $0.integer("n")) })
+            #expect(counts == [device.id: 152, other.id: 10])
+        }
+    }
+
     /// Every page of `/api/v1/events?QUERY`, checking each page's order, schema and cursor.
     static func allPages(
         _ api: APIHarness, query: String, limit: Int, sourceLocation: SourceLocation = #_sourceLocation

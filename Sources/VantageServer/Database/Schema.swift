@@ -104,7 +104,15 @@ enum Schema {
                 """,
                 "CREATE INDEX device_metrics_series ON device_metrics (device_id, name, at)",
             ] + appendOnly("audit_log", kind)
-        }
+        },
+        Migration(version: 2, name: "device event ids") { _ in
+            [
+                // A device's own id for an event makes a resent batch idempotent. NULLs never collide, so events
+                // sent without one are all kept.
+                "ALTER TABLE events ADD COLUMN device_event_id TEXT",
+                "CREATE UNIQUE INDEX events_device_event ON events (device_id, device_event_id)",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

@@ -208,8 +208,8 @@ enum OpenAPIComponents {
             "NewEvent",
             request(
                 [
-                    ("type", .text), ("time", .time), ("cameraId", .text), ("instanceId", .text), ("data", .any),
-                    ("snapshot", .string(format: "byte")),
+                    ("id", .text), ("type", .text), ("time", .time), ("cameraId", .text), ("instanceId", .text),
+                    ("data", .any), ("snapshot", .string(format: "byte")),
                 ], required: ["type"])
         ),
         ("EventBatch", request([("events", .array(.ref("NewEvent")))], required: ["events"])),

@@ -59,6 +59,9 @@ extension Store {
         var checked: [Checked] = []
         for (index, event) in batch.events.enumerated() {
             let label = "events[\(index)]"
+            if let id = event.id, !Self.checkEventType(id) {
+                throw APIError.invalid("\(label).id must be 1-64 letters, digits, '_', '.', ':' or '-'")
+            }
             guard Self.checkEventType(event.type) else {
                 throw APIError.invalid("\(label).type must be 1-64 letters, digits, '_', '.', ':' or '-'")
             }
@@ -101,28 +104,52 @@ extension Store {
         }
         let digests = stored
         let rows = checked
-        // Multi-row INSERTs, 100 events (900 parameters) each: one round trip per hundred on PostgreSQL.
-        try await database.transaction { db in
+        // Multi-row INSERTs, 100 events (1000 parameters) each: one round trip per hundred on PostgreSQL. An event
+        // whose device id was stored before (a batch sent again after a lost answer) is skipped, and answered with
+        // the id it got the first time: delivery may repeat, storage does not.
+        let deviceIDs = rows.compactMap(\.event.id)
+        let existing = try await database.transaction { db -> [String: String] in
             for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
-                var sql: SQL =
-                    "INSERT INTO events (id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest) VALUES "
+                var sql: SQL = """
+                    INSERT INTO events (id, device_id, device_event_id, camera_id, instance_id, type, at, received_at,
+                        data, snapshot_digest) VALUES
+                    """
                 for (offset, item) in chunk.enumerated() {
                     if offset > 0 { sql.append(", ") }
                     sql.append(
                         """
-                        (\(item.id), \(device), \(item.event.cameraId), \(item.event.instanceId), \(item.event.type),
-                         \(item.at), \(now), \(item.data), \(digests[item.id]))
+                        (\(item.id), \(device), \(item.event.id), \(item.event.cameraId), \(item.event.instanceId),
+                         \(item.event.type), \(item.at), \(now), \(item.data), \(digests[item.id]))
                         """)
                 }
+                sql.append(" ON CONFLICT (device_id, device_event_id) DO NOTHING")
                 try await db.query(sql)
             }
+            guard !deviceIDs.isEmpty else { return [:] }
+            var stored: [String: String] = [:]
+            for chunk in stride(from: 0, to: deviceIDs.count, by: 500).map({
+                deviceIDs[$0..<min($0 + 500, deviceIDs.count)]
+            }) {
+                var sql: SQL =
+                    "SELECT id, device_event_id FROM events WHERE device_id = \(device) AND device_event_id IN ("
+                for (offset, id) in chunk.enumerated() {
+                    if offset > 0 { sql.append(", ") }
+                    sql.append("\(id)")
+                }
+                sql.append(")")
+                for row in try await db.query(sql) {
+                    stored[try row.text("device_event_id")] = try row.text("id")
+                }
+            }
+            return stored
         }
-        for item in checked {
+        let answered = checked.map { item in item.event.id.flatMap { existing[$0] } ?? item.id }
+        for (item, id) in zip(checked, answered) where id == item.id {
             if let camera = item.event.cameraId, let digest = digests[item.id] {
                 try await setSnapshot(camera: camera, digest: digest, at: item.at)
             }
         }
-        return checked.map(\.id)
+        return answered
     }
 
     /// A page of events, newest first, by keyset pagination on (time, id): each page is an index range scan, so a
