@@ -478,3 +478,66 @@ public struct ErrorBody: Codable, Sendable {
         self.error = error
     }
 }
+
+// MARK: - What a device runs
+
+/// Everything a device needs to run its application instances: the document `vantage agent` polls
+/// (`GET /api/v1/devices/{id}/desired-state`, answered 304 while its ETag is unchanged). Camera URLs carry their
+/// credentials: this is the only answer that does, and only to the device itself.
+public struct DeviceDesiredState: Codable, Sendable, Equatable {
+    public var deviceId: String
+    /// The device's instances, removed ones included until the device reports REMOVAL_SUCCEEDED.
+    public var instances: [DesiredInstance]
+
+    public init(deviceId: String, instances: [DesiredInstance]) {
+        self.deviceId = deviceId
+        self.instances = instances
+    }
+}
+
+/// One application instance as a device runs it.
+public struct DesiredInstance: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var packageId: String
+    public var packageName: String
+    public var packageVersion: String
+    /// The package version's archive (`sha256:…`), to download and verify.
+    public var archiveDigest: String
+    public var desiredState: DesiredState
+    /// The deployment this state belongs to; the device's reports refer to it.
+    public var deploymentId: String?
+    /// Camera node → the camera to open.
+    public var cameras: [String: DesiredCamera]
+    /// Overridden parameter node → value.
+    public var parameters: [String: JSONValue]
+
+    public init(
+        id: String, name: String, packageId: String, packageName: String, packageVersion: String, archiveDigest: String,
+        desiredState: DesiredState, deploymentId: String? = nil, cameras: [String: DesiredCamera],
+        parameters: [String: JSONValue]
+    ) {
+        self.id = id
+        self.name = name
+        self.packageId = packageId
+        self.packageName = packageName
+        self.packageVersion = packageVersion
+        self.archiveDigest = archiveDigest
+        self.desiredState = desiredState
+        self.deploymentId = deploymentId
+        self.cameras = cameras
+        self.parameters = parameters
+    }
+}
+
+/// A camera as a device opens it.
+public struct DesiredCamera: Codable, Sendable, Equatable {
+    public var cameraId: String
+    /// The stream URL with its credentials.
+    public var url: String
+
+    public init(cameraId: String, url: String) {
+        self.cameraId = cameraId
+        self.url = url
+    }
+}

@@ -144,6 +144,27 @@ struct APIResourceTests {
                 await api.call(.get, "\(v1)/instances/\(instance.id)/deployments", as: api.viewer)
             ).decode(Page<Deployment>.self).items
             #expect(deployments.count == 2, "creating and changing parameters are two deployments: \(deployments)")
+            // What the device runs: the instance with its archive, the camera URL with its credentials (only here,
+            // only to this device), the parameters; 304 while nothing changed.
+            let desiredAnswer = calls.expect(
+                try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken))
+            let desired = try desiredAnswer.decode(DeviceDesiredState.self)
+            let running = try #require(desired.instances.first)
+            #expect(desired.instances.count == 1 && running.id == instance.id && running.desiredState == .running)
+            #expect(
+                running.cameras["camera_node"]
+                    == DesiredCamera(cameraId: camera.id, url: "rtsp://admin:s3cret@cam.local:554/stream"))
+            #expect(running.archiveDigest == packageVersion.digest && running.parameters == ["max_people": .number(4)])
+            #expect(running.deploymentId == deployments.first?.id, "the newest deployment")
+            let etag = try #require(desiredAnswer.headers[.eTag])
+            let unchanged = try await api.call(
+                .get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken, headers: [.ifNoneMatch: etag])
+            #expect(unchanged.status == 304 && unchanged.body.isEmpty, "\(unchanged)")
+            let otherDevice = try await api.makeDevice("edge-2")
+            api.document.expectError(
+                try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: otherDevice.token), 403,
+                mentioning: [device.id])
+
             let reported = try calls.expect(
                 await api.call(
                     .post, "\(v1)/instances/\(instance.id)/report", as: deviceToken,

@@ -50,6 +50,8 @@ struct APIOperation: Sendable {
     let content: Content
     /// Mutations are audited, except device telemetry (heartbeats, events), which would drown the log.
     var audited = true
+    /// Answers 304 to a matching If-None-Match (the handler replies `.conditional`).
+    var conditional = false
     let handle: @Sendable (APICall) async throws -> APIReply
 
     var isMutation: Bool { method != .get && method != .head }
@@ -65,6 +67,8 @@ struct APIOperation: Sendable {
 /// What a handler answers; the status comes from its operation.
 enum APIReply: Sendable {
     case json(any Encodable & Sendable, created: String? = nil)
+    /// JSON with an ETag (a digest of the body); a request whose If-None-Match holds it gets 304 and no body.
+    case conditional(any Encodable & Sendable)
     case file(URL, contentType: String, filename: String? = nil)
     case empty
 }
@@ -267,7 +271,7 @@ extension APIOperation {
             if case .json(_, let created?) = reply { detail = created }
             try await store.audit(actor: caller.actor, action: id, target: request.uri.path, detail: detail)
         }
-        return try await response(reply, context: context)
+        return try await response(reply, request: request, context: context)
     }
 
     func authorize(_ caller: Caller?, request: Request) throws {
@@ -295,8 +299,21 @@ extension APIOperation {
         }
     }
 
-    func response(_ reply: APIReply, context: ServerContext) async throws -> Response {
+    func response(_ reply: APIReply, request: Request, context: ServerContext) async throws -> Response {
         switch reply {
+        case .conditional(let value):
+            let data = try APIJSON.encoder().encode(value)
+            let etag = "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+            let sent = request.headers[.ifNoneMatch]?.split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            if sent?.contains(etag) == true {
+                return Response(status: .notModified, headers: [.eTag: etag, .cacheControl: "no-cache"])
+            }
+            return Response(
+                status: .init(code: status),
+                headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-cache", .eTag: etag],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
         case .json(let value, _):
             let data = try APIJSON.encoder().encode(value)
             return Response(

@@ -73,6 +73,14 @@ enum APIRoutes {
                         device: call.parameter("id"), name: call.query("name"), since: since)))
         },
         APIOperation(
+            method: .get, path: "\(base)/devices/{id}/desired-state", id: "getDesiredState", tag: "device-facing",
+            summary: "What the device must run, camera credentials included (304 while unchanged)", access: .device,
+            status: 200, content: .json(.ref("DeviceDesiredState")), conditional: true
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            return .conditional(try await call.store.desiredState(device: call.parameter("id")))
+        },
+        APIOperation(
             method: .post, path: "\(base)/devices/{id}/heartbeat", id: "sendHeartbeat", tag: "device-facing",
             summary: "A device reports it is alive, with its metrics", access: .device,
             body: .json("Heartbeat", fields: Heartbeat.fields), status: 200, content: .json(.ref("Device")),

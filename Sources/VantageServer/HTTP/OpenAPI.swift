@@ -234,6 +234,17 @@ enum OpenAPIComponents {
         ),
         ("AuditPage", page(of: "AuditEntry")),
         ("Identity", object([("actor", .text), ("role", .ref("Role"))])),
+        ("DesiredCamera", object([("cameraId", .text), ("url", .text)])),
+        (
+            "DesiredInstance",
+            object(
+                [
+                    ("id", .text), ("name", .text), ("packageId", .text), ("packageName", .text),
+                    ("packageVersion", .text), ("archiveDigest", .text), ("desiredState", .values(DesiredState.self)),
+                    ("deploymentId", .text), ("cameras", .map(.ref("DesiredCamera"))), ("parameters", .map(.any)),
+                ], optional: ["deploymentId"])
+        ),
+        ("DeviceDesiredState", object([("deviceId", .text), ("instances", .array(.ref("DesiredInstance")))])),
     ]
 
     static func page(of item: String) -> OpenAPISchema {
@@ -333,6 +344,9 @@ extension APIOperation {
             ])
         case .none:
             responses["\(status)"] = .object(["description": .string(summary)])
+        }
+        if conditional {
+            responses["304"] = .object(["description": .string("unchanged since the ETag sent in If-None-Match")])
         }
         for (code, meaning) in errorStatuses {
             responses["\(code)"] = .object([

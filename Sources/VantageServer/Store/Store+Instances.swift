@@ -240,3 +240,33 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// What `device` must run: its instances with their archives, cameras (with credentials) and parameters.
+    public func desiredState(device: String) async throws -> DeviceDesiredState {
+        _ = try await self.device(device)
+        var instances: [DesiredInstance] = []
+        for instance in try await listInstances(device: device)
+        where !(instance.desiredState == .removed && instance.status == .removalSucceeded) {
+            guard
+                let archive = try await database.query(
+                    "SELECT digest FROM package_versions WHERE package_id = \(instance.packageId) AND version = \(instance.packageVersion)"
+                ).first?.text("digest")
+            else { continue }
+            let deployment = try await database.query(
+                "SELECT id FROM deployments WHERE instance_id = \(instance.id) ORDER BY created_at DESC, id DESC LIMIT 1"
+            ).first?.text("id")
+            var cameras: [String: DesiredCamera] = [:]
+            for (node, cameraId) in instance.cameras {
+                cameras[node] = DesiredCamera(cameraId: cameraId, url: try await cameraStreamURL(cameraId))
+            }
+            instances.append(
+                DesiredInstance(
+                    id: instance.id, name: instance.name, packageId: instance.packageId,
+                    packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
+                    desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
+                    parameters: instance.parameters))
+        }
+        return DeviceDesiredState(deviceId: device, instances: instances)
+    }
+}
