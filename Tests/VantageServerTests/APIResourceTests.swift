@@ -165,6 +165,26 @@ struct APIResourceTests {
                 try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: otherDevice.token), 403,
                 mentioning: [device.id])
 
+            // The device downloads its archive by digest, and can resume: a Range answers the rest (206).
+            let artifactPath = "\(v1)/devices/\(device.id)/artifacts/\(running.archiveDigest)"
+            let fetched = calls.expect(try await api.call(.get, artifactPath, as: deviceToken))
+            #expect(fetched.body == archive, "the device's download is the uploaded archive")
+            let rest = try await api.call(.get, artifactPath, as: deviceToken, headers: [.range: "bytes=100-"])
+            #expect(rest.status == 206 && rest.body == Array(archive.dropFirst(100)), "\(rest.status)")
+            #expect(rest.headers[.contentRange] == "bytes 100-\(archive.count - 1)/\(archive.count)")
+            let beyond = try await api.call(
+                .get, artifactPath, as: deviceToken, headers: [.range: "bytes=\(archive.count)-"])
+            #expect(beyond.status == 416)
+            // Another device, or a file no instance of this device uses, is not found for it.
+            api.document.expectError(
+                try await api.call(
+                    .get, "\(v1)/devices/\(otherDevice.device.id)/artifacts/\(running.archiveDigest)",
+                    as: otherDevice.token), 404)
+            api.document.expectError(
+                try await api.call(
+                    .get, "\(v1)/devices/\(device.id)/artifacts/sha256:\(String(repeating: "0", count: 64))",
+                    as: deviceToken), 404)
+
             let reported = try calls.expect(
                 await api.call(
                     .post, "\(v1)/instances/\(instance.id)/report", as: deviceToken,

@@ -52,6 +52,8 @@ struct APIOperation: Sendable {
     var audited = true
     /// Answers 304 to a matching If-None-Match (the handler replies `.conditional`).
     var conditional = false
+    /// Answers 206 to a Range request (the handler replies `.resumableFile`).
+    var resumable = false
     let handle: @Sendable (APICall) async throws -> APIReply
 
     var isMutation: Bool { method != .get && method != .head }
@@ -70,6 +72,8 @@ enum APIReply: Sendable {
     /// JSON with an ETag (a digest of the body); a request whose If-None-Match holds it gets 304 and no body.
     case conditional(any Encodable & Sendable)
     case file(URL, contentType: String, filename: String? = nil)
+    /// A file that may be fetched in parts (`Range: bytes=N-` or `bytes=N-M` → 206), so a download can resume.
+    case resumableFile(URL, contentType: String)
     case empty
 }
 
@@ -274,6 +278,16 @@ extension APIOperation {
         return try await response(reply, request: request, context: context)
     }
 
+    /// `bytes=N-` or `bytes=N-M` within a file of `size` bytes (one range; suffix ranges are not needed to resume).
+    static func byteRange(_ header: String, size: Int) -> ClosedRange<Int>? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let parts = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Int(parts[0]), start >= 0, start < size else { return nil }
+        let end = parts[1].isEmpty ? size - 1 : Int(parts[1]) ?? -1
+        guard end >= start else { return nil }
+        return start...min(end, size - 1)
+    }
+
     func authorize(_ caller: Caller?, request: Request) throws {
         switch access {
         case .anyone:
@@ -326,6 +340,22 @@ extension APIOperation {
             var headers: HTTPFields = [.contentType: contentType, .cacheControl: "private, no-cache"]
             if let filename { headers[.contentDisposition] = "attachment; filename=\"\(filename)\"" }
             return Response(status: .init(code: status), headers: headers, body: body)
+        case .resumableFile(let url, let contentType):
+            let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            var headers: HTTPFields = [.contentType: contentType, .acceptRanges: "bytes", .cacheControl: "private"]
+            guard let header = request.headers[.range] else {
+                return Response(
+                    status: .init(code: status), headers: headers,
+                    body: try await FileIO().loadFile(path: url.path, context: context))
+            }
+            guard let range = Self.byteRange(header, size: size) else {
+                headers[.contentRange] = "bytes */\(size)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            return Response(
+                status: .partialContent, headers: headers,
+                body: try await FileIO().loadFile(path: url.path, range: range, context: context))
         case .empty:
             return Response(status: .init(code: status))
         }

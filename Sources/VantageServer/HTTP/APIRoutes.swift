@@ -81,6 +81,16 @@ enum APIRoutes {
             return .conditional(try await call.store.desiredState(device: call.parameter("id")))
         },
         APIOperation(
+            method: .get, path: "\(base)/devices/{id}/artifacts/{digest}", id: "downloadDeviceArtifact",
+            tag: "device-facing", summary: "A package archive the device's instances use, resumable with Range",
+            access: .device, status: 200, content: .binary("application/octet-stream"), resumable: true
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            let file = try await call.store.deviceArtifact(
+                device: call.parameter("id"), digest: call.parameter("digest"))
+            return .resumableFile(file, contentType: "application/octet-stream")
+        },
+        APIOperation(
             method: .post, path: "\(base)/devices/{id}/heartbeat", id: "sendHeartbeat", tag: "device-facing",
             summary: "A device reports it is alive, with its metrics", access: .device,
             body: .json("Heartbeat", fields: Heartbeat.fields), status: 200, content: .json(.ref("Device")),

@@ -348,6 +348,15 @@ extension APIOperation {
         if conditional {
             responses["304"] = .object(["description": .string("unchanged since the ETag sent in If-None-Match")])
         }
+        if resumable, case .binary(let type) = content {
+            responses["206"] = .object([
+                "description": .string("the part asked for with Range: bytes=N- (resuming a download)"),
+                "content": .object([
+                    type: .object(["schema": .object(["type": .string("string"), "format": .string("binary")])])
+                ]),
+            ])
+            responses["416"] = .object(["description": .string("the Range is outside the file")])
+        }
         for (code, meaning) in errorStatuses {
             responses["\(code)"] = .object([
                 "description": .string(meaning),

@@ -270,3 +270,21 @@ extension Store {
         return DeviceDesiredState(deviceId: device, instances: instances)
     }
 }
+
+extension Store {
+    /// A file a device may download: the archive of a package version one of its instances uses. Anything else is
+    /// "not found" for it, whether or not it exists.
+    public func deviceArtifact(device: String, digest: String) async throws -> URL {
+        _ = try await self.device(device)
+        let referenced = try await database.query(
+            """
+            SELECT 1 AS found FROM instances i JOIN package_versions v
+                ON v.package_id = i.package_id AND v.version = i.package_version
+            WHERE i.device_id = \(device) AND v.digest = \(digest) LIMIT 1
+            """)
+        guard !referenced.isEmpty, let file = try await artifacts.file(for: digest) else {
+            throw APIError.notFound("artifact for this device:", digest)
+        }
+        return file
+    }
+}
