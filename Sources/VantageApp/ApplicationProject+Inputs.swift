@@ -49,27 +49,27 @@ public struct ApplicationInputs: Sendable, Codable, Equatable {
     public var cameras: [Camera]
     public var parameters: [Parameter]
 
-    /// Checks `value` (text as typed in a form or given on the command line) against `parameter`; returns the typed
+    /// Checks `text` (as typed in a form or given on the command line) against `parameter`; returns the typed
     /// value, or a message saying what is wrong.
     public static func check(_ text: String, for parameter: Parameter) -> Result<ParameterValue, CheckFailure> {
-        guard parameter.overridable else {
-            return .failure(CheckFailure("parameter \(parameter.node) is not overridable in the manifest"))
+        check(
+            text, node: parameter.node, type: parameter.type, overridable: parameter.overridable,
+            constraint: NodeDecorator(
+                constraintText: parameter.constraintText, constraintRegex: parameter.constraintRegex))
+    }
+
+    /// Checks `text` as a value of parameter node `node`: overridable, of `type`, keeping `constraint`.
+    public static func check(
+        _ text: String, node: String, type: PortType, overridable: Bool, constraint: NodeDecorator?
+    ) -> Result<ParameterValue, CheckFailure> {
+        guard overridable else {
+            return .failure(CheckFailure("parameter \(node) is not overridable in the manifest"))
         }
-        guard let value = ParameterValue(parsing: text, as: parameter.type) else {
-            return .failure(
-                CheckFailure("parameter \(parameter.node) takes \(parameter.type.withArticle), not \"\(text)\""))
+        guard let value = ParameterValue(parsing: text, as: type) else {
+            return .failure(CheckFailure("parameter \(node) takes \(type.withArticle), not \"\(text)\""))
         }
-        if let pattern = parameter.constraintRegex {
-            guard let regex = try? Regex(pattern) else {
-                return .failure(
-                    CheckFailure(
-                        "parameter \(parameter.node)'s constraint \(pattern) is not a valid regular expression"))
-            }
-            guard (try? regex.wholeMatch(in: text)) != nil else {
-                let meaning = parameter.constraintText.map { " (\($0))" } ?? ""
-                return .failure(
-                    CheckFailure("parameter \(parameter.node): \"\(text)\" does not match \(pattern)\(meaning)"))
-            }
+        if let violation = constraint?.constraintViolation(text) {
+            return .failure(CheckFailure("parameter \(node): \(violation)"))
         }
         return .success(value)
     }

@@ -327,14 +327,10 @@ struct Resolution {
                         + (current.type == .string ? "text" : ParameterValue.example(of: current.type))
                 )
             }
-            if let decorator = nodes[name]?.node.decorator, let pattern = decorator.constraintRegex,
-                let regex = try? Regex(pattern), (try? regex.wholeMatch(in: text)) == nil
-            {
-                let meaning = decorator.constraintText.map { " (\($0))" } ?? ""
+            if let violation = nodes[name]?.node.decorator?.constraintViolation(text) {
                 throw ManifestError(
-                    .invalidParameterValue, node: name,
-                    message: "--param \(name)=\(text): the manifest constrains \(name) to \(pattern)\(meaning)",
-                    hint: "give a value that matches it")
+                    .invalidParameterValue, node: name, message: "--param \(name)=\(text): \(violation)",
+                    hint: "give a value the manifest's constraint allows")
             }
             parameterValues[name] = value
         }

@@ -109,6 +109,17 @@ public struct NodeDecorator: Sendable, Codable, Equatable {
         self.constraintText = constraintText
         self.constraintRegex = constraintRegex
     }
+
+    /// Why `text` breaks the value constraint, or nil when it keeps it (or there is none): the one check behind
+    /// `vantage run --param` and the control plane's instances.
+    public func constraintViolation(_ text: String) -> String? {
+        guard let pattern = constraintRegex else { return nil }
+        guard let regex = try? Regex(pattern) else {
+            return "the manifest's constraint \(pattern) is not a valid regular expression: fix its constraintRegex"
+        }
+        guard (try? regex.wholeMatch(in: text)) == nil else { return nil }
+        return "\"\(text)\" does not match \(pattern)" + (constraintText.map { " (\($0))" } ?? "")
+    }
 }
 
 /// One node of the graph: an instance of a package interface, or a typed parameter.

@@ -95,7 +95,7 @@ struct CLITests {
 
         let push = try await cli.run(
             [
-                "packages", "push", CLI.repoRoot.appending(path: "examples/people-counter").path, "--package",
+                "packages", "push", SourceTree.peopleCounter.path, "--package",
                 "people-counter", "--version", "1.0",
             ])
         #expect(push.status == 0, "\(push)")
@@ -112,7 +112,7 @@ struct CLITests {
         // The same push again: the package exists, the version does not take a second time.
         let again = try await cli.run(
             [
-                "packages", "push", CLI.repoRoot.appending(path: "examples/people-counter").path, "--package",
+                "packages", "push", SourceTree.peopleCounter.path, "--package",
                 packageID, "--version", "1.0",
             ])
         #expect(again.status != 0 && again.stderr.contains("1.0"), "\(again)")
@@ -344,66 +344,14 @@ private final class CLI {
 
     deinit { try? FileManager.default.removeItem(at: folder) }
 
-    /// The repository root, from this file's place in it.
-    static let repoRoot = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    /// The built binary: `VANTAGE_BINARY`, else beside the test bundle (the same build folder: `.build/debug`,
-    /// `.build-x/debug`), else `.build/debug/vantage`.
-    static let binary: URL? = {
-        let manager = FileManager.default
-        if let path = ProcessInfo.processInfo.environment["VANTAGE_BINARY"], !path.isEmpty {
-            return URL(filePath: path)
-        }
-        var candidates: [URL] = []
-        for start in [URL(filePath: CommandLine.arguments[0]), Bundle.main.bundleURL, Bundle.main.executableURL]
-            .compactMap({ $0?.resolvingSymlinksInPath() })
-        {
-            var folder = start.deletingLastPathComponent()
-            // Up from …/debug/vantagePackageTests.xctest[/Contents/MacOS/…] to …/debug.
-            for _ in 0..<4 {
-                candidates.append(folder.appending(path: "vantage"))
-                folder = folder.deletingLastPathComponent()
-            }
-        }
-        candidates.append(repoRoot.appending(path: ".build/debug/vantage"))
-        return candidates.first {
-            var isDirectory: ObjCBool = false
-            return manager.fileExists(atPath: $0.path, isDirectory: &isDirectory) && !isDirectory.boolValue
-                && manager.isExecutableFile(atPath: $0.path)
-        }
-    }()
-
     /// Runs `vantage ARGUMENTS… FLAGS…` with `stdin` as its standard input (empty when nil).
     func run(_ arguments: [String], stdin: String? = nil) async throws -> CLIResult {
-        let binary = try #require(Self.binary, "no vantage binary: build it (swift build --build-tests builds it too)")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments + flags
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["VANTAGE_SERVER", "VANTAGE_TOKEN", "XDG_CONFIG_HOME"] { environment[name] = nil }
-        environment["VANTAGE_CONFIG"] = configFile.path
-        process.environment = environment
-        let id = UUID().uuidString
-        let outFile = folder.appending(path: "\(id).out")
-        let errFile = folder.appending(path: "\(id).err")
-        let inFile = folder.appending(path: "\(id).in")
-        for file in [outFile, errFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
-        _ = FileManager.default.createFile(atPath: inFile.path, contents: Data((stdin ?? "").utf8))
-        process.standardOutput = try FileHandle(forWritingTo: outFile)
-        process.standardError = try FileHandle(forWritingTo: errFile)
-        process.standardInput = try FileHandle(forReadingFrom: inFile)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in continuation.resume() }
-            do {
-                try process.run()
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
-        let read = { (file: URL) in String(decoding: (try? Data(contentsOf: file)) ?? Data(), as: UTF8.self) }
-        return CLIResult(
-            arguments: arguments, status: process.terminationStatus, stdout: read(outFile), stderr: read(errFile))
+        let result = try await TestProcess.runSeparately(
+            [try ServerProcess.binary().path] + arguments + flags,
+            environment: [
+                "VANTAGE_SERVER": nil, "VANTAGE_TOKEN": nil, "XDG_CONFIG_HOME": nil, "VANTAGE_CONFIG": configFile.path,
+            ], stdin: stdin ?? "")
+        return CLIResult(arguments: arguments, status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     /// Runs a command with `--json` (when `json`; or as given) and parses its standard output.
@@ -431,67 +379,39 @@ private struct CLIResult: CustomStringConvertible {
 }
 
 /// `vantage server` on a free port with a fresh SQLite data folder; `stop()` ends it (call it in a `defer`).
-private final class CLIServer: @unchecked Sendable {
-    // Unchecked: the process is only touched by the test that owns this object.
-    let process: Process
+private final class CLIServer: Sendable {
+    let server: ServerProcess
     let folder: URL
+    /// `http://127.0.0.1:PORT`, as a user types it.
     let url: String
     let adminToken: String
 
-    private init(process: Process, folder: URL, url: String, adminToken: String) {
-        self.process = process
+    private init(server: ServerProcess, folder: URL, url: String, adminToken: String) {
+        self.server = server
         self.folder = folder
         self.url = url
         self.adminToken = adminToken
     }
 
     static func start() async throws -> CLIServer {
-        let binary = try #require(CLI.binary, "no vantage binary: build it (swift build --build-tests builds it too)")
         let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-cli-server-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = [
-            "server", "--listen", "127.0.0.1:0", "--data", folder.appending(path: "data").path, "--log-level",
-            "warning",
-        ]
-        let output = folder.appending(path: "stdout.txt")
-        let errors = folder.appending(path: "stderr.txt")
-        for file in [output, errors] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
-        process.standardOutput = try FileHandle(forWritingTo: output)
-        process.standardError = try FileHandle(forWritingTo: errors)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-
-        let read = { String(decoding: (try? Data(contentsOf: output)) ?? Data(), as: UTF8.self) }
-        let deadline = Date().addingTimeInterval(60)
-        var url: String?
-        while url == nil, process.isRunning, Date() < deadline {
-            if let range = read().range(of: #"vantage server: http://127\.0\.0\.1:\d+"#, options: .regularExpression) {
-                url = String(read()[range].dropFirst("vantage server: ".count))
-            } else {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+        let server = try ServerProcess(
+            try ServerProcess.binary(),
+            [
+                "server", "--listen", "127.0.0.1:0", "--data", folder.appending(path: "data").path, "--log-level",
+                "warning",
+            ],
+            name: "cli")
+        let url = try await server.waitUntilListening()
+        guard let token = server.adminToken else {
+            server.stop()
+            throw CLITestError("vantage server printed no first-start token:\n\(server.output)")
         }
-        let text = read()
-        guard let url, let tokenRange = text.range(of: #"(?m)^  vt_[A-Za-z0-9_-]+$"#, options: .regularExpression)
-        else {
-            if process.isRunning { process.terminate() }
-            let stderr = String(decoding: (try? Data(contentsOf: errors)) ?? Data(), as: UTF8.self)
-            throw CLITestError("vantage server did not start; stdout:\n\(text)\nstderr:\n\(stderr.suffix(3000))")
-        }
-        let token = String(text[tokenRange]).trimmingCharacters(in: .whitespaces)
-        let server = CLIServer(process: process, folder: folder, url: url, adminToken: token)
-        return server
+        return CLIServer(server: server, folder: folder, url: String(url.absoluteString.dropLast()), adminToken: token)
     }
 
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning, Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        server.stop()
         try? FileManager.default.removeItem(at: folder)
     }
 }

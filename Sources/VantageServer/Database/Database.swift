@@ -141,8 +141,6 @@ public protocol Database: SQLExecutor {
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T
     /// Runs until the server shuts down (the PostgreSQL connection pool needs a running task).
     func run() async
-    /// Closes connections.
-    func close() async
 }
 
 /// A database failure, worded for the person running the server.

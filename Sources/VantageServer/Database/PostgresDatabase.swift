@@ -118,8 +118,6 @@ public final class PostgresDatabase: Database {
         }
     }
 
-    public func close() async {}
-
     @discardableResult
     public func query(_ sql: SQL) async throws -> [SQLRow] {
         do {

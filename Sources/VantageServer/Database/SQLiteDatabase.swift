@@ -40,8 +40,6 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
 
     public func run() async {}
 
-    public func close() async {}
-
     @discardableResult
     public func query(_ sql: SQL) async throws -> [SQLRow] {
         try await gate.withTurn { try await onQueue(sql) }

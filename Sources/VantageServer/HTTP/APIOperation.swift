@@ -227,7 +227,7 @@ struct APICall: Sendable {
             try? FileManager.default.removeItem(at: file)
             throw APIError.invalid("the upload is empty: send the file as the request body")
         }
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + hasher.finalize().hexString
         return Upload(file: file, digest: digest, size: size)
     }
 
@@ -317,7 +317,7 @@ extension APIOperation {
         switch reply {
         case .conditional(let value):
             let data = try APIJSON.encoder().encode(value)
-            let etag = "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+            let etag = "\"" + SHA256.hash(data: data).prefix(16).hexString + "\""
             let sent = request.headers[.ifNoneMatch]?.split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces)
             }

@@ -70,9 +70,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 context.logger.error("database: \(error.message)")
                 return Self.response(503, "the database is unavailable; retry shortly")
             case .uniqueViolation:
-                return Self.response(409, "that already exists")
+                return Self.response(409, "that already exists (names and versions are unique): choose another")
             case .foreignKeyViolation:
-                return Self.response(409, "that is still referenced by another resource")
+                return Self.response(409, "that is still used by another resource: change or delete that one first")
             default:
                 context.logger.error("database: \(error.message)")
                 return Self.response(500, "internal error (logged on the server)")

@@ -67,7 +67,7 @@ public struct LocalArtifactStore: ArtifactStore {
     }
 
     public func put(bytes: [UInt8]) async throws -> String {
-        let digest = "sha256:" + SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + SHA256.hash(data: bytes).hexString
         let temporary = scratchFolder.appending(path: UUID().uuidString)
         do {
             try Data(bytes).write(to: temporary)

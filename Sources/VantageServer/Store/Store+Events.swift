@@ -31,7 +31,8 @@ extension Store {
             hasSnapshot: try row.optionalText("snapshot_digest") != nil)
     }
 
-    static func checkEventType(_ type: String) -> Bool {
+    /// 1-64 letters, digits, `_`, `.`, `:` or `-`: event types and devices' event ids.
+    static func isPlainToken(_ type: String) -> Bool {
         !type.isEmpty && type.count <= 64
             && type.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.:-".contains($0)) }
     }
@@ -59,10 +60,10 @@ extension Store {
         var checked: [Checked] = []
         for (index, event) in batch.events.enumerated() {
             let label = "events[\(index)]"
-            if let id = event.id, !Self.checkEventType(id) {
+            if let id = event.id, !Self.isPlainToken(id) {
                 throw APIError.invalid("\(label).id must be 1-64 letters, digits, '_', '.', ':' or '-'")
             }
-            guard Self.checkEventType(event.type) else {
+            guard Self.isPlainToken(event.type) else {
                 throw APIError.invalid("\(label).type must be 1-64 letters, digits, '_', '.', ':' or '-'")
             }
             if let camera = event.cameraId, !ownCameras.contains(camera) {

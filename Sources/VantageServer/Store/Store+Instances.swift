@@ -86,11 +86,10 @@ extension Store {
                         + (names.isEmpty
                             ? " (none is overridable)" : " (overridable: \(names.joined(separator: ", ")))"))
             }
-            let parameter = ApplicationInputs.Parameter(
-                node: node, type: PortType(rawValue: input.type) ?? .string, defaultValue: .string(""),
-                overridable: input.overridable, mandatory: input.mandatory, constraintText: input.constraintText,
-                constraintRegex: input.constraintRegex)
-            switch ApplicationInputs.check(value.text, for: parameter) {
+            let checkedValue = ApplicationInputs.check(
+                value.text, node: node, type: PortType(rawValue: input.type) ?? .string, overridable: input.overridable,
+                constraint: NodeDecorator(constraintText: input.constraintText, constraintRegex: input.constraintRegex))
+            switch checkedValue {
             case .success(let typed): checked[node] = JSONValue(typed)
             case .failure(let failure): throw APIError.unprocessable("parameters: \(failure)")
             }

@@ -70,8 +70,13 @@ enum Identifiers {
 
     /// SHA-256 of a secret, as stored (secrets themselves are never stored).
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(secret.utf8)).hexString
     }
+}
+
+extension Sequence<UInt8> {
+    /// Lowercase hexadecimal, two digits a byte: how digests are written (`sha256:<hex>`, token hashes, ETags).
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }
 
 extension Store {

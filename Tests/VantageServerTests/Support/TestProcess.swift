@@ -4,30 +4,34 @@ import Foundation
 enum TestProcess {
     /// Runs `arguments` (the first is looked up on PATH) with `environment` added; its exit status and output
     /// (stdout, then stderr).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+    static func run(_ arguments: [String], environment: [String: String?] = [:]) async throws -> (
         status: Int32, output: String
     ) {
         let result = try await runSeparately(arguments, environment: environment)
         return (result.status, result.stdout + result.stderr)
     }
 
-    /// Runs `arguments` like ``run(_:environment:)``, keeping stdout and stderr apart.
-    static func runSeparately(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
-        status: Int32, stdout: String, stderr: String
-    ) {
+    /// Runs `arguments` like ``run(_:environment:)``, keeping stdout and stderr apart; `environment` values of nil
+    /// remove a variable, and `stdin` is its standard input (none when nil).
+    static func runSeparately(
+        _ arguments: [String], environment: [String: String?] = [:], stdin: String? = nil
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var merged = ProcessInfo.processInfo.environment
+        for (name, value) in environment { merged[name] = value }
+        process.environment = merged
         // Files rather than pipes, so that a long output cannot fill a pipe nobody reads yet.
         let base = FileManager.default.temporaryDirectory.appending(path: "vantage-test-\(UUID().uuidString)")
         let outputFile = base.appendingPathExtension("out")
         let errorFile = base.appendingPathExtension("err")
+        let inputFile = base.appendingPathExtension("in")
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: inputFile.path, contents: Data((stdin ?? "").utf8))
         defer {
-            try? FileManager.default.removeItem(at: outputFile)
-            try? FileManager.default.removeItem(at: errorFile)
+            for file in [outputFile, errorFile, inputFile] { try? FileManager.default.removeItem(at: file) }
         }
         let output = try FileHandle(forWritingTo: outputFile)
         let errors = try FileHandle(forWritingTo: errorFile)
@@ -35,7 +39,7 @@ enum TestProcess {
             try? output.close()
             try? errors.close()
         }
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : try FileHandle(forReadingFrom: inputFile)
         process.standardOutput = output
         process.standardError = errors
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
