@@ -27,6 +27,14 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // Device identity and mutual TLS between agent and server (both already pulled in by the packages above).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Prometheus metrics (`/metrics`) of the server and the agent, through swift-metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries: module maps and shims only.
@@ -45,7 +53,9 @@ let package = Package(
             name: "VantageInference",
             dependencies: ["COpenVINO", "VantageApp", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
-        .target(name: "VantageApp", swiftSettings: swift6),
+        .target(
+            name: "VantageApp", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swift6),
         .target(name: "VantageProtocol", swiftSettings: swift6),
         .target(
             name: "VantageRuntime",
@@ -70,8 +80,30 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6),
+        // The appliance daemon: enrollment, desired-state reconciliation, outbox, health.
+        .target(
+            name: "VantageAgent",
+            dependencies: [
+                "VantageAPI", "VantageApp", "VantageRuntime", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .target(
             name: "VantageClient",
             dependencies: ["VantageAPI", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
@@ -82,9 +114,11 @@ let package = Package(
             name: "vantage",
             dependencies: [
                 "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia", "VantageServer",
-                "VantageClient", "VantageAPI",
+                "VantageClient", "VantageAPI", "VantageAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
 
@@ -93,6 +127,16 @@ let package = Package(
             name: "PeopleCounter", dependencies: ["VantageSDK"],
             path: "examples/people-counter/packages/123456789012-people_counter_code-1.0/src",
             swiftSettings: swift6),
+
+        // Benchmarks' load generators (make bench).
+        .executableTarget(
+            name: "agent-load",
+            dependencies: [
+                "VantageAgent", "VantageAPI", "VantageClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/AgentLoad", swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
 
         // Tests.
         .testTarget(name: "VantageAppTests", dependencies: ["VantageApp"], swiftSettings: swift6),
@@ -111,14 +155,30 @@ let package = Package(
         .testTarget(
             name: "VantageServerTests",
             dependencies: [
-                "VantageServer", "VantageAPI", "VantageClient", "VantageApp",
+                "VantageServer", "VantageAPI", "VantageClient", "VantageApp", "VantageAgent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
-            swiftSettings: swift6),
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "VantageAgentTests",
+            dependencies: [
+                "VantageAgent", "VantageAPI", "VantageServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
     ]

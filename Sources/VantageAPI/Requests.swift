@@ -104,7 +104,8 @@ public struct NewPackage: RequestBody {
 
 public struct NewInstance: RequestBody {
     public static let fields = [
-        "name", "description", "packageId", "packageVersion", "deviceId", "cameras", "parameters", "desiredState",
+        "name", "description", "packageId", "packageVersion", "deviceId", "cameras", "parameters", "models",
+        "desiredState",
     ]
     public var name: String
     public var description: String?
@@ -115,12 +116,16 @@ public struct NewInstance: RequestBody {
     public var cameras: [String: String]
     /// Overridable parameter node → value.
     public var parameters: [String: JSONValue]?
+    /// Model node → model id (its latest version): the model file the node serves, from the server's models,
+    /// instead of the file the package names (like `vantage run --model NODE=FILE`).
+    public var models: [String: String]?
     /// RUNNING (the default) or STOPPED.
     public var desiredState: DesiredState?
 
     public init(
         name: String, description: String? = nil, packageId: String, packageVersion: String, deviceId: String,
-        cameras: [String: String], parameters: [String: JSONValue]? = nil, desiredState: DesiredState? = nil
+        cameras: [String: String], parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
+        desiredState: DesiredState? = nil
     ) {
         self.name = name
         self.description = description
@@ -129,28 +134,35 @@ public struct NewInstance: RequestBody {
         self.deviceId = deviceId
         self.cameras = cameras
         self.parameters = parameters
+        self.models = models
         self.desiredState = desiredState
     }
 }
 
 public struct InstanceUpdate: RequestBody {
-    public static let fields = ["name", "description", "packageVersion", "cameras", "parameters", "desiredState"]
+    public static let fields = [
+        "name", "description", "packageVersion", "cameras", "parameters", "models", "desiredState",
+    ]
     public var name: String?
     public var description: String?
     public var packageVersion: String?
     public var cameras: [String: String]?
     public var parameters: [String: JSONValue]?
+    /// Model node → model id: binds (again) to each model's latest version.
+    public var models: [String: String]?
     public var desiredState: DesiredState?
 
     public init(
         name: String? = nil, description: String? = nil, packageVersion: String? = nil,
-        cameras: [String: String]? = nil, parameters: [String: JSONValue]? = nil, desiredState: DesiredState? = nil
+        cameras: [String: String]? = nil, parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
+        desiredState: DesiredState? = nil
     ) {
         self.name = name
         self.description = description
         self.packageVersion = packageVersion
         self.cameras = cameras
         self.parameters = parameters
+        self.models = models
         self.desiredState = desiredState
     }
 }
@@ -179,8 +191,21 @@ public struct Heartbeat: RequestBody {
     }
 }
 
+/// A device asks for its certificate: the provisioning token (single use, expires) and a CSR (PEM) for the key the
+/// device made and keeps.
+public struct EnrollmentRequest: RequestBody {
+    public static let fields = ["token", "csr"]
+    public var token: String
+    public var csr: String
+
+    public init(token: String, csr: String) {
+        self.token = token
+        self.csr = csr
+    }
+}
+
 /// A device's report on one instance (device token).
-public struct InstanceReport: RequestBody {
+public struct InstanceReport: RequestBody, Equatable {
     public static let fields = ["status", "healthStatus", "statusDescription"]
     public var status: InstanceStatus?
     public var healthStatus: HealthStatus?
@@ -229,5 +254,32 @@ public struct NewEvent: Codable, Sendable {
         self.instanceId = instanceId
         self.data = data
         self.snapshot = snapshot
+    }
+}
+
+/// Log lines a device ships: its own (no instance) and its instances' (bounded and rotated on the server).
+public struct LogBatch: RequestBody {
+    public static let fields = ["lines"]
+    public static let elementFields = ["lines": LogLine.fields]
+    public var lines: [LogLine]
+
+    public init(lines: [LogLine]) { self.lines = lines }
+}
+
+/// One log line of a device or of one of its application instances.
+public struct LogLine: Codable, Sendable, Equatable {
+    public static let fields = ["time", "instanceId", "level", "message"]
+    public var time: Date
+    /// The instance that logged it; nil for the agent itself.
+    public var instanceId: String?
+    /// trace, debug, info, notice, warning, error or critical.
+    public var level: String
+    public var message: String
+
+    public init(time: Date, instanceId: String? = nil, level: String, message: String) {
+        self.time = time
+        self.instanceId = instanceId
+        self.level = level
+        self.message = message
     }
 }

@@ -83,13 +83,15 @@ public struct Device: Codable, Sendable, Equatable {
     public var connectionStatus: ConnectionStatus
     public var lastHeartbeat: Date?
     public var softwareVersion: String?
+    /// When the device's certificate ends; nil until it enrolls, and again once revoked.
+    public var certificateExpiresAt: Date?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: String, name: String, description: String, provisioningStatus: ProvisioningStatus,
-        connectionStatus: ConnectionStatus, lastHeartbeat: Date? = nil, softwareVersion: String? = nil, createdAt: Date,
-        updatedAt: Date
+        connectionStatus: ConnectionStatus, lastHeartbeat: Date? = nil, softwareVersion: String? = nil,
+        certificateExpiresAt: Date? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.name = name
@@ -98,19 +100,41 @@ public struct Device: Codable, Sendable, Equatable {
         self.connectionStatus = connectionStatus
         self.lastHeartbeat = lastHeartbeat
         self.softwareVersion = softwareVersion
+        self.certificateExpiresAt = certificateExpiresAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
 }
 
-/// The answer to creating a device: the device and its provisioning token, shown this once.
+/// The answer to creating a device (or asking for a new token): its one-time provisioning token, shown this once,
+/// which `vantage agent --token` exchanges for the device's certificate before `tokenExpiresAt`, and the
+/// fingerprint of the server's CA, which the agent checks (`--ca-hash`) before it trusts the server.
 public struct DeviceCreated: Codable, Sendable {
     public var device: Device
     public var provisioningToken: String
+    public var tokenExpiresAt: Date
+    public var caFingerprint: String
 
-    public init(device: Device, provisioningToken: String) {
+    public init(device: Device, provisioningToken: String, tokenExpiresAt: Date, caFingerprint: String) {
         self.device = device
         self.provisioningToken = provisioningToken
+        self.tokenExpiresAt = tokenExpiresAt
+        self.caFingerprint = caFingerprint
+    }
+}
+
+/// The answer to an enrollment: the device's certificate (PEM) and the CA (PEM) the agent pins from then on.
+public struct Enrollment: Codable, Sendable {
+    public var deviceId: String
+    public var certificate: String
+    public var caCertificate: String
+    public var certificateExpiresAt: Date
+
+    public init(deviceId: String, certificate: String, caCertificate: String, certificateExpiresAt: Date) {
+        self.deviceId = deviceId
+        self.certificate = certificate
+        self.caCertificate = caCertificate
+        self.certificateExpiresAt = certificateExpiresAt
     }
 }
 
@@ -294,6 +318,8 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
     public var cameras: [String: String]
     /// Parameter node → value, for the overridden ones.
     public var parameters: [String: JSONValue]
+    /// Model node → the model version it serves, for the bound ones.
+    public var models: [String: ModelBinding]
     public var desiredState: DesiredState
     public var status: InstanceStatus
     public var healthStatus: HealthStatus
@@ -303,8 +329,9 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
 
     public init(
         id: String, name: String, description: String, packageId: String, packageName: String, packageVersion: String,
-        deviceId: String, cameras: [String: String], parameters: [String: JSONValue], desiredState: DesiredState,
-        status: InstanceStatus, healthStatus: HealthStatus, statusDescription: String, createdAt: Date, updatedAt: Date
+        deviceId: String, cameras: [String: String], parameters: [String: JSONValue],
+        models: [String: ModelBinding] = [:], desiredState: DesiredState, status: InstanceStatus,
+        healthStatus: HealthStatus, statusDescription: String, createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.name = name
@@ -315,6 +342,7 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
         self.deviceId = deviceId
         self.cameras = cameras
         self.parameters = parameters
+        self.models = models
         self.desiredState = desiredState
         self.status = status
         self.healthStatus = healthStatus
@@ -511,12 +539,15 @@ public struct DesiredInstance: Codable, Sendable, Equatable {
     public var cameras: [String: DesiredCamera]
     /// Overridden parameter node → value.
     public var parameters: [String: JSONValue]
+    /// Model node → the model file to serve it with.
+    public var models: [String: DesiredModel]
 
     public init(
         id: String, name: String, packageId: String, packageName: String, packageVersion: String, archiveDigest: String,
         desiredState: DesiredState, deploymentId: String? = nil, cameras: [String: DesiredCamera],
-        parameters: [String: JSONValue]
+        parameters: [String: JSONValue], models: [String: DesiredModel] = [:]
     ) {
+        self.models = models
         self.id = id
         self.name = name
         self.packageId = packageId
@@ -527,6 +558,32 @@ public struct DesiredInstance: Codable, Sendable, Equatable {
         self.deploymentId = deploymentId
         self.cameras = cameras
         self.parameters = parameters
+    }
+}
+
+/// A model version an instance's model node serves.
+public struct ModelBinding: Codable, Sendable, Equatable {
+    public var modelId: String
+    public var version: Int
+
+    public init(modelId: String, version: Int) {
+        self.modelId = modelId
+        self.version = version
+    }
+}
+
+/// A model file as a device fetches it: by digest, saved under its file name (which tells its format).
+public struct DesiredModel: Codable, Sendable, Equatable {
+    public var modelId: String
+    public var version: Int
+    public var digest: String
+    public var filename: String
+
+    public init(modelId: String, version: Int, digest: String, filename: String) {
+        self.modelId = modelId
+        self.version = version
+        self.digest = digest
+        self.filename = filename
     }
 }
 

@@ -64,6 +64,16 @@ public struct ServerClient: Sendable {
         try await callWithoutAnswer(.delete, "devices", id)
     }
 
+    /// A new one-time provisioning token for the device (its old one dies), to enroll it again.
+    public func createProvisioningToken(_ id: String) async throws -> DeviceCreated {
+        try await call(.post, "devices", id, "provisioning-token")
+    }
+
+    /// Revokes the device's certificate: it is refused from its next request on.
+    public func revokeDevice(_ id: String) async throws -> Device {
+        try await call(.post, "devices", id, "revoke")
+    }
+
     /// A device's health series since `since` (the server's default: the last 24 hours).
     public func deviceMetrics(_ id: String, name: String? = nil, since: Date? = nil) async throws -> [MetricPoint] {
         try await list(
@@ -200,6 +210,17 @@ public struct ServerClient: Sendable {
 
     public func instance(_ id: String) async throws -> ApplicationInstance {
         try await call(.get, "instances", id)
+    }
+
+    /// An instance's newest log lines (at most `limit`), oldest first, from `since` on.
+    public func instanceLogs(_ id: String, since: Date? = nil, limit: Int = 200) async throws -> [LogLine] {
+        try await list(
+            "instances", id, "logs", query: ["since": since.map(APIJSON.formatTime), "limit": String(limit)])
+    }
+
+    /// A device agent's own newest log lines, oldest first.
+    public func deviceLogs(_ id: String, since: Date? = nil, limit: Int = 200) async throws -> [LogLine] {
+        try await list("devices", id, "logs", query: ["since": since.map(APIJSON.formatTime), "limit": String(limit)])
     }
 
     /// Deploys a package version to a device.

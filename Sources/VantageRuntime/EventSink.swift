@@ -3,6 +3,26 @@ import Logging
 import Synchronization
 import VantageMedia
 
+/// Where a runtime's events go when not to a file: `vantage agent` stores them in its outbox.
+public protocol EventDestination: Sendable {
+    /// Stores one event durably before returning; throws (with a message for the application) when it cannot.
+    func store(_ event: RuntimeEvent) throws
+}
+
+/// One event an application published.
+public struct RuntimeEvent: Sendable {
+    public var time: Date
+    public var application: String
+    /// The code node that published it.
+    public var node: String
+    /// The camera stream of its snapshot's frame, when it has one.
+    public var stream: String?
+    /// The application's JSON object, as it sent it.
+    public var payload: String
+    /// The snapshot with its overlays drawn, as JPEG.
+    public var snapshotJPEG: [UInt8]?
+}
+
 /// Writes events as JSON lines (to a file or standard output), each with its snapshot JPEG beside it.
 ///
 /// An event is acknowledged to the application only after its line (and snapshot) were written and flushed, so
@@ -18,10 +38,16 @@ final class EventSink: @unchecked Sendable {
     private var jpeg: [UInt8] = []
     private var written: UInt64 = 0
     private let snapshotsDirectory: URL
-    let destination: String
+    let destinationName: String
+    /// When set, events go there instead of to `handle`.
+    private let destination: (any EventDestination)?
 
-    init(file: URL?, snapshotsDirectory: URL) throws {
-        if let file {
+    init(file: URL?, snapshotsDirectory: URL, destination: (any EventDestination)? = nil) throws {
+        self.destination = destination
+        if let destination {
+            handle = FileHandle.standardOutput
+            destinationName = "\(type(of: destination))"
+        } else if let file {
             let fm = FileManager.default
             try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             if !fm.fileExists(atPath: file.path) { _ = fm.createFile(atPath: file.path, contents: nil) }
@@ -30,10 +56,10 @@ final class EventSink: @unchecked Sendable {
             }
             h.seekToEndOfFile()
             handle = h
-            destination = file.path
+            destinationName = file.path
         } else {
             handle = FileHandle.standardOutput
-            destination = "standard output"
+            destinationName = "standard output"
         }
         self.snapshotsDirectory = snapshotsDirectory
     }
@@ -50,6 +76,15 @@ final class EventSink: @unchecked Sendable {
     /// Writes one event. `payload` is the application's JSON object, kept as it is.
     func write(application: String, node: String, payload: String, snapshot: Snapshot?) throws {
         let time = Date()
+        if let destination {
+            let jpeg = try snapshot.map { snapshot in try lock.withLock { try encodeSnapshot(snapshot) } }
+            try destination.store(
+                RuntimeEvent(
+                    time: time, application: application, node: node, stream: snapshot?.stream, payload: payload,
+                    snapshotJPEG: jpeg))
+            lock.withLock { written += 1 }
+            return
+        }
         try lock.withLock {
             var snapshotPath: String?
             if let snapshot {
@@ -68,15 +103,17 @@ final class EventSink: @unchecked Sendable {
                 // Standard output to a terminal or pipe cannot be synchronised; the write itself went through.
             } catch {
                 throw RuntimeError(
-                    "cannot write the event to \(destination): \(error.localizedDescription); free disk space or fix the path"
+                    "cannot write the event to \(destinationName): \(error.localizedDescription); free disk space or fix the path"
                 )
             }
             written += 1
         }
     }
 
-    /// Draws the overlays on a copy of the frame and writes it as a JPEG. Called under `lock`.
-    private func writeSnapshot(_ snapshot: Snapshot, time: Date, node: String) throws -> String {
+    /// Draws the overlays on a copy of the frame and encodes it as JPEG into `jpeg`; answers a copy of the bytes.
+    /// Called under `lock`.
+    @discardableResult
+    private func encodeSnapshot(_ snapshot: Snapshot) throws -> [UInt8] {
         let image = snapshot.image
         let bytes = image.stride * image.height
         if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: bytes) }
@@ -87,6 +124,12 @@ final class EventSink: @unchecked Sendable {
             ImageCanvas.draw(snapshot.overlays, on: copy)
             try encoder.encode(copy, into: &jpeg)
         }
+        return jpeg
+    }
+
+    /// Draws the overlays on a copy of the frame and writes it as a JPEG. Called under `lock`.
+    private func writeSnapshot(_ snapshot: Snapshot, time: Date, node: String) throws -> String {
+        try encodeSnapshot(snapshot)
         let fm = FileManager.default
         try fm.createDirectory(at: snapshotsDirectory, withIntermediateDirectories: true)
         let stamp = Self.fileStamp(time)

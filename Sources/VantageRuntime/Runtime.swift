@@ -138,7 +138,8 @@ public final class Runtime: Service, @unchecked Sendable {
         events = try EventSink(
             file: configuration.eventsFile,
             snapshotsDirectory: configuration.snapshotsDirectory
-                ?? configuration.stateDirectory.appendingPathComponent("snapshots"))
+                ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
+            destination: configuration.eventDestination)
         var hosts: [AppHost] = []
         preparing.wait()
         for node in application.codeNodes {

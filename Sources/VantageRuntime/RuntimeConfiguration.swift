@@ -15,6 +15,8 @@ public struct RuntimeConfiguration: Sendable {
     public var httpPort: Int? = 8080
     /// Events as JSON lines: to this file, or to standard output when nil.
     public var eventsFile: URL?
+    /// Where events go instead of a file (the agent's outbox); snapshots then travel inside the event as JPEG.
+    public var eventDestination: (any EventDestination)?
     /// Where snapshot JPEGs are written (default: `<state directory>/snapshots`).
     public var snapshotsDirectory: URL?
     /// Per-application state: `storage/` and `logs/` for the app, sockets, the compiled-model cache.

@@ -5,10 +5,14 @@
 // API and console), HTTP/ (the API's operation table, auth, errors, OpenAPI), Console/ (HTML pages).
 import Foundation
 public import Hummingbird
+import HummingbirdTLS
 public import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
+import SwiftASN1
 import VantageAPI
+import X509
 
 /// What `vantage server` runs with. Every field has a default; flags set them.
 public struct ServerConfiguration: Sendable {
@@ -26,11 +30,32 @@ public struct ServerConfiguration: Sendable {
     public var sessionLifetime: Duration = .seconds(12 * 3600)
     /// Marks session cookies `Secure` (browsers send them only over HTTPS, and to localhost).
     public var secureCookies = true
+    /// The device endpoint: HTTPS with the server's own CA, where agents enroll and then call with their
+    /// certificates (mutual TLS). nil port: not served.
+    public var deviceHost = "127.0.0.1"
+    public var devicePort: Int? = 8443
+    /// The names and addresses agents reach the device endpoint by (the certificate's subject alternative
+    /// names); localhost, the loopback addresses, this machine's host name and `deviceHost` are always in.
+    public var deviceHostnames: [String] = []
+    /// How long a provisioning token can be used to enroll.
+    public var provisioningTokenLifetime: Duration = .seconds(3600)
+    /// Where `/metrics` reads from (`vantage server` passes the registry it bootstrapped swift-metrics with).
+    public var metrics = ServerMetrics()
 
     public init() {}
 
     /// Where artifacts are kept; nil for `artifacts/` in the data folder.
     public var artifactsFolder: URL?
+
+    /// Every name and address the device endpoint's certificate is valid for.
+    var deviceCertificateNames: [String] {
+        var names = ["localhost", "127.0.0.1", "::1"]
+        names.append(ProcessInfo.processInfo.hostName)
+        if !["0.0.0.0", "::", ""].contains(deviceHost) { names.append(deviceHost) }
+        for name in deviceHostnames where !names.contains(name) { names.append(name) }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
 
     var sqliteFile: URL { dataDirectory.appending(path: "vantage.sqlite") }
     var artifactsDirectory: URL { artifactsFolder ?? dataDirectory.appending(path: "artifacts") }
@@ -56,8 +81,12 @@ public struct ControlPlane: Sendable {
             logger.info(
                 "database schema migrated", metadata: ["db.migrations": "\(applied)", "db.engine": "\(database.kind)"])
         }
+        let authority = try await Store.loadAuthority(database: database, secrets: secrets)
         return ControlPlane(
-            configuration: configuration, store: Store(database: database, artifacts: artifacts, secrets: secrets),
+            configuration: configuration,
+            store: Store(
+                database: database, artifacts: artifacts, secrets: secrets, authority: authority,
+                provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics),
             database: database)
     }
 
@@ -100,9 +129,41 @@ public struct ControlPlane: Sendable {
             logger: logger)
     }
 
+    /// The device endpoint: the same routes over TLS with a certificate from the server's CA, asking clients for
+    /// theirs (optional, so that a device without one yet can enroll); a presented certificate must chain to the
+    /// CA or the handshake fails, and ``AuthenticationMiddleware`` maps it to its device.
+    public func deviceApplication(
+        logger: Logger, onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let port = configuration.devicePort ?? 0
+        return Application(
+            router: router(),
+            server: try .tls(.http1(), tlsConfiguration: try deviceTLSConfiguration()),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.deviceHost, port: port), serverName: "Vantage"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    /// TLS for the device endpoint, with a server certificate issued now (each replica makes its own).
+    func deviceTLSConfiguration() throws -> TLSConfiguration {
+        let authority = store.authority
+        let (certificate, key) = try authority.issueServerCertificate(hostnames: configuration.deviceCertificateNames)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: try derBytes(certificate), format: .der))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(key.derRepresentation), format: .der)))
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: try derBytes(authority.certificate), format: .der)]
+        )
+        return tls
+    }
+
     /// The router, also used in-process by tests.
     public func router() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
+        // Per-route request counts and durations through swift-metrics (a no-op until it is bootstrapped).
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(store: store))
         let operations = APIRoutes.all()
@@ -114,6 +175,12 @@ public struct ControlPlane: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: document)))
         }
         router.get("/healthz") { _, _ in "ok\n" }
+        let store = store
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: try await store.metrics.scrape(store))))
+        }
         Console(store: store, configuration: configuration).add(to: router)
         return router
     }
@@ -126,4 +193,11 @@ public struct ControlPlane: Sendable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return String(decoding: try! encoder.encode(APIOperation.openAPIDocument(operations)), as: UTF8.self) + "\n"
     }
+}
+
+/// A certificate's DER encoding.
+func derBytes(_ certificate: Certificate) throws -> [UInt8] {
+    var serializer = DER.Serializer()
+    try serializer.serialize(certificate)
+    return serializer.serializedBytes
 }

@@ -9,13 +9,16 @@ struct Devices: AsyncParsableCommand {
         abstract: "List, describe, register and delete devices on a Vantage server.",
         discussion: """
             A device is an appliance that runs applications on its cameras. Registering one answers its \
-            provisioning token, once: the device uses it to connect.
+            provisioning token, once: `vantage agent --token` on the device exchanges it (single use, within an \
+            hour) for the device's certificate, which it uses from then on.
 
               vantage devices list
               vantage devices create lobby-box --description "Lobby, 2nd floor"
               vantage devices show dev_…
+              vantage devices token dev_…     (a new token, to enroll the device again)
+              vantage devices revoke dev_…    (cut the device off)
             """,
-        subcommands: [List.self, Show.self, Create.self, Delete.self])
+        subcommands: [List.self, Show.self, Create.self, Token.self, Revoke.self, Logs.self, Delete.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -65,7 +68,8 @@ struct Devices: AsyncParsableCommand {
             abstract: "Register a device; prints its provisioning token, once.",
             discussion: """
                 The provisioning token is shown only this once (the server keeps only its hash): copy it to the \
-                device. With --json the answer is {"device": …, "provisioningToken": "vd_…"}.
+                device. With --json the answer is {"device": …, "provisioningToken": "vd_…", "tokenExpiresAt": …, \
+                "caFingerprint": "sha256:…"}.
 
                   vantage devices create lobby-box
                   vantage devices create dock-3 --description "Loading dock"
@@ -87,8 +91,97 @@ struct Devices: AsyncParsableCommand {
                     return
                 }
                 print("created device \(created.device.id) (\(created.device.name))")
-                print("provisioning token (shown only this once; the device needs it to connect):")
-                print("  \(created.provisioningToken)")
+                Devices.printEnrollment(created)
+            }
+        }
+    }
+
+    /// The token, its expiry, and the command that enrolls the device with it.
+    static func printEnrollment(_ created: DeviceCreated) {
+        let expiry = ISO8601DateFormatter().string(from: created.tokenExpiresAt)
+        print("provisioning token (shown only this once; single use, valid until \(expiry)):")
+        print("  \(created.provisioningToken)")
+        print("on the device, enroll and start with (HOST: where it reaches this server's device endpoint):")
+        print(
+            "  vantage agent --server https://HOST:8443 --token \(created.provisioningToken) --ca-hash \(created.caFingerprint)"
+        )
+    }
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new one-time provisioning token for a device (to enroll it again).",
+            discussion: """
+                For a replaced or reinstalled appliance, or when the first token expired unused. The old token \
+                stops working; the device's current certificate stays valid until the new enrollment replaces it.
+
+                  vantage devices token dev_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The device's id (dev_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                let created = try await client.createProvisioningToken(id)
+                if options.json {
+                    printJSON(created)
+                    return
+                }
+                Devices.printEnrollment(created)
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a device agent's own log lines (enrollment, connection, deployments).",
+            discussion: """
+                Each instance's lines are under vantage instances logs ID.
+
+                  vantage devices logs dev_… --follow
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The device's id (dev_…).")
+        var id: String
+
+        @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
+        var limit = 200
+
+        @Flag(help: "Keep printing new lines until Ctrl-C.")
+        var follow = false
+
+        func run() async throws {
+            try await options.withClient { client in
+                try await LogPrinter.run(follow: follow, json: options.json) { since in
+                    try await client.deviceLogs(id, since: since, limit: since == nil ? limit : 5000)
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a device's certificate: the server refuses it from its next request on.",
+            discussion: """
+                Use it for a lost or stolen appliance. It can come back only by enrolling with a new token \
+                (vantage devices token ID).
+
+                  vantage devices revoke dev_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The device's id (dev_…).")
+        var id: String
+
+        func run() async throws {
+            try await options.withClient { client in
+                let device = try await client.revokeDevice(id)
+                if options.json { printJSON(device) } else { print("revoked device \(id): it must enroll again") }
             }
         }
     }

@@ -109,6 +109,13 @@ extension Instances {
             help: ArgumentHelp("An overridable parameter's value; repeatable.", valueName: "NODE=VALUE"))
         var parameters: [String] = []
 
+        @Option(
+            name: .customLong("model"),
+            help: ArgumentHelp(
+                "Serve a model node with a model of the server (its latest version); repeatable.",
+                valueName: "NODE=MODEL_ID"))
+        var models: [String] = []
+
         @Flag(help: "Deploy it stopped (start it later with vantage instances start).")
         var stopped = false
 
@@ -119,9 +126,7 @@ extension Instances {
             for camera in cameras where CommandLineValues.pair(camera) == nil {
                 throw ValidationError("--camera \(camera) is not NODE=CAMERA_ID, e.g. camera_node=cam_…")
             }
-            for parameter in parameters where CommandLineValues.pair(parameter) == nil {
-                throw ValidationError("--param \(parameter) is not NODE=VALUE, e.g. min_score=0.7")
-            }
+            try InstanceBindings.validate(parameters: parameters, models: models)
         }
 
         func run() async throws {
@@ -131,11 +136,8 @@ extension Instances {
                     let pair = CommandLineValues.pair(camera)!
                     bindings[pair.key] = pair.value
                 }
-                var values: [String: JSONValue] = [:]
-                for parameter in parameters {
-                    let pair = CommandLineValues.pair(parameter)!
-                    values[pair.key] = CommandLineValues.parameter(pair.value)
-                }
+                let values = InstanceBindings.parameters(parameters)
+                let modelBindings = InstanceBindings.models(models)
                 guard let found = try await client.findPackage(package) else {
                     throw ClientError(.notFound, status: 404, message: "no package \(package)")
                 }
@@ -143,7 +145,8 @@ extension Instances {
                     NewInstance(
                         name: name, description: description, packageId: found.id, packageVersion: version,
                         deviceId: device, cameras: bindings, parameters: values.isEmpty ? nil : values,
-                        desiredState: stopped ? .stopped : .running))
+                        models: modelBindings.isEmpty ? nil : modelBindings, desiredState: stopped ? .stopped : .running
+                    ))
                 if options.json {
                     printJSON(instance)
                     return
@@ -154,6 +157,94 @@ extension Instances {
                         + "status \(instance.status.rawValue)")
                 print(
                     "the device deploys it at its next check-in; follow it with: vantage instances show \(instance.id)")
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deploy a new package version, parameters or models to an application instance.",
+            discussion: """
+                Anything given is a new deployment: the device downloads the new version beside the running one, \
+                switches to it, and keeps it only if it infers frames (else it rolls back and says why).
+
+                  vantage instances update ins_… --version 1.1
+                  vantage instances update ins_… --param min_score=0.6 --model model_node=mdl_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The instance's id (ins_…).")
+        var id: String
+
+        @Option(help: ArgumentHelp("The package version to deploy.", valueName: "V"))
+        var version: String?
+
+        @Option(
+            name: .customLong("param"),
+            help: ArgumentHelp("An overridable parameter's value; repeatable.", valueName: "NODE=VALUE"))
+        var parameters: [String] = []
+
+        @Option(
+            name: .customLong("model"),
+            help: ArgumentHelp("Serve a model node with a model of the server; repeatable.", valueName: "NODE=MODEL_ID")
+        )
+        var models: [String] = []
+
+        func validate() throws {
+            try InstanceBindings.validate(parameters: parameters, models: models)
+            guard version != nil || !parameters.isEmpty || !models.isEmpty else {
+                throw ValidationError("give what to change: --version, --param or --model")
+            }
+        }
+
+        func run() async throws {
+            try await options.withClient { client in
+                var update = InstanceUpdate(packageVersion: version)
+                if !parameters.isEmpty {
+                    let current = try await client.instance(id)
+                    update.parameters = current.parameters.merging(InstanceBindings.parameters(parameters)) { $1 }
+                }
+                if !models.isEmpty { update.models = InstanceBindings.models(models) }
+                let instance = try await client.updateInstance(id, update)
+                if options.json {
+                    printJSON(instance)
+                    return
+                }
+                print(
+                    "deploying \(instance.packageName) \(instance.packageVersion) to \(instance.deviceId): status "
+                        + "\(instance.status.rawValue); follow it with: vantage instances show \(instance.id)")
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an application instance's log lines, as its device shipped them.",
+            discussion: """
+                The newest lines, oldest first: the runtime's lines about the instance (deployments, cameras, \
+                models) and what its code nodes wrote to their logs folder. --follow keeps printing new ones.
+
+                  vantage instances logs ins_…
+                  vantage instances logs ins_… --limit 1000 --follow
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The instance's id (ins_…).")
+        var id: String
+
+        @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
+        var limit = 200
+
+        @Flag(help: "Keep printing new lines until Ctrl-C.")
+        var follow = false
+
+        func run() async throws {
+            try await options.withClient { client in
+                try await LogPrinter.run(follow: follow, json: options.json) { since in
+                    try await client.instanceLogs(id, since: since, limit: since == nil ? limit : 5000)
+                }
             }
         }
     }
@@ -254,6 +345,62 @@ extension Instances {
             print(
                 "instance \(instance.id) (\(instance.name)): desired \(instance.desiredState.rawValue), status "
                     + "\(instance.status.rawValue); the device applies it at its next check-in")
+        }
+    }
+}
+
+/// `--param NODE=VALUE` and `--model NODE=MODEL_ID` of `instances create` and `update`.
+enum InstanceBindings {
+    static func validate(parameters: [String], models: [String]) throws {
+        for parameter in parameters where CommandLineValues.pair(parameter) == nil {
+            throw ValidationError("--param \(parameter) is not NODE=VALUE, e.g. min_score=0.7")
+        }
+        for model in models where CommandLineValues.pair(model) == nil {
+            throw ValidationError("--model \(model) is not NODE=MODEL_ID, e.g. model_node=mdl_…")
+        }
+    }
+
+    static func parameters(_ arguments: [String]) -> [String: JSONValue] {
+        var values: [String: JSONValue] = [:]
+        for argument in arguments {
+            let pair = CommandLineValues.pair(argument)!
+            values[pair.key] = CommandLineValues.parameter(pair.value)
+        }
+        return values
+    }
+
+    static func models(_ arguments: [String]) -> [String: String] {
+        var values: [String: String] = [:]
+        for argument in arguments {
+            let pair = CommandLineValues.pair(argument)!
+            values[pair.key] = pair.value
+        }
+        return values
+    }
+}
+
+/// Prints log lines, and with `follow` polls for newer ones every two seconds (lines at the last printed time
+/// that were printed already are not printed again).
+enum LogPrinter {
+    static func run(follow: Bool, json: Bool, fetch: (Date?) async throws -> [LogLine]) async throws {
+        var printed = Set<String>()
+        var last: Date?
+        while true {
+            let lines = try await fetch(last)
+            for line in lines {
+                let key = "\(line.time.timeIntervalSince1970)|\(line.level)|\(line.message)"
+                if let last, line.time <= last, printed.contains(key) { continue }
+                if json {
+                    printJSON(line)
+                } else {
+                    print("\(APIJSON.formatTime(line.time)) \(line.level.uppercased()) \(line.message)")
+                }
+                if line.time != last { printed.removeAll() }
+                printed.insert(key)
+                last = line.time
+            }
+            guard follow else { return }
+            try await Task.sleep(for: .seconds(2))
         }
     }
 }

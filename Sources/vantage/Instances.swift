@@ -12,7 +12,7 @@ struct Instances: AsyncParsableCommand {
         abstract: "Deploy and control application instances.",
         discussion: """
             An application instance is a package version deployed to a device, with its camera nodes bound to \
-            cameras and its parameters set. list, show, create, stop, start, delete and deployments work on a \
+            cameras and its parameters set. list, show, create, update, logs, stop, start, delete and deployments work on a \
             Vantage server; signal pauses or resumes a camera node of a `vantage run` on this machine.
 
               vantage instances create --name lobby-count --package people-counter \\
@@ -22,7 +22,8 @@ struct Instances: AsyncParsableCommand {
               vantage instances stop ins_…
             """,
         subcommands: [
-            List.self, Show.self, Create.self, Stop.self, Start.self, Delete.self, Deployments.self, Signal.self,
+            List.self, Show.self, Create.self, Update.self, Logs.self, Stop.self, Start.self, Delete.self,
+            Deployments.self, Signal.self,
         ])
 
     /// `vantage instances signal NODE pause|resume`: Panorama's SignalApplicationInstanceNodeInstances.

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import VantageAPI
 import VantageServer
@@ -70,6 +72,22 @@ struct Server: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Address and port to listen on.", valueName: "HOST:PORT"))
         var listen = "127.0.0.1:8090"
 
+        @Option(
+            help: ArgumentHelp(
+                "Where devices enroll and call in (HTTPS, mutual TLS with the server's own CA); \"off\" for none.",
+                valueName: "HOST:PORT"))
+        var deviceListen = "127.0.0.1:8443"
+
+        @Option(
+            name: .customLong("device-hostname"),
+            help: ArgumentHelp(
+                "A name or address agents reach the device endpoint by, for its certificate (repeatable; localhost, "
+                    + "loopback and this machine's name are always in).", valueName: "NAME"))
+        var deviceHostnames: [String] = []
+
+        @Option(help: ArgumentHelp("How long a provisioning token can be used to enroll.", valueName: "MINUTES"))
+        var tokenLifetimeMinutes = 60
+
         @Option(help: ArgumentHelp("The largest model or package upload, in MiB.", valueName: "MIB"))
         var maxUploadMb = 2048
 
@@ -87,6 +105,14 @@ struct Server: AsyncParsableCommand {
                 throw ValidationError("--log-level must be trace, debug, info, notice, warning or error")
             }
             guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive") }
+            guard tokenLifetimeMinutes > 0 else { throw ValidationError("--token-lifetime-minutes must be positive") }
+            if deviceListen != "off" {
+                guard let colon = deviceListen.lastIndex(of: ":"),
+                    Int(deviceListen[deviceListen.index(after: colon)...]) != nil
+                else {
+                    throw ValidationError("--device-listen \(deviceListen) is not HOST:PORT (e.g. 0.0.0.0:8443) or off")
+                }
+            }
         }
 
         func run() async throws {
@@ -96,6 +122,19 @@ struct Server: AsyncParsableCommand {
             configuration.port = Int(listen[listen.index(after: colon)...])!
             configuration.maxUploadBytes = Int64(maxUploadMb) << 20
             configuration.secureCookies = !insecureCookies
+            if deviceListen == "off" {
+                configuration.devicePort = nil
+            } else {
+                let colon = deviceListen.lastIndex(of: ":")!
+                configuration.deviceHost = String(deviceListen[..<colon])
+                configuration.devicePort = Int(deviceListen[deviceListen.index(after: colon)...])!
+            }
+            configuration.deviceHostnames = deviceHostnames
+            configuration.provisioningTokenLifetime = .seconds(tokenLifetimeMinutes * 60)
+            // One registry for /metrics: the server's own gauges and counters, and Hummingbird's request metrics.
+            let metrics = ServerMetrics(registry: PrometheusCollectorRegistry())
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+            configuration.metrics = metrics
             var logger = Logger(label: "vantage.server")
             logger.logLevel = Logger.Level(rawValue: logLevel)!
             let finalConfiguration = configuration
@@ -120,9 +159,18 @@ struct Server: AsyncParsableCommand {
                         printNow("vantage server: \(url)/ (API /api/v1, /openapi.json; \(database))")
                         if let token { printNow("Sign in with: vantage login --server \(url) --token \(token)") }
                     }
+                    var services: [any Service] = [app]
+                    if finalConfiguration.devicePort != nil {
+                        services.append(
+                            try plane.deviceApplication(logger: serverLogger) { port in
+                                printNow(
+                                    "device endpoint: https://\(finalConfiguration.deviceHost):\(port)/ (CA \(plane.store.authority.fingerprint))"
+                                )
+                            })
+                    }
                     let group = ServiceGroup(
                         configuration: .init(
-                            services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: serverLogger))
+                            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: serverLogger))
                     try await group.run()
                 }
             } catch let error as ServerError {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Testing
 import VantageAPI
+import VantageAgent
 import VantageServer
 
 /// "The tests check that every route answers as documented": a scripted fleet set-up that calls every operation of
@@ -30,9 +31,20 @@ struct APIResourceTests {
                     .post, "\(v1)/devices", as: api.ops, json: NewDevice(name: "edge-1", description: "lobby"))
             ).decode(DeviceCreated.self)
             let device = created.device
-            let deviceToken = Credential.bearer(created.provisioningToken, actor: "device:\(device.id)")
             #expect(device.provisioningStatus == .awaitingProvisioning)
             #expect(created.provisioningToken.hasPrefix("vd_"))
+            #expect(created.caFingerprint == api.store.authority.fingerprint)
+            let ca = try calls.expect(await api.call(.get, "\(v1)/ca"))
+            #expect(try DeviceIdentity.fingerprint(pem: ca.text) == created.caFingerprint)
+            let key = DeviceIdentity.makeKeyPEM()
+            let enrollment = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/enroll",
+                    json: EnrollmentRequest(
+                        token: created.provisioningToken, csr: try DeviceIdentity.csrPEM(keyPEM: key)))
+            ).decode(Enrollment.self)
+            #expect(enrollment.deviceId == device.id)
+            let deviceToken = Credential.device(try await api.link(enrollment, key: key))
             let devices = try calls.expect(await api.call(.get, "\(v1)/devices", as: api.viewer))
                 .decode(Page<Device>.self).items
             #expect(devices.map(\.id) == [device.id])
@@ -193,6 +205,50 @@ struct APIResourceTests {
             ).decode(ApplicationInstance.self)
             #expect(reported.status == .deploymentSucceeded && reported.healthStatus == .running)
 
+            // A model node served with the server's model: the device is told its digest and file name, and may
+            // download it (and only it).
+            let withModel = try calls.expect(
+                await api.call(
+                    .patch, "\(v1)/instances/\(instance.id)", as: api.ops,
+                    json: InstanceUpdate(models: ["model_node": model.id]))
+            ).decode(ApplicationInstance.self)
+            #expect(withModel.models == ["model_node": ModelBinding(modelId: model.id, version: 1)])
+            #expect(withModel.status == .deploymentPending, "a new model is a new deployment")
+            let desiredModel = try #require(
+                try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken)
+                    .decode(DeviceDesiredState.self).instances.first?.models["model_node"])
+            #expect(desiredModel.filename == "detector.onnx" && desiredModel.version == 1)
+            let modelFile = try await api.call(
+                .get, "\(v1)/devices/\(device.id)/artifacts/\(desiredModel.digest)", as: deviceToken)
+            #expect(modelFile.status == 200 && modelFile.body == modelBytes, "\(modelFile.status)")
+            api.document.expectError(
+                try await api.call(
+                    .get, "\(v1)/devices/\(otherDevice.device.id)/artifacts/\(desiredModel.digest)",
+                    as: otherDevice.token), 404)
+
+            // Logs: the device ships its own lines and its instance's; operators read them per instance.
+            let shipped = try await api.call(
+                .post, "\(v1)/devices/\(device.id)/logs", as: deviceToken,
+                json: LogBatch(lines: [
+                    LogLine(time: Date(), level: "info", message: "agent started"),
+                    LogLine(time: Date(), instanceId: instance.id, level: "warning", message: "camera stalled"),
+                    LogLine(
+                        time: Date(), instanceId: instance.id, level: "nonsense",
+                        message: String(repeating: "x", count: 10_000)),
+                ]))
+            #expect(calls.expect(shipped).status == 204, "\(shipped)")
+            let instanceLines =
+                try calls.expect(
+                    await api.call(.get, "\(v1)/instances/\(instance.id)/logs?limit=10", as: api.viewer)
+                ).decode([String: [LogLine]].self)["items"] ?? []
+            #expect(instanceLines.map(\.level) == ["warning", "info"], "an unknown level reads as info")
+            #expect(instanceLines.last?.message.hasSuffix("(cut)") == true, "a line too long is cut")
+            let agentLines =
+                try calls.expect(
+                    await api.call(.get, "\(v1)/devices/\(device.id)/logs", as: api.viewer)
+                ).decode([String: [LogLine]].self)["items"] ?? []
+            #expect(agentLines.map(\.message) == ["agent started"])
+
             // Events
             let ids =
                 try calls.expect(
@@ -235,6 +291,16 @@ struct APIResourceTests {
             calls.expect(try await api.call(.delete, "\(v1)/tokens/\(token.token.id)", as: api.admin))
             api.document.expectError(try await api.call(.get, "\(v1)/me", as: bot), 401)
 
+            // A lost box: a new token for it, then cut off.
+            let spare = try await api.store.createDevice(NewDevice(name: "edge-spare")).device
+            let renewed = try calls.expect(
+                await api.call(.post, "\(v1)/devices/\(spare.id)/provisioning-token", as: api.ops)
+            ).decode(DeviceCreated.self)
+            #expect(renewed.provisioningToken.hasPrefix("vd_") && renewed.device.id == spare.id)
+            let revoked = try calls.expect(await api.call(.post, "\(v1)/devices/\(spare.id)/revoke", as: api.ops))
+                .decode(Device.self)
+            #expect(revoked.provisioningStatus == .awaitingProvisioning)
+
             // Taking the fleet down again
             let removed = try calls.expect(await api.call(.delete, "\(v1)/instances/\(instance.id)", as: api.ops))
                 .decode(ApplicationInstance.self)
@@ -253,8 +319,10 @@ struct APIResourceTests {
             #expect(
                 missed.isEmpty, "operations this test did not call (a new route needs a call here): \(missed.sorted())")
 
-            let telemetry: Set<String> = ["sendHeartbeat", "sendEvents"]
-            for mutation in calls.mutations where !telemetry.contains(mutation.operation) {
+            let telemetry: Set<String> = ["sendHeartbeat", "sendEvents", "sendLogs"]
+            // Enrollment is anonymous (the token is in the body): it is audited under the device's name.
+            #expect(audit.contains { $0.action == "enrollDevice" && $0.actor == "device:\(device.id)" })
+            for mutation in calls.mutations where !telemetry.contains(mutation.operation) && mutation.actor != nil {
                 #expect(
                     audit.contains {
                         $0.action == mutation.operation && $0.target == mutation.target && $0.actor == mutation.actor

@@ -14,10 +14,22 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ServiceLifecycle
 import Testing
 import VantageAPI
+import VantageAgent
 import VantageServer
 import ZIPFoundation
+
+/// The device links a test opened, closed when it ends.
+actor DeviceLinks {
+    private var links: [DeviceLink] = []
+    func add(_ link: DeviceLink) { links.append(link) }
+    func shutdown() async {
+        for link in links { await link.shutdown() }
+        links = []
+    }
+}
 
 /// The database engine a test runs on.
 enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -41,6 +53,14 @@ struct Credential: Sendable {
     var headers: HTTPFields
     /// `token:NAME`, `user:NAME` or `device:ID`; nil for an anonymous request.
     var actor: String?
+    /// A device's connection: requests go over real mutual TLS to the harness's device endpoint, with the device's
+    /// certificate, instead of through the in-process router.
+    var link: DeviceLink? = nil
+
+    /// A device, by its certificate.
+    static func device(_ link: DeviceLink) -> Credential {
+        Credential(headers: [:], actor: "device:\(link.identity.deviceID)", link: link)
+    }
 
     static let none = Credential(headers: [:], actor: nil)
 
@@ -109,6 +129,9 @@ struct APIHarness: Sendable {
     let admin: Credential
     let ops: Credential
     let viewer: Credential
+    /// The device endpoint (TLS) the harness serves on a free port, and the device links made for the test.
+    let devicePort: Int
+    let links: DeviceLinks
 
     var store: Store { plane.store }
     var database: any Database { plane.database }
@@ -152,6 +175,9 @@ struct APIHarness: Sendable {
         _ body: @Sendable (APIHarness) async throws -> Void
     ) async throws {
         let document = try OpenAPIDocument.current()
+        var configuration = configuration
+        configuration.deviceHost = "127.0.0.1"
+        configuration.devicePort = 0
         try await ControlPlane.with(configuration, logger: logger) { plane in
             guard let adminSecret = try await plane.store.bootstrapAdminToken() else {
                 throw APITestError("a fresh control plane made no first-start admin token")
@@ -159,13 +185,34 @@ struct APIHarness: Sendable {
             let ops = try await plane.store.createToken(NewToken(name: "ops", role: .operator))
             let viewer = try await plane.store.createToken(NewToken(name: "watcher", role: .viewer))
             let app = Application(router: plane.router(), logger: logger)
-            try await app.test(.router) { client in
-                try await body(
-                    APIHarness(
-                        engine: engine, plane: plane, client: client, folder: folder, document: document,
-                        admin: .bearer(adminSecret, actor: "token:admin"),
-                        ops: .bearer(ops.secret, actor: "token:ops"),
-                        viewer: .bearer(viewer.secret, actor: "token:watcher")))
+            let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            let deviceApp = try plane.deviceApplication(logger: logger) { port in portContinuation.yield(port) }
+            let group = ServiceGroup(services: [deviceApp], logger: logger)
+            let links = DeviceLinks()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var iterator = ports.makeAsyncIterator()
+                guard let devicePort = await iterator.next() else {
+                    throw APITestError("the device endpoint did not start")
+                }
+                do {
+                    try await app.test(.router) { client in
+                        try await body(
+                            APIHarness(
+                                engine: engine, plane: plane, client: client, folder: folder, document: document,
+                                admin: .bearer(adminSecret, actor: "token:admin"),
+                                ops: .bearer(ops.secret, actor: "token:ops"),
+                                viewer: .bearer(viewer.secret, actor: "token:watcher"), devicePort: devicePort,
+                                links: links))
+                    }
+                } catch {
+                    await links.shutdown()
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+                await links.shutdown()
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
             }
         }
     }
@@ -197,6 +244,15 @@ struct APIHarness: Sendable {
             headers[.contentType] = "application/octet-stream"
         }
         for field in extra { headers[field.name] = field.value }
+        if let link = credential.link {
+            let sent = headers.map { ($0.name.rawName, $0.value) }
+            let answer = try await link.send(method.rawValue, target, headers: sent, body: bytes)
+            var received = HTTPFields()
+            for (name, value) in answer.headers { received[.init(name)!] = value }
+            return APIResponse(
+                method: method, path: path, query: parts.count > 1 ? String(parts[1]) : "", actor: credential.actor,
+                status: answer.status, headers: received, body: answer.body)
+        }
         let response = try await client.executeRequest(
             uri: target, method: method, headers: headers, body: bytes.map { ByteBuffer(bytes: $0) })
         return APIResponse(
@@ -205,10 +261,30 @@ struct APIHarness: Sendable {
             body: Array(response.body.readableBytesView))
     }
 
-    /// A device made through the store, with its device token.
+    /// A device made through the store and enrolled (a key and CSR made as the agent makes them), with its
+    /// certificate as the credential.
     func makeDevice(_ name: String) async throws -> (device: Device, token: Credential) {
         let created = try await store.createDevice(NewDevice(name: name))
-        return (created.device, .bearer(created.provisioningToken, actor: "device:\(created.device.id)"))
+        let link = try await enroll(token: created.provisioningToken)
+        return (try await store.device(created.device.id), .device(link))
+    }
+
+    /// Enrolls with `token` through the store and opens a link to the device endpoint with the new certificate.
+    func enroll(token: String) async throws -> DeviceLink {
+        let key = DeviceIdentity.makeKeyPEM()
+        let enrollment = try await store.enroll(
+            EnrollmentRequest(token: token, csr: try DeviceIdentity.csrPEM(keyPEM: key)))
+        return try await link(enrollment, key: key)
+    }
+
+    /// A link to the device endpoint with an enrollment's certificate and its key.
+    func link(_ enrollment: Enrollment, key: String) async throws -> DeviceLink {
+        let identity = DeviceIdentity(
+            deviceID: enrollment.deviceId, server: URL(string: "https://127.0.0.1:\(devicePort)")!, keyPEM: key,
+            certificatePEM: enrollment.certificate, caPEM: enrollment.caCertificate)
+        let link = try DeviceLink(identity: identity)
+        await links.add(link)
+        return link
     }
 
     /// Every row of the fleet's tables (and the artifact store's files): equal snapshots mean nothing changed.
@@ -244,7 +320,8 @@ struct APIHarness: Sendable {
 /// The content of the fleet's tables and the artifact store at one moment.
 struct DatabaseSnapshot: Equatable, CustomStringConvertible {
     static let tables = [
-        "devices", "device_metrics", "cameras", "models", "model_versions", "packages", "package_versions",
+        "devices", "device_metrics", "device_certificates", "cameras", "models", "model_versions", "packages",
+        "package_versions",
         "instances", "deployments", "events", "audit_log", "users",
     ]
     let tables: [String: [String]]

@@ -2,8 +2,10 @@
 // `vantage` binary in its own process, against a real `vantage server` process on a free port with a fresh data
 // folder. Plus fast tests of the client library's pure parts (tables, settings precedence, parameter values).
 import Foundation
+import Logging
 import Testing
 import VantageAPI
+import VantageAgent
 import VantageClient
 
 #if canImport(FoundationNetworking)
@@ -227,22 +229,25 @@ struct CLITests {
         let created = try await cli.run(["devices", "create", "edge-1"])
         let deviceID = try #require(created.firstMatch(#"dev_[a-z0-9]+"#))
         let deviceToken = try #require(created.firstMatch(#"vd_[A-Za-z0-9_-]+"#))
+        let caHash = try #require(created.firstMatch(#"sha256:[0-9a-f]{64}"#), "the CA fingerprint is printed")
+        #expect(
+            created.stdout.contains("vantage agent --server https://"), "the enrollment command is printed: \(created)")
 
-        // The device sends three events with its token, as `vantage agent` does.
-        var request = URLRequest(url: URL(string: "\(server.url)/api/v1/devices/\(deviceID)/events")!)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(deviceToken)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        // The device enrolls over the wire and sends three events with its certificate, as `vantage agent` does.
+        let identity = try await Enroller.enroll(
+            server: try await server.server.deviceEndpoint(), token: deviceToken, trust: .fingerprint(caHash),
+            folder: server.folder.appending(path: "agent-identity"), logger: Logger(label: "test"))
+        #expect(identity.deviceID == deviceID)
+        let link = try DeviceLink(identity: identity)
         let now = Date()
-        request.httpBody = try APIJSON.encoder().encode(
-            EventBatch(
-                events: (1...3).map {
-                    NewEvent(
-                        type: "people_count", time: now.addingTimeInterval(Double($0)),
-                        data: .object(["people": .number(Double($0))]))
-                }))
-        let (_, response) = try await URLSession.shared.data(for: request)
-        #expect((response as? HTTPURLResponse)?.statusCode == 201)
+        let sent = try await link.send(
+            events: (1...3).map {
+                NewEvent(
+                    type: "people_count", time: now.addingTimeInterval(Double($0)),
+                    data: .object(["people": .number(Double($0))]))
+            })
+        await link.shutdown()
+        #expect(sent.count == 3)
 
         let first = try await cli.run(["events", "list", "--device", deviceID, "--limit", "2"])
         #expect(first.status == 0, "\(first)")
@@ -398,7 +403,8 @@ private final class CLIServer: Sendable {
         let server = try ServerProcess(
             try ServerProcess.binary(),
             [
-                "server", "--listen", "127.0.0.1:0", "--data", folder.appending(path: "data").path, "--log-level",
+                "server", "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--data",
+                folder.appending(path: "data").path, "--log-level",
                 "warning",
             ],
             name: "cli")
@@ -419,30 +425,4 @@ private final class CLIServer: Sendable {
 private struct CLITestError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
-private func closedPort() throws -> Int {
-    #if canImport(Glibc)
-        let stream = Int32(SOCK_STREAM.rawValue)
-    #else
-        let stream = SOCK_STREAM
-    #endif
-    let socket = socket(AF_INET, stream, 0)
-    guard socket >= 0 else { throw CLITestError("socket() failed") }
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
-    }
-    guard bound == 0 else { throw CLITestError("bind() failed") }
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-    }
-    guard named == 0 else { throw CLITestError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

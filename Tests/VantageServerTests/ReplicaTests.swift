@@ -19,7 +19,10 @@ struct ReplicaTests {
         try await PostgresTestDatabase.withFresh { url in
             let data = FileManager.default.temporaryDirectory.appending(path: "vantage-replicas-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: data) }
-            let arguments = ["server", "--listen", "127.0.0.1:0", "--data", data.path, "--database-url", url]
+            let arguments = [
+                "server", "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--data", data.path,
+                "--database-url", url,
+            ]
             // Started together: both apply migrations at once.
             let first = try ServerProcess(binary, arguments, name: "A")
             defer { first.stop() }

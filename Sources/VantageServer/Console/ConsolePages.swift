@@ -415,6 +415,11 @@ struct ConsolePages: Sendable {
         let parameters: [HTML] = instance.parameters.sorted { $0.key < $1.key }.map { node, value in
             "<tr><td><code>\(node)</code></td><td><code>\(value.text)</code></td></tr>"
         }
+        let logLines = try await store.logs(device: instance.deviceId, instance: instance.id, since: nil, limit: 100)
+        let logs: HTML =
+            logLines.isEmpty
+            ? "<p class=\"empty\" id=\"no-logs\">No log lines from the device yet.</p>"
+            : "<pre class=\"logs\" id=\"logs\">\(logLines.map { line -> HTML in "\(HTML.time(line.time)) \(line.level.uppercased()) \(line.message)\n" })</pre>"
         let history: [HTML] = deployments.map { deployment in
             """
             <tr><td>\(HTML.time(deployment.createdAt))</td><td>\(deployment.packageVersion)</td>\
@@ -456,6 +461,8 @@ struct ConsolePages: Sendable {
                 <h2>Deployments</h2>
                 <table class="list" id="deployments"><thead><tr><th>Requested</th><th>Version</th><th>Desired</th><th>Status</th><th>Message</th><th>Updated</th></tr></thead>
                 <tbody>\(history.isEmpty ? Self.emptyRow(6, "none") : "\(history)")</tbody></table>
+                <h2>Logs</h2>
+                \(logs)
                 """)
     }
 

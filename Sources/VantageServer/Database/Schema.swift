@@ -113,6 +113,37 @@ enum Schema {
                 "CREATE UNIQUE INDEX events_device_event ON events (device_id, device_event_id)",
             ]
         },
+        Migration(version: 3, name: "device certificates, instance models, device logs") { kind in
+            [
+                // A provisioning token works once, until it expires: enrolling replaces its hash with one no
+                // secret has and clears the expiry. Tokens made before this migration (NULL) no longer work.
+                "ALTER TABLE devices ADD COLUMN token_expires_at BIGINT",
+                // The server's CA, made at the first start; the key is sealed with the server's secret key.
+                """
+                CREATE TABLE certificate_authority (
+                    id INTEGER PRIMARY KEY, certificate TEXT NOT NULL, sealed_key TEXT NOT NULL,
+                    created_at BIGINT NOT NULL)
+                """,
+                // Every certificate issued to a device; the newest unrevoked, unexpired one is the device's.
+                """
+                CREATE TABLE device_certificates (
+                    serial TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                    fingerprint TEXT NOT NULL, not_after BIGINT NOT NULL, created_at BIGINT NOT NULL,
+                    revoked_at BIGINT)
+                """,
+                "CREATE INDEX device_certificates_device ON device_certificates (device_id)",
+                // Model node → {modelId, version}: model files from the server's models, bound per instance.
+                "ALTER TABLE instances ADD COLUMN models TEXT NOT NULL DEFAULT '{}'",
+                // Log lines devices ship (the agent's own: instance_id NULL), the newest few thousand per device.
+                """
+                CREATE TABLE device_logs (
+                    id \(kind == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"),
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, instance_id TEXT,
+                    at BIGINT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL)
+                """,
+                "CREATE INDEX device_logs_source ON device_logs (device_id, instance_id, id)",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

@@ -13,7 +13,7 @@ struct APIOperation: Sendable {
         case anyone
         /// An operator token or console session with at least this role.
         case role(Role)
-        /// A device's own token (the device in the path).
+        /// A device, by its client certificate (the device in the path).
         case device
     }
 
@@ -74,6 +74,8 @@ enum APIReply: Sendable {
     case file(URL, contentType: String, filename: String? = nil)
     /// A file that may be fetched in parts (`Range: bytes=N-` or `bytes=N-M` → 206), so a download can resume.
     case resumableFile(URL, contentType: String)
+    /// A small document that is not JSON (the CA certificate).
+    case bytes([UInt8], contentType: String)
     case empty
 }
 
@@ -234,7 +236,7 @@ struct APICall: Sendable {
     /// The device in the path must be the calling device.
     func requireDevice(_ id: String) throws {
         guard case .device(let caller)? = caller?.kind, caller == id else {
-            throw APIError(403, "a device may only report for itself (this token is not device \(id)'s)")
+            throw APIError(403, "a device may only act for itself (this certificate is not device \(id)'s)")
         }
     }
 }
@@ -270,6 +272,8 @@ extension APIOperation {
         let call = APICall(
             request: request, context: context, store: store, configuration: configuration, operation: self)
         let reply = try await handle(call)
+        // Any change may change some device's desired state: waiting devices look again.
+        if isMutation { store.changes.signal() }
         if isMutation, audited, let caller = context.caller {
             var detail: String?
             if case .json(_, let created?) = reply { detail = created }
@@ -277,6 +281,9 @@ extension APIOperation {
         }
         return try await response(reply, request: request, context: context)
     }
+
+    /// The ETag of a `.conditional` answer's body.
+    static func etag(_ body: Data) -> String { "\"" + SHA256.hash(data: body).prefix(16).hexString + "\"" }
 
     /// `bytes=N-` or `bytes=N-M` within a file of `size` bytes (one range; suffix ranges are not needed to resume).
     static func byteRange(_ header: String, size: Int) -> ClosedRange<Int>? {
@@ -297,7 +304,7 @@ extension APIOperation {
                 throw APIError(
                     401, "sign in: send Authorization: Bearer <token> (vantage login, or a token from an admin)")
             }
-            guard let role = caller.role else { throw APIError(403, "device tokens cannot call \(id)") }
+            guard let role = caller.role else { throw APIError(403, "devices cannot call \(id)") }
             guard role >= needed else {
                 throw APIError(403, "\(id) needs the \(needed.rawValue) role; \(caller.actor) is \(role.rawValue)")
             }
@@ -308,8 +315,15 @@ extension APIOperation {
                 }
             }
         case .device:
-            guard let caller else { throw APIError(401, "send the device's token: Authorization: Bearer vd_…") }
-            guard case .device = caller.kind else { throw APIError(403, "\(id) is for devices; use a device token") }
+            guard let caller else {
+                throw APIError(
+                    401,
+                    "devices call this with their certificate, over the device endpoint (mutual TLS): run vantage agent, which enrolls and does that"
+                )
+            }
+            guard case .device = caller.kind else {
+                throw APIError(403, "\(id) is for devices, which call it with their certificate")
+            }
         }
     }
 
@@ -317,7 +331,7 @@ extension APIOperation {
         switch reply {
         case .conditional(let value):
             let data = try APIJSON.encoder().encode(value)
-            let etag = "\"" + SHA256.hash(data: data).prefix(16).hexString + "\""
+            let etag = Self.etag(data)
             let sent = request.headers[.ifNoneMatch]?.split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces)
             }
@@ -356,6 +370,10 @@ extension APIOperation {
             return Response(
                 status: .partialContent, headers: headers,
                 body: try await FileIO().loadFile(path: url.path, range: range, context: context))
+        case .bytes(let bytes, let contentType):
+            return Response(
+                status: .init(code: status), headers: [.contentType: contentType],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         case .empty:
             return Response(status: .init(code: status))
         }

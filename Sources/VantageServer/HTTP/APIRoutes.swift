@@ -59,6 +59,32 @@ enum APIRoutes {
             return .empty
         },
         APIOperation(
+            method: .post, path: "\(base)/devices/{id}/provisioning-token", id: "createProvisioningToken",
+            tag: "devices",
+            summary: "A new one-time provisioning token, to enroll the device again (its old token dies)",
+            access: .role(.operator), status: 200, content: .json(.ref("DeviceCreated"))
+        ) { call in .json(try await call.store.newProvisioningToken(device: call.parameter("id"))) },
+        APIOperation(
+            method: .post, path: "\(base)/devices/{id}/revoke", id: "revokeDevice", tag: "devices",
+            summary: "Revoke the device's certificate and token: its next request is refused",
+            access: .role(.operator), status: 200, content: .json(.ref("Device"))
+        ) { call in .json(try await call.store.revokeDevice(call.parameter("id"))) },
+        APIOperation(
+            method: .post, path: "\(base)/enroll", id: "enrollDevice", tag: "device-facing",
+            summary: "Exchange a provisioning token (once) and a CSR for the device's certificate", access: .anyone,
+            body: .json("EnrollmentRequest", fields: EnrollmentRequest.fields), status: 201,
+            content: .json(.ref("Enrollment"))
+        ) { call in
+            let enrollment = try await call.store.enroll(try await call.decode(EnrollmentRequest.self))
+            call.store.metrics.enrollments.increment()
+            return .json(enrollment, created: enrollment.deviceId)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/ca", id: "getCertificateAuthority", tag: "device-facing",
+            summary: "The CA certificate (PEM) devices pin; compare its SHA-256 with the fingerprint shown at creation",
+            access: .anyone, status: 200, content: .binary("application/x-pem-file")
+        ) { call in .bytes(Array(call.store.authority.certificatePEM.utf8), contentType: "application/x-pem-file") },
+        APIOperation(
             method: .get, path: "\(base)/devices/{id}/metrics", id: "getDeviceMetrics", tag: "devices",
             summary: "A device's health series", access: .role(.viewer),
             query: [
@@ -75,10 +101,30 @@ enum APIRoutes {
         APIOperation(
             method: .get, path: "\(base)/devices/{id}/desired-state", id: "getDesiredState", tag: "device-facing",
             summary: "What the device must run, camera credentials included (304 while unchanged)", access: .device,
+            query: [
+                .init(
+                    name: "wait", schema: .integer,
+                    description:
+                        "long poll: with If-None-Match, hold the answer up to this many seconds (at most 60) until the state changes"
+                )
+            ],
             status: 200, content: .json(.ref("DeviceDesiredState")), conditional: true
         ) { call in
-            try call.requireDevice(call.parameter("id"))
-            return .conditional(try await call.store.desiredState(device: call.parameter("id")))
+            let device = call.parameter("id")
+            try call.requireDevice(device)
+            let wait = try call.queryInt("wait", default: 0)
+            guard (0...60).contains(wait) else { throw APIError.invalid("wait must be 0 to 60 seconds, not \(wait)") }
+            let sent = call.request.headers[.ifNoneMatch]
+            let deadline = ContinuousClock.now + .seconds(wait)
+            while true {
+                let generation = call.store.changes.generation
+                let state = try await call.store.desiredState(device: device)
+                let remaining = deadline - ContinuousClock.now
+                guard let sent, remaining > .zero,
+                    sent.contains(APIOperation.etag(try APIJSON.encoder().encode(state)))
+                else { return .conditional(state) }
+                await call.store.changes.wait(after: generation, timeout: remaining)
+            }
         },
         APIOperation(
             method: .get, path: "\(base)/devices/{id}/artifacts/{digest}", id: "downloadDeviceArtifact",
@@ -91,14 +137,44 @@ enum APIRoutes {
             return .resumableFile(file, contentType: "application/octet-stream")
         },
         APIOperation(
+            method: .get, path: "\(base)/devices/{id}/logs", id: "getDeviceLogs", tag: "devices",
+            summary: "The device agent's own newest log lines, oldest first", access: .role(.viewer),
+            query: logQuery, status: 200, content: .json(OpenAPIComponents.list(of: "LogLine"))
+        ) { call in
+            let device = try await call.store.device(call.parameter("id"))
+            return .json(
+                Items(
+                    items: try await call.store.logs(
+                        device: device.id, instance: nil, since: try call.queryTime("since"),
+                        limit: try call.queryInt("limit", default: 200))))
+        },
+        APIOperation(
+            method: .post, path: "\(base)/devices/{id}/logs", id: "sendLogs", tag: "device-facing",
+            summary: "A device ships its own and its instances' log lines", access: .device,
+            body: .json("LogBatch", fields: LogBatch.fields), status: 204, content: .none, audited: false
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            try await call.store.appendLogs(
+                device: call.parameter("id"), try await call.decode(LogBatch.self, limit: 16 << 20))
+            return .empty
+        },
+        APIOperation(
             method: .post, path: "\(base)/devices/{id}/heartbeat", id: "sendHeartbeat", tag: "device-facing",
             summary: "A device reports it is alive, with its metrics", access: .device,
             body: .json("Heartbeat", fields: Heartbeat.fields), status: 200, content: .json(.ref("Device")),
             audited: false
         ) { call in
             try call.requireDevice(call.parameter("id"))
-            return .json(try await call.store.heartbeat(call.parameter("id"), try await call.decode(Heartbeat.self)))
+            let device = try await call.store.heartbeat(call.parameter("id"), try await call.decode(Heartbeat.self))
+            call.store.metrics.heartbeats.increment()
+            return .json(device)
         },
+    ]
+
+    /// The query of the log routes.
+    static let logQuery: [APIOperation.Query] = [
+        .init(name: "limit", schema: .integer, description: "how many of the newest lines (1-5000, default 200)"),
+        .init(name: "since", schema: .time, description: "only lines from this time on"),
     ]
 
     // MARK: Cameras
@@ -313,6 +389,18 @@ enum APIRoutes {
             content: .json(OpenAPIComponents.list(of: "Deployment"))
         ) { call in .json(Items(items: try await call.store.deployments(instance: call.parameter("id")))) },
         APIOperation(
+            method: .get, path: "\(base)/instances/{id}/logs", id: "getInstanceLogs", tag: "instances",
+            summary: "An instance's newest log lines, oldest first (shipped by its device)", access: .role(.viewer),
+            query: logQuery, status: 200, content: .json(OpenAPIComponents.list(of: "LogLine"))
+        ) { call in
+            let instance = try await call.store.instance(call.parameter("id"))
+            return .json(
+                Items(
+                    items: try await call.store.logs(
+                        device: instance.deviceId, instance: instance.id, since: try call.queryTime("since"),
+                        limit: try call.queryInt("limit", default: 200))))
+        },
+        APIOperation(
             method: .post, path: "\(base)/instances/{id}/report", id: "reportInstanceStatus", tag: "device-facing",
             summary: "A device reports an instance's status and health", access: .device,
             body: .json("InstanceReport", fields: InstanceReport.fields), status: 200,
@@ -369,7 +457,9 @@ enum APIRoutes {
         ) { call in
             try call.requireDevice(call.parameter("id"))
             let batch = try await call.decode(EventBatch.self, limit: 64 << 20)
-            return .json(EventIDs(ids: try await call.store.ingestEvents(device: call.parameter("id"), batch)))
+            let ids = try await call.store.ingestEvents(device: call.parameter("id"), batch)
+            call.store.metrics.events.increment(by: Int64(ids.count))
+            return .json(EventIDs(ids: ids))
         },
     ]
 

@@ -72,10 +72,25 @@ enum OpenAPIComponents {
                     ("id", .text), ("name", .text), ("description", .text),
                     ("provisioningStatus", .values(ProvisioningStatus.self)),
                     ("connectionStatus", .values(ConnectionStatus.self)), ("lastHeartbeat", .time),
-                    ("softwareVersion", .text), ("createdAt", .time), ("updatedAt", .time),
-                ], optional: ["lastHeartbeat", "softwareVersion"])
+                    ("softwareVersion", .text), ("certificateExpiresAt", .time), ("createdAt", .time),
+                    ("updatedAt", .time),
+                ], optional: ["lastHeartbeat", "softwareVersion", "certificateExpiresAt"])
         ),
-        ("DeviceCreated", object([("device", .ref("Device")), ("provisioningToken", .text)])),
+        (
+            "DeviceCreated",
+            object([
+                ("device", .ref("Device")), ("provisioningToken", .text), ("tokenExpiresAt", .time),
+                ("caFingerprint", .text),
+            ])
+        ),
+        ("EnrollmentRequest", request([("token", .text), ("csr", .text)], required: ["token", "csr"])),
+        (
+            "Enrollment",
+            object([
+                ("deviceId", .text), ("certificate", .text), ("caCertificate", .text),
+                ("certificateExpiresAt", .time),
+            ])
+        ),
         ("NewDevice", request([("name", .text), ("description", .text)], required: ["name"])),
         ("DeviceUpdate", request([("name", .text), ("description", .text)], required: [])),
         ("Heartbeat", request([("softwareVersion", .text), ("metrics", .map(.number))], required: [])),
@@ -158,7 +173,8 @@ enum OpenAPIComponents {
             object([
                 ("id", .text), ("name", .text), ("description", .text), ("packageId", .text), ("packageName", .text),
                 ("packageVersion", .text), ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)),
-                ("desiredState", .values(DesiredState.self)), ("status", .values(InstanceStatus.self)),
+                ("models", .map(.ref("ModelBinding"))), ("desiredState", .values(DesiredState.self)),
+                ("status", .values(InstanceStatus.self)),
                 ("healthStatus", .values(HealthStatus.self)), ("statusDescription", .text), ("createdAt", .time),
                 ("updatedAt", .time),
             ])
@@ -168,7 +184,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .text), ("description", .text), ("packageId", .text), ("packageVersion", .text),
-                    ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)),
+                    ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)), ("models", .map(.text)),
                     ("desiredState", .values(DesiredState.self)),
                 ], required: ["name", "packageId", "packageVersion", "deviceId", "cameras"])
         ),
@@ -177,7 +193,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .text), ("description", .text), ("packageVersion", .text), ("cameras", .map(.text)),
-                    ("parameters", .map(.any)), ("desiredState", .values(DesiredState.self)),
+                    ("parameters", .map(.any)), ("models", .map(.text)), ("desiredState", .values(DesiredState.self)),
                 ], required: [])
         ),
         (
@@ -213,6 +229,13 @@ enum OpenAPIComponents {
                 ], required: ["type"])
         ),
         ("EventBatch", request([("events", .array(.ref("NewEvent")))], required: ["events"])),
+        (
+            "LogLine",
+            object(
+                [("time", .time), ("instanceId", .text), ("level", .text), ("message", .text)],
+                optional: ["instanceId"])
+        ),
+        ("LogBatch", request([("lines", .array(.ref("LogLine")))], required: ["lines"])),
         ("EventIds", object([("ids", .array(.text))])),
         ("EventPage", page(of: "Event")),
         (
@@ -242,7 +265,13 @@ enum OpenAPIComponents {
                     ("id", .text), ("name", .text), ("packageId", .text), ("packageName", .text),
                     ("packageVersion", .text), ("archiveDigest", .text), ("desiredState", .values(DesiredState.self)),
                     ("deploymentId", .text), ("cameras", .map(.ref("DesiredCamera"))), ("parameters", .map(.any)),
+                    ("models", .map(.ref("DesiredModel"))),
                 ], optional: ["deploymentId"])
+        ),
+        ("ModelBinding", object([("modelId", .text), ("version", .integer)])),
+        (
+            "DesiredModel",
+            object([("modelId", .text), ("version", .integer), ("digest", .text), ("filename", .text)])
         ),
         ("DeviceDesiredState", object([("deviceId", .text), ("instances", .array(.ref("DesiredInstance")))])),
     ]
@@ -372,6 +401,9 @@ extension APIOperation {
         var statuses: [(Int, String)] = [(400, "malformed request: the message says what to fix")]
         if access != .anyone {
             statuses += [(401, "missing or invalid credentials"), (403, "the caller's role does not allow this")]
+        } else if isMutation {
+            // Enrollment: the credential (a provisioning token) is in the body.
+            statuses.append((401, "the credential in the body is not valid (expired, used, or mistyped)"))
         }
         if path.contains("{") { statuses.append((404, "no such resource")) }
         if isMutation {

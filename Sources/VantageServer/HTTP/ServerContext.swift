@@ -1,24 +1,31 @@
+import Crypto
 public import Hummingbird
 import Logging
 import NIOCore
+import NIOSSL
 import VantageAPI
+import X509
 
 /// The request context of every route: who is calling, once ``AuthenticationMiddleware`` has looked.
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller, or nil for an anonymous request.
     public var caller: Caller?
+    /// The connection, for the client certificate a device presented over the device endpoint's TLS.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 
     /// JSON bodies are small; uploads stream to disk and have their own limit.
     public var maxUploadSize: Int { 1 << 20 }
 }
 
-/// Reads the caller from `Authorization: Bearer …` or the console's session cookie. Anonymous requests pass through;
-/// each route decides what it needs.
+/// Reads the caller from the client certificate a device presented (device endpoint, mutual TLS), an
+/// `Authorization: Bearer vt_…` token or the console's session cookie. Anonymous requests pass through; each route
+/// decides what it needs.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = ServerContext
     let store: Store
@@ -28,11 +35,32 @@ struct AuthenticationMiddleware: RouterMiddleware {
         _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
     ) async throws -> Response {
         var context = context
-        if let header = request.headers[.authorization] {
+        if let certificate = try? await context.channel.nioSSL_peerCertificate().get() {
+            // TLS verified it against the CA already; the database says whether it is still the device's.
+            let der = try certificate.toDERBytes()
+            let parsed = try Certificate(derEncoded: der)
+            guard
+                let device = try await store.caller(
+                    certificateSerial: CertificateAuthority.serialHex(parsed.serialNumber),
+                    fingerprint: "sha256:" + SHA256.hash(data: der).hexString)
+            else {
+                throw APIError(
+                    401,
+                    "this device certificate is revoked or expired: enroll the device again with a new token (vantage devices token DEVICE)"
+                )
+            }
+            context.caller = device
+        } else if let header = request.headers[.authorization] {
             // Another scheme (a proxy's Basic auth, say) is not ours: the request is anonymous, and routes that
             // need a caller answer 401. A Bearer token that is not valid is refused outright.
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
+                if parts[1].hasPrefix("vd_") {
+                    throw APIError(
+                        401,
+                        "a provisioning token only enrolls a device (vantage agent --token); the device then uses its certificate"
+                    )
+                }
                 guard let caller = try await store.caller(bearer: String(parts[1])) else {
                     throw APIError(401, "the token is not valid (revoked, mistyped, or from another server)")
                 }

@@ -3,7 +3,7 @@ import Foundation
 import VantageAPI
 import _CryptoExtras
 
-/// Who is calling: an operator (API token or console session) with a role, or a device with its own token.
+/// Who is calling: an operator (API token or console session) with a role, or a device with its certificate.
 public struct Caller: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case token(id: String)
@@ -21,13 +21,9 @@ public struct Caller: Sendable, Equatable {
 extension Store {
     // MARK: Callers
 
-    /// The caller a bearer secret belongs to: an API token (`vt_…`) or a device token (`vd_…`).
+    /// The operator an API token (`vt_…`) belongs to. Devices do not use bearer tokens: they present their
+    /// certificate (``caller(certificateSerial:fingerprint:)``).
     public func caller(bearer secret: String) async throws -> Caller? {
-        if secret.hasPrefix("vd_") {
-            return try await deviceID(forToken: secret).map {
-                Caller(kind: .device(id: $0), actor: "device:\($0)", role: nil)
-            }
-        }
         guard secret.hasPrefix("vt_"),
             let row = try await database.query(
                 "SELECT id, name, role, last_used_at FROM api_tokens WHERE secret_hash = \(Identifiers.hash(secret))"

@@ -2,8 +2,11 @@ import Foundation
 import VantageAPI
 
 extension Store {
-    static let deviceColumns =
-        "id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at"
+    static let deviceColumns = """
+        id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at,
+        (SELECT MAX(c.not_after) FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NULL)
+            AS certificate_not_after
+        """
 
     func device(from row: SQLRow, now: Int64 = Millis.now()) throws -> Device {
         let heartbeat = try row.optionalInteger("last_heartbeat_at")
@@ -14,6 +17,7 @@ extension Store {
             provisioningStatus: ProvisioningStatus(rawValue: try row.text("provisioning_status")) ?? .error,
             connectionStatus: connection, lastHeartbeat: Millis.date(heartbeat),
             softwareVersion: try row.optionalText("software_version"),
+            certificateExpiresAt: Millis.date(try row.optionalInteger("certificate_not_after")),
             createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
         )
     }
@@ -32,22 +36,27 @@ extension Store {
         return try device(from: row)
     }
 
-    /// Registers a device; its provisioning token (shown once) is what `vantage agent` enrolls with.
+    /// Registers a device; its provisioning token (shown once, valid for ``provisioningTokenLifetime``) is what
+    /// `vantage agent` enrolls with.
     public func createDevice(_ new: NewDevice) async throws -> DeviceCreated {
         try Self.checkName(new.name, of: "device")
         let description = try Self.checkDescription(new.description)
         let id = Identifiers.make("dev")
         let token = Identifiers.secret("vd")
         let now = Millis.now()
+        let expires = now + provisioningTokenLifetime
         try await Self.unique("a device named \"\(new.name)\"") {
             try await database.query(
                 """
-                INSERT INTO devices (id, name, description, provisioning_status, token_hash, created_at, updated_at)
+                INSERT INTO devices (id, name, description, provisioning_status, token_hash, token_expires_at,
+                                     created_at, updated_at)
                 VALUES (\(id), \(new.name), \(description), \(ProvisioningStatus.awaitingProvisioning.rawValue),
-                        \(Identifiers.hash(token)), \(now), \(now))
+                        \(Identifiers.hash(token)), \(expires), \(now), \(now))
                 """)
         }
-        return DeviceCreated(device: try await device(id), provisioningToken: token)
+        return DeviceCreated(
+            device: try await device(id), provisioningToken: token, tokenExpiresAt: Millis.date(expires),
+            caFingerprint: authority.fingerprint)
     }
 
     public func updateDevice(_ id: String, _ update: DeviceUpdate) async throws -> Device {
@@ -79,14 +88,9 @@ extension Store {
                 )
             }
             try await db.query("DELETE FROM instances WHERE device_id = \(id)")
+            try await db.query("DELETE FROM device_certificates WHERE device_id = \(id)")
             try await db.query("DELETE FROM devices WHERE id = \(id)")
         }
-    }
-
-    /// The device a device token belongs to.
-    func deviceID(forToken secret: String) async throws -> String? {
-        try await database.query("SELECT id FROM devices WHERE token_hash = \(Identifiers.hash(secret))").first?.text(
-            "id")
     }
 
     /// Records a heartbeat: the device is ONLINE and provisioned; its metrics join its health series.

@@ -5,7 +5,8 @@ import VantageApp
 extension Store {
     static let instanceColumns = """
         i.id, i.name, i.description, i.package_id, p.name AS package_name, i.package_version, i.device_id, i.cameras,
-        i.parameters, i.desired_state, i.status, i.health_status, i.status_description, i.created_at, i.updated_at
+        i.parameters, i.models, i.desired_state, i.status, i.health_status, i.status_description, i.created_at,
+        i.updated_at
         """
 
     func instance(from row: SQLRow) throws -> ApplicationInstance {
@@ -15,6 +16,7 @@ extension Store {
             packageVersion: try row.text("package_version"), deviceId: try row.text("device_id"),
             cameras: try Self.decodeJSON([String: String].self, try row.text("cameras")),
             parameters: try Self.decodeJSON([String: JSONValue].self, try row.text("parameters")),
+            models: try Self.decodeJSON([String: ModelBinding].self, try row.text("models")),
             desiredState: DesiredState(rawValue: try row.text("desired_state")) ?? .stopped,
             status: InstanceStatus(rawValue: try row.text("status")) ?? .deploymentError,
             healthStatus: HealthStatus(rawValue: try row.text("health_status")) ?? .notAvailable,
@@ -101,6 +103,30 @@ extension Store {
         return checked
     }
 
+    /// Model node → model id, resolved to each model's latest version. The runtime on the device checks that the
+    /// node is a model node of the application (a wrong one fails the deployment with a message saying so).
+    func bindModels(_ models: [String: String]) async throws -> [String: ModelBinding] {
+        var bound: [String: ModelBinding] = [:]
+        for (node, modelId) in models.sorted(by: { $0.key < $1.key }) {
+            guard !node.isEmpty, node.count <= 128 else {
+                throw APIError.invalid("models: a model node name is 1-128 characters")
+            }
+            let model: Model
+            do {
+                model = try await self.model(modelId)
+            } catch let error as APIError where error.status == 404 {
+                throw APIError.unprocessable("models.\(node): \(error.message)")
+            }
+            guard let latest = model.versions.map(\.version).max() else {
+                throw APIError.unprocessable(
+                    "models.\(node): model \(model.name) has no version yet: upload one (vantage models upload \(modelId) FILE)"
+                )
+            }
+            bound[node] = ModelBinding(modelId: modelId, version: latest)
+        }
+        return bound
+    }
+
     public func createInstance(_ new: NewInstance) async throws -> ApplicationInstance {
         try Self.checkName(new.name, of: "application instance")
         let description = try Self.checkDescription(new.description)
@@ -110,6 +136,7 @@ extension Store {
         let parameters = try await checkBindings(
             packageId: new.packageId, version: new.packageVersion, cameras: new.cameras,
             parameters: new.parameters ?? [:])
+        let models = try await bindModels(new.models ?? [:])
         let desired = new.desiredState ?? .running
         guard desired != .removed else {
             throw APIError.invalid("desiredState of a new instance is RUNNING or STOPPED")
@@ -120,9 +147,9 @@ extension Store {
             try await db.query(
                 """
                 INSERT INTO instances (id, name, description, package_id, package_version, device_id, cameras, parameters,
-                    desired_state, status, health_status, status_description, created_at, updated_at)
+                    models, desired_state, status, health_status, status_description, created_at, updated_at)
                 VALUES (\(id), \(new.name), \(description), \(new.packageId), \(new.packageVersion), \(new.deviceId),
-                    \(Self.json(new.cameras)), \(Self.json(parameters)), \(desired.rawValue),
+                    \(Self.json(new.cameras)), \(Self.json(parameters)), \(Self.json(models)), \(desired.rawValue),
                     \(InstanceStatus.deploymentPending.rawValue), \(HealthStatus.notAvailable.rawValue),
                     'waiting for the device to deploy it', \(now), \(now))
                 """)
@@ -158,16 +185,18 @@ extension Store {
         let parameters = try await checkBindings(
             packageId: current.packageId, version: version, cameras: cameras,
             parameters: update.parameters ?? current.parameters)
+        let models = update.models == nil ? current.models : try await bindModels(update.models!)
         let desired = update.desiredState ?? current.desiredState
         let redeploy =
             version != current.packageVersion || cameras != current.cameras || parameters != current.parameters
-            || desired != current.desiredState
+            || models != current.models || desired != current.desiredState
         let now = Millis.now()
         try await database.transaction { db in
             try await db.query(
                 """
                 UPDATE instances SET name = \(name), description = \(description), package_version = \(version),
-                    cameras = \(Self.json(cameras)), parameters = \(Self.json(parameters)), updated_at = \(now)
+                    cameras = \(Self.json(cameras)), parameters = \(Self.json(parameters)), models = \(Self.json(models)),
+                    updated_at = \(now)
                 WHERE id = \(id)
                 """)
             if redeploy {
@@ -259,29 +288,46 @@ extension Store {
             for (node, cameraId) in instance.cameras {
                 cameras[node] = DesiredCamera(cameraId: cameraId, url: try await cameraStreamURL(cameraId))
             }
+            var models: [String: DesiredModel] = [:]
+            for (node, binding) in instance.models {
+                guard
+                    let row = try await database.query(
+                        "SELECT digest, filename FROM model_versions WHERE model_id = \(binding.modelId) AND version = \(binding.version)"
+                    ).first
+                else { continue }
+                models[node] = DesiredModel(
+                    modelId: binding.modelId, version: binding.version, digest: try row.text("digest"),
+                    filename: try row.text("filename"))
+            }
             instances.append(
                 DesiredInstance(
                     id: instance.id, name: instance.name, packageId: instance.packageId,
                     packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
                     desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
-                    parameters: instance.parameters))
+                    parameters: instance.parameters, models: models))
         }
         return DeviceDesiredState(deviceId: device, instances: instances)
     }
 }
 
 extension Store {
-    /// A file a device may download: the archive of a package version one of its instances uses. Anything else is
-    /// "not found" for it, whether or not it exists.
+    /// A file a device may download: the archive of a package version, or a model file, one of its instances
+    /// uses. Anything else is "not found" for it, whether or not it exists.
     public func deviceArtifact(device: String, digest: String) async throws -> URL {
         _ = try await self.device(device)
-        let referenced = try await database.query(
+        var allowed = try await !database.query(
             """
             SELECT 1 AS found FROM instances i JOIN package_versions v
                 ON v.package_id = i.package_id AND v.version = i.package_version
             WHERE i.device_id = \(device) AND v.digest = \(digest) LIMIT 1
-            """)
-        guard !referenced.isEmpty, let file = try await artifacts.file(for: digest) else {
+            """
+        ).isEmpty
+        if !allowed {
+            allowed = try await desiredState(device: device).instances.contains {
+                $0.models.values.contains { $0.digest == digest }
+            }
+        }
+        guard allowed, let file = try await artifacts.file(for: digest) else {
             throw APIError.notFound("artifact for this device:", digest)
         }
         return file

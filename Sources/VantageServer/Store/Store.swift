@@ -9,14 +9,28 @@ public struct Store: Sendable {
     public let database: any Database
     public let artifacts: any ArtifactStore
     let secrets: SecretBox
+    /// Signs devices' certificates and the device endpoint's.
+    public let authority: CertificateAuthority
+    /// How long a provisioning token can be used, in milliseconds.
+    let provisioningTokenLifetime: Int64
+    /// Wakes devices waiting for their desired state to change.
+    public let changes = ChangeSignal()
+    /// Prometheus metrics (`/metrics`).
+    public let metrics: ServerMetrics
 
     /// A device is ONLINE while its last heartbeat is at most this old.
     static let onlineWindowMillis: Int64 = 90_000
 
-    public init(database: any Database, artifacts: any ArtifactStore, secrets: SecretBox) {
+    public init(
+        database: any Database, artifacts: any ArtifactStore, secrets: SecretBox, authority: CertificateAuthority,
+        provisioningTokenLifetime: Duration = .seconds(3600), metrics: ServerMetrics = ServerMetrics()
+    ) {
+        self.metrics = metrics
         self.database = database
         self.artifacts = artifacts
         self.secrets = secrets
+        self.authority = authority
+        self.provisioningTokenLifetime = provisioningTokenLifetime.components.seconds * 1000
     }
 }
 

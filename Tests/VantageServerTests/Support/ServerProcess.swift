@@ -38,7 +38,8 @@ final class ServerProcess: @unchecked Sendable {
         return binary
     }
 
-    init(_ binary: URL, _ arguments: [String], name: String) throws {
+    /// Starts `binary` with `arguments`; `environment` entries are added to the inherited environment.
+    init(_ binary: URL, _ arguments: [String], name: String, environment: [String: String] = [:]) throws {
         self.name = name
         outputFile = FileManager.default.temporaryDirectory.appending(path: "vantage-server-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
@@ -46,6 +47,9 @@ final class ServerProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = handle
         process.standardError = handle
@@ -59,6 +63,19 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     var isRunning: Bool { process.isRunning }
+    var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Waits until it exits by itself (e.g. killed by a fault-injection hook) and answers its status.
+    func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                throw APITestError("\(name) did not exit within \(timeout):\n\(output.suffix(3000))")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return process.terminationStatus
+    }
 
     /// Everything it printed (stdout and stderr).
     var output: String { String(decoding: (try? Data(contentsOf: outputFile)) ?? Data(), as: UTF8.self) }
@@ -90,6 +107,23 @@ final class ServerProcess: @unchecked Sendable {
         throw APITestError("server \(name) did not start listening within \(timeout):\n\(output)")
     }
 
+    /// The device endpoint it printed (`device endpoint: https://HOST:PORT/ …`), once it listens.
+    func deviceEndpoint(timeout: Duration = .seconds(60)) async throws -> URL {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let match = output.firstMatch(of: /device endpoint: (https:\/\/[0-9.]+:[0-9]+)\//),
+                let url = URL(string: String(match.1))
+            {
+                return url
+            }
+            guard process.isRunning else {
+                throw APITestError("server \(name) exited with status \(process.terminationStatus):\n\(output)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw APITestError("server \(name) printed no device endpoint within \(timeout):\n\(output)")
+    }
+
     /// SIGTERM, and SIGKILL if it has not exited within five seconds.
     func stop() {
         guard process.isRunning else { return }
@@ -99,4 +133,30 @@ final class ServerProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
+func closedPort() throws -> Int {
+    #if canImport(Glibc)
+        let stream = Int32(SOCK_STREAM.rawValue)
+    #else
+        let stream = SOCK_STREAM
+    #endif
+    let socket = socket(AF_INET, stream, 0)
+    guard socket >= 0 else { throw APITestError("socket() failed") }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) }
+    }
+    guard bound == 0 else { throw APITestError("bind() failed") }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+    }
+    guard named == 0 else { throw APITestError("getsockname() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -1,0 +1,323 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import VantageAPI
+import VantageRuntime
+
+/// What `vantage agent` runs with.
+public struct AgentConfiguration: Sendable {
+    /// Everything the agent keeps: `identity/`, `deployments/`, `outbox.sqlite`, `state/` (per-instance state).
+    public var dataDirectory: URL
+    /// How often the desired state is polled (a cheap 304 when unchanged); the server's long-poll answers at
+    /// once when it changes, so a deployment starts within a second or so whatever this is.
+    public var pollInterval: Duration = .seconds(30)
+    /// How long one desired-state request waits on the server for a change (long poll).
+    public var longPollWait: Duration = .seconds(25)
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// The outbox's bound on disk.
+    public var outboxLimitBytes: Int64 = 256 << 20
+    /// The longest pause between reconnect attempts while the server is unreachable (jittered, doubling from 1 s).
+    public var maxBackoff: Duration = .seconds(60)
+    public var healthPolicy = HealthPolicy()
+    public var executableSearchPath: [URL] = []
+    public var pythonCacheDirectory: URL?
+    public var softwareVersion = "dev"
+    /// Fault injection for tests: `STEP:MARKER_FILE` kills the agent (SIGKILL) right before STEP, once (the marker
+    /// file records that it happened). From `VANTAGE_AGENT_CRASH_AT`.
+    public var crashAt: String?
+
+    public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
+
+    var identityFolder: URL { dataDirectory.appending(path: "identity") }
+    var deploymentsFolder: URL { dataDirectory.appending(path: "deployments") }
+    var outboxFile: URL { dataDirectory.appending(path: "outbox.sqlite") }
+    var stateFolder: URL { dataDirectory.appending(path: "state") }
+}
+
+/// The appliance daemon: keeps the device's instances as the server wants them (``Reconciler``), ships events
+/// from the outbox, reports health, and keeps going while the server is unreachable.
+public final class Agent: Service, Sendable {
+    public let configuration: AgentConfiguration
+    public let identity: DeviceIdentity
+    let link: DeviceLink
+    let outbox: Outbox
+    let reconciler: Reconciler
+    let reports: ReportQueue
+    /// The figures of the last heartbeat, as Prometheus gauges.
+    public let metrics = AgentMetrics()
+    /// Log lines to ship (``ShippingLogHandler`` fills it).
+    let logs: LogBuffer
+    let logger: Logger
+    private let started = ContinuousClock.now
+    private let connection = Mutex(ConnectionState())
+    /// Events the server refused for good (dropped from the outbox), since the agent started.
+    private let rejectedEvents = Mutex<Int64>(0)
+
+    struct ConnectionState {
+        var reachable = true
+        var lastError: String?
+    }
+
+    public init(
+        configuration: AgentConfiguration, identity: DeviceIdentity, logger: Logger, logs: LogBuffer = .shared
+    ) throws {
+        self.configuration = configuration
+        self.logs = logs
+        self.identity = identity
+        self.logger = logger
+        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        link = try DeviceLink(identity: identity)
+        outbox = try Outbox(path: configuration.outboxFile, limitBytes: configuration.outboxLimitBytes)
+        reports = ReportQueue(link: link, logger: logger)
+        let runner = RuntimeRunner(
+            stateRoot: configuration.stateFolder,
+            artifactsFolder: configuration.deploymentsFolder.appending(path: "artifacts/sha256"), outbox: outbox,
+            executableSearchPath: configuration.executableSearchPath,
+            pythonCacheDirectory: configuration.pythonCacheDirectory, logger: logger)
+        reconciler = Reconciler(
+            directory: configuration.deploymentsFolder, source: link, runner: runner, reporter: reports,
+            policy: configuration.healthPolicy, logger: logger,
+            beforeStep: Self.crashHook(configuration.crashAt))
+    }
+
+    /// `STEP:MARKER` → a hook that SIGKILLs this process right before STEP, the first time only.
+    static func crashHook(_ spec: String?) -> (@Sendable (DeploymentStep, String) throws -> Void)? {
+        guard let spec, let colon = spec.firstIndex(of: ":") else { return nil }
+        let step = String(spec[..<colon])
+        let marker = String(spec[spec.index(after: colon)...])
+        return { current, _ in
+            guard current.rawValue == step, !FileManager.default.fileExists(atPath: marker) else { return }
+            _ = FileManager.default.createFile(atPath: marker, contents: Data(step.utf8))
+            kill(getpid(), SIGKILL)
+        }
+    }
+
+    public func run() async throws {
+        logger.info(
+            "agent starting",
+            metadata: ["device.id": "\(identity.deviceID)", "server": "\(identity.server.absoluteString)"])
+        // What ran before the restart runs again at once, from disk, whether or not the server answers.
+        await reconciler.resume()
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.pollDesiredState() }
+                group.addTask { await self.sendHeartbeats() }
+                group.addTask { await self.drainOutbox() }
+                group.addTask { await self.reports.run() }
+                group.addTask { await self.shipLogs() }
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.logger.info("agent stopping")
+        }
+        await reconciler.stopAll()
+        await link.shutdown()
+        logger.info("agent stopped")
+    }
+
+    // MARK: Loops
+
+    /// Polls the desired state (ETag: 304 while unchanged) and applies each new one.
+    func pollDesiredState() async {
+        var etag: String?
+        var backoff = Backoff(max: configuration.maxBackoff)
+        while !Task.isCancelledOrShuttingDown {
+            do {
+                if let (state, tag) = try await link.desiredState(
+                    etag: etag, wait: etag == nil ? nil : configuration.longPollWait)
+                {
+                    logger.debug("desired state changed", metadata: ["etag": "\(tag ?? "")"])
+                    etag = tag
+                    await reconciler.apply(state)
+                }
+                markReachable()
+                backoff.reset()
+                if etag == nil { try await Task.sleep(for: configuration.pollInterval) }
+            } catch is CancellationError {
+                return
+            } catch {
+                markUnreachable(error)
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    /// Sends a heartbeat with the device's metrics every interval.
+    func sendHeartbeats() async {
+        var sampler = SystemSampler(dataDirectory: configuration.dataDirectory)
+        while !Task.isCancelledOrShuttingDown {
+            let figures = await sample(&sampler)
+            let beat = Heartbeat(softwareVersion: configuration.softwareVersion, metrics: figures)
+            do {
+                try await link.heartbeat(beat)
+                markReachable()
+            } catch {
+                markUnreachable(error)
+            }
+            metrics.update(figures, serverReachable: connection.withLock { $0.reachable })
+            try? await Task.sleep(for: configuration.heartbeatInterval)
+        }
+    }
+
+    /// Sends the outbox's events in order, deleting each batch only once the server acknowledged it. The server
+    /// stores an event once per id, so a batch resent after a lost answer is not duplicated.
+    func drainOutbox() async {
+        var backoff = Backoff(max: configuration.maxBackoff)
+        while !Task.isCancelledOrShuttingDown {
+            do {
+                let batch = try outbox.pending(limit: 500, maxBytes: 8 << 20)
+                if batch.isEmpty {
+                    try await Task.sleep(for: .milliseconds(250))
+                    continue
+                }
+                _ = try await link.send(events: batch.map(Self.newEvent))
+                try outbox.acknowledge(batch.map(\.id))
+                markReachable()
+                backoff.reset()
+            } catch is CancellationError {
+                return
+            } catch LinkError.rejected {
+                // The server refuses something in the batch (say an event about a camera moved to another device
+                // meanwhile): find it by sending one at a time, so one bad event cannot hold up the rest.
+                await sendOneByOne()
+            } catch let error as LinkError {
+                markUnreachable(error)
+                try? await Task.sleep(for: backoff.next())
+            } catch {
+                logger.error("outbox: \(error)")
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    /// Sends the oldest pending events one at a time: an event the server rejects is dropped from the outbox,
+    /// counted (`outbox.rejected_events`) and logged with the server's reason; the first network failure stops.
+    func sendOneByOne() async {
+        guard let batch = try? outbox.pending(limit: 500, maxBytes: 8 << 20) else { return }
+        for event in batch {
+            do {
+                _ = try await link.send(events: [Self.newEvent(event)])
+                try outbox.acknowledge([event.id])
+            } catch LinkError.rejected(let status, let message) {
+                logger.error(
+                    "the server rejected an event; it is dropped",
+                    metadata: ["event.type": "\(event.type)", "status": "\(status)", "reason": "\(message)"])
+                try? outbox.acknowledge([event.id])
+                rejectedEvents.withLock { $0 += 1 }
+            } catch {
+                markUnreachable(error)
+                return
+            }
+        }
+    }
+
+    /// Ships the agent's and its instances' log lines every two seconds, oldest first; kept while the server is
+    /// away (bounded: see ``LogBuffer``).
+    func shipLogs() async {
+        var backoff = Backoff(max: configuration.maxBackoff)
+        while !Task.isCancelledOrShuttingDown {
+            let lines = logs.peek(limit: 1000)
+            if lines.isEmpty {
+                try? await Task.sleep(for: .seconds(2))
+                continue
+            }
+            do {
+                try await link.send(logs: lines)
+                logs.remove(lines.count)
+                backoff.reset()
+                if lines.count < 1000 { try? await Task.sleep(for: .seconds(2)) }
+            } catch LinkError.rejected(let status, let message) {
+                // A line about an instance the server no longer knows, say: drop the batch rather than retry it.
+                logs.remove(lines.count)
+                logger.debug("log lines refused (\(status)): \(message)")
+            } catch {
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    static func newEvent(_ event: OutboxEvent) -> NewEvent {
+        let data = (try? APIJSON.decoder().decode(JSONValue.self, from: Data(event.data.utf8))) ?? .string(event.data)
+        return NewEvent(
+            id: event.id, type: event.type, time: event.time, cameraId: event.cameraId, instanceId: event.instanceId,
+            data: data, snapshot: event.snapshot.map { Data($0).base64EncodedString() })
+    }
+
+    // MARK: Health
+
+    /// The heartbeat's figures: the system's, the outbox's, the instances'.
+    func sample(_ sampler: inout SystemSampler) async -> [String: Double] {
+        var metrics = sampler.sample()
+        metrics["uptime.seconds"] = (ContinuousClock.now - started).seconds
+        if let counters = try? outbox.counters {
+            metrics["outbox.pending"] = Double(counters.pendingEvents)
+            metrics["outbox.bytes"] = Double(counters.pendingBytes)
+            metrics["outbox.dropped_events"] = Double(counters.droppedEvents)
+            metrics["outbox.dropped_snapshots"] = Double(counters.droppedSnapshots)
+        }
+        metrics["outbox.rejected_events"] = Double(rejectedEvents.withLock { $0 })
+        metrics["logs.dropped_lines"] = Double(logs.dropped)
+        let instances = await reconciler.snapshot()
+        metrics["instances.running"] = Double(instances.filter { $0.phase == .running }.count)
+        var inferred: UInt64 = 0
+        for instance in instances { inferred += instance.health?.framesInferred ?? 0 }
+        metrics["frames.inferred"] = Double(inferred)
+        for (name, value) in RuntimeRegistry.shared.metrics() where metrics.count < 64 { metrics[name] = value }
+        return metrics
+    }
+
+    private func markReachable() {
+        let was = connection.withLock { state -> Bool in
+            defer { state.reachable = true }
+            return state.reachable
+        }
+        if !was { logger.notice("server reachable again") }
+    }
+
+    private func markUnreachable(_ error: any Error) {
+        let message = "\(error)"
+        let first = connection.withLock { state -> Bool in
+            defer {
+                state.reachable = false
+                state.lastError = message
+            }
+            return state.reachable || state.lastError != message
+        }
+        if first {
+            // Logged once per distinct failure, not once per retry. Applications keep running meanwhile.
+            if case LinkError.refused = error {
+                logger.error("\(message)")
+            } else {
+                logger.warning("\(message); applications keep running and events are kept on disk")
+            }
+        }
+    }
+}
+
+/// Doubling pauses from 1 s up to `max`, each with ±25 % jitter so a fleet that lost the server together does
+/// not come back together.
+struct Backoff {
+    let max: Duration
+    private var current: Duration = .seconds(1)
+
+    init(max: Duration) { self.max = max }
+
+    mutating func next() -> Duration {
+        let base = current
+        current = Swift.min(current * 2, max)
+        let jitter = Double.random(in: 0.75...1.25)
+        return base * jitter
+    }
+
+    mutating func reset() { current = .seconds(1) }
+}
+
+extension Task where Success == Never, Failure == Never {
+    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

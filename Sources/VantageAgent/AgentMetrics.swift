@@ -1,0 +1,58 @@
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The agent's Prometheus metrics, served at `/metrics` (`vantage agent --metrics-listen`): the same figures as
+/// its heartbeats, as gauges. `camera.<id>.<name>` becomes `vantage_agent_camera_<name>{camera="<id>"}`,
+/// `instance.<id>.<name>` becomes `vantage_agent_instance_<name>{instance="<id>"}`, anything else
+/// `vantage_agent_<name>` (dots as underscores).
+public final class AgentMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    /// Sets every gauge from one heartbeat's figures.
+    func update(_ metrics: [String: Double], serverReachable: Bool) {
+        for (name, value) in metrics {
+            let (metric, labels) = Self.prometheusName(name)
+            registry.makeGauge(name: metric, labels: labels).set(to: value)
+        }
+        registry.makeGauge(name: "vantage_agent_server_reachable", labels: []).set(to: serverReachable ? 1 : 0)
+    }
+
+    /// The Prometheus name and labels of a heartbeat metric.
+    static func prometheusName(_ name: String) -> (String, [(String, String)]) {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        if parts.count >= 3, parts[0] == "camera" || parts[0] == "instance" {
+            let rest = parts[2...].joined(separator: "_")
+            return ("vantage_agent_\(parts[0])_\(sanitize(rest))", [(parts[0], parts[1])])
+        }
+        return ("vantage_agent_" + sanitize(name), [])
+    }
+
+    private static func sanitize(_ text: String) -> String {
+        String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    /// A small HTTP server answering `/metrics` (and `/healthz`) on `host:port`.
+    public func application(host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        let registry = registry
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Vantage agent"),
+            onServerRunning: { channel in
+                logger.info("metrics: http://\(host):\(channel.localAddress?.port ?? port)/metrics")
+            },
+            logger: logger)
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import Synchronization
+import VantageAPI
+import VantageApp
+import VantageRuntime
+
+/// Runs an instance with the same runtime `vantage run` uses: the unpacked project with the desired cameras and
+/// parameters, events into the agent's outbox (snapshots inside them), no live view. File cameras loop in real
+/// time, so a demo or test camera behaves like a live one.
+public struct RuntimeRunner: InstanceRunner {
+    /// Where each instance keeps its state (`storage/`, `logs/`, compiled models): `stateRoot/<instance id>`.
+    public var stateRoot: URL
+    /// The reconciler's verified artifacts (`<hex of the SHA-256>`), where model files are found.
+    public var artifactsFolder: URL
+    public var outbox: Outbox
+    /// Folders searched for code-node executables (the `vantage` binary's own folder).
+    public var executableSearchPath: [URL]
+    public var pythonCacheDirectory: URL?
+    public var logger: Logger
+
+    public init(
+        stateRoot: URL, artifactsFolder: URL, outbox: Outbox, executableSearchPath: [URL],
+        pythonCacheDirectory: URL? = nil, logger: Logger
+    ) {
+        self.stateRoot = stateRoot
+        self.artifactsFolder = artifactsFolder
+        self.outbox = outbox
+        self.executableSearchPath = executableSearchPath
+        self.pythonCacheDirectory = pythonCacheDirectory
+        self.logger = logger
+    }
+
+    public func start(_ instance: DesiredInstance, project: URL) async throws -> any RunningInstance {
+        var overrides = RunOverrides(overridesFile: nil)
+        for (node, camera) in instance.cameras.sorted(by: { $0.key < $1.key }) {
+            try overrides.addCamera(argument: "\(node)=\(camera.url)")
+        }
+        for (name, value) in instance.parameters.sorted(by: { $0.key < $1.key }) {
+            try overrides.addParameter(argument: "\(name)=\(Self.text(value))")
+        }
+        for (node, model) in instance.models.sorted(by: { $0.key < $1.key }) {
+            try overrides.addModel(argument: "\(node)=\(try modelFile(model, instance: instance.id).path)")
+        }
+        let root = try ApplicationArchive.projectRoot(in: project)
+        let application = try ApplicationProject.load(root).resolve(overrides)
+
+        var configuration = RuntimeConfiguration(stateDirectory: stateRoot.appending(path: instance.id))
+        configuration.realtime = true
+        configuration.loop = true
+        configuration.httpPort = nil
+        configuration.statusInterval = nil
+        configuration.executableSearchPath = executableSearchPath
+        configuration.pythonCacheDirectory = pythonCacheDirectory
+        configuration.eventDestination = OutboxDestination(
+            outbox: outbox, instanceID: instance.id,
+            cameraIDs: instance.cameras.mapValues(\.cameraId))
+        var instanceLogger = logger
+        instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
+        instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
+        let runtimeLogger = instanceLogger
+        let finalConfiguration = configuration
+        // Making a runtime loads and compiles models: off the caller's thread.
+        let runtime = try await Task.detached {
+            try Runtime(application: application, configuration: finalConfiguration, logger: runtimeLogger)
+        }.value
+        RuntimeRegistry.shared.add(
+            .init(instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId), runtime: runtime))
+        return RuntimeInstance(runtime: runtime)
+    }
+
+    /// The model file under its own name (its extension tells the format), linked from the verified artifact.
+    func modelFile(_ model: DesiredModel, instance: String) throws -> URL {
+        guard let key = DesiredInstance.key(of: model.digest) else {
+            throw AgentError("model \(model.modelId): \(model.digest) is not a sha256 digest")
+        }
+        let name = URL(fileURLWithPath: model.filename).lastPathComponent
+        let folder = stateRoot.appending(path: "\(instance)/models/\(key)")
+        let file = folder.appending(path: name.isEmpty ? "model" : name)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: file.path) { return file }
+        try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+        let artifact = artifactsFolder.appending(path: key)
+        if link(artifact.path, file.path) != 0 {
+            // Another file system: copy instead.
+            try manager.copyItem(at: artifact, to: file)
+        }
+        return file
+    }
+
+    /// A parameter value as `--param NAME=VALUE` takes it.
+    static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let text): text
+        case .number(let number): number == number.rounded() && abs(number) < 1e15 ? "\(Int64(number))" : "\(number)"
+        case .bool(let flag): flag ? "true" : "false"
+        default: APIJSON.string(value)
+        }
+    }
+}
+
+/// A started runtime.
+final class RuntimeInstance: RunningInstance {
+    let runtime: Runtime
+    private let task: Task<Void, Never>
+    /// Set when `run()` returned.
+    private let finished: Finished
+
+    final class Finished: Sendable {
+        let value = Mutex(false)
+    }
+
+    init(runtime: Runtime) {
+        self.runtime = runtime
+        let finished = Finished()
+        self.finished = finished
+        task = Task.detached {
+            try? await runtime.run()
+            finished.value.withLock { $0 = true }
+        }
+    }
+
+    func health() -> InstanceHealthSample {
+        let status = runtime.status()
+        var sample = InstanceHealthSample(
+            framesInferred: status.models.reduce(0) { $0 + $1.inferences },
+            crashes: status.applications.reduce(0) { $0 + $1.restarts },
+            lastError: runtime.failures.last ?? status.applications.compactMap(\.lastExit).last)
+        if finished.value.withLock({ $0 }) {
+            // A runtime that ended by itself (its code nodes gave up) counts as crashing for good.
+            sample.crashes = max(sample.crashes, Int.max / 2)
+            sample.lastError = sample.lastError ?? "the application stopped by itself"
+        }
+        return sample
+    }
+
+    func stop() async {
+        runtime.shutdown()
+        await task.value
+        RuntimeRegistry.shared.remove(runtime)
+    }
+}
+
+/// Puts a runtime's events into the outbox, with the camera each came from.
+struct OutboxDestination: EventDestination {
+    let outbox: Outbox
+    let instanceID: String
+    /// Camera node → camera id.
+    let cameraIDs: [String: String]
+
+    func store(_ event: RuntimeEvent) throws {
+        // A stream is named after its camera node, with `[i]` for the i-th stream of a multi-stream node.
+        let node = event.stream.map { String($0.prefix { $0 != "[" }) }
+        let type =
+            (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any])?["type"] as? String
+            ?? event.node
+        do {
+            try outbox.append(
+                type: type, time: event.time,
+                cameraId: node.flatMap { cameraIDs[$0] } ?? (cameraIDs.count == 1 ? cameraIDs.values.first : nil),
+                instanceId: instanceID, data: event.payload, snapshot: event.snapshotJPEG)
+        } catch {
+            throw RuntimeError("the event could not be stored on the device: \(error)")
+        }
+    }
+}

@@ -1,0 +1,338 @@
+// `vantage agent` end to end, as an operator runs a fleet: a real `vantage server` process and real `vantage agent`
+// processes on loopback (mutual TLS), the real people counter with real OpenVINO inference on the sample video,
+// events through the agent's outbox into the server. Deployments, rollback, kills at every deployment step and a
+// server outage are checked by what the operator sees: instance status, events, and the files on the device.
+import Foundation
+import Testing
+import VantageAPI
+import VantageAgent
+import VantageClient
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite("vantage agent end to end", .serialized)
+struct AgentEndToEndTests {
+    @Test(
+        "two agents enroll; one runs the people counter, is upgraded, rolls back a broken version, and loses no event while the server is down"
+    )
+    func fleetLifecycle() async throws {
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let (deviceA, agentA) = try await fleet.enrollAgent("edge-a")
+        let (deviceB, agentB) = try await fleet.enrollAgent("edge-b")
+        defer {
+            agentA.stop()
+            agentB.stop()
+        }
+        try await fleet.waitUntil("both devices are online", timeout: .seconds(60)) {
+            let a = try await fleet.client.device(deviceA)
+            let b = try await fleet.client.device(deviceB)
+            return a.connectionStatus == .online && b.connectionStatus == .online
+                && a.provisioningStatus == .succeeded && b.provisioningStatus == .succeeded
+        }
+
+        // Deploy the people counter with the server's copy of the person detector.
+        let instance = try await fleet.deployPeopleCounter(on: deviceA, version: "1.0")
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agentA)
+        try await fleet.waitUntil("events from the people counter reach the server", timeout: .seconds(60)) {
+            try await fleet.events(device: deviceA).count >= 2
+        }
+        let beat = try await fleet.client.deviceMetrics(deviceB)
+        #expect(
+            Set(beat.map(\.name)).isSuperset(of: ["cpu.percent", "memory.rss_bytes", "disk.free_bytes"]), "\(beat)")
+        #expect(try await fleet.client.listInstances(device: deviceB).isEmpty, "edge-b runs nothing")
+        let perCamera = try await fleet.client.deviceMetrics(deviceA).map(\.name)
+        #expect(perCamera.contains { $0.hasPrefix("camera.") && $0.hasSuffix(".fps") }, "\(Set(perCamera))")
+
+        // Prometheus: the agent's figures and the server's fleet gauges.
+        let camera = try #require(try await fleet.client.listCameras().first { $0.deviceId == deviceA })
+        try await fleet.waitUntil("the agent's /metrics has the camera's frame rate", timeout: .seconds(30)) {
+            let text = try await fleet.fetch("http://127.0.0.1:\(fleet.metricsPort("edge-a"))/metrics")
+            return text.contains("vantage_agent_camera_fps{camera=\"\(camera.id)\"}")
+                && text.contains("vantage_agent_cpu_percent") && text.contains("vantage_agent_server_reachable 1")
+        }
+        let serverMetrics = try await fleet.fetch("http://127.0.0.1:\(fleet.apiPort)/metrics")
+        #expect(serverMetrics.contains("vantage_devices{connection=\"online\"} 2"), "\(serverMetrics.prefix(2000))")
+        #expect(serverMetrics.contains("vantage_enrollments_total 2"))
+
+        // The instance's log lines reach the server.
+        try await fleet.waitUntil("the instance's log lines are on the server", timeout: .seconds(30)) {
+            try await fleet.client.instanceLogs(instance).contains { $0.message.contains("passed its health check") }
+        }
+
+        // A new version replaces it; the device keeps at most two versions.
+        try await fleet.push(version: "1.1")
+        _ = try await fleet.client.updateInstance(instance, InstanceUpdate(packageVersion: "1.1"))
+        try await fleet.waitForDeployment(instance, version: "1.1", agent: agentA)
+        let versions = try FileManager.default.contentsOfDirectory(
+            atPath: fleet.agentFolder("edge-a").appending(path: "deployments/instances/\(instance)/versions").path)
+        #expect(versions.count <= 2, "\(versions)")
+
+        // A broken version (its code exits at once) is rolled back to 1.1, and the reason reaches the server.
+        try await fleet.push(version: "2.0", broken: true)
+        _ = try await fleet.client.updateInstance(instance, InstanceUpdate(packageVersion: "2.0"))
+        try await fleet.waitUntil("the broken version is rolled back", timeout: .seconds(120)) {
+            let state = try await fleet.client.instance(instance)
+            return state.status == .deploymentFailed
+        }
+        let failed = try await fleet.client.instance(instance)
+        #expect(
+            failed.statusDescription.contains("1.1"), "names the version it went back to: \(failed.statusDescription)")
+        let before = try await fleet.events(device: deviceA).count
+        try await fleet.waitUntil("1.1 runs again and sends events", timeout: .seconds(90)) {
+            try await fleet.events(device: deviceA).count > before
+        }
+
+        // The server goes away; the agent keeps counting and buffering, is killed (SIGKILL) with a backlog, and
+        // starts again while the server is still down (it runs 1.1 from disk). When the server is back, the backlog
+        // drains: every event the application published is on the server exactly once.
+        fleet.server.stop()
+        try await Task.sleep(for: .seconds(4))
+        kill(agentA.processIdentifier, SIGKILL)
+        _ = try await agentA.waitForExit(timeout: .seconds(10))
+        let agentAgain = try fleet.startAgent("edge-a")
+        defer { agentAgain.stop() }
+        try await Task.sleep(for: .seconds(6))
+        try await fleet.restartServer()
+        // Removing the instance stops the application, so the count of published events stops moving.
+        _ = try await fleet.client.removeInstance(instance)
+        let outboxFile = fleet.agentFolder("edge-a").appending(path: "outbox.sqlite")
+        try await fleet.waitUntil("the instance is removed and the outbox drained", timeout: .seconds(90)) {
+            let removed = try await fleet.client.instance(instance).status == .removalSucceeded
+            return try removed && Outbox(path: outboxFile, limitBytes: 256 << 20).counters.pendingEvents == 0
+        }
+        agentAgain.stop()
+        let counters = try Outbox(path: outboxFile, limitBytes: 256 << 20).counters
+        let stored = try await fleet.events(device: deviceA)
+        #expect(counters.droppedEvents == 0 && counters.pendingEvents == 0, "\(counters)")
+        #expect(
+            Int64(stored.count) == counters.appendedEvents,
+            "every event the application published is on the server exactly once: \(stored.count) stored, \(counters.appendedEvents) published"
+        )
+        #expect(Set(stored.map(\.id)).count == stored.count)
+        #expect(
+            stored.allSatisfy { $0.instanceId == instance && $0.cameraId != nil },
+            "events name their instance and camera")
+    }
+
+    @Test("a kill (SIGKILL) at any deployment step leaves the old or the new version running, never a mix")
+    func killAtEveryStep() async throws {
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let (device, first) = try await fleet.enrollAgent("edge-k")
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: first)
+        first.stop()
+
+        var deployed = "1.0"
+        for (index, step) in ["download", "unpack", "stop-old", "switch", "start", "verify", "commit"].enumerated() {
+            let next = "1.\(index + 1)"
+            try await fleet.push(version: next)
+            let marker = fleet.folder.appending(path: "crashed-\(step)")
+            let doomed = try fleet.startAgent(
+                "edge-k", environment: ["VANTAGE_AGENT_CRASH_AT": "\(step):\(marker.path)"])
+            _ = try await fleet.client.updateInstance(instance, InstanceUpdate(packageVersion: next))
+            let status = try await doomed.waitForExit(timeout: .seconds(120))
+            #expect(FileManager.default.fileExists(atPath: marker.path), "the agent was killed before \(step)")
+            #expect(status != 0, "killed before \(step): \(status)")
+            // What `current` names is one whole version: its manifest is there and it is one of the two versions.
+            let running = try fleet.currentVersion(of: instance, agent: "edge-k")
+            #expect(
+                [deployed, next].contains(running),
+                "after a kill before \(step), current is \(running), not the old or the new version")
+            let restarted = try fleet.startAgent("edge-k")
+            try await fleet.waitForDeployment(instance, version: next, agent: restarted)
+            #expect(try fleet.currentVersion(of: instance, agent: "edge-k") == next)
+            restarted.stop()
+            deployed = next
+        }
+    }
+}
+
+/// A `vantage server` process with a fixed device port (so it can be restarted), a client, and agents.
+final class Fleet: @unchecked Sendable {
+    // Unchecked: used by one test at a time.
+    let folder: URL
+    var server: ServerProcess
+    let client: ServerClient
+    let apiPort: Int
+    let devicePort: Int
+    private var tokens: [String: (token: String, ca: String)] = [:]
+    private var deviceIDs: [String: String] = [:]
+    private var modelID: String?
+    private var metricsPorts: [String: Int] = [:]
+
+    /// Where the agent of device `name` serves /metrics.
+    func metricsPort(_ name: String) -> Int { metricsPorts[name] ?? 0 }
+
+    /// A GET's body as text.
+    func fetch(_ url: String) async throws -> String {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
+        return String(decoding: data, as: UTF8.self)
+    }
+    var packageID: String?
+
+    private init(folder: URL, server: ServerProcess, client: ServerClient, apiPort: Int, devicePort: Int) {
+        self.folder = folder
+        self.server = server
+        self.client = client
+        self.apiPort = apiPort
+        self.devicePort = devicePort
+    }
+
+    static func start() async throws -> Fleet {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-fleet-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let apiPort = try closedPort()
+        let devicePort = try closedPort()
+        let server = try startServer(folder: folder, apiPort: apiPort, devicePort: devicePort)
+        let url = try await server.waitUntilListening()
+        _ = try await server.deviceEndpoint()
+        guard let token = server.adminToken else { throw APITestError("no admin token:\n\(server.output)") }
+        let client = ServerClient(baseURL: url, token: token)
+        return Fleet(folder: folder, server: server, client: client, apiPort: apiPort, devicePort: devicePort)
+    }
+
+    private static func startServer(folder: URL, apiPort: Int, devicePort: Int) throws -> ServerProcess {
+        try ServerProcess(
+            try ServerProcess.binary(),
+            [
+                "server", "--listen", "127.0.0.1:\(apiPort)", "--device-listen", "127.0.0.1:\(devicePort)", "--data",
+                folder.appending(path: "server").path, "--log-level", "warning",
+            ], name: "server")
+    }
+
+    func restartServer() async throws {
+        server = try Self.startServer(folder: folder, apiPort: apiPort, devicePort: devicePort)
+        _ = try await server.waitUntilListening()
+        _ = try await server.deviceEndpoint()
+    }
+
+    func stop() {
+        server.stop()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    func agentFolder(_ name: String) -> URL { folder.appending(path: "agent-\(name)") }
+
+    /// Creates the device and starts its agent with the one-time token.
+    func enrollAgent(_ name: String) async throws -> (device: String, agent: ServerProcess) {
+        let created = try await client.createDevice(NewDevice(name: name))
+        tokens[name] = (created.provisioningToken, created.caFingerprint)
+        deviceIDs[name] = created.device.id
+        return (created.device.id, try startAgent(name))
+    }
+
+    /// Starts the agent of device `name`: enrolling the first time, from its saved identity afterwards.
+    func startAgent(_ name: String, environment: [String: String] = [:]) throws -> ServerProcess {
+        let port = try closedPort()
+        metricsPorts[name] = port
+        var arguments = [
+            "agent", "--data", agentFolder(name).path, "--heartbeat-seconds", "1", "--poll-seconds", "5",
+            "--max-backoff-seconds", "2", "--health-deadline-seconds", "90", "--metrics-listen", "127.0.0.1:\(port)",
+        ]
+        if let (token, ca) = tokens.removeValue(forKey: name) {
+            arguments += ["--server", "https://127.0.0.1:\(devicePort)", "--token", token, "--ca-hash", ca]
+        }
+        return try ServerProcess(try ServerProcess.binary(), arguments, name: "agent \(name)", environment: environment)
+    }
+
+    /// Registers the person detector, the people counter (version 1.0) and the sample video as a camera of
+    /// `device`, and deploys an instance; answers its id.
+    func deployPeopleCounter(on device: String, version: String) async throws -> String {
+        let model = try await client.createModel(NewModel(name: "person-detector-\(device)"))
+        _ = try await client.uploadModelVersion(
+            model.id, file: SourceTree.root.appending(path: ".deps/models/ssdlite/frozen_inference_graph.pb"))
+        modelID = model.id
+        try await push(version: version)
+        let camera = try await client.createCamera(
+            NewCamera(
+                name: "lobby-\(device)", url: "file://" + SourceTree.root.appending(path: ".deps/media/vtest.mp4").path,
+                deviceId: device))
+        let instance = try await client.createInstance(
+            NewInstance(
+                name: "people-\(device)", packageId: packageID!, packageVersion: version, deviceId: device,
+                cameras: ["camera_node": camera.id], models: ["model_node": model.id]))
+        return instance.id
+    }
+
+    /// Pushes the people counter as `version`, each version slightly different (its description), so each is its
+    /// own archive. A broken one runs `/bin/false` as its code: it exits at once, again and again.
+    func push(version: String, broken: Bool = false) async throws {
+        let project = folder.appending(path: "project-\(version)")
+        try? FileManager.default.removeItem(at: project)
+        try FileManager.default.copyItem(at: SourceTree.peopleCounter, to: project)
+        let graph = project.appending(path: "graphs/people-counter/graph.json")
+        let text = try String(contentsOf: graph, encoding: .utf8)
+        try text.replacingOccurrences(
+            of: "\"description\": \"Counts", with: "\"description\": \"Version \(version): counts"
+        ).write(to: graph, atomically: true, encoding: .utf8)
+        if broken {
+            let descriptor = project.appending(
+                path: "packages/123456789012-people_counter_code-1.0/descriptor.json")
+            let text = try String(contentsOf: descriptor, encoding: .utf8)
+            try text.replacingOccurrences(of: "\"people-counter\"", with: "\"/bin/false\"").write(
+                to: descriptor, atomically: true, encoding: .utf8)
+        }
+        let pushed = try await client.pushPackage(folder: project, package: "people-counter", version: version)
+        packageID = pushed.package.id
+    }
+
+    /// Waits until the instance runs `version`, deployed and healthy.
+    func waitForDeployment(_ instance: String, version: String, agent: ServerProcess) async throws {
+        do {
+            try await waitUntil("\(instance) runs \(version)", timeout: .seconds(180)) {
+                let state = try await self.client.instance(instance)
+                return state.packageVersion == version && state.status == .deploymentSucceeded
+                    && state.healthStatus == .running
+            }
+        } catch {
+            throw APITestError("\(error)\nagent output:\n\(agent.output.suffix(4000))")
+        }
+    }
+
+    /// The package version `current` names on the device (from its unpacked graph's description).
+    func currentVersion(of instance: String, agent name: String) throws -> String {
+        let current = agentFolder(name).appending(path: "deployments/instances/\(instance)/current")
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: current.path)
+        let folder = current.deletingLastPathComponent().appending(path: target)
+        guard
+            let graph = FileManager.default.enumerator(atPath: folder.path)?.allObjects.compactMap({ $0 as? String })
+                .first(where: { $0.hasSuffix("graphs/people-counter/graph.json") }),
+            let text = try? String(contentsOf: folder.appending(path: graph), encoding: .utf8),
+            let match = text.firstMatch(of: /Version ([0-9.]+): counts/)
+        else { throw APITestError("current (\(target)) holds no whole version") }
+        return String(match.1)
+    }
+
+    /// Every event of a device on the server.
+    func events(device: String) async throws -> [Event] {
+        var all: [Event] = []
+        var cursor: String?
+        repeat {
+            let page = try await client.events(.init(device: device, limit: 500, cursor: cursor))
+            all += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        return all
+    }
+
+    func waitUntil(
+        _ what: String, timeout: Duration, _ condition: @Sendable () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var lastError: (any Error)?
+        while ContinuousClock.now < deadline {
+            do {
+                if try await condition() { return }
+            } catch {
+                lastError = error
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw APITestError(
+            "timed out after \(timeout) waiting until \(what)\(lastError.map { " (last error: \($0))" } ?? "")")
+    }
+}

@@ -1,0 +1,2 @@
+// The simulated-agents load generator (make bench): being written.
+print("agent-load: not written yet")
