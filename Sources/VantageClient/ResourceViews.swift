@@ -23,6 +23,11 @@ public enum ResourceViews {
             ("Status", device.provisioningStatus.rawValue), ("Connection", device.connectionStatus.rawValue),
             ("Last heartbeat", RelativeTime.full(device.lastHeartbeat, now: now)),
             ("Software version", device.softwareVersion ?? "-"),
+            (
+                "Certificate",
+                device.certificateExpiresAt.map { "valid until \(RelativeTime.full($0, now: now))" }
+                    ?? "none (not enrolled, or revoked)"
+            ),
             ("Created", RelativeTime.full(device.createdAt, now: now)),
             ("Updated", RelativeTime.full(device.updatedAt, now: now)),
         ])
@@ -188,6 +193,13 @@ public enum ResourceViews {
             : TextTable(
                 columns: ["NODE", "VALUE"], rows: instance.parameters.sorted { $0.key < $1.key }.map { [$0, $1.text] }
             ).render().indented()
+        if !instance.models.isEmpty {
+            text += "\n\nModels:\n"
+            text += TextTable(
+                columns: ["NODE", "MODEL", "VERSION"],
+                rows: instance.models.sorted { $0.key < $1.key }.map { [$0, $1.modelId, String($1.version)] }
+            ).render().indented()
+        }
         return text
     }
 

@@ -233,7 +233,12 @@ struct ConsoleTests {
         try await browser.find("#device-form button[type=submit]").click()
         let created = try await browser.find("#device-created")
         try await browser.waitUntil(timeout: .seconds(10), "the provisioning token") { try await created.isDisplayed() }
-        #expect(try await browser.find("#device-created .device-token").text().hasPrefix("vd_"))
+        let token = try await browser.find("#device-created .device-token").text()
+        #expect(token.hasPrefix("vd_"))
+        let command = try await browser.find("#device-created .device-command").text()
+        #expect(
+            command.contains("vantage agent --server https://") && command.contains("--token \(token)")
+                && command.contains("--ca-hash \(store.authority.fingerprint)"), "\(command)")
         #expect(try await store.listDevices().map(\.name) == ["gate-1", "gate-2"])
 
         // Add a camera with credentials, which never come back to the page.

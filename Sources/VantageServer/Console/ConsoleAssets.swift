@@ -82,6 +82,8 @@ enum ConsoleAssets {
         .notice { background: #fffbeb; border: 1px solid #fde68a; border-radius: 8px; padding: 8px 16px; margin-top: 16px; }
         pre.secret { user-select: all; background: #fff; border: 1px dashed #d97706; padding: 8px 12px;
           overflow-wrap: anywhere; white-space: pre-wrap; }
+        pre.logs, pre.device-command { background: var(--panel); border: 1px solid var(--line); border-radius: 8px;
+          padding: 8px 12px; max-height: 28em; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
         pre.json { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px;
           overflow: auto; }
         img.thumb { width: 160px; height: 90px; object-fit: cover; border-radius: 4px; background: #e5e7eb; display: block; }
@@ -214,6 +216,9 @@ enum ConsoleAssets {
           const box = document.getElementById('device-created');
           box.querySelector('.device-name').textContent = created.device.name;
           box.querySelector('.device-token').textContent = created.provisioningToken;
+          box.querySelector('.device-expiry').textContent = created.tokenExpiresAt;
+          box.querySelector('.device-command').textContent = 'vantage agent --server https://HOST:8443 --token '
+            + created.provisioningToken + ' --ca-hash ' + created.caFingerprint;
           box.hidden = false;
           form.reset();
         });

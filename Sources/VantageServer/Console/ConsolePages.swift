@@ -81,9 +81,12 @@ struct ConsolePages: Sendable {
                 <p class="form-error" role="alert" hidden></p>
                 </form>
                 <div id="device-created" class="notice" hidden>
-                <p>Registered <strong class="device-name"></strong>. Its provisioning token is shown this once: \
-                give it to <code>vantage agent</code> on the device.</p>
+                <p>Registered <strong class="device-name"></strong>. Its provisioning token is shown this once, \
+                works once, until <span class="device-expiry"></span>:</p>
                 <pre class="secret device-token"></pre>
+                <p>On the device, enroll and start the agent with (HOST: where it reaches this server's device \
+                endpoint):</p>
+                <pre class="device-command"></pre>
                 <p><a href="/devices">Show it in the list</a></p>
                 </div>
                 </section>
@@ -113,6 +116,7 @@ struct ConsolePages: Sendable {
                 <dt>Provisioning</dt><dd>\(HTML.badge(device.provisioningStatus.rawValue))</dd>
                 <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
                 <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
+                <dt>Certificate</dt><dd>\(device.certificateExpiresAt.map { "valid until \(HTML.time($0))" as HTML } ?? "none (not enrolled, or revoked)")</dd>
                 <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
                 </dl>
                 <h2>Health</h2>
@@ -415,6 +419,9 @@ struct ConsolePages: Sendable {
         let parameters: [HTML] = instance.parameters.sorted { $0.key < $1.key }.map { node, value in
             "<tr><td><code>\(node)</code></td><td><code>\(value.text)</code></td></tr>"
         }
+        let models: [HTML] = instance.models.sorted { $0.key < $1.key }.map { node, binding in
+            "<tr><td><code>\(node)</code></td><td><a href=\"/models\">\(binding.modelId)</a> version \(String(binding.version))</td></tr>"
+        }
         let logLines = try await store.logs(device: instance.deviceId, instance: instance.id, since: nil, limit: 100)
         let logs: HTML =
             logLines.isEmpty
@@ -458,6 +465,9 @@ struct ConsolePages: Sendable {
                 <h2>Parameters</h2>
                 <table class="list" id="parameters"><thead><tr><th>Node</th><th>Value</th></tr></thead>
                 <tbody>\(parameters.isEmpty ? Self.emptyRow(2, "all at the package's defaults") : "\(parameters)")</tbody></table>
+                <h2>Models</h2>
+                <table class="list" id="models"><thead><tr><th>Node</th><th>Model</th></tr></thead>
+                <tbody>\(models.isEmpty ? Self.emptyRow(2, "the package's own files") : "\(models)")</tbody></table>
                 <h2>Deployments</h2>
                 <table class="list" id="deployments"><thead><tr><th>Requested</th><th>Version</th><th>Desired</th><th>Status</th><th>Message</th><th>Updated</th></tr></thead>
                 <tbody>\(history.isEmpty ? Self.emptyRow(6, "none") : "\(history)")</tbody></table>
