@@ -50,8 +50,8 @@ struct AgentCommand: AsyncParsableCommand {
             valueName: "SECONDS"))
     var pollSeconds: Double = 25
 
-    @Option(help: ArgumentHelp("The outbox's bound on disk, in MiB.", valueName: "MIB"))
-    var outboxMb: Int = 256
+    @Option(help: ArgumentHelp("The outbox's bound on disk, in MiB (fractions allowed).", valueName: "MIB"))
+    var outboxMb: Double = 256
 
     @Option(
         help: ArgumentHelp(
@@ -98,7 +98,7 @@ struct AgentCommand: AsyncParsableCommand {
         ] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
-        guard outboxMb > 0 else { throw ValidationError("--outbox-mb must be positive") }
+        guard outboxMb >= 0.0625 else { throw ValidationError("--outbox-mb must be at least 0.0625 (64 KiB)") }
         if metricsListen != "off" {
             guard let colon = metricsListen.lastIndex(of: ":"),
                 Int(metricsListen[metricsListen.index(after: colon)...]) != nil
@@ -122,7 +122,7 @@ struct AgentCommand: AsyncParsableCommand {
         try? LogBuffer.shared.writeToFile(configuration.dataDirectory.appending(path: "logs/agent.log"))
         configuration.heartbeatInterval = .milliseconds(Int(heartbeatSeconds * 1000))
         configuration.longPollWait = .milliseconds(Int(min(pollSeconds, 60) * 1000))
-        configuration.outboxLimitBytes = Int64(outboxMb) << 20
+        configuration.outboxLimitBytes = Int64(outboxMb * 1_048_576)
         configuration.healthPolicy.deadline = .milliseconds(Int(healthDeadlineSeconds * 1000))
         configuration.healthPolicy.maxCrashes = maxCrashes
         configuration.maxBackoff = .milliseconds(Int(maxBackoffSeconds * 1000))

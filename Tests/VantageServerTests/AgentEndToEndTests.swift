@@ -117,6 +117,46 @@ struct AgentEndToEndTests {
             "events name their instance and camera")
     }
 
+    @Test("an outbox past its bound drops snapshots first, counts every drop, and the agent's memory stays flat")
+    func outboxPastItsBound() async throws {
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let (device, agent) = try await fleet.enrollAgent("edge-o", extra: ["--outbox-mb", "0.25"])
+        defer { agent.stop() }
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
+        let outboxFile = fleet.agentFolder("edge-o").appending(path: "outbox.sqlite")
+
+        fleet.server.stop()
+        let before = try await fleet.agentRSS("edge-o")
+        try await fleet.waitUntil("the outbox drops snapshots", timeout: .seconds(120)) {
+            try Outbox(path: outboxFile, limitBytes: 256 << 10).counters.droppedSnapshots > 0
+        }
+        try await Task.sleep(for: .seconds(10))
+        let after = try await fleet.agentRSS("edge-o")
+        #expect(after - before < 64 << 20, "the agent's memory grew from \(before) to \(after) bytes while buffering")
+        let full = try Outbox(path: outboxFile, limitBytes: 256 << 10).counters
+        #expect(full.pendingBytes <= 256 << 10, "\(full)")
+
+        try await fleet.restartServer()
+        _ = try await fleet.client.removeInstance(instance)
+        try await fleet.waitUntil("the instance is removed and the outbox drained", timeout: .seconds(90)) {
+            let removed = try await fleet.client.instance(instance).status == .removalSucceeded
+            return try removed && Outbox(path: outboxFile, limitBytes: 256 << 10).counters.pendingEvents == 0
+        }
+        let counters = try Outbox(path: outboxFile, limitBytes: 256 << 10).counters
+        let stored = try await fleet.events(device: device)
+        #expect(
+            Int64(stored.count) == counters.appendedEvents - counters.droppedEvents,
+            "stored \(stored.count) = published \(counters.appendedEvents) - dropped \(counters.droppedEvents)")
+        #expect(stored.contains { $0.hasSnapshot } && stored.contains { !$0.hasSnapshot })
+        // The drops are reported to the server with the heartbeats.
+        try await fleet.waitUntil("the server has the drop count", timeout: .seconds(30)) {
+            let reported = try await fleet.client.deviceMetrics(device, name: "outbox.dropped_snapshots")
+            return reported.last?.value == Double(counters.droppedSnapshots)
+        }
+    }
+
     @Test("a kill (SIGKILL) at any deployment step leaves the old or the new version running, never a mix")
     func killAtEveryStep() async throws {
         let fleet = try await Fleet.start()
@@ -218,15 +258,25 @@ final class Fleet: @unchecked Sendable {
     func agentFolder(_ name: String) -> URL { folder.appending(path: "agent-\(name)") }
 
     /// Creates the device and starts its agent with the one-time token.
-    func enrollAgent(_ name: String) async throws -> (device: String, agent: ServerProcess) {
+    func enrollAgent(_ name: String, extra: [String] = []) async throws -> (device: String, agent: ServerProcess) {
         let created = try await client.createDevice(NewDevice(name: name))
         tokens[name] = (created.provisioningToken, created.caFingerprint)
         deviceIDs[name] = created.device.id
-        return (created.device.id, try startAgent(name))
+        return (created.device.id, try startAgent(name, extra: extra))
+    }
+
+    /// The agent's resident memory, from its /metrics.
+    func agentRSS(_ name: String) async throws -> Int {
+        let text = try await fetch("http://127.0.0.1:\(metricsPort(name))/metrics")
+        guard let match = text.firstMatch(of: /vantage_agent_memory_rss_bytes ([0-9.e+]+)/), let value = Double(match.1)
+        else { throw APITestError("no vantage_agent_memory_rss_bytes in the agent's /metrics:\n\(text.prefix(1000))") }
+        return Int(value)
     }
 
     /// Starts the agent of device `name`: enrolling the first time, from its saved identity afterwards.
-    func startAgent(_ name: String, environment: [String: String] = [:]) throws -> ServerProcess {
+    func startAgent(_ name: String, environment: [String: String] = [:], extra: [String] = []) throws
+        -> ServerProcess
+    {
         let port = try closedPort()
         metricsPorts[name] = port
         var arguments = [
@@ -236,6 +286,7 @@ final class Fleet: @unchecked Sendable {
         if let (token, ca) = tokens.removeValue(forKey: name) {
             arguments += ["--server", "https://127.0.0.1:\(devicePort)", "--token", token, "--ca-hash", ca]
         }
+        arguments += extra
         return try ServerProcess(try ServerProcess.binary(), arguments, name: "agent \(name)", environment: environment)
     }
 
