@@ -42,6 +42,8 @@ final class AppHost: @unchecked Sendable {
     private let logger: Logger
     private let tensorArena: SharedMemoryRegion
     private let socketPath: String
+    /// The runtime's `PID-N` tag in its file names.
+    private let fileTag: String
     private let storageDirectory: URL
     private let logsDirectory: URL
     /// Media input ports and the indices (into `cameras`) of the streams wired to each.
@@ -62,8 +64,9 @@ final class AppHost: @unchecked Sendable {
     init(
         node: CodeNode, application: String, cameras: [CameraStream], cameraIndex: [String: Int],
         models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
-        python: PythonLaunch? = nil, logger: Logger
+        fileTag: String, python: PythonLaunch? = nil, logger: Logger
     ) throws {
+        self.fileTag = fileTag
         self.node = node
         self.application = application
         self.python = python
@@ -87,9 +90,9 @@ final class AppHost: @unchecked Sendable {
         for dir in [storageDirectory, logsDirectory] {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         }
-        socketPath = "/tmp/vantage-\(getpid())-\(node.name).sock"
+        socketPath = Runtime.socketPath(tag: fileTag, node: node.name)
         tensorArena = try SharedMemoryRegion(
-            creating: "/dev/shm/vantage-\(getpid())-\(node.name)-tensors",
+            creating: "/dev/shm/vantage-\(fileTag)-\(node.name)-tensors",
             size: configuration.tensorSlots * configuration.tensorSlotBytes)
         for camera in cameras { camera.addObserver(signal) }
     }
@@ -337,7 +340,8 @@ final class AppHost: @unchecked Sendable {
             cameraConfigs.append(
                 CameraConfig(
                     name: camera.source.name, uri: camera.source.redactedURL,
-                    sharedMemoryPath: Runtime.sharedMemoryPath(for: camera.source.name), slotCount: storage.slotCount,
+                    sharedMemoryPath: Runtime.sharedMemoryPath(tag: fileTag, camera: camera.source.name),
+                    slotCount: storage.slotCount,
                     slotCapacity: storage.slotCapacity))
         }
         let inputs = node.inputs.map { port -> PortConfig in

@@ -56,13 +56,26 @@ public final class Runtime: Service, @unchecked Sendable {
     }
 
     /// Shared-memory file of a camera's frames.
-    static func sharedMemoryPath(for camera: String) -> String { "/dev/shm/vantage-\(getpid())-\(camera)" }
+    /// `PID-N`: names this runtime's shared-memory and socket files, unique even with several runtimes in one
+    /// process (`vantage agent` runs one per application instance, often with the same node names).
+    let fileTag: String
+    private static let runtimes = Mutex(0)
+
+    /// A camera's frame buffers in shared memory.
+    static func sharedMemoryPath(tag: String, camera: String) -> String { "/dev/shm/vantage-\(tag)-\(camera)" }
+
+    /// The socket a code node's process connects to (`VANTAGE_SOCKET`).
+    static func socketPath(tag: String, node: String) -> String { "/tmp/vantage-\(tag)-\(node).sock" }
+
+    /// The socket the code node `node` of this runtime connects to (for tests that play the code node).
+    public func socketPath(ofNode node: String) -> String { Self.socketPath(tag: fileTag, node: node) }
 
     /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`.
     public init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger) throws {
         self.application = application
         self.configuration = configuration
         self.logger = logger
+        fileTag = "\(getpid())-\(Self.runtimes.withLock { $0 += 1; return $0 })"
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
         // Frames and sockets of runs that were killed before they could remove them.
         let stale =
@@ -118,7 +131,8 @@ public final class Runtime: Service, @unchecked Sendable {
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             let region = try SharedMemoryRegion(
-                creating: Self.sharedMemoryPath(for: camera.name), size: configuration.slotsPerCamera * slotBytes)
+                creating: Self.sharedMemoryPath(tag: fileTag, camera: camera.name),
+                size: configuration.slotsPerCamera * slotBytes)
             regions.append(region)
             index[camera.name] = cameras.count
             cameras.append(
@@ -147,7 +161,8 @@ public final class Runtime: Service, @unchecked Sendable {
             hosts.append(
                 try AppHost(
                     node: node, application: application.name, cameras: cameras, cameraIndex: index, models: models,
-                    liveView: liveView, events: events, configuration: configuration, python: python, logger: logger))
+                    liveView: liveView, events: events, configuration: configuration, fileTag: fileTag, python: python,
+                    logger: logger))
         }
         self.hosts = hosts
         var forwarders: [PortForwarder] = []

@@ -119,7 +119,7 @@ struct SDKRoundTripTests {
         configuration.eventsFile = events
         let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
         let task = Task { try await runtime.run() }
-        let socket = "/tmp/vantage-\(getpid())-code_node.sock"
+        let socket = runtime.socketPath(ofNode: "code_node")
         let deadline = Date().addingTimeInterval(30)
         while !fm.fileExists(atPath: socket) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         return (runtime, try Node(socketPath: socket), events, task)

@@ -46,6 +46,19 @@ struct AgentEndToEndTests {
         let perCamera = try await fleet.client.deviceMetrics(deviceA).map(\.name)
         #expect(perCamera.contains { $0.hasPrefix("camera.") && $0.hasSuffix(".fps") }, "\(Set(perCamera))")
 
+        // A second instance of the same application runs beside it on the same device, with its own camera.
+        let second = try await fleet.deployPeopleCounter(on: deviceA, version: "1.0", label: "-2")
+        try await fleet.waitForDeployment(second, version: "1.0", agent: agentA)
+        try await fleet.waitUntil("both instances send events", timeout: .seconds(60)) {
+            let events = try await fleet.events(device: deviceA)
+            return events.contains { $0.instanceId == second } && events.contains { $0.instanceId == instance }
+        }
+        #expect(try await fleet.client.instance(instance).healthStatus == .running, "the first still runs")
+        _ = try await fleet.client.removeInstance(second)
+        try await fleet.waitUntil("the second instance is removed", timeout: .seconds(60)) {
+            try await fleet.client.instance(second).status == .removalSucceeded
+        }
+
         // Prometheus: the agent's figures and the server's fleet gauges.
         let camera = try #require(try await fleet.client.listCameras().first { $0.deviceId == deviceA })
         try await fleet.waitUntil("the agent's /metrics has the camera's frame rate", timeout: .seconds(30)) {
@@ -113,7 +126,7 @@ struct AgentEndToEndTests {
         )
         #expect(Set(stored.map(\.id)).count == stored.count)
         #expect(
-            stored.allSatisfy { $0.instanceId == instance && $0.cameraId != nil },
+            stored.allSatisfy { [instance, second].contains($0.instanceId) && $0.cameraId != nil },
             "events name their instance and camera")
     }
 
@@ -202,6 +215,7 @@ final class Fleet: @unchecked Sendable {
     private var tokens: [String: (token: String, ca: String)] = [:]
     private var deviceIDs: [String: String] = [:]
     private var modelID: String?
+    private var pushed: Set<String> = []
     private var metricsPorts: [String: Int] = [:]
 
     /// Where the agent of device `name` serves /metrics.
@@ -292,20 +306,22 @@ final class Fleet: @unchecked Sendable {
 
     /// Registers the person detector, the people counter (version 1.0) and the sample video as a camera of
     /// `device`, and deploys an instance; answers its id.
-    func deployPeopleCounter(on device: String, version: String) async throws -> String {
-        let model = try await client.createModel(NewModel(name: "person-detector-\(device)"))
-        _ = try await client.uploadModelVersion(
-            model.id, file: SourceTree.root.appending(path: ".deps/models/ssdlite/frozen_inference_graph.pb"))
-        modelID = model.id
-        try await push(version: version)
+    func deployPeopleCounter(on device: String, version: String, label: String = "") async throws -> String {
+        if modelID == nil {
+            let model = try await client.createModel(NewModel(name: "person-detector"))
+            _ = try await client.uploadModelVersion(
+                model.id, file: SourceTree.root.appending(path: ".deps/models/ssdlite/frozen_inference_graph.pb"))
+            modelID = model.id
+        }
+        if !pushed.contains(version) { try await push(version: version) }
         let camera = try await client.createCamera(
             NewCamera(
-                name: "lobby-\(device)", url: "file://" + SourceTree.root.appending(path: ".deps/media/vtest.mp4").path,
-                deviceId: device))
+                name: "lobby-\(device)\(label)",
+                url: "file://" + SourceTree.root.appending(path: ".deps/media/vtest.mp4").path, deviceId: device))
         let instance = try await client.createInstance(
             NewInstance(
-                name: "people-\(device)", packageId: packageID!, packageVersion: version, deviceId: device,
-                cameras: ["camera_node": camera.id], models: ["model_node": model.id]))
+                name: "people-\(device)\(label)", packageId: packageID!, packageVersion: version, deviceId: device,
+                cameras: ["camera_node": camera.id], models: ["model_node": modelID!]))
         return instance.id
     }
 
@@ -327,8 +343,9 @@ final class Fleet: @unchecked Sendable {
             try text.replacingOccurrences(of: "\"people-counter\"", with: "\"/bin/false\"").write(
                 to: descriptor, atomically: true, encoding: .utf8)
         }
-        let pushed = try await client.pushPackage(folder: project, package: "people-counter", version: version)
-        packageID = pushed.package.id
+        let answer = try await client.pushPackage(folder: project, package: "people-counter", version: version)
+        packageID = answer.package.id
+        pushed.insert(version)
     }
 
     /// Waits until the instance runs `version`, deployed and healthy.

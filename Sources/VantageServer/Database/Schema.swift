@@ -142,6 +142,10 @@ enum Schema {
                     at BIGINT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL)
                 """,
                 "CREATE INDEX device_logs_source ON device_logs (device_id, instance_id, id)",
+                // Heartbeats come every few seconds; the series keeps one point per metric per minute.
+                "ALTER TABLE devices ADD COLUMN metrics_at BIGINT",
+                "ALTER TABLE devices ADD COLUMN last_metrics TEXT",
+                "CREATE INDEX device_metrics_age ON device_metrics (device_id, at)",
             ]
         },
     ]

@@ -109,28 +109,56 @@ extension Store {
             }
         }
         try await database.transaction { db in
-            try await db.query(
+            // The series keeps one point per metric per minute (heartbeats come every few seconds) and a week of
+            // them: the UPDATE claims this minute's sample, so of two heartbeats racing only one is kept.
+            let sample = try await db.query(
                 """
                 UPDATE devices SET last_heartbeat_at = \(now), provisioning_status = \(ProvisioningStatus.succeeded.rawValue),
-                    software_version = COALESCE(\(beat.softwareVersion), software_version), updated_at = \(now)
-                WHERE id = \(id)
-                """)
+                    software_version = COALESCE(\(beat.softwareVersion), software_version), updated_at = \(now),
+                    last_metrics = \(metrics.isEmpty ? nil : Self.json(metrics)),
+                    metrics_at = CASE WHEN metrics_at IS NULL OR metrics_at <= \(now - Self.metricsSpacingMillis)
+                        THEN \(now) ELSE metrics_at END
+                WHERE id = \(id) RETURNING metrics_at
+                """
+            ).first?.optionalInteger("metrics_at")
+            guard sample == now, !metrics.isEmpty else { return }
             for (name, value) in metrics.sorted(by: { $0.key < $1.key }) {
                 try await db.query(
                     "INSERT INTO device_metrics (device_id, name, at, value) VALUES (\(id), \(name), \(now), \(value))")
             }
+            try await db.query(
+                "DELETE FROM device_metrics WHERE device_id = \(id) AND at < \(now - Self.metricsRetentionMillis)")
         }
         return try await device(id)
     }
 
-    /// A device's health series since `since`, oldest first (at most 10,000 points).
+    /// The figures of the device's last heartbeat (the series keeps only one point a minute), as points at the
+    /// heartbeat's time.
+    public func latestMetrics(device id: String) async throws -> [MetricPoint] {
+        guard
+            let row = try await database.query(
+                "SELECT last_heartbeat_at, last_metrics FROM devices WHERE id = \(id)"
+            ).first, let text = try row.optionalText("last_metrics"),
+            let at = try row.optionalInteger("last_heartbeat_at")
+        else { return [] }
+        return try Self.decodeJSON([String: Double].self, text).map {
+            MetricPoint(name: $0.key, time: Millis.date(at), value: $0.value)
+        }
+    }
+
+    /// One stored point per metric per this long.
+    static let metricsSpacingMillis: Int64 = 60_000
+    /// How long points are kept.
+    static let metricsRetentionMillis: Int64 = 7 * 86_400_000
+
+    /// A device's health series since `since`, oldest first (the newest 10,000 points at most).
     public func metrics(device id: String, name: String?, since: Date) async throws -> [MetricPoint] {
         _ = try await device(id)
         var sql: SQL =
             "SELECT name, at, value FROM device_metrics WHERE device_id = \(id) AND at >= \(Millis.from(since))"
         if let name { sql.append(" AND name = \(name)") }
-        sql.append(" ORDER BY at LIMIT 10000")
-        return try await database.query(sql).map {
+        sql.append(" ORDER BY at DESC LIMIT 10000")
+        return try await database.query(sql).reversed().map {
             MetricPoint(name: try $0.text("name"), time: Millis.date(try $0.integer("at")), value: try $0.real("value"))
         }
     }
