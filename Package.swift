@@ -43,6 +43,8 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
         .systemLibrary(name: "COpenVINO"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // GNU-only libc calls Swift cannot import (renameat2).
+        .target(name: "CVantageShims"),
 
         // Libraries: all the logic.
         .target(
@@ -91,7 +93,7 @@ let package = Package(
         .target(
             name: "VantageAgent",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageRuntime", "CSQLite",
+                "VantageAPI", "VantageApp", "VantageRuntime", "CSQLite", "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

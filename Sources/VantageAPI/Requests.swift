@@ -204,6 +204,14 @@ public struct EnrollmentRequest: RequestBody {
     }
 }
 
+/// A device asks for a new certificate before its current one ends: a CSR (PEM) for a new key it made.
+public struct CertificateRenewal: RequestBody {
+    public static let fields = ["csr"]
+    public var csr: String
+
+    public init(csr: String) { self.csr = csr }
+}
+
 /// A device's report on one instance (device token).
 public struct InstanceReport: RequestBody, Equatable {
     public static let fields = ["status", "healthStatus", "statusDescription"]

@@ -23,6 +23,8 @@ public struct AgentConfiguration: Sendable {
     public var executableSearchPath: [URL] = []
     public var pythonCacheDirectory: URL?
     public var softwareVersion = "dev"
+    /// The certificate is renewed (a new key, a CSR) once it ends within this long.
+    public var renewWithin: Duration = .seconds(30 * 86400)
     /// Fault injection for tests: `STEP:MARKER_FILE` kills the agent (SIGKILL) right before STEP, once (the marker
     /// file records that it happened). From `VANTAGE_AGENT_CRASH_AT`.
     public var crashAt: String?
@@ -106,6 +108,7 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.drainOutbox() }
                 group.addTask { await self.reports.run() }
                 group.addTask { await self.shipLogs() }
+                group.addTask { await self.renewCertificate() }
                 await group.next()
                 group.cancelAll()
             }
@@ -210,6 +213,26 @@ public final class Agent: Service, Sendable {
                 markUnreachable(error)
                 return
             }
+        }
+    }
+
+    /// Renews the certificate before it ends (checked at start and every six hours; a failed renewal is tried
+    /// again hourly). The device's key is replaced too: the new one never leaves the device either.
+    func renewCertificate() async {
+        while !Task.isCancelledOrShuttingDown {
+            var pause: Duration = .seconds(6 * 3600)
+            if link.identity.certificateEnds(within: configuration.renewWithin.seconds) {
+                do {
+                    let renewed = try await link.renewCertificate(savingTo: configuration.identityFolder)
+                    logger.notice(
+                        "certificate renewed",
+                        metadata: ["until": "\(renewed.certificateExpiresAt.map(APIJSON.formatTime) ?? "?")"])
+                } catch {
+                    logger.warning("certificate renewal failed; trying again in an hour: \(error)")
+                    pause = .seconds(3600)
+                }
+            }
+            try? await Task.sleep(for: pause)
         }
     }
 

@@ -1,3 +1,4 @@
+import CVantageShims
 import Crypto
 import Foundation
 import NIOSSL
@@ -55,11 +56,31 @@ public struct DeviceIdentity: Sendable {
         return tls
     }
 
+    /// Whether the certificate ends within `margin` (so it is time to renew it).
+    public func certificateEnds(within margin: TimeInterval, now: Date = Date()) -> Bool {
+        guard let end = certificateExpiresAt else { return true }
+        return end.timeIntervalSince(now) < margin
+    }
+
     // MARK: On disk
 
     struct Descriptor: Codable {
         var deviceId: String
         var server: String
+    }
+
+    /// Replaces the identity in `folder` as a whole: written complete beside it, then the two folders exchanged
+    /// in one step (renameat2 RENAME_EXCHANGE), so a crash leaves the old identity or the new one, never a key of one
+    /// with the certificate of the other.
+    public func replace(in folder: URL) throws {
+        let staged = folder.deletingLastPathComponent().appending(path: folder.lastPathComponent + ".new")
+        try? FileManager.default.removeItem(at: staged)
+        try save(to: staged)
+        guard vantage_exchange_paths(staged.path, folder.path) == 0 else {
+            throw AgentError(
+                "cannot swap in the renewed identity (\(String(cString: strerror(errno)))): it is in \(staged.path)")
+        }
+        try? FileManager.default.removeItem(at: staged)  // the old identity, now under the staged name
     }
 
     /// The identity kept in `folder`, or nil when the device has not enrolled yet.

@@ -4,29 +4,64 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 import VantageAPI
 
 /// The agent's connection to the server's device endpoint: HTTPS with the device's certificate (mutual TLS),
 /// trusting only the pinned CA. Every call the agent makes goes through here.
 public final class DeviceLink: ArtifactSource, Sendable {
-    public let identity: DeviceIdentity
-    private let client: HTTPClient
+    /// The identity and the client presenting it; both replaced together when the certificate is renewed.
+    private let current: Mutex<(identity: DeviceIdentity, client: HTTPClient)>
     /// How long one call may take before it counts as a failure (downloads: per read, not in total).
     let timeout: TimeAmount
 
     public init(identity: DeviceIdentity, timeout: TimeAmount = .seconds(30)) throws {
-        self.identity = identity
         self.timeout = timeout
+        current = Mutex((identity, try Self.makeClient(identity, timeout: timeout)))
+    }
+
+    private static func makeClient(_ identity: DeviceIdentity, timeout: TimeAmount) throws -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: try identity.tlsConfiguration(),
             timeout: .init(connect: .seconds(10), read: timeout))
         configuration.httpVersion = .http1Only
-        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
+
+    /// The identity calls are made with now.
+    public var identity: DeviceIdentity { current.withLock { $0.identity } }
+    private var client: HTTPClient { current.withLock { $0.client } }
 
     /// Closes the connections; call once, when done.
     public func shutdown() async {
         try? await client.shutdown()
+    }
+
+    /// Renews the device's certificate with a new key (made here; the old key's certificate keeps working on the
+    /// server for a day), saves the new identity in `folder` (swapped in whole), and makes the following calls with
+    /// it.
+    @discardableResult
+    public func renewCertificate(savingTo folder: URL) async throws -> DeviceIdentity {
+        let old = identity
+        let key = DeviceIdentity.makeKeyPEM()
+        let enrollment = try await call(
+            .POST, "\(devicePath)/certificate",
+            json: CertificateRenewal(csr: try DeviceIdentity.csrPEM(keyPEM: key)), as: Enrollment.self)
+        let renewed = DeviceIdentity(
+            deviceID: old.deviceID, server: old.server, keyPEM: key, certificatePEM: enrollment.certificate,
+            caPEM: old.caPEM)
+        try renewed.replace(in: folder)
+        let client = try Self.makeClient(renewed, timeout: timeout)
+        let previous = current.withLock { state -> HTTPClient in
+            defer { state = (renewed, client) }
+            return state.client
+        }
+        // Calls in flight finish on the old connections; they close a minute later.
+        Task.detached {
+            try? await Task.sleep(for: .seconds(60))
+            try? await previous.shutdown()
+        }
+        return renewed
     }
 
     /// An answer of the server.

@@ -72,6 +72,11 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Renew the certificate (with a new key) once it ends within this many days.", valueName: "DAYS"))
+    var renewWithinDays: Double = 30
+
+    @Option(
+        help: ArgumentHelp(
             "Where Prometheus scrapes the agent's metrics (/metrics); \"off\" for none.", valueName: "HOST:PORT"))
     var metricsListen = "127.0.0.1:9464"
 
@@ -95,6 +100,7 @@ struct AgentCommand: AsyncParsableCommand {
         for (name, value) in [
             ("--heartbeat-seconds", heartbeatSeconds), ("--poll-seconds", pollSeconds),
             ("--health-deadline-seconds", healthDeadlineSeconds), ("--max-backoff-seconds", maxBackoffSeconds),
+            ("--renew-within-days", renewWithinDays),
         ] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
         }
@@ -126,6 +132,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.healthPolicy.deadline = .milliseconds(Int(healthDeadlineSeconds * 1000))
         configuration.healthPolicy.maxCrashes = maxCrashes
         configuration.maxBackoff = .milliseconds(Int(maxBackoffSeconds * 1000))
+        configuration.renewWithin = .seconds(renewWithinDays * 86400)
         configuration.executableSearchPath = [Run.executableDirectory]
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
         configuration.softwareVersion = Vantage.configuration.version

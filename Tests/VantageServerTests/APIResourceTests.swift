@@ -226,6 +226,14 @@ struct APIResourceTests {
                     .get, "\(v1)/devices/\(otherDevice.device.id)/artifacts/\(desiredModel.digest)",
                     as: otherDevice.token), 404)
 
+            // The device renews its certificate with a new key, calling with the current one.
+            let renewal = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/devices/\(device.id)/certificate", as: deviceToken,
+                    json: CertificateRenewal(csr: try DeviceIdentity.csrPEM(keyPEM: DeviceIdentity.makeKeyPEM())))
+            ).decode(Enrollment.self)
+            #expect(renewal.deviceId == device.id && renewal.certificate.contains("BEGIN CERTIFICATE"))
+
             // Logs: the device ships its own lines and its instance's; operators read them per instance.
             let shipped = try await api.call(
                 .post, "\(v1)/devices/\(device.id)/logs", as: deviceToken,

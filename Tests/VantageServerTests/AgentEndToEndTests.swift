@@ -15,13 +15,14 @@ import VantageClient
 @Suite("vantage agent end to end", .serialized)
 struct AgentEndToEndTests {
     @Test(
-        "two agents enroll; one runs the people counter, is upgraded, rolls back a broken version, and loses no event while the server is down"
+        "two agents enroll (one renews its certificate); the other runs two people counters side by side, is upgraded, rolls back a broken version, and loses no event while the server is down"
     )
     func fleetLifecycle() async throws {
         let fleet = try await Fleet.start()
         defer { fleet.stop() }
         let (deviceA, agentA) = try await fleet.enrollAgent("edge-a")
-        let (deviceB, agentB) = try await fleet.enrollAgent("edge-b")
+        // edge-b renews its certificate (a new key) right after enrolling, as it would a month before it ends.
+        let (deviceB, agentB) = try await fleet.enrollAgent("edge-b", extra: ["--renew-within-days", "400"])
         defer {
             agentA.stop()
             agentB.stop()
@@ -39,6 +40,7 @@ struct AgentEndToEndTests {
         try await fleet.waitUntil("events from the people counter reach the server", timeout: .seconds(60)) {
             try await fleet.events(device: deviceA).count >= 2
         }
+        #expect(agentB.output.contains("certificate renewed"), "\(agentB.output.suffix(2000))")
         let beat = try await fleet.client.deviceMetrics(deviceB)
         #expect(
             Set(beat.map(\.name)).isSuperset(of: ["cpu.percent", "memory.rss_bytes", "disk.free_bytes"]), "\(beat)")

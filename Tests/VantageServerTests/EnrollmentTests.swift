@@ -117,6 +117,36 @@ struct EnrollmentTests {
         }
     }
 
+    @Test("a device renews its certificate with a new key; the old one works one more day, then not")
+    func renewal() async throws {
+        try await APIHarness.run(on: .sqlite) { api in
+            let (device, credential) = try await api.makeDevice("edge")
+            let link = try #require(credential.link)
+            let old = link.identity
+            let folder = api.folder.appending(path: "identity")
+            try old.save(to: folder)
+            let renewed = try await link.renewCertificate(savingTo: folder)
+            #expect(renewed.keyPEM != old.keyPEM && renewed.certificatePEM != old.certificatePEM, "a new key")
+            let saved = try #require(try DeviceIdentity.load(from: folder))
+            #expect(saved.keyPEM == renewed.keyPEM && saved.certificatePEM == renewed.certificatePEM)
+            #expect(!FileManager.default.fileExists(atPath: folder.path + ".new"), "the old identity is gone")
+            let path = "\(Self.v1)/devices/\(device.id)/heartbeat"
+            #expect(try await api.call(.post, path, as: credential, json: Heartbeat()).status == 200)
+
+            // The old certificate keeps working for a day (the answer may have been lost), then no more.
+            let oldLink = try DeviceLink(identity: old)
+            let withOld = Credential.device(oldLink)
+            #expect(try await api.call(.post, path, as: withOld, json: Heartbeat()).status == 200)
+            // A day later: the old certificate (the one ending within a day and a minute) has ended.
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            try await api.database.query(
+                "UPDATE device_certificates SET not_after = \(now - 1000) WHERE not_after < \(now + 86_460_000)")
+            #expect(try await api.call(.post, path, as: withOld, json: Heartbeat()).status == 401)
+            #expect(try await api.call(.post, path, as: credential, json: Heartbeat()).status == 200)
+            await oldLink.shutdown()
+        }
+    }
+
     @Test("a deleted device's certificate is refused")
     func deletedDeviceIsRefused() async throws {
         try await APIHarness.run(on: .sqlite) { api in

@@ -99,12 +99,10 @@ struct ConsolePages: Sendable {
         let instances = try await store.listInstances(device: device.id)
         let now = Date()
         let since = now.addingTimeInterval(-86_400)
-        // One chart per figure of the last heartbeat: its series (a point a minute) ending at the latest value.
+        // One chart per figure of the last heartbeat: its series (a point a minute, then the latest value).
         var points: [MetricPoint] = []
         for latest in try await store.latestMetrics(device: device.id).sorted(by: { $0.name < $1.name }) {
-            let series = try await store.metrics(device: device.id, name: latest.name, since: since)
-            points += series
-            if series.last?.time != latest.time { points.append(latest) }
+            points += try await store.metrics(device: device.id, name: latest.name, since: since)
         }
         let charts = LineChart.charts(points, from: since, to: now)
         let health: HTML =

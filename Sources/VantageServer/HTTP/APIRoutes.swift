@@ -80,6 +80,17 @@ enum APIRoutes {
             return .json(enrollment, created: enrollment.deviceId)
         },
         APIOperation(
+            method: .post, path: "\(base)/devices/{id}/certificate", id: "renewCertificate", tag: "device-facing",
+            summary: "A device renews its certificate with a new key's CSR (the old one works one more day)",
+            access: .device, body: .json("CertificateRenewal", fields: CertificateRenewal.fields), status: 201,
+            content: .json(.ref("Enrollment"))
+        ) { call in
+            try call.requireDevice(call.parameter("id"))
+            return .json(
+                try await call.store.renewCertificate(
+                    device: call.parameter("id"), try await call.decode(CertificateRenewal.self)))
+        },
+        APIOperation(
             method: .get, path: "\(base)/ca", id: "getCertificateAuthority", tag: "device-facing",
             summary: "The CA certificate (PEM) devices pin; compare its SHA-256 with the fingerprint shown at creation",
             access: .anyone, status: 200, content: .binary("application/x-pem-file")

@@ -84,6 +84,7 @@ enum OpenAPIComponents {
             ])
         ),
         ("EnrollmentRequest", request([("token", .text), ("csr", .text)], required: ["token", "csr"])),
+        ("CertificateRenewal", request([("csr", .text)], required: ["csr"])),
         (
             "Enrollment",
             object([

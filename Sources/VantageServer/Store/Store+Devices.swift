@@ -151,15 +151,25 @@ extension Store {
     /// How long points are kept.
     static let metricsRetentionMillis: Int64 = 7 * 86_400_000
 
-    /// A device's health series since `since`, oldest first (the newest 10,000 points at most).
+    /// A device's health series since `since`, oldest first (the newest 10,000 stored points at most, one a
+    /// minute), ending with the last heartbeat's figures.
     public func metrics(device id: String, name: String?, since: Date) async throws -> [MetricPoint] {
         _ = try await device(id)
         var sql: SQL =
             "SELECT name, at, value FROM device_metrics WHERE device_id = \(id) AND at >= \(Millis.from(since))"
         if let name { sql.append(" AND name = \(name)") }
         sql.append(" ORDER BY at DESC LIMIT 10000")
-        return try await database.query(sql).reversed().map {
+        var points = try await database.query(sql).reversed().map {
             MetricPoint(name: try $0.text("name"), time: Millis.date(try $0.integer("at")), value: try $0.real("value"))
         }
+        // The series has a point a minute; the last heartbeat's figures end it, so the latest values are there.
+        let stored = Set(points.map { "\($0.name)@\($0.time.timeIntervalSince1970)" })
+        for point in try await latestMetrics(device: id).sorted(by: { $0.name < $1.name })
+        where (name == nil || point.name == name) && point.time >= since
+            && !stored.contains("\(point.name)@\(point.time.timeIntervalSince1970)")
+        {
+            points.append(point)
+        }
+        return points
     }
 }

@@ -92,6 +92,35 @@ extension Store {
             caCertificate: authority.certificatePEM, certificateExpiresAt: certificate.notValidAfter)
     }
 
+    /// How long a replaced certificate keeps working after a renewal: the device may not have heard the answer.
+    static let renewalOverlapMillis: Int64 = 86_400_000
+
+    /// Signs a new certificate for a device that still holds a valid one (it calls with it): a new key's CSR, no
+    /// token. The older certificates keep working for a day, in case the answer is lost on its way.
+    public func renewCertificate(device deviceID: String, _ request: CertificateRenewal) async throws -> Enrollment {
+        guard request.csr.utf8.count <= 16_384 else { throw APIError.invalid("csr is longer than 16 KiB") }
+        _ = try await device(deviceID)
+        let certificate = try authority.issueDeviceCertificate(csrPEM: request.csr, deviceID: deviceID)
+        let serial = CertificateAuthority.serialHex(certificate.serialNumber)
+        let now = Millis.now()
+        try await database.transaction { db in
+            try await db.query(
+                """
+                UPDATE device_certificates SET not_after = \(now + Self.renewalOverlapMillis)
+                WHERE device_id = \(deviceID) AND revoked_at IS NULL AND not_after > \(now + Self.renewalOverlapMillis)
+                """)
+            try await db.query(
+                """
+                INSERT INTO device_certificates (serial, device_id, fingerprint, not_after, created_at)
+                VALUES (\(serial), \(deviceID), \(CertificateAuthority.fingerprint(of: certificate)),
+                        \(Millis.from(certificate.notValidAfter)), \(now))
+                """)
+        }
+        return Enrollment(
+            deviceId: deviceID, certificate: try certificate.serializeAsPEM().pemString,
+            caCertificate: authority.certificatePEM, certificateExpiresAt: certificate.notValidAfter)
+    }
+
     /// A new provisioning token for a device (to enroll a replaced or reinstalled box); the old token dies.
     /// The device's current certificate stays valid until the new enrollment replaces it.
     public func newProvisioningToken(device id: String) async throws -> DeviceCreated {

@@ -1,0 +1,8 @@
+// Small C helpers for what Swift cannot reach in Glibc's headers (GNU-only declarations).
+#ifndef CVANTAGESHIMS_H
+#define CVANTAGESHIMS_H
+
+/// Exchanges two paths atomically (renameat2 with RENAME_EXCHANGE): both must exist. 0, or -1 with errno set.
+int vantage_exchange_paths(const char *first, const char *second);
+
+#endif
