@@ -5,6 +5,7 @@ DEMO_PORT   ?= 8080
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 API_BENCH_ARGS ?=
+AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 .PHONY: all setup build release demo test test-python bench lint format clean help
@@ -14,7 +15,7 @@ all: build
 help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
-	@echo "make bench  build for release; print the runtime's throughput/latency table and the API load table"
+	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
 	@echo "make lint   check formatting (swift format)"
 	@echo "scripts/postgres start|stop   the PostgreSQL 15 server the control plane tests use (make test starts it)"
 
@@ -28,6 +29,7 @@ build: setup
 release: setup
 	$(SWIFT) build -c release --product vantage
 	$(SWIFT) build -c release --product people-counter
+	$(SWIFT) build -c release --product agent-load
 
 demo: build
 	@echo
@@ -51,6 +53,7 @@ bench: release
 	bench/run $(BENCH_ARGS)
 	@scripts/postgres start >/dev/null
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/api $(API_BENCH_ARGS)
+	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/agents $(AGENTS_BENCH_ARGS)
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests examples Package.swift

@@ -93,9 +93,10 @@ extension Store {
         }
     }
 
-    /// Records a heartbeat: the device is ONLINE and provisioned; its metrics join its health series.
+    /// Records a heartbeat: the device is ONLINE and provisioned; its metrics join its health series. Most
+    /// heartbeats are one UPDATE (plus reading the device back); one a minute also stores a sample.
     public func heartbeat(_ id: String, _ beat: Heartbeat) async throws -> Device {
-        _ = try await device(id)
+        guard Identifiers.isValid(id, prefix: "dev") else { throw APIError.notFound("device", id) }
         let now = Millis.now()
         if let version = beat.softwareVersion, version.count > 64 {
             throw APIError.invalid("softwareVersion is longer than 64 characters")
@@ -108,25 +109,33 @@ extension Store {
                     "metric \"\(name.prefix(70))\" must have a 1-64 character name and a finite value")
             }
         }
-        try await database.transaction { db in
-            // The series keeps one point per metric per minute (heartbeats come every few seconds) and a week of
-            // them: the UPDATE claims this minute's sample, so of two heartbeats racing only one is kept.
-            let sample = try await db.query(
+        // The series keeps one point per metric per minute (heartbeats come every few seconds) and a week of them:
+        // the UPDATE claims this minute's sample, so of two heartbeats racing only one stores it. The last
+        // heartbeat's figures are always kept (last_metrics) and end every series. A device's first heartbeat
+        // places its sampling minute at random, so a fleet that comes up together (or reconnects after an outage)
+        // does not write its samples in the same second, minute after minute.
+        let firstSample = now - Int64.random(in: 0..<Self.metricsSpacingMillis)
+        guard
+            let row = try await database.query(
                 """
                 UPDATE devices SET last_heartbeat_at = \(now), provisioning_status = \(ProvisioningStatus.succeeded.rawValue),
                     software_version = COALESCE(\(beat.softwareVersion), software_version), updated_at = \(now),
                     last_metrics = \(metrics.isEmpty ? nil : Self.json(metrics)),
-                    metrics_at = CASE WHEN metrics_at IS NULL OR metrics_at <= \(now - Self.metricsSpacingMillis)
-                        THEN \(now) ELSE metrics_at END
+                    metrics_at = CASE WHEN metrics_at IS NULL THEN \(firstSample)
+                        WHEN metrics_at <= \(now - Self.metricsSpacingMillis) THEN \(now) ELSE metrics_at END
                 WHERE id = \(id) RETURNING metrics_at
                 """
-            ).first?.optionalInteger("metrics_at")
-            guard sample == now, !metrics.isEmpty else { return }
-            for (name, value) in metrics.sorted(by: { $0.key < $1.key }) {
-                try await db.query(
-                    "INSERT INTO device_metrics (device_id, name, at, value) VALUES (\(id), \(name), \(now), \(value))")
+            ).first
+        else { throw APIError.notFound("device", id) }
+        if try row.optionalInteger("metrics_at") == now, !metrics.isEmpty {
+            // One statement for the whole sample; a week's worth kept.
+            var insert: SQL = "INSERT INTO device_metrics (device_id, name, at, value) VALUES "
+            for (index, (name, value)) in metrics.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { insert.append(", ") }
+                insert.append("(\(id), \(name), \(now), \(value))")
             }
-            try await db.query(
+            try await database.query(insert)
+            try await database.query(
                 "DELETE FROM device_metrics WHERE device_id = \(id) AND at < \(now - Self.metricsRetentionMillis)")
         }
         return try await device(id)
