@@ -18,9 +18,15 @@ public final class AgentMetrics: Sendable {
     func update(_ metrics: [String: Double], serverReachable: Bool) {
         for (name, value) in metrics {
             let (metric, labels) = Self.prometheusName(name)
-            registry.makeGauge(name: metric, labels: labels).set(to: value)
+            registry.makeGauge(descriptor: .init(metricName: metric, unitName: "", helpText: ""), labels: labels)
+                .set(to: value)
         }
-        registry.makeGauge(name: "vantage_agent_server_reachable", labels: []).set(to: serverReachable ? 1 : 0)
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "vantage_agent_server_reachable", unitName: "",
+                helpText: "1 while the agent's last call to the server got an answer"),
+            labels: []
+        ).set(to: serverReachable ? 1 : 0)
     }
 
     /// The Prometheus name and labels of a heartbeat metric.

@@ -29,7 +29,7 @@ public final class LogBuffer: Sendable {
         try FileManager.default.createDirectory(
             at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: file.path) {
-            FileManager.default.createFile(atPath: file.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: file)
         let size = Int(try handle.seekToEnd())
@@ -60,7 +60,7 @@ public final class LogBuffer: Sendable {
                     try? manager.removeItem(at: to)
                     try? manager.moveItem(at: from, to: to)
                 }
-                manager.createFile(atPath: url.path, contents: nil)
+                _ = manager.createFile(atPath: url.path, contents: nil)
                 state.file = try? FileHandle(forWritingTo: url)
                 state.fileBytes = 0
             }
@@ -104,13 +104,9 @@ public struct ShippingLogHandler: LogHandler {
         set { stream[metadataKey: key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
-        stream.log(
-            level: level, message: message, metadata: explicit, source: source, file: file, function: function,
-            line: line)
+    public func log(event: LogEvent) {
+        stream.log(event: event)
+        let (level, message, explicit) = (event.level, event.message, event.metadata)
         var all = stream.metadata
         if let explicit { all.merge(explicit) { $1 } }
         let instance = all.removeValue(forKey: "instance.id").map { "\($0)" }

@@ -13,11 +13,19 @@ public final class ServerMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        heartbeats = registry.makeCounter(name: "vantage_heartbeats_total", help: "Heartbeats received from devices")
+        heartbeats = registry.makeCounter(
+            descriptor: Self.name("heartbeats", unit: "total", help: "Heartbeats received from devices"))
         events = registry.makeCounter(
-            name: "vantage_events_ingested_total",
-            help: "Events accepted from devices (a resent batch counts again; it is stored once)")
-        enrollments = registry.makeCounter(name: "vantage_enrollments_total", help: "Devices enrolled")
+            descriptor: Self.name(
+                "events_ingested", unit: "total",
+                help: "Events accepted from devices (a resent batch counts again; it is stored once)"))
+        enrollments = registry.makeCounter(
+            descriptor: Self.name("enrollments", unit: "total", help: "Devices enrolled"))
+    }
+
+    /// `vantage_<name>[_<unit>]`.
+    static func name(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "vantage", metricName: name, unitName: unit, helpText: help)
     }
 
     /// The exposition text, with the fleet gauges read now.
@@ -25,21 +33,21 @@ public final class ServerMetrics: Sendable {
         let devices = try await store.listDevices()
         for status in ConnectionStatus.allCases {
             registry.makeGauge(
-                name: "vantage_devices", labels: [("connection", status.rawValue.lowercased())],
-                help: "Devices by connection status"
+                descriptor: Self.name("devices", help: "Devices by connection status"),
+                labels: [("connection", status.rawValue.lowercased())]
             ).set(to: Double(devices.filter { $0.connectionStatus == status }.count))
         }
         let instances = try await store.listInstances()
         for status in InstanceStatus.allCases {
             registry.makeGauge(
-                name: "vantage_instances", labels: [("status", status.rawValue.lowercased())],
-                help: "Application instances by status"
+                descriptor: Self.name("instances", help: "Application instances by status"),
+                labels: [("status", status.rawValue.lowercased())]
             ).set(to: Double(instances.filter { $0.status == status }.count))
         }
         for health in HealthStatus.allCases {
             registry.makeGauge(
-                name: "vantage_instances_health", labels: [("health", health.rawValue.lowercased())],
-                help: "Application instances by health"
+                descriptor: Self.name("instances_health", help: "Application instances by health"),
+                labels: [("health", health.rawValue.lowercased())]
             ).set(to: Double(instances.filter { $0.healthStatus == health }.count))
         }
         return registry.emitToBuffer()
