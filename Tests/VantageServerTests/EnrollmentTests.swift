@@ -141,6 +141,7 @@ struct EnrollmentTests {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             try await api.database.query(
                 "UPDATE device_certificates SET not_after = \(now - 1000) WHERE not_after < \(now + 86_460_000)")
+            api.store.forgetAuthenticatedCertificates()
             #expect(try await api.call(.post, path, as: withOld, json: Heartbeat()).status == 401)
             #expect(try await api.call(.post, path, as: credential, json: Heartbeat()).status == 200)
             await oldLink.shutdown()

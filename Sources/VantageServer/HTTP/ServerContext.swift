@@ -4,7 +4,6 @@ import Logging
 import NIOCore
 import NIOSSL
 import VantageAPI
-import X509
 
 /// The request context of every route: who is calling, once ``AuthenticationMiddleware`` has looked.
 public struct ServerContext: RequestContext {
@@ -38,12 +37,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let certificate = try? await context.channel.nioSSL_peerCertificate().get() {
             // TLS verified it against the CA already; the database says whether it is still the device's.
             let der = try certificate.toDERBytes()
-            let parsed = try Certificate(derEncoded: der)
-            guard
-                let device = try await store.caller(
-                    certificateSerial: CertificateAuthority.serialHex(parsed.serialNumber),
-                    fingerprint: "sha256:" + SHA256.hash(data: der).hexString)
-            else {
+            guard let device = try await store.caller(certificate: der) else {
                 throw APIError(
                     401,
                     "this device certificate is revoked or expired: enroll the device again with a new token (vantage devices token DEVICE)"

@@ -58,3 +58,41 @@ public final class ChangeSignal: Sendable {
         }
     }
 }
+
+/// The devices recent client certificates belong to, kept for a few seconds so that a device's steady requests
+/// (heartbeats, polls) cost no database query to authenticate. Only found devices are kept; revoking, deleting or
+/// enrolling a device through this server forgets everything at once.
+public final class CallerCache: Sendable {
+    private struct Entry {
+        var caller: Caller
+        var until: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    let lifetime: Duration
+    static let maxEntries = 200_000
+
+    public init(lifetime: Duration = .seconds(10)) { self.lifetime = lifetime }
+
+    func caller(_ fingerprint: String) -> Caller? {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[fingerprint] else { return nil }
+            guard entry.until > now else {
+                entries[fingerprint] = nil
+                return nil
+            }
+            return entry.caller
+        }
+    }
+
+    func remember(_ caller: Caller, for fingerprint: String) {
+        let until = ContinuousClock.now + lifetime
+        entries.withLock { entries in
+            if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
+            entries[fingerprint] = Entry(caller: caller, until: until)
+        }
+    }
+
+    func forgetAll() { entries.withLock { $0.removeAll(keepingCapacity: true) } }
+}

@@ -90,6 +90,7 @@ extension Store {
             try await db.query("DELETE FROM instances WHERE device_id = \(id)")
             try await db.query("DELETE FROM device_certificates WHERE device_id = \(id)")
             try await db.query("DELETE FROM devices WHERE id = \(id)")
+            callers.forgetAll()
         }
     }
 

@@ -85,6 +85,7 @@ extension Store {
             return true
         }
         guard spent else { throw refused }
+        callers.forgetAll()
         try await audit(
             actor: "device:\(deviceID)", action: "enrollDevice", target: "/api/v1/enroll", detail: serial)
         return Enrollment(
@@ -116,6 +117,7 @@ extension Store {
                         \(Millis.from(certificate.notValidAfter)), \(now))
                 """)
         }
+        callers.forgetAll()
         return Enrollment(
             deviceId: deviceID, certificate: try certificate.serializeAsPEM().pemString,
             caCertificate: authority.certificatePEM, certificateExpiresAt: certificate.notValidAfter)
@@ -153,11 +155,27 @@ extension Store {
                 WHERE id = \(id)
                 """)
         }
+        callers.forgetAll()
         return try await device(id)
     }
 
-    /// The device a client certificate (already verified against the CA by TLS) belongs to, while it is neither
-    /// revoked nor expired.
+    /// The device a client certificate (DER, already verified against the CA by TLS) belongs to, while it is
+    /// neither revoked nor expired. Answers are remembered for a few seconds (``CallerCache``): a device's requests
+    /// cost no query for it, and a revocation made through this server forgets them at once (through another
+    /// replica, within the cache's lifetime — well inside the 60 s promise).
+    func caller(certificate der: [UInt8]) async throws -> Caller? {
+        let fingerprint = "sha256:" + SHA256.hash(data: der).hexString
+        if let known = callers.caller(fingerprint) { return known }
+        let serial = CertificateAuthority.serialHex(try Certificate(derEncoded: der).serialNumber)
+        let found = try await caller(certificateSerial: serial, fingerprint: fingerprint)
+        if let found { callers.remember(found, for: fingerprint) }
+        return found
+    }
+
+    /// Forgets the remembered certificate answers: after certificates were changed other than through the store
+    /// (by hand in the database, or by a test).
+    public func forgetAuthenticatedCertificates() { callers.forgetAll() }
+
     func caller(certificateSerial serial: String, fingerprint: String) async throws -> Caller? {
         guard
             let row = try await database.query(

@@ -15,6 +15,8 @@ public struct Store: Sendable {
     let provisioningTokenLifetime: Int64
     /// Wakes devices waiting for their desired state to change.
     public let changes = ChangeSignal()
+    /// Recently authenticated device certificates.
+    let callers = CallerCache()
     /// Prometheus metrics (`/metrics`).
     public let metrics: ServerMetrics
 
