@@ -148,6 +148,29 @@ struct EnrollmentTests {
         }
     }
 
+    @Test("the desired-state long poll waits for a change; operators' changes wake it, devices' telemetry does not")
+    func longPoll() async throws {
+        try await APIHarness.run(on: .sqlite) { api in
+            let (device, credential) = try await api.makeDevice("edge")
+            let path = "\(Self.v1)/devices/\(device.id)/desired-state"
+            let etag = try #require(try await api.call(.get, path, as: credential).headers[.eTag])
+            let started = ContinuousClock.now
+            let unchanged = try await api.call(.get, path + "?wait=1", as: credential, headers: [.ifNoneMatch: etag])
+            #expect(unchanged.status == 304 && ContinuousClock.now - started >= .milliseconds(900), "\(unchanged)")
+
+            let generation = api.store.changes.generation
+            _ = try await api.call(
+                .post, "\(Self.v1)/devices/\(device.id)/heartbeat", as: credential, json: Heartbeat())
+            _ = try await api.call(
+                .post, "\(Self.v1)/devices/\(device.id)/events", as: credential,
+                json: EventBatch(events: [NewEvent(type: "ping")]))
+            #expect(api.store.changes.generation == generation, "device telemetry wakes nobody")
+            _ = try await api.call(
+                .patch, "\(Self.v1)/devices/\(device.id)", as: api.ops, json: DeviceUpdate(description: "x"))
+            #expect(api.store.changes.generation > generation, "an operator's change wakes waiting devices")
+        }
+    }
+
     @Test("a deleted device's certificate is refused")
     func deletedDeviceIsRefused() async throws {
         try await APIHarness.run(on: .sqlite) { api in

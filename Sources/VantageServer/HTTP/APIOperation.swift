@@ -272,8 +272,9 @@ extension APIOperation {
         let call = APICall(
             request: request, context: context, store: store, configuration: configuration, operation: self)
         let reply = try await handle(call)
-        // Any change may change some device's desired state: waiting devices look again.
-        if isMutation { store.changes.signal() }
+        // An operator's change may change some device's desired state: waiting devices look again. Devices' own
+        // calls (heartbeats, events, reports: a thousand a second in a big fleet) never wake the others.
+        if isMutation, case .role = access { store.changes.signal() }
         if isMutation, audited, let caller = context.caller {
             var detail: String?
             if case .json(_, let created?) = reply { detail = created }
