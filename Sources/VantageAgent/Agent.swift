@@ -50,6 +50,8 @@ public final class Agent: Service, Sendable {
     public let metrics = AgentMetrics()
     /// Log lines to ship (``ShippingLogHandler`` fills it).
     let logs: LogBuffer
+    /// The camera streams all instances share.
+    let cameraHub = CameraHub()
     let logger: Logger
     private let started = ContinuousClock.now
     private let connection = Mutex(ConnectionState())
@@ -76,7 +78,7 @@ public final class Agent: Service, Sendable {
             stateRoot: configuration.stateFolder,
             artifactsFolder: configuration.deploymentsFolder.appending(path: "artifacts/sha256"), outbox: outbox,
             executableSearchPath: configuration.executableSearchPath,
-            pythonCacheDirectory: configuration.pythonCacheDirectory, logger: logger)
+            pythonCacheDirectory: configuration.pythonCacheDirectory, cameraHub: cameraHub, logger: logger)
         reconciler = Reconciler(
             directory: configuration.deploymentsFolder, source: link, runner: runner, reporter: reports,
             policy: configuration.healthPolicy, logger: logger,
@@ -284,6 +286,7 @@ public final class Agent: Service, Sendable {
         metrics["logs.dropped_lines"] = Double(logs.dropped)
         let instances = await reconciler.snapshot()
         metrics["instances.running"] = Double(instances.filter { $0.phase == .running }.count)
+        metrics["cameras.open"] = Double(cameraHub.openStreams)
         var inferred: UInt64 = 0
         for instance in instances { inferred += instance.health?.framesInferred ?? 0 }
         metrics["frames.inferred"] = Double(inferred)

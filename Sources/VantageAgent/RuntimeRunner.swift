@@ -17,12 +17,15 @@ public struct RuntimeRunner: InstanceRunner {
     /// Folders searched for code-node executables (the `vantage` binary's own folder).
     public var executableSearchPath: [URL]
     public var pythonCacheDirectory: URL?
+    /// Shared by every instance: a camera two instances read is decoded once.
+    public var cameraHub: CameraHub
     public var logger: Logger
 
     public init(
         stateRoot: URL, artifactsFolder: URL, outbox: Outbox, executableSearchPath: [URL],
-        pythonCacheDirectory: URL? = nil, logger: Logger
+        pythonCacheDirectory: URL? = nil, cameraHub: CameraHub = CameraHub(), logger: Logger
     ) {
+        self.cameraHub = cameraHub
         self.stateRoot = stateRoot
         self.artifactsFolder = artifactsFolder
         self.outbox = outbox
@@ -52,6 +55,7 @@ public struct RuntimeRunner: InstanceRunner {
         configuration.statusInterval = nil
         configuration.executableSearchPath = executableSearchPath
         configuration.pythonCacheDirectory = pythonCacheDirectory
+        configuration.cameraHub = cameraHub
         configuration.eventDestination = OutboxDestination(
             outbox: outbox, instanceID: instance.id,
             cameraIDs: instance.cameras.mapValues(\.cameraId))

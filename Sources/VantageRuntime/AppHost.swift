@@ -44,6 +44,9 @@ final class AppHost: @unchecked Sendable {
     private let socketPath: String
     /// The runtime's `PID-N` tag in its file names.
     private let fileTag: String
+    /// The application's name and the shared-memory path of each camera stream (by index in `cameras`).
+    private let cameraNames: [String]
+    private let cameraPaths: [String]
     private let storageDirectory: URL
     private let logsDirectory: URL
     /// Media input ports and the indices (into `cameras`) of the streams wired to each.
@@ -62,11 +65,14 @@ final class AppHost: @unchecked Sendable {
     private let running = Mutex(Running())
 
     init(
-        node: CodeNode, application: String, cameras: [CameraStream], cameraIndex: [String: Int],
+        node: CodeNode, application: String, cameras: [CameraStream], cameraNames: [String], cameraPaths: [String],
+        cameraIndex: [String: Int],
         models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
         fileTag: String, python: PythonLaunch? = nil, logger: Logger
     ) throws {
         self.fileTag = fileTag
+        self.cameraNames = cameraNames
+        self.cameraPaths = cameraPaths
         self.node = node
         self.application = application
         self.python = python
@@ -335,12 +341,11 @@ final class AppHost: @unchecked Sendable {
 
     private func makeConfig() -> AppConfig {
         var cameraConfigs: [CameraConfig] = []
-        for camera in cameras {
+        for (i, camera) in cameras.enumerated() {
             let storage = camera.storage
             cameraConfigs.append(
                 CameraConfig(
-                    name: camera.source.name, uri: camera.source.redactedURL,
-                    sharedMemoryPath: Runtime.sharedMemoryPath(tag: fileTag, camera: camera.source.name),
+                    name: cameraNames[i], uri: camera.source.redactedURL, sharedMemoryPath: cameraPaths[i],
                     slotCount: storage.slotCount,
                     slotCapacity: storage.slotCapacity))
         }
@@ -468,7 +473,7 @@ final class AppHost: @unchecked Sendable {
             }
             let camera = cameras[frame.camera]
             if toLiveView, let liveView {
-                liveView.publish(stream: camera.source.name, overlays: overlays) {
+                liveView.publish(stream: cameraNames[frame.camera], overlays: overlays) {
                     guard camera.ensureBGR(slot: frame.info.slot) else { return nil }
                     return ImageBuffer(
                         base: camera.pixels(of: frame.info.slot), width: frame.info.width,
@@ -571,7 +576,7 @@ final class AppHost: @unchecked Sendable {
                 image: ImageBuffer(
                     base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
                     stride: frame.info.stride),
-                overlays: overlays, stream: camera.source.name)
+                overlays: overlays, stream: cameraNames[frame.camera])
         }
         try events.write(application: application, node: node.name, payload: payload, snapshot: snapshot)
         counters.withLock { $0.events += 1 }

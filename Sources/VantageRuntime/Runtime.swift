@@ -34,6 +34,12 @@ public final class Runtime: Service, @unchecked Sendable {
     public let configuration: RuntimeConfiguration
     let logger: Logger
     let cameras: [CameraStream]
+    /// The application's name for each camera stream (a shared stream's own name is its first user's).
+    let cameraNames: [String]
+    /// Where each camera's frames are in shared memory.
+    let cameraPaths: [String]
+    /// Set once this runtime let go of its cameras (stopping is asked for more than once).
+    private let camerasReleased = Mutex(false)
     private let sharedMemory: [SharedMemoryRegion]
     let models: ModelService
     let hosts: [AppHost]
@@ -118,6 +124,8 @@ public final class Runtime: Service, @unchecked Sendable {
             logger: logger)
 
         var cameras: [CameraStream] = []
+        var names: [String] = []
+        var paths: [String] = []
         var regions: [SharedMemoryRegion] = []
         var index: [String: Int] = [:]
         let slotBytes = FrameStorage.slotBytes()
@@ -130,20 +138,36 @@ public final class Runtime: Service, @unchecked Sendable {
             source.stallTimeout = configuration.stallTimeout
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
-            let region = try SharedMemoryRegion(
-                creating: Self.sharedMemoryPath(tag: fileTag, camera: camera.name),
-                size: configuration.slotsPerCamera * slotBytes)
-            regions.append(region)
-            index[camera.name] = cameras.count
-            cameras.append(
-                CameraStream(
+            let tag = fileTag
+            let make = { (slots: Int) throws -> (CameraStream, SharedMemoryRegion, String) in
+                let path = Self.sharedMemoryPath(tag: tag, camera: camera.name)
+                let region = try SharedMemoryRegion(creating: path, size: slots * slotBytes)
+                let stream = CameraStream(
                     source: source,
-                    storage: FrameStorage(
-                        base: region.base, slotCount: configuration.slotsPerCamera, slotCapacity: slotBytes,
-                        owner: region),
-                    logger: logger))
+                    storage: FrameStorage(base: region.base, slotCount: slots, slotCapacity: slotBytes, owner: region),
+                    logger: logger)
+                return (stream, region, path)
+            }
+            index[camera.name] = cameras.count
+            names.append(camera.name)
+            if let hub = configuration.cameraHub {
+                // Another instance in this process may read the same camera: one stream, twice the frame buffers.
+                let key = CameraHub.Key(
+                    url: camera.url, username: camera.username, password: camera.password,
+                    transport: "\(configuration.transport)", realtime: configuration.realtime, loop: configuration.loop)
+                let (stream, path) = try hub.acquire(key) { try make(configuration.slotsPerCamera * 2) }
+                cameras.append(stream)
+                paths.append(path)
+            } else {
+                let (stream, region, path) = try make(configuration.slotsPerCamera)
+                regions.append(region)
+                cameras.append(stream)
+                paths.append(path)
+            }
         }
         self.cameras = cameras
+        cameraNames = names
+        cameraPaths = paths
         sharedMemory = regions
         liveView =
             configuration.httpPort == nil
@@ -160,9 +184,9 @@ public final class Runtime: Service, @unchecked Sendable {
             let python = try pythonLaunches.withLock { $0[node.name] }?.get()
             hosts.append(
                 try AppHost(
-                    node: node, application: application.name, cameras: cameras, cameraIndex: index, models: models,
-                    liveView: liveView, events: events, configuration: configuration, fileTag: fileTag, python: python,
-                    logger: logger))
+                    node: node, application: application.name, cameras: cameras, cameraNames: names,
+                    cameraPaths: paths, cameraIndex: index, models: models, liveView: liveView, events: events,
+                    configuration: configuration, fileTag: fileTag, python: python, logger: logger))
         }
         self.hosts = hosts
         var forwarders: [PortForwarder] = []
@@ -268,9 +292,14 @@ public final class Runtime: Service, @unchecked Sendable {
     private func startCameras() {
         camerasStarted.withLock { $0 = .now }
         for camera in cameras {
+            if let hub = configuration.cameraHub {
+                // A shared stream starts with its first user (launch: onSignal does not pause a shared camera).
+                hub.start(camera)
+                continue
+            }
             if application.camera(named: camera.source.name)?.launch == .onSignal {
                 camera.pause()
-                let node = graphNode(of: camera)
+                let node = graphNode(of: camera.source.name)
                 logger.notice(
                     "camera waits for a resume signal (launch: onSignal)",
                     metadata: [
@@ -292,23 +321,27 @@ public final class Runtime: Service, @unchecked Sendable {
         case "resume": pause = false
         default: throw RuntimeError("unknown signal \"\(signal)\": send pause or resume")
         }
-        let targets = cameras.filter { $0.source.name == node || graphNode(of: $0) == node }
+        let targets = cameras.indices.filter { cameraNames[$0] == node || graphNode(of: cameraNames[$0]) == node }
         guard !targets.isEmpty else {
-            let nodes = Array(Set(cameras.map { graphNode(of: $0) })).sorted()
+            let nodes = Array(Set(cameraNames.map { graphNode(of: $0) })).sorted()
             throw RuntimeError(
                 "no camera node \"\(node)\" in \(application.name): camera nodes are \(nodes.joined(separator: ", "))")
         }
-        for camera in targets {
-            if pause { camera.pause() } else { camera.resume() }
+        if configuration.cameraHub != nil {
+            throw RuntimeError(
+                "camera node \"\(node)\" may be shared with other instances on this device: it is not paused")
+        }
+        for i in targets {
+            if pause { cameras[i].pause() } else { cameras[i].resume() }
         }
         logger.notice("camera node \(pause ? "paused" : "resumed")", metadata: ["node": "\(node)"])
-        let streams = targets.map { "{\"name\":\(jsonString($0.source.name)),\"paused\":\($0.isPaused)}" }
+        let streams = targets.map { "{\"name\":\(jsonString(cameraNames[$0])),\"paused\":\(cameras[$0].isPaused)}" }
         return "{\"node\":\(jsonString(node)),\"signal\":\(jsonString(signal.lowercased())),\"streams\":["
             + streams.joined(separator: ",") + "]}"
     }
 
-    private func graphNode(of camera: CameraStream) -> String {
-        application.camera(named: camera.source.name)?.graphNode ?? camera.source.name
+    private func graphNode(of name: String) -> String {
+        application.camera(named: name)?.graphNode ?? name
     }
 
     /// Stops the run from outside a service group: code nodes and cameras stop, and `run()` returns.
@@ -321,7 +354,15 @@ public final class Runtime: Service, @unchecked Sendable {
         for forwarder in forwarders { forwarder.stop() }
         liveView?.shutdown()
         for host in hosts { host.stop() }
-        for camera in cameras { camera.stop() }
+        if let hub = configuration.cameraHub {
+            let first = camerasReleased.withLock { released in
+                defer { released = true }
+                return !released
+            }
+            if first { for camera in cameras { hub.release(camera) } }
+        } else {
+            for camera in cameras { camera.stop() }
+        }
     }
 
     // MARK: Status
@@ -338,7 +379,7 @@ public final class Runtime: Service, @unchecked Sendable {
             let dt = (now - last).seconds
             last = now
             var current: [String: UInt64] = [:]
-            for c in cameras { current["camera:" + c.source.name] = c.snapshot.decoded }
+            for (i, c) in cameras.enumerated() { current["camera:" + cameraNames[i]] = c.snapshot.decoded }
             for h in hosts { current["app:" + h.node.name] = h.counters.withLock { $0.framesDelivered } }
             rates.withLock { r in
                 for (k, v) in current { r[k] = Double(v &- (previous[k] ?? 0)) / dt }
@@ -353,11 +394,11 @@ public final class Runtime: Service, @unchecked Sendable {
         return StatusReport(
             application: application.name,
             uptimeSeconds: (ContinuousClock.now - started).seconds,
-            cameras: cameras.map { c in
-                let s = c.snapshot
-                return StatusReport.Camera(
-                    name: c.source.name, uri: c.source.redactedURL, framesPerSecond: r["camera:" + c.source.name] ?? 0,
-                    counters: s)
+            cameras: cameras.enumerated().map { i, c in
+                StatusReport.Camera(
+                    name: cameraNames[i], uri: c.source.redactedURL,
+                    framesPerSecond: r["camera:" + cameraNames[i]] ?? 0,
+                    counters: c.snapshot)
             },
             applications: hosts.map { h in
                 let s = h.counters.withLock { $0 }
@@ -401,7 +442,7 @@ public final class Runtime: Service, @unchecked Sendable {
             }
         }
         var perCamera: [String: CameraCounters] = [:]
-        for c in cameras { perCamera[c.source.name] = c.snapshot }
+        for (i, c) in cameras.enumerated() { perCamera[cameraNames[i]] = c.snapshot }
         let streamingStart = camerasStarted.withLock { $0 }
         let startup = streamingStart.map { ($0 - started).seconds }
         let streaming = streamingStart.map { (ContinuousClock.now - $0).seconds }

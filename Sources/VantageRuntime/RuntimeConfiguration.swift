@@ -17,6 +17,9 @@ public struct RuntimeConfiguration: Sendable {
     public var eventsFile: URL?
     /// Where events go instead of a file (the agent's outbox); snapshots then travel inside the event as JPEG.
     public var eventDestination: (any EventDestination)?
+    /// Shares camera streams with the other runtimes of this process that use the same hub: a camera read by two
+    /// of them is decoded once (`vantage agent` passes one hub to all its instances).
+    public var cameraHub: CameraHub?
     /// Where snapshot JPEGs are written (default: `<state directory>/snapshots`).
     public var snapshotsDirectory: URL?
     /// Per-application state: `storage/` and `logs/` for the app, sockets, the compiled-model cache.

@@ -48,13 +48,17 @@ struct AgentEndToEndTests {
         let perCamera = try await fleet.client.deviceMetrics(deviceA).map(\.name)
         #expect(perCamera.contains { $0.hasPrefix("camera.") && $0.hasSuffix(".fps") }, "\(Set(perCamera))")
 
-        // A second instance of the same application runs beside it on the same device, with its own camera.
-        let second = try await fleet.deployPeopleCounter(on: deviceA, version: "1.0", label: "-2")
+        // A second instance of the same application runs beside it on the same device and the same camera, which
+        // is decoded once for both.
+        let lobby = try #require(try await fleet.client.listCameras().first { $0.deviceId == deviceA })
+        let second = try await fleet.deployPeopleCounter(on: deviceA, version: "1.0", label: "-2", camera: lobby.id)
         try await fleet.waitForDeployment(second, version: "1.0", agent: agentA)
         try await fleet.waitUntil("both instances send events", timeout: .seconds(60)) {
             let events = try await fleet.events(device: deviceA)
             return events.contains { $0.instanceId == second } && events.contains { $0.instanceId == instance }
         }
+        let shared = try await fleet.fetch("http://127.0.0.1:\(fleet.metricsPort("edge-a"))/metrics")
+        #expect(shared.contains("vantage_agent_cameras_open 1"), "one camera stream for two instances")
         #expect(try await fleet.client.instance(instance).healthStatus == .running, "the first still runs")
         _ = try await fleet.client.removeInstance(second)
         try await fleet.waitUntil("the second instance is removed", timeout: .seconds(60)) {
@@ -308,7 +312,9 @@ final class Fleet: @unchecked Sendable {
 
     /// Registers the person detector, the people counter (version 1.0) and the sample video as a camera of
     /// `device`, and deploys an instance; answers its id.
-    func deployPeopleCounter(on device: String, version: String, label: String = "") async throws -> String {
+    func deployPeopleCounter(
+        on device: String, version: String, label: String = "", camera existing: String? = nil
+    ) async throws -> String {
         if modelID == nil {
             let model = try await client.createModel(NewModel(name: "person-detector"))
             _ = try await client.uploadModelVersion(
@@ -316,14 +322,20 @@ final class Fleet: @unchecked Sendable {
             modelID = model.id
         }
         if !pushed.contains(version) { try await push(version: version) }
-        let camera = try await client.createCamera(
-            NewCamera(
-                name: "lobby-\(device)\(label)",
-                url: "file://" + SourceTree.root.appending(path: ".deps/media/vtest.mp4").path, deviceId: device))
+        var cameraID = existing
+        if cameraID == nil {
+            cameraID =
+                try await client.createCamera(
+                    NewCamera(
+                        name: "lobby-\(device)\(label)",
+                        url: "file://" + SourceTree.root.appending(path: ".deps/media/vtest.mp4").path,
+                        deviceId: device)
+                ).id
+        }
         let instance = try await client.createInstance(
             NewInstance(
                 name: "people-\(device)\(label)", packageId: packageID!, packageVersion: version, deviceId: device,
-                cameras: ["camera_node": camera.id], models: ["model_node": modelID!]))
+                cameras: ["camera_node": cameraID!], models: ["model_node": modelID!]))
         return instance.id
     }
 
