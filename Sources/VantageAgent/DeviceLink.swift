@@ -113,6 +113,8 @@ public final class DeviceLink: ArtifactSource, Sendable {
         } catch let error as NIOSSLError {
             throw LinkError.refused(
                 "TLS with the server failed (\(error)): is this the server the device enrolled with?")
+        } catch let error as NIOSSLExtraError {
+            throw LinkError.refused("TLS with the server failed (\(error))\(tlsHint(error, server: identity.server))")
         } catch let error as HTTPClientError {
             throw LinkError.unreachable("\(error)")
         } catch let error as LinkError {
@@ -235,4 +237,11 @@ public enum LinkError: Error, CustomStringConvertible, Sendable {
 
 extension String {
     func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}
+
+/// What to do about a TLS failure that comes from the server's certificate not naming the address the agent uses.
+func tlsHint(_ error: any Error, server: URL) -> String {
+    guard "\(error)".lowercased().contains("hostname") else { return "" }
+    return
+        ": the server's certificate does not name \(server.host ?? "this address"); start vantage server with --device-hostname \(server.host ?? "NAME") (repeatable) and use the same name here"
 }

@@ -69,7 +69,9 @@ public enum Enroller {
                     status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))
             }
         } catch {
-            throw AgentError("cannot reach the server at \(server.absoluteString) to enroll: \(error)")
+            throw AgentError(
+                "cannot reach the server at \(server.absoluteString) to enroll: \(error)\(tlsHint(error, server: server))"
+            )
         }
         guard answer.status == 201 else {
             throw AgentError("the server refused the enrollment (\(answer.status)): \(answer.message)")
