@@ -148,17 +148,11 @@ struct Devices: AsyncParsableCommand {
         @Argument(help: "The device's id (dev_…).")
         var id: String
 
-        @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
-        var limit = 200
-
-        @Flag(help: "Keep printing new lines until Ctrl-C.")
-        var follow = false
+        @OptionGroup var lines: LogOptions
 
         func run() async throws {
             try await options.withClient { client in
-                try await LogPrinter.run(follow: follow, json: options.json) { since in
-                    try await client.deviceLogs(id, since: since, limit: since == nil ? limit : 5000)
-                }
+                try await lines.print(json: options.json) { try await client.deviceLogs(id, since: $0, limit: $1) }
             }
         }
     }

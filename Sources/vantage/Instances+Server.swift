@@ -234,17 +234,11 @@ extension Instances {
         @Argument(help: "The instance's id (ins_…).")
         var id: String
 
-        @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
-        var limit = 200
-
-        @Flag(help: "Keep printing new lines until Ctrl-C.")
-        var follow = false
+        @OptionGroup var lines: LogOptions
 
         func run() async throws {
             try await options.withClient { client in
-                try await LogPrinter.run(follow: follow, json: options.json) { since in
-                    try await client.instanceLogs(id, since: since, limit: since == nil ? limit : 5000)
-                }
+                try await lines.print(json: options.json) { try await client.instanceLogs(id, since: $0, limit: $1) }
             }
         }
     }
@@ -379,21 +373,27 @@ enum InstanceBindings {
     }
 }
 
-/// Prints log lines, and with `follow` polls for newer ones every two seconds (lines at the last printed time
-/// that were printed already are not printed again).
-enum LogPrinter {
-    static func run(follow: Bool, json: Bool, fetch: (Date?) async throws -> [LogLine]) async throws {
+/// `--limit` and `--follow` of `instances logs` and `devices logs`, and the printing: the newest lines, then with
+/// `--follow` newer ones every two seconds (lines at the last printed time that were printed already are skipped).
+struct LogOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
+    var limit = 200
+
+    @Flag(help: "Keep printing new lines until Ctrl-C.")
+    var follow = false
+
+    /// `fetch(since, limit)` answers lines oldest first.
+    func print(json: Bool, fetch: (Date?, Int) async throws -> [LogLine]) async throws {
         var printed = Set<String>()
         var last: Date?
         while true {
-            let lines = try await fetch(last)
-            for line in lines {
+            for line in try await fetch(last, last == nil ? limit : 5000) {
                 let key = "\(line.time.timeIntervalSince1970)|\(line.level)|\(line.message)"
                 if let last, line.time <= last, printed.contains(key) { continue }
                 if json {
                     printJSON(line)
                 } else {
-                    print("\(APIJSON.formatTime(line.time)) \(line.level.uppercased()) \(line.message)")
+                    Swift.print("\(APIJSON.formatTime(line.time)) \(line.level.uppercased()) \(line.message)")
                 }
                 if line.time != last { printed.removeAll() }
                 printed.insert(key)

@@ -219,7 +219,6 @@ final class Fleet: @unchecked Sendable {
     let apiPort: Int
     let devicePort: Int
     private var tokens: [String: (token: String, ca: String)] = [:]
-    private var deviceIDs: [String: String] = [:]
     private var modelID: String?
     private var pushed: Set<String> = []
     private var metricsPorts: [String: Int] = [:]
@@ -281,7 +280,6 @@ final class Fleet: @unchecked Sendable {
     func enrollAgent(_ name: String, extra: [String] = []) async throws -> (device: String, agent: ServerProcess) {
         let created = try await client.createDevice(NewDevice(name: name))
         tokens[name] = (created.provisioningToken, created.caFingerprint)
-        deviceIDs[name] = created.device.id
         return (created.device.id, try startAgent(name, extra: extra))
     }
 
