@@ -43,6 +43,8 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
         .systemLibrary(name: "COpenVINO"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // GNU-only libc calls Swift cannot import (renameat2).
         .target(name: "CVantageShims"),
 
@@ -59,16 +61,31 @@ let package = Package(
             name: "VantageApp", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swift6),
         .target(name: "VantageProtocol", swiftSettings: swift6),
+        // Tracking, zones and counting lines: plain Swift, no dependencies, so the SDK can use it in apps.
+        .target(name: "VantageAnalytics", swiftSettings: swift6),
+        // Events on their way out: the sink outbox, rules, and the MQTT, S3 and webhook sinks.
+        .target(
+            name: "VantageOutputs",
+            dependencies: [
+                "CSQLite", "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swift6),
         .target(
             name: "VantageRuntime",
             dependencies: [
-                "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol",
+                "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol", "VantageAnalytics",
+                "VantageOutputs",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
-        .target(name: "VantageSDK", dependencies: ["VantageProtocol"], swiftSettings: swift6),
+        .target(
+            name: "VantageSDK", dependencies: ["VantageProtocol", "VantageAnalytics"], swiftSettings: swift6),
         // The control plane: the API's resource types (shared by server and client), the server, the client.
         .target(name: "VantageAPI", swiftSettings: swift6),
         .target(
@@ -181,6 +198,19 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "VantageAnalyticsTests",
+            dependencies: ["VantageAnalytics", "VantageInference", "VantageMedia", "VantageApp"],
+            swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+        .testTarget(
+            name: "VantageOutputsTests",
+            dependencies: [
+                "VantageOutputs",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
     ]

@@ -1,0 +1,2 @@
+// libmosquitto (Debian libmosquitto-dev): the MQTT sink's client.
+#include <mosquitto.h>

@@ -1,0 +1,1 @@
+// Outputs: events on their way out (outbox, rules, sinks).
