@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "VantageOutputs",
             dependencies: [
-                "CSQLite", "CMosquitto",
+                "CSQLite", "CMosquitto", "VantageAnalytics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "VantageAgent",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageRuntime", "CSQLite", "CVantageShims",
+                "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "CSQLite", "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

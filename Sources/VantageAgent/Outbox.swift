@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VantageOutputs
 
 // The agent's on-disk event outbox: events wait here, in one SQLite file, until the server acknowledges them, so an
 // outage or a restart loses nothing that fits. The file is bounded: when full, the oldest images go first, then the

@@ -155,9 +155,8 @@ struct OutboxDestination: EventDestination {
     func store(_ event: RuntimeEvent) throws {
         // A stream is named after its camera node, with `[i]` for the i-th stream of a multi-stream node.
         let node = event.stream.map { String($0.prefix { $0 != "[" }) }
-        let type =
-            (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any])?["type"] as? String
-            ?? event.node
+        // The payload's "type" or an analytics type; an app's event without one is named after its code node.
+        let type = event.type == "app" ? event.node : event.type
         do {
             try outbox.append(
                 type: type, time: event.time,

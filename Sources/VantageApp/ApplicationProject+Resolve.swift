@@ -9,7 +9,13 @@ extension ApplicationProject {
         var resolution = Resolution(project: self)
         if let file = overrides.overridesFile { try resolution.apply(document: file) }
         try resolution.apply(commandLine: overrides)
-        return try resolution.resolve()
+        var application = try resolution.resolve()
+        // Where `outputs` objects may be, in the order they apply: graph.json, then the overrides document.
+        application.outputsDocuments =
+            [
+                directory.appendingPathComponent("graphs/\(name)/graph.json")
+            ] + (overrides.overridesFile.map { [$0] } ?? [])
+        return application
     }
 }
 
@@ -79,6 +85,7 @@ struct Resolution {
         let body = try ObjectReader(bodyValue, source: source, what: "nodeGraphOverrides")
         try body.rejectUnknownKeys([
             "envelopeVersion", "description", "packages", "nodes", "networkRoutingRules", "edges", "nodeOverrides",
+            "outputs",
         ])
         try body.envelopeVersion(required: true)
         _ = try body.optionalString("description", example: "\"...\"")

@@ -289,8 +289,9 @@ enum GraphReader {
                 "nodeGraph", example: "{\"envelopeVersion\": \"2021-01-01\", \"packages\": [...], \"nodes\": [...]}")
         }
         let graph = try ObjectReader(body, source: source, what: "nodeGraph")
+        // `outputs` (sinks, rules, no-code analytics) is Vantage's own; the runtime reads and checks it (VantageOutputs).
         try graph.rejectUnknownKeys([
-            "envelopeVersion", "description", "packages", "nodes", "edges", "networkRoutingRules",
+            "envelopeVersion", "description", "packages", "nodes", "edges", "networkRoutingRules", "outputs",
         ])
         try graph.envelopeVersion(required: true)
         let description = try graph.optionalString("description", example: "\"What the application does\"")

@@ -18,6 +18,9 @@ public struct ResolvedApplication: Sendable {
     public let parameters: [String: ParameterValue]
     /// The graph's `networkRoutingRules`, then the overrides document's: inbound ports of code nodes.
     public var routingRules: [NetworkRoutingRule] = []
+    /// The documents whose `outputs` object configures sinks, rules and analytics (graph.json's `nodeGraph.outputs`,
+    /// then the overrides document's `nodeGraphOverrides.outputs`); read by the runtime.
+    public var outputsDocuments: [URL] = []
 
     /// Makes a resolved application (tests and tools; `ApplicationProject.resolve(_:)` makes the real ones).
     public init(

@@ -86,10 +86,15 @@ public final class CameraStream: @unchecked Sendable {
     private var thread: Thread?
     private let finished = Atomic<Bool>(false)
     private var sequence: UInt64 = 0
+    /// The newest compressed packets, for clips; nil when `source.packetRingSeconds` is 0.
+    let packetRing: PacketRing?
 
     public init(source: StreamSource, storage: FrameStorage, logger: Logger) {
         self.source = source
         self.pool = FramePool(storage: storage)
+        packetRing =
+            source.packetRingSeconds > 0
+            ? PacketRing(seconds: source.packetRingSeconds, maxBytes: source.packetRingMaxBytes) : nil
         var logger = logger
         logger[metadataKey: "camera"] = "\(source.name)"
         self.logger = logger
@@ -319,6 +324,7 @@ public final class CameraStream: @unchecked Sendable {
             av_frame_free(&f)
         }
         var pacer = Pacer(timeBase: stream.pointee.time_base)
+        packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         setState(.streaming)
         logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
 
@@ -338,6 +344,8 @@ public final class CameraStream: @unchecked Sendable {
                     "camera \(name): cannot seek back to the start to loop")
                 avcodec_flush_buffers(codec)
                 pacer.restart()
+                // The timestamps start again: clips must not run into the new pass unrebased.
+                packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
                 continue
             }
             if status < 0 {
@@ -361,12 +369,20 @@ public final class CameraStream: @unchecked Sendable {
             }
             counters.withLock { $0.received += 1 }
             let sent = avcodec_send_packet(codec, packet)
-            av_packet_unref(packet)
-            if sent < 0 && sent != vantage_averror_eagain() {
+            let rejected = sent < 0 && sent != vantage_averror_eagain()
+            if rejected {
                 logger.debug("decoder rejected a packet", metadata: ["error": "\(ffmpegErrorText(sent))"])
-                continue
+            } else {
+                try drain(codec: codec, into: decoded, pacer: &pacer)
             }
-            try drain(codec: codec, into: decoded, pacer: &pacer)
+            if let packetRing {
+                // The decoder took its own reference; the ring takes the demuxer's (no copy, no allocation), stamped
+                // after the drain so that, for a paced file, it carries the time of the frame it decoded to.
+                packetRing.append(moving: packet, wallMicros: wallClockMicros())
+            } else {
+                av_packet_unref(packet)
+            }
+            if rejected { continue }
             if stopping || isPaused { return .stopped }
         }
     }

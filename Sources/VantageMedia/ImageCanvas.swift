@@ -90,6 +90,8 @@ public enum Overlay: Sendable, Equatable {
     /// Text on a dark box; (`x`, `y`) is the left end of the text's baseline, as with OpenCV's
     /// `putText`, so a label placed at a rectangle's top-left corner sits just above it.
     case label(text: String, x: Float, y: Float, color: OverlayColor = .white)
+    /// A straight line from (`x0`, `y0`) to (`x1`, `y1`): counting lines and zone outlines.
+    case line(x0: Float, y0: Float, x1: Float, y1: Float, color: OverlayColor = .green)
 }
 
 /// Draws overlays onto BGR24 images, sized for the image so that they read the same on a
@@ -115,6 +117,8 @@ public enum ImageCanvas {
                 drawRect(x0: x0, y0: y0, x1: x1, y1: y1, color: color, on: image)
             case .label(let text, let x, let y, let color):
                 drawLabel(text, x: x, y: y, color: color, on: image)
+            case .line(let x0, let y0, let x1, let y1, let color):
+                drawLine(x0: x0, y0: y0, x1: x1, y1: y1, color: color, on: image)
             }
         }
     }
@@ -139,6 +143,26 @@ public enum ImageCanvas {
         image.fill(x0: left, y0: bottom + 1 - line, x1: right + 1, y1: bottom + 1, color: color)
         image.fill(x0: left, y0: top, x1: left + line, y1: bottom + 1, color: color)
         image.fill(x0: right + 1 - line, y0: top, x1: right + 1, y1: bottom + 1, color: color)
+    }
+
+    /// A line as a run of small squares of the outline's width, one per pixel step along its longer axis.
+    static func drawLine(x0: Float, y0: Float, x1: Float, y1: Float, color: OverlayColor, on image: ImageBuffer) {
+        let w = image.width
+        let h = image.height
+        let ax = clamp01(x0) * Float(w - 1)
+        let ay = clamp01(y0) * Float(h - 1)
+        let bx = clamp01(x1) * Float(w - 1)
+        let by = clamp01(y1) * Float(h - 1)
+        let steps = max(1, Int(max(abs(bx - ax), abs(by - ay)).rounded(.up)))
+        let half = lineWidth(width: w, height: h) / 2
+        for i in 0...steps {
+            let t = Float(i) / Float(steps)
+            let x = Int((ax + (bx - ax) * t).rounded())
+            let y = Int((ay + (by - ay) * t).rounded())
+            image.fill(
+                x0: max(0, x - half), y0: max(0, y - half), x1: min(w, x - half + lineWidth(width: w, height: h)),
+                y1: min(h, y - half + lineWidth(width: w, height: h)), color: color)
+        }
     }
 
     static func drawLabel(_ text: String, x: Float, y: Float, color: OverlayColor, on image: ImageBuffer) {

@@ -25,6 +25,12 @@ public struct StreamSource: Sendable, Equatable {
     /// Frames larger than this are scaled down to fit (Panorama delivered at most about 1080p).
     public var maxWidth: Int = 1920
     public var maxHeight: Int = 1080
+    /// Seconds of the newest compressed video kept per camera for event clips (the pre-roll reaches back at most
+    /// this far); 0 keeps none and costs nothing. See `CameraStream.writeClip(from:to:into:)`.
+    public var packetRingSeconds: Double = 30
+    /// The most compressed video the packet ring keeps, in bytes; the oldest packets are dropped first.
+    /// 64 MiB holds 30 s of a 16 Mbit/s stream.
+    public var packetRingMaxBytes: Int = 64 << 20
 
     public enum Transport: String, Sendable { case tcp, udp }
 

@@ -121,6 +121,23 @@ final class ModelService: Sendable {
         guard let entry = entries[name] else { throw unknownModel(name) }
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
+        try await inferFrame(entry, request, camera: camera, slot: slot)
+        write(request.request, wants: wants, into: &writer)
+    }
+
+    /// Runs `model` on a camera frame the caller holds and lends its decoded detections to `body` (no copy).
+    func detect<T>(
+        _ name: String, camera: CameraStream, slot: Int, _ body: ([Detection]) throws -> T
+    ) async throws -> T {
+        guard let entry = entries[name] else { throw unknownModel(name) }
+        let request = await entry.requests.acquire()
+        defer { entry.requests.release(request) }
+        try await inferFrame(entry, request, camera: camera, slot: slot)
+        return try body(request.request.detections)
+    }
+
+    /// Scales the frame into the request's input and runs the model on it.
+    private func inferFrame(_ entry: Entry, _ request: PooledRequest, camera: CameraStream, slot: Int) async throws {
         let input = entry.model.frameInput
         let scaled =
             request.request.frameBuffer.baseAddress.map {
@@ -129,12 +146,11 @@ final class ModelService: Sendable {
                     order: input.channelOrder == .rgb ? .rgb : .bgr, into: $0)
             } ?? false
         guard scaled else {
-            throw RemoteError(.inferenceFailed, "model \(name): the frame could not be scaled to \(input)")
+            throw RemoteError(.inferenceFailed, "model \(entry.node.name): the frame could not be scaled to \(input)")
         }
         let started = monotonicNanos()
         try await request.request.inferFrame()
         record(entry, since: started)
-        write(request.request, wants: wants, into: &writer)
     }
 
     /// Runs `model` on tensors the application wrote into the tensor arena.

@@ -7,6 +7,7 @@ import Synchronization
 import VantageApp
 import VantageInference
 import VantageMedia
+import VantageOutputs
 import VantageProtocol
 
 /// What a finished run did, printed by `vantage run` at the end.
@@ -45,6 +46,11 @@ public final class Runtime: Service, @unchecked Sendable {
     let hosts: [AppHost]
     let liveView: LiveView?
     let events: EventSink
+    /// The sinks' outbox and delivery workers; nil when no sink is configured (events stay on local disk).
+    let pipeline: EventPipeline?
+    /// The configured outputs: sinks, rules, analytics, local retention.
+    public let outputs: OutputsConfiguration
+    let analytics: [AnalyticsRunner]
     let forwarders: [PortForwarder]
     let started = ContinuousClock.now
     private let boundPort = Mutex<Int?>(nil)
@@ -83,6 +89,9 @@ public final class Runtime: Service, @unchecked Sendable {
         self.logger = logger
         fileTag = "\(getpid())-\(Self.runtimes.withLock { $0 += 1; return $0 })"
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
+        // Outputs first: a mistake in them is reported before the models take their time to load.
+        let outputs = try Self.loadOutputs(application: application, configuration: configuration)
+        self.outputs = outputs
         // Frames and sockets of runs that were killed before they could remove them.
         let stale =
             SharedMemoryRegion.removeStale(in: "/dev/shm", prefix: "vantage-")
@@ -173,11 +182,42 @@ public final class Runtime: Service, @unchecked Sendable {
             configuration.httpPort == nil
             ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
         for camera in application.cameras { liveView?.addStream(camera.name) }
+        let pipeline = try Self.makePipeline(
+            outputs, application: application, configuration: configuration, logger: logger)
+        self.pipeline = pipeline
+        let clipCameras = Dictionary(uniqueKeysWithValues: zip(names, cameras))
         events = try EventSink(
             file: configuration.eventsFile,
             snapshotsDirectory: configuration.snapshotsDirectory
                 ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
-            destination: configuration.eventDestination)
+            clipsDirectory: configuration.stateDirectory.appendingPathComponent("clips"),
+            destination: configuration.eventDestination, pipeline: pipeline,
+            clipWriter: { name, from, to, file in
+                guard let camera = clipCameras[name] else { throw RuntimeError("no camera named \(name)") }
+                // The post-roll may still be on its way (a file read faster than real time is ahead, a camera behind).
+                let deadline = Date().addingTimeInterval(10)
+                while (camera.packetRingSpan?.newest ?? .distantPast) < to && Date() < deadline && !camera.isFinished {
+                    usleep(100_000)
+                }
+                _ = try camera.writeClip(from: from, to: to, into: file)
+            }, logger: logger)
+        var runners: [AnalyticsRunner] = []
+        for node in outputs.analytics {
+            guard
+                let i = index[node.camera]
+                    ?? names.firstIndex(where: { Self.graphNode(of: $0, in: application) == node.camera })
+            else {
+                throw RuntimeError(
+                    "analytics node \(node.name): there is no camera \"\(node.camera)\" (cameras: "
+                        + names.joined(separator: ", ") + ")")
+            }
+            runners.append(
+                try AnalyticsRunner(
+                    node: node, camera: cameras[i], cameraName: names[i], models: models, events: events,
+                    liveView: liveView, application: application.name,
+                    snapshotOverlays: outputs.events.snapshotOverlays, logger: logger))
+        }
+        analytics = runners
         var hosts: [AppHost] = []
         preparing.wait()
         for node in application.codeNodes {
@@ -259,6 +299,7 @@ public final class Runtime: Service, @unchecked Sendable {
             logger.info("stopping: the run was cancelled")
             stopAll()
         }
+        await pipeline?.stop()
         finalSummary.withLock { $0 = makeSummary() }
         for region in sharedMemory { region.removeFile() }
         for host in hosts { host.removeFiles() }
@@ -271,10 +312,13 @@ public final class Runtime: Service, @unchecked Sendable {
                     group.addTask { [self] in try? await reportStatus(every: interval) }
                 }
                 group.addTask { [self] in try? await sampleRates() }
+                group.addTask { [self] in try? await sweepMedia() }
                 await withTaskGroup(of: Void.self) { hostsGroup in
                     // Code nodes start while the models warm up (a Python application imports its packages
                     // meanwhile); their first frames come when the cameras start, after the warm-up.
                     for host in hosts { hostsGroup.addTask { await host.run() } }
+                    for runner in analytics { hostsGroup.addTask { await runner.run() } }
+                    pipeline?.start()
                     await models.warmUp(tensors: hosts.contains { $0.isPython })
                     for forwarder in forwarders { forwarder.start() }
                     startCameras()
@@ -340,7 +384,9 @@ public final class Runtime: Service, @unchecked Sendable {
             + streams.joined(separator: ",") + "]}"
     }
 
-    private func graphNode(of name: String) -> String {
+    private func graphNode(of name: String) -> String { Self.graphNode(of: name, in: application) }
+
+    private static func graphNode(of name: String, in application: ResolvedApplication) -> String {
         application.camera(named: name)?.graphNode ?? name
     }
 
@@ -354,6 +400,7 @@ public final class Runtime: Service, @unchecked Sendable {
         for forwarder in forwarders { forwarder.stop() }
         liveView?.shutdown()
         for host in hosts { host.stop() }
+        for runner in analytics { runner.stop() }
         if let hub = configuration.cameraHub {
             let first = camerasReleased.withLock { released in
                 defer { released = true }
@@ -414,7 +461,27 @@ public final class Runtime: Service, @unchecked Sendable {
                 return StatusReport.Model(
                     name: e.node.name, inferences: e.inferences.load(ordering: .relaxed),
                     latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99))
-            })
+            },
+            analytics: analytics.map { a in
+                let c = a.counters.withLock { $0 }
+                return StatusReport.Analytics(
+                    name: a.node.name, camera: a.node.camera, frames: c.frames, events: c.events,
+                    activeTracks: c.activeTracks, lineCounts: c.lineCounts, occupancy: c.occupancy,
+                    lastError: c.lastError)
+            },
+            sinks: sinkStatus())
+    }
+
+    private func sinkStatus() -> [StatusReport.Sink] {
+        guard let pipeline else { return [] }
+        let backlog = Dictionary(((try? pipeline.outbox.backlog()) ?? []).map { ($0.sink, $0) }) { a, _ in a }
+        let counters = pipeline.deliveryCounters
+        return outputs.sinks.map { sink in
+            StatusReport.Sink(
+                name: sink.name, type: sink.kind.rawValue, pending: backlog[sink.name]?.pending ?? 0,
+                delivered: counters[sink.name]?.delivered ?? 0, failures: counters[sink.name]?.failures ?? 0,
+                lastError: backlog[sink.name]?.lastError)
+        }
     }
 
     func statusJSON() -> [UInt8] {
@@ -487,11 +554,35 @@ public struct StatusReport: Sendable, Codable {
         public var latencyP99Ms: Double?
     }
 
+    /// A built-in analytics node: frames analysed, events raised, tracks in view, line counts and zone occupancy.
+    public struct Analytics: Sendable, Codable {
+        public var name: String
+        public var camera: String
+        public var frames: UInt64
+        public var events: UInt64
+        public var activeTracks: Int
+        public var lineCounts: [String: [String: Int]]
+        public var occupancy: [String: Int]
+        public var lastError: String?
+    }
+
+    /// A sink: deliveries waiting in the outbox, delivered and failed since start, and the current failure.
+    public struct Sink: Sendable, Codable {
+        public var name: String
+        public var type: String
+        public var pending: Int
+        public var delivered: Int
+        public var failures: Int
+        public var lastError: String?
+    }
+
     public var application: String
     public var uptimeSeconds: Double
     public var cameras: [Camera]
     public var applications: [Application]
     public var models: [Model]
+    public var analytics: [Analytics] = []
+    public var sinks: [Sink] = []
 
     /// One line per camera and per code node, for the terminal.
     public var lines: [String] {
@@ -507,6 +598,18 @@ public struct StatusReport: Sendable, Codable {
         lines += applications.map { a in
             "app \(a.node): \(a.phase) \(one(a.framesPerSecond)) fps, inferences \(a.inferences), events \(a.events), "
                 + "restarts \(a.restarts), decision p50 \(ms(a.decisionLatencyP50Ms)) p99 \(ms(a.decisionLatencyP99Ms))"
+        }
+        lines += analytics.map { a in
+            var line = "analytics \(a.name): frames \(a.frames), tracks \(a.activeTracks), events \(a.events)"
+            for (name, c) in a.lineCounts.sorted(by: { $0.key < $1.key }) {
+                line += ", \(name) in \(c["in"] ?? 0) out \(c["out"] ?? 0)"
+            }
+            for (name, n) in a.occupancy.sorted(by: { $0.key < $1.key }) { line += ", \(name) \(n)" }
+            return line
+        }
+        lines += sinks.map { s in
+            "sink \(s.name) (\(s.type)): delivered \(s.delivered), pending \(s.pending)"
+                + (s.lastError.map { " — failing: \($0)" } ?? "")
         }
         return lines
     }

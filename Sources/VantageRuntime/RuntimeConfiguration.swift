@@ -20,6 +20,14 @@ public struct RuntimeConfiguration: Sendable {
     /// Shares camera streams with the other runtimes of this process that use the same hub: a camera read by two
     /// of them is decoded once (`vantage agent` passes one hub to all its instances).
     public var cameraHub: CameraHub?
+    /// An `outputs` document (sinks, rules, analytics) applied over the manifest's (`vantage run --outputs FILE`).
+    public var outputsFile: URL?
+    /// Names this device and this instance in event messages and topic templates (`{device}`, `{instance}`);
+    /// by default the host name and the application's name.
+    public var deviceName: String?
+    public var instanceName: String?
+    /// The environment `${NAME}` in the outputs' settings is read from.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Where snapshot JPEGs are written (default: `<state directory>/snapshots`).
     public var snapshotsDirectory: URL?
     /// Per-application state: `storage/` and `logs/` for the app, sockets, the compiled-model cache.

@@ -5,6 +5,7 @@
 // are called by name, overlays and frames go out with `put`, events with `publish`.
 import Foundation
 import Synchronization
+@_exported import VantageAnalytics
 @_exported import VantageProtocol
 
 /// An error from the runtime or the connection, with what to do.

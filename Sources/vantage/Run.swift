@@ -86,6 +86,20 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "An outputs document: sinks (MQTT, S3, webhooks), rules and no-code analytics (zones, lines), applied over "
+                + "graph.json's nodeGraph.outputs. See docs/outputs.md.", valueName: "FILE"))
+    var outputs: String?
+
+    @Option(help: ArgumentHelp("This device's name in event messages and {device} templates (default: the host name)."))
+    var device: String?
+
+    @Option(
+        help: ArgumentHelp("This instance's name in event messages and {instance} templates (default: the app's name).")
+    )
+    var instance: String?
+
+    @Option(
+        help: ArgumentHelp(
             "The application's state: storage/, logs/, the compiled-model cache (default ~/.local/state/vantage/<app>).",
             valueName: "DIR"))
     var stateDir: String?
@@ -183,6 +197,9 @@ struct Run: AsyncParsableCommand {
         }
         configuration.eventsFile = events.map { URL(fileURLWithPath: $0) }
         configuration.snapshotsDirectory = snapshots.map { URL(fileURLWithPath: $0) }
+        configuration.outputsFile = outputs.map { URL(fileURLWithPath: $0) }
+        configuration.deviceName = device
+        configuration.instanceName = instance
         configuration.statusInterval = statusInterval > 0 ? .milliseconds(Int(statusInterval * 1000)) : nil
         configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
         configuration.tensorSlotBytes = tensorSlotMb << 20

@@ -12,10 +12,11 @@ first use of ``node``, ``media`` and the rest.
 
 from . import _paths
 from ._paths import real_path
+from . import tracking  # pure Python, light: ByteTracker, Zone, CountingLine, SceneAnalyzer (Vantage addition)
 
 __version__ = "1.2.0+vantage"
 
-__all__ = ["node", "media", "port", "real_path", "sdk_stats", "__version__"]
+__all__ = ["node", "media", "port", "real_path", "sdk_stats", "tracking", "__version__"]
 
 _LAZY = {"node", "media", "port", "sdk_stats", "_reset_for_tests"}
 

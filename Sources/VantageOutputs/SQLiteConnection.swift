@@ -3,9 +3,9 @@ import Foundation
 
 /// What went wrong in a SQLite call, with SQLite's own message. ``Outbox`` turns it into an ``OutboxError``
 /// that tells the user what to do; no SQLite type leaves this module.
-struct SQLiteError: Error, CustomStringConvertible {
+package struct SQLiteError: Error, CustomStringConvertible {
     /// The kind of failure, from SQLite's primary result code.
-    enum Code: Sendable, Equatable {
+    package enum Code: Sendable, Equatable {
         /// The file or its folder cannot be opened or created (SQLITE_CANTOPEN, SQLITE_PERM).
         case cannotOpen
         /// The file is not a database or is damaged (SQLITE_NOTADB, SQLITE_CORRUPT).
@@ -22,22 +22,22 @@ struct SQLiteError: Error, CustomStringConvertible {
         case failed
     }
 
-    var code: Code
+    package var code: Code
     /// The database file.
-    var path: String
+    package var path: String
     /// SQLite's message (`sqlite3_errmsg`), which names no bound values.
-    var reason: String
+    package var reason: String
     /// The primary result code, for logs.
-    var status: Int32
+    package var status: Int32
 
-    var description: String {
+    package var description: String {
         switch code {
         case .diskFull: "the disk holding \(path) is full (\(reason)): free disk space, then retry"
         default: "SQLite failed on \(path): \(reason) (code \(status))"
         }
     }
 
-    static func code(for status: Int32) -> Code {
+    package static func code(for status: Int32) -> Code {
         switch status & 0xff {
         case SQLITE_CANTOPEN, SQLITE_PERM: .cannotOpen
         case SQLITE_NOTADB, SQLITE_CORRUPT: .damaged
@@ -52,15 +52,15 @@ struct SQLiteError: Error, CustomStringConvertible {
 
 /// One synchronous SQLite connection in WAL mode with a cache of prepared statements. Not thread-safe: its owner
 /// serialises every call (``Outbox`` holds it inside a `Mutex`). `deinit` finalizes the statements and closes.
-final class SQLiteConnection {
+package final class SQLiteConnection {
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
     /// The database file, for error messages.
-    let path: String
+    package let path: String
 
     /// Opens (creating when missing) the database at `path`. Pragmas in `setup` run before WAL mode is switched on,
     /// so that file-format pragmas such as `auto_vacuum` take effect on a new file.
-    init(path: String, setup: [String] = []) throws(SQLiteError) {
+    package init(path: String, setup: [String] = []) throws(SQLiteError) {
         self.path = path
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
@@ -83,12 +83,12 @@ final class SQLiteConnection {
     }
 
     /// Runs one or more statements that take no parameters; any rows they return are ignored.
-    func execute(_ sql: String) throws(SQLiteError) {
+    package func execute(_ sql: String) throws(SQLiteError) {
         try check(sqlite3_exec(handle, sql, nil, nil, nil))
     }
 
     /// The prepared statement for `sql`, reset and with its bindings cleared; prepared once per connection.
-    func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+    package func statement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
             return cached
@@ -104,7 +104,7 @@ final class SQLiteConnection {
     }
 
     /// The first column of the first row of `sql` as an integer; nil when it returns no row or NULL.
-    func integer(_ sql: String) throws(SQLiteError) -> Int64? {
+    package func integer(_ sql: String) throws(SQLiteError) -> Int64? {
         let statement = try statement(sql)
         defer { statement.reset() }
         guard try statement.step(), !statement.isNull(0) else { return nil }
@@ -112,7 +112,7 @@ final class SQLiteConnection {
     }
 
     /// Runs `body` inside `BEGIN IMMEDIATE` … `COMMIT`; rolls back and rethrows when it throws.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
+    package func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -126,15 +126,15 @@ final class SQLiteConnection {
     }
 
     /// Copies the WAL into the database and truncates the -wal file to zero bytes.
-    func checkpoint() throws(SQLiteError) {
+    package func checkpoint() throws(SQLiteError) {
         try check(sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, nil, nil))
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE.
-    var changes: Int { Int(sqlite3_changes64(handle)) }
+    package var changes: Int { Int(sqlite3_changes64(handle)) }
 
     /// Throws the connection's current error unless `status` is `SQLITE_OK`, `SQLITE_ROW` or `SQLITE_DONE`.
-    func check(_ status: Int32) throws(SQLiteError) {
+    package func check(_ status: Int32) throws(SQLiteError) {
         guard status != SQLITE_OK, status != SQLITE_ROW, status != SQLITE_DONE else { return }
         throw SQLiteError(
             code: SQLiteError.code(for: status), path: path, reason: String(cString: sqlite3_errmsg(handle)),
@@ -143,7 +143,7 @@ final class SQLiteConnection {
 }
 
 /// A prepared statement owned by its ``SQLiteConnection``. Parameters are numbered from 1, columns from 0.
-final class SQLiteStatement {
+package final class SQLiteStatement {
     private let pointer: OpaquePointer
     private unowned let connection: SQLiteConnection
 
@@ -155,28 +155,28 @@ final class SQLiteStatement {
     fileprivate func finalize() { sqlite3_finalize(pointer) }
 
     /// Makes the statement ready to run again and forgets its bindings.
-    func reset() {
+    package func reset() {
         sqlite3_reset(pointer)
         sqlite3_clear_bindings(pointer)
     }
 
-    func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
         guard let value else { return try bindNull(at: index) }
         try connection.check(sqlite3_bind_text(pointer, index, value, -1, csqlite_transient()))
     }
 
-    func bind(_ value: Int64?, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: Int64?, at index: Int32) throws(SQLiteError) {
         guard let value else { return try bindNull(at: index) }
         try connection.check(sqlite3_bind_int64(pointer, index, value))
     }
 
-    func bind(_ value: Double?, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: Double?, at index: Int32) throws(SQLiteError) {
         guard let value else { return try bindNull(at: index) }
         try connection.check(sqlite3_bind_double(pointer, index, value))
     }
 
     /// Binds bytes as a BLOB (an empty array is an empty BLOB, not NULL).
-    func bind(_ value: [UInt8]?, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: [UInt8]?, at index: Int32) throws(SQLiteError) {
         guard let value else { return try bindNull(at: index) }
         // A nil pointer would bind NULL, and an empty array may have no storage.
         if value.isEmpty { return try connection.check(sqlite3_bind_zeroblob(pointer, index, 0)) }
@@ -186,13 +186,13 @@ final class SQLiteStatement {
         try connection.check(status)
     }
 
-    func bindNull(at index: Int32) throws(SQLiteError) {
+    package func bindNull(at index: Int32) throws(SQLiteError) {
         try connection.check(sqlite3_bind_null(pointer, index))
     }
 
     /// Runs the statement to its next row: true when a row is ready to read, false when it has finished.
     @discardableResult
-    func step() throws(SQLiteError) -> Bool {
+    package func step() throws(SQLiteError) -> Bool {
         let status = sqlite3_step(pointer)
         if status == SQLITE_ROW { return true }
         if status == SQLITE_DONE { return false }
@@ -202,21 +202,21 @@ final class SQLiteStatement {
         return false
     }
 
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
+    package func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
 
-    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
+    package func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
 
-    func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
+    package func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
 
     /// The column as text; nil when it is NULL.
-    func text(_ column: Int32) -> String? {
+    package func text(_ column: Int32) -> String? {
         guard let bytes = sqlite3_column_text(pointer, column) else { return nil }
         let count = Int(sqlite3_column_bytes(pointer, column))
         return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
 
     /// The column as bytes; nil when it is NULL.
-    func blob(_ column: Int32) -> [UInt8]? {
+    package func blob(_ column: Int32) -> [UInt8]? {
         if isNull(column) { return nil }
         let count = Int(sqlite3_column_bytes(pointer, column))
         guard count > 0, let bytes = sqlite3_column_blob(pointer, column) else { return [] }

@@ -1,0 +1,437 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Who raised events: put into every message and usable in topic and key templates as `{device}`, `{instance}`,
+/// `{application}`.
+public struct EventContext: Sendable, Equatable {
+    public var device: String
+    public var instance: String
+    public var application: String
+    public init(device: String, instance: String, application: String) {
+        self.device = device
+        self.instance = instance
+        self.application = application
+    }
+}
+
+/// One event on its way out.
+public struct OutgoingEvent: Sendable {
+    /// Unique (a UUID by default); the same for every phase of an object's event, so consumers dedupe and update on it.
+    public var id: String
+    /// E.g. `zone.enter`, `line.cross`, `object`, or the application's own (`defect`).
+    public var type: String
+    public var time: Date
+    /// The camera node (or stream) it happened on.
+    public var camera: String?
+    /// What raised it: `node:<code node>` or `analytics:<analytics node>`.
+    public var source: String
+    /// For object events: `start`, `update` or `end`.
+    public var phase: String?
+    /// The application's (or the analytics') JSON object.
+    public var payload: JSON
+    /// The snapshot, already written (and flushed) to the local event folder.
+    public var snapshotFile: String?
+
+    public init(
+        id: String = UUID().uuidString.lowercased(), type: String, time: Date = Date(), camera: String?, source: String,
+        phase: String? = nil, payload: JSON, snapshotFile: String? = nil
+    ) {
+        self.id = id
+        self.type = type
+        self.time = time
+        self.camera = camera
+        self.source = source
+        self.phase = phase
+        self.payload = payload
+        self.snapshotFile = snapshotFile
+    }
+
+    /// The message sinks receive (before the uploaded objects are added).
+    func message(context: EventContext) -> JSON {
+        var o: [String: JSON] = [
+            "id": .string(id), "type": .string(type), "time": .string(EventPipeline.format(time)),
+            "device": .string(context.device), "instance": .string(context.instance),
+            "application": .string(context.application), "source": .string(source), "payload": payload,
+        ]
+        if let camera { o["camera"] = .string(camera) }
+        if let phase { o["phase"] = .string(phase) }
+        return .object(o)
+    }
+}
+
+/// A sink that takes messages (MQTT, webhooks).
+public protocol MessageSink: Sendable {
+    /// Delivers one message; returns when the receiver acknowledged it. `event` is the whole message, for templates.
+    func send(_ body: [UInt8], event: JSON) async throws(SinkError)
+    /// Stops (closing connections); pending deliveries stay in the outbox.
+    func shutdown() async
+}
+
+/// A sink that stores files (S3-compatible object storage).
+public protocol ObjectSink: Sendable {
+    /// Stores the file; answers what a message says about it (at least `key` and `url`).
+    func store(file: URL, event: JSON, part: PendingDelivery.Part) async throws(SinkError) -> JSON
+    func shutdown() async
+}
+
+/// A configured sink, ready to deliver.
+public enum ConnectedSink: Sendable {
+    case messages(any MessageSink)
+    case objects(any ObjectSink)
+}
+
+/// Events on their way out: routes each event by the rules, stores it in the ``SinkOutbox`` (durably, before
+/// ``record(_:)`` returns), and delivers it with one worker per sink — in order per sink, retried with backoff until
+/// the sink takes it. A message waits until its event's snapshot and clip are stored, and then names them.
+public final class EventPipeline: Sendable {
+    public let configuration: OutputsConfiguration
+    public let context: EventContext
+    public let outbox: SinkOutbox
+    private let sinks: [String: ConnectedSink]
+    private let logger: Logger
+    private let wakeups: [String: Wakeup]
+    private let workers = Mutex<[Task<Void, Never>]>([])
+    private let limits = Mutex<[String: Date]>([:])
+    private let counters = Mutex<[String: SinkCounters]>([:])
+    /// Backoff of retryable failures: doubles from `initialBackoff` up to `maxBackoff`; not-retryable ones wait `maxBackoff`.
+    let initialBackoff: Double
+    let maxBackoff: Double
+
+    /// Deliveries per sink since start.
+    public struct SinkCounters: Sendable, Equatable {
+        public var delivered = 0
+        public var failures = 0
+    }
+
+    /// Makes the pipeline; `sinks` are the connected sinks by name (``SinkFactory`` makes them from the configuration).
+    public init(
+        configuration: OutputsConfiguration, context: EventContext, outbox: SinkOutbox,
+        sinks: [String: ConnectedSink], logger: Logger, initialBackoff: Double = 1, maxBackoff: Double = 30
+    ) {
+        self.configuration = configuration
+        self.context = context
+        self.outbox = outbox
+        self.sinks = sinks
+        self.logger = logger
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        var wakeups: [String: Wakeup] = [:]
+        for name in sinks.keys { wakeups[name] = Wakeup() }
+        self.wakeups = wakeups
+    }
+
+    /// Starts one delivery worker per sink.
+    public func start() {
+        workers.withLock { tasks in
+            for name in sinks.keys.sorted() {
+                tasks.append(Task { [self] in await run(sink: name) })
+            }
+        }
+    }
+
+    /// Stops the workers and closes the sinks; what is not delivered stays in the outbox for the next start.
+    public func stop() async {
+        let tasks = workers.withLock { t in
+            defer { t = [] }
+            return t
+        }
+        for t in tasks { t.cancel() }
+        for w in wakeups.values { w.signal() }
+        // Closing the sinks ends a delivery still waiting for its acknowledgement; it stays in the outbox.
+        for sink in sinks.values {
+            switch sink {
+            case .messages(let s): await s.shutdown()
+            case .objects(let s): await s.shutdown()
+            }
+        }
+        for t in tasks { await t.value }
+    }
+
+    /// What one event turned into: its place in the outbox and whether a clip was asked for.
+    public struct Recorded: Sendable {
+        public var sequence: Int64?
+        public var wantsClip: Bool
+        /// The sinks it goes to (empty: kept on local disk only).
+        public var sinks: [String]
+    }
+
+    /// Routes `event` and stores it in the outbox (durable when this returns). Throws when the outbox cannot be
+    /// written: the caller tells the application its event was not accepted.
+    @discardableResult
+    public func record(_ event: OutgoingEvent) throws(OutboxFileError) -> Recorded {
+        let route = try self.route(event)
+        guard !route.messageSinks.isEmpty || !route.objectSinks.isEmpty else {
+            return Recorded(sequence: nil, wantsClip: false, sinks: [])
+        }
+        var deliveries: [(sink: String, part: PendingDelivery.Part)] = []
+        let hasSnapshot = route.snapshot && event.snapshotFile != nil
+        for sink in route.objectSinks {
+            if hasSnapshot { deliveries.append((sink, .snapshot)) }
+            if route.clip { deliveries.append((sink, .clip)) }
+        }
+        for sink in route.messageSinks { deliveries.append((sink, .message)) }
+        let sequence = try outbox.add(
+            message: event.message(context: context), snapshotFile: hasSnapshot ? event.snapshotFile : nil,
+            clipPending: route.clip, objectSinks: route.objectSinks, deliveries: deliveries)
+        for d in deliveries { wakeups[d.sink]?.signal() }
+        return Recorded(sequence: sequence, wantsClip: route.clip, sinks: route.messageSinks + route.objectSinks)
+    }
+
+    /// The clip of a recorded event was written (`file`) or could not be (`error`).
+    public func clipFinished(sequence: Int64, file: String?, error: String?) throws(OutboxFileError) {
+        try outbox.setClip(sequence: sequence, file: file, error: error)
+        for w in wakeups.values { w.signal() }
+    }
+
+    /// Deliveries per sink since start.
+    public var deliveryCounters: [String: SinkCounters] { counters.withLock { $0 } }
+
+    // MARK: - Routing
+
+    struct Route {
+        var messageSinks: [String] = []
+        var objectSinks: [String] = []
+        var snapshot = false
+        var clip = false
+    }
+
+    /// Which sinks take `event`: those of every matching rule (unless rate-limited), plus every sink no rule names.
+    func route(_ event: OutgoingEvent) throws(OutboxFileError) -> Route {
+        var chosen: [String] = []
+        var snapshot = false
+        var clip = false
+        let named = Set(configuration.rules.flatMap(\.send))
+        for sink in configuration.sinks where !named.contains(sink.name) {
+            chosen.append(sink.name)
+            snapshot = true
+        }
+        let message = event.message(context: context)
+        for rule in configuration.rules where Self.matches(rule, event: event, message: message) {
+            if let every = rule.atMostEvery, every > 0 {
+                let key = "\(rule.name)|\(event.camera ?? "")"
+                var last = limits.withLock { $0[key] }
+                if last == nil { last = try outbox.lastSent(key) }
+                if let last, event.time.timeIntervalSince(last) < every { continue }
+                limits.withLock { $0[key] = event.time }
+                try outbox.setLastSent(key, event.time)
+            }
+            for name in rule.send where !chosen.contains(name) { chosen.append(name) }
+            snapshot = snapshot || rule.snapshot
+            clip = clip || rule.clip
+        }
+        var route = Route(snapshot: snapshot, clip: false)
+        for name in chosen {
+            switch sinks[name] {
+            case .objects?: route.objectSinks.append(name)
+            case .messages?: route.messageSinks.append(name)
+            case nil: break
+            }
+        }
+        route.clip = clip && !route.objectSinks.isEmpty
+        return route
+    }
+
+    /// Whether `rule` takes `event`.
+    static func matches(_ rule: OutputsConfiguration.Rule, event: OutgoingEvent, message: JSON) -> Bool {
+        if !rule.types.isEmpty {
+            let ok = rule.types.contains { pattern in
+                pattern.hasSuffix("*") ? event.type.hasPrefix(pattern.dropLast()) : pattern == event.type
+            }
+            if !ok { return false }
+        }
+        if !rule.cameras.isEmpty {
+            guard let camera = event.camera, rule.cameras.contains(camera) else { return false }
+        }
+        for condition in rule.payload where !condition.holds(for: event.payload) { return false }
+        return true
+    }
+
+    // MARK: - Delivery
+
+    private func run(sink name: String) async {
+        guard let sink = sinks[name], let wakeup = wakeups[name] else { return }
+        var loggedError: String?
+        while !Task.isCancelled {
+            let next: PendingDelivery?
+            do {
+                next = try outbox.head(of: name)
+            } catch {
+                logger.error("the outbox cannot be read", metadata: ["error": "\(error)"])
+                await wakeup.wait(seconds: 5)
+                continue
+            }
+            guard let delivery = next else {
+                await wakeup.wait(seconds: 5)
+                continue
+            }
+            let wait = delivery.notBefore.timeIntervalSinceNow
+            if wait > 0 {
+                await wakeup.wait(seconds: wait)
+                continue
+            }
+            do {
+                switch try await attempt(delivery, sink: sink) {
+                case .done:
+                    counters.withLock { $0[name, default: SinkCounters()].delivered += 1 }
+                    if loggedError != nil {
+                        logger.info("sink delivers again", metadata: ["sink": "\(name)"])
+                        loggedError = nil
+                    }
+                case .waiting:
+                    await wakeup.wait(seconds: 1)
+                }
+            } catch let error as SinkError {
+                counters.withLock { $0[name, default: SinkCounters()].failures += 1 }
+                let delay =
+                    error.retryable
+                    ? min(maxBackoff, initialBackoff * pow(2, Double(min(delivery.attempts, 20))))
+                    : maxBackoff
+                let jittered = delay * Double.random(in: 0.9...1.1)
+                if loggedError != error.message {
+                    logger.warning(
+                        "sink delivery failed; the event stays in the outbox and is retried",
+                        metadata: [
+                            "sink": "\(name)", "error": "\(error.message)", "retryable": "\(error.retryable)",
+                            "retryIn": "\(String(format: "%.1f", jittered)) s",
+                        ])
+                    loggedError = error.message
+                }
+                try? outbox.fail(delivery, error: error.message, retryAt: Date().addingTimeInterval(jittered))
+            } catch {
+                logger.error("the outbox cannot be written", metadata: ["error": "\(error)"])
+                await wakeup.wait(seconds: 5)
+            }
+        }
+    }
+
+    private enum Outcome { case done, waiting }
+
+    private func attempt(_ delivery: PendingDelivery, sink: ConnectedSink) async throws -> Outcome {
+        guard let event = try outbox.event(delivery.sequence) else {
+            try outbox.complete(delivery)
+            return .done
+        }
+        switch (sink, delivery.part) {
+        case (.objects(let store), .snapshot), (.objects(let store), .clip):
+            let file: String?
+            if delivery.part == .snapshot {
+                file = event.snapshotFile
+            } else {
+                if event.clipState == .pending { return .waiting }
+                file = event.clipState == .ready ? event.clipFile : nil
+            }
+            guard let file else {
+                try outbox.complete(delivery)
+                return .done
+            }
+            guard FileManager.default.fileExists(atPath: file) else {
+                // Deleted by hand or by a full disk's cleanup: say so in the message rather than block the sink.
+                try outbox.complete(delivery, storedObject: .object(["error": .string("the file \(file) is gone")]))
+                return .done
+            }
+            let stored = try await store.store(
+                file: URL(fileURLWithPath: file), event: event.message, part: delivery.part)
+            try outbox.complete(delivery, storedObject: stored)
+            return .done
+        case (.messages(let messages), _):
+            if event.clipState == .pending { return .waiting }
+            if try outbox.hasPendingObjects(delivery.sequence) { return .waiting }
+            let message = try assemble(event)
+            try await messages.send(Array(message.text.utf8), event: message)
+            try outbox.complete(delivery)
+            return .done
+        case (.objects, .message):
+            try outbox.complete(delivery)
+            return .done
+        }
+    }
+
+    /// The message with the objects stored for it: `snapshot` and `clip` from the first object sink that has them.
+    private func assemble(_ event: StoredEvent) throws(OutboxFileError) -> JSON {
+        guard case .object(var o) = event.message else { return event.message }
+        let objects = try outbox.objects(event.sequence)
+        for part in ["snapshot", "clip"] {
+            for sink in event.objectSinks {
+                if let found = objects.first(where: { $0.part == part && $0.sink == sink }) {
+                    var value = found.object
+                    if case .object(var fields) = value {
+                        fields["sink"] = .string(sink)
+                        value = .object(fields)
+                    }
+                    if part == "clip", case .object(let existing)? = o["clip"], existing["error"] != nil { break }
+                    o[part] = value
+                    break
+                }
+            }
+        }
+        return .object(o)
+    }
+
+    static func format(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}
+
+extension OutputsConfiguration.PayloadCondition {
+    /// Whether the payload satisfies this condition.
+    func holds(for payload: JSON) -> Bool {
+        let actual = payload[path]
+        let expected = JSON(parsing: value) ?? .null
+        switch op {
+        case .exists: return (actual != nil) == (expected != .bool(false))
+        case .equal: return actual == expected
+        case .notEqual: return actual != expected
+        case .oneOf:
+            guard case .array(let options) = expected, let actual else { return false }
+            return options.contains(actual)
+        case .less, .lessOrEqual, .greater, .greaterOrEqual:
+            guard let a = actual?.numberValue, let b = expected.numberValue else { return false }
+            switch op {
+            case .less: return a < b
+            case .lessOrEqual: return a <= b
+            case .greater: return a > b
+            default: return a >= b
+            }
+        }
+    }
+}
+
+/// Wakes a waiting worker early (new work, a clip finished, stop); otherwise it sleeps its timeout out.
+final class Wakeup: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
+            s.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns at the next signal, or after `seconds`, or at once when a signal came since the last wait.
+    func wait(seconds: Double) async {
+        let timer = Task { [self] in
+            guard (try? await Task.sleep(for: .seconds(max(0.001, seconds)))) != nil else { return }
+            signal()
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.pending || Task.isCancelled {
+                    s.pending = false
+                    return true
+                }
+                s.waiter = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+        timer.cancel()
+        state.withLock { $0.pending = false }
+    }
+}

@@ -1,1 +1,0 @@
-// Outputs: events on their way out (outbox, rules, sinks).

@@ -1,0 +1,451 @@
+import Foundation
+import VantageAnalytics
+
+extension OutputsConfiguration {
+    /// Reads an `outputs` object from JSON text (a file given with `--outputs`, or the `outputs` member of a manifest).
+    /// `${NAME}` in a sink's settings is replaced by the environment variable NAME (so secrets stay out of files);
+    /// a missing variable is an error naming it.
+    public init(
+        json: Data, path: String = "outputs", environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(OutputsConfigurationError)
+    {
+        let object: JSON
+        do {
+            object = try JSONDecoder().decode(JSON.self, from: json)
+        } catch {
+            throw OutputsConfigurationError(path, "is not valid JSON (\(error))")
+        }
+        try self.init(object: object, path: path, environment: environment)
+    }
+
+    /// Reads an `outputs` object already parsed.
+    public init(
+        object: JSON, path: String = "outputs", environment: [String: String] = ProcessInfo.processInfo.environment
+    )
+        throws(OutputsConfigurationError)
+    {
+        self.init()
+        let root = try Node(object, path).object(allowed: ["events", "analytics", "sinks", "rules", "description"])
+        if let events = root["events"] { self.events = try Self.localEvents(events) }
+        if let analytics = root["analytics"] {
+            self.analytics = try analytics.array().map { node throws(OutputsConfigurationError) in
+                try Self.analyticsNode(node)
+            }
+            try Self.unique(self.analytics.map(\.name), at: analytics.path, what: "analytics node")
+        }
+        if let sinks = root["sinks"] {
+            let members = try sinks.members()
+            self.sinks = try members.map { name, node throws(OutputsConfigurationError) in
+                try Self.sink(name: name, node, environment: environment)
+            }
+        }
+        if let rules = root["rules"] {
+            self.rules = try rules.array().enumerated().map { index, node throws(OutputsConfigurationError) in
+                try Self.rule(node, index: index)
+            }
+        }
+    }
+
+    /// Checks what only the merged configuration can tell: every sink a rule names exists.
+    public func validated() throws(OutputsConfigurationError) -> OutputsConfiguration {
+        for rule in rules {
+            for name in rule.send where sink(named: name) == nil {
+                let known = sinks.map(\.name).joined(separator: ", ")
+                throw OutputsConfigurationError(
+                    "outputs.rules.\(rule.name).send",
+                    "names the sink \"\(name)\", which no outputs document defines (sinks: "
+                        + "\(known.isEmpty ? "none" : known)); define it under \"sinks\", e.g. in a file given with "
+                        + "--outputs FILE")
+            }
+        }
+        return self
+    }
+
+    /// Combines two configurations: `other` (an overrides document or `--outputs`) replaces this one's sinks, rules
+    /// and analytics nodes of the same name, adds new ones, and replaces `events` when it sets it.
+    public func merged(with other: OutputsConfiguration) -> OutputsConfiguration {
+        var result = self
+        if other.events != LocalEvents() { result.events = other.events }
+        for node in other.analytics {
+            if let i = result.analytics.firstIndex(where: { $0.name == node.name }) {
+                result.analytics[i] = node
+            } else {
+                result.analytics.append(node)
+            }
+        }
+        for sink in other.sinks {
+            if let i = result.sinks.firstIndex(where: { $0.name == sink.name }) {
+                result.sinks[i] = sink
+            } else {
+                result.sinks.append(sink)
+            }
+        }
+        for rule in other.rules {
+            if let i = result.rules.firstIndex(where: { $0.name == rule.name }) {
+                result.rules[i] = rule
+            } else {
+                result.rules.append(rule)
+            }
+        }
+        return result
+    }
+
+    // MARK: - Sections
+
+    private static func localEvents(_ node: Node) throws(OutputsConfigurationError) -> LocalEvents {
+        let o = try node.object(allowed: ["maxAge", "maxSize", "clips", "snapshotOverlays"])
+        var events = LocalEvents()
+        if let v = o["maxAge"] { events.maxAge = try v.isNull ? nil : v.duration() }
+        if let v = o["maxSize"] { events.maxBytes = try v.isNull ? nil : v.size() }
+        if let v = o["snapshotOverlays"] { events.snapshotOverlays = try v.bool() }
+        if let clips = o["clips"] {
+            let c = try clips.object(allowed: ["preRoll", "postRoll"])
+            if let v = c["preRoll"] { events.clipPreRoll = try v.duration(max: 60) }
+            if let v = c["postRoll"] { events.clipPostRoll = try v.duration(max: 60) }
+        }
+        return events
+    }
+
+    private static func analyticsNode(_ node: Node) throws(OutputsConfigurationError) -> AnalyticsNode {
+        let o = try node.object(
+            allowed: ["name", "camera", "model", "classes", "minScore", "tracker", "zones", "lines", "objectEvents"])
+        let name = try o.required("name").identifier()
+        var result = AnalyticsNode(
+            name: name, camera: try o.required("camera").string(), model: try o.required("model").string())
+        if let v = o["classes"] {
+            result.classes = try v.array().map { c throws(OutputsConfigurationError) in
+                if case .number(let n) = c.raw { return String(Int(n)) }
+                return try c.string()
+            }
+        }
+        if let v = o["minScore"] { result.minScore = try v.number(in: 0...1) }
+        if let v = o["objectEvents"] { result.objectEvents = try v.bool() }
+        if let t = o["tracker"] {
+            let tc = try t.object(
+                allowed: ["highScore", "lowScore", "newTrackScore", "matchIoU", "confirmFrames", "maxLostSeconds"])
+            var c = TrackerConfiguration()
+            if let v = tc["highScore"] { c.highScore = try v.number(in: 0...1) }
+            if let v = tc["lowScore"] { c.lowScore = try v.number(in: 0...1) }
+            if let v = tc["newTrackScore"] { c.newTrackScore = try v.number(in: 0...1) }
+            if let v = tc["matchIoU"] { c.matchIoU = try v.number(in: 0...1) }
+            if let v = tc["confirmFrames"] { c.confirmFrames = Int(try v.number(in: 1...100)) }
+            if let v = tc["maxLostSeconds"] { c.maxLostSeconds = try v.duration(max: 600) }
+            result.tracker = c
+        }
+        if let zones = o["zones"] {
+            result.zones = try zones.array().map { z throws(OutputsConfigurationError) in
+                let zo = try z.object(allowed: ["name", "polygon", "classes", "dwell"])
+                let polygon = try zo.required("polygon").array().map { p throws(OutputsConfigurationError) in
+                    try p.point()
+                }
+                guard polygon.count >= 3 else {
+                    throw OutputsConfigurationError(
+                        "\(z.path).polygon", "needs at least 3 points, e.g. [[0.1,0.5],[0.5,0.5],[0.5,1]]")
+                }
+                return Zone(
+                    name: try zo.required("name").identifier(), polygon: polygon,
+                    classes: try zo["classes"].map { c throws(OutputsConfigurationError) in try c.integers() },
+                    dwellSeconds: try zo["dwell"].map { d throws(OutputsConfigurationError) in try d.duration() })
+            }
+            try unique(result.zones.map(\.name), at: zones.path, what: "zone")
+        }
+        if let lines = o["lines"] {
+            result.lines = try lines.array().map { l throws(OutputsConfigurationError) in
+                let lo = try l.object(allowed: ["name", "from", "to", "classes"])
+                let from = try lo.required("from").point()
+                let to = try lo.required("to").point()
+                guard from != to else {
+                    throw OutputsConfigurationError(
+                        "\(l.path)", "\"from\" and \"to\" are the same point: a line needs two")
+                }
+                return CountingLine(
+                    name: try lo.required("name").identifier(), from: from, to: to,
+                    classes: try lo["classes"].map { c throws(OutputsConfigurationError) in try c.integers() })
+            }
+            try unique(result.lines.map(\.name), at: lines.path, what: "line")
+        }
+        return result
+    }
+
+    /// The settings each kind of sink accepts, and which are required.
+    static let sinkSettings: [SinkConfiguration.Kind: (allowed: Set<String>, required: [String])] = [
+        .mqtt: (
+            [
+                "url", "topic", "qos", "retain", "username", "password", "caFile", "certFile", "keyFile", "insecure",
+                "clientId", "availabilityTopic", "keepAlive",
+            ], ["url"]
+        ),
+        .s3: (
+            [
+                "endpoint", "region", "bucket", "prefix", "accessKeyId", "secretAccessKey", "sessionToken", "pathStyle",
+                "partSize",
+            ], ["bucket", "accessKeyId", "secretAccessKey"]
+        ),
+        .webhook: (["url", "secret", "timeout", "headers"], ["url"]),
+    ]
+
+    private static func sink(name: String, _ node: Node, environment: [String: String])
+        throws(OutputsConfigurationError) -> SinkConfiguration
+    {
+        guard name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
+            throw OutputsConfigurationError(node.path, "a sink's name uses letters, digits, '_', '.' and '-' only")
+        }
+        let o = try node.object(allowed: nil)
+        let typeName = try o.required("type").string()
+        guard let kind = SinkConfiguration.Kind(rawValue: typeName) else {
+            throw OutputsConfigurationError(
+                "\(node.path).type", "\"\(typeName)\" is not a sink type: use mqtt, s3 or webhook")
+        }
+        let spec = sinkSettings[kind]!
+        var settings: [String: SinkConfiguration.SettingValue] = [:]
+        for (key, value) in o.members where key != "type" {
+            guard spec.allowed.contains(key) else {
+                throw OutputsConfigurationError(
+                    "\(node.path).\(key)",
+                    "is not a setting of \(kind.rawValue) sinks (they take: \(spec.allowed.sorted().joined(separator: ", ")))"
+                )
+            }
+            switch value.raw {
+            case .string(let s):
+                settings[key] = .string(try expand(s, at: value.path, environment))
+            case .bool(let b):
+                settings[key] = .bool(b)
+            case .number(let n):
+                settings[key] = .number(n)
+            case .object(let dict):
+                // Only webhook headers: "Name: value" strings.
+                var lines: [String] = []
+                for (k, v) in dict.sorted(by: { $0.key < $1.key }) {
+                    guard case .string(let s) = v else {
+                        throw OutputsConfigurationError("\(value.path).\(k)", "must be text")
+                    }
+                    lines.append("\(k): \(try expand(s, at: "\(value.path).\(k)", environment))")
+                }
+                settings[key] = .strings(lines)
+            default:
+                throw OutputsConfigurationError(value.path, "must be text, a number or true/false")
+            }
+        }
+        for key in spec.required where settings[key] == nil {
+            throw OutputsConfigurationError("\(node.path)", "a \(kind.rawValue) sink needs \"\(key)\"")
+        }
+        if let qos = settings["qos"] {
+            guard case .number(let n) = qos, [0, 1, 2].contains(n) else {
+                throw OutputsConfigurationError("\(node.path).qos", "must be 0, 1 or 2")
+            }
+        }
+        if let timeout = o["timeout"] { settings["timeout"] = .number(try timeout.duration(max: 300)) }
+        return SinkConfiguration(name: name, kind: kind, settings: settings)
+    }
+
+    private static func rule(_ node: Node, index: Int) throws(OutputsConfigurationError) -> Rule {
+        let o = try node.object(allowed: ["name", "when", "send", "snapshot", "clip", "atMostEvery"])
+        var rule = Rule(name: try o["name"]?.identifier() ?? "rule\(index + 1)")
+        if let when = o["when"] {
+            let w = try when.object(allowed: ["type", "camera", "payload"])
+            if let t = w["type"] { rule.types = try t.stringOrStrings() }
+            if let c = w["camera"] { rule.cameras = try c.stringOrStrings() }
+            if let p = w["payload"] { rule.payload = try payloadConditions(p, prefix: []) }
+        }
+        rule.send = try o.required("send").stringOrStrings()
+        if let v = o["snapshot"] { rule.snapshot = try v.bool() }
+        if let v = o["clip"] { rule.clip = try v.bool() }
+        if let v = o["atMostEvery"] { rule.atMostEvery = try v.duration() }
+        return rule
+    }
+
+    private static func payloadConditions(_ node: Node, prefix: [String]) throws(OutputsConfigurationError)
+        -> [PayloadCondition]
+    {
+        var result: [PayloadCondition] = []
+        for (key, value) in try node.members() {
+            let path = prefix + key.split(separator: ".").map(String.init)
+            if case .object(let dict) = value.raw {
+                let operators = dict.keys.compactMap { PayloadCondition.Operator(rawValue: $0) }
+                if operators.count == dict.count {
+                    for (op, operand) in dict.sorted(by: { $0.key < $1.key }) {
+                        result.append(
+                            PayloadCondition(
+                                path: path, op: PayloadCondition.Operator(rawValue: op)!, value: operand.text))
+                    }
+                } else if operators.isEmpty {
+                    result += try payloadConditions(value, prefix: path)
+                } else {
+                    throw OutputsConfigurationError(
+                        value.path,
+                        "mixes operators and keys: write {\">\": 3} or nested keys, not both (operators: "
+                            + PayloadCondition.Operator.allCases.map(\.rawValue).joined(separator: " ") + ")")
+                }
+            } else {
+                result.append(PayloadCondition(path: path, op: .equal, value: value.raw.text))
+            }
+        }
+        return result
+    }
+
+    private static func unique(_ names: [String], at path: String, what: String) throws(OutputsConfigurationError) {
+        var seen: Set<String> = []
+        for name in names where !seen.insert(name).inserted {
+            throw OutputsConfigurationError(path, "two \(what)s are named \"\(name)\": give each its own name")
+        }
+    }
+
+    /// Replaces `${NAME}` with the environment variable NAME.
+    private static func expand(_ text: String, at path: String, _ environment: [String: String])
+        throws(OutputsConfigurationError) -> String
+    {
+        var result = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            result += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
+                throw OutputsConfigurationError(path, "has \"${\" without a closing \"}\"")
+            }
+            let name = String(rest[open.upperBound..<close])
+            guard let value = environment[name] else {
+                throw OutputsConfigurationError(
+                    path,
+                    "refers to the environment variable \(name), which is not set: set it in the environment of "
+                        + "`vantage run` or `vantage agent`")
+            }
+            result += value
+            rest = rest[rest.index(after: close)...]
+        }
+        result += rest
+        return result
+    }
+}
+
+/// A JSON value with the path it was read from, for error messages.
+struct Node {
+    let raw: JSON
+    let path: String
+
+    init(_ raw: JSON, _ path: String) {
+        self.raw = raw
+        self.path = path
+    }
+
+    var isNull: Bool { raw == .null }
+
+    /// The members of an object in the order of their keys, checking them against `allowed` (nil: any).
+    func object(allowed: Set<String>?) throws(OutputsConfigurationError) -> Members {
+        guard case .object(let dict) = raw else { throw OutputsConfigurationError(path, "must be an object {…}") }
+        if let allowed {
+            for key in dict.keys.sorted() where !allowed.contains(key) {
+                throw OutputsConfigurationError(
+                    "\(path).\(key)", "is not known here (known: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+        return Members(members: dict.keys.sorted().map { ($0, Node(dict[$0]!, "\(path).\($0)")) }, path: path)
+    }
+
+    func members() throws(OutputsConfigurationError) -> [(String, Node)] { try object(allowed: nil).members }
+
+    func array() throws(OutputsConfigurationError) -> [Node] {
+        guard case .array(let list) = raw else { throw OutputsConfigurationError(path, "must be a list […]") }
+        return list.enumerated().map { Node($1, "\(path)[\($0)]") }
+    }
+
+    func string() throws(OutputsConfigurationError) -> String {
+        guard case .string(let s) = raw, !s.isEmpty else {
+            throw OutputsConfigurationError(path, "must be non-empty text")
+        }
+        return s
+    }
+
+    func identifier() throws(OutputsConfigurationError) -> String {
+        let s = try string()
+        guard s.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
+            throw OutputsConfigurationError(path, "\"\(s)\" may use letters, digits, '_', '.' and '-' only")
+        }
+        return s
+    }
+
+    func stringOrStrings() throws(OutputsConfigurationError) -> [String] {
+        if case .string = raw { return [try string()] }
+        return try array().map { n throws(OutputsConfigurationError) in try n.string() }
+    }
+
+    func bool() throws(OutputsConfigurationError) -> Bool {
+        guard case .bool(let b) = raw else { throw OutputsConfigurationError(path, "must be true or false") }
+        return b
+    }
+
+    func number(in range: ClosedRange<Double>? = nil) throws(OutputsConfigurationError) -> Double {
+        guard case .number(let value) = raw else { throw OutputsConfigurationError(path, "must be a number") }
+        if let range, !range.contains(value) {
+            throw OutputsConfigurationError(path, "must be from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func integers() throws(OutputsConfigurationError) -> [Int] {
+        try array().map { n throws(OutputsConfigurationError) in Int(try n.number()) }
+    }
+
+    /// `[x, y]` in fractions of the frame.
+    func point() throws(OutputsConfigurationError) -> Point {
+        let xy = try array()
+        guard xy.count == 2 else {
+            throw OutputsConfigurationError(path, "a point is [x, y] in fractions of the frame, e.g. [0.5, 0.25]")
+        }
+        return Point(x: try xy[0].number(in: 0...1), y: try xy[1].number(in: 0...1))
+    }
+
+    /// Seconds: a number, or text with a unit (`500ms`, `30s`, `5m`, `2h`, `7d`).
+    func duration(max: Double? = nil) throws(OutputsConfigurationError) -> Double {
+        let seconds: Double
+        if case .string(let s) = raw {
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+            guard
+                let (suffix, scale) = units.first(where: { s.hasSuffix($0.0) && Double(s.dropLast($0.0.count)) != nil }
+                ),
+                let n = Double(s.dropLast(suffix.count))
+            else {
+                throw OutputsConfigurationError(
+                    path, "\"\(s)\" is not a duration: write seconds, or e.g. \"30s\", \"5m\", \"7d\"")
+            }
+            seconds = n * scale
+        } else {
+            seconds = try number()
+        }
+        guard seconds >= 0 else { throw OutputsConfigurationError(path, "must not be negative") }
+        if let max, seconds > max { throw OutputsConfigurationError(path, "must be at most \(max) seconds") }
+        return seconds
+    }
+
+    /// Bytes: a number, or text with a unit (`500MB`, `2GB`, `1TB`; powers of 1024).
+    func size() throws(OutputsConfigurationError) -> Int64 {
+        if case .string(let s) = raw {
+            let units: [(String, Double)] = [
+                ("KB", 1024), ("MB", 1_048_576), ("GB", 1_073_741_824), ("TB", 1_099_511_627_776), ("B", 1),
+            ]
+            let upper = s.uppercased()
+            guard
+                let (suffix, scale) = units.first(where: {
+                    upper.hasSuffix($0.0) && Double(upper.dropLast($0.0.count)) != nil
+                }),
+                let n = Double(upper.dropLast(suffix.count)), n >= 0
+            else {
+                throw OutputsConfigurationError(path, "\"\(s)\" is not a size: write bytes, or e.g. \"500MB\", \"2GB\"")
+            }
+            return Int64(n * scale)
+        }
+        let n = try number()
+        guard n >= 0 else { throw OutputsConfigurationError(path, "must not be negative") }
+        return Int64(n)
+    }
+}
+
+/// An object's members, looked up by key.
+struct Members {
+    let members: [(String, Node)]
+    let path: String
+    subscript(key: String) -> Node? { members.first { $0.0 == key }?.1 }
+    func required(_ key: String) throws(OutputsConfigurationError) -> Node {
+        guard let node = self[key] else { throw OutputsConfigurationError(path, "needs \"\(key)\"") }
+        return node
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import VantageApp
+import VantageOutputs
+
+extension Runtime {
+    /// The outputs that apply: graph.json's `nodeGraph.outputs`, then the overrides document's
+    /// `nodeGraphOverrides.outputs`, then `--outputs FILE`; each later one replaces sinks, rules and analytics nodes
+    /// of the same name.
+    static func loadOutputs(application: ResolvedApplication, configuration: RuntimeConfiguration) throws
+        -> OutputsConfiguration
+    {
+        var result = OutputsConfiguration()
+        for (i, document) in application.outputsDocuments.enumerated() {
+            guard let data = try? Data(contentsOf: document),
+                let json = JSON(parsing: String(decoding: data, as: UTF8.self))
+            else { continue }
+            let key = i == 0 ? "nodeGraph" : "nodeGraphOverrides"
+            guard let outputs = json[[key, "outputs"]] else { continue }
+            do {
+                result = result.merged(
+                    with: try OutputsConfiguration(
+                        object: outputs, path: "\(document.lastPathComponent): \(key).outputs",
+                        environment: configuration.environment))
+            } catch {
+                throw RuntimeError("\(error)")
+            }
+        }
+        if let file = configuration.outputsFile {
+            let data: Data
+            do {
+                data = try Data(contentsOf: file)
+            } catch {
+                throw RuntimeError("cannot read the outputs file \(file.path): \(error.localizedDescription)")
+            }
+            do {
+                result = result.merged(
+                    with: try OutputsConfiguration(
+                        json: data, path: file.lastPathComponent, environment: configuration.environment))
+            } catch {
+                throw RuntimeError("\(error)")
+            }
+        }
+        do {
+            result = try result.validated()
+        } catch {
+            throw RuntimeError("\(error)")
+        }
+        for node in result.analytics where !application.models.contains(where: { $0.name == node.model }) {
+            let known = application.models.map(\.name).joined(separator: ", ")
+            throw RuntimeError(
+                "outputs.analytics \(node.name): the application has no model node \"\(node.model)\" (model nodes: "
+                    + (known.isEmpty ? "none" : known) + ")")
+        }
+        return result
+    }
+
+    /// The sinks' outbox (`<state>/outputs.sqlite`) and workers, with every configured sink connected.
+    static func makePipeline(
+        _ outputs: OutputsConfiguration, application: ResolvedApplication, configuration: RuntimeConfiguration,
+        logger: Logger
+    ) throws -> EventPipeline? {
+        guard !outputs.sinks.isEmpty else { return nil }
+        let context = EventContext(
+            device: configuration.deviceName ?? ProcessInfo.processInfo.hostName,
+            instance: configuration.instanceName ?? application.name, application: application.name)
+        let outbox: SinkOutbox
+        do {
+            outbox = try SinkOutbox(path: configuration.stateDirectory.appendingPathComponent("outputs.sqlite").path)
+        } catch {
+            throw RuntimeError("\(error)")
+        }
+        var sinks: [String: ConnectedSink] = [:]
+        for sink in outputs.sinks {
+            do {
+                sinks[sink.name] = try SinkFactory.connect(sink, context: context, logger: logger)
+            } catch {
+                throw RuntimeError("outputs: \(error)")
+            }
+        }
+        for (name, backlog) in ((try? outbox.backlog()) ?? []).map({ ($0.sink, $0) }) where sinks[name] == nil {
+            logger.warning(
+                "the outbox holds events for a sink that is no longer configured; they wait until it is again",
+                metadata: ["sink": "\(name)", "pending": "\(backlog.pending)"])
+        }
+        return EventPipeline(configuration: outputs, context: context, outbox: outbox, sinks: sinks, logger: logger)
+    }
+
+    /// Deletes old snapshots and clips every minute (by `outputs.events.maxAge` and `maxSize`), sparing those the
+    /// outbox still has to deliver.
+    func sweepMedia() async throws {
+        let retention = MediaRetention(
+            directories: [
+                configuration.snapshotsDirectory ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
+                configuration.stateDirectory.appendingPathComponent("clips"),
+            ], maxAge: outputs.events.maxAge, maxBytes: outputs.events.maxBytes)
+        while !Task.isCancelled {
+            let inUse = (try? pipeline?.outbox.filesInUse()) ?? []
+            let sweep = retention.sweep(inUse: inUse)
+            if sweep.deletedFiles > 0 {
+                logger.info(
+                    "deleted old snapshots and clips",
+                    metadata: ["files": "\(sweep.deletedFiles)", "bytes": "\(sweep.deletedBytes)"])
+            }
+            try await Task.sleep(for: .seconds(60))
+        }
+    }
+}
