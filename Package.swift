@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "VantageServer",
             dependencies: [
-                "VantageAPI", "VantageApp", "CSQLite",
+                "VantageAPI", "VantageApp", "VantageOutputs", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -105,7 +105,7 @@ public struct NewPackage: RequestBody {
 public struct NewInstance: RequestBody {
     public static let fields = [
         "name", "description", "packageId", "packageVersion", "deviceId", "cameras", "parameters", "models",
-        "desiredState",
+        "outputs", "desiredState",
     ]
     public var name: String
     public var description: String?
@@ -119,13 +119,17 @@ public struct NewInstance: RequestBody {
     /// Model node → model id (its latest version): the model file the node serves, from the server's models,
     /// instead of the file the package names (like `vantage run --model NODE=FILE`).
     public var models: [String: String]?
+    /// An `outputs` document (sinks, rules, analytics; see docs/outputs.md) the device runs the instance with, like
+    /// `vantage run --outputs FILE`. Secret settings must be `${NAME}` references, resolved on the device from
+    /// `vantage agent`'s environment, so no secret reaches the control plane.
+    public var outputs: JSONValue?
     /// RUNNING (the default) or STOPPED.
     public var desiredState: DesiredState?
 
     public init(
         name: String, description: String? = nil, packageId: String, packageVersion: String, deviceId: String,
         cameras: [String: String], parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
-        desiredState: DesiredState? = nil
+        outputs: JSONValue? = nil, desiredState: DesiredState? = nil
     ) {
         self.name = name
         self.description = description
@@ -135,13 +139,14 @@ public struct NewInstance: RequestBody {
         self.cameras = cameras
         self.parameters = parameters
         self.models = models
+        self.outputs = outputs
         self.desiredState = desiredState
     }
 }
 
 public struct InstanceUpdate: RequestBody {
     public static let fields = [
-        "name", "description", "packageVersion", "cameras", "parameters", "models", "desiredState",
+        "name", "description", "packageVersion", "cameras", "parameters", "models", "outputs", "desiredState",
     ]
     public var name: String?
     public var description: String?
@@ -150,12 +155,14 @@ public struct InstanceUpdate: RequestBody {
     public var parameters: [String: JSONValue]?
     /// Model node → model id: binds (again) to each model's latest version.
     public var models: [String: String]?
+    /// A new `outputs` document, replacing the instance's; an empty object (`{}`) removes it.
+    public var outputs: JSONValue?
     public var desiredState: DesiredState?
 
     public init(
         name: String? = nil, description: String? = nil, packageVersion: String? = nil,
         cameras: [String: String]? = nil, parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
-        desiredState: DesiredState? = nil
+        outputs: JSONValue? = nil, desiredState: DesiredState? = nil
     ) {
         self.name = name
         self.description = description
@@ -163,6 +170,7 @@ public struct InstanceUpdate: RequestBody {
         self.cameras = cameras
         self.parameters = parameters
         self.models = models
+        self.outputs = outputs
         self.desiredState = desiredState
     }
 }

@@ -320,6 +320,9 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
     public var parameters: [String: JSONValue]
     /// Model node → the model version it serves, for the bound ones.
     public var models: [String: ModelBinding]
+    /// The instance's `outputs` document as stored (sinks, rules, analytics; secrets only as `${NAME}` references);
+    /// nil when it has none.
+    public var outputs: JSONValue?
     public var desiredState: DesiredState
     public var status: InstanceStatus
     public var healthStatus: HealthStatus
@@ -330,8 +333,9 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
     public init(
         id: String, name: String, description: String, packageId: String, packageName: String, packageVersion: String,
         deviceId: String, cameras: [String: String], parameters: [String: JSONValue],
-        models: [String: ModelBinding] = [:], desiredState: DesiredState, status: InstanceStatus,
-        healthStatus: HealthStatus, statusDescription: String, createdAt: Date, updatedAt: Date
+        models: [String: ModelBinding] = [:], outputs: JSONValue? = nil, desiredState: DesiredState,
+        status: InstanceStatus, healthStatus: HealthStatus, statusDescription: String, createdAt: Date,
+        updatedAt: Date
     ) {
         self.id = id
         self.name = name
@@ -343,6 +347,7 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
         self.cameras = cameras
         self.parameters = parameters
         self.models = models
+        self.outputs = outputs
         self.desiredState = desiredState
         self.status = status
         self.healthStatus = healthStatus
@@ -541,13 +546,21 @@ public struct DesiredInstance: Codable, Sendable, Equatable {
     public var parameters: [String: JSONValue]
     /// Model node → the model file to serve it with.
     public var models: [String: DesiredModel]
+    /// The `outputs` document to run the instance with (as `vantage run --outputs FILE`); its `${NAME}` references
+    /// are resolved from `vantage agent`'s environment. Nil when the instance has none.
+    public var outputs: JSONValue?
+    /// The device's name, which events and topic templates (`{device}`) name it by; nil from older servers.
+    public var deviceName: String?
 
     public init(
         id: String, name: String, packageId: String, packageName: String, packageVersion: String, archiveDigest: String,
         desiredState: DesiredState, deploymentId: String? = nil, cameras: [String: DesiredCamera],
-        parameters: [String: JSONValue], models: [String: DesiredModel] = [:]
+        parameters: [String: JSONValue], models: [String: DesiredModel] = [:], outputs: JSONValue? = nil,
+        deviceName: String? = nil
     ) {
         self.models = models
+        self.outputs = outputs
+        self.deviceName = deviceName
         self.id = id
         self.name = name
         self.packageId = packageId

@@ -86,6 +86,11 @@ public final class CameraStream: @unchecked Sendable {
     private var thread: Thread?
     private let finished = Atomic<Bool>(false)
     private var sequence: UInt64 = 0
+    /// Media time of files read as fast as possible (camera thread only): the stream's time base, the wall clock
+    /// and presentation time of the first frame since the session started or the file looped, the last frame's time.
+    private var mediaTimeBase = AVRational(num: 0, den: 1)
+    private var mediaOrigin: (wall: Int64, pts: Int64)?
+    private var lastFrameMicros: Int64 = 0
     /// The newest compressed packets, for clips; nil when `source.packetRingSeconds` is 0.
     let packetRing: PacketRing?
 
@@ -324,6 +329,8 @@ public final class CameraStream: @unchecked Sendable {
             av_frame_free(&f)
         }
         var pacer = Pacer(timeBase: stream.pointee.time_base)
+        mediaTimeBase = stream.pointee.time_base
+        mediaOrigin = nil
         packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         setState(.streaming)
         logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
@@ -344,6 +351,7 @@ public final class CameraStream: @unchecked Sendable {
                     "camera \(name): cannot seek back to the start to loop")
                 avcodec_flush_buffers(codec)
                 pacer.restart()
+                mediaOrigin = nil
                 // The timestamps start again: clips must not run into the new pass unrebased.
                 packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
                 continue
@@ -452,7 +460,7 @@ public final class CameraStream: @unchecked Sendable {
         sequence += 1
         let info = FrameInfo(
             sequence: sequence, slot: slot, width: width, height: height, stride: stride,
-            timestampMicros: wallClockMicros(), decodedAtNanos: monotonicNanos())
+            timestampMicros: frameTimestamp(target), decodedAtNanos: monotonicNanos())
         let dropped = pool.commitWrite(info)
         counters.withLock {  // one lock per frame for all its counters
             $0.decoded += 1
@@ -462,6 +470,22 @@ public final class CameraStream: @unchecked Sendable {
         }
         notifyObservers()
         if eagerBGR.load(ordering: .relaxed) { _ = pool.ensureBGR(slot: slot) }
+    }
+
+    /// A frame's time: the wall clock, except for a file read as fast as possible, whose frames are spaced by their
+    /// presentation times from the wall clock of its first frame (so that trackers and dwell times see the video's
+    /// own pace, not the decoder's). Never goes backwards (a loop continues from the last frame).
+    private func frameTimestamp(_ frame: UnsafeMutablePointer<AVFrame>) -> Int64 {
+        let now = wallClockMicros()
+        let pts = frame.pointee.best_effort_timestamp
+        guard source.waitsForConsumer, pts != Int64.min, mediaTimeBase.num > 0, mediaTimeBase.den > 0 else {
+            return now
+        }
+        if mediaOrigin == nil { mediaOrigin = (max(now, lastFrameMicros + 1), pts) }
+        let origin = mediaOrigin!
+        let offset = Double(pts - origin.pts) * 1e6 * Double(mediaTimeBase.num) / Double(mediaTimeBase.den)
+        lastFrameMicros = max(origin.wall + Int64(offset), lastFrameMicros + 1)
+        return lastFrameMicros
     }
 
     /// The largest size within the source's maximum that keeps the aspect ratio (even numbers, for YUV).

@@ -84,6 +84,8 @@ extension CameraStream {
         case .failure(.outOfMemory):
             throw MediaError(.outOfMemory, "camera \(name): out of memory cutting a clip")
         }
+        // The MP4 muxer reports its second pass (faststart) at FFmpeg's default `info` level: keep warnings only.
+        if av_log_get_level() > AV_LOG_WARNING { av_log_set_level(AV_LOG_WARNING) }
         let written = try writeMP4(clip, to: url, camera: name)
         return ClipInfo(
             start: Date(wallMicros: clip.wallMicros[written.firstIndex]),

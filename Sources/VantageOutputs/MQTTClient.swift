@@ -638,6 +638,17 @@ final class MosquittoSession: @unchecked Sendable {
             }
             let rc = mosquitto_loop(handle, 1000, 1)
             expireOverdueDeliveries()
+            if rc == MOSQ_ERR_SUCCESS.rawValue, !connected, configuration.tls != nil,
+                let line = lastLibraryError.withLock({ $0 }), line.contains("OpenSSL") || line.contains("TLS")
+            {
+                // libmosquitto 2.0.11 sometimes logs a failed TLS handshake and goes on waiting on the dead
+                // connection (seen in about one attempt in ten): give up on it now, as when the loop reports it.
+                recordProblem(.tls(Self.openSSLReason(line) ?? line))
+                needsConnect = true
+                attemptStarted = nil
+                if !stopping { pause(after: &failures) }
+                continue
+            }
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 needsConnect = true
                 if stopping { continue }

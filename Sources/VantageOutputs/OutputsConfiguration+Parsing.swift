@@ -4,9 +4,10 @@ import VantageAnalytics
 extension OutputsConfiguration {
     /// Reads an `outputs` object from JSON text (a file given with `--outputs`, or the `outputs` member of a manifest).
     /// `${NAME}` in a sink's settings is replaced by the environment variable NAME (so secrets stay out of files);
-    /// a missing variable is an error naming it.
+    /// a missing variable is an error naming it. With `environment` nil (the control plane checking an instance's
+    /// outputs for a device), `${NAME}` is kept as written, and a secret setting must be one.
     public init(
-        json: Data, path: String = "outputs", environment: [String: String] = ProcessInfo.processInfo.environment
+        json: Data, path: String = "outputs", environment: [String: String]? = ProcessInfo.processInfo.environment
     )
         throws(OutputsConfigurationError)
     {
@@ -21,7 +22,7 @@ extension OutputsConfiguration {
 
     /// Reads an `outputs` object already parsed.
     public init(
-        object: JSON, path: String = "outputs", environment: [String: String] = ProcessInfo.processInfo.environment
+        object: JSON, path: String = "outputs", environment: [String: String]? = ProcessInfo.processInfo.environment
     )
         throws(OutputsConfigurationError)
     {
@@ -185,7 +186,7 @@ extension OutputsConfiguration {
         .webhook: (["url", "secret", "timeout", "headers"], ["url"]),
     ]
 
-    private static func sink(name: String, _ node: Node, environment: [String: String])
+    private static func sink(name: String, _ node: Node, environment: [String: String]?)
         throws(OutputsConfigurationError) -> SinkConfiguration
     {
         guard name.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
@@ -208,6 +209,12 @@ extension OutputsConfiguration {
             }
             switch value.raw {
             case .string(let s):
+                if environment == nil, SinkConfiguration.secretKeys.contains(key), !isReference(s) {
+                    throw OutputsConfigurationError(
+                        value.path,
+                        "is a secret written out: write \"${NAME}\" and set NAME in the environment of `vantage agent` "
+                            + "on the device, so the secret never reaches the control plane")
+                }
                 settings[key] = .string(try expand(s, at: value.path, environment))
             case .bool(let b):
                 settings[key] = .bool(b)
@@ -220,7 +227,27 @@ extension OutputsConfiguration {
                     guard case .string(let s) = v else {
                         throw OutputsConfigurationError("\(value.path).\(k)", "must be text")
                     }
+                    if environment == nil, !isReference(s) {
+                        throw OutputsConfigurationError(
+                            "\(value.path).\(k)",
+                            "header values may carry credentials: write \"${NAME}\" and set NAME on the device")
+                    }
                     lines.append("\(k): \(try expand(s, at: "\(value.path).\(k)", environment))")
+                }
+                settings[key] = .strings(lines)
+            case .array(let items) where key == "headers":
+                // Webhook headers as "Name: value" strings.
+                var lines: [String] = []
+                for (i, item) in items.enumerated() {
+                    guard case .string(let line) = item, line.contains(":") else {
+                        throw OutputsConfigurationError("\(value.path)[\(i)]", "must be \"Name: value\"")
+                    }
+                    let header = line[line.index(after: line.firstIndex(of: ":")!)...].trimmingCharacters(in: .whitespaces)
+                    if environment == nil, !isReference(header) {
+                        throw OutputsConfigurationError(
+                            "\(value.path)[\(i)]", "header values may carry credentials: write \"${NAME}\" and set NAME on the device")
+                    }
+                    lines.append(try expand(line, at: "\(value.path)[\(i)]", environment))
                 }
                 settings[key] = .strings(lines)
             default:
@@ -292,9 +319,15 @@ extension OutputsConfiguration {
     }
 
     /// Replaces `${NAME}` with the environment variable NAME.
-    private static func expand(_ text: String, at path: String, _ environment: [String: String])
+    /// Whether `text` is exactly one `${NAME}` reference.
+    private static func isReference(_ text: String) -> Bool {
+        text.range(of: #"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"#, options: .regularExpression) != nil
+    }
+
+    private static func expand(_ text: String, at path: String, _ environment: [String: String]?)
         throws(OutputsConfigurationError) -> String
     {
+        guard let environment else { return text }
         var result = ""
         var rest = Substring(text)
         while let open = rest.range(of: "${") {

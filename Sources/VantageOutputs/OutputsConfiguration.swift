@@ -60,8 +60,10 @@ public struct OutputsConfiguration: Sendable, Equatable {
         public var model: String
         /// Class ids or labels to keep (e.g. `["person"]`, `[1]`); empty keeps every class.
         public var classes: [String] = []
-        /// Detections scoring below this are ignored (the tracker's low threshold is taken from it).
-        public var minScore: Double = 0.3
+        /// Detections scoring below this are ignored. Low (0.1, ByteTrack's floor) by default: the tracker uses
+        /// low-scoring detections only to keep tracks it has (a half-hidden person), never to start one. The model's
+        /// own `decoder.minScore` (in its descriptor) applies first: lower it too for the tracker to see them.
+        public var minScore: Double = 0.1
         public var tracker = TrackerConfiguration()
         public var zones: [Zone] = []
         public var lines: [CountingLine] = []

@@ -183,10 +183,17 @@ final class AnalyticsRunner: @unchecked Sendable {
         }
     }
 
+    /// The camera ended: every track still alive ends with it, leaving its zones and ending its object event.
     private func finish() {
-        guard node.objectEvents else { return }
-        for track in tracker.tracks where objects[track.id] != nil {
-            emitObject(track, phase: "end", time: track.lastSeen)
+        let remaining = tracker.tracks
+        let time = remaining.map(\.lastSeen).max() ?? 0
+        for event in scene.update(tracks: [], ended: remaining, time: time) {
+            emitScene(event, time: time, image: nil)
+        }
+        if node.objectEvents {
+            for track in remaining where objects[track.id] != nil {
+                emitObject(track, phase: "end", time: track.lastSeen)
+            }
         }
         objects.removeAll()
     }

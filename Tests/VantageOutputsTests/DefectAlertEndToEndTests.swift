@@ -168,6 +168,12 @@ struct DefectAlertEndToEndTests {
             let local = try #require(localSnapshots[message["id"] as? String ?? ""])
             #expect(
                 stored == [UInt8](try Data(contentsOf: URL(fileURLWithPath: local))), "\(key) differs from \(local)")
+            // And its clip: an MP4 cut from the camera's packet ring around the alert.
+            let clip = try #require(message["clip"] as? [String: Any], "a message without its clip")
+            let clipKey = try #require(clip["key"] as? String, "the clip failed: \(clip["error"] ?? "")")
+            #expect(clipKey.hasSuffix(".mp4"))
+            let movie = try #require(try await s3.object(bucket: "defects", key: clipKey))
+            #expect(movie.count > 10_000 && String(decoding: movie[4..<8], as: UTF8.self) == "ftyp", "\(clipKey) is no MP4")
             let payload = try #require(message["payload"] as? [String: Any])
             #expect(payload["zone"] as? String == "loading_bay")
             #expect(payload["box"] is [String: Any])

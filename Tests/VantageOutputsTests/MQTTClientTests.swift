@@ -325,6 +325,7 @@ struct MQTTClientTests {
             #expect(error.message == "broker 127.0.0.1:\(silent.port) unreachable: no answer to the MQTT connection within 1 s")
             #expect(error.retryable)
         }
+        withExtendedLifetime(silent) {}  // Listening until here.
     }
 
     /// One run of the broker-restart test.

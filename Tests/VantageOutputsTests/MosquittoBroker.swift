@@ -259,6 +259,8 @@ final class MosquittoSubscriber: Sendable {
     private let username: String?
     private let password: String?
     private let process: Process
+    private let standardOutput = Pipe()
+    private let standardError = Pipe()
     private let output = Collected()
 
     /// What the process printed, shared with its pipes' handlers.
@@ -283,10 +285,8 @@ final class MosquittoSubscriber: Sendable {
         if persistent { arguments.append("-c") }
         for topic in topics + [probeTopic] { arguments += ["-t", topic] }
         process.arguments = arguments
-        let standardOutput = Pipe()
-        let errors = Pipe()
         process.standardOutput = standardOutput
-        process.standardError = errors
+        process.standardError = standardError
         let received = output
         standardOutput.fileHandleForReading.readabilityHandler = { [probeTopic] handle in
             let data = handle.availableData
@@ -308,7 +308,7 @@ final class MosquittoSubscriber: Sendable {
                 }
             }
         }
-        errors.fileHandleForReading.readabilityHandler = { handle in
+        standardError.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
@@ -321,6 +321,13 @@ final class MosquittoSubscriber: Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        stopReading()
+    }
+
+    /// Detaches the pipes' handlers before the pipes close (a handler reading a closed pipe traps).
+    private func stopReading() {
+        standardOutput.fileHandleForReading.readabilityHandler = nil
+        standardError.fileHandleForReading.readabilityHandler = nil
     }
 
     private static func parse(_ line: String) -> Message? {
@@ -388,13 +395,13 @@ final class MosquittoSubscriber: Sendable {
     /// Ends the mosquitto_sub process.
     func stop() async {
         debugTrace("sub stop"); defer { debugTrace("sub stopped") }
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning {
             if ContinuousClock.now > deadline { kill(process.processIdentifier, SIGKILL) }
             try? await Task.sleep(for: .milliseconds(10))
         }
+        stopReading()
     }
 }
 
@@ -412,47 +419,45 @@ func findTool(_ name: String) throws -> String {
         "\(name) not found: run scripts/setup (it installs the Debian packages mosquitto, mosquitto-clients and openssl)")
 }
 
-/// Starts `process` from a fresh thread with no signal blocked. A child inherits its parent thread's signal mask,
-/// and the threads Swift concurrency runs on block SIGTERM: started from one, mosquitto and mosquitto_sub would never
-/// see the SIGTERM that stops them (mosquitto unblocks only the signals that were unblocked when it started).
+private let launchLock = NSLock()
+
+/// Starts `process` with no signal blocked. A child inherits the signal mask of the thread that starts it, and the
+/// threads Swift concurrency runs on block SIGTERM: started from one, mosquitto and mosquitto_sub would never see the
+/// SIGTERM that stops them (mosquitto unblocks only the signals that were unblocked when it started). The mask is
+/// cleared only around the spawn, on this thread, with no suspension point in between.
 func runWithDefaultSignalMask(_ process: Process) throws {
-    final class Outcome: Sendable {
-        let result = Mutex<Result<Void, any Error>?>(nil)
-    }
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    // Process is not Sendable; it is used by one thread at a time here (this one waits).
-    nonisolated(unsafe) let process = process
-    let thread = Thread {
-        var none = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, nil)
-        let result = Result { try process.run() }
-        outcome.result.withLock { $0 = result }
-        done.signal()
-    }
-    thread.start()
-    done.wait()
-    try outcome.result.withLock { $0! }.get()
+    launchLock.lock()
+    defer { launchLock.unlock() }
+    var none = sigset_t()
+    var previous = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    try process.run()
 }
 
-/// Runs a tool to completion; throws with its error output when it fails.
-func runTool(_ name: String, _ arguments: [String], in folder: URL? = nil) throws {
+/// Runs a tool to completion; throws with its error output when it fails. The error output goes to a file, not a
+/// pipe: a pipe's write end can leak into a child another test starts at the same moment, and then never reports
+/// end-of-file.
+func runTool(_ name: String, _ arguments: [String]) throws {
     debugTrace("tool \(name)"); defer { debugTrace("tool done \(name)") }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try findTool(name))
     process.arguments = arguments
-    if let folder { process.currentDirectoryURL = folder }
-    let errors = Pipe()
+    let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-tool-\(UUID().uuidString)")
+    guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else {
+        throw MosquittoTestError("cannot create \(errorFile.path)")
+    }
+    defer { try? FileManager.default.removeItem(at: errorFile) }
+    let errors = try FileHandle(forWritingTo: errorFile)
+    defer { try? errors.close() }
     process.standardError = errors
     process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let output = errors.fileHandleForReading.readDataToEndOfFile()
+    try runWithDefaultSignalMask(process)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw MosquittoTestError(
-            "\(name) \(arguments.first ?? "") failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))"
-        )
+        let output = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+        throw MosquittoTestError("\(name) \(arguments.first ?? "") failed (\(process.terminationStatus)): \(output)")
     }
 }
 

@@ -87,6 +87,20 @@ struct OutputsConfigurationTests {
         #expect(error("{not json").contains("not valid JSON"))
     }
 
+    @Test("Checked for a device (no environment here), secrets must be ${NAME} references, kept as written")
+    func checkedForADevice() throws {
+        let ok = try OutputsConfiguration(
+            json: Data(#"{"sinks": {"a": {"type": "mqtt", "url": "mqtt://${BROKER}", "password": "${MQTT_PASSWORD}"}}}"#.utf8),
+            environment: nil)
+        #expect(ok.sink(named: "a")?.string("password") == "${MQTT_PASSWORD}")
+        #expect(ok.sink(named: "a")?.string("url") == "mqtt://${BROKER}")
+        #expect(throws: OutputsConfigurationError.self) {
+            try OutputsConfiguration(
+                json: Data(#"{"sinks": {"a": {"type": "webhook", "url": "http://x", "secret": "plain"}}}"#.utf8),
+                environment: nil)
+        }
+    }
+
     @Test("A later document replaces sinks, rules and analytics of the same name and adds new ones")
     func merging() throws {
         let base = try OutputsConfiguration(

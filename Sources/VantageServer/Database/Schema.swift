@@ -148,6 +148,13 @@ enum Schema {
                 "CREATE INDEX device_metrics_age ON device_metrics (device_id, at)",
             ]
         },
+        Migration(version: 4, name: "instance outputs") { _ in
+            [
+                // The instance's outputs document (sinks, rules, analytics) as JSON text; NULL when it has none.
+                // Secrets in it are `${NAME}` references only: the server refuses literal ones.
+                "ALTER TABLE instances ADD COLUMN outputs TEXT"
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

@@ -62,6 +62,9 @@ enum OpenAPIComponents {
 
     static let error = object([("error", object([("status", .integer), ("message", .text)]))])
 
+    /// An instance's `outputs` document (docs/outputs.md): the server checks its members; in updates `{}` removes it.
+    static let outputs = OpenAPISchema.map(.any)
+
     static let schemas: [(String, OpenAPISchema)] = [
         ("Error", error),
         ("Role", .values(Role.self)),
@@ -171,14 +174,15 @@ enum OpenAPIComponents {
         ("NewPackage", request([("name", .text), ("description", .text)], required: ["name"])),
         (
             "ApplicationInstance",
-            object([
-                ("id", .text), ("name", .text), ("description", .text), ("packageId", .text), ("packageName", .text),
-                ("packageVersion", .text), ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)),
-                ("models", .map(.ref("ModelBinding"))), ("desiredState", .values(DesiredState.self)),
-                ("status", .values(InstanceStatus.self)),
-                ("healthStatus", .values(HealthStatus.self)), ("statusDescription", .text), ("createdAt", .time),
-                ("updatedAt", .time),
-            ])
+            object(
+                [
+                    ("id", .text), ("name", .text), ("description", .text), ("packageId", .text),
+                    ("packageName", .text), ("packageVersion", .text), ("deviceId", .text), ("cameras", .map(.text)),
+                    ("parameters", .map(.any)), ("models", .map(.ref("ModelBinding"))), ("outputs", outputs),
+                    ("desiredState", .values(DesiredState.self)), ("status", .values(InstanceStatus.self)),
+                    ("healthStatus", .values(HealthStatus.self)), ("statusDescription", .text), ("createdAt", .time),
+                    ("updatedAt", .time),
+                ], optional: ["outputs"])
         ),
         (
             "NewInstance",
@@ -186,7 +190,7 @@ enum OpenAPIComponents {
                 [
                     ("name", .text), ("description", .text), ("packageId", .text), ("packageVersion", .text),
                     ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)), ("models", .map(.text)),
-                    ("desiredState", .values(DesiredState.self)),
+                    ("outputs", outputs), ("desiredState", .values(DesiredState.self)),
                 ], required: ["name", "packageId", "packageVersion", "deviceId", "cameras"])
         ),
         (
@@ -194,7 +198,8 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .text), ("description", .text), ("packageVersion", .text), ("cameras", .map(.text)),
-                    ("parameters", .map(.any)), ("models", .map(.text)), ("desiredState", .values(DesiredState.self)),
+                    ("parameters", .map(.any)), ("models", .map(.text)), ("outputs", outputs),
+                    ("desiredState", .values(DesiredState.self)),
                 ], required: [])
         ),
         (
@@ -266,8 +271,8 @@ enum OpenAPIComponents {
                     ("id", .text), ("name", .text), ("packageId", .text), ("packageName", .text),
                     ("packageVersion", .text), ("archiveDigest", .text), ("desiredState", .values(DesiredState.self)),
                     ("deploymentId", .text), ("cameras", .map(.ref("DesiredCamera"))), ("parameters", .map(.any)),
-                    ("models", .map(.ref("DesiredModel"))),
-                ], optional: ["deploymentId"])
+                    ("models", .map(.ref("DesiredModel"))), ("outputs", outputs), ("deviceName", .text),
+                ], optional: ["deploymentId", "outputs", "deviceName"])
         ),
         ("ModelBinding", object([("modelId", .text), ("version", .integer)])),
         (

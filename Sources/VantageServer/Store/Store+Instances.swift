@@ -1,11 +1,12 @@
 import Foundation
 import VantageAPI
 import VantageApp
+import VantageOutputs
 
 extension Store {
     static let instanceColumns = """
         i.id, i.name, i.description, i.package_id, p.name AS package_name, i.package_version, i.device_id, i.cameras,
-        i.parameters, i.models, i.desired_state, i.status, i.health_status, i.status_description, i.created_at,
+        i.parameters, i.models, i.outputs, i.desired_state, i.status, i.health_status, i.status_description, i.created_at,
         i.updated_at
         """
 
@@ -17,6 +18,7 @@ extension Store {
             cameras: try Self.decodeJSON([String: String].self, try row.text("cameras")),
             parameters: try Self.decodeJSON([String: JSONValue].self, try row.text("parameters")),
             models: try Self.decodeJSON([String: ModelBinding].self, try row.text("models")),
+            outputs: try row.optionalText("outputs").map { try Self.decodeJSON(JSONValue.self, $0) },
             desiredState: DesiredState(rawValue: try row.text("desired_state")) ?? .stopped,
             status: InstanceStatus(rawValue: try row.text("status")) ?? .deploymentError,
             healthStatus: HealthStatus(rawValue: try row.text("health_status")) ?? .notAvailable,
@@ -127,6 +129,25 @@ extension Store {
         return bound
     }
 
+    /// Checks an `outputs` document as the device's runtime will read it, with `${NAME}` references kept: every
+    /// setting known and well typed, and every secret setting a reference, so no secret is stored here. Rules may
+    /// name sinks of the package's own graph.json, so a rule's sinks are checked on the device, not here. An empty
+    /// object is no document (nil).
+    static func checkOutputs(_ outputs: JSONValue?) throws -> JSONValue? {
+        guard let outputs else { return nil }
+        guard case .object(let members) = outputs else {
+            throw APIError.invalid(
+                "outputs: must be an object with events, analytics, sinks and rules (see docs/outputs.md)")
+        }
+        if members.isEmpty { return nil }
+        do {
+            _ = try OutputsConfiguration(object: JSON(outputs), path: "outputs", environment: nil)
+        } catch {
+            throw APIError.invalid(error.description)
+        }
+        return outputs
+    }
+
     public func createInstance(_ new: NewInstance) async throws -> ApplicationInstance {
         try Self.checkName(new.name, of: "application instance")
         let description = try Self.checkDescription(new.description)
@@ -137,6 +158,7 @@ extension Store {
             packageId: new.packageId, version: new.packageVersion, cameras: new.cameras,
             parameters: new.parameters ?? [:])
         let models = try await bindModels(new.models ?? [:])
+        let outputs = try Self.checkOutputs(new.outputs)
         let desired = new.desiredState ?? .running
         guard desired != .removed else {
             throw APIError.invalid("desiredState of a new instance is RUNNING or STOPPED")
@@ -147,9 +169,10 @@ extension Store {
             try await db.query(
                 """
                 INSERT INTO instances (id, name, description, package_id, package_version, device_id, cameras, parameters,
-                    models, desired_state, status, health_status, status_description, created_at, updated_at)
+                    models, outputs, desired_state, status, health_status, status_description, created_at, updated_at)
                 VALUES (\(id), \(new.name), \(description), \(new.packageId), \(new.packageVersion), \(new.deviceId),
-                    \(Self.json(new.cameras)), \(Self.json(parameters)), \(Self.json(models)), \(desired.rawValue),
+                    \(Self.json(new.cameras)), \(Self.json(parameters)), \(Self.json(models)),
+                    \(outputs.map { Self.json($0) }), \(desired.rawValue),
                     \(InstanceStatus.deploymentPending.rawValue), \(HealthStatus.notAvailable.rawValue),
                     'waiting for the device to deploy it', \(now), \(now))
                 """)
@@ -169,8 +192,8 @@ extension Store {
             """)
     }
 
-    /// Changes an instance. A new version, cameras, parameters or desired state is a new deployment the device
-    /// picks up; a name or description change is not.
+    /// Changes an instance. A new version, cameras, parameters, models, outputs document or desired state is a new
+    /// deployment the device picks up; a name or description change is not.
     public func updateInstance(_ id: String, _ update: InstanceUpdate) async throws -> ApplicationInstance {
         let current = try await instance(id)
         guard current.desiredState != .removed || update.desiredState != nil else {
@@ -186,17 +209,18 @@ extension Store {
             packageId: current.packageId, version: version, cameras: cameras,
             parameters: update.parameters ?? current.parameters)
         let models = update.models == nil ? current.models : try await bindModels(update.models!)
+        let outputs = update.outputs == nil ? current.outputs : try Self.checkOutputs(update.outputs)
         let desired = update.desiredState ?? current.desiredState
         let redeploy =
             version != current.packageVersion || cameras != current.cameras || parameters != current.parameters
-            || models != current.models || desired != current.desiredState
+            || models != current.models || outputs != current.outputs || desired != current.desiredState
         let now = Millis.now()
         try await database.transaction { db in
             try await db.query(
                 """
                 UPDATE instances SET name = \(name), description = \(description), package_version = \(version),
                     cameras = \(Self.json(cameras)), parameters = \(Self.json(parameters)), models = \(Self.json(models)),
-                    updated_at = \(now)
+                    outputs = \(outputs.map { Self.json($0) }), updated_at = \(now)
                 WHERE id = \(id)
                 """)
             if redeploy {
@@ -269,10 +293,25 @@ extension Store {
     }
 }
 
+extension JSON {
+    /// The API's JSON value as the outputs parser reads it.
+    init(_ value: JSONValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let flag): self = .bool(flag)
+        case .number(let number): self = .number(number)
+        case .string(let text): self = .string(text)
+        case .array(let items): self = .array(items.map(JSON.init))
+        case .object(let members): self = .object(members.mapValues(JSON.init))
+        }
+    }
+}
+
 extension Store {
-    /// What `device` must run: its instances with their archives, cameras (with credentials) and parameters.
+    /// What `device` must run: its instances with their archives, cameras (with credentials), parameters, models
+    /// and outputs documents.
     public func desiredState(device: String) async throws -> DeviceDesiredState {
-        _ = try await self.device(device)
+        let deviceName = try await self.device(device).name
         var instances: [DesiredInstance] = []
         for instance in try await listInstances(device: device)
         where !(instance.desiredState == .removed && instance.status == .removalSucceeded) {
@@ -304,7 +343,7 @@ extension Store {
                     id: instance.id, name: instance.name, packageId: instance.packageId,
                     packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
                     desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
-                    parameters: instance.parameters, models: models))
+                    parameters: instance.parameters, models: models, outputs: instance.outputs, deviceName: deviceName))
         }
         return DeviceDesiredState(deviceId: device, instances: instances)
     }
