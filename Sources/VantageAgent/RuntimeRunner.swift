@@ -5,9 +5,9 @@ import VantageAPI
 import VantageApp
 import VantageRuntime
 
-/// Runs an instance with the same runtime `vantage run` uses: the unpacked project with the desired cameras and
-/// parameters, events into the agent's outbox (snapshots inside them), no live view. File cameras loop in real
-/// time, so a demo or test camera behaves like a live one.
+/// Runs an instance with the same runtime `vantage run` uses: the unpacked project with the desired cameras,
+/// parameters, models and outputs document, events into the agent's outbox (snapshots inside them), no live view.
+/// File cameras loop in real time, so a demo or test camera behaves like a live one.
 public struct RuntimeRunner: InstanceRunner {
     /// Where each instance keeps its state (`storage/`, `logs/`, compiled models): `stateRoot/<instance id>`.
     public var stateRoot: URL
@@ -47,8 +47,32 @@ public struct RuntimeRunner: InstanceRunner {
         }
         let root = try ApplicationArchive.projectRoot(in: project)
         let application = try ApplicationProject.load(root).resolve(overrides)
+        let configuration = try runtimeConfiguration(for: instance)
+        var instanceLogger = logger
+        instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
+        instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
+        let runtimeLogger = instanceLogger
+        // Making a runtime loads and compiles models: off the caller's thread.
+        let runtime = try await Task.detached {
+            try Runtime(application: application, configuration: configuration, logger: runtimeLogger)
+        }.value
+        RuntimeRegistry.shared.add(
+            .init(instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId), runtime: runtime))
+        return RuntimeInstance(runtime: runtime)
+    }
 
-        var configuration = RuntimeConfiguration(stateDirectory: stateRoot.appending(path: instance.id))
+    /// The file an instance's `outputs` document is written to for its runtime: `stateRoot/<id>/outputs.json`.
+    public func outputsFile(of instance: String) -> URL {
+        stateRoot.appending(path: "\(instance)/outputs.json")
+    }
+
+    /// How `instance` runs: its state folder, looping real-time file cameras, no live view, events into the outbox,
+    /// and, when it has an `outputs` document, that document written (atomically) to ``outputsFile(of:)`` for the
+    /// runtime to read as `vantage run --outputs FILE` does. Its `${NAME}` references are resolved from the agent's
+    /// environment when the runtime starts; a missing variable fails the deployment with a message naming it.
+    public func runtimeConfiguration(for instance: DesiredInstance) throws -> RuntimeConfiguration {
+        let folder = stateRoot.appending(path: instance.id)
+        var configuration = RuntimeConfiguration(stateDirectory: folder)
         configuration.realtime = true
         configuration.loop = true
         configuration.httpPort = nil
@@ -59,18 +83,19 @@ public struct RuntimeRunner: InstanceRunner {
         configuration.eventDestination = OutboxDestination(
             outbox: outbox, instanceID: instance.id,
             cameraIDs: instance.cameras.mapValues(\.cameraId))
-        var instanceLogger = logger
-        instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
-        instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
-        let runtimeLogger = instanceLogger
-        let finalConfiguration = configuration
-        // Making a runtime loads and compiles models: off the caller's thread.
-        let runtime = try await Task.detached {
-            try Runtime(application: application, configuration: finalConfiguration, logger: runtimeLogger)
-        }.value
-        RuntimeRegistry.shared.add(
-            .init(instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId), runtime: runtime))
-        return RuntimeInstance(runtime: runtime)
+        configuration.deviceName = instance.deviceName
+        configuration.instanceName = instance.name
+        let file = outputsFile(of: instance.id)
+        if let outputs = instance.outputs {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            // Readable by the agent's user only, as the journal is: it names the sinks' hosts and users.
+            try AtomicFile.write(Data(APIJSON.string(outputs).utf8), to: file, permissions: 0o600)
+            configuration.outputsFile = file
+        } else if FileManager.default.fileExists(atPath: file.path) {
+            // A document removed on the server: do not leave the old one where someone might take it for current.
+            try FileManager.default.removeItem(at: file)
+        }
+        return configuration
     }
 
     /// The model file under its own name (its extension tells the format), linked from the verified artifact.

@@ -26,6 +26,35 @@ public enum CommandLineValues {
         return .string(text)
     }
 
+    /// The `outputs` document in `path` (`--outputs FILE` of `vantage instances create` and `update`): a JSON
+    /// object, sent as it is (the server checks its settings). An empty path is the empty document, which removes an
+    /// instance's outputs. Secret settings must be `${NAME}` references: the device resolves them from its
+    /// `vantage agent`'s environment.
+    public static func outputsDocument(_ path: String) throws -> JSONValue {
+        if path.isEmpty { return .object([:]) }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ClientError(.local, message: "cannot read the outputs file \(path): \(error.localizedDescription)")
+        }
+        let value: JSONValue
+        do {
+            value = try APIJSON.decoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw ClientError(
+                .local, message: "the outputs file \(path) is not JSON: \(error); see docs/outputs.md for its form")
+        }
+        guard case .object = value else {
+            throw ClientError(
+                .local,
+                message:
+                    "the outputs file \(path) must hold one JSON object with sinks, rules, analytics or events (see docs/outputs.md)"
+            )
+        }
+        return value
+    }
+
     /// A time: ISO 8601 (`2026-05-31T12:00:00Z`), or a duration back from `now`: `90s`, `15m`, `2h`, `7d`.
     public static func time(_ text: String, now: Date = Date()) -> Date? {
         if let date = APIJSON.parseTime(text) { return date }

@@ -200,7 +200,34 @@ public enum ResourceViews {
                 rows: instance.models.sorted { $0.key < $1.key }.map { [$0, $1.modelId, String($1.version)] }
             ).render().indented()
         }
+        if let outputs = instance.outputs {
+            text += "\n\nOutputs:\n"
+            text += outputsSummary(outputs).indented()
+        }
         return text
+    }
+
+    /// An outputs document in a few lines: its sinks (name and type), and how many rules and analytics nodes it has
+    /// (`--json` shows the whole document).
+    static func outputsSummary(_ outputs: JSONValue) -> String {
+        guard case .object(let members) = outputs else { return "-" }
+        var lines: [String] = []
+        if case .object(let sinks)? = members["sinks"], !sinks.isEmpty {
+            let described = sinks.sorted { $0.key < $1.key }.map { name, sink in
+                if case .object(let settings) = sink, let type = settings["type"] {
+                    "\(name) (\(type.text))"
+                } else {
+                    name
+                }
+            }
+            lines.append("sinks: " + described.joined(separator: ", "))
+        }
+        for (key, what) in [("rules", "rule"), ("analytics", "analytics node")] {
+            if case .array(let items)? = members[key], !items.isEmpty {
+                lines.append("\(items.count) \(what)\(items.count == 1 ? "" : "s")")
+            }
+        }
+        return lines.isEmpty ? "empty" : lines.joined(separator: "\n")
     }
 
     public static func deployments(_ deployments: [Deployment], now: Date = Date()) -> TextTable {

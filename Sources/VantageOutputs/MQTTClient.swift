@@ -383,12 +383,9 @@ final class MosquittoSession: @unchecked Sendable {
             throw SinkError(sink: sink, "libmosquitto could not create a client (out of memory?)")
         }
         self.handle = handle
-        do throws(SinkError) {
-            try configure()
-        } catch {
-            mosquitto_destroy(handle)
-            throw error
-        }
+        // Every stored property is set: if this throws, `deinit` runs and destroys the handle (destroying it here
+        // too would free it twice, and close libmosquitto's descriptors twice: other threads' files).
+        try configure()
         // The callbacks find this object through libmosquitto's user data pointer, unretained: they run only on the
         // loop thread, which keeps this object alive.
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
@@ -637,22 +634,14 @@ final class MosquittoSession: @unchecked Sendable {
                 continue
             }
             let rc = mosquitto_loop(handle, 1000, 1)
+            let code = errno
             expireOverdueDeliveries()
-            if rc == MOSQ_ERR_SUCCESS.rawValue, !connected, configuration.tls != nil,
-                let line = lastLibraryError.withLock({ $0 }), line.contains("OpenSSL") || line.contains("TLS")
-            {
-                // libmosquitto 2.0.11 sometimes logs a failed TLS handshake and goes on waiting on the dead
-                // connection (seen in about one attempt in ten): give up on it now, as when the loop reports it.
-                recordProblem(.tls(Self.openSSLReason(line) ?? line))
-                needsConnect = true
-                attemptStarted = nil
-                if !stopping { pause(after: &failures) }
-                continue
-            }
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 needsConnect = true
                 if stopping { continue }
-                if rc == MOSQ_ERR_NO_CONN.rawValue { connectionFailed(rc: rc, errno: 0) }
+                // Usually the disconnect callback has said why already; not after a failed TLS handshake, which
+                // libmosquitto reports only here (and in its log).
+                connectionFailed(rc: rc, errno: code)
                 pause(after: &failures)
             }
         }

@@ -242,10 +242,12 @@ extension OutputsConfiguration {
                     guard case .string(let line) = item, line.contains(":") else {
                         throw OutputsConfigurationError("\(value.path)[\(i)]", "must be \"Name: value\"")
                     }
-                    let header = line[line.index(after: line.firstIndex(of: ":")!)...].trimmingCharacters(in: .whitespaces)
+                    let header = line[line.index(after: line.firstIndex(of: ":")!)...].trimmingCharacters(
+                        in: .whitespaces)
                     if environment == nil, !isReference(header) {
                         throw OutputsConfigurationError(
-                            "\(value.path)[\(i)]", "header values may carry credentials: write \"${NAME}\" and set NAME on the device")
+                            "\(value.path)[\(i)]",
+                            "header values may carry credentials: write \"${NAME}\" and set NAME on the device")
                     }
                     lines.append(try expand(line, at: "\(value.path)[\(i)]", environment))
                 }

@@ -499,7 +499,10 @@ public final class Runtime: Service, @unchecked Sendable {
 
     private func makeSummary() -> RunSummary {
         let seconds = (ContinuousClock.now - started).seconds
-        let frames = hosts.reduce(UInt64(0)) { $0 + $1.counters.withLock { $0.framesDelivered } }
+        // Frames the code nodes were given, and those the analytics nodes analysed.
+        let frames =
+            hosts.reduce(UInt64(0)) { $0 + $1.counters.withLock { $0.framesDelivered } }
+            + analytics.reduce(UInt64(0)) { $0 + $1.counters.withLock { $0.frames } }
         var latency = LatencyHistogram()
         var restarts = 0
         for h in hosts {

@@ -80,9 +80,13 @@ extension Instances {
                 number as '"5"' to send it as a string). `vantage packages show` lists both. The device deploys \
                 the instance at its next check-in; --stopped deploys it without starting it.
 
+                --outputs FILE gives the instance an outputs document (sinks, rules, analytics: docs/outputs.md), \
+                as `vantage run --outputs FILE` does. Secrets in it are written "${NAME}" and set in the \
+                environment of `vantage agent` on the device; the server refuses them written out.
+
                   vantage instances create --name lobby-count --package people-counter \\
                       --version 1.0 --device dev_… --camera camera_node=cam_… \\
-                      --param min_score=0.7 --param max_people=20
+                      --param min_score=0.7 --param max_people=20 --outputs sinks.json
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -116,6 +120,12 @@ extension Instances {
                 valueName: "NODE=MODEL_ID"))
         var models: [String] = []
 
+        @Option(
+            help: ArgumentHelp(
+                "An outputs document (sinks, rules, analytics) for the device to run the instance with; secrets as ${NAME}.",
+                valueName: "FILE"))
+        var outputs: String?
+
         @Flag(help: "Deploy it stopped (start it later with vantage instances start).")
         var stopped = false
 
@@ -138,6 +148,9 @@ extension Instances {
                 }
                 let values = InstanceBindings.parameters(parameters)
                 let modelBindings = InstanceBindings.models(models)
+                let document = try outputs.flatMap { path in
+                    path.isEmpty ? nil : try CommandLineValues.outputsDocument(path)
+                }
                 guard let found = try await client.findPackage(package) else {
                     throw ClientError(.notFound, status: 404, message: "no package \(package)")
                 }
@@ -145,8 +158,8 @@ extension Instances {
                     NewInstance(
                         name: name, description: description, packageId: found.id, packageVersion: version,
                         deviceId: device, cameras: bindings, parameters: values.isEmpty ? nil : values,
-                        models: modelBindings.isEmpty ? nil : modelBindings, desiredState: stopped ? .stopped : .running
-                    ))
+                        models: modelBindings.isEmpty ? nil : modelBindings, outputs: document,
+                        desiredState: stopped ? .stopped : .running))
                 if options.json {
                     printJSON(instance)
                     return
@@ -163,13 +176,17 @@ extension Instances {
 
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deploy a new package version, parameters or models to an application instance.",
+            abstract: "Deploy a new package version, parameters, models or outputs to an application instance.",
             discussion: """
                 Anything given is a new deployment: the device downloads the new version beside the running one, \
                 switches to it, and keeps it only if it infers frames (else it rolls back and says why).
 
+                --outputs FILE replaces the instance's outputs document (docs/outputs.md); --no-outputs (or \
+                --outputs '') removes it.
+
                   vantage instances update ins_… --version 1.1
                   vantage instances update ins_… --param min_score=0.6 --model model_node=mdl_…
+                  vantage instances update ins_… --outputs sinks.json
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -191,10 +208,22 @@ extension Instances {
         )
         var models: [String] = []
 
+        @Option(
+            help: ArgumentHelp(
+                "A new outputs document (sinks, rules, analytics); '' removes it. Secrets as ${NAME}.",
+                valueName: "FILE"))
+        var outputs: String?
+
+        @Flag(help: "Remove the instance's outputs document.")
+        var noOutputs = false
+
         func validate() throws {
             try InstanceBindings.validate(parameters: parameters, models: models)
-            guard version != nil || !parameters.isEmpty || !models.isEmpty else {
-                throw ValidationError("give what to change: --version, --param or --model")
+            if noOutputs, outputs != nil {
+                throw ValidationError("give either --outputs FILE or --no-outputs, not both")
+            }
+            guard version != nil || !parameters.isEmpty || !models.isEmpty || outputs != nil || noOutputs else {
+                throw ValidationError("give what to change: --version, --param, --model, --outputs or --no-outputs")
             }
         }
 
@@ -206,6 +235,11 @@ extension Instances {
                     update.parameters = current.parameters.merging(InstanceBindings.parameters(parameters)) { $1 }
                 }
                 if !models.isEmpty { update.models = InstanceBindings.models(models) }
+                if noOutputs {
+                    update.outputs = .object([:])
+                } else if let outputs {
+                    update.outputs = try CommandLineValues.outputsDocument(outputs)
+                }
                 let instance = try await client.updateInstance(id, update)
                 if options.json {
                     printJSON(instance)

@@ -86,22 +86,22 @@ final class DeploymentFixture: Sendable {
     /// The desired instance `ins_a` running (or stopped, removed) `package`.
     static func instance(
         _ package: TestPackage, _ state: DesiredState = .running, deployment: String = "dep_1",
-        parameters: [String: JSONValue] = [:]
+        parameters: [String: JSONValue] = [:], outputs: JSONValue? = nil
     ) -> DesiredInstance {
-        instance("ins_a", package, state, deployment: deployment, parameters: parameters)
+        instance("ins_a", package, state, deployment: deployment, parameters: parameters, outputs: outputs)
     }
 
     /// The desired instance `id` running (or stopped, removed) `package`.
     static func instance(
         _ id: String, _ package: TestPackage, _ state: DesiredState = .running, deployment: String = "dep_1",
-        parameters: [String: JSONValue] = [:]
+        parameters: [String: JSONValue] = [:], outputs: JSONValue? = nil
     ) -> DesiredInstance {
         DesiredInstance(
             id: id, name: "counter \(id)", packageId: "pkg_people", packageName: "people-counter",
             packageVersion: package.version, archiveDigest: package.digest, desiredState: state,
             deploymentId: deployment,
             cameras: ["camera_node": DesiredCamera(cameraId: "cam_1", url: "rtsp://user:secret@camera/stream")],
-            parameters: parameters)
+            parameters: parameters, outputs: outputs)
     }
 
     static func state(_ instances: DesiredInstance...) -> DeviceDesiredState {
@@ -223,6 +223,7 @@ final class FakeInstanceRunner: InstanceRunner {
         var version: String
         var project: URL
         var parameters: [String: JSONValue]
+        var outputs: JSONValue?
     }
 
     private struct State {
@@ -267,7 +268,8 @@ final class FakeInstanceRunner: InstanceRunner {
         return state.withLock { state in
             state.nextSerial += 1
             state.running[state.nextSerial] = Running(
-                instanceId: instance.id, version: version, project: project, parameters: instance.parameters)
+                instanceId: instance.id, version: version, project: project, parameters: instance.parameters,
+                outputs: instance.outputs)
             state.events.append(Event(action: "start", instanceId: instance.id, version: version))
             return FakeRunningInstance(runner: self, serial: state.nextSerial, life: state.life, sample: sample)
         }

@@ -69,6 +69,75 @@ struct DeploymentTests {
         #expect(fixture.source.requests.count == 1, "the archive was downloaded once")
     }
 
+    @Test("a change of the outputs document alone is a deployment that restarts the instance with the new one")
+    func newOutputs() async throws {
+        let fixture = try Fixture()
+        let v1 = try fixture.package("1.0")
+        let reconciler = fixture.reconciler()
+        func mqtt(qos: Double) -> JSONValue {
+            .object([
+                "sinks": .object([
+                    "alerts": .object([
+                        "type": .string("mqtt"), "url": .string("mqtt://broker:1883"), "qos": .number(qos),
+                    ])
+                ])
+            ])
+        }
+        await fixture.converge(reconciler, to: Fixture.state(Fixture.instance(v1, outputs: mqtt(qos: 1))))
+        #expect(fixture.runner.running.map(\.outputs) == [mqtt(qos: 1)])
+
+        let changed = mqtt(qos: 2)
+        await fixture.converge(
+            reconciler, to: Fixture.state(Fixture.instance(v1, deployment: "dep_2", outputs: changed)))
+        #expect(fixture.runner.running.map(\.outputs) == [changed], "the instance runs with the new document")
+        #expect(fixture.runner.events.map(\.description) == ["start ins_a 1.0", "stop ins_a 1.0", "start ins_a 1.0"])
+        #expect(fixture.reports.statuses().suffix(2) == [.deploymentInProgress, .deploymentSucceeded])
+
+        // Removing it is a change too; the same document under a new deployment id restarts nothing.
+        await fixture.converge(reconciler, to: Fixture.state(Fixture.instance(v1, deployment: "dep_3")))
+        #expect(fixture.runner.running.map(\.outputs) == [nil])
+        await fixture.converge(reconciler, to: Fixture.state(Fixture.instance(v1, deployment: "dep_4")))
+        #expect(fixture.runner.events.count == 5, "\(fixture.runner.events)")
+        #expect(fixture.source.requests.count == 1, "the archive was downloaded once")
+    }
+
+    @Test("the runtime reads the instance's outputs document from a file in its state folder, with its names")
+    func outputsFileForTheRuntime() async throws {
+        let fixture = try Fixture()
+        let v1 = try fixture.package("1.0")
+        let stateRoot = fixture.root.appending(path: "state")
+        let runner = RuntimeRunner(
+            stateRoot: stateRoot, artifactsFolder: fixture.root.appending(path: "artifacts"),
+            outbox: try Outbox(path: fixture.root.appending(path: "outbox.sqlite"), limitBytes: 1 << 20),
+            executableSearchPath: [], logger: Fixture.logger)
+        let outputs: JSONValue = .object([
+            "sinks": .object([
+                "quality": .object([
+                    "type": .string("webhook"), "url": .string("https://hooks.example.com/v"),
+                    "secret": .string("${HOOK_SECRET}"),
+                ])
+            ]),
+            "rules": .array([.object(["when": .object(["type": .string("zone.enter")]), "send": .string("quality")])]),
+        ])
+        var instance = Fixture.instance(v1, outputs: outputs)
+        instance.deviceName = "line-3"
+        let configuration = try runner.runtimeConfiguration(for: instance)
+        let file = try #require(configuration.outputsFile, "the runtime is given no outputs file")
+        #expect(file.path.hasPrefix(stateRoot.appending(path: "ins_a").path), "\(file.path)")
+        #expect(file == runner.outputsFile(of: "ins_a"))
+        let written = try APIJSON.decoder().decode(JSONValue.self, from: try Data(contentsOf: file))
+        #expect(written == outputs, "the file holds the instance's document")
+        let permissions = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+        #expect(permissions == 0o600, "readable by the agent's user only")
+        #expect(configuration.deviceName == "line-3" && configuration.instanceName == "counter ins_a")
+        #expect(configuration.stateDirectory == stateRoot.appending(path: "ins_a"))
+
+        // Without a document the runtime gets none, and the old file is gone.
+        let plain = try runner.runtimeConfiguration(for: Fixture.instance(v1))
+        #expect(plain.outputsFile == nil)
+        #expect(!FileManager.default.fileExists(atPath: file.path))
+    }
+
     @Test(
         "a broken version rolls back to the committed one, says why, and is not tried again",
         arguments: [

@@ -173,7 +173,8 @@ struct DefectAlertEndToEndTests {
             let clipKey = try #require(clip["key"] as? String, "the clip failed: \(clip["error"] ?? "")")
             #expect(clipKey.hasSuffix(".mp4"))
             let movie = try #require(try await s3.object(bucket: "defects", key: clipKey))
-            #expect(movie.count > 10_000 && String(decoding: movie[4..<8], as: UTF8.self) == "ftyp", "\(clipKey) is no MP4")
+            #expect(
+                movie.count > 10_000 && String(decoding: movie[4..<8], as: UTF8.self) == "ftyp", "\(clipKey) is no MP4")
             let payload = try #require(message["payload"] as? [String: Any])
             #expect(payload["zone"] as? String == "loading_bay")
             #expect(payload["box"] is [String: Any])

@@ -11,7 +11,11 @@ import Synchronization
 // MQTT client). Both are processes the tests start and always stop: use `withMosquittoBroker { broker in ... }`,
 // which stops the broker and its subscribers and deletes the broker's folder even when the body throws.
 
-func debugTrace(_ s: String) { if ProcessInfo.processInfo.environment["VANTAGE_TEST_LOG"] != nil { FileHandle.standardError.write("\(Date().timeIntervalSince1970) \(s)\n".data(using: .utf8)!) } }
+func debugTrace(_ s: String) {
+    if ProcessInfo.processInfo.environment["VANTAGE_TEST_LOG"] != nil {
+        FileHandle.standardError.write("\(Date().timeIntervalSince1970) \(s)\n".data(using: .utf8)!)
+    }
+}
 
 /// Why a test's broker or subscriber could not do what it was asked; says how to fix a missing tool.
 struct MosquittoTestError: Error, CustomStringConvertible {
@@ -61,6 +65,8 @@ final class MosquittoBroker: Sendable {
     private let configFile: URL
     private let logFile: URL
     private let process = Mutex<Process?>(nil)
+    /// Holds the port while the broker does not run.
+    private let reservation = Mutex<PortReservation?>(nil)
     private let subscribers = Mutex<[MosquittoSubscriber]>([])
 
     /// Starts a broker; it runs until ``stop(signal:)`` or ``shutdown()``.
@@ -80,7 +86,9 @@ final class MosquittoBroker: Sendable {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "vantage-mosquitto-\(UUID().uuidString.prefix(8))", isDirectory: true)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        port = try freeLocalPort()
+        let reserved = try PortReservation()
+        port = reserved.port
+        reservation.withLock { $0 = reserved }
         host = options.tls ? "localhost" : "127.0.0.1"
         configFile = folder.appendingPathComponent("mosquitto.conf")
         logFile = folder.appendingPathComponent("mosquitto.log")
@@ -154,13 +162,15 @@ final class MosquittoBroker: Sendable {
         log.seekToEndOfFile()
         started.standardOutput = log
         started.standardError = log
+        reservation.withLock { $0?.release() }
         try runWithDefaultSignalMask(started)
         try? log.close()
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + .seconds(15)
         while !localPortAcceptsConnections(port) {
             guard started.isRunning else {
-                throw MosquittoTestError("mosquitto exited at start (status \(started.terminationStatus)):\n\(logTail())")
+                throw MosquittoTestError(
+                    "mosquitto exited at start (status \(started.terminationStatus)):\n\(logTail())")
             }
             guard ContinuousClock.now < deadline else {
                 throw MosquittoTestError("mosquitto did not listen on port \(port) within 15 s:\n\(logTail())")
@@ -180,6 +190,9 @@ final class MosquittoBroker: Sendable {
             if ContinuousClock.now > deadline { kill(running.processIdentifier, SIGKILL) }
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // Keep the port while stopped (if someone took it in between, the restart will say so).
+        let held = try? PortReservation(port: port)
+        reservation.withLock { $0 = held }
     }
 
     /// Sends `signal` to the broker: SIGSTOP freezes it (connections stay open, nothing is answered), SIGCONT
@@ -192,6 +205,7 @@ final class MosquittoBroker: Sendable {
     func shutdown() async {
         for subscriber in subscribers.withLock({ $0 }) { await subscriber.stop() }
         await stop()
+        reservation.withLock { $0 = nil }
         try? FileManager.default.removeItem(at: folder)
     }
 
@@ -416,7 +430,8 @@ func findTool(_ name: String) throws -> String {
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }
     throw MosquittoTestError(
-        "\(name) not found: run scripts/setup (it installs the Debian packages mosquitto, mosquitto-clients and openssl)")
+        "\(name) not found: run scripts/setup (it installs the Debian packages mosquitto, mosquitto-clients and openssl)"
+    )
 }
 
 private let launchLock = NSLock()
@@ -523,21 +538,46 @@ final class SilentTCPServer: Sendable {
     deinit { close(descriptor) }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick).
-private func freeLocalPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw MosquittoTestError("socket() failed: errno \(errno)") }
-    defer { close(fd) }
-    var address = loopbackAddress(port: 0)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+/// Holds a TCP port on 127.0.0.1 with a bound, non-listening socket, so that the kernel gives it to no one else
+/// (another test's broker, say) while this broker is stopped and its clients keep reconnecting to it.
+final class PortReservation: Sendable {
+    let port: Int
+    private let descriptor = Mutex<Int32>(-1)
+
+    /// Reserves `port`, or a free port chosen by the kernel when 0.
+    init(port: Int = 0) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw MosquittoTestError("socket() failed: errno \(errno)") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = loopbackAddress(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw MosquittoTestError("cannot reserve port \(port): errno \(code)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        descriptor.withLock { $0 = fd }
     }
-    guard bound == 0 else { throw MosquittoTestError("bind() failed: errno \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+
+    /// Frees the port (for the broker to bind it).
+    func release() {
+        descriptor.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
     }
-    return Int(UInt16(bigEndian: address.sin_port))
+
+    deinit { release() }
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.

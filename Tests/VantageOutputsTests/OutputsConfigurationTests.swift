@@ -90,7 +90,8 @@ struct OutputsConfigurationTests {
     @Test("Checked for a device (no environment here), secrets must be ${NAME} references, kept as written")
     func checkedForADevice() throws {
         let ok = try OutputsConfiguration(
-            json: Data(#"{"sinks": {"a": {"type": "mqtt", "url": "mqtt://${BROKER}", "password": "${MQTT_PASSWORD}"}}}"#.utf8),
+            json: Data(
+                #"{"sinks": {"a": {"type": "mqtt", "url": "mqtt://${BROKER}", "password": "${MQTT_PASSWORD}"}}}"#.utf8),
             environment: nil)
         #expect(ok.sink(named: "a")?.string("password") == "${MQTT_PASSWORD}")
         #expect(ok.sink(named: "a")?.string("url") == "mqtt://${BROKER}")

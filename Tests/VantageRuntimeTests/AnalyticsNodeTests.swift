@@ -45,13 +45,15 @@ struct AnalyticsNodeTests {
         """.write(to: outputs, atomically: true, encoding: .utf8)
 
         var overrides = RunOverrides()
-        try overrides.addCamera(argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path)")
+        try overrides.addCamera(
+            argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path)")
         let application = try ApplicationProject.load(app).resolve(overrides)
         var configuration = RuntimeConfiguration(stateDirectory: work.appendingPathComponent("state"))
         configuration.httpPort = nil
         configuration.statusInterval = nil
         configuration.outputsFile = outputs
-        configuration.modelCacheDirectory = fm.temporaryDirectory.appendingPathComponent("vantage-e2e-state/model-cache")
+        configuration.modelCacheDirectory = fm.temporaryDirectory.appendingPathComponent(
+            "vantage-e2e-state/model-cache")
         let eventsFile = work.appendingPathComponent("events.jsonl")
         configuration.eventsFile = eventsFile
         let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
@@ -78,7 +80,8 @@ struct AnalyticsNodeTests {
         let ends = objects.filter { $0["phase"] as? String == "end" }.compactMap { $0["id"] as? String }
         #expect(Set(starts).count == starts.count, "an object started twice")
         #expect(Set(starts) == Set(ends), "every object that started ends, once")
-        #expect(starts.count >= 10 && starts.count < 80, "\(starts.count) objects for the few dozen people in the video")
+        #expect(
+            starts.count >= 10 && starts.count < 80, "\(starts.count) objects for the few dozen people in the video")
         for end in objects where end["phase"] as? String == "end" {
             let file = try #require(end["snapshot"] as? String)
             #expect(fm.fileExists(atPath: file))

@@ -176,6 +176,81 @@ struct AgentEndToEndTests {
         }
     }
 
+    @Test(
+        "an instance's outputs document sends its events to a signed webhook with the secret from the agent's environment; a variable the agent lacks fails the deployment, naming it"
+    )
+    func instanceOutputsToWebhook() async throws {
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let secret = "fleet-hook-\(UUID().uuidString)"
+        let log = fleet.folder.appending(path: "deliveries.jsonl")
+        let receiverPort = try closedPort()
+        let receiver = try ServerProcess(
+            SourceTree.root.appending(path: "scripts/webhook-receiver"),
+            ["--port", "\(receiverPort)", "--secret", secret, "--log", log.path], name: "webhook receiver")
+        defer { receiver.stop() }
+        // The secret reaches the device only through the agent's environment, never through the server.
+        let (device, agent) = try await fleet.enrollAgent("edge-hook", environment: ["FLEET_HOOK_SECRET": secret])
+        defer { agent.stop() }
+        try await fleet.waitUntil("the webhook receiver listens", timeout: .seconds(30)) {
+            receiver.output.contains("listening on")
+        }
+        func outputs(extraSink: Bool = false) -> JSONValue {
+            var sinks: [String: JSONValue] = [
+                "hook": .object([
+                    "type": .string("webhook"), "url": .string("http://127.0.0.1:\(receiverPort)/hook"),
+                    "secret": .string("${FLEET_HOOK_SECRET}"),
+                ])
+            ]
+            if extraSink {
+                sinks["broker"] = .object([
+                    "type": .string("mqtt"), "url": .string("mqtt://127.0.0.1:1"), "username": .string("edge"),
+                    "password": .string("${FLEET_MISSING_PASSWORD}"),
+                ])
+            }
+            return .object(["sinks": .object(sinks)])
+        }
+        @Sendable func deliveries() -> [[String: JSONValue]] {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { line in
+                guard
+                    case .object(let entry)? = try? APIJSON.decoder().decode(JSONValue.self, from: Data(line.utf8)),
+                    case .object(let body)? = entry["body"]
+                else { return nil }
+                return body
+            }
+        }
+
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0", outputs: outputs())
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
+        try await fleet.waitUntil("the people counter's events reach the webhook, signed", timeout: .seconds(90)) {
+            deliveries().count >= 2
+        }
+        let first = deliveries()
+        let name = try await fleet.client.instance(instance).name
+        #expect(
+            first.allSatisfy { $0["device"] == .string("edge-hook") && $0["instance"] == .string(name) },
+            "messages name the device and the instance: \(first.prefix(2))")
+        #expect(!receiver.output.contains("401"), "a delivery failed its signature check:\n\(receiver.output)")
+        #expect(!(try await fleet.client.instance(instance).outputs.map(APIJSON.string) ?? "").contains(secret))
+
+        // A document naming a variable the agent does not have fails to start, says which, and the instance goes
+        // back to the document it had: the webhook keeps receiving.
+        _ = try await fleet.client.updateInstance(instance, InstanceUpdate(outputs: outputs(extraSink: true)))
+        try await fleet.waitUntil("the deployment fails naming the missing variable", timeout: .seconds(120)) {
+            let state = try await fleet.client.instance(instance)
+            return state.status == .deploymentFailed && state.statusDescription.contains("FLEET_MISSING_PASSWORD")
+        }
+        let failed = try await fleet.client.instance(instance).statusDescription
+        #expect(
+            failed.contains("failed to start") && failed.contains("outputs.json.sinks.broker.password")
+                && failed.contains("rolled back to 1.0"), "\(failed)")
+        let count = deliveries().count
+        try await fleet.waitUntil("the rolled-back instance delivers again", timeout: .seconds(90)) {
+            deliveries().count > count
+        }
+    }
+
     @Test("a kill (SIGKILL) at any deployment step leaves the old or the new version running, never a mix")
     func killAtEveryStep() async throws {
         let fleet = try await Fleet.start()
@@ -277,10 +352,12 @@ final class Fleet: @unchecked Sendable {
     func agentFolder(_ name: String) -> URL { folder.appending(path: "agent-\(name)") }
 
     /// Creates the device and starts its agent with the one-time token.
-    func enrollAgent(_ name: String, extra: [String] = []) async throws -> (device: String, agent: ServerProcess) {
+    func enrollAgent(_ name: String, environment: [String: String] = [:], extra: [String] = []) async throws -> (
+        device: String, agent: ServerProcess
+    ) {
         let created = try await client.createDevice(NewDevice(name: name))
         tokens[name] = (created.provisioningToken, created.caFingerprint)
-        return (created.device.id, try startAgent(name, extra: extra))
+        return (created.device.id, try startAgent(name, environment: environment, extra: extra))
     }
 
     /// The agent's resident memory, from its /metrics.
@@ -309,9 +386,10 @@ final class Fleet: @unchecked Sendable {
     }
 
     /// Registers the person detector, the people counter (version 1.0) and the sample video as a camera of
-    /// `device`, and deploys an instance; answers its id.
+    /// `device`, and deploys an instance (with an outputs document, when given); answers its id.
     func deployPeopleCounter(
-        on device: String, version: String, label: String = "", camera existing: String? = nil
+        on device: String, version: String, label: String = "", camera existing: String? = nil,
+        outputs: JSONValue? = nil
     ) async throws -> String {
         if modelID == nil {
             let model = try await client.createModel(NewModel(name: "person-detector"))
@@ -333,7 +411,7 @@ final class Fleet: @unchecked Sendable {
         let instance = try await client.createInstance(
             NewInstance(
                 name: "people-\(device)\(label)", packageId: packageID!, packageVersion: version, deviceId: device,
-                cameras: ["camera_node": cameraID!], models: ["model_node": modelID!]))
+                cameras: ["camera_node": cameraID!], models: ["model_node": modelID!], outputs: outputs))
         return instance.id
     }
 

@@ -171,6 +171,68 @@ struct CLITests {
         #expect(remove.status == 0 && remove.stdout.contains("REMOVAL_PENDING"), "\(remove)")
     }
 
+    @Test("an instance's outputs document from a file: shown, replaced, removed; a secret written out is refused")
+    func instanceOutputs() async throws {
+        let server = try await CLIServer.start()
+        defer { server.stop() }
+        let cli = try CLI(flags: ["--server", server.url, "--token", server.adminToken])
+        let push = try await cli.run(
+            ["packages", "push", SourceTree.peopleCounter.path, "--package", "people-counter", "--version", "1.0"])
+        let packageID = try #require(push.firstMatch(#"pkg_[a-z0-9]+"#), "\(push)")
+        let deviceID = try #require(try await cli.run(["devices", "create", "edge-1"]).firstMatch(#"dev_[a-z0-9]+"#))
+        let cameraID = try #require(
+            try await cli.run(["cameras", "create", "dock", "--url", "rtsp://10.0.0.21/live"]).firstMatch(
+                #"cam_[a-z0-9]+"#))
+        let sinks = cli.folder.appending(path: "sinks.json")
+        try #"""
+        {"sinks": {"quality": {"type": "webhook", "url": "https://hooks.example.com/v", "secret": "${HOOK_SECRET}"},
+                   "alerts": {"type": "mqtt", "url": "mqtt://broker:1883", "qos": 1}},
+         "rules": [{"when": {"type": "zone.enter"}, "send": "quality"}]}
+        """#.write(to: sinks, atomically: true, encoding: .utf8)
+
+        let create = try await cli.run(
+            [
+                "instances", "create", "--name", "dock-watch", "--package", packageID, "--version", "1.0", "--device",
+                deviceID, "--camera", "camera_node=\(cameraID)", "--outputs", sinks.path,
+            ])
+        let instanceID = try #require(create.firstMatch(#"ins_[a-z0-9]+"#), "\(create)")
+        let shown = try await cli.run(["instances", "show", instanceID])
+        #expect(shown.stdout.contains("sinks: alerts (mqtt), quality (webhook)"), "\(shown)")
+        #expect(shown.stdout.contains("1 rule"), "\(shown)")
+        let shownJSON = try await cli.json(["instances", "show", instanceID], json: true) as? [String: Any]
+        let outputs = try #require(shownJSON?["outputs"] as? [String: Any], "\(shown)")
+        let quality = (outputs["sinks"] as? [String: Any])?["quality"] as? [String: Any]
+        #expect(quality?["secret"] as? String == "${HOOK_SECRET}", "the document as stored: \(outputs)")
+
+        try #"{"sinks": {"alerts": {"type": "mqtt", "url": "mqtt://broker:1883", "qos": 2}}}"#.write(
+            to: sinks, atomically: true, encoding: .utf8)
+        let update = try await cli.run(["instances", "update", instanceID, "--outputs", sinks.path])
+        #expect(update.status == 0 && update.stdout.contains("DEPLOYMENT_PENDING"), "\(update)")
+        let replaced = try await cli.run(["instances", "show", instanceID])
+        #expect(replaced.stdout.contains("sinks: alerts (mqtt)") && !replaced.stdout.contains("quality"), "\(replaced)")
+
+        // A secret written out is refused, naming where, and never echoed.
+        try #"{"sinks": {"alerts": {"type": "mqtt", "url": "mqtt://b:1883", "password": "hunter2-pw"}}}"#.write(
+            to: sinks, atomically: true, encoding: .utf8)
+        let leaky = try await cli.run(["instances", "update", instanceID, "--outputs", sinks.path])
+        #expect(leaky.status != 0 && leaky.stderr.contains("outputs.sinks.alerts.password"), "\(leaky)")
+        #expect(!leaky.stderr.contains("hunter2") && !leaky.stdout.contains("hunter2"), "\(leaky)")
+        let notJSON = try await cli.run([
+            "instances", "update", instanceID, "--outputs", cli.folder.path + "/none.json",
+        ])
+        #expect(notJSON.status != 0 && notJSON.stderr.contains("none.json"), "\(notJSON)")
+
+        for removal in [["--no-outputs"], ["--outputs", ""]] {
+            try #"{"sinks": {"alerts": {"type": "mqtt", "url": "mqtt://broker:1883"}}}"#.write(
+                to: sinks, atomically: true, encoding: .utf8)
+            _ = try await cli.run(["instances", "update", instanceID, "--outputs", sinks.path])
+            let removed = try await cli.run(["instances", "update", instanceID] + removal)
+            #expect(removed.status == 0, "\(removed)")
+            let after = try await cli.json(["instances", "show", instanceID], json: true) as? [String: Any]
+            #expect(after?["outputs"] == nil, "\(removal) removes the document: \(String(describing: after))")
+        }
+    }
+
     @Test("errors say what is wrong: bad token (401), closed port, missing resource, viewer role (403)")
     func errorsSayWhatIsWrong() async throws {
         let server = try await CLIServer.start()

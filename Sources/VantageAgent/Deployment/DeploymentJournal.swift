@@ -71,10 +71,11 @@ struct InstanceJournal: Codable, Sendable, Equatable {
 }
 
 extension DesiredInstance {
-    /// Whether `other` runs the same archive with the same cameras and parameters: no new deployment is needed.
+    /// Whether `other` runs the same archive with the same cameras, parameters, models and outputs document: no new
+    /// deployment is needed.
     func sameConfiguration(as other: DesiredInstance) -> Bool {
         archiveDigest == other.archiveDigest && packageVersion == other.packageVersion && cameras == other.cameras
-            && parameters == other.parameters && models == other.models
+            && parameters == other.parameters && models == other.models && outputs == other.outputs
     }
 
     /// Whether `other` is the same deployment of the same configuration (its desired state aside).
