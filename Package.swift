@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "VantageOutputs",
             dependencies: [
-                "CSQLite", "CMosquitto", "VantageAnalytics",
+                "CSQLite", "CMosquitto", "VantageAnalytics", "VantageAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -78,7 +78,7 @@ let package = Package(
             name: "VantageRuntime",
             dependencies: [
                 "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol", "VantageAnalytics",
-                "VantageOutputs",
+                "VantageOutputs", "VantageAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "VantageOutputsTests",
             dependencies: [
-                "VantageOutputs",
+                "VantageOutputs", "VantageAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import VantageAPI
 
 /// Who raised events: put into every message and usable in topic and key templates as `{device}`, `{instance}`,
 /// `{application}`.
@@ -29,13 +30,13 @@ public struct OutgoingEvent: Sendable {
     /// For object events: `start`, `update` or `end`.
     public var phase: String?
     /// The application's (or the analytics') JSON object.
-    public var payload: JSON
+    public var payload: JSONValue
     /// The snapshot, already written (and flushed) to the local event folder.
     public var snapshotFile: String?
 
     public init(
         id: String = UUID().uuidString.lowercased(), type: String, time: Date = Date(), camera: String?, source: String,
-        phase: String? = nil, payload: JSON, snapshotFile: String? = nil
+        phase: String? = nil, payload: JSONValue, snapshotFile: String? = nil
     ) {
         self.id = id
         self.type = type
@@ -48,8 +49,8 @@ public struct OutgoingEvent: Sendable {
     }
 
     /// The message sinks receive (before the uploaded objects are added).
-    func message(context: EventContext) -> JSON {
-        var o: [String: JSON] = [
+    func message(context: EventContext) -> JSONValue {
+        var o: [String: JSONValue] = [
             "id": .string(id), "type": .string(type), "time": .string(EventPipeline.format(time)),
             "device": .string(context.device), "instance": .string(context.instance),
             "application": .string(context.application), "source": .string(source), "payload": payload,
@@ -63,7 +64,7 @@ public struct OutgoingEvent: Sendable {
 /// A sink that takes messages (MQTT, webhooks).
 public protocol MessageSink: Sendable {
     /// Delivers one message; returns when the receiver acknowledged it. `event` is the whole message, for templates.
-    func send(_ body: [UInt8], event: JSON) async throws(SinkError)
+    func send(_ body: [UInt8], event: JSONValue) async throws(SinkError)
     /// Stops (closing connections); pending deliveries stay in the outbox.
     func shutdown() async
 }
@@ -71,7 +72,7 @@ public protocol MessageSink: Sendable {
 /// A sink that stores files (S3-compatible object storage).
 public protocol ObjectSink: Sendable {
     /// Stores the file; answers what a message says about it (at least `key` and `url`).
-    func store(file: URL, event: JSON, part: PendingDelivery.Part) async throws(SinkError) -> JSON
+    func store(file: URL, event: JSONValue, part: PendingDelivery.Part) async throws(SinkError) -> JSONValue
     func shutdown() async
 }
 
@@ -233,7 +234,7 @@ public final class EventPipeline: Sendable {
     }
 
     /// Whether `rule` takes `event`.
-    static func matches(_ rule: OutputsConfiguration.Rule, event: OutgoingEvent, message: JSON) -> Bool {
+    static func matches(_ rule: OutputsConfiguration.Rule, event: OutgoingEvent, message: JSONValue) -> Bool {
         if !rule.types.isEmpty {
             let ok = rule.types.contains { pattern in
                 pattern.hasSuffix("*") ? event.type.hasPrefix(pattern.dropLast()) : pattern == event.type
@@ -338,7 +339,7 @@ public final class EventPipeline: Sendable {
             if event.clipState == .pending { return .waiting }
             if try outbox.hasPendingObjects(delivery.sequence) { return .waiting }
             let message = try assemble(event)
-            try await messages.send(Array(message.text.utf8), event: message)
+            try await messages.send(Array(message.jsonText.utf8), event: message)
             try outbox.complete(delivery)
             return .done
         case (.objects, .message):
@@ -348,7 +349,7 @@ public final class EventPipeline: Sendable {
     }
 
     /// The message with the objects stored for it: `snapshot` and `clip` from the first object sink that has them.
-    private func assemble(_ event: StoredEvent) throws(OutboxFileError) -> JSON {
+    private func assemble(_ event: StoredEvent) throws(OutboxFileError) -> JSONValue {
         guard case .object(var o) = event.message else { return event.message }
         let objects = try outbox.objects(event.sequence)
         for part in ["snapshot", "clip"] {
@@ -376,9 +377,9 @@ public final class EventPipeline: Sendable {
 
 extension OutputsConfiguration.PayloadCondition {
     /// Whether the payload satisfies this condition.
-    func holds(for payload: JSON) -> Bool {
+    func holds(for payload: JSONValue) -> Bool {
         let actual = payload[path]
-        let expected = JSON(parsing: value) ?? .null
+        let expected = JSONValue(parsing: value) ?? .null
         switch op {
         case .exists: return (actual != nil) == (expected != .bool(false))
         case .equal: return actual == expected

@@ -1,53 +1,20 @@
 import Foundation
+import VantageAPI
 
-/// A JSON value, for reading configuration and matching rules against event payloads. Objects keep their members
-/// in a dictionary (JSON says member order carries no meaning); ``text`` writes keys sorted, so equal values give
-/// equal text.
-public enum JSON: Sendable, Equatable, Codable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSON])
-    case object([String: JSON])
+// The outputs read configuration and match rules with VantageAPI's `JSONValue` (the control plane stores an
+// instance's outputs document as one); these are the extras they need: parsing, compact text with sorted keys, and
+// lookups by path.
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let n = try? c.decode(Double.self) {
-            self = .number(n)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSON].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSON].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .number(let n): try c.encode(n)
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(o)
-        }
-    }
-
+extension JSONValue {
     /// Parses JSON text; nil when it is not JSON.
     public init?(parsing text: String) {
-        guard let value = try? JSONDecoder().decode(JSON.self, from: Data(text.utf8)) else { return nil }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return nil }
         self = value
     }
 
-    /// Compact JSON text with sorted keys; whole numbers are written without a fraction.
-    public var text: String {
+    /// Compact JSON text with sorted keys (equal values give equal text); whole numbers are written without a
+    /// fraction. (`text` is the value as a form shows it: a string without quotes.)
+    public var jsonText: String {
         var out = ""
         write(into: &out)
         return out
@@ -59,7 +26,7 @@ public enum JSON: Sendable, Equatable, Codable {
         case .bool(let b): out += b ? "true" : "false"
         case .number(let n):
             if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += String(n) }
-        case .string(let s): out += JSON.quoted(s)
+        case .string(let s): out += JSONValue.quoted(s)
         case .array(let a):
             out += "["
             for (i, v) in a.enumerated() {
@@ -71,7 +38,7 @@ public enum JSON: Sendable, Equatable, Codable {
             out += "{"
             for (i, key) in o.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
-                out += JSON.quoted(key)
+                out += JSONValue.quoted(key)
                 out += ":"
                 o[key]!.write(into: &out)
             }
@@ -97,7 +64,7 @@ public enum JSON: Sendable, Equatable, Codable {
     }
 
     /// The value at a path of object keys, or nil.
-    public subscript(path: [String]) -> JSON? {
+    public subscript(path: [String]) -> JSONValue? {
         var current = self
         for key in path {
             guard case .object(let o) = current, let next = o[key] else { return nil }
@@ -107,7 +74,7 @@ public enum JSON: Sendable, Equatable, Codable {
     }
 
     /// The member `key` of an object, or nil.
-    public subscript(key: String) -> JSON? { self[[key]] }
+    public subscript(key: String) -> JSONValue? { self[[key]] }
 
     /// The text of a string value.
     public var stringValue: String? {

@@ -1,4 +1,5 @@
 import Foundation
+import VantageAPI
 import VantageAnalytics
 
 extension OutputsConfiguration {
@@ -11,18 +12,19 @@ extension OutputsConfiguration {
     )
         throws(OutputsConfigurationError)
     {
-        let object: JSON
+        let object: JSONValue
         do {
-            object = try JSONDecoder().decode(JSON.self, from: json)
+            object = try JSONDecoder().decode(JSONValue.self, from: json)
         } catch {
-            throw OutputsConfigurationError(path, "is not valid JSON (\(error))")
+            throw OutputsConfigurationError(path, "is not valid JSONValue (\(error))")
         }
         try self.init(object: object, path: path, environment: environment)
     }
 
     /// Reads an `outputs` object already parsed.
     public init(
-        object: JSON, path: String = "outputs", environment: [String: String]? = ProcessInfo.processInfo.environment
+        object: JSONValue, path: String = "outputs",
+        environment: [String: String]? = ProcessInfo.processInfo.environment
     )
         throws(OutputsConfigurationError)
     {
@@ -296,7 +298,7 @@ extension OutputsConfiguration {
                     for (op, operand) in dict.sorted(by: { $0.key < $1.key }) {
                         result.append(
                             PayloadCondition(
-                                path: path, op: PayloadCondition.Operator(rawValue: op)!, value: operand.text))
+                                path: path, op: PayloadCondition.Operator(rawValue: op)!, value: operand.jsonText))
                     }
                 } else if operators.isEmpty {
                     result += try payloadConditions(value, prefix: path)
@@ -307,7 +309,7 @@ extension OutputsConfiguration {
                             + PayloadCondition.Operator.allCases.map(\.rawValue).joined(separator: " ") + ")")
                 }
             } else {
-                result.append(PayloadCondition(path: path, op: .equal, value: value.raw.text))
+                result.append(PayloadCondition(path: path, op: .equal, value: value.raw.jsonText))
             }
         }
         return result
@@ -354,10 +356,10 @@ extension OutputsConfiguration {
 
 /// A JSON value with the path it was read from, for error messages.
 struct Node {
-    let raw: JSON
+    let raw: JSONValue
     let path: String
 
-    init(_ raw: JSON, _ path: String) {
+    init(_ raw: JSONValue, _ path: String) {
         self.raw = raw
         self.path = path
     }

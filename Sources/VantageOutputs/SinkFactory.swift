@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import VantageAPI
 
 /// Makes the configured sinks: reads each one's settings (``SinkConfiguration``) into its client's configuration,
 /// with clear errors for missing or wrong settings, and wraps the client as a ``MessageSink`` or ``ObjectSink``.
@@ -19,7 +20,7 @@ public enum SinkFactory {
     /// Fills `{device}`, `{instance}`, `{application}`, `{camera}`, `{type}`, `{id}`, `{phase}` and `{date}`
     /// (YYYY-MM-DD of the event) from the event's message. Characters MQTT topics and S3 keys treat specially
     /// (`/`, `+`, `#`) inside a value become `_`.
-    public static func expand(_ template: String, event: JSON) -> String {
+    public static func expand(_ template: String, event: JSONValue) -> String {
         var out = ""
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
@@ -85,7 +86,7 @@ final class MQTTMessageSink: MessageSink {
         client.start()
     }
 
-    func send(_ body: [UInt8], event: JSON) async throws(SinkError) {
+    func send(_ body: [UInt8], event: JSONValue) async throws(SinkError) {
         try await client.publish(
             topic: SinkFactory.expand(topic, event: event), payload: body, qos: qos, retain: retain)
     }
@@ -120,7 +121,7 @@ final class WebhookMessageSink: MessageSink {
             httpClient: http, logger: logger)
     }
 
-    func send(_ body: [UInt8], event: JSON) async throws(SinkError) {
+    func send(_ body: [UInt8], event: JSONValue) async throws(SinkError) {
         try await client.deliver(body: body, eventId: event["id"]?.stringValue ?? "", time: Date())
     }
 
@@ -157,7 +158,7 @@ final class S3ObjectSink: ObjectSink {
         prefix = sink.string("prefix") ?? "{application}/{camera}/{date}/"
     }
 
-    func store(file: URL, event: JSON, part: PendingDelivery.Part) async throws(SinkError) -> JSON {
+    func store(file: URL, event: JSONValue, part: PendingDelivery.Part) async throws(SinkError) -> JSONValue {
         var name = event["id"]?.stringValue ?? UUID().uuidString.lowercased()
         if let phase = event["phase"]?.stringValue { name += "-\(phase)" }
         let isClip = part == .clip

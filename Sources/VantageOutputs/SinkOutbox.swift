@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VantageAPI
 
 // The sinks' on-disk outbox: one SQLite file per application instance. An event is stored here (with its routing:
 // which sinks get its message, its snapshot, its clip) in one transaction before the application's publish returns,
@@ -29,7 +30,7 @@ public struct PendingDelivery: Sendable, Equatable {
 public struct StoredEvent: Sendable, Equatable {
     public var sequence: Int64
     /// The event's JSON message, without the objects uploaded for it.
-    public var message: JSON
+    public var message: JSONValue
     public var snapshotFile: String?
     public var clipFile: String?
     public var clipState: ClipState
@@ -118,17 +119,17 @@ public final class SinkOutbox: Sendable {
     /// Stores an event and the deliveries it needs, in one transaction. Answers the event's sequence.
     @discardableResult
     public func add(
-        message: JSON, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
+        message: JSONValue, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
         deliveries: [(sink: String, part: PendingDelivery.Part)]
     ) throws(OutboxFileError) -> Int64 {
         try withDatabase("storing an event") { db in
             try db.transaction {
                 let insert = try db.statement(
                     "INSERT INTO events(message, snapshot, clip_state, object_sinks) VALUES (?, ?, ?, ?)")
-                try insert.bind(message.text, at: 1)
+                try insert.bind(message.jsonText, at: 1)
                 try insert.bind(snapshotFile, at: 2)
                 try insert.bind(Int64(clipPending ? StoredEvent.ClipState.pending.rawValue : 0), at: 3)
-                try insert.bind(JSON.array(objectSinks.map(JSON.string)).text, at: 4)
+                try insert.bind(JSONValue.array(objectSinks.map(JSONValue.string)).jsonText, at: 4)
                 _ = try insert.step()
                 let seq = try db.integer("SELECT last_insert_rowid()")!
                 let add = try db.statement("INSERT OR IGNORE INTO deliveries(seq, sink, part) VALUES (?, ?, ?)")
@@ -206,13 +207,14 @@ public final class SinkOutbox: Sendable {
             guard try s.step() else { return nil }
             defer { s.reset() }
             let objectSinks: [String]
-            if case .array(let list)? = JSON(parsing: s.text(4) ?? "[]") {
+            if case .array(let list)? = JSONValue(parsing: s.text(4) ?? "[]") {
                 objectSinks = list.compactMap(\.stringValue)
             } else {
                 objectSinks = []
             }
             return StoredEvent(
-                sequence: sequence, message: JSON(parsing: s.text(0) ?? "{}") ?? .object([:]), snapshotFile: s.text(1),
+                sequence: sequence, message: JSONValue(parsing: s.text(0) ?? "{}") ?? .object([:]),
+                snapshotFile: s.text(1),
                 clipFile: s.text(2), clipState: StoredEvent.ClipState(rawValue: Int(s.int64(3))) ?? .none,
                 objectSinks: objectSinks)
         }
@@ -226,13 +228,14 @@ public final class SinkOutbox: Sendable {
     }
 
     /// The objects stored for event `sequence`, by part, from the sinks in `objectSinks` order.
-    public func objects(_ sequence: Int64) throws(OutboxFileError) -> [(part: String, sink: String, object: JSON)] {
+    public func objects(_ sequence: Int64) throws(OutboxFileError) -> [(part: String, sink: String, object: JSONValue)]
+    {
         try withDatabase("reading the outbox") { db in
             let s = try db.statement("SELECT part, sink, object FROM objects WHERE seq = ?")
             try s.bind(sequence, at: 1)
-            var result: [(String, String, JSON)] = []
+            var result: [(String, String, JSONValue)] = []
             while try s.step() {
-                result.append((s.text(0) ?? "", s.text(1) ?? "", JSON(parsing: s.text(2) ?? "{}") ?? .null))
+                result.append((s.text(0) ?? "", s.text(1) ?? "", JSONValue(parsing: s.text(2) ?? "{}") ?? .null))
             }
             s.reset()
             return result
@@ -241,7 +244,7 @@ public final class SinkOutbox: Sendable {
 
     /// Marks a delivery done: deletes it, keeps what an object sink stored, and deletes the event when nothing of it
     /// is left to deliver.
-    public func complete(_ delivery: PendingDelivery, storedObject: JSON? = nil) throws(OutboxFileError) {
+    public func complete(_ delivery: PendingDelivery, storedObject: JSONValue? = nil) throws(OutboxFileError) {
         try withDatabase("recording a delivery") { db in
             try db.transaction {
                 let delete = try db.statement("DELETE FROM deliveries WHERE sink = ? AND seq = ? AND part = ?")
@@ -255,7 +258,7 @@ public final class SinkOutbox: Sendable {
                     try add.bind(delivery.sequence, at: 1)
                     try add.bind(delivery.part.rawValue, at: 2)
                     try add.bind(delivery.sink, at: 3)
-                    try add.bind(storedObject.text, at: 4)
+                    try add.bind(storedObject.jsonText, at: 4)
                     _ = try add.step()
                 }
                 let seq = delivery.sequence

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import VantageAPI
 import VantageAnalytics
 import VantageInference
 import VantageMedia
@@ -220,14 +221,14 @@ final class AnalyticsRunner: @unchecked Sendable {
         return result
     }
 
-    private func boxJSON(_ box: Rect) -> JSON {
+    private func boxJSON(_ box: Rect) -> JSONValue {
         .object([
             "xMin": .number(round(box.xMin * 1e4) / 1e4), "yMin": .number(round(box.yMin * 1e4) / 1e4),
             "xMax": .number(round(box.xMax * 1e4) / 1e4), "yMax": .number(round(box.yMax * 1e4) / 1e4),
         ])
     }
 
-    private func trackFields(_ track: Track) -> [String: JSON] {
+    private func trackFields(_ track: Track) -> [String: JSONValue] {
         [
             "trackId": .number(Double(track.id)), "label": .string(labels(track.classId)),
             "classId": .number(Double(track.classId)), "score": .number(round(track.score * 1000) / 1000),
@@ -238,7 +239,7 @@ final class AnalyticsRunner: @unchecked Sendable {
     private func emitObject(_ track: Track, phase: String, time: Double) {
         guard let state = objects[track.id] else { return }
         var fields = trackFields(track)
-        fields["zones"] = .array(state.zones.map(JSON.string))
+        fields["zones"] = .array(state.zones.map(JSONValue.string))
         fields["firstSeen"] = .string(Self.iso(state.firstSeen))
         fields["lastSeen"] = .string(Self.iso(track.lastSeen))
         fields["seconds"] = .number(round((track.lastSeen - state.firstSeen) * 100) / 100)
@@ -248,7 +249,7 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
 
     private func emitScene(_ event: SceneEvent, time: Double, image: ImageBuffer?) {
-        var fields: [String: JSON]
+        var fields: [String: JSONValue]
         let type: String
         var track: Track?
         switch event {
@@ -298,14 +299,14 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
 
     private func emit(
-        type: String, id: String, phase: String?, payload: JSON, time: Double, snapshot: EventSink.SnapshotSource?
+        type: String, id: String, phase: String?, payload: JSONValue, time: Double, snapshot: EventSink.SnapshotSource?
     ) {
         do {
             try events.emit(
                 EventSink.Envelope(
                     id: id, type: type, time: Date(timeIntervalSince1970: time), camera: cameraName,
                     source: "analytics:\(node.name)", phase: phase),
-                application: application, payload: payload.text, parsed: payload, snapshot: snapshot)
+                application: application, payload: payload.jsonText, parsed: payload, snapshot: snapshot)
             counters.withLock { $0.events += 1 }
         } catch {
             counters.withLock { $0.lastError = "\(error)" }

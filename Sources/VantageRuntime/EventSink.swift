@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import VantageAPI
 import VantageMedia
 import VantageOutputs
 
@@ -123,7 +124,7 @@ final class EventSink: @unchecked Sendable {
     /// Writes one event an application published. `payload` is the application's JSON object, kept as it is; its
     /// `"type"` member, when it is text, is the event's type (`app` otherwise).
     func write(application: String, node: String, payload: String, snapshot: Snapshot?) throws {
-        let parsed = JSON(parsing: payload) ?? .object([:])
+        let parsed = JSONValue(parsing: payload) ?? .object([:])
         let type = parsed["type"]?.stringValue ?? "app"
         try emit(
             Envelope(type: type, camera: snapshot?.stream, source: "node:\(node)"), application: application,
@@ -132,7 +133,7 @@ final class EventSink: @unchecked Sendable {
 
     /// Writes one event: snapshot file, JSON line (or the agent's destination), then the sinks' outbox.
     func emit(
-        _ envelope: Envelope, application: String, payload: String, parsed: JSON? = nil, snapshot: SnapshotSource?
+        _ envelope: Envelope, application: String, payload: String, parsed: JSONValue? = nil, snapshot: SnapshotSource?
     ) throws {
         let time = envelope.time
         let node = envelope.source.hasPrefix("node:") ? String(envelope.source.dropFirst(5)) : envelope.source
@@ -147,7 +148,7 @@ final class EventSink: @unchecked Sendable {
                 let path = try snapshot.map { s in
                     try lock.withLock { try writeSnapshot(s, time: time, id: envelope.id) }
                 }
-                try record(envelope, payload: parsed ?? JSON(parsing: payload) ?? .object([:]), snapshotFile: path)
+                try record(envelope, payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: path)
             }
             return
         }
@@ -178,13 +179,14 @@ final class EventSink: @unchecked Sendable {
             written += 1
             if pipeline != nil {
                 try record(
-                    envelope, payload: parsed ?? JSON(parsing: payload) ?? .object([:]), snapshotFile: snapshotPath)
+                    envelope, payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: snapshotPath
+                )
             }
         }
     }
 
     /// Puts the event into the sinks' outbox and, when a rule asks for a clip, schedules it after the post-roll.
-    private func record(_ envelope: Envelope, payload: JSON, snapshotFile: String?) throws {
+    private func record(_ envelope: Envelope, payload: JSONValue, snapshotFile: String?) throws {
         guard let pipeline else { return }
         let recorded: EventPipeline.Recorded
         do {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VantageAPI
 import VantageApp
 import VantageOutputs
 
@@ -13,7 +14,7 @@ extension Runtime {
         var result = OutputsConfiguration()
         for (i, document) in application.outputsDocuments.enumerated() {
             guard let data = try? Data(contentsOf: document),
-                let json = JSON(parsing: String(decoding: data, as: UTF8.self))
+                let json = JSONValue(parsing: String(decoding: data, as: UTF8.self))
             else { continue }
             let key = i == 0 ? "nodeGraph" : "nodeGraphOverrides"
             guard let outputs = json[[key, "outputs"]] else { continue }

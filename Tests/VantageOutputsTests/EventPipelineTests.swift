@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import VantageAPI
 
 @testable import VantageOutputs
 
@@ -13,7 +14,7 @@ struct EventPipelineTests {
     /// A message sink that records deliveries and fails while `failing` says so.
     final class RecordingSink: MessageSink, ObjectSink {
         let name: String
-        let received = Mutex<[JSON]>([])
+        let received = Mutex<[JSONValue]>([])
         let attempts = Atomic<Int>(0)
         /// Fails the attempt numbers (from 1) for which this answers true.
         let failing: @Sendable (Int) -> Bool
@@ -21,12 +22,12 @@ struct EventPipelineTests {
             self.name = name
             self.failing = failing
         }
-        func send(_ body: [UInt8], event: JSON) async throws(SinkError) {
+        func send(_ body: [UInt8], event: JSONValue) async throws(SinkError) {
             let n = attempts.add(1, ordering: .relaxed).newValue
             if failing(n) { throw SinkError(sink: name, "down on purpose (attempt \(n))") }
-            received.withLock { $0.append(JSON(parsing: String(decoding: body, as: UTF8.self))!) }
+            received.withLock { $0.append(JSONValue(parsing: String(decoding: body, as: UTF8.self))!) }
         }
-        func store(file: URL, event: JSON, part: PendingDelivery.Part) async throws(SinkError) -> JSON {
+        func store(file: URL, event: JSONValue, part: PendingDelivery.Part) async throws(SinkError) -> JSONValue {
             let n = attempts.add(1, ordering: .relaxed).newValue
             if failing(n) { throw SinkError(sink: name, "down on purpose (attempt \(n))") }
             received.withLock { $0.append(event) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VantageAPI
 
 @testable import VantageOutputs
 
@@ -125,7 +126,7 @@ struct OutputsConfigurationTests {
                     .utf8))
         let conditions = try #require(c.rules.first).payload
         func holds(_ payload: String) -> Bool {
-            conditions.allSatisfy { $0.holds(for: JSON(parsing: payload)!) }
+            conditions.allSatisfy { $0.holds(for: JSONValue(parsing: payload)!) }
         }
         #expect(holds(#"{"box": {"score": 0.7}, "kind": "dent", "line": "a"}"#))
         #expect(!holds(#"{"box": {"score": 0.4}, "kind": "dent", "line": "a"}"#))
@@ -135,7 +136,7 @@ struct OutputsConfigurationTests {
 
     @Test("Topic and key templates fill in the event's fields and keep values from adding topic levels")
     func templates() {
-        let event = JSON(
+        let event = JSONValue(
             parsing:
                 #"{"device": "box/1", "camera": "dock", "type": "zone.enter", "time": "2026-11-26T05:00:00Z", "id": "e1"}"#
         )!

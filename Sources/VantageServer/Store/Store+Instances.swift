@@ -141,7 +141,7 @@ extension Store {
         }
         if members.isEmpty { return nil }
         do {
-            _ = try OutputsConfiguration(object: JSON(outputs), path: "outputs", environment: nil)
+            _ = try OutputsConfiguration(object: outputs, path: "outputs", environment: nil)
         } catch {
             throw APIError.invalid(error.description)
         }
@@ -289,20 +289,6 @@ extension Store {
                 message: try row.text("message"),
                 createdAt: Millis.date(try row.integer("created_at")),
                 updatedAt: Millis.date(try row.integer("updated_at")))
-        }
-    }
-}
-
-extension JSON {
-    /// The API's JSON value as the outputs parser reads it.
-    init(_ value: JSONValue) {
-        switch value {
-        case .null: self = .null
-        case .bool(let flag): self = .bool(flag)
-        case .number(let number): self = .number(number)
-        case .string(let text): self = .string(text)
-        case .array(let items): self = .array(items.map(JSON.init))
-        case .object(let members): self = .object(members.mapValues(JSON.init))
         }
     }
 }
