@@ -15,12 +15,7 @@ struct AnalyticsNodeTests {
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-analytics-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
         let app = work.appendingPathComponent("app")
-        try fm.createDirectory(at: work, withIntermediateDirectories: true)
-        try fm.copyItem(at: repoRoot.appendingPathComponent("examples/defect-alert"), to: app)
-        let model = app.appendingPathComponent("packages/123456789012-people_detector-1.0/descriptor.json")
-        try String(contentsOf: model, encoding: .utf8)
-            .replacingOccurrences(of: "../../.deps/models", with: repoRoot.appendingPathComponent(".deps/models").path)
-            .write(to: model, atomically: true, encoding: .utf8)
+        try copyExample("defect-alert", to: app)
         // The example's own outputs send to sinks; this test uses only its camera and model.
         let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
         var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])

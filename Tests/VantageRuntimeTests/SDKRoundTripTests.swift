@@ -96,15 +96,10 @@ struct SDKRoundTripTests {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-sdk-\(UUID().uuidString)")
         let app = work.appendingPathComponent("app")
-        try fm.createDirectory(at: work, withIntermediateDirectories: true)
-        try fm.copyItem(at: repoRoot.appendingPathComponent("examples/people-counter"), to: app)
+        try copyExample("people-counter", to: app)
         let descriptor = app.appendingPathComponent("packages/123456789012-people_counter_code-1.0/descriptor.json")
         try #"{"runtimeDescriptor": {"envelopeVersion": "2021-01-01", "entry": {"path": "/bin/sleep", "name": "600"}}}"#
             .write(to: descriptor, atomically: true, encoding: .utf8)
-        let model = app.appendingPathComponent("packages/123456789012-people_detector-1.0/descriptor.json")
-        let text = try String(contentsOf: model, encoding: .utf8).replacingOccurrences(
-            of: "../../.deps/models", with: repoRoot.appendingPathComponent(".deps/models").path)
-        try text.write(to: model, atomically: true, encoding: .utf8)
 
         var overrides = RunOverrides()
         try overrides.addCamera(
@@ -124,6 +119,16 @@ struct SDKRoundTripTests {
         while !fm.fileExists(atPath: socket) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         return (runtime, try Node(socketPath: socket), events, task)
     }
+}
+
+/// A writable copy of `examples/NAME` at `app`, its person detector pointed at the model scripts/setup fetched.
+func copyExample(_ name: String, to app: URL) throws {
+    try FileManager.default.createDirectory(at: app.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("examples/\(name)"), to: app)
+    let model = app.appendingPathComponent("packages/123456789012-people_detector-1.0/descriptor.json")
+    try String(contentsOf: model, encoding: .utf8)
+        .replacingOccurrences(of: "../../.deps/models", with: repoRoot.appendingPathComponent(".deps/models").path)
+        .write(to: model, atomically: true, encoding: .utf8)
 }
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
