@@ -21,7 +21,7 @@ import Synchronization
 //   a QoS 2 exchange across the reconnect, and across its own restart when it persists sessions.
 // - `publish` gave up waiting (timeout) while libmosquitto still holds the message: the message stays an "orphan"
 //   here, and when the outbox retries the same topic and payload it waits for that orphan's acknowledgement instead of
-//   publishing a second copy.
+//   publishing a second copy (event messages carry a unique `id`: the same topic and payload are the same event).
 //
 // A duplicate can still reach subscribers when:
 // - QoS 1 (by design, at least once): the broker forwarded the message but its PUBACK was lost with the connection;
@@ -31,6 +31,10 @@ import Synchronization
 // - QoS 2: the broker lost its session state (it does not persist sessions, or it crashed and restarted from an older
 //   save): a resent PUBLISH looks new to it.
 // Consumers that must not act twice dedupe on the event's `id` in the payload.
+//
+// Loss is the broker's business once it acknowledged: a Mosquitto that crashes (SIGKILL) can restart from a save that
+// misses a QoS 2 message it had acknowledged (seen in the restart tests); at QoS 1 it forwards to connected
+// subscribers before acknowledging.
 
 /// libmosquitto's process-wide set-up, run once before the first client (a global's initializer runs once,
 /// thread-safely).

@@ -11,12 +11,6 @@ import Synchronization
 // MQTT client). Both are processes the tests start and always stop: use `withMosquittoBroker { broker in ... }`,
 // which stops the broker and its subscribers and deletes the broker's folder even when the body throws.
 
-func debugTrace(_ s: String) {
-    if ProcessInfo.processInfo.environment["VANTAGE_TEST_LOG"] != nil {
-        FileHandle.standardError.write("\(Date().timeIntervalSince1970) \(s)\n".data(using: .utf8)!)
-    }
-}
-
 /// Why a test's broker or subscriber could not do what it was asked; says how to fix a missing tool.
 struct MosquittoTestError: Error, CustomStringConvertible {
     var description: String
@@ -153,7 +147,6 @@ final class MosquittoBroker: Sendable {
     /// Starts the broker (again, after ``stop(signal:)``) on the same port with the same configuration, and returns
     /// once it accepts connections.
     func start() async throws {
-        debugTrace("broker start"); defer { debugTrace("broker started") }
         let executable = try findTool("mosquitto")
         let started = Process()
         started.executableURL = URL(fileURLWithPath: executable)
@@ -182,7 +175,6 @@ final class MosquittoBroker: Sendable {
     /// Stops the broker with `signal`: SIGTERM is a clean shutdown (Mosquitto saves its persistence file and closes
     /// connections), SIGKILL a crash. Returns once the process ended.
     func stop(signal: Int32 = SIGTERM) async {
-        debugTrace("broker stop"); defer { debugTrace("broker stopped") }
         guard let running = process.withLock({ $0 }), running.isRunning else { return }
         kill(running.processIdentifier, signal)
         let deadline = ContinuousClock.now + .seconds(10)
@@ -363,7 +355,6 @@ final class MosquittoSubscriber: Sendable {
     /// Publishes probes (QoS 0, with mosquitto_pub) on the subscriber's own probe topic until one comes back: then
     /// its subscriptions are in place.
     fileprivate func waitUntilSubscribed() async throws {
-        debugTrace("sub wait"); defer { debugTrace("sub subscribed") }
         let deadline = ContinuousClock.now + .seconds(15)
         while output.state.withLock({ $0.probes }) == 0 {
             guard process.isRunning else {
@@ -408,7 +399,6 @@ final class MosquittoSubscriber: Sendable {
 
     /// Ends the mosquitto_sub process.
     func stop() async {
-        debugTrace("sub stop"); defer { debugTrace("sub stopped") }
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning {
@@ -455,7 +445,6 @@ func runWithDefaultSignalMask(_ process: Process) throws {
 /// pipe: a pipe's write end can leak into a child another test starts at the same moment, and then never reports
 /// end-of-file.
 func runTool(_ name: String, _ arguments: [String]) throws {
-    debugTrace("tool \(name)"); defer { debugTrace("tool done \(name)") }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try findTool(name))
     process.arguments = arguments
