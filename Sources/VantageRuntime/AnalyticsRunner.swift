@@ -144,15 +144,17 @@ final class AnalyticsRunner: @unchecked Sendable {
         let ended = tracker.ended
         let sceneEvents = scene.update(tracks: tracks, ended: ended, time: time)
 
+        // The picture (and the overlays drawn on snapshots and the live view) is made only when a snapshot or a
+        // viewer needs it: a frame with no event and nobody watching allocates nothing.
         var image: ImageBuffer?
         func frameImage() -> ImageBuffer? {
             if image == nil, camera.ensureBGR(slot: frame.slot) {
                 image = ImageBuffer(
                     base: camera.pixels(of: frame.slot), width: frame.width, height: frame.height, stride: frame.stride)
+                drawOverlays(tracks: tracks)
             }
             return image
         }
-        drawOverlays(tracks: tracks)
 
         // Objects: start when confirmed, end when the tracker lets them go; the best view is kept.
         for track in tracks where track.state == .confirmed {
@@ -170,16 +172,20 @@ final class AnalyticsRunner: @unchecked Sendable {
             objects[track.id] = nil
         }
 
-        let counts = scene.counts
-        let occupancy = scene.occupancy
+        let active = tracks.count { $0.state == .confirmed }
         counters.withLock { c in
             c.frames += 1
-            c.activeTracks = tracks.count { $0.state == .confirmed }
-            for (line, count) in counts { c.lineCounts[line] = ["in": count.in, "out": count.out] }
-            c.occupancy = occupancy
+            c.activeTracks = active
         }
-        if let liveView {
-            let overlays = self.overlays
+        if !sceneEvents.isEmpty {  // counts and occupancy change only with an event
+            let counts = scene.counts
+            let occupancy = scene.occupancy
+            counters.withLock { c in
+                for (line, count) in counts { c.lineCounts[line] = ["in": count.in, "out": count.out] }
+                c.occupancy = occupancy
+            }
+        }
+        if let liveView, liveView.viewerCount(stream: node.name) > 0, frameImage() != nil {
             liveView.publish(stream: node.name, overlays: overlays) { frameImage() }
         }
     }
