@@ -207,8 +207,7 @@ public final class EventPipeline: Sendable {
             chosen.append(sink.name)
             snapshot = true
         }
-        let message = event.message(context: context)
-        for rule in configuration.rules where Self.matches(rule, event: event, message: message) {
+        for rule in configuration.rules where Self.matches(rule, event: event) {
             if let every = rule.atMostEvery, every > 0 {
                 let key = "\(rule.name)|\(event.camera ?? "")"
                 var last = limits.withLock { $0[key] }
@@ -234,7 +233,7 @@ public final class EventPipeline: Sendable {
     }
 
     /// Whether `rule` takes `event`.
-    static func matches(_ rule: OutputsConfiguration.Rule, event: OutgoingEvent, message: JSONValue) -> Bool {
+    static func matches(_ rule: OutputsConfiguration.Rule, event: OutgoingEvent) -> Bool {
         if !rule.types.isEmpty {
             let ok = rule.types.contains { pattern in
                 pattern.hasSuffix("*") ? event.type.hasPrefix(pattern.dropLast()) : pattern == event.type

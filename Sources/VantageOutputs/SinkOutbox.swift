@@ -98,7 +98,7 @@ public final class SinkOutbox: Sendable {
                     WHERE clip_state = 1;
                 """)
         } catch {
-            throw OutboxFileError(path: path, error.description)
+            throw OutboxFileError(path: path, "opening the sinks' outbox: \(OutboxFileError.advice(error))")
         }
         connection = db
     }
@@ -108,7 +108,7 @@ public final class SinkOutbox: Sendable {
         do {
             return try lock.withLock { try body(connection) }
         } catch let error as SQLiteError {
-            throw OutboxFileError(path: path, "\(action): \(error.description)")
+            throw OutboxFileError(path: path, "\(action): \(OutboxFileError.advice(error))")
         } catch let error as OutboxFileError {
             throw error
         } catch {
@@ -349,5 +349,21 @@ public struct OutboxFileError: Error, CustomStringConvertible, Sendable {
     public init(path: String, _ message: String) {
         self.path = path
         self.message = message
+    }
+
+    /// SQLite's failure with what to do about it.
+    static func advice(_ error: SQLiteError) -> String {
+        let path = error.path
+        switch error.code {
+        case .diskFull: return error.description
+        case .damaged:
+            return "the outbox \(path) is damaged (\(error.reason)): move it aside with its -wal and -shm files and "
+                + "start again with a new, empty outbox; the events in the damaged file are not delivered"
+        case .cannotOpen, .readOnly:
+            return "cannot write the outbox \(path) (\(error.reason)): make its folder writable by this user"
+        case .busy:
+            return "another process holds the outbox \(path): run one runtime per state folder (--state-dir)"
+        default: return error.description
+        }
     }
 }

@@ -145,8 +145,11 @@ final class EventSink: @unchecked Sendable {
                     snapshotJPEG: jpeg, id: envelope.id, type: envelope.type))
             lock.withLock { written += 1 }
             if pipeline != nil {
-                let path = try snapshot.map { s in
-                    try lock.withLock { try writeSnapshot(s, time: time, id: envelope.id) }
+                // The JPEG made for the destination, written as it is (not encoded again).
+                let path = try jpeg.map { bytes in
+                    try lock.withLock {
+                        try writeSnapshot(.jpeg(bytes, stream: snapshot!.stream), time: time, id: envelope.id)
+                    }
                 }
                 try record(envelope, payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: path)
             }

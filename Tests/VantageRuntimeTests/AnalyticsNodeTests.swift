@@ -39,18 +39,9 @@ struct AnalyticsNodeTests {
           "zones": [{"name": "lawn", "polygon": [[0, 0.62], [1, 0.85], [1, 1], [0, 1]]}]}]}
         """.write(to: outputs, atomically: true, encoding: .utf8)
 
-        var overrides = RunOverrides()
-        try overrides.addCamera(
-            argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path)")
-        let application = try ApplicationProject.load(app).resolve(overrides)
-        var configuration = RuntimeConfiguration(stateDirectory: work.appendingPathComponent("state"))
-        configuration.httpPort = nil
-        configuration.statusInterval = nil
+        var (application, configuration) = try sampleVideoRun(of: app, in: work)
         configuration.outputsFile = outputs
-        configuration.modelCacheDirectory = fm.temporaryDirectory.appendingPathComponent(
-            "vantage-e2e-state/model-cache")
-        let eventsFile = work.appendingPathComponent("events.jsonl")
-        configuration.eventsFile = eventsFile
+        let eventsFile = configuration.eventsFile!
         let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
         try await runtime.run()  // the file plays once, as fast as inference allows, then the run ends
 

@@ -101,17 +101,8 @@ struct SDKRoundTripTests {
         try #"{"runtimeDescriptor": {"envelopeVersion": "2021-01-01", "entry": {"path": "/bin/sleep", "name": "600"}}}"#
             .write(to: descriptor, atomically: true, encoding: .utf8)
 
-        var overrides = RunOverrides()
-        try overrides.addCamera(
-            argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path)")
-        let application = try ApplicationProject.load(app).resolve(overrides)
-        var configuration = RuntimeConfiguration(stateDirectory: work.appendingPathComponent("state"))
-        configuration.httpPort = nil
-        configuration.statusInterval = nil
-        configuration.modelCacheDirectory = fm.temporaryDirectory.appendingPathComponent(
-            "vantage-e2e-state/model-cache")
-        let events = work.appendingPathComponent("events.jsonl")
-        configuration.eventsFile = events
+        let (application, configuration) = try sampleVideoRun(of: app, in: work)
+        let events = configuration.eventsFile!
         let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
         let task = Task { try await runtime.run() }
         let socket = runtime.socketPath(ofNode: "code_node")
@@ -129,6 +120,21 @@ func copyExample(_ name: String, to app: URL) throws {
     try String(contentsOf: model, encoding: .utf8)
         .replacingOccurrences(of: "../../.deps/models", with: repoRoot.appendingPathComponent(".deps/models").path)
         .write(to: model, atomically: true, encoding: .utf8)
+}
+
+/// The application at `app` on the sample video, and a quiet configuration for it (no HTTP, no status lines, events to
+/// `work/events.jsonl`, the compiled model cached where the end-to-end tests keep it).
+func sampleVideoRun(of app: URL, in work: URL) throws -> (ResolvedApplication, RuntimeConfiguration) {
+    var overrides = RunOverrides()
+    try overrides.addCamera(argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path)")
+    let application = try ApplicationProject.load(app).resolve(overrides)
+    var configuration = RuntimeConfiguration(stateDirectory: work.appendingPathComponent("state"))
+    configuration.httpPort = nil
+    configuration.statusInterval = nil
+    configuration.modelCacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "vantage-e2e-state/model-cache")
+    configuration.eventsFile = work.appendingPathComponent("events.jsonl")
+    return (application, configuration)
 }
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
