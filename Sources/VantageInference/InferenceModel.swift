@@ -30,11 +30,16 @@ public final class InferenceModel: Sendable {
     public let format: ModelFormat
     /// The OpenVINO device it is compiled for (`CPU` unless the descriptor says otherwise).
     public let device: String
-    /// What a frame must be scaled and converted to before ``InferenceRequest/inferFrame()``.
+    /// What a frame must be scaled and converted to before ``InferenceRequest/inferFrame()``; 0×0 when the model
+    /// cannot take frames (``frameInputError``).
     public let frameInput: FrameInputFormat
+    /// Why frames cannot be fed to this model (an input that is not 4-D, not 3 channels, or of a fixed batch other
+    /// than 1; several inputs), naming the input, its shape and what to do; `nil` when they can. Such a model loads
+    /// and runs on tensors from the application; ``InferenceRequest/inferFrame()`` throws this error.
+    public let frameInputError: ModelError?
     /// The model's inputs, by name (the frame input is ``frameInputName``).
     public let inputNames: [String]
-    /// The input that frames are fed to.
+    /// The input that frames are fed to (or would be, when the model cannot take frames).
     public let frameInputName: String
     /// The model's outputs, by name, in the order of ``InferenceRequest/outputs``.
     public let outputNames: [String]
@@ -52,15 +57,17 @@ public final class InferenceModel: Sendable {
     let inputAliases: [String: Int]
     /// The element type of each input of the model file, in `inputNames` order (nil for types Vantage cannot send).
     public var inputElementTypes: [ElementType?] { fileInputs.map(\.elementType) }
+    /// The shape of each input of the model file, in `inputNames` order (nil for an input with a dynamic dimension).
+    public var inputShapes: [[Int]?] { fileInputs.map(\.staticShape) }
 
     /// The index of the input an application's tensor name stands for: the model's name, or the descriptor's.
     public func inputIndex(named name: String) -> Int? {
         inputNames.firstIndex(of: name) ?? inputAliases[name]
     }
     let frameInputIndex: Int
-    /// The outputs of the compiled frame variant.
+    /// The model with the frame pre-processing fused in, and its outputs; nil and empty when it cannot take frames.
+    let frameCompiled: OpenVINOCompiledModel?
     let frameOutputs: [PortInfo]
-    let compiled: OpenVINOCompiledModel
     let compileProperties: [(key: String, value: String)]
     let logger: Logger
     /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
@@ -197,42 +204,22 @@ public final class InferenceModel: Sendable {
             }
             if frameIndex == nil { frameIndex = index }
         }
-        if frameIndex == nil {
-            guard inputs.count == 1 else {
-                throw fail(
-                    .unknownInput,
-                    "the model has \(inputs.count) inputs (\(inputList)): name the one that takes frames in "
-                        + "vantage.inputs")
-            }
-            frameIndex = 0
-        }
-        let frameIndexValue = frameIndex!
+        let frameIndexValue = frameIndex ?? 0
         let frameSpec = spec.inputs.first ?? ModelInputSpec(name: inputs[frameIndexValue].name)
         let decoder = try ResolvedDecoder(spec.decoder, outputs: &outputs, model: model, fail)
         let outputNames = outputs.map(\.name)
 
-        // Fuse the frame pre-processing into the model.
-        let plan = try FramePlan(spec: frameSpec, port: inputs[frameIndexValue], fail)
-        if let element = frameSpec.elementType, element.lowercased() != inputs[frameIndexValue].elementTypeName {
-            logger.warning(
-                "The descriptor's elementType differs from the model's input; using the model's",
-                metadata: [
-                    "model.input": "\(frameSpec.name)", "descriptor.element_type": "\(element)",
-                    "model.element_type": "\(inputs[frameIndexValue].elementTypeName)",
-                ])
-        }
-        let prepared: OpenVINOModel
-        do {
-            if plan.reshapeTo != inputs[frameIndexValue].staticShape {
-                try model.reshapeInput(named: inputs[frameIndexValue].name, to: plan.reshapeTo)
-            }
-        } catch {
-            throw fail(
-                .shapeMismatch,
-                "the model cannot take \(plan.format.width)x\(plan.format.height) frames (input "
-                    + "'\(inputs[frameIndexValue].name)' reshaped to \(describe(plan.reshapeTo))): set width and height "
-                    + "in vantage.inputs to a size the model supports", error)
-        }
+        // Whether frames can be fed is decided now but reported only when one is: a model the application calls
+        // only with arrays (a fixed batch of 4 crops, several inputs) loads and runs without ever taking a frame.
+        let frames =
+            inputs.count > 1
+            ? .failure(
+                fail(
+                    .missingInput,
+                    "the model has inputs \(inputList) and a frame fills only one: call the model with an array for "
+                        + "each input from the application"))
+            : try FramePlan.make(spec: frameSpec, port: inputs[frameIndexValue], fail)
+
         // Compiled through the cache when there is one.
         var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
         if let cacheDirectory {
@@ -245,60 +232,106 @@ public final class InferenceModel: Sendable {
                     metadata: ["model.cache_dir": "\(cacheDirectory.path)", "error": "\(error)"])
             }
         }
-
-        // The tensor variant for the application's shape, from the model as read and reshaped (before the frame
-        // pre-processing is fused in), when that shape is the frames' and the outputs need no conversion.
-        var early: [[Int]: PlainVariant] = [:]
-        if tensorsAtDescriptorShape, declared.count == 1, inputs.count == 1, declared[0].shape == plan.reshapeTo,
-            Self.outputsNeedNoConversion(outputs, decoder: decoder)
-        {
-            let shape = declared[0].shape
-            do {
-                let compiled = try core.compile(model, device: device, properties: properties)
-                var ports = try compiled.outputs()
-                for i in ports.indices where i < outputNames.count { ports[i].name = outputNames[i] }
-                let key = inputs[0].isStatic ? [] : [0] + shape + [-1]
-                early[key] = PlainVariant(compiled: compiled, outputs: ports)
-            } catch {
-                logger.debug("the tensor variant will be compiled at first use", metadata: ["error": "\(error)"])
-            }
-        }
-        do {
-            let ppp = try OpenVINOPrePostProcessor(model)
-            try ppp.configureInput(index: frameIndexValue, plan.preprocessing)
-            try Self.convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
-            prepared = try ppp.build()
-        } catch {
-            throw fail(
-                .invalidDescriptor,
-                "OpenVINO cannot build the frame pre-processing (\(plan.preprocessing.modelLayout) layout, mean "
-                    + "\(plan.preprocessing.mean.map { "\($0)" } ?? "none"), scale "
-                    + "\(plan.preprocessing.scale.map { "\($0)" } ?? "none")): check layout, mean and scale in "
-                    + "vantage.inputs", error)
-        }
-
-        // Compile, through the cache when there is one.
-        let compiled: OpenVINOCompiledModel
-        do {
-            compiled = try core.compile(prepared, device: device, properties: properties)
-        } catch {
-            throw fail(
+        let compileFailed = { (error: OpenVINOFailure) -> ModelError in
+            fail(
                 .compileFailed,
                 "OpenVINO cannot compile the model for device \(device)"
                     + (device == "CPU" ? "" : ": try vantage.device \"CPU\"")
                     + "; if the model uses operations OpenVINO does not support, re-export it with a lower opset",
                 error)
         }
-        var frameOutputs: [PortInfo]
-        do { frameOutputs = try compiled.outputs() } catch {
+
+        let compiled: OpenVINOCompiledModel
+        var early: [[Int]: PlainVariant] = [:]
+        var frameFormat = FrameInputFormat(width: 0, height: 0, channelOrder: .rgb)
+        switch frames {
+        case .success(let plan):
+            // Fuse the frame pre-processing into the model.
+            frameFormat = plan.format
+            if let element = frameSpec.elementType, element.lowercased() != inputs[frameIndexValue].elementTypeName {
+                logger.warning(
+                    "The descriptor's elementType differs from the model's input; using the model's",
+                    metadata: [
+                        "model.input": "\(frameSpec.name)", "descriptor.element_type": "\(element)",
+                        "model.element_type": "\(inputs[frameIndexValue].elementTypeName)",
+                    ])
+            }
+            do {
+                if plan.reshapeTo != inputs[frameIndexValue].staticShape {
+                    try model.reshapeInput(named: inputs[frameIndexValue].name, to: plan.reshapeTo)
+                }
+            } catch {
+                throw fail(
+                    .shapeMismatch,
+                    "the model cannot take \(plan.format.width)x\(plan.format.height) frames (input "
+                        + "'\(inputs[frameIndexValue].name)' reshaped to \(describe(plan.reshapeTo))): set width and "
+                        + "height in vantage.inputs to a size the model supports", error)
+            }
+
+            // The tensor variant for the application's shape, from the model as read and reshaped (before the frame
+            // pre-processing is fused in), when that shape is the frames' and the outputs need no conversion.
+            if tensorsAtDescriptorShape, declared.count == 1, inputs.count == 1, declared[0].shape == plan.reshapeTo,
+                Self.outputsNeedNoConversion(outputs, decoder: decoder)
+            {
+                let shape = declared[0].shape
+                do {
+                    let compiled = try core.compile(model, device: device, properties: properties)
+                    var ports = try compiled.outputs()
+                    for i in ports.indices where i < outputNames.count { ports[i].name = outputNames[i] }
+                    let key = inputs[0].isStatic ? [] : [0] + shape + [-1]
+                    early[key] = PlainVariant(compiled: compiled, outputs: ports)
+                } catch {
+                    logger.debug("the tensor variant will be compiled at first use", metadata: ["error": "\(error)"])
+                }
+            }
+            let prepared: OpenVINOModel
+            do {
+                let ppp = try OpenVINOPrePostProcessor(model)
+                try ppp.configureInput(index: frameIndexValue, plan.preprocessing)
+                try Self.convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
+                prepared = try ppp.build()
+            } catch {
+                throw fail(
+                    .invalidDescriptor,
+                    "OpenVINO cannot build the frame pre-processing (\(plan.preprocessing.modelLayout) layout, mean "
+                        + "\(plan.preprocessing.mean.map { "\($0)" } ?? "none"), scale "
+                        + "\(plan.preprocessing.scale.map { "\($0)" } ?? "none")): check layout, mean and scale in "
+                        + "vantage.inputs", error)
+            }
+            do { compiled = try core.compile(prepared, device: device, properties: properties) } catch {
+                throw compileFailed(error)
+            }
+
+        case .failure(let reason):
+            // No frame variant: the model as the file has it, outputs converted for the decoder, is the tensor
+            // variant (the only one when its shapes are static; the fallback for dynamic ones).
+            logger.info(
+                "The model cannot take frames; it runs on arrays from the application",
+                metadata: ["model.frames": "\(reason.message)"])
+            do {
+                compiled = try core.compile(
+                    try Self.forTensors(model, outputs: outputs, decoder: decoder), device: device,
+                    properties: properties)
+            } catch {
+                throw compileFailed(error)
+            }
+        }
+
+        var compiledOutputs: [PortInfo]
+        do { compiledOutputs = try compiled.outputs() } catch {
             throw fail(.compileFailed, "OpenVINO compiled the model but cannot list its outputs", error)
         }
-        for i in frameOutputs.indices where i < outputNames.count { frameOutputs[i].name = outputNames[i] }
-        if let unreadable = frameOutputs.first(where: { $0.elementType == nil }) {
+        for i in compiledOutputs.indices where i < outputNames.count { compiledOutputs[i].name = outputNames[i] }
+        if let unreadable = compiledOutputs.first(where: { $0.elementType == nil }) {
             throw fail(
                 .unsupportedFormat,
                 "output '\(unreadable.name)' has element type \(unreadable.elementTypeName), which Vantage cannot "
                     + "read: re-export the model with numeric outputs")
+        }
+        var frameError: ModelError?
+        if case .failure(let reason) = frames {
+            frameError = reason
+            early[[]] = PlainVariant(compiled: compiled, outputs: compiledOutputs)
         }
 
         self.name = name
@@ -306,7 +339,8 @@ public final class InferenceModel: Sendable {
         self.file = file
         self.format = format
         self.device = device
-        self.frameInput = plan.format
+        self.frameInput = frameFormat
+        self.frameInputError = frameError
         self.inputNames = inputs.map(\.name)
         self.frameInputName = inputs[frameIndexValue].name
         self.outputNames = outputNames
@@ -317,8 +351,8 @@ public final class InferenceModel: Sendable {
         self.decoder = decoder
         self.fileInputs = inputs
         self.frameInputIndex = frameIndexValue
-        self.frameOutputs = frameOutputs
-        self.compiled = compiled
+        self.frameCompiled = frameError == nil ? compiled : nil
+        self.frameOutputs = frameError == nil ? compiledOutputs : []
         self.compileProperties = properties
         self.plainVariants = Mutex(early)
         self.inputAliases = aliases
@@ -328,7 +362,8 @@ public final class InferenceModel: Sendable {
             "Loaded model",
             metadata: [
                 "model.format": "\(format.rawValue)", "model.device": "\(device)",
-                "model.frame_input": "\(frameInputName) \(plan.format)", "model.outputs": "\(outputNames)",
+                "model.frame_input": "\(frameError == nil ? "\(frameInputName) \(frameFormat)" : "none")",
+                "model.outputs": "\(outputNames)",
                 "model.decoder": "\(spec.decoder.type.rawValue)", "model.requests": "\(maxConcurrentRequests)",
                 "model.cache_dir": "\(cacheDirectory?.path ?? "none")", "model.loaded_from_cache": "\(loadedFromCache)",
                 "model.load_ms": "\((ContinuousClock.now - started).milliseconds)",
@@ -403,16 +438,10 @@ public final class InferenceModel: Sendable {
         let weights = format == .openvino ? file.deletingPathExtension().appendingPathExtension("bin").path : nil
         do {
             let core = try OpenVINOCore.shared.get()
-            var model = try core.readModel(path: file.path, weights: weights)
+            let model = try core.readModel(path: file.path, weights: weights)
             for input in reshape { try model.reshapeInput(named: input.name, to: input.shape) }
-            let outputs = try model.outputs()
-            if case .raw = decoder {
-            } else if outputs.contains(where: { $0.elementType != .f32 }) {
-                let ppp = try OpenVINOPrePostProcessor(model)
-                try Self.convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
-                model = try ppp.build()
-            }
-            let compiled = try core.compile(model, device: device, properties: compileProperties)
+            let prepared = try Self.forTensors(model, outputs: try model.outputs(), decoder: decoder)
+            let compiled = try core.compile(prepared, device: device, properties: compileProperties)
             var outputsCompiled = try compiled.outputs()
             for i in outputsCompiled.indices where i < outputNames.count { outputsCompiled[i].name = outputNames[i] }
             let variant = PlainVariant(compiled: compiled, outputs: outputsCompiled)
@@ -450,6 +479,18 @@ public final class InferenceModel: Sendable {
                     + "file that came with the .xml into the same folder")
         }
         return bin.path
+    }
+
+    /// `model` for tensors from the application: no pre-processing, outputs converted to f32 for a decoder other
+    /// than raw.
+    private static func forTensors(_ model: OpenVINOModel, outputs: [PortInfo], decoder: ResolvedDecoder)
+        throws(OpenVINOFailure) -> OpenVINOModel
+    {
+        if case .raw = decoder { return model }
+        guard outputs.contains(where: { $0.elementType != .f32 }) else { return model }
+        let ppp = try OpenVINOPrePostProcessor(model)
+        try convertOutputsToFloat(ppp, outputs: outputs, decoder: decoder)
+        return try ppp.build()
     }
 
     private static func convertOutputsToFloat(

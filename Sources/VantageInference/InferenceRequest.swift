@@ -27,7 +27,8 @@ public final class InferenceRequest: @unchecked Sendable {
     public private(set) var outputs: [TensorView] = []
 
     private let frameMemory: HostBuffer
-    private let frameExecution: Execution
+    /// nil when the model cannot take frames.
+    private let frameExecution: Execution?
     /// Created on the first ``inferTensors(_:)``.
     /// Requests of the tensor variants, by `InferenceModel.plainKey`.
     private var tensorExecutions: [[Int]: Execution] = [:]
@@ -41,11 +42,16 @@ public final class InferenceRequest: @unchecked Sendable {
         let format = model.frameInput
         frameMemory = HostBuffer(count: format.byteCount)
         do {
-            frameExecution = try Execution(compiled: model.compiled, outputs: model.frameOutputs)
-            let tensor = try OpenVINOTensor(
-                wrapping: frameMemory.pointer, type: .u8, shape: [1, format.height, format.width, 3], owner: frameMemory
-            )
-            try frameExecution.request.setInputTensor(index: model.frameInputIndex, tensor, keep: true)
+            if let compiled = model.frameCompiled {
+                let execution = try Execution(compiled: compiled, outputs: model.frameOutputs)
+                let tensor = try OpenVINOTensor(
+                    wrapping: frameMemory.pointer, type: .u8, shape: [1, format.height, format.width, 3],
+                    owner: frameMemory)
+                try execution.request.setInputTensor(index: model.frameInputIndex, tensor, keep: true)
+                frameExecution = execution
+            } else {
+                frameExecution = nil
+            }
         } catch {
             throw model.fail(.inferenceFailed, "OpenVINO cannot create an inference request for the model", error)
         }
@@ -54,16 +60,14 @@ public final class InferenceRequest: @unchecked Sendable {
     }
 
     /// Runs the model on the frame in ``frameBuffer`` and decodes the outputs into ``detections``,
-    /// ``classifications`` and ``outputs``.
+    /// ``classifications`` and ``outputs``. A model that cannot take frames throws its
+    /// ``InferenceModel/frameInputError``, and the request stays usable for tensors.
     public func inferFrame() async throws(ModelError) {
+        guard let frameExecution else {
+            throw model.frameInputError ?? model.fail(.inferenceFailed, "the model cannot take frames")
+        }
         try begin()
         defer { end() }
-        guard model.fileInputs.count == 1 else {
-            throw model.fail(
-                .missingInput,
-                "the model has inputs \(quotedList(model.inputNames)) and a frame fills only '\(model.frameInputName)':"
-                    + " use inferTensors to give them all")
-        }
         let views: [TensorView]
         do { views = try await frameExecution.run() } catch { throw model.inferenceError(error) }
         outputs = views
@@ -190,6 +194,12 @@ extension InferenceModel {
                 throw fail(.unknownInput, "the application sent two tensors for input '\(input.name)': send one")
             }
             let port = fileInputs[index]
+            let given = input.shape
+            var input = input
+            // Panorama took a single image [C,H,W] (or [H,W,C]) for a batch-1 input: it gets the batch axis.
+            if given.count == 3, port.dimensions.count == 4, port.dimensions[0] == 1 || port.dimensions[0] == nil {
+                input.shape.insert(1, at: 0)
+            }
             guard port.elementType == input.elementType else {
                 throw fail(
                     .elementTypeMismatch,
@@ -203,7 +213,7 @@ extension InferenceModel {
             guard fits, input.shape.allSatisfy({ $0 > 0 }) else {
                 throw fail(
                     .shapeMismatch,
-                    "input '\(input.name)' expects shape \(describe(port.dimensions)) but got \(describe(input.shape)):"
+                    "input '\(input.name)' expects shape \(describe(port.dimensions)) but got \(describe(given)):"
                         + " reshape or transpose the array in the application (? is any size)")
             }
             let needed = input.shape.reduce(1, *) * input.elementType.byteSize

@@ -46,7 +46,9 @@ final class ModelService: Sendable {
             logger.info(
                 "model ready",
                 metadata: [
-                    "model": "\(node.name)", "input": "\(model.frameInput)", "requests": "\(requests.count)",
+                    "model": "\(node.name)",
+                    "input": "\(model.frameInputError == nil ? "\(model.frameInput)" : "arrays only")",
+                    "requests": "\(requests.count)",
                     "cached": "\(model.loadedFromCache)",
                 ])
         }
@@ -56,11 +58,14 @@ final class ModelService: Sendable {
     /// Runs every request once on a blank frame, so the first camera frames do not pay for OpenVINO's first
     /// inference (memory allocation, kernel selection) and get dropped behind it. With `tensors` (the application
     /// calls models with tensors it makes, as Panorama applications do), every request also runs once on blank
-    /// tensors of the shapes the model's `mlModelDescriptor` declares: that compiles the tensor variant for those
-    /// shapes now rather than at the first frame.
+    /// tensors of the shapes the application sends (see `warmUpTensors`): that compiles the tensor variant for those
+    /// shapes now rather than at the first frame. A model that cannot take frames is called only with tensors: it
+    /// warms up on those alone.
     func warmUp(tensors: Bool = false) async {
         for entry in entries.values {
-            if tensors { await warmUpTensors(entry) }
+            let takesFrames = entry.model.frameInputError == nil
+            if tensors || !takesFrames { await warmUpTensors(entry) }
+            guard takesFrames else { continue }
             var all: [PooledRequest] = []
             for _ in 0..<entry.requests.count { all.append(await entry.requests.acquire()) }
             await withTaskGroup(of: Void.self) { group in
@@ -75,24 +80,36 @@ final class ModelService: Sendable {
         }
     }
 
+    /// Runs every request once on blank tensors of the model file's own shapes, or, where the file leaves a size
+    /// open, of the shapes the model's `mlModelDescriptor` declares. Skipped when neither gives every size.
     private func warmUpTensors(_ entry: Entry) async {
+        var shapes: [(name: String, shape: [Int], type: ElementType)] = []
+        let model = entry.model
+        if model.inputShapes.allSatisfy({ $0 != nil }) {
+            for (index, name) in model.inputNames.enumerated() {
+                guard let shape = model.inputShapes[index], let type = model.inputElementTypes[index] else { return }
+                shapes.append((name, shape, type))
+            }
+        } else {
+            for declared in entry.node.descriptor.inputs {
+                guard declared.shape.allSatisfy({ $0 > 0 }), let index = model.inputIndex(named: declared.name),
+                    let type = model.inputElementTypes[index]
+                else { return }
+                shapes.append((declared.name, declared.shape, type))
+            }
+        }
+        guard !shapes.isEmpty else { return }
         var buffers: [UnsafeMutableRawBufferPointer] = []
         defer { for b in buffers { b.deallocate() } }
         var inputs: [TensorInput] = []
-        for declared in entry.node.descriptor.inputs {
-            guard declared.shape.allSatisfy({ $0 > 0 }), let index = entry.model.inputIndex(named: declared.name),
-                let type = entry.model.inputElementTypes[index]
-            else { return }
+        for (name, shape, type) in shapes {
             let buffer = UnsafeMutableRawBufferPointer.allocate(
-                byteCount: declared.shape.reduce(1, *) * type.byteSize, alignment: 64)
+                byteCount: shape.reduce(1, *) * type.byteSize, alignment: 64)
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             buffers.append(buffer)
             inputs.append(
-                TensorInput(
-                    name: declared.name, shape: declared.shape, elementType: type, data: UnsafeRawBufferPointer(buffer))
-            )
+                TensorInput(name: name, shape: shape, elementType: type, data: UnsafeRawBufferPointer(buffer)))
         }
-        guard !inputs.isEmpty else { return }
         var all: [PooledRequest] = []
         for _ in 0..<entry.requests.count { all.append(await entry.requests.acquire()) }
         nonisolated(unsafe) let given = inputs  // the buffers outlive the group (deallocated after it)
@@ -136,8 +153,10 @@ final class ModelService: Sendable {
         return try body(request.request.detections)
     }
 
-    /// Scales the frame into the request's input and runs the model on it.
+    /// Scales the frame into the request's input and runs the model on it. A model that cannot take frames (a fixed
+    /// batch of 4, say) answers with its clear error, which goes back to the caller like any inference error.
     private func inferFrame(_ entry: Entry, _ request: PooledRequest, camera: CameraStream, slot: Int) async throws {
+        if let refused = entry.model.frameInputError { throw refused }
         let input = entry.model.frameInput
         let scaled =
             request.request.frameBuffer.baseAddress.map {
