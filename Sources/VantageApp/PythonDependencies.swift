@@ -20,8 +20,22 @@ public struct PythonDependencies: Sendable, Equatable {
     /// Hex SHA-256 over everything that decides what gets installed: the requirements file, every pip install's
     /// arguments (with `src/` written as `/panorama`, so moving the project changes nothing), and the files they
     /// name (requirements files they include, wheels and archives, a local project's `setup.py`,
-    /// `setup.cfg` and `pyproject.toml`). The same on every run while those are unchanged.
+    /// `setup.cfg` and `pyproject.toml`), and `environmentScheme`. The same on every run while those are unchanged.
     public var digest: String
+    /// What the package asks pip for, as written (`opencv-python-headless==4.6.0.66`, `numpy<2`,
+    /// `./wheels/x-1.0-py3-none-any.whl`): the requirements and constraints of its requirements files (and of the
+    /// files they include) and the targets of the Dockerfile's pip installs, in order. pip's options are left out.
+    public var requirements: [String]
+
+    /// The version of the rules by which the runtime makes an environment from these dependencies. It is part of
+    /// `digest`, so an environment made by older rules is not reused: 2 resolves the environment with no base
+    /// packages visible to pip and, when the package does not name numpy, with `numpy<2`.
+    public static let environmentScheme = 2
+
+    /// Whether the package names numpy itself, as a requirement or a constraint: then its version is the package's
+    /// choice. Otherwise the runtime installs with `numpy<2`, the numpy of Panorama's image, which the compiled
+    /// packages of that time were built for.
+    public var namesNumpy: Bool { requirements.contains { Self.projectName(of: $0) == "numpy" } }
 
     let packageDirectory: URL
     let sourceDirectory: URL
@@ -39,7 +53,7 @@ public struct PythonDependencies: Sendable, Equatable {
         let shown = ShownPaths(packageDirectory: package, sourceDirectory: source)
         var dependencies = PythonDependencies(
             requirementsFile: nil, dockerfile: nil, pipInstalls: [], ignoredDockerfileLines: [], warnings: [],
-            digest: "", packageDirectory: package, sourceDirectory: source)
+            digest: "", requirements: [], packageDirectory: package, sourceDirectory: source)
         dependencies.requirementsFile = [
             source.appendingPathComponent("requirements.txt"), package.appendingPathComponent("requirements.txt"),
         ].first(where: isFile)
@@ -61,7 +75,7 @@ public struct PythonDependencies: Sendable, Equatable {
         }
 
         var hash = SHA256()
-        hash.update("vantage python dependencies 1\n")
+        hash.update("vantage python dependencies \(environmentScheme)\n")
         var visited = Set<String>()
         if let requirements = dependencies.requirementsFile {
             let data = try readFile(
@@ -107,7 +121,88 @@ public struct PythonDependencies: Sendable, Equatable {
             }
         }
         dependencies.digest = hash.finalizeHex()
+
+        var read = Set<String>()
+        if let requirements = dependencies.requirementsFile {
+            dependencies.requirements += requirementLines(of: requirements, visited: &read)
+        }
+        for install in dependencies.pipInstalls {
+            dependencies.requirements += install.requirements(visited: &read)
+        }
         return dependencies
+    }
+
+    /// The normalized project name a requirement names (`numpy` for `NumPy>=1.2`, `numpy @ https://…` or
+    /// `/wheels/numpy-1.26.4-cp311-cp311-linux_x86_64.whl`), or `nil` for a local project folder or a URL without
+    /// one.
+    public static func projectName(of requirement: String) -> String? {
+        let text = requirement.trimmingCharacters(in: .whitespaces)
+        // A URL or a path, as opposed to `name @ URL`.
+        let scheme = text.range(of: "://").map { text[..<$0.lowerBound] }
+        let isURL = scheme.map { $0.allSatisfy { $0.isLetter || $0 == "+" } } ?? false
+        let isLocation = isURL || text.hasPrefix("/") || text.hasPrefix(".") || text.hasPrefix("~")
+        var name: Substring
+        if !isLocation, let at = text.firstIndex(of: "@") {
+            name = text[..<at]  // `name @ URL`
+        } else if let egg = text.range(of: "#egg=") {
+            name = text[egg.upperBound...]
+        } else if isLocation || text.hasSuffix(".whl") || text.hasSuffix(".tar.gz") || text.hasSuffix(".zip") {
+            // A distribution file: `name-version-….whl` or `name-version.tar.gz`.
+            let file = text.split(separator: "/").last ?? ""
+            guard file.hasSuffix(".whl") || file.hasSuffix(".tar.gz") || file.hasSuffix(".zip") else { return nil }
+            guard let dash = file.firstIndex(of: "-") else { return nil }
+            name = file[..<dash]
+        } else {
+            name = text.prefix { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }
+        }
+        name = name.prefix { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }
+        guard !name.isEmpty else { return nil }
+        // PEP 503: case-insensitive, runs of `-`, `_` and `.` are the same.
+        var normalized = ""
+        for character in name.lowercased() {
+            if character == "-" || character == "_" || character == "." {
+                if !normalized.hasSuffix("-") { normalized.append("-") }
+            } else {
+                normalized.append(character)
+            }
+        }
+        return normalized
+    }
+
+    /// The requirements and constraints of a requirements file and of the files it includes (`-r`, `-c`), without
+    /// pip's options (`--no-index`, `--find-links DIR`, `--hash=…`) and comments.
+    static func requirementLines(of file: URL, visited: inout Set<String>) -> [String] {
+        let file = file.standardizedFileURL
+        guard visited.count < 100, visited.insert(file.path).inserted, let data = try? Data(contentsOf: file) else {
+            return []
+        }
+        var result: [String] = []
+        let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\\\n", with: " ")
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            var line = Substring(rawLine.trimmingCharacters(in: .whitespaces))
+            if let comment = line.range(of: " #") ?? line.range(of: "\t#") { line = line[..<comment.lowerBound] }
+            if line.hasPrefix("#") { continue }
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let first = words.first else { continue }
+            if first.hasPrefix("-") {
+                let (option, attached) = DockerfileReader.splitOption(first)
+                let value = attached ?? (words.count > 1 ? words[1] : nil)
+                guard let value else { continue }
+                if ["-r", "--requirement", "-c", "--constraint"].contains(option), !value.contains("://") {
+                    let included =
+                        value.hasPrefix("/")
+                        ? URL(fileURLWithPath: value) : file.deletingLastPathComponent().appendingPathComponent(value)
+                    result += requirementLines(of: included, visited: &visited)
+                } else if option == "-e" || option == "--editable" {
+                    result.append(value)
+                }
+                continue
+            }
+            // A requirement, up to its per-requirement options (`--hash=…`).
+            let requirement = line.components(separatedBy: " -").first ?? String(line)
+            result.append(requirement.trimmingCharacters(in: .whitespaces))
+        }
+        return result
     }
 
     /// Lines for the user: what will be installed, problems, and every ignored Dockerfile line, e.g.
@@ -219,6 +314,32 @@ struct ShownPaths {
 }
 
 extension PipInstall {
+    /// What the install asks for: its targets (requirements, wheels, local projects) and the requirements and
+    /// constraints of the files it names with `-r` and `-c`, in order.
+    func requirements(visited: inout Set<String>) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            let (option, attached) = DockerfileReader.splitOption(argument)
+            if DockerfileReader.pathOptions.contains(option) {
+                let value = attached ?? (index < arguments.count ? arguments[index] : "")
+                if attached == nil { index += 1 }
+                if ["-r", "--requirement", "-c", "--constraint"].contains(option), value.hasPrefix("/") {
+                    result += PythonDependencies.requirementLines(of: URL(fileURLWithPath: value), visited: &visited)
+                } else if option == "-e" || option == "--editable" {
+                    result.append(value)
+                }
+            } else if argument.hasPrefix("-") {
+                if DockerfileReader.valueOptions.contains(argument) { index += 1 }
+            } else {
+                result.append(argument)
+            }
+        }
+        return result
+    }
+
     /// The absolute paths of the files given with `-r`/`--requirement` and `-c`/`--constraint`.
     var requirementFiles: [String] {
         paths(options: ["-r", "--requirement", "-c", "--constraint"], positional: false)

@@ -106,11 +106,10 @@ public final class Runtime: Service, @unchecked Sendable {
             let searchPath = configuration.executableSearchPath
             let cacheDirectory = configuration.pythonCacheDirectory ?? Self.defaultPythonCache
             DispatchQueue.global().async(group: preparing) {
+                // Any Python entry (python3.8, /usr/bin/python3.8, …) runs with the host's Python 3.
                 let result = Result { () throws -> PythonLaunch in
-                    let interpreter = try AppHost.resolveExecutable(node, searchPath: searchPath)
-                    return try PythonEnvironment.prepare(
-                        node: node, interpreter: interpreter,
-                        executableDirectory: searchPath.first ?? Self.executableDirectory,
+                    try PythonEnvironment.prepare(
+                        node: node, executableDirectory: searchPath.first ?? Self.executableDirectory,
                         cacheDirectory: cacheDirectory, logger: logger)
                 }
                 pythonLaunches.withLock { $0[node.name] = result }
