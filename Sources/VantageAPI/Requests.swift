@@ -6,10 +6,13 @@ public protocol RequestBody: Codable, Sendable {
     static var fields: [String] { get }
     /// For fields holding arrays of objects: the fields each element may carry.
     static var elementFields: [String: [String]] { get }
+    /// For fields holding an object of known members: the members it may carry.
+    static var objectFields: [String: [String]] { get }
 }
 
 extension RequestBody {
     public static var elementFields: [String: [String]] { [:] }
+    public static var objectFields: [String: [String]] { [:] }
 }
 
 public struct NewDevice: RequestBody {
@@ -105,8 +108,9 @@ public struct NewPackage: RequestBody {
 public struct NewInstance: RequestBody {
     public static let fields = [
         "name", "description", "packageId", "packageVersion", "deviceId", "cameras", "parameters", "models",
-        "outputs", "desiredState",
+        "outputs", "desiredState", "awsCredentials",
     ]
+    public static let objectFields = ["awsCredentials": AWSCredentials.fields]
     public var name: String
     public var description: String?
     public var packageId: String
@@ -125,11 +129,14 @@ public struct NewInstance: RequestBody {
     public var outputs: JSONValue?
     /// RUNNING (the default) or STOPPED.
     public var desiredState: DesiredState?
+    /// AWS credentials the application's code gets as `AWS_*` variables (Panorama's application role). Stored
+    /// encrypted, sent only to the instance's device, never answered.
+    public var awsCredentials: AWSCredentials?
 
     public init(
         name: String, description: String? = nil, packageId: String, packageVersion: String, deviceId: String,
         cameras: [String: String], parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
-        outputs: JSONValue? = nil, desiredState: DesiredState? = nil
+        outputs: JSONValue? = nil, desiredState: DesiredState? = nil, awsCredentials: AWSCredentials? = nil
     ) {
         self.name = name
         self.description = description
@@ -141,13 +148,16 @@ public struct NewInstance: RequestBody {
         self.models = models
         self.outputs = outputs
         self.desiredState = desiredState
+        self.awsCredentials = awsCredentials
     }
 }
 
 public struct InstanceUpdate: RequestBody {
     public static let fields = [
         "name", "description", "packageVersion", "cameras", "parameters", "models", "outputs", "desiredState",
+        "awsCredentials",
     ]
+    public static let objectFields = ["awsCredentials": AWSCredentials.fields]
     public var name: String?
     public var description: String?
     public var packageVersion: String?
@@ -158,11 +168,13 @@ public struct InstanceUpdate: RequestBody {
     /// A new `outputs` document, replacing the instance's; an empty object (`{}`) removes it.
     public var outputs: JSONValue?
     public var desiredState: DesiredState?
+    /// New AWS credentials for the application (a new deployment when they differ), or `{}` to remove them.
+    public var awsCredentials: AWSCredentialsChange?
 
     public init(
         name: String? = nil, description: String? = nil, packageVersion: String? = nil,
         cameras: [String: String]? = nil, parameters: [String: JSONValue]? = nil, models: [String: String]? = nil,
-        outputs: JSONValue? = nil, desiredState: DesiredState? = nil
+        outputs: JSONValue? = nil, desiredState: DesiredState? = nil, awsCredentials: AWSCredentialsChange? = nil
     ) {
         self.name = name
         self.description = description
@@ -172,6 +184,7 @@ public struct InstanceUpdate: RequestBody {
         self.models = models
         self.outputs = outputs
         self.desiredState = desiredState
+        self.awsCredentials = awsCredentials
     }
 }
 

@@ -323,6 +323,9 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
     /// The instance's `outputs` document as stored (sinks, rules, analytics; secrets only as `${NAME}` references);
     /// nil when it has none.
     public var outputs: JSONValue?
+    /// The AWS credentials the application runs with, as may be shown (masked access key id, region); nil when it
+    /// has none. The secret is never answered.
+    public var awsCredentials: AWSCredentialsSummary?
     public var desiredState: DesiredState
     public var status: InstanceStatus
     public var healthStatus: HealthStatus
@@ -333,9 +336,9 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
     public init(
         id: String, name: String, description: String, packageId: String, packageName: String, packageVersion: String,
         deviceId: String, cameras: [String: String], parameters: [String: JSONValue],
-        models: [String: ModelBinding] = [:], outputs: JSONValue? = nil, desiredState: DesiredState,
-        status: InstanceStatus, healthStatus: HealthStatus, statusDescription: String, createdAt: Date,
-        updatedAt: Date
+        models: [String: ModelBinding] = [:], outputs: JSONValue? = nil, awsCredentials: AWSCredentialsSummary? = nil,
+        desiredState: DesiredState, status: InstanceStatus, healthStatus: HealthStatus, statusDescription: String,
+        createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.name = name
@@ -348,6 +351,7 @@ public struct ApplicationInstance: Codable, Sendable, Equatable {
         self.parameters = parameters
         self.models = models
         self.outputs = outputs
+        self.awsCredentials = awsCredentials
         self.desiredState = desiredState
         self.status = status
         self.healthStatus = healthStatus
@@ -516,7 +520,8 @@ public struct ErrorBody: Codable, Sendable {
 
 /// Everything a device needs to run its application instances: the document `vantage agent` polls
 /// (`GET /api/v1/devices/{id}/desired-state`, answered 304 while its ETag is unchanged). Camera URLs carry their
-/// credentials: this is the only answer that does, and only to the device itself.
+/// credentials, and instances their AWS credentials: this is the only answer that does, and only to the device
+/// itself.
 public struct DeviceDesiredState: Codable, Sendable, Equatable {
     public var deviceId: String
     /// The device's instances, removed ones included until the device reports REMOVAL_SUCCEEDED.
@@ -551,16 +556,20 @@ public struct DesiredInstance: Codable, Sendable, Equatable {
     public var outputs: JSONValue?
     /// The device's name, which events and topic templates (`{device}`) name it by; nil from older servers.
     public var deviceName: String?
+    /// The AWS credentials the application's code nodes get as `AWS_*` variables; nil when it has none. Only this
+    /// answer carries them, and only to the device itself.
+    public var awsCredentials: AWSCredentials?
 
     public init(
         id: String, name: String, packageId: String, packageName: String, packageVersion: String, archiveDigest: String,
         desiredState: DesiredState, deploymentId: String? = nil, cameras: [String: DesiredCamera],
         parameters: [String: JSONValue], models: [String: DesiredModel] = [:], outputs: JSONValue? = nil,
-        deviceName: String? = nil
+        deviceName: String? = nil, awsCredentials: AWSCredentials? = nil
     ) {
         self.models = models
         self.outputs = outputs
         self.deviceName = deviceName
+        self.awsCredentials = awsCredentials
         self.id = id
         self.name = name
         self.packageId = packageId

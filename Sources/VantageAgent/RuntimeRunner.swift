@@ -6,7 +6,8 @@ import VantageApp
 import VantageRuntime
 
 /// Runs an instance with the same runtime `vantage run` uses: the unpacked project with the desired cameras,
-/// parameters, models and outputs document, events into the agent's outbox (snapshots inside them), no live view.
+/// parameters, models, outputs document and AWS credentials (as the code nodes' `AWS_*` environment), events into the
+/// agent's outbox (snapshots inside them), no live view.
 /// File cameras loop in real time, so a demo or test camera behaves like a live one.
 public struct RuntimeRunner: InstanceRunner {
     /// Where each instance keeps its state (`storage/`, `logs/`, compiled models): `stateRoot/<instance id>`.
@@ -85,6 +86,9 @@ public struct RuntimeRunner: InstanceRunner {
             cameraIDs: instance.cameras.mapValues(\.cameraId))
         configuration.deviceName = instance.deviceName
         configuration.instanceName = instance.name
+        // The instance's own AWS credentials, and nothing else AWS: the runtime drops the agent's own AWS_* from
+        // what code nodes inherit, so an instance without credentials gets boto3's NoCredentialsError.
+        configuration.applicationEnvironment = instance.awsCredentials?.environment ?? [:]
         let file = outputsFile(of: instance.id)
         if let outputs = instance.outputs {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

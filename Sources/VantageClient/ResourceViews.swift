@@ -204,6 +204,11 @@ public enum ResourceViews {
             text += "\n\nOutputs:\n"
             text += outputsSummary(outputs).indented()
         }
+        if let aws = instance.awsCredentials {
+            text += "\n\nAWS credentials: \(aws.accessKeyId)"
+            text += aws.region.map { ", region \($0)" } ?? ""
+            text += aws.hasSessionToken ? ", with a session token" : ""
+        }
         return text
     }
 

@@ -84,9 +84,15 @@ extension Instances {
                 as `vantage run --outputs FILE` does. Secrets in it are written "${NAME}" and set in the \
                 environment of `vantage agent` on the device; the server refuses them written out.
 
+                --aws-profile NAME (or --aws-env, or --aws-access-key-id ID with the secret on standard input) gives \
+                the application AWS credentials, as Panorama's application role did: its code gets them as \
+                AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION. The server keeps them \
+                encrypted, sends them only to the device, and never shows the secret.
+
                   vantage instances create --name lobby-count --package people-counter \\
                       --version 1.0 --device dev_… --camera camera_node=cam_… \\
-                      --param min_score=0.7 --param max_people=20 --outputs sinks.json
+                      --param min_score=0.7 --param max_people=20 --outputs sinks.json \\
+                      --aws-profile lobby-app
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -126,6 +132,8 @@ extension Instances {
                 valueName: "FILE"))
         var outputs: String?
 
+        @OptionGroup(title: "AWS credentials") var aws: AWSCredentialOptions
+
         @Flag(help: "Deploy it stopped (start it later with vantage instances start).")
         var stopped = false
 
@@ -151,6 +159,7 @@ extension Instances {
                 let document = try outputs.flatMap { path in
                     path.isEmpty ? nil : try CommandLineValues.outputsDocument(path)
                 }
+                let credentials = try aws.credentials()
                 guard let found = try await client.findPackage(package) else {
                     throw ClientError(.notFound, status: 404, message: "no package \(package)")
                 }
@@ -159,7 +168,7 @@ extension Instances {
                         name: name, description: description, packageId: found.id, packageVersion: version,
                         deviceId: device, cameras: bindings, parameters: values.isEmpty ? nil : values,
                         models: modelBindings.isEmpty ? nil : modelBindings, outputs: document,
-                        desiredState: stopped ? .stopped : .running))
+                        desiredState: stopped ? .stopped : .running, awsCredentials: credentials))
                 if options.json {
                     printJSON(instance)
                     return
@@ -176,17 +185,20 @@ extension Instances {
 
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deploy a new package version, parameters, models or outputs to an application instance.",
+            abstract:
+                "Deploy a new package version, parameters, models, outputs or AWS credentials to an application instance.",
             discussion: """
                 Anything given is a new deployment: the device downloads the new version beside the running one, \
                 switches to it, and keeps it only if it infers frames (else it rolls back and says why).
 
                 --outputs FILE replaces the instance's outputs document (docs/outputs.md); --no-outputs (or \
-                --outputs '') removes it.
+                --outputs '') removes it. --aws-profile NAME (or --aws-env, or --aws-access-key-id ID) replaces the \
+                application's AWS credentials; --clear-aws-credentials removes them.
 
                   vantage instances update ins_… --version 1.1
                   vantage instances update ins_… --param min_score=0.6 --model model_node=mdl_…
                   vantage instances update ins_… --outputs sinks.json
+                  vantage instances update ins_… --aws-profile lobby-app
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -217,13 +229,26 @@ extension Instances {
         @Flag(help: "Remove the instance's outputs document.")
         var noOutputs = false
 
+        @OptionGroup(title: "AWS credentials") var aws: AWSCredentialOptions
+
+        @Flag(help: "Remove the application's AWS credentials.")
+        var clearAwsCredentials = false
+
         func validate() throws {
             try InstanceBindings.validate(parameters: parameters, models: models)
             if noOutputs, outputs != nil {
                 throw ValidationError("give either --outputs FILE or --no-outputs, not both")
             }
-            guard version != nil || !parameters.isEmpty || !models.isEmpty || outputs != nil || noOutputs else {
-                throw ValidationError("give what to change: --version, --param, --model, --outputs or --no-outputs")
+            if clearAwsCredentials, aws.given {
+                throw ValidationError("give either new AWS credentials or --clear-aws-credentials, not both")
+            }
+            guard
+                version != nil || !parameters.isEmpty || !models.isEmpty || outputs != nil || noOutputs || aws.given
+                    || clearAwsCredentials
+            else {
+                throw ValidationError(
+                    "give what to change: --version, --param, --model, --outputs, --no-outputs, --aws-profile, "
+                        + "--aws-env, --aws-access-key-id or --clear-aws-credentials")
             }
         }
 
@@ -239,6 +264,11 @@ extension Instances {
                     update.outputs = .object([:])
                 } else if let outputs {
                     update.outputs = try CommandLineValues.outputsDocument(outputs)
+                }
+                if clearAwsCredentials {
+                    update.awsCredentials = .remove
+                } else if let credentials = try aws.credentials() {
+                    update.awsCredentials = .set(credentials)
                 }
                 let instance = try await client.updateInstance(id, update)
                 if options.json {

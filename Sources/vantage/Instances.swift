@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import VantageAPI
+import VantageClient
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -83,5 +85,85 @@ struct Instances: AsyncParsableCommand {
             }
             print(text)
         }
+    }
+}
+
+/// The AWS credentials flags of `instances create` and `update`: what the application's code gets as `AWS_*`
+/// variables (Panorama's application role). Read here, on the operator's machine, and sent to the server, which keeps
+/// them encrypted and gives them only to the instance's device. No secret is ever a command-line argument: it comes
+/// from a profile file, the environment, or standard input.
+struct AWSCredentialOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Send this AWS profile's credentials (read here from ~/.aws/credentials and ~/.aws/config, or "
+                + "AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE).", valueName: "NAME"))
+    var awsProfile: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "Send the credentials in this shell's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and "
+                + "AWS_REGION."))
+    var awsEnv = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Send this access key id; its secret access key is read from standard input (or typed at a prompt).",
+            valueName: "ID"))
+    var awsAccessKeyId: String?
+
+    @Option(
+        help: ArgumentHelp("The region the application's AWS SDK uses (with any of the above).", valueName: "REGION"))
+    var awsRegion: String?
+
+    /// Whether any credentials are given.
+    var given: Bool { awsProfile != nil || awsEnv || awsAccessKeyId != nil }
+
+    func validate() throws {
+        let ways = [awsProfile != nil, awsEnv, awsAccessKeyId != nil].filter { $0 }.count
+        guard ways <= 1 else {
+            throw ValidationError("give one of --aws-profile NAME, --aws-env or --aws-access-key-id ID")
+        }
+        if awsRegion != nil, ways == 0 {
+            throw ValidationError(
+                "--aws-region goes with the credentials: give --aws-profile NAME, --aws-env or --aws-access-key-id ID")
+        }
+    }
+
+    /// The credentials to send, nil when none is given. A profile or the environment is read here; with
+    /// --aws-access-key-id the secret access key is read from standard input.
+    func credentials() throws -> AWSCredentials? {
+        var credentials: AWSCredentials
+        if let awsProfile {
+            do {
+                credentials = try AWSProfiles().credentials(profile: awsProfile)
+            } catch let error as AWSProfileError {
+                throw ClientError(.local, message: error.message)
+            }
+        } else if awsEnv {
+            let environment = ProcessInfo.processInfo.environment
+            guard let keyId = environment["AWS_ACCESS_KEY_ID"], !keyId.isEmpty,
+                let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty
+            else {
+                throw ClientError(
+                    .local, message: "--aws-env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set")
+            }
+            credentials = AWSCredentials(
+                accessKeyId: keyId, secretAccessKey: secret,
+                sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+                region: (environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]).flatMap {
+                    $0.isEmpty ? nil : $0
+                })
+        } else if let awsAccessKeyId {
+            guard let secret = readSecret(prompt: "AWS secret access key for \(AWSCredentials.mask(awsAccessKeyId)): "),
+                !secret.isEmpty
+            else {
+                throw ClientError(.local, message: "--aws-access-key-id: standard input gave no secret access key")
+            }
+            credentials = AWSCredentials(accessKeyId: awsAccessKeyId, secretAccessKey: secret)
+        } else {
+            return nil
+        }
+        if let awsRegion { credentials.region = awsRegion }
+        return credentials
     }
 }

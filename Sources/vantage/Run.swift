@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import VantageApp
+import VantageClient
 import VantageInference
 import VantageMedia
 import VantageRuntime
@@ -89,6 +90,17 @@ struct Run: AsyncParsableCommand {
             "An outputs document: sinks (MQTT, S3, webhooks), rules and no-code analytics (zones, lines), applied over "
                 + "graph.json's nodeGraph.outputs. See docs/outputs.md.", valueName: "FILE"))
     var outputs: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Give the application this AWS profile's credentials (from ~/.aws/credentials and ~/.aws/config, or "
+                + "AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE) as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                + "AWS_SESSION_TOKEN and AWS_REGION. Without it or --aws-env the application gets no AWS_* variables.",
+            valueName: "NAME"))
+    var awsProfile: String?
+
+    @Flag(help: "Pass this runtime's own AWS_* environment variables to the application.")
+    var awsEnv = false
 
     @Option(help: ArgumentHelp("This device's name in event messages and {device} templates (default: the host name)."))
     var device: String?
@@ -208,6 +220,12 @@ struct Run: AsyncParsableCommand {
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
         configuration.publishAddress = publishAddress
         configuration.inferenceHint = InferenceModel.PerformanceHint(rawValue: inferenceHint.uppercased())
+        do {
+            configuration.applicationEnvironment = try AWSProfiles().applicationEnvironment(
+                profile: awsProfile, passEnvironment: awsEnv)
+        } catch {
+            throw failure(error)
+        }
 
         let runtime: Runtime
         do {

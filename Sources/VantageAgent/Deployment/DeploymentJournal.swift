@@ -27,7 +27,8 @@ public enum DeploymentStep: String, Codable, Sendable, CaseIterable {
 }
 
 /// What the reconciler knows about one instance, kept in `instances/<id>/journal.json` and written atomically before
-/// every step. It holds camera URLs with credentials: the file is readable by the agent's user only.
+/// every step. It holds camera URLs with credentials and instances' AWS credentials: the file is readable by the
+/// agent's user only.
 struct InstanceJournal: Codable, Sendable, Equatable {
     /// The last version that passed its health gate: the one to go back to.
     var committed: VersionRecord?
@@ -71,11 +72,12 @@ struct InstanceJournal: Codable, Sendable, Equatable {
 }
 
 extension DesiredInstance {
-    /// Whether `other` runs the same archive with the same cameras, parameters, models and outputs document: no new
-    /// deployment is needed.
+    /// Whether `other` runs the same archive with the same cameras, parameters, models, outputs document and AWS
+    /// credentials: no new deployment is needed.
     func sameConfiguration(as other: DesiredInstance) -> Bool {
         archiveDigest == other.archiveDigest && packageVersion == other.packageVersion && cameras == other.cameras
             && parameters == other.parameters && models == other.models && outputs == other.outputs
+            && awsCredentials == other.awsCredentials
     }
 
     /// Whether `other` is the same deployment of the same configuration (its desired state aside).

@@ -165,7 +165,7 @@ public actor Reconciler {
             let data = try JSONEncoder().encode(state)
             onDisk = try await DeploymentIO.runInOrder {
                 try DeploymentIO.makeFolder(directory)
-                try AtomicFile.write(data, to: stateFile, permissions: 0o600)  // camera credentials
+                try AtomicFile.write(data, to: stateFile, permissions: 0o600)  // camera and AWS credentials
                 return Set(Self.entries(of: instances).filter { !$0.hasPrefix(".") })
             }
         } catch {

@@ -461,6 +461,7 @@ struct ConsolePages: Sendable {
                 <dt>Device</dt><dd><a href="/devices/\(HTML.path(instance.deviceId))">\(device?.name ?? instance.deviceId)</a></dd>
                 <dt>Desired state</dt><dd>\(HTML.badge(instance.desiredState.rawValue))</dd>
                 <dt>Status</dt><dd>\(HTML.badge(instance.status.rawValue)) \(instance.statusDescription)</dd>
+                \(HTML.when(instance.awsCredentials != nil, "<dt>AWS credentials</dt><dd><code>\(instance.awsCredentials?.accessKeyId ?? "")</code> \(instance.awsCredentials?.region ?? "")</dd>"))
                 <dt>Updated</dt><dd>\(HTML.time(instance.updatedAt))</dd>
                 </dl>
                 <h2>Cameras</h2>

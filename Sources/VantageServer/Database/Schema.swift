@@ -155,6 +155,16 @@ enum Schema {
                 "ALTER TABLE instances ADD COLUMN outputs TEXT"
             ]
         },
+        Migration(version: 5, name: "instance AWS credentials") { _ in
+            [
+                // The instance's AWS credentials as JSON sealed with the server's secret key (as camera credentials
+                // are); NULL when it has none. Only its device's desired state opens them.
+                "ALTER TABLE instances ADD COLUMN aws_credentials TEXT",
+                // What answers show of them (masked access key id, region), so showing an instance never opens the
+                // seal.
+                "ALTER TABLE instances ADD COLUMN aws_credentials_summary TEXT",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

@@ -157,6 +157,15 @@ struct APICall: Sendable {
                 }
             }
         }
+        for (key, fields) in T.objectFields {
+            guard let member = object[key] as? [String: Any] else { continue }
+            let unknown = Set(member.keys).subtracting(fields).sorted()
+            guard unknown.isEmpty else {
+                throw APIError.invalid(
+                    "\(key): unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); it takes \(fields.joined(separator: ", "))"
+                )
+            }
+        }
         do {
             return try APIJSON.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {

@@ -13,6 +13,8 @@ indirect enum OpenAPISchema: Sendable {
     case map(OpenAPISchema)
     case any
     case nullable(OpenAPISchema)
+    /// Exactly one of the choices.
+    case oneOf([OpenAPISchema])
 
     static let text = OpenAPISchema.string()
     static let time = OpenAPISchema.string(format: "date-time")
@@ -45,6 +47,8 @@ indirect enum OpenAPISchema: Sendable {
         case .any: return .object([:])
         case .nullable(let schema):
             return .object(["oneOf": .array([schema.json, .object(["type": .string("null")])])])
+        case .oneOf(let choices):
+            return .object(["oneOf": .array(choices.map(\.json))])
         }
     }
 }
@@ -64,6 +68,9 @@ enum OpenAPIComponents {
 
     /// An instance's `outputs` document (docs/outputs.md): the server checks its members; in updates `{}` removes it.
     static let outputs = OpenAPISchema.map(.any)
+
+    /// AWS credentials in an update: new ones, or `{}` to remove the instance's.
+    static let awsCredentialsChange = OpenAPISchema.oneOf([.ref("AWSCredentials"), .object([], required: [])])
 
     static let schemas: [(String, OpenAPISchema)] = [
         ("Error", error),
@@ -179,10 +186,11 @@ enum OpenAPIComponents {
                     ("id", .text), ("name", .text), ("description", .text), ("packageId", .text),
                     ("packageName", .text), ("packageVersion", .text), ("deviceId", .text), ("cameras", .map(.text)),
                     ("parameters", .map(.any)), ("models", .map(.ref("ModelBinding"))), ("outputs", outputs),
+                    ("awsCredentials", .ref("AWSCredentialsSummary")),
                     ("desiredState", .values(DesiredState.self)), ("status", .values(InstanceStatus.self)),
                     ("healthStatus", .values(HealthStatus.self)), ("statusDescription", .text), ("createdAt", .time),
                     ("updatedAt", .time),
-                ], optional: ["outputs"])
+                ], optional: ["outputs", "awsCredentials"])
         ),
         (
             "NewInstance",
@@ -191,6 +199,7 @@ enum OpenAPIComponents {
                     ("name", .text), ("description", .text), ("packageId", .text), ("packageVersion", .text),
                     ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)), ("models", .map(.text)),
                     ("outputs", outputs), ("desiredState", .values(DesiredState.self)),
+                    ("awsCredentials", .ref("AWSCredentials")),
                 ], required: ["name", "packageId", "packageVersion", "deviceId", "cameras"])
         ),
         (
@@ -199,7 +208,7 @@ enum OpenAPIComponents {
                 [
                     ("name", .text), ("description", .text), ("packageVersion", .text), ("cameras", .map(.text)),
                     ("parameters", .map(.any)), ("models", .map(.text)), ("outputs", outputs),
-                    ("desiredState", .values(DesiredState.self)),
+                    ("desiredState", .values(DesiredState.self)), ("awsCredentials", awsCredentialsChange),
                 ], required: [])
         ),
         (
@@ -272,7 +281,20 @@ enum OpenAPIComponents {
                     ("packageVersion", .text), ("archiveDigest", .text), ("desiredState", .values(DesiredState.self)),
                     ("deploymentId", .text), ("cameras", .map(.ref("DesiredCamera"))), ("parameters", .map(.any)),
                     ("models", .map(.ref("DesiredModel"))), ("outputs", outputs), ("deviceName", .text),
-                ], optional: ["deploymentId", "outputs", "deviceName"])
+                    ("awsCredentials", .ref("AWSCredentials")),
+                ], optional: ["deploymentId", "outputs", "deviceName", "awsCredentials"])
+        ),
+        (
+            "AWSCredentials",
+            object(
+                [
+                    ("accessKeyId", .text), ("secretAccessKey", .text), ("sessionToken", .text), ("region", .text),
+                ], optional: ["sessionToken", "region"])
+        ),
+        (
+            "AWSCredentialsSummary",
+            object(
+                [("accessKeyId", .text), ("region", .text), ("hasSessionToken", .boolean)], optional: ["region"])
         ),
         ("ModelBinding", object([("modelId", .text), ("version", .integer)])),
         (

@@ -6,8 +6,8 @@ import VantageOutputs
 extension Store {
     static let instanceColumns = """
         i.id, i.name, i.description, i.package_id, p.name AS package_name, i.package_version, i.device_id, i.cameras,
-        i.parameters, i.models, i.outputs, i.desired_state, i.status, i.health_status, i.status_description, i.created_at,
-        i.updated_at
+        i.parameters, i.models, i.outputs, i.aws_credentials_summary, i.desired_state, i.status, i.health_status,
+        i.status_description, i.created_at, i.updated_at
         """
 
     func instance(from row: SQLRow) throws -> ApplicationInstance {
@@ -19,6 +19,9 @@ extension Store {
             parameters: try Self.decodeJSON([String: JSONValue].self, try row.text("parameters")),
             models: try Self.decodeJSON([String: ModelBinding].self, try row.text("models")),
             outputs: try row.optionalText("outputs").map { try Self.decodeJSON(JSONValue.self, $0) },
+            awsCredentials: try row.optionalText("aws_credentials_summary").map {
+                try Self.decodeJSON(AWSCredentialsSummary.self, $0)
+            },
             desiredState: DesiredState(rawValue: try row.text("desired_state")) ?? .stopped,
             status: InstanceStatus(rawValue: try row.text("status")) ?? .deploymentError,
             healthStatus: HealthStatus(rawValue: try row.text("health_status")) ?? .notAvailable,
@@ -148,6 +151,51 @@ extension Store {
         return outputs
     }
 
+    /// Checks AWS credentials as given: an access key id and a secret access key, each of one line of printable
+    /// characters (the messages never repeat a value: it may be the secret).
+    static func checkAWSCredentials(_ credentials: AWSCredentials) throws -> AWSCredentials {
+        var checked = credentials
+        checked.sessionToken = credentials.sessionToken.flatMap { $0.isEmpty ? nil : $0 }
+        checked.region = credentials.region.flatMap { $0.isEmpty ? nil : $0 }
+        let fields: [(String, String?, Int)] = [
+            ("accessKeyId", checked.accessKeyId, 128), ("secretAccessKey", checked.secretAccessKey, 1024),
+            ("sessionToken", checked.sessionToken, 8192), ("region", checked.region, 64),
+        ]
+        for (name, value, limit) in fields {
+            guard let value else { continue }
+            guard !value.isEmpty else { throw APIError.invalid("awsCredentials.\(name) must not be empty") }
+            guard value.count <= limit else {
+                throw APIError.invalid("awsCredentials.\(name) is longer than \(limit) characters")
+            }
+            guard value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) else {
+                throw APIError.invalid(
+                    "awsCredentials.\(name) has spaces, line breaks or characters outside ASCII: copy it again")
+            }
+        }
+        if let region = checked.region,
+            !region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") })
+        {
+            throw APIError.invalid("awsCredentials.region must be a region name like us-east-1, not \(region)")
+        }
+        return checked
+    }
+
+    /// The sealed credentials and the summary answers show, as stored in `aws_credentials` and
+    /// `aws_credentials_summary`.
+    func sealAWSCredentials(_ credentials: AWSCredentials?) throws -> (sealed: String?, summary: String?) {
+        guard let credentials else { return (nil, nil) }
+        return (try secrets.seal(Self.json(credentials)), Self.json(credentials.summary))
+    }
+
+    /// An instance's decrypted AWS credentials, nil when it has none. Only for its device's desired state.
+    func storedAWSCredentials(instance id: String) async throws -> AWSCredentials? {
+        guard
+            let sealed = try await database.query("SELECT aws_credentials FROM instances WHERE id = \(id)").first?
+                .optionalText("aws_credentials")
+        else { return nil }
+        return try Self.decodeJSON(AWSCredentials.self, try secrets.open(sealed))
+    }
+
     public func createInstance(_ new: NewInstance) async throws -> ApplicationInstance {
         try Self.checkName(new.name, of: "application instance")
         let description = try Self.checkDescription(new.description)
@@ -159,6 +207,7 @@ extension Store {
             parameters: new.parameters ?? [:])
         let models = try await bindModels(new.models ?? [:])
         let outputs = try Self.checkOutputs(new.outputs)
+        let aws = try sealAWSCredentials(try new.awsCredentials.map { try Self.checkAWSCredentials($0) })
         let desired = new.desiredState ?? .running
         guard desired != .removed else {
             throw APIError.invalid("desiredState of a new instance is RUNNING or STOPPED")
@@ -169,10 +218,11 @@ extension Store {
             try await db.query(
                 """
                 INSERT INTO instances (id, name, description, package_id, package_version, device_id, cameras, parameters,
-                    models, outputs, desired_state, status, health_status, status_description, created_at, updated_at)
+                    models, outputs, aws_credentials, aws_credentials_summary, desired_state, status, health_status,
+                    status_description, created_at, updated_at)
                 VALUES (\(id), \(new.name), \(description), \(new.packageId), \(new.packageVersion), \(new.deviceId),
                     \(Self.json(new.cameras)), \(Self.json(parameters)), \(Self.json(models)),
-                    \(outputs.map { Self.json($0) }), \(desired.rawValue),
+                    \(outputs.map { Self.json($0) }), \(aws.sealed), \(aws.summary), \(desired.rawValue),
                     \(InstanceStatus.deploymentPending.rawValue), \(HealthStatus.notAvailable.rawValue),
                     'waiting for the device to deploy it', \(now), \(now))
                 """)
@@ -192,8 +242,8 @@ extension Store {
             """)
     }
 
-    /// Changes an instance. A new version, cameras, parameters, models, outputs document or desired state is a new
-    /// deployment the device picks up; a name or description change is not.
+    /// Changes an instance. A new version, cameras, parameters, models, outputs document, AWS credentials or desired
+    /// state is a new deployment the device picks up; a name or description change is not.
     public func updateInstance(_ id: String, _ update: InstanceUpdate) async throws -> ApplicationInstance {
         let current = try await instance(id)
         guard current.desiredState != .removed || update.desiredState != nil else {
@@ -211,11 +261,31 @@ extension Store {
         let models = update.models == nil ? current.models : try await bindModels(update.models!)
         let outputs = update.outputs == nil ? current.outputs : try Self.checkOutputs(update.outputs)
         let desired = update.desiredState ?? current.desiredState
+        // Sealing twice gives different text (a fresh nonce each time): credentials are compared opened.
+        let aws: (sealed: String?, summary: String?)?
+        switch update.awsCredentials {
+        case .set(let given)?:
+            let checked = try Self.checkAWSCredentials(given)
+            aws = (try? await storedAWSCredentials(instance: id)) == checked ? nil : try sealAWSCredentials(checked)
+        case .remove?:
+            aws = current.awsCredentials == nil ? nil : (nil, nil)
+        case nil:
+            aws = nil
+        }
+        let awsChanged = aws != nil
         let redeploy =
             version != current.packageVersion || cameras != current.cameras || parameters != current.parameters
             || models != current.models || outputs != current.outputs || desired != current.desiredState
+            || awsChanged
         let now = Millis.now()
         try await database.transaction { db in
+            if let aws {
+                try await db.query(
+                    """
+                    UPDATE instances SET aws_credentials = \(aws.sealed), aws_credentials_summary = \(aws.summary)
+                    WHERE id = \(id)
+                    """)
+            }
             try await db.query(
                 """
                 UPDATE instances SET name = \(name), description = \(description), package_version = \(version),
@@ -294,8 +364,8 @@ extension Store {
 }
 
 extension Store {
-    /// What `device` must run: its instances with their archives, cameras (with credentials), parameters, models
-    /// and outputs documents.
+    /// What `device` must run: its instances with their archives, cameras (with credentials), parameters, models,
+    /// outputs documents and AWS credentials.
     public func desiredState(device: String) async throws -> DeviceDesiredState {
         let deviceName = try await self.device(device).name
         var instances: [DesiredInstance] = []
@@ -313,6 +383,7 @@ extension Store {
             for (node, cameraId) in instance.cameras {
                 cameras[node] = DesiredCamera(cameraId: cameraId, url: try await cameraStreamURL(cameraId))
             }
+            let aws = try await storedAWSCredentials(instance: instance.id)
             var models: [String: DesiredModel] = [:]
             for (node, binding) in instance.models {
                 guard
@@ -329,7 +400,8 @@ extension Store {
                     id: instance.id, name: instance.name, packageId: instance.packageId,
                     packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
                     desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
-                    parameters: instance.parameters, models: models, outputs: instance.outputs, deviceName: deviceName))
+                    parameters: instance.parameters, models: models, outputs: instance.outputs, deviceName: deviceName,
+                    awsCredentials: aws))
         }
         return DeviceDesiredState(deviceId: device, instances: instances)
     }
