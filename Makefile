@@ -1,7 +1,7 @@
 # Every command a user runs. `make demo` and `make test` set up everything they need first (scripts/setup).
 SWIFT       ?= swift
 PYTHON      ?= python3
-DEMO_PORT   ?= 8080
+DEMO_PORT   ?= 7450
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 API_BENCH_ARGS ?=

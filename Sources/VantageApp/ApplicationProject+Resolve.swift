@@ -476,6 +476,8 @@ struct Resolution {
             return .codeOutput(node: edge.producerNode, port: edge.producerPort ?? "")
         }
 
+        var notices = project.notices
+        for name in active where !project.nodeInfos.keys.contains(name) { notices += nodes[name]?.notices ?? [] }
         var codeNodes: [CodeNode] = []
         var models: [ModelNode] = []
         var sinks: [SinkNode] = []
@@ -489,6 +491,15 @@ struct Resolution {
                 var inputs: [InputPort] = []
                 for port in interface.inputs {
                     var bound = try binding(info, port)
+                    if bound == .unbound && port.type == .media {
+                        // Legal in real projects: an app that only serves HTTP or reads its own sources. Its get()
+                        // on this port waits (until its timeout, if it gives one) and never returns frames.
+                        notices.append(
+                            "code node \(name): media input \"\(port.name)\" has no camera (no edge feeds it); its "
+                                + "get() waits and never returns frames")
+                        inputs.append(InputPort(name: port.name, type: port.type, binding: .cameras([])))
+                        continue
+                    }
                     if bound == .unbound {
                         guard let fallback = port.defaultValue else {
                             let producer =
@@ -519,7 +530,7 @@ struct Resolution {
                     }
                     outputs.append(OutputPort(name: port.name, type: port.type, sinks: consumers))
                 }
-                let source = packageDirectory.appendingPathComponent("src", isDirectory: true)
+                let source = info.sourceDirectory ?? packageDirectory.appendingPathComponent("src", isDirectory: true)
                 codeNodes.append(
                     CodeNode(
                         name: name, packageDirectory: packageDirectory, sourceDirectory: source,
@@ -564,6 +575,7 @@ struct Resolution {
         var application = ResolvedApplication(
             name: project.name, projectDirectory: project.directory, cameras: cameras, codeNodes: codeNodes,
             models: models, sinks: sinks, parameters: parameters)
+        application.notices = notices
         // A rule repeated in the overrides document (Panorama wanted it there too) counts once.
         for rule in project.graph.networkRoutingRules + extraRoutingRules
         where !application.routingRules.contains(where: {

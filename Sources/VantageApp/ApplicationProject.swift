@@ -23,6 +23,8 @@ public struct ApplicationProject: Sendable {
     public let graph: NodeGraph
     /// Every package the graph declares, by `<owner>::<package>` (the `panorama` built-ins included).
     public let packages: [String: NodePackage]
+    /// What was read leniently or chosen for the user, one line each (see `ResolvedApplication.notices`).
+    public let notices: [String]
 
     let graphSource: DocumentSource
     let sourceMap: GraphSourceMap
@@ -94,9 +96,12 @@ public struct ApplicationProject: Sendable {
         for (index, rule) in graph.networkRoutingRules.enumerated() {
             try context.checkRoutingRule(rule, source: source, position: map.routingRules[index], nodes: infos)
         }
+        let notices =
+            graph.packages.flatMap { loaded[$0.name]?.notices ?? [] }
+            + graph.nodes.flatMap { infos[$0.name]?.notices ?? [] }
         return ApplicationProject(
-            directory: root, name: name, graph: graph, packages: loaded.mapValues(\.package), graphSource: source,
-            sourceMap: map, loadedPackages: loaded, nodeInfos: infos, checkedEdges: edges)
+            directory: root, name: name, graph: graph, packages: loaded.mapValues(\.package), notices: notices,
+            graphSource: source, sourceMap: map, loadedPackages: loaded, nodeInfos: infos, checkedEdges: edges)
     }
 }
 
@@ -110,6 +115,8 @@ struct LoadedPackage: Sendable {
     var directory: URL?
     /// The package.json as shown in messages (or a description of the built-in).
     var file: String
+    /// What was read leniently, for the run's log.
+    var notices: [String] = []
 }
 
 /// A camera node's stream as its package describes it.
@@ -155,6 +162,10 @@ struct NodeInfo: Sendable {
     var package: LoadedPackage?
     var interface: PackageInterface?
     var role: NodeRole
+    /// A code node's folder: what Panorama's image had at `/panorama`.
+    var sourceDirectory: URL?
+    /// How the node was read, for the run's log (where `/panorama` is, a descriptor found by its digest).
+    var notices: [String] = []
 
     var name: String { node.name }
 
@@ -285,7 +296,8 @@ struct ProjectContext: Sendable {
             )
         }
         let json = try readJSONFile(manifest, shownAs: shownFile, what: "package.json")
-        let package = try PackageReader.package(json, source: DocumentSource(file: shownFile))
+        var notices: [String] = []
+        let package = try PackageReader.package(json, source: DocumentSource(file: shownFile), notices: &notices)
         if let name = package.name, name != reference.packageName {
             throw ManifestError(
                 .packageMismatch, file: shownFile, key: "name",
@@ -300,7 +312,8 @@ struct ProjectContext: Sendable {
                     + "\(reference.version)",
                 hint: "make them agree: set \"version\": \"\(reference.version)\" here, or fix the declaration")
         }
-        return LoadedPackage(reference: reference, package: package, directory: folder, file: shownFile)
+        return LoadedPackage(
+            reference: reference, package: package, directory: folder, file: shownFile, notices: notices)
     }
 
     /// Works out what a node is: its package, interface, role and descriptors.
@@ -346,10 +359,15 @@ struct ProjectContext: Sendable {
         case .mediaSource:
             info.role = .camera(cameraDefinition(package: package, interface: interface))
         case .businessLogic:
-            let (json, descriptorSource) = try descriptor(of: info, kind: "code")
+            let (json, descriptorSource) = try descriptor(of: &info, kind: "code")
             info.role = .code(try DescriptorReader.runtime(json, source: descriptorSource, node: node.name))
+            if let folder = package.directory {
+                let (source, why) = Self.panoramaFolder(of: folder)
+                info.sourceDirectory = source
+                info.notices.append("code node \(node.name): /panorama is \(shown(source))/ (\(why))")
+            }
         case .mlModel:
-            let (json, descriptorSource) = try descriptor(of: info, kind: "model")
+            let (json, descriptorSource) = try descriptor(of: &info, kind: "model")
             let (descriptor, spec, missing) = try DescriptorReader.model(
                 json, source: descriptorSource, node: node.name)
             info.role = .model(descriptor, spec, missing: missing)
@@ -384,48 +402,146 @@ struct ProjectContext: Sendable {
             whyNoStream: "")
     }
 
-    /// A code or model node's descriptor: `descriptor.json` in the package folder, else the asset's
-    /// `descriptorUri` in `assets/`.
-    func descriptor(of info: NodeInfo, kind: String) throws(ManifestError) -> (JSONValue, DocumentSource) {
+    /// Which folder of a code package is Panorama's `/panorama`: the one its Dockerfile copies there, else `src/`,
+    /// else the package folder itself; with the reason, for the log.
+    static func panoramaFolder(of package: URL) -> (URL, String) {
+        let fm = FileManager.default
+        func isDirectory(_ relative: String) -> Bool {
+            var isDirectory: ObjCBool = false
+            let url = relative.isEmpty ? package : package.appendingPathComponent(relative)
+            return fm.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        let dockerfile = package.appendingPathComponent("Dockerfile")
+        if let data = fm.contents(atPath: dockerfile.path),
+            let found = Dockerfile.panoramaSource(text: String(decoding: data, as: UTF8.self), isDirectory: isDirectory)
+        {
+            let url = found.relativePath.isEmpty ? package : package.appendingPathComponent(found.relativePath)
+            return (url.standardizedFileURL, "from its \(found.reason)")
+        }
+        let src = package.appendingPathComponent("src", isDirectory: true)
+        if isDirectory("src") { return (src, "no Dockerfile line copies into it") }
+        // No src/: code at the package root is /panorama; with no code anywhere, src/ is where it is expected.
+        let names = (try? fm.contentsOfDirectory(atPath: package.path)) ?? []
+        if names.contains(where: { $0.hasSuffix(".py") || $0.hasSuffix(".sh") }) {
+            return (package, "the package has no src/ folder and no Dockerfile line copies into /panorama")
+        }
+        return (src, "no Dockerfile line copies into it")
+    }
+
+    /// A code or model node's descriptor.
+    ///
+    /// Where panorama-cli leaves it: `descriptor.json` in the package folder (one descriptor per package), or per
+    /// asset, `descriptorUri` (`<sha256>.json`) in `assets/` — which panorama-cli's `.gitignore` leaves out of git,
+    /// so a project as committed keeps the same file in the package folder under a readable name
+    /// (`descriptor_people_detection.json`), found here by its SHA-256. A package with several described assets
+    /// serves each node its own asset's descriptor.
+    func descriptor(of info: inout NodeInfo, kind: String) throws(ManifestError) -> (JSONValue, DocumentSource) {
         guard let package = info.package, let folder = package.directory, let interface = info.interface else {
             throw info.error(
                 .missingDescriptor, "\(kind) node \"\(info.name)\" has no package folder",
                 hint: "use a package of your own account for \(kind) nodes")
         }
-        let local = folder.appendingPathComponent("descriptor.json")
-        if FileManager.default.fileExists(atPath: local.path) {
-            let file = shown(local)
-            return (try readJSONFile(local, shownAs: file, what: "the descriptor"), DocumentSource(file: file))
+        let found = locateDescriptor(folder: folder, package: package.package, interface: interface)
+        func read(_ url: URL) throws(ManifestError) -> (JSONValue, DocumentSource) {
+            let file = shown(url)
+            return (try readJSONFile(url, shownAs: file, what: "the descriptor"), DocumentSource(file: file))
+        }
+        let assetName = interface.asset
+        let uri = found.descriptorUri
+        if let url = found.file {
+            switch found.how {
+            case .byDigest:
+                info.notices.append(
+                    "\(kind) node \(info.name): descriptor \(shown(url)) (its SHA-256 is asset \"\(assetName ?? "")\"'s "
+                        + "descriptorUri \(uri ?? ""); assets/ holds no copy)")
+            case .packageFallback:
+                info.notices.append(
+                    "\(kind) node \(info.name): asset \"\(assetName ?? "")\"'s descriptor \(uri ?? "") is neither in "
+                        + "assets/ nor in the package folder; using the package's descriptor.json")
+            case .packageFile, .assets:
+                break
+            }
+            return try read(url)
         }
         let example =
             kind == "code"
             ? "{\"runtimeDescriptor\": {\"envelopeVersion\": \"2021-01-01\", \"entry\": {\"path\": \"python3\", "
                 + "\"name\": \"/panorama/app.py\"}}}"
             : "{\"mlModelDescriptor\": {...}, " + DescriptorReader.vantageExample(inputName: "input") + "}"
-        if let assetName = interface.asset, let asset = package.package.asset(named: assetName),
-            let uri = asset.implementations.compactMap(\.descriptorUri).first
-        {
-            // The package reader has already refused URIs that leave the project.
-            let url = assetsDirectory.appendingPathComponent(uri).standardizedFileURL
-            let file = shown(url)
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw info.error(
-                    .missingDescriptor,
-                    "the descriptor of \(kind) node \"\(info.name)\" is missing: asset \"\(assetName)\" names "
-                        + "\(file), which does not exist, and packages/\(package.reference.folderName)/descriptor.json "
-                        + "does not exist either",
-                    hint:
-                        "put the descriptor at \(file), or write "
-                        + "packages/\(package.reference.folderName)/descriptor.json: "
-                        + example)
-            }
-            return (try readJSONFile(url, shownAs: file, what: "the descriptor"), DocumentSource(file: file))
+        if let uri, let assetName {
+            let file = shown(assetsDirectory.appendingPathComponent(uri).standardizedFileURL)
+            throw info.error(
+                .missingDescriptor,
+                "the descriptor of \(kind) node \"\(info.name)\" is missing: asset \"\(assetName)\" names \(file), "
+                    + "which does not exist, no file in packages/\(package.reference.folderName)/ has that SHA-256, and "
+                    + "packages/\(package.reference.folderName)/descriptor.json does not exist either",
+                hint: "put the descriptor at \(file), or write packages/\(package.reference.folderName)/descriptor.json: "
+                    + example)
         }
         throw info.error(
             .missingDescriptor,
             "\(kind) node \"\(info.name)\" has no descriptor: packages/\(package.reference.folderName)/descriptor.json "
                 + "does not exist and interface \"\(interface.name)\" names no asset with a descriptorUri",
             hint: "create packages/\(package.reference.folderName)/descriptor.json: " + example)
+    }
+
+    /// Where a descriptor was found.
+    struct DescriptorLocation {
+        enum How { case packageFile, assets, byDigest, packageFallback }
+        /// The file, or nil when none was found.
+        var file: URL?
+        var how: How = .packageFile
+        /// The asset's `descriptorUri`, if it names one.
+        var descriptorUri: String?
+    }
+
+    /// Finds the descriptor of a node's interface (see `descriptor(of:kind:)` for the order). Shared with
+    /// `vantage app import-panorama`, so that its report and a run agree.
+    func locateDescriptor(folder: URL, package: NodePackage, interface: PackageInterface) -> DescriptorLocation {
+        let fm = FileManager.default
+        let local = folder.appendingPathComponent("descriptor.json")
+        let hasLocal = fm.fileExists(atPath: local.path)
+        let uri = interface.asset.flatMap { package.asset(named: $0) }?.implementations.compactMap(\.descriptorUri)
+            .first
+        let describedAssets = package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }
+        // One descriptor per package: the package's own descriptor.json comes first, as it always did.
+        if hasLocal && (uri == nil || describedAssets.count <= 1) {
+            return DescriptorLocation(file: local, how: .packageFile, descriptorUri: uri)
+        }
+        guard let uri else { return DescriptorLocation(file: nil, descriptorUri: nil) }
+        // The package reader has already refused URIs that leave the project.
+        let inAssets = assetsDirectory.appendingPathComponent(uri).standardizedFileURL
+        if fm.fileExists(atPath: inAssets.path) {
+            return DescriptorLocation(file: inAssets, how: .assets, descriptorUri: uri)
+        }
+        if let match = Self.fileMatchingDigest(of: uri, in: folder) {
+            return DescriptorLocation(file: match, how: .byDigest, descriptorUri: uri)
+        }
+        if hasLocal { return DescriptorLocation(file: local, how: .packageFallback, descriptorUri: uri) }
+        return DescriptorLocation(file: nil, descriptorUri: uri)
+    }
+
+    /// The JSON file in `folder` (or one level below it) whose SHA-256 is the name of `uri` (`<sha256>.json`).
+    static func fileMatchingDigest(of uri: String, in folder: URL) -> URL? {
+        let stem = (uri as NSString).lastPathComponent.lowercased()
+        guard stem.hasSuffix(".json") else { return nil }
+        let digest = String(stem.dropLast(5))
+        guard digest.count == 64, digest.allSatisfy(\.isHexDigit) else { return nil }
+        let fm = FileManager.default
+        var candidates: [URL] = []
+        for name in ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).sorted() where !name.hasPrefix(".") {
+            let url = folder.appendingPathComponent(name)
+            if name.hasSuffix(".json") {
+                candidates.append(url)
+            } else if let inner = try? fm.contentsOfDirectory(atPath: url.path) {
+                candidates += inner.sorted().filter { $0.hasSuffix(".json") }.map { url.appendingPathComponent($0) }
+            }
+        }
+        for url in candidates {
+            guard let data = fm.contents(atPath: url.path), data.count < 4 << 20 else { continue }
+            if SHA256.hex(data) == digest { return url }
+        }
+        return nil
     }
 
     /// Checks that an edge's ends exist and fit.

@@ -79,6 +79,80 @@ public struct Dockerfile: Sendable, Equatable {
     }
 }
 
+// MARK: - Where /panorama came from
+
+/// Which folder of a code package the Panorama image had at `/panorama`, as its Dockerfile built it.
+public struct PanoramaFolder: Sendable, Equatable {
+    /// The folder relative to the package: `"src"`, or `""` for the package folder itself.
+    public var relativePath: String
+    /// Why: the Dockerfile line that copies it (`"Dockerfile line 3: COPY . ."`), or the fallback taken.
+    public var reason: String
+
+    /// Makes a folder choice.
+    public init(relativePath: String, reason: String) {
+        self.relativePath = relativePath
+        self.reason = reason
+    }
+}
+
+extension Dockerfile {
+    /// The package folder the build copied to `/panorama`, read from the `WORKDIR`, `COPY` and `ADD` lines of a
+    /// Dockerfile's final stage: `COPY src /panorama` → `src`; `WORKDIR /panorama` + `COPY . .` → the package
+    /// itself; `COPY app.py /panorama/` (files) → the folder holding those files. `isDirectory` tells whether a
+    /// path relative to the package is a folder. `nil` when no line copies into `/panorama`.
+    public static func panoramaSource(text: String, isDirectory: (String) -> Bool) -> PanoramaFolder? {
+        var workingDirectory = "/"
+        var found: PanoramaFolder?
+        for instruction in DockerfileReader.instructions(in: text) {
+            switch instruction.keyword {
+            case "FROM":
+                workingDirectory = "/"
+                found = nil  // a new stage: only the final stage's files are exported
+            case "WORKDIR":
+                let directory = instruction.arguments.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                if !directory.contains("$") {
+                    workingDirectory = DockerfileReader.normalized(directory, from: workingDirectory)
+                }
+            case "COPY", "ADD":
+                guard found == nil, !instruction.hasHeredoc,
+                    case .success(let commands) = DockerfileReader.words(instruction.arguments), commands.count == 1
+                else { continue }
+                var words = commands[0]
+                if words.contains(where: { $0.hasPrefix("--from") }) { continue }
+                words.removeAll { $0.hasPrefix("--") }
+                guard words.count >= 2, let destination = words.last else { continue }
+                let target = DockerfileReader.normalized(destination, from: workingDirectory)
+                guard target == "/panorama" || target.hasPrefix("/panorama/") else { continue }
+                // Sources are relative to the build context: the package folder.
+                let sources = words.dropLast().map { source -> String in
+                    let path = DockerfileReader.normalized(source, from: "/")
+                    return String(path.dropFirst())
+                }
+                let line = "Dockerfile line \(instruction.line): \(instruction.display)"
+                let below = String(target.dropFirst("/panorama".count).drop { $0 == "/" })
+                func parent(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+                if below.isEmpty {
+                    // `COPY src /panorama`, `COPY . .` in WORKDIR /panorama, or files into /panorama/.
+                    // A single source is a folder unless it is a file name (`app.py`); a folder not extracted yet
+                    // (`src` of a project whose code is only in the container image) still counts.
+                    let looksLikeFile = (sources[0] as NSString).lastPathComponent.contains(".")
+                    let isFolder = isDirectory(sources[0]) || !looksLikeFile
+                    let folder = sources.count == 1 && isFolder ? sources[0] : parent(sources[0])
+                    found = PanoramaFolder(relativePath: folder, reason: line)
+                } else if sources.count == 1, sources[0] == below || sources[0].hasSuffix("/" + below) {
+                    // `COPY src/app.py /panorama/app.py`, `COPY src/lib /panorama/lib`: /panorama is src/.
+                    var folder = String(sources[0].dropLast(below.count))
+                    if folder.hasSuffix("/") { folder.removeLast() }
+                    found = PanoramaFolder(relativePath: folder, reason: line)
+                }
+            default:
+                continue
+            }
+        }
+        return found
+    }
+}
+
 // MARK: - Instructions
 
 /// One logical instruction: its continuation lines joined.
@@ -274,9 +348,10 @@ struct DockerfileReader {
             return .ignored(reason: "copies files from another image or build stage", hint: hint, needsAction: true)
         }
         words.removeAll { $0.hasPrefix("--") }
-        let sources: Set<String> = ["src", "./src", "src/", "./src/"]
-        if words.count == 2, sources.contains(words[0]), ["/panorama", "/panorama/"].contains(words[1]) {
-            return .understood
+        // Copies into /panorama are what Vantage runs in place (see `Dockerfile.panoramaSource`).
+        if words.count >= 2, let destination = words.last {
+            let target = Self.normalized(destination, from: workingDirectory)
+            if target == "/panorama" || target.hasPrefix("/panorama/") { return .understood }
         }
         return .ignored(reason: "copies files into the image", hint: hint, needsAction: true)
     }

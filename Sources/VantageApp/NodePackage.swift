@@ -234,8 +234,11 @@ extension NodePackage {
 // MARK: - Strict reading
 
 enum PackageReader {
-    /// Reads `{"nodePackage": {...}}`.
-    static func package(_ root: JSONValue, source: DocumentSource) throws(ManifestError) -> NodePackage {
+    /// Reads `{"nodePackage": {...}}`. What is read leniently (as panorama-cli leaves a project half-built) is added
+    /// to `notices`, at most one line per package.
+    static func package(_ root: JSONValue, source: DocumentSource, notices: inout [String]) throws(ManifestError)
+        -> NodePackage
+    {
         let top = try ObjectReader(root, source: source, what: "package.json")
         try top.rejectUnknownKeys(["nodePackage"])
         guard let body = top["nodePackage"] else {
@@ -278,8 +281,12 @@ enum PackageReader {
             )
         }
         var interfaces: [PackageInterface] = []
+        var unbuilt: [String] = []
         for value in interfaceValues {
-            let interface = try self.interface(value, source: source, assets: assets)
+            let interface = try self.interface(value, source: source)
+            if let asset = interface.asset, !assets.contains(where: { $0.name == asset }) {
+                unbuilt.append("\(interface.name) → \(asset)")
+            }
             if interfaces.contains(where: { $0.name == interface.name }) {
                 throw ManifestError(
                     .duplicateName, file: source.file, line: value.position.line, column: value.position.column,
@@ -287,6 +294,15 @@ enum PackageReader {
                     hint: "give each interface its own name")
             }
             interfaces.append(interface)
+        }
+        if !unbuilt.isEmpty {
+            // panorama-cli writes "assets": [] until build-container / add-raw-model, while the interface already
+            // names its asset. Panorama's tooling accepted it, and Vantage runs the package folder, not the asset.
+            notices.append(
+                "\(source.file): " + (unbuilt.count == 1 ? "interface " : "interfaces ") + unbuilt.joined(separator: ", ")
+                    + " name" + (unbuilt.count == 1 ? "s an asset" : " assets")
+                    + " that \"assets\" does not define yet (panorama-cli adds them at build-container or "
+                    + "add-raw-model); Vantage runs the package folder, so this is only a notice")
         }
         return NodePackage(
             name: name, version: version,
@@ -343,9 +359,7 @@ enum PackageReader {
             implementations: implementations)
     }
 
-    static func interface(_ value: JSONValue, source: DocumentSource, assets: [PackageAsset]) throws(ManifestError)
-        -> PackageInterface
-    {
+    static func interface(_ value: JSONValue, source: DocumentSource) throws(ManifestError) -> PackageInterface {
         let anonymous = try ObjectReader(value, source: source, what: "an interface")
         let name = try anonymous.requiredString("name", example: "\"code_interface\"")
         let reader = try ObjectReader(value, source: source, what: "interface \"\(name)\"")
@@ -359,14 +373,6 @@ enum PackageReader {
         let category = InterfaceCategory(
             rawValue: try reader.optionalEnum("category", InterfaceCategory.allCases.map(\.rawValue))!)!
         let asset = try reader.optionalString("asset", example: "\"code_asset\"")
-        if let asset, !assets.contains(where: { $0.name == asset }) {
-            throw reader.error(
-                .invalidValue, at: reader["asset"]?.position, key: "asset",
-                "interface \"\(name)\" names asset \"\(asset)\", which the package does not define",
-                hint: assets.isEmpty
-                    ? "add the asset to nodePackage.assets, or remove \"asset\""
-                    : "use one of " + assets.map { "\"\($0.name)\"" }.joined(separator: ", "))
-        }
         let inputs = try ports(reader, key: "inputs", isInput: true, interface: name, source: source)
         let outputs = try ports(reader, key: "outputs", isInput: false, interface: name, source: source)
         var network: InterfaceNetwork?

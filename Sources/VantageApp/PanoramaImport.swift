@@ -446,9 +446,20 @@ struct ImportWork {
                     + " — write it, e.g. " + example)
         }
 
-        // The code: src/, or the /panorama folder of the exported container image.
-        let sourceFolder = "\(folder)/src"
-        var hasSource = PythonDependencies.isDirectory(readRoot.appendingPathComponent(sourceFolder))
+        // The code: what the Dockerfile copies to /panorama (src/, or the package itself), or the /panorama folder
+        // of the exported container image.
+        let packageURL = readRoot.appendingPathComponent(folder)
+        let (panoramaURL, panoramaWhy) = ProjectContext.panoramaFolder(of: packageURL)
+        let isPackageRoot = panoramaURL.standardizedFileURL.path == packageURL.standardizedFileURL.path
+        let rootPath = readRoot.standardizedFileURL.path + "/"
+        let derived = String(panoramaURL.standardizedFileURL.path.dropFirst(rootPath.count))
+        // The package folder itself counts only when its Dockerfile says so; otherwise the code is expected in src/.
+        var hasSource = !isPackageRoot || panoramaWhy.hasPrefix("from its")
+        let sourceFolder = hasSource ? derived : "\(folder)/src"
+        hasSource = hasSource && PythonDependencies.isDirectory(readRoot.appendingPathComponent(sourceFolder))
+        if hasSource {
+            report.notes.append("code node \(nodes): /panorama is \(sourceFolder)/ (\(panoramaWhy))")
+        }
         if !hasSource {
             if let uri = implementation?.assetUri, exists("assets/\(uri)") {
                 let archive = readRoot.appendingPathComponent("assets/\(uri)")
@@ -488,7 +499,7 @@ struct ImportWork {
         do {
             let dependencies = try PythonDependencies.read(
                 packageDirectory: packageDirectory,
-                sourceDirectory: packageDirectory.appendingPathComponent("src", isDirectory: true))
+                sourceDirectory: readRoot.appendingPathComponent(sourceFolder, isDirectory: true))
             let shown = ShownPaths(packageDirectory: readRoot, sourceDirectory: packageDirectory)
             if let requirements = dependencies.requirementsFile {
                 let file = shown.relative(requirements.path)
@@ -527,6 +538,12 @@ struct ImportWork {
         do {
             let json = try readJSONFile(descriptorFile, shownAs: shown, what: "the code descriptor")
             let entry = try DescriptorReader.runtime(json, source: DocumentSource(file: shown), node: code.nodes[0])
+            if let version = PythonInterpreter.requestedVersion(entry.path), !version.isEmpty, version != [3] {
+                report.notes.append(
+                    "code node \"\(code.nodes[0])\": entry.path \(entry.path) (the Panorama image's interpreter) runs "
+                        + "with this machine's Python 3, or the package's virtual environment made from it; "
+                        + "vantage run says so once when the versions differ")
+            }
             let program = entry.name
             guard program.hasPrefix("/panorama/") else { return }
             let file = "\(sourceFolder)/" + program.dropFirst("/panorama/".count)
@@ -552,6 +569,10 @@ struct ImportWork {
         var json: JSONValue
         var descriptor: ModelDescriptor
         var spec: ModelSpec?
+        /// Whether it is one of several descriptors of its package (one per asset, named by `descriptorUri`),
+        /// rather than the package's descriptor.json.
+        var perAsset = false
+        var descriptorUri: String?
     }
 
     /// Finds and reads a model node's descriptor: in the package folder, else in assets/ where panorama-cli
@@ -559,23 +580,26 @@ struct ImportWork {
     static func modelDescriptor(_ model: ImportPlan.ModelNode, root: URL) -> Result<ModelDescriptorFile, ManifestError>
     {
         let local = "\(model.folder)/descriptor.json"
-        let uri = model.interface.asset.flatMap { model.package.asset(named: $0) }?.implementations
-            .compactMap(\.descriptorUri).first
-        let shown: String
-        if FileManager.default.fileExists(atPath: root.appendingPathComponent(local).path) {
-            shown = local
-        } else if let uri, FileManager.default.fileExists(atPath: root.appendingPathComponent("assets/\(uri)").path) {
-            shown = "assets/\(uri)"
-        } else {
+        let context = ProjectContext(directory: root)
+        let location = context.locateDescriptor(
+            folder: root.appendingPathComponent(model.folder), package: model.package, interface: model.interface)
+        let uri = location.descriptorUri
+        guard let found = location.file else {
+            let several = model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }.count > 1
+            let file = several ? "\(model.folder)/descriptor_\(model.interface.asset ?? model.node).json" : local
             return .failure(
                 ManifestError(
-                    .missingDescriptor, file: local, node: model.node,
-                    message: "model node \"\(model.node)\" has no descriptor: \(local) does not exist"
-                        + (uri.map { " and assets/\($0), which package.json names, is missing" } ?? ""),
-                    hint: "write \(local) with {\"mlModelDescriptor\": {\"envelopeVersion\": \"2021-01-01\", "
+                    .missingDescriptor, file: file, node: model.node,
+                    message: "model node \"\(model.node)\" has no descriptor: "
+                        + (uri.map { "assets/\($0), which package.json names, is missing and no file in \(model.folder)/ "
+                            + "has that SHA-256" } ?? "\(local) does not exist"),
+                    hint: "write \(file) with {\"mlModelDescriptor\": {\"envelopeVersion\": \"2021-01-01\", "
                         + "\"framework\": \"PYTORCH\", \"inputs\": [{\"name\": \"data\", \"shape\": [1, 3, 224, 224]}]}} "
-                        + "(the input names and shapes the code uses)"))
+                        + "(the input names and shapes the code uses)"
+                        + (several ? " and set asset \"\(model.interface.asset ?? "")\"'s descriptorUri in "
+                            + "\(model.folder)/package.json to <its SHA-256>.json" : "")))
         }
+        let shown = context.shown(found)
         let url = root.appendingPathComponent(shown)
         do {
             let json = try readJSONFile(url, shownAs: shown, what: "the model descriptor")
@@ -583,7 +607,12 @@ struct ImportWork {
                 json, source: DocumentSource(file: shown), node: model.node)
             let text = String(decoding: (try? Data(contentsOf: url)) ?? Data(), as: UTF8.self)
             return .success(
-                ModelDescriptorFile(shown: shown, text: text, json: json, descriptor: descriptor, spec: spec))
+                ModelDescriptorFile(
+                    shown: shown, text: text, json: json, descriptor: descriptor, spec: spec,
+                    perAsset: location.how == .byDigest || location.how == .assets
+                        && model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }.count
+                            > 1,
+                    descriptorUri: uri))
         } catch {
             return .failure(error)
         }
@@ -593,8 +622,9 @@ struct ImportWork {
         let folder = model.folder
         let archive =
             model.interface.asset.flatMap { model.package.asset(named: $0) }?.implementations
-            .first { $0.type == .model }.map { "assets/\($0.assetUri)" } ?? "its SageMaker Neo archive"
-        let local = "\(folder)/descriptor.json"
+            .first { $0.type == .model }.map { "the SageMaker Neo archive assets/\($0.assetUri)" }
+            ?? "its SageMaker Neo archive"
+        var local = "\(folder)/descriptor.json"
         let found: ModelDescriptorFile
         switch Self.modelDescriptor(model, root: readRoot) {
         case .success(let descriptorFile): found = descriptorFile
@@ -606,6 +636,11 @@ struct ImportWork {
             return
         }
         let (shown, text, json, descriptor, spec) = (found.shown, found.text, found.json, found.descriptor, found.spec)
+        // One of several descriptors in the package: it is written where it was found (kept in the package folder
+        // under a readable name), and the asset's descriptorUri follows its new SHA-256.
+        if found.perAsset {
+            local = shown.hasPrefix("assets/") ? "\(folder)/descriptor_\(model.interface.asset ?? model.node).json" : shown
+        }
 
         guard let file else {
             if let spec {
@@ -628,8 +663,8 @@ struct ImportWork {
             modelsToGive.append(model.node)
             let expects = descriptor.inputs.map { "\"\($0.name)\" shape \($0.shape)" }.joined(separator: ", ")
             report.todo.append(
-                "model node \"\(model.node)\": supply the model as ONNX/TensorFlow/TFLite/OpenVINO IR — the SageMaker "
-                    + "Neo archive \(archive) cannot run outside Panorama; the code calls it with input "
+                "model node \"\(model.node)\": supply the model as ONNX/TensorFlow/TFLite/OpenVINO IR — \(archive) "
+                    + "cannot run outside Panorama; the code calls it with input "
                     + (expects.isEmpty ? "(none listed)" : expects) + "; run: vantage app import-panorama "
                     + "\(shellQuoted(displayPath(target))) --model \(model.node)=PATH (or vantage run "
                     + "\(shellQuoted(displayPath(target))) --model \(model.node)=PATH)")
@@ -699,6 +734,27 @@ struct ImportWork {
             report.changes.append("\(local): copied from \(shown), the model descriptor panorama-cli kept there")
         }
         report.changes.append("\(local): " + change)
+        if found.perAsset, let oldURI = found.descriptorUri {
+            let newURI = SHA256.hex(newText) + ".json"
+            let manifest = "\(folder)/package.json"
+            let manifestText = (try? String(contentsOf: readRoot.appendingPathComponent(manifest), encoding: .utf8)) ?? ""
+            guard manifestText.contains("\"\(oldURI)\"") else {
+                throw ManifestError(
+                    .invalidValue, file: manifest, node: model.node, key: "descriptorUri",
+                    message: "cannot find descriptorUri \(oldURI) in \(manifest)",
+                    hint: "set asset \"\(model.interface.asset ?? "")\"'s descriptorUri to \"\(newURI)\" by hand")
+            }
+            do {
+                try write(manifestText.replacingOccurrences(of: "\"\(oldURI)\"", with: "\"\(newURI)\""), to: manifest)
+            } catch {
+                throw ManifestError(
+                    .unreadableFile, file: manifest, node: model.node, message: "cannot write \(manifest): \(error)",
+                    hint: "check that the package folder is writable")
+            }
+            report.changes.append(
+                "\(manifest): asset \"\(model.interface.asset ?? "")\"'s descriptorUri is now \(newURI), the SHA-256 of "
+                    + "\(local) (as panorama-cli names descriptors), so each model node keeps its own descriptor")
+        }
     }
 
     /// `text` with `"vantage": {...}` added as the last member of its top-level object; everything else is kept

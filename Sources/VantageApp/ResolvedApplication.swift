@@ -21,6 +21,9 @@ public struct ResolvedApplication: Sendable {
     /// The documents whose `outputs` object configures sinks, rules and analytics (graph.json's `nodeGraph.outputs`,
     /// then the overrides document's `nodeGraphOverrides.outputs`); read by the runtime.
     public var outputsDocuments: [URL] = []
+    /// What was read leniently or chosen for the user (a package half-built by panorama-cli, where `/panorama` is,
+    /// a descriptor found by its digest, a media input with no camera): one line each, for the run's log.
+    public var notices: [String] = []
 
     /// Makes a resolved application (tests and tools; `ApplicationProject.resolve(_:)` makes the real ones).
     public init(

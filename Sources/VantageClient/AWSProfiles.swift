@@ -90,8 +90,16 @@ public struct AWSProfiles: Sendable {
     }
 
     /// The `AWS_*` variables of ``environment``, as `--aws-env` passes them to an application.
+    ///
+    /// Code nodes have a HOME of their own, so a profile named by `AWS_PROFILE` is passed with the absolute paths of
+    /// the files it lives in.
     public var passedThrough: [String: String] {
-        environment.filter { $0.key.hasPrefix("AWS_") }
+        var passed = environment.filter { $0.key.hasPrefix("AWS_") }
+        if passed["AWS_PROFILE"] != nil || passed["AWS_DEFAULT_PROFILE"] != nil {
+            passed["AWS_SHARED_CREDENTIALS_FILE"] = credentialsFile.path
+            passed["AWS_CONFIG_FILE"] = configFile.path
+        }
+        return passed
     }
 
     /// What `vantage run` adds to its code nodes' environment: profile `profile`'s credentials as `AWS_*`, or with

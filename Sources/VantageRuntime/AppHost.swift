@@ -55,6 +55,8 @@ final class AppHost: @unchecked Sendable {
     private let liveViewPorts: Set<String>
     let counters = Mutex(Counters())
     private let stopping = Atomic<Bool>(false)
+    /// When the application was last told its sources ended (monotonic ns).
+    private let lastEndAnswer = Atomic<UInt64>(0)
     /// When the application last sent anything (monotonic ns): the hang watchdog's clock.
     private let lastMessage = Atomic<UInt64>(0)
     private let signal = FrameSignal()
@@ -154,12 +156,38 @@ final class AppHost: @unchecked Sendable {
         stopping.store(true, ordering: .relaxed)
         signal.notify()
         let (process, channel) = running.withLock { ($0.process, $0.channel) }
-        channel?.close()
         if let process, process.isRunning {
-            process.terminate()
+            // SIGTERM first, the connection left open: an app that catches the SystemExit and asks again waits on a
+            // get() that no longer answers rather than spinning on a closed connection.
+            Self.terminate(process)
             DispatchQueue.global().asyncAfter(deadline: .now() + 3) {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                channel?.close()
+                if process.isRunning { Self.killHard(process) }
             }
+        } else {
+            channel?.close()
+        }
+    }
+
+    /// SIGKILL to the application and, under `bwrap`, to the program it runs.
+    static func killHard(_ process: Process) {
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGKILL) }
+        kill(pid, SIGKILL)
+    }
+
+    /// SIGTERM to the application: to the program itself, which under `bwrap` is bwrap's child (bwrap passes no
+    /// signal on; killed, it takes its child with it).
+    static func terminate(_ process: Process) {
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        let isWrapped = process.executableURL?.lastPathComponent == "bwrap"
+        let childPIDs = children.split(separator: " ").compactMap { Int32($0) }
+        if isWrapped && !childPIDs.isEmpty {
+            for child in childPIDs { kill(child, SIGTERM) }
+        } else {
+            process.terminate()
         }
     }
 
@@ -194,9 +222,9 @@ final class AppHost: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(ended ? 10 : 2)
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning {
-            process.terminate()
+            Self.terminate(process)
             try? await Task.sleep(for: .seconds(2))
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if process.isRunning { Self.killHard(process) }
         }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         let reason =
@@ -207,20 +235,57 @@ final class AppHost: @unchecked Sendable {
             s.stopNote = nil
         }
         running.withLock { $0.process = nil }
-        if ended && process.terminationReason == .exit && process.terminationStatus == 0 { return .finished }
+        // Exit 0 after the end of its sources, or from a node no camera feeds (it serves HTTP, reads its own
+        // sources): the node is done, not crashed.
+        let fedByCameras = mediaInputs.values.contains { !$0.isEmpty }
+        if (ended || !fedByCameras) && process.terminationReason == .exit && process.terminationStatus == 0 {
+            return .finished
+        }
         return .stopped
+    }
+
+    /// Panorama's paths for this node's processes, when the runtime can give it a mount namespace.
+    var mounts: PanoramaMounts? {
+        guard configuration.panoramaMounts, PanoramaMounts.unavailable == nil else { return nil }
+        return PanoramaMounts(binds: [
+            ("/panorama", node.sourceDirectory.path),
+            ("/opt/aws/panorama/storage", storageDirectory.path),
+            ("/opt/aws/panorama/logs", logsDirectory.path),
+        ])
     }
 
     private func launch() throws -> Process {
         let process = Process()
-        process.executableURL =
-            try python?.interpreter
+        // A shell entry runs the shell; the Python it starts finds the package's environment first on PATH.
+        let isShell = PythonEnvironment.isShell(node.entry.executable)
+        let program =
+            try (isShell ? nil : python?.interpreter)
             ?? Self.resolveExecutable(node, searchPath: configuration.executableSearchPath)
-        process.arguments = node.entry.arguments
+        if let mounts {
+            process.executableURL = URL(fileURLWithPath: PanoramaMounts.program)
+            process.arguments =
+                mounts.arguments(workingDirectory: node.sourceDirectory.path) + [program.path] + node.entry.arguments
+        } else {
+            process.executableURL = program
+            process.arguments = node.entry.arguments
+        }
         process.currentDirectoryURL = node.sourceDirectory
         var environment = ProcessInfo.processInfo.environment
+        // The operator's own AWS credentials never reach an application by inheritance: an instance gets AWS_* only
+        // through `applicationEnvironment` (Panorama gave each application its own role's credentials).
+        for key in environment.keys where key.hasPrefix("AWS_") { environment[key] = nil }
         for (k, v) in python?.environment ?? [:] { environment[k] = v }
+        if isShell, let python {
+            let bin = python.interpreter.deletingLastPathComponent().path
+            environment["PATH"] = bin + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        }
         for (k, v) in node.entry.environment { environment[k] = v }
+        // A home of its own, as in Panorama's container: boto3 and the AWS SDKs read ~/.aws by themselves, and the
+        // operator's files must not reach the application (it gets credentials only through applicationEnvironment).
+        let home = storageDirectory.deletingLastPathComponent().appendingPathComponent("home")
+        try? FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        environment["HOME"] = home.path
+        for (k, v) in configuration.applicationEnvironment { environment[k] = v }
         environment["VANTAGE_SOCKET"] = socketPath
         environment["VANTAGE_NODE"] = node.name
         environment["VANTAGE_APPLICATION"] = application
@@ -228,15 +293,20 @@ final class AppHost: @unchecked Sendable {
         environment["VANTAGE_LOGS"] = logsDirectory.path
         environment["PYTHONUNBUFFERED"] = "1"
         process.environment = environment
-        // Standard output carries the event stream: the application's prints go to standard error instead.
-        process.standardOutput = FileHandle.standardError
+        // Standard output carries the event stream: the application's prints go to standard error instead, through
+        // a relay that holds back a line repeated many times a second.
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
         do {
             try process.run()
         } catch {
             throw RuntimeError(
-                "cannot start code node \(node.name) (\(process.executableURL?.path ?? node.entry.executable)): "
+                "cannot start code node \(node.name) (\(program.path)): "
                     + "\(error.localizedDescription); check the entry in its descriptor.json")
         }
+        try? output.fileHandleForWriting.close()
+        AppOutputRelay(pipe: output).start(name: "app \(node.name) output")
         logger.info("application started", metadata: ["pid": "\(process.processIdentifier)"])
         return process
     }
@@ -627,7 +697,7 @@ final class AppHost: @unchecked Sendable {
                 let reason = "not responding: no request for \(configuration.appHangTimeout)"
                 counters.withLock { $0.stopNote = reason }
                 logger.warning("application \(reason); killing it", metadata: ["pid": "\(process.processIdentifier)"])
-                kill(process.processIdentifier, SIGKILL)
+                Self.killHard(process)
                 channel.close()
                 return
             }
@@ -656,7 +726,8 @@ final class AppHost: @unchecked Sendable {
     private func tryDeliver(
         _ request: GetRequest, channel: MessageChannel, writer: inout WireWriter, endSent: borrowing Atomic<Bool>
     ) -> Bool {
-        guard let indices = mediaInputs[request.port] else { return false }
+        // A media input with no camera wired to it never returns frames (the request's timeout, if any, answers).
+        guard let indices = mediaInputs[request.port], !indices.isEmpty else { return false }
         let previous = held.withLock { $0.batches[request.port] ?? [] }
         var batch: [HeldFrame] = []
         batch.reserveCapacity(indices.count)
@@ -674,6 +745,13 @@ final class AppHost: @unchecked Sendable {
         if fresh == 0 {
             for f in batch { cameras[f.camera].release(slot: f.info.slot) }
             if indices.allSatisfy({ cameras[$0].isFinished }) {
+                // The end was told already and the app asks again (a bare `except:` swallowed it): answer at most
+                // ten times a second, so such a loop does not spin a core until the grace period stops it.
+                let now = monotonicNanos()
+                if endSent.load(ordering: .relaxed) && now &- lastEndAnswer.load(ordering: .relaxed) < 100_000_000 {
+                    return false
+                }
+                lastEndAnswer.store(now, ordering: .relaxed)
                 writer.begin(.end, requestId: request.id)
                 endSent.store(true, ordering: .relaxed)
                 try? channel.send(&writer)

@@ -28,7 +28,7 @@ import VantageApp
 public func makeLiveViewApplication(
     liveView: LiveView,
     host: String = "127.0.0.1",
-    port: Int = 8080,
+    port: Int = 7450,
     statusProvider: @escaping @Sendable () async -> [UInt8],
     signalHandler: NodeSignalHandler? = nil,
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },

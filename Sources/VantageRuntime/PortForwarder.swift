@@ -43,11 +43,14 @@ final class PortForwarder: @unchecked Sendable {
             }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
+            let reason = String(cString: strerror(code))
             close(fd)
+            let holder = code == EADDRINUSE ? PortHolder.describe(port: hostPort).map { ", held by \($0)" } ?? "" : ""
             throw RuntimeError(
-                "cannot open port \(hostPort) of networkRoutingRules (\(rule)): \(reason) — free the port, or change "
-                    + "hostPort in graph.json or the overrides document")
+                "cannot open port \(hostPort) of networkRoutingRules (\(rule)): \(reason)\(holder) — free the port, "
+                    + "change hostPort in graph.json or the overrides document, or open it elsewhere with "
+                    + "--publish-address")
         }
         listener = fd
     }

@@ -31,6 +31,12 @@ struct PythonLaunch: Sendable {
 }
 
 enum PythonEnvironment {
+    /// Whether a descriptor's `entry.path` is a shell (`bash`, `sh`, `/bin/bash`): its script usually starts the
+    /// Python application, which then needs the SDK and the package's packages.
+    static func isShell(_ executable: String) -> Bool {
+        ["bash", "sh", "dash"].contains(URL(fileURLWithPath: executable).lastPathComponent)
+    }
+
     /// Whether a descriptor's `entry.path` names a Python interpreter.
     static func isPython(_ executable: String) -> Bool { PythonInterpreter.isPython(executable) }
 

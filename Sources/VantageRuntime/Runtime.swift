@@ -89,6 +89,9 @@ public final class Runtime: Service, @unchecked Sendable {
         self.logger = logger
         fileTag = "\(getpid())-\(Self.runtimes.withLock { $0 += 1; return $0 })"
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
+        for notice in application.notices { logger.notice("\(notice)") }
+        try Self.checkPorts(application: application, configuration: configuration)
+        try Self.checkPanoramaPaths(application: application, configuration: configuration, logger: logger)
         // Outputs first: a mistake in them is reported before the models take their time to load.
         let outputs = try Self.loadOutputs(application: application, configuration: configuration)
         self.outputs = outputs
@@ -102,7 +105,9 @@ public final class Runtime: Service, @unchecked Sendable {
         // load: both take a while, and neither needs the other.
         let pythonLaunches = Mutex<[String: Result<PythonLaunch, any Error>]>([:])
         let preparing = DispatchGroup()
-        for node in application.codeNodes where PythonEnvironment.isPython(node.entry.executable) {
+        // A shell entry (`bash /panorama/setup.sh`) gets the same environment: such scripts end in `python3 app.py`.
+        for node in application.codeNodes
+        where PythonEnvironment.isPython(node.entry.executable) || PythonEnvironment.isShell(node.entry.executable) {
             let searchPath = configuration.executableSearchPath
             let cacheDirectory = configuration.pythonCacheDirectory ?? Self.defaultPythonCache
             DispatchQueue.global().async(group: preparing) {
@@ -243,6 +248,49 @@ public final class Runtime: Service, @unchecked Sendable {
         self.forwarders = forwarders
     }
 
+    /// Refuses routing rules that would collide with the live view's own port, before anything starts: a rule must
+    /// never forward into Vantage's listener, and an app listening on it would fail or take it over.
+    static func checkPorts(application: ResolvedApplication, configuration: RuntimeConfiguration) throws {
+        guard let port = configuration.httpPort, port != 0 else { return }
+        for rule in application.routingRules {
+            let ports = [rule.containerPort] + (rule.hostPort.map { [$0] } ?? [])
+            guard ports.contains(port) else { continue }
+            let which =
+                rule.containerPort == port
+                ? "code node \(rule.node) listens on port \(port) (its containerPort)"
+                : "networkRoutingRules opens host port \(port) for code node \(rule.node)"
+            throw RuntimeError(
+                "\(which), which is the live view's port — give the live view another one with --http "
+                    + "\(configuration.httpHost):PORT (or turn it off with --no-http)")
+        }
+    }
+
+    /// Non-Python entries that name Panorama's paths need the mount namespace (Python's own file calls are
+    /// rewritten by the SDK either way): without one they fail at start with what to enable.
+    static func checkPanoramaPaths(
+        application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger
+    ) throws {
+        guard let why = configuration.panoramaMounts ? PanoramaMounts.unavailable : "it is turned off" else { return }
+        for node in application.codeNodes {
+            let words = [node.entry.executable] + node.entry.arguments
+            let namesPanorama = words.contains {
+                $0.hasPrefix("/panorama") || $0.hasPrefix("/opt/aws/panorama") || $0.contains(" /panorama/")
+            }
+            let sourceNamed = words.contains { $0.hasPrefix(node.sourceDirectory.path) }
+            if PythonEnvironment.isPython(node.entry.executable) {
+                let message =
+                    "code node \(node.name): /panorama and /opt/aws/panorama/* exist for Python's own file calls only "
+                    + "(no mount namespace: \(why)); a native library or a subprocess opening those paths will not "
+                    + "find them"
+                logger.notice("\(message)")
+            } else if namesPanorama || sourceNamed {
+                throw RuntimeError(
+                    "code node \(node.name) runs \(words.joined(separator: " ")), which needs /panorama to exist for "
+                        + "every process, but the runtime cannot give it a private mount namespace: \(why)")
+            }
+        }
+    }
+
     /// The port the live view listens on, once it does.
     public var httpPort: Int? { boundPort.withLock { $0 } }
 
@@ -312,6 +360,7 @@ public final class Runtime: Service, @unchecked Sendable {
                 }
                 group.addTask { [self] in try? await sampleRates() }
                 group.addTask { [self] in try? await sweepMedia() }
+                group.addTask { [self] in await stopCodeAfterSourcesEnd() }
                 await withTaskGroup(of: Void.self) { hostsGroup in
                     // Code nodes start while the models warm up (a Python application imports its packages
                     // meanwhile); their first frames come when the cameras start, after the warm-up.
@@ -329,6 +378,31 @@ public final class Runtime: Service, @unchecked Sendable {
         } onGracefulShutdown: { [self] in
             logger.info("stopping")
             stopAll()
+        }
+    }
+
+    /// Once every camera is a file that has ended, code nodes get `endGracePeriod` to finish by themselves (the
+    /// SDK tells them the end at their next `get()`); those still running then are stopped, SIGTERM then SIGKILL,
+    /// and count as finished. An app that catches the end in a bare `except:` and loops on `get()` would otherwise
+    /// keep the run alive for ever.
+    private func stopCodeAfterSourcesEnd() async {
+        guard !cameras.isEmpty, !configuration.loop else { return }
+        while !cameras.allSatisfy(\.isFinished) {
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        }
+        let deadline = ContinuousClock.now + configuration.endGracePeriod
+        func running() -> [AppHost] {
+            hosts.filter { host in host.counters.withLock { $0.phase != .finished && $0.phase != .failed } }
+        }
+        while ContinuousClock.now < deadline && !running().isEmpty {
+            do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+        }
+        for host in running() {
+            let message =
+                "the cameras' files ended \(configuration.endGracePeriod) ago and code node \(host.node.name) is still "
+                + "running: stopping it (SIGTERM, then SIGKILL after 3 s)"
+            logger.notice("\(message)")
+            host.stop()
         }
     }
 

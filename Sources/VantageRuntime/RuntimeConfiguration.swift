@@ -12,7 +12,7 @@ public struct RuntimeConfiguration: Sendable {
     public var transport: StreamSource.Transport = .tcp
     /// Where the live view and status endpoint listen; port 0 picks a free port. nil turns HTTP off.
     public var httpHost = "127.0.0.1"
-    public var httpPort: Int? = 8080
+    public var httpPort: Int? = 7450
     /// Events as JSON lines: to this file, or to standard output when nil.
     public var eventsFile: URL?
     /// Where events go instead of a file (the agent's outbox); snapshots then travel inside the event as JPEG.
@@ -64,6 +64,15 @@ public struct RuntimeConfiguration: Sendable {
     public var pythonCacheDirectory: URL?
     /// The address the ports of `networkRoutingRules` are opened on: the loopback interface unless told otherwise.
     public var publishAddress = "127.0.0.1"
+    /// Variables added to every code node's environment (an instance's AWS credentials as `AWS_*`). Secret: never
+    /// logged.
+    public var applicationEnvironment: [String: String] = [:]
+    /// Run each code node in a private mount namespace where `/panorama` and `/opt/aws/panorama/{storage,logs}` are
+    /// its folders, when this machine allows one (bubblewrap; root or unprivileged user namespaces).
+    public var panoramaMounts = true
+    /// After the last file source ended, how long code nodes may go on before they are stopped (SIGTERM, then
+    /// SIGKILL), so that an app looping on `get()` inside `try: … except: pass` cannot keep the run alive.
+    public var endGracePeriod: Duration = .seconds(10)
 
     public init(stateDirectory: URL) {
         self.stateDirectory = stateDirectory

@@ -42,7 +42,7 @@ struct Instances: AsyncParsableCommand {
                 """)
 
         @Option(help: ArgumentHelp("The HTTP endpoint of the running `vantage run`.", valueName: "URL"))
-        var runtime = "http://127.0.0.1:8080"
+        var runtime = "http://127.0.0.1:7450"
 
         @Argument(help: "The camera node (or one of its streams).")
         var node: String
@@ -60,7 +60,7 @@ struct Instances: AsyncParsableCommand {
             let base = runtime.hasSuffix("/") ? String(runtime.dropLast()) : runtime
             let node = node.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? node
             guard let url = URL(string: "\(base)/nodes/\(node)/\(signal.lowercased())") else {
-                throw ValidationError("--runtime \(runtime) is not a URL; write e.g. http://127.0.0.1:8080")
+                throw ValidationError("--runtime \(runtime) is not a URL; write e.g. http://127.0.0.1:7450")
             }
             var request = URLRequest(url: url)
             request.httpMethod = "POST"

@@ -18,7 +18,7 @@ struct Run: AsyncParsableCommand {
             streams delivered together as one list. A file plays once as fast as possible (then a summary is
             printed) unless --realtime or --loop is given. Events go to standard output as JSON lines, a status
             line per camera and code node to standard error every few seconds, and the annotated live view is
-            served at http://127.0.0.1:8080/ (see --http). Ctrl-C stops cleanly.
+            served at http://127.0.0.1:7450/ (see --http). Ctrl-C stops cleanly.
 
             Examples:
               vantage run examples/people-counter --camera camera_node=.deps/media/vtest.mp4
@@ -74,7 +74,7 @@ struct Run: AsyncParsableCommand {
     var transport: String = "tcp"
 
     @Option(help: ArgumentHelp("Where the live view and /status listen (port 0 picks one).", valueName: "HOST:PORT"))
-    var http: String = "127.0.0.1:8080"
+    var http: String = "127.0.0.1:7450"
 
     @Flag(help: "Do not serve the live view and status endpoint.")
     var noHttp = false
@@ -112,7 +112,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The application's state: storage/, logs/, the compiled-model cache (default ~/.local/state/vantage/<app>).",
+            "The application's state: storage/, logs/, the compiled-model cache (default "
+                + "~/.local/state/vantage/<app>-<digest of the project folder and --instance>).",
             valueName: "DIR"))
     var stateDir: String?
 
@@ -127,6 +128,18 @@ struct Run: AsyncParsableCommand {
             "Seconds an application may go without asking for anything before it is killed and restarted.",
             valueName: "SECONDS"))
     var appHangTimeout: Double = 30
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds code nodes may go on after the last file ended before they are stopped (SIGTERM, then SIGKILL).",
+            valueName: "SECONDS"))
+    var endGrace: Double = 10
+
+    @Flag(
+        help: ArgumentHelp(
+            "Do not give code nodes a private mount namespace with /panorama and /opt/aws/panorama/* (Python's own "
+                + "file calls are still mapped)."))
+    var noPanoramaMounts = false
 
     @Option(help: ArgumentHelp("Bytes per tensor slot for tensors an application sends, in MiB.", valueName: "MIB"))
     var tensorSlotMb: Int = 16
@@ -161,7 +174,7 @@ struct Run: AsyncParsableCommand {
     private func parseHostPort(_ text: String) throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (0...65535).contains(port)
-        else { throw ValidationError("--http takes HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:0; got \(text)") }
+        else { throw ValidationError("--http takes HOST:PORT, e.g. 127.0.0.1:7450 or 0.0.0.0:0; got \(text)") }
         return (String(text[..<colon]), port)
     }
 
@@ -191,7 +204,7 @@ struct Run: AsyncParsableCommand {
         let state =
             stateDir.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".local/state/vantage/\(application.name)")
+            .appendingPathComponent(".local/state/vantage/\(Self.defaultStateFolder(application, instance: instance))")
         var configuration = RuntimeConfiguration(stateDirectory: state)
         configuration.realtime = realtime || loop
         configuration.loop = loop
@@ -201,10 +214,11 @@ struct Run: AsyncParsableCommand {
         } else {
             (configuration.httpHost, configuration.httpPort) = try parseHostPort(http)
             if let problem = Self.cannotListen(host: configuration.httpHost, port: configuration.httpPort!) {
+                let holder = PortHolder.describe(port: configuration.httpPort!).map { " (held by \($0))" } ?? ""
                 throw failure(
                     RuntimeError(
-                        "cannot serve the live view on \(http): \(problem); choose another with --http HOST:PORT "
-                            + "(port 0 picks a free one) or turn it off with --no-http"))
+                        "cannot serve the live view on \(http): \(problem)\(holder); choose another with --http "
+                            + "HOST:PORT (port 0 picks a free one) or turn it off with --no-http"))
             }
         }
         configuration.eventsFile = events.map { URL(fileURLWithPath: $0) }
@@ -216,6 +230,8 @@ struct Run: AsyncParsableCommand {
         configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
         configuration.tensorSlotBytes = tensorSlotMb << 20
         configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
+        configuration.endGracePeriod = .milliseconds(Int(max(0, endGrace) * 1000))
+        configuration.panoramaMounts = !noPanoramaMounts
         configuration.executableSearchPath = [Self.executableDirectory]
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
         configuration.publishAddress = publishAddress
@@ -256,6 +272,13 @@ struct Run: AsyncParsableCommand {
             for f in failures { FileHandle.standardError.write(Data("error: \(f)\n".utf8)) }
             throw ExitCode.failure
         }
+    }
+
+    /// `<app>-<8 hex digits>`: two projects that share an application name (every panorama-cli project started as
+    /// "my-app"), or two instances of one, never share storage and logs.
+    static func defaultStateFolder(_ application: ResolvedApplication, instance: String?) -> String {
+        let key = application.projectDirectory.standardizedFileURL.path + "\u{0}" + (instance ?? "")
+        return "\(application.name)-\(SHA256.hex(key).prefix(8))"
     }
 
     /// Prints `error` on standard error and gives the exit code to throw: the message is the user's guide.

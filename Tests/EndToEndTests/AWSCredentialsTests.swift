@@ -134,12 +134,9 @@ struct AWSCredentialsTests {
             print("boto3 is not importable by the app: what it would find in ~/.aws is not checked")
             return
         }
-        // AppHost strips AWS_* but keeps the operator's HOME, where boto3 looks for ~/.aws/credentials by itself.
-        // Known until code nodes get a HOME of their own (reported to the runtime's owner); this fails once fixed,
-        // to take the withKnownIssue away.
-        withKnownIssue("code nodes inherit the operator's HOME, so boto3 reads ~/.aws/credentials") {
-            #expect(s3 == "NoCredentialsError", "boto3 found the operator's ~/.aws/credentials: \(seen)")
-        }
+        // Code nodes get a HOME of their own (state/<node>/home), as in Panorama's container: boto3 finds no
+        // ~/.aws/credentials of the operator's there.
+        #expect(s3 == "NoCredentialsError", "boto3 found the operator's ~/.aws/credentials: \(seen)")
     }
 
     @Test("--aws-env passes the runtime's own AWS_* variables to the app")
