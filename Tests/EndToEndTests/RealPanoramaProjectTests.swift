@@ -333,6 +333,72 @@ struct RealPanoramaProjectTests {
         #expect((summary["appRestarts"] as? NSNumber)?.intValue == 0)
     }
 
+    // MARK: 10. Models called only with arrays
+
+    @Test("a model with a fixed batch of 4, called with arrays of 4 crops (the pose sample's shape), loads and runs")
+    func batchOfFourModel() async throws {
+        let project = try PanoramaCLIProject(name: "pose")
+        defer { project.remove() }
+        try project.writeStandardGraph()
+        try project.writeModelPackage(shape: [4, 3, 32, 24], framework: "PYTORCH")
+        let model = try Self.writePoseLikeModel(in: project.root)
+        try project.writeCodePackage(
+            app: """
+                import numpy as np, panoramasdk
+                node = panoramasdk.node()
+                streams = node.inputs.video_in.get()
+                crops = np.zeros((4, 3, 32, 24), np.float32)
+                for b in range(4):
+                    crops[b] += b
+                (means,) = node.call({"data": crops}, "model_node")
+                try:
+                    node.call(streams[0], "model_node")
+                    frame = "accepted"
+                except Exception as e:
+                    frame = str(e)
+                node.publish({"shape": list(means.shape), "means": means[:, 0].tolist(), "frame": frame})
+                while True:
+                    node.inputs.video_in.get()
+                """)
+        let run = try project.run([
+            "--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", "model_node=\(model.path)",
+        ])
+        #expect(run.waitForExit(timeout: 300) == 0, "stderr:\n\(run.stderr.suffix(3000))")
+        let payload = try #require(run.events.first?["payload"] as? [String: Any], "\(run.stderr.suffix(3000))")
+        #expect(payload["shape"] as? [Int] == [4, 3])
+        #expect(payload["means"] as? [Double] == [0, 1, 2, 3])
+        #expect((payload["frame"] as? String)?.contains("fixed batch of 4") == true, "\(payload)")
+    }
+
+    /// An OpenVINO IR with a fixed batch of 4: `[4,3,32,24]` → the mean of each image's channels, `[4,3]`.
+    static func writePoseLikeModel(in folder: URL) throws -> URL {
+        let dims = "<dim>4</dim><dim>3</dim><dim>32</dim><dim>24</dim>"
+        var axes = Data()
+        for axis: Int64 in [2, 3] { withUnsafeBytes(of: axis.littleEndian) { axes.append(contentsOf: $0) } }
+        let layers = [
+            #"<layer id="0" name="input" type="Parameter" version="opset1"><data shape="4,3,32,24" element_type="f32"/>"#
+                + #"<output><port id="0" precision="FP32" names="input">\#(dims)</port></output></layer>"#,
+            #"<layer id="1" name="axes" type="Const" version="opset1"><data element_type="i64" shape="2" offset="0" "#
+                + #"size="16"/><output><port id="0" precision="I64"><dim>2</dim></port></output></layer>"#,
+            #"<layer id="2" name="pool" type="ReduceMean" version="opset1"><data keep_dims="false"/><input>"#
+                + #"<port id="0" precision="FP32">\#(dims)</port><port id="1" precision="I64"><dim>2</dim></port>"#
+                + #"</input><output><port id="2" precision="FP32" names="pooled"><dim>4</dim><dim>3</dim></port>"#
+                + #"</output></layer>"#,
+            #"<layer id="3" name="out" type="Result" version="opset1"><input><port id="0" precision="FP32">"#
+                + #"<dim>4</dim><dim>3</dim></port></input></layer>"#,
+        ]
+        let edges = [(0, 0, 2, 0), (1, 0, 2, 1), (2, 2, 3, 0)].map {
+            #"<edge from-layer="\#($0.0)" from-port="\#($0.1)" to-layer="\#($0.2)" to-port="\#($0.3)"/>"#
+        }
+        let xml =
+            #"<?xml version="1.0"?><net name="pose_like" version="11"><layers>"# + layers.joined()
+            + "</layers><edges>" + edges.joined() + "</edges></net>"
+        let file = folder.appendingPathComponent("pose_like.xml")
+        try Data(xml.utf8).write(to: file)
+        try axes.write(to: folder.appendingPathComponent("pose_like.bin"))
+        return file
+    }
+
     // MARK: 11. Logs
 
     @Test("RotatingFileHandler's rollover does not replay app.log.1: every line reaches the run's log once")
@@ -587,15 +653,15 @@ struct PanoramaCLIProject {
 
     /// A model package as `panorama-cli add-raw-model` leaves it in git: the asset's archive and descriptor named by
     /// SHA-256 in `assets/` (absent), the descriptor kept in the package folder as descriptor.json.
-    func writeModelPackage() throws {
+    func writeModelPackage(shape: [Int] = [1, 300, 300, 3], framework: String = "TENSORFLOW") throws {
         let descriptor = """
             {
                 "mlModelDescriptor": {
                     "envelopeVersion": "2021-01-01",
-                    "framework": "TENSORFLOW",
+                    "framework": "\(framework)",
                     "frameworkVersion": "1.15",
                     "precisionMode": "FP16",
-                    "inputs": [{"name": "data", "shape": [1, 300, 300, 3]}]
+                    "inputs": [{"name": "data", "shape": \(shape)}]
                 }
             }
             """
