@@ -169,6 +169,20 @@ final class AppHost: @unchecked Sendable {
         }
     }
 
+    /// The application's own process ID: under `bwrap`, its child (the program the entry names), waited for up to
+    /// a second after the start; otherwise the process itself. What `/status` shows and what a user signals.
+    static func programPID(of process: Process) -> Int32 {
+        let pid = process.processIdentifier
+        guard process.executableURL?.lastPathComponent == "bwrap" else { return pid }
+        for _ in 0..<100 {
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            if let child = children.split(separator: " ").compactMap({ Int32($0) }).first { return child }
+            if !process.isRunning { break }
+            usleep(10_000)
+        }
+        return pid
+    }
+
     /// SIGKILL to the application and, under `bwrap`, to the program it runs.
     static func killHard(_ process: Process) {
         let pid = process.processIdentifier
@@ -208,7 +222,7 @@ final class AppHost: @unchecked Sendable {
         }
         running.withLock { $0.process = process }
         counters.withLock {
-            $0.pid = process.processIdentifier; $0.phase = .starting
+            $0.pid = Self.programPID(of: process); $0.phase = .starting
         }
         // Serve the connection on a thread of its own: its reads block.
         let ended: Bool = await withCheckedContinuation { continuation in
@@ -227,9 +241,14 @@ final class AppHost: @unchecked Sendable {
             if process.isRunning { Self.killHard(process) }
         }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        // bwrap exits with 128 + N when the program it runs was killed by signal N.
+        let wrapped = process.executableURL?.lastPathComponent == "bwrap"
+        let status = process.terminationStatus
         let reason =
             process.terminationReason == .uncaughtSignal
-            ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+            ? "killed by signal \(status)"
+            : wrapped && status > 128 && status < 128 + 65
+                ? "killed by signal \(status - 128)" : "exited with status \(status)"
         counters.withLock { s in
             s.lastExit = s.stopNote.map { "\($0), then \(reason)" } ?? reason
             s.stopNote = nil
@@ -307,7 +326,7 @@ final class AppHost: @unchecked Sendable {
         }
         try? output.fileHandleForWriting.close()
         AppOutputRelay(pipe: output).start(name: "app \(node.name) output")
-        logger.info("application started", metadata: ["pid": "\(process.processIdentifier)"])
+        logger.info("application started", metadata: ["pid": "\(Self.programPID(of: process))"])
         return process
     }
 
@@ -696,7 +715,7 @@ final class AppHost: @unchecked Sendable {
             {
                 let reason = "not responding: no request for \(configuration.appHangTimeout)"
                 counters.withLock { $0.stopNote = reason }
-                logger.warning("application \(reason); killing it", metadata: ["pid": "\(process.processIdentifier)"])
+                logger.warning("application \(reason); killing it", metadata: ["pid": "\(Self.programPID(of: process))"])
                 Self.killHard(process)
                 channel.close()
                 return

@@ -75,6 +75,10 @@ final class AppOutputRelay: @unchecked Sendable {
             for summary in limiter.summaries(now: monotonicNanos()) { out += Array((summary + "\n").utf8) }
             if ready > 0 {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) {
+                    write(out)
+                    continue
+                }
                 if n <= 0 {
                     if !pending.isEmpty { out += pending + [UInt8(ascii: "\n")] }
                     write(out)

@@ -23,11 +23,13 @@ struct RealPanoramaProjectTests {
     func assetsNotBuiltYet() async throws {
         let project = try PanoramaCLIProject(name: "my-app")
         defer { project.remove() }
-        try project.writeStandardGraph()
+        try project.writeGraphAndModel()
         try project.writeCodePackage(app: Self.detectingApp)
-        try project.writeModelPackage()
-        let run = try project.run(["--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", Self.model])
+        let run = try project.run([
+            "--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", Self.model, "--json-summary",
+        ])
         #expect(run.waitForExit(timeout: 300) == 0, "stderr:\n\(run.stderr.suffix(3000))")
+        #expect(run.stderr.contains("\"appRestarts\":0"), "stderr:\n\(run.stderr.suffix(3000))")
         let people = run.events.compactMap { ($0["payload"] as? [String: Any])?["people"] as? Int }
         #expect(people.count == 3 && people.contains { (2...8).contains($0) }, "\(people)")
         let notices = run.stderr.components(separatedBy: "does not define yet").count - 1
@@ -143,8 +145,7 @@ struct RealPanoramaProjectTests {
     func codeAtPackageRoot() async throws {
         let project = try PanoramaCLIProject(name: "dg-sample")
         defer { project.remove() }
-        try project.writeStandardGraph()
-        try project.writeModelPackage()
+        try project.writeGraphAndModel()
         // The developer guide's sample-apps Dockerfile shape.
         try project.writeCodePackage(
             app: """
@@ -180,8 +181,7 @@ struct RealPanoramaProjectTests {
         try #require(Self.isFree(8080) && Self.isFree(7450), "ports 8080 and 7450 must be free for this test")
         let project = try PanoramaCLIProject(name: "web-app")
         defer { project.remove() }
-        try project.writeStandardGraph(routingRule: (8080, 8080))
-        try project.writeModelPackage()
+        try project.writeGraphAndModel(routingRule: (8080, 8080))
         try project.writeCodePackage(
             app: """
                 import threading, http.server, panoramasdk
@@ -224,8 +224,7 @@ struct RealPanoramaProjectTests {
     func ruleIntoLiveView() async throws {
         let project = try PanoramaCLIProject(name: "clash")
         defer { project.remove() }
-        try project.writeStandardGraph(routingRule: (8081, 8765))
-        try project.writeModelPackage()
+        try project.writeGraphAndModel(routingRule: (8081, 8765))
         try project.writeCodePackage(app: Self.detectingApp, inboundPorts: [8765])
         let run = try project.run(
             ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", Self.model, "--http", "127.0.0.1:8765"],
@@ -243,8 +242,7 @@ struct RealPanoramaProjectTests {
     func bashEntrySeesPanorama() async throws {
         let project = try PanoramaCLIProject(name: "shell-app")
         defer { project.remove() }
-        try project.writeStandardGraph()
-        try project.writeModelPackage()
+        try project.writeGraphAndModel()
         try project.writeCodePackage(
             app: """
                 import subprocess, panoramasdk
@@ -278,8 +276,7 @@ struct RealPanoramaProjectTests {
     func bashEntryWithoutNamespace() async throws {
         let project = try PanoramaCLIProject(name: "shell-app")
         defer { project.remove() }
-        try project.writeStandardGraph()
-        try project.writeModelPackage()
+        try project.writeGraphAndModel()
         try project.writeCodePackage(app: Self.detectingApp, entry: ("bash", "/panorama/setup.sh"))
         try project.write("packages/123456789012-code-1.0/src/setup.sh", "exec python3 /panorama/app.py\n")
         // A machine without bubblewrap.
@@ -297,8 +294,7 @@ struct RealPanoramaProjectTests {
     func bareExceptLoopEnds() async throws {
         let project = try PanoramaCLIProject(name: "spinner")
         defer { project.remove() }
-        try project.writeStandardGraph()
-        try project.writeModelPackage()
+        try project.writeGraphAndModel()
         // The samples' main loop shape: every exception, SystemExit included, caught and logged.
         try project.writeCodePackage(
             app: """
@@ -405,8 +401,7 @@ struct RealPanoramaProjectTests {
     func rotatedLogIsNotReplayed() async throws {
         let project = try PanoramaCLIProject(name: "chatty")
         defer { project.remove() }
-        try project.writeStandardGraph()
-        try project.writeModelPackage()
+        try project.writeGraphAndModel()
         try project.writeCodePackage(
             app: """
                 import logging, time, panoramasdk
@@ -444,12 +439,11 @@ struct RealPanoramaProjectTests {
     func logsPerInstance() async throws {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-home-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
-        var runs: [(PanoramaCLIProject, PanoramaCLIProject.Run)] = []
+        var runs: [(PanoramaCLIProject, VantageRun)] = []
         defer { for (project, run) in runs { _ = run.interrupt(); project.remove() } }
         for word in ["ALPHA", "BRAVO"] {
             let project = try PanoramaCLIProject(name: "my-app")
-            try project.writeStandardGraph()
-            try project.writeModelPackage()
+            try project.writeGraphAndModel()
             try project.writeCodePackage(
                 app: """
                     import logging, time, panoramasdk
@@ -598,6 +592,12 @@ struct PanoramaCLIProject {
             """)
     }
 
+    /// The standard graph and its one model package, as most of these projects have them.
+    func writeGraphAndModel(routingRule: (host: Int, container: Int)? = nil) throws {
+        try writeStandardGraph(routingRule: routingRule)
+        try writeModelPackage()
+    }
+
     /// A code package as `panorama-cli create-package --type Container` leaves it before `build-container`:
     /// `"assets": []` while the interface already names `code_asset`, descriptor.json with the Panorama image's
     /// `python3.8`, a Dockerfile, and the code in `src/` (or, `atRoot`, at the package root).
@@ -701,58 +701,14 @@ struct PanoramaCLIProject {
             """)
     }
 
-    /// `vantage run` on the project, like a user: events to a file, stdout and stderr kept.
-    final class Run: @unchecked Sendable {
-        // Unchecked: owned by one test.
-        let process = Process()
-        let directory: URL
-        init(arguments: [String], environment: [String: String]) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-real-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: directory.appendingPathComponent("stderr").path, contents: nil)
-            FileManager.default.createFile(atPath: directory.appendingPathComponent("stdout").path, contents: nil)
-            process.executableURL = Repo.vantageBinary
-            process.arguments = arguments + ["--events", directory.appendingPathComponent("events.jsonl").path]
-            var env = ProcessInfo.processInfo.environment
-            for (k, v) in environment { env[k] = v }
-            process.environment = env
-            process.standardOutput = try FileHandle(forWritingTo: directory.appendingPathComponent("stdout"))
-            process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("stderr"))
-            try process.run()
-        }
-        deinit {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            try? FileManager.default.removeItem(at: directory)
-        }
-        var stderr: String {
-            String(decoding: (try? Data(contentsOf: directory.appendingPathComponent("stderr"))) ?? Data(), as: UTF8.self)
-        }
-        var events: [[String: Any]] {
-            let text = (try? String(contentsOf: directory.appendingPathComponent("events.jsonl"), encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-        }
-        func waitForExit(timeout: Double) -> Int32? {
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
-            return process.isRunning ? nil : process.terminationStatus
-        }
-        func interrupt() -> Int32? {
-            if process.isRunning { process.interrupt() }
-            return waitForExit(timeout: 20)
-        }
-    }
-
     /// Runs the project. `http: nil` leaves the live view at its default; `stateDirectory: nil` the default state.
     func run(
-        _ arguments: [String], http: String? = "--no-http", stateDirectory: URL? = Repo.sharedState,
+        _ arguments: [String], http: Bool? = false, stateDirectory: URL? = Repo.sharedState,
         environment: [String: String] = [:]
-    ) throws -> Run {
-        var all = ["run", root.path, "--python-cache", Repo.pythonCache.path, "--status-interval", "0"]
-        if let stateDirectory { all += ["--state-dir", stateDirectory.path] }
-        if let http { all.append(http) }
-        return try Run(arguments: all + arguments, environment: environment)
+    ) throws -> VantageRun {
+        try VantageRun(
+            app: root, ["--python-cache", Repo.pythonCache.path] + arguments, http: http,
+            stateDirectory: stateDirectory, environment: environment)
     }
 }
 

@@ -16,8 +16,12 @@ final class VantageRun: @unchecked Sendable {
     let eventsFile: URL
 
     /// Starts `vantage run APP ARGS…`. Events go to a file in a fresh folder; HTTP on a free port unless the
-    /// arguments say otherwise.
-    init(app: URL = Repo.peopleCounter, _ arguments: [String], http: Bool = true) throws {
+    /// arguments say otherwise (`http: nil` leaves the live view at its default port). `stateDirectory: nil` leaves
+    /// the state at its default; `environment` is added to the runtime's.
+    init(
+        app: URL = Repo.peopleCounter, _ arguments: [String], http: Bool? = true,
+        stateDirectory: URL? = Repo.sharedState, environment: [String: String] = [:]
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         stdoutFile = directory.appendingPathComponent("stdout.txt")
@@ -28,10 +32,14 @@ final class VantageRun: @unchecked Sendable {
         process.executableURL = Repo.vantageBinary
         process.arguments =
             [
-                "run", app.path, "--events", eventsFile.path, "--state-dir", Repo.sharedState.path,
+                "run", app.path, "--events", eventsFile.path,
                 "--snapshots", directory.appendingPathComponent("snapshots").path, "--status-interval", "1",
             ]
-            + (http ? ["--http", "127.0.0.1:0"] : ["--no-http"]) + arguments
+            + (stateDirectory.map { ["--state-dir", $0.path] } ?? [])
+            + (http.map { $0 ? ["--http", "127.0.0.1:0"] : ["--no-http"] } ?? []) + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
