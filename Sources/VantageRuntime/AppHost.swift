@@ -169,39 +169,43 @@ final class AppHost: @unchecked Sendable {
         }
     }
 
+    /// Whether the process is `bwrap` running the node's program in its mount namespace.
+    static func isWrapped(_ process: Process) -> Bool { process.executableURL?.lastPathComponent == "bwrap" }
+
+    /// Under `bwrap`, the program it runs (its children); otherwise none.
+    static func wrappedPrograms(of process: Process) -> [Int32] {
+        guard isWrapped(process) else { return [] }
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").compactMap { Int32($0) }
+    }
+
     /// The application's own process ID: under `bwrap`, its child (the program the entry names), waited for up to
     /// a second after the start; otherwise the process itself. What `/status` shows and what a user signals.
     static func programPID(of process: Process) -> Int32 {
-        let pid = process.processIdentifier
-        guard process.executableURL?.lastPathComponent == "bwrap" else { return pid }
+        guard isWrapped(process) else { return process.processIdentifier }
         for _ in 0..<100 {
-            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-            if let child = children.split(separator: " ").compactMap({ Int32($0) }).first { return child }
+            if let child = wrappedPrograms(of: process).first { return child }
             if !process.isRunning { break }
             usleep(10_000)
         }
-        return pid
+        return process.processIdentifier
     }
 
     /// SIGKILL to the application and, under `bwrap`, to the program it runs.
     static func killHard(_ process: Process) {
-        let pid = process.processIdentifier
-        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-        for child in children.split(separator: " ").compactMap({ Int32($0) }) { kill(child, SIGKILL) }
-        kill(pid, SIGKILL)
+        for child in wrappedPrograms(of: process) { kill(child, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
     }
 
     /// SIGTERM to the application: to the program itself, which under `bwrap` is bwrap's child (bwrap passes no
     /// signal on; killed, it takes its child with it).
     static func terminate(_ process: Process) {
-        let pid = process.processIdentifier
-        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-        let isWrapped = process.executableURL?.lastPathComponent == "bwrap"
-        let childPIDs = children.split(separator: " ").compactMap { Int32($0) }
-        if isWrapped && !childPIDs.isEmpty {
-            for child in childPIDs { kill(child, SIGTERM) }
-        } else {
+        let children = wrappedPrograms(of: process)
+        if children.isEmpty {
             process.terminate()
+        } else {
+            for child in children { kill(child, SIGTERM) }
         }
     }
 
@@ -242,7 +246,7 @@ final class AppHost: @unchecked Sendable {
         }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         // bwrap exits with 128 + N when the program it runs was killed by signal N.
-        let wrapped = process.executableURL?.lastPathComponent == "bwrap"
+        let wrapped = Self.isWrapped(process)
         let status = process.terminationStatus
         let reason =
             process.terminationReason == .uncaughtSignal
