@@ -67,14 +67,18 @@ public final class MessageChannel: Sendable {
     }
 
     /// Receives one message into `buffer` (grown when needed, kept between calls). Returns its type and request id;
-    /// the payload is `buffer[messageHeaderSize..<messageHeaderSize + payloadLength]`. Throws at end of stream.
-    public func receive(into buffer: inout [UInt8]) throws(ProtocolError) -> (
+    /// the payload is `buffer[messageHeaderSize..<messageHeaderSize + payloadLength]`. Throws at end of stream, and
+    /// for a length field under 8 or over `maxLength` (before reading or allocating anything for it: the stream
+    /// cannot be followed after that, so the connection should be closed).
+    public func receive(into buffer: inout [UInt8], maxLength: Int = 256 << 20) throws(ProtocolError) -> (
         type: UInt16, requestId: UInt32, payloadLength: Int
     ) {
         if buffer.count < messageHeaderSize { buffer = [UInt8](repeating: 0, count: 64 * 1024) }
         try readExactly(into: &buffer, from: 0, count: 4)
         let length = Int(buffer.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
-        guard length >= 8, length < 256 << 20 else { throw ProtocolError("bad message length \(length)") }
+        guard length >= 8, length <= maxLength else {
+            throw ProtocolError("bad message length \(length) (8 to \(maxLength) bytes)")
+        }
         if buffer.count < 4 + length { buffer += [UInt8](repeating: 0, count: 4 + length - buffer.count) }
         try readExactly(into: &buffer, from: 4, count: length)
         let (type, requestId) = buffer.withUnsafeBytes { raw in

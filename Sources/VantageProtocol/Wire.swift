@@ -89,7 +89,7 @@ public struct WireReader {
 
     private mutating func take<T: FixedWidthInteger>(_: T.Type) throws(ProtocolError) -> T {
         let size = MemoryLayout<T>.size
-        guard offset + size <= payload.count else { throw ProtocolError("message ends early (wanted \(size) bytes)") }
+        guard size <= remaining else { throw ProtocolError("message ends early (wanted \(size) bytes)") }
         let v = payload.loadUnaligned(fromByteOffset: offset, as: T.self)
         offset += size
         return T(littleEndian: v)
@@ -104,10 +104,17 @@ public struct WireReader {
     public mutating func i64() throws(ProtocolError) -> Int64 { try take(Int64.self) }
     public mutating func f32() throws(ProtocolError) -> Float { Float(bitPattern: try take(UInt32.self)) }
 
+    /// A little-endian integer of any width.
+    public mutating func integer<T: FixedWidthInteger>(_: T.Type) throws(ProtocolError) -> T { try take(T.self) }
+
     /// The bytes of a blob, without copying (valid as long as the payload).
     public mutating func blob() throws(ProtocolError) -> UnsafeRawBufferPointer {
-        let count = Int(try u32())
-        guard offset + count <= payload.count else { throw ProtocolError("message ends early (blob of \(count))") }
+        try blob(count: Int(try u32()))
+    }
+
+    /// The next `count` bytes, without copying (valid as long as the payload).
+    public mutating func blob(count: Int) throws(ProtocolError) -> UnsafeRawBufferPointer {
+        guard count >= 0, count <= remaining else { throw ProtocolError("message ends early (blob of \(count))") }
         defer { offset += count }
         return UnsafeRawBufferPointer(rebasing: payload[offset..<offset + count])
     }

@@ -403,9 +403,25 @@ final class AppHost: @unchecked Sendable {
 
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var writer = WireWriter()
+        // Every message is decoded and checked here before anything acts on it: a bad one is answered with a
+        // bad-request error and the connection goes on (the message's length kept the stream in step).
+        var decoder = AppRequestDecoder(
+            limits: AppRequestLimits(
+                tensorSlots: configuration.tensorSlots, tensorSlotBytes: configuration.tensorSlotBytes))
+        var badRequests = 0
+        func decode(_ header: (type: UInt16, requestId: UInt32, payloadLength: Int)) throws(ProtocolError) -> AppRequest {
+            let decoded = buffer.withUnsafeBytes { raw in
+                let payload = UnsafeRawBufferPointer(
+                    rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength])
+                return Result { () throws(ProtocolError) -> AppRequest in
+                    try decoder.decode(type: header.type, payload: payload)
+                }
+            }
+            return try decoded.get()
+        }
         do {
-            let hello = try channel.receive(into: &buffer)
-            guard hello.type == MessageType.hello.rawValue else {
+            let hello = try channel.receive(into: &buffer, maxLength: Self.maxMessageBytes)
+            guard hello.type == MessageType.hello.rawValue, case .hello = try decode(hello) else {
                 throw ProtocolError("the application spoke before saying hello")
             }
             writer.begin(.config)
@@ -414,15 +430,21 @@ final class AppHost: @unchecked Sendable {
             try channel.send(&writer)
             counters.withLock { $0.phase = .running }
             while true {
-                let header = try channel.receive(into: &buffer)
+                let header = try channel.receive(into: &buffer, maxLength: Self.maxMessageBytes)
                 lastMessage.store(monotonicNanos(), ordering: .relaxed)
-                try buffer.withUnsafeBytes { raw in
-                    let payload = UnsafeRawBufferPointer(
-                        rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength])
-                    try handle(
-                        type: header.type, requestId: header.requestId, payload: payload, channel: channel,
-                        writer: &writer, getQueue: getQueue)
+                let request: AppRequest
+                do {
+                    request = try decode(header)
+                } catch {
+                    badRequests += 1
+                    logger.log(
+                        level: badRequests == 1 ? .warning : .debug, "application sent a bad request",
+                        metadata: ["error": "\(error)", "bad.requests": "\(badRequests)"])
+                    try sendError(.badRequest, error.message, requestId: header.requestId, channel: channel)
+                    continue
                 }
+                try handle(
+                    request, requestId: header.requestId, channel: channel, writer: &writer, getQueue: getQueue)
             }
         } catch {
             if !stopping.load(ordering: .relaxed) && !endSent.load(ordering: .relaxed) {
@@ -460,32 +482,34 @@ final class AppHost: @unchecked Sendable {
             storageDirectory: storageDirectory.path, logsDirectory: logsDirectory.path)
     }
 
+    /// The largest message an application may send (an event's JSON is the only long one): bigger ones close the
+    /// connection before anything is allocated for them.
+    static let maxMessageBytes = 16 << 20
+
     private func handle(
-        type: UInt16, requestId: UInt32, payload: UnsafeRawBufferPointer, channel: MessageChannel,
-        writer: inout WireWriter, getQueue: GetQueue
+        _ request: AppRequest, requestId: UInt32, channel: MessageChannel, writer: inout WireWriter,
+        getQueue: GetQueue
     ) throws {
-        var r = WireReader(payload)
-        switch MessageType(rawValue: type) {
-        case .get:
-            let port = try r.string()
-            let timeout = try r.i32()
-            let wantsImages = r.remaining > 0 ? try r.bool() : true
-            guard mediaInputs[port] != nil else {
+        switch request {
+        case .get(let get):
+            guard mediaInputs[get.port] != nil else {
                 return try sendError(
                     .unknownPort,
-                    "no media input named \(port); this node's media inputs are: "
+                    "no media input named \(ProtocolError.prefix(get.port)); this node's media inputs are: "
                         + mediaInputs.keys.sorted().joined(separator: ", "), requestId: requestId, channel: channel)
             }
             getQueue.post(
-                GetRequest(id: requestId, port: port, timeoutMillis: Int(timeout), wantsImages: wantsImages))
+                GetRequest(
+                    id: requestId, port: get.port, timeoutMillis: get.timeoutMillis ?? -1,
+                    wantsImages: get.wantsImages))
             signal.notify()
-        case .put:
-            try handlePut(&r, requestId: requestId, channel: channel)
-        case .infer:
-            try handleInfer(&r, requestId: requestId, channel: channel)
-        case .event:
+        case .put(let put):
+            try handlePut(put, requestId: requestId, channel: channel)
+        case .infer(let infer):
+            try handleInfer(infer, requestId: requestId, channel: channel)
+        case .event(let event):
             do {
-                try handleEvent(&r)
+                try handleEvent(event)
                 writer.begin(.ok, requestId: requestId)
                 try channel.send(&writer)
             } catch let error as RemoteError {
@@ -495,10 +519,12 @@ final class AppHost: @unchecked Sendable {
             } catch {
                 try sendError(.eventRejected, "\(error)", requestId: requestId, channel: channel)
             }
+        case .hello:
+            try sendError(
+                .badRequest, "hello is sent once, first; this connection said it already", requestId: requestId,
+                channel: channel)
         case .bye:
             throw ProtocolError("the application said goodbye")
-        default:
-            try sendError(.badRequest, "unknown message type \(type)", requestId: requestId, channel: channel)
         }
     }
 
@@ -536,11 +562,10 @@ final class AppHost: @unchecked Sendable {
 
     private var overlayScratch: [Overlay] = []
 
-    private func readOverlays(_ r: inout WireReader) throws(ProtocolError) -> [Overlay] {
-        let count = Int(try r.u32())
+    /// The application's overlays as the live view and snapshots draw them (into scratch storage reused per call).
+    private func overlays(_ items: ArraySlice<OverlayItem>) -> [Overlay] {
         overlayScratch.removeAll(keepingCapacity: true)
-        for _ in 0..<count {
-            let item = try r.overlay()
+        for item in items {
             let color = OverlayColor(
                 red: UInt8((item.color >> 16) & 0xFF), green: UInt8((item.color >> 8) & 0xFF),
                 blue: UInt8(item.color & 0xFF))
@@ -552,21 +577,17 @@ final class AppHost: @unchecked Sendable {
         return overlayScratch
     }
 
-    private func handlePut(_ r: inout WireReader, requestId: UInt32, channel: MessageChannel) throws {
-        let port = try r.string()
-        let count = Int(try r.u32())
-        let toLiveView = liveViewPorts.contains(port)
+    private func handlePut(_ put: AppPutRequest, requestId: UInt32, channel: MessageChannel) throws {
+        let toLiveView = liveViewPorts.contains(put.port)
         let now = monotonicNanos()
-        for _ in 0..<count {
-            let ref = try r.frameRef()
-            let overlays = try readOverlays(&r)
-            guard let frame = heldFrame(ref) else {
-                try sendError(.unknownFrame, staleFrame(ref).message, requestId: requestId, channel: channel)
+        for item in put.frames {
+            guard let frame = heldFrame(item.ref) else {
+                try sendError(.unknownFrame, staleFrame(item.ref).message, requestId: requestId, channel: channel)
                 continue
             }
             let camera = cameras[frame.camera]
             if toLiveView, let liveView {
-                liveView.publish(stream: cameraNames[frame.camera], overlays: overlays) {
+                liveView.publish(stream: cameraNames[frame.camera], overlays: overlays(put.overlays[item.overlays])) {
                     guard camera.ensureBGR(slot: frame.info.slot) else { return nil }
                     return ImageBuffer(
                         base: camera.pixels(of: frame.info.slot), width: frame.info.width,
@@ -580,12 +601,11 @@ final class AppHost: @unchecked Sendable {
         }
     }
 
-    private func handleInfer(_ r: inout WireReader, requestId: UInt32, channel: MessageChannel) throws {
-        let model = try r.string()
-        let wants = InferWants(rawValue: try r.u8())
-        let kind = try r.u8()
-        if kind == 0 {
-            let ref = try r.frameRef()
+    private func handleInfer(_ infer: AppInferRequest, requestId: UInt32, channel: MessageChannel) throws {
+        let model = infer.model
+        let wants = infer.wants
+        switch infer.input {
+        case .frame(let ref):
             guard let frame = heldFrame(ref) else {
                 return try sendError(.unknownFrame, staleFrame(ref).message, requestId: requestId, channel: channel)
             }
@@ -597,37 +617,25 @@ final class AppHost: @unchecked Sendable {
                     try await models.inferFrame(model, camera: camera, slot: frame.info.slot, wants: wants, into: &w)
                 }
             }
-        } else {
-            let count = Int(try r.u32())
-            var specs: [(String, ElementType, [Int], Int, Int)] = []
-            for _ in 0..<count {
-                let name = try r.string()
-                guard let type = TensorElementType(rawValue: try r.u8()),
-                    let element = ElementType(rawValue: type.name)
-                else {
+        case .tensors(let tensors):
+            var elements: [ElementType] = []
+            elements.reserveCapacity(tensors.count)
+            for tensor in tensors {
+                guard let element = ElementType(rawValue: tensor.elementType.name) else {
                     return try sendError(
-                        .badRequest, "unknown tensor element type", requestId: requestId, channel: channel)
-                }
-                let rank = Int(try r.u8())
-                var shape: [Int] = []
-                for _ in 0..<rank { shape.append(Int(try r.i64())) }
-                let slot = Int(try r.u32())
-                let bytes = Int(try r.u64())
-                guard slot < configuration.tensorSlots, bytes <= configuration.tensorSlotBytes else {
-                    return try sendError(
-                        .badRequest, "tensor \(name) names slot \(slot) with \(bytes) bytes, outside the tensor arena",
+                        .badRequest, "tensor element type \(tensor.elementType.name) is not supported",
                         requestId: requestId, channel: channel)
                 }
-                specs.append((name, element, shape, slot, bytes))
+                elements.append(element)
             }
+            // The decoder checked every slot and byte count against the arena: each tensor lies inside it.
             let arena = tensorArena
-            let slotBytes = configuration.tensorSlotBytes
             Task { [self] in
                 await reply(requestId: requestId, channel: channel) { w in
-                    let inputs = specs.map { spec in
+                    let inputs = zip(tensors, elements).map { tensor, element in
                         TensorInput(
-                            name: spec.0, shape: spec.2, elementType: spec.1,
-                            data: UnsafeRawBufferPointer(start: arena.base + spec.3 * slotBytes, count: spec.4))
+                            name: tensor.name, shape: tensor.shape, elementType: element,
+                            data: UnsafeRawBufferPointer(start: arena.base + tensor.arenaOffset, count: tensor.byteCount))
                     }
                     try await models.inferTensors(model, inputs: inputs, wants: wants, into: &w)
                 }
@@ -651,15 +659,12 @@ final class AppHost: @unchecked Sendable {
         }
     }
 
-    private func handleEvent(_ r: inout WireReader) throws {
-        let payload = try r.string()
-        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) is [String: Any] else {
+    private func handleEvent(_ event: AppEventRequest) throws {
+        guard (try? JSONSerialization.jsonObject(with: Data(event.json.utf8))) is [String: Any] else {
             throw RemoteError(.eventRejected, "an event's payload must be a JSON object")
         }
         var snapshot: EventSink.Snapshot?
-        if try r.bool() {
-            let ref = try r.frameRef()
-            let overlays = try readOverlays(&r)
+        if let ref = event.snapshot {
             guard let frame = heldFrame(ref) else { throw staleFrame(ref) }
             let camera = cameras[frame.camera]
             guard camera.ensureBGR(slot: frame.info.slot) else {
@@ -669,9 +674,9 @@ final class AppHost: @unchecked Sendable {
                 image: ImageBuffer(
                     base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
                     stride: frame.info.stride),
-                overlays: overlays, stream: cameraNames[frame.camera])
+                overlays: overlays(event.overlays[...]), stream: cameraNames[frame.camera])
         }
-        try events.write(application: application, node: node.name, payload: payload, snapshot: snapshot)
+        try events.write(application: application, node: node.name, payload: event.json, snapshot: snapshot)
         counters.withLock { $0.events += 1 }
     }
 
