@@ -28,6 +28,12 @@ public struct AgentConfiguration: Sendable {
     /// Fault injection for tests: `STEP:MARKER_FILE` kills the agent (SIGKILL) right before STEP, once (the marker
     /// file records that it happened). From `VANTAGE_AGENT_CRASH_AT`.
     public var crashAt: String?
+    /// The `vantage` executable: when set, each instance runs in a runtime worker of its own
+    /// (`vantage agent-runtime`, ``ProcessRuntimeRunner``), so an application or a model cannot take the agent down;
+    /// when nil, instances run inside the agent's process (``RuntimeRunner``).
+    public var runtimeExecutable: URL?
+    /// The level the runtime workers log at.
+    public var logLevel: Logger.Level = .info
 
     public init(dataDirectory: URL) { self.dataDirectory = dataDirectory }
 
@@ -74,11 +80,20 @@ public final class Agent: Service, Sendable {
         link = try DeviceLink(identity: identity)
         outbox = try Outbox(path: configuration.outboxFile, limitBytes: configuration.outboxLimitBytes)
         reports = ReportQueue(link: link, logger: logger)
-        let runner = RuntimeRunner(
-            stateRoot: configuration.stateFolder,
-            artifactsFolder: configuration.deploymentsFolder.appending(path: "artifacts/sha256"), outbox: outbox,
-            executableSearchPath: configuration.executableSearchPath,
-            pythonCacheDirectory: configuration.pythonCacheDirectory, cameraHub: cameraHub, logger: logger)
+        let artifacts = configuration.deploymentsFolder.appending(path: "artifacts/sha256")
+        let runner: any InstanceRunner =
+            if let executable = configuration.runtimeExecutable {
+                ProcessRuntimeRunner(
+                    executable: executable, stateRoot: configuration.stateFolder, artifactsFolder: artifacts,
+                    outbox: outbox, executableSearchPath: configuration.executableSearchPath,
+                    pythonCacheDirectory: configuration.pythonCacheDirectory, reporter: reports,
+                    logLevel: configuration.logLevel, logger: logger)
+            } else {
+                RuntimeRunner(
+                    stateRoot: configuration.stateFolder, artifactsFolder: artifacts, outbox: outbox,
+                    executableSearchPath: configuration.executableSearchPath,
+                    pythonCacheDirectory: configuration.pythonCacheDirectory, cameraHub: cameraHub, logger: logger)
+            }
         reconciler = Reconciler(
             directory: configuration.deploymentsFolder, source: link, runner: runner, reporter: reports,
             policy: configuration.healthPolicy, logger: logger,
@@ -286,11 +301,15 @@ public final class Agent: Service, Sendable {
         metrics["logs.dropped_lines"] = Double(logs.dropped)
         let instances = await reconciler.snapshot()
         metrics["instances.running"] = Double(instances.filter { $0.phase == .running }.count)
-        metrics["cameras.open"] = Double(cameraHub.openStreams)
+        let workers = ProcessRuntimeRunner.metrics()
+        metrics["cameras.open"] = Double(cameraHub.openStreams) + (workers["cameras.open"] ?? 0)
         var inferred: UInt64 = 0
         for instance in instances { inferred += instance.health?.framesInferred ?? 0 }
         metrics["frames.inferred"] = Double(inferred)
-        for (name, value) in RuntimeRegistry.shared.metrics() where metrics.count < 64 { metrics[name] = value }
+        for (name, value) in RuntimeRegistry.shared.metrics().merging(workers, uniquingKeysWith: { $1 })
+        where metrics.count < 64 && name != "cameras.open" {
+            metrics[name] = value
+        }
         return metrics
     }
 

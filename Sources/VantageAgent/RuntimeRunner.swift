@@ -14,7 +14,9 @@ public struct RuntimeRunner: InstanceRunner {
     public var stateRoot: URL
     /// The reconciler's verified artifacts (`<hex of the SHA-256>`), where model files are found.
     public var artifactsFolder: URL
-    public var outbox: Outbox
+    /// Where an instance's events go: the agent's outbox in process, or the channel to the agent in a runtime
+    /// worker (``RuntimeWorker``).
+    public var eventDestination: @Sendable (_ instance: DesiredInstance) -> any EventDestination
     /// Folders searched for code-node executables (the `vantage` binary's own folder).
     public var executableSearchPath: [URL]
     public var pythonCacheDirectory: URL?
@@ -22,14 +24,32 @@ public struct RuntimeRunner: InstanceRunner {
     public var cameraHub: CameraHub
     public var logger: Logger
 
+    /// A runner whose instances put their events into `outbox`.
     public init(
         stateRoot: URL, artifactsFolder: URL, outbox: Outbox, executableSearchPath: [URL],
         pythonCacheDirectory: URL? = nil, cameraHub: CameraHub = CameraHub(), logger: Logger
     ) {
+        self.init(
+            stateRoot: stateRoot, artifactsFolder: artifactsFolder,
+            eventDestination: { instance in
+                OutboxDestination(
+                    outbox: outbox, instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId))
+            },
+            executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory,
+            cameraHub: cameraHub, logger: logger)
+    }
+
+    /// A runner whose instances' events go where `eventDestination` says.
+    public init(
+        stateRoot: URL, artifactsFolder: URL,
+        eventDestination: @escaping @Sendable (_ instance: DesiredInstance) -> any EventDestination,
+        executableSearchPath: [URL], pythonCacheDirectory: URL? = nil, cameraHub: CameraHub = CameraHub(),
+        logger: Logger
+    ) {
         self.cameraHub = cameraHub
         self.stateRoot = stateRoot
         self.artifactsFolder = artifactsFolder
-        self.outbox = outbox
+        self.eventDestination = eventDestination
         self.executableSearchPath = executableSearchPath
         self.pythonCacheDirectory = pythonCacheDirectory
         self.logger = logger
@@ -81,9 +101,7 @@ public struct RuntimeRunner: InstanceRunner {
         configuration.executableSearchPath = executableSearchPath
         configuration.pythonCacheDirectory = pythonCacheDirectory
         configuration.cameraHub = cameraHub
-        configuration.eventDestination = OutboxDestination(
-            outbox: outbox, instanceID: instance.id,
-            cameraIDs: instance.cameras.mapValues(\.cameraId))
+        configuration.eventDestination = eventDestination(instance)
         configuration.deviceName = instance.deviceName
         configuration.instanceName = instance.name
         // The instance's own AWS credentials, and nothing else AWS: the runtime drops the agent's own AWS_* from
@@ -182,15 +200,41 @@ struct OutboxDestination: EventDestination {
     let cameraIDs: [String: String]
 
     func store(_ event: RuntimeEvent) throws {
+        try AgentEvent(event, instanceID: instanceID, cameraIDs: cameraIDs).store(in: outbox)
+    }
+}
+
+/// An event as the agent's outbox keeps it: what crosses from a runtime worker to the agent.
+struct AgentEvent: Codable, Sendable {
+    var type: String
+    var time: Date
+    var cameraId: String?
+    var instanceId: String
+    /// The application's JSON object, as text.
+    var data: String
+    /// JPEG bytes.
+    var snapshot: Data?
+
+    /// The runtime's event, named for the control plane: the camera id of its stream (or the instance's only
+    /// camera), and its type.
+    init(_ event: RuntimeEvent, instanceID: String, cameraIDs: [String: String]) {
         // A stream is named after its camera node, with `[i]` for the i-th stream of a multi-stream node.
         let node = event.stream.map { String($0.prefix { $0 != "[" }) }
         // The payload's "type" or an analytics type; an app's event without one is named after its code node.
-        let type = event.type == "app" ? event.node : event.type
+        type = event.type == "app" ? event.node : event.type
+        time = event.time
+        cameraId = node.flatMap { cameraIDs[$0] } ?? (cameraIDs.count == 1 ? cameraIDs.values.first : nil)
+        instanceId = instanceID
+        data = event.payload
+        snapshot = event.snapshotJPEG.map { Data($0) }
+    }
+
+    /// Stores it durably in `outbox`, or throws a message for the application.
+    func store(in outbox: Outbox) throws {
         do {
             try outbox.append(
-                type: type, time: event.time,
-                cameraId: node.flatMap { cameraIDs[$0] } ?? (cameraIDs.count == 1 ? cameraIDs.values.first : nil),
-                instanceId: instanceID, data: event.payload, snapshot: event.snapshotJPEG)
+                type: type, time: time, cameraId: cameraId, instanceId: instanceId, data: data,
+                snapshot: snapshot.map { [UInt8]($0) })
         } catch {
             throw RuntimeError("the event could not be stored on the device: \(error)")
         }

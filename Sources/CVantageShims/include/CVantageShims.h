@@ -5,4 +5,8 @@
 /// Exchanges two paths atomically (renameat2 with RENAME_EXCHANGE): both must exist. 0, or -1 with errno set.
 int vantage_exchange_paths(const char *first, const char *second);
 
+/// Asks the kernel to send `signal` to this process when its parent dies (prctl PR_SET_PDEATHSIG). 0, or -1 with
+/// errno set.
+int vantage_set_parent_death_signal(int signal);
+
 #endif

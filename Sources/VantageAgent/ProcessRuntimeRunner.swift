@@ -1,0 +1,391 @@
+import Foundation
+import Logging
+import Synchronization
+import VantageAPI
+import VantageRuntime
+
+/// Runs each instance in a runtime worker of its own: a child process (`vantage agent-runtime`) that holds FFmpeg,
+/// OpenVINO and the code nodes' hosts, so that nothing an application or a model does can take the agent down.
+/// The agent keeps the outbox: the worker sends each event over the pipe and the agent stores it before the
+/// application is answered. A worker that dies is reported (log line, instance health ERROR, crash count) and started
+/// again after a pause that doubles from 1 s up to 30 s (reset once a worker has run for a minute); the reconciler
+/// rolls back a new version whose worker keeps crashing during its health check, as for any crash.
+///
+/// Each instance has its own worker, so one instance's crash never stops another. The price: two instances reading
+/// the same camera each decode it (in process they shared one stream).
+public struct ProcessRuntimeRunner: InstanceRunner {
+    /// The `vantage` executable, run as `vantage agent-runtime`.
+    public var executable: URL
+    public var stateRoot: URL
+    public var artifactsFolder: URL
+    public var outbox: Outbox
+    public var executableSearchPath: [URL]
+    public var pythonCacheDirectory: URL?
+    /// Where crashes and recoveries are reported (health ERROR / RUNNING with the reason), besides the log.
+    public var reporter: (any DeploymentReporter)?
+    public var logLevel: Logger.Level
+    public var logger: Logger
+    /// The longest pause before a crashed worker starts again.
+    public var maxRestartDelay: Duration = .seconds(30)
+
+    public init(
+        executable: URL, stateRoot: URL, artifactsFolder: URL, outbox: Outbox, executableSearchPath: [URL],
+        pythonCacheDirectory: URL? = nil, reporter: (any DeploymentReporter)? = nil, logLevel: Logger.Level = .info,
+        logger: Logger
+    ) {
+        self.executable = executable
+        self.stateRoot = stateRoot
+        self.artifactsFolder = artifactsFolder
+        self.outbox = outbox
+        self.executableSearchPath = executableSearchPath
+        self.pythonCacheDirectory = pythonCacheDirectory
+        self.reporter = reporter
+        self.logLevel = logLevel
+        self.logger = logger
+    }
+
+    public func start(_ instance: DesiredInstance, project: URL) async throws -> any RunningInstance {
+        let spec = WorkerSpec(
+            instance: instance, project: project, stateRoot: stateRoot, artifactsFolder: artifactsFolder,
+            executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory,
+            logLevel: logLevel.rawValue, agentPID: getpid())
+        var instanceLogger = logger
+        instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
+        instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
+        let supervised = SupervisedRuntime(
+            executable: executable, spec: spec, outbox: outbox, reporter: reporter, maxDelay: maxRestartDelay,
+            logger: instanceLogger)
+        try await supervised.startFirst()
+        return supervised
+    }
+
+    /// Heartbeat figures of every worker: `cameras.open` summed, the per-camera and per-instance figures merged.
+    public static func metrics() -> [String: Double] { WorkerRegistry.shared.metrics() }
+}
+
+/// The workers running now, for heartbeat figures.
+final class WorkerRegistry: Sendable {
+    static let shared = WorkerRegistry()
+    private let workers = Mutex<[ObjectIdentifier: SupervisedRuntime]>([:])
+
+    func add(_ worker: SupervisedRuntime) { workers.withLock { $0[ObjectIdentifier(worker)] = worker } }
+    func remove(_ worker: SupervisedRuntime) { _ = workers.withLock { $0.removeValue(forKey: ObjectIdentifier(worker)) } }
+
+    func metrics() -> [String: Double] {
+        var metrics: [String: Double] = [:]
+        var open = 0
+        for worker in workers.withLock({ Array($0.values) }) {
+            guard let status = worker.lastStatus else { continue }
+            open += status.camerasOpen
+            metrics.merge(status.metrics) { $1 }
+            metrics["instance.\(worker.instanceID).runtime_crashes"] = Double(worker.workerCrashes)
+        }
+        metrics["cameras.open"] = Double(open)
+        return metrics
+    }
+}
+
+/// One instance's worker process, started again when it dies.
+final class SupervisedRuntime: RunningInstance, Sendable {
+    let executable: URL
+    let spec: WorkerSpec
+    let outbox: Outbox
+    let reporter: (any DeploymentReporter)?
+    let maxDelay: Duration
+    let logger: Logger
+    var instanceID: String { spec.instance.id }
+
+    private struct State {
+        var process: Process?
+        var stdin: LineWriter?
+        var stopping = false
+        /// The current worker said ready.
+        var running = false
+        /// Counters of workers that are gone, so health adds up across restarts.
+        var baseFrames: UInt64 = 0
+        var baseCrashes = 0
+        var workerCrashes = 0
+        var status: WorkerStatus?
+        var lastError: String?
+        /// The answer to the current start: ready (nil) or why not.
+        var startWaiter: CheckedContinuation<String?, Never>?
+        var startedAt = ContinuousClock.now
+        var delay: Duration = .seconds(1)
+        /// Standard error's last lines, for a crash report.
+        var stderrTail: [String] = []
+    }
+
+    private let state = Mutex(State())
+    private let stopped = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let exited = Atomic(false)
+
+    init(
+        executable: URL, spec: WorkerSpec, outbox: Outbox, reporter: (any DeploymentReporter)?, maxDelay: Duration,
+        logger: Logger
+    ) {
+        self.executable = executable
+        self.spec = spec
+        self.outbox = outbox
+        self.reporter = reporter
+        self.maxDelay = maxDelay
+        self.logger = logger
+    }
+
+    var lastStatus: WorkerStatus? { state.withLock { $0.status } }
+    var workerCrashes: Int { state.withLock { $0.workerCrashes } }
+
+    /// Starts the first worker and waits until its instance runs; throws why it did not start (a worker that
+    /// crashes while starting included).
+    func startFirst() async throws {
+        if let failure = await launch() {
+            throw AgentError(failure)
+        }
+        WorkerRegistry.shared.add(self)
+    }
+
+    func health() -> InstanceHealthSample {
+        state.withLock { state in
+            var sample = InstanceHealthSample(
+                framesInferred: state.baseFrames + (state.status?.framesInferred ?? 0),
+                crashes: state.baseCrashes + state.workerCrashes + (state.status?.crashes ?? 0),
+                lastError: state.lastError ?? state.status?.lastError)
+            if state.status?.finished == true {
+                sample.crashes = Int.max / 2
+                sample.lastError = sample.lastError ?? "the application stopped by itself"
+            }
+            return sample
+        }
+    }
+
+    func stop() async {
+        let process = state.withLock { state -> Process? in
+            state.stopping = true
+            return state.process
+        }
+        WorkerRegistry.shared.remove(self)
+        guard let process, process.isRunning else { return }
+        process.terminate()  // SIGTERM: the worker stops its instance as `vantage run` does on Ctrl-C
+        let pid = process.processIdentifier
+        let killer = Task {
+            try await Task.sleep(for: .seconds(20))
+            logger.warning("the runtime worker (pid \(pid)) did not stop within 20 s: killing it")
+            kill(pid, SIGKILL)
+        }
+        await withCheckedContinuation { continuation in
+            let already = stopped.withLock { waiting -> Bool in
+                if exited.load(ordering: .acquiring) { return true }
+                waiting = continuation
+                return false
+            }
+            if already { continuation.resume() }
+        }
+        killer.cancel()
+    }
+
+    // MARK: The worker process
+
+    /// Starts a worker and waits for its instance to run: nil, or why it did not.
+    private func launch() async -> String? {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["agent-runtime"]
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        exited.store(false, ordering: .releasing)
+        process.terminationHandler = { [self] process in
+            let reason =
+                process.terminationReason == .uncaughtSignal
+                ? "killed by signal \(process.terminationStatus) (\(Self.signalName(process.terminationStatus)))"
+                : "exit \(process.terminationStatus)"
+            workerEnded(reason: reason)
+        }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            state.withLock { state in
+                state.startWaiter = continuation
+                state.stderrTail = []
+            }
+            do {
+                try process.run()
+            } catch {
+                let waiter = state.withLock { state in
+                    defer { state.startWaiter = nil }
+                    return state.startWaiter
+                }
+                waiter?.resume(returning: "cannot start the runtime worker \(executable.path): \(error)")
+                return
+            }
+            let writer = LineWriter(fd: input.fileHandleForWriting.fileDescriptor)
+            state.withLock { state in
+                state.process = process
+                state.stdin = writer
+                state.startedAt = .now
+            }
+            readChannel(output.fileHandleForReading, writer: writer)
+            readErrors(errors.fileHandleForReading)
+            do {
+                try writer.send(SupervisorMessage.start(spec))
+            } catch {
+                // It died at once; its end is reported by the termination handler.
+            }
+        }
+    }
+
+    /// The worker's messages, on a thread of their own (storing an event blocks on SQLite).
+    private func readChannel(_ pipe: FileHandle, writer: LineWriter) {
+        let thread = Thread { [self] in
+            let reader = LineReader(fd: pipe.fileDescriptor)
+            let decoder = JSONDecoder()
+            while true {
+                let line: ArraySlice<UInt8>?
+                do { line = try reader.next() } catch {
+                    logger.error("the runtime worker broke the channel (\(error)): stopping it")
+                    state.withLock { $0.process }?.terminate()
+                    break
+                }
+                guard let line else { break }
+                guard let message = try? decoder.decode(WorkerMessage.self, from: Data(line)) else {
+                    logger.warning("the runtime worker sent a line that is not a message; ignored")
+                    continue
+                }
+                handle(message, writer: writer)
+            }
+            try? pipe.close()
+        }
+        thread.name = "runtime worker \(spec.instance.id)"
+        thread.start()
+    }
+
+    private func handle(_ message: WorkerMessage, writer: LineWriter) {
+        switch message {
+        case .ready:
+            let (waiter, recovered) = state.withLock { state in
+                defer { state.startWaiter = nil }
+                state.running = true
+                return (state.startWaiter, state.workerCrashes > 0)
+            }
+            waiter?.resume(returning: nil)
+            if recovered {
+                logger.notice("the runtime worker runs the instance again")
+                report(.running, "running again after the runtime crashed")
+            }
+        case .failed(let reason):
+            let waiter = state.withLock { state in
+                defer { state.startWaiter = nil }
+                state.lastError = reason
+                return state.startWaiter
+            }
+            waiter?.resume(returning: reason)
+        case .status(let status):
+            state.withLock { $0.status = status }
+        case .event(let sequence, let event):
+            var failure: String?
+            do { try event.store(in: outbox) } catch { failure = "\(error)" }
+            try? writer.send(SupervisorMessage.stored(sequence: sequence, error: failure))
+        case .log(let line):
+            var metadata = Logger.Metadata()
+            for (key, value) in line.metadata { metadata[key] = "\(value)" }
+            logger.log(level: Logger.Level(rawValue: line.level) ?? .info, "\(line.message)", metadata: metadata)
+        }
+    }
+
+    /// The worker's standard error: a crash report, a library's message. Logged as warnings (at most 200 lines a
+    /// start, so a worker cannot flood the log) and kept (the last 20) for the crash message.
+    private func readErrors(_ handle: FileHandle) {
+        let thread = Thread { [self] in
+            let reader = LineReader(fd: handle.fileDescriptor, maxLine: 1 << 20)
+            var logged = 0
+            while let line = try? reader.next() {
+                let text = String(decoding: line.prefix(2000), as: UTF8.self)
+                state.withLock { state in
+                    state.stderrTail.append(text)
+                    if state.stderrTail.count > 20 { state.stderrTail.removeFirst() }
+                }
+                logged += 1
+                if logged <= 200 { logger.warning("runtime worker: \(text)") }
+            }
+            try? handle.close()
+        }
+        thread.name = "runtime worker stderr"
+        thread.start()
+    }
+
+    /// The worker process ended. Expected when stopping; while starting, the start fails with the reason; once
+    /// running, a crash: counted, logged, reported, and followed by restarts with a growing pause.
+    private func workerEnded(reason: String) {
+        // Let the stderr reader take the crash report first.
+        Thread.sleep(forTimeInterval: 0.1)
+        let (stopping, wasRunning, waiter, tail) = state.withLock { state in
+            defer {
+                state.startWaiter = nil
+                state.process = nil
+                state.stdin = nil
+                state.running = false
+            }
+            if state.running && !state.stopping {
+                state.workerCrashes += 1
+                state.baseFrames += state.status?.framesInferred ?? 0
+                state.baseCrashes += state.status?.crashes ?? 0
+                state.status = nil
+            }
+            return (state.stopping, state.running, state.startWaiter, state.stderrTail)
+        }
+        exited.store(true, ordering: .releasing)
+        stopped.withLock { waiting in
+            waiting?.resume()
+            waiting = nil
+        }
+        let detail = tail.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map { ": \($0)" } ?? ""
+        let message = "the runtime worker \(reason)\(detail)"
+        if let waiter {
+            waiter.resume(returning: stopping ? "stopped while starting" : message + "; the instance did not start")
+        }
+        guard wasRunning, !stopping else { return }
+        state.withLock { $0.lastError = message }
+        report(.error, "\(message); restarting")
+        Task { [self] in await restart(after: message) }
+    }
+
+    /// Starts workers until one runs the instance again (or the instance is stopped), pausing 1 s, 2 s, 4 s … up
+    /// to `maxDelay` between tries; a worker that ran for a minute resets the pause.
+    private func restart(after message: String) async {
+        while true {
+            let delay = state.withLock { state in
+                if ContinuousClock.now - state.startedAt > .seconds(60) { state.delay = .seconds(1) }
+                defer { state.delay = min(state.delay * 2, maxDelay) }
+                return state.delay
+            }
+            logger.error("\(message); the agent keeps running and starts the instance again in \(delay)")
+            try? await Task.sleep(for: delay)
+            guard !state.withLock({ $0.stopping }) else { return }
+            guard let failure = await launch() else { return }
+            state.withLock { state in
+                state.workerCrashes += 1
+                state.lastError = failure
+            }
+            logger.error("the runtime worker could not start the instance again: \(failure)")
+        }
+    }
+
+    private func report(_ health: HealthStatus, _ description: String) {
+        guard let reporter else { return }
+        let id = spec.instance.id
+        Task { await reporter.report(instanceId: id, InstanceReport(healthStatus: health, statusDescription: description)) }
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        switch signal {
+        case SIGILL: "SIGILL"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGBUS: "SIGBUS"
+        case SIGFPE: "SIGFPE"
+        case SIGKILL: "SIGKILL, perhaps out of memory"
+        case SIGTERM: "SIGTERM"
+        default: "signal \(signal)"
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import CVantageShims
+import Foundation
+import Logging
+import Synchronization
+import VantageAPI
+import VantageRuntime
+
+/// The child-process side of the agent's process boundary (`vantage agent-runtime`, started by
+/// ``ProcessRuntimeRunner``): runs one instance with ``RuntimeRunner``, exactly as the agent ran it in its own
+/// process before, and talks to the agent over ``WorkerChannel``'s lines. Whatever goes wrong in here (a trap in
+/// the runtime, a crash in FFmpeg or OpenVINO, memory exhaustion) ends this process only; the agent reports it and
+/// starts the worker again.
+public enum RuntimeWorker {
+    /// Runs the worker until the agent stops it (SIGTERM, or its end of the pipe closes). Returns the exit status.
+    public static func main() async -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        // The channel is a copy of standard output; standard output itself goes to standard error, so that nothing
+        // else this process (or a library) prints can end up inside a message.
+        let channelFD = dup(STDOUT_FILENO)
+        guard channelFD >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
+            FileHandle.standardError.write(Data("agent-runtime: cannot set up the channel to the agent\n".utf8))
+            return 70
+        }
+        let writer = LineWriter(fd: channelFD)
+        let reader = LineReader(fd: STDIN_FILENO)
+        let spec: WorkerSpec
+        do {
+            guard let line = try reader.next(), case .start(let start) = try JSONDecoder().decode(
+                SupervisorMessage.self, from: Data(line))
+            else {
+                FileHandle.standardError.write(
+                    Data("agent-runtime: run by `vantage agent` only (the first message is not a start)\n".utf8))
+                return 64
+            }
+            spec = start
+        } catch {
+            FileHandle.standardError.write(Data("agent-runtime: cannot read what to run: \(error)\n".utf8))
+            return 64
+        }
+        // Die with the agent: a worker left behind by a killed agent would run the instance twice.
+        _ = vantage_set_parent_death_signal(SIGKILL)
+        guard getppid() == spec.agentPID else { return 0 }
+
+        let level = Logger.Level(rawValue: spec.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = ChannelLogHandler(writer: writer)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vantage.agent")
+        let acks = Acknowledgements()
+        let stop = StopSignal()
+        // Reads the agent's answers; the end of the pipe means the agent is gone.
+        let listener = Thread {
+            while let line = try? reader.next() {
+                if case .stored(let sequence, let error) = try? JSONDecoder().decode(
+                    SupervisorMessage.self, from: Data(line))
+                {
+                    acks.resolve(sequence, error: error)
+                }
+            }
+            acks.closeAll()
+            stop.fire()
+        }
+        listener.name = "agent-runtime channel"
+        listener.start()
+        signal(SIGTERM, SIG_IGN)
+        let term = DispatchSource.makeSignalSource(signal: SIGTERM)
+        term.setEventHandler { stop.fire() }
+        term.resume()
+
+        let instance = spec.instance
+        let runner = RuntimeRunner(
+            stateRoot: spec.stateRoot, artifactsFolder: spec.artifactsFolder,
+            eventDestination: { instance in
+                ChannelDestination(
+                    writer: writer, acks: acks, instanceID: instance.id,
+                    cameraIDs: instance.cameras.mapValues(\.cameraId))
+            },
+            executableSearchPath: spec.executableSearchPath, pythonCacheDirectory: spec.pythonCacheDirectory,
+            logger: logger)
+        let running: any RunningInstance
+        do {
+            running = try await runner.start(instance, project: spec.project)
+        } catch {
+            try? writer.send(WorkerMessage.failed("\(error)"))
+            return 1
+        }
+        try? writer.send(WorkerMessage.ready)
+        while !stop.fired {
+            let health = running.health()
+            let status = WorkerStatus(
+                framesInferred: health.framesInferred, crashes: health.crashes, lastError: health.lastError,
+                finished: health.crashes >= Int.max / 2, camerasOpen: runner.cameraHub.openStreams,
+                metrics: RuntimeRegistry.shared.metrics())
+            if (try? writer.send(WorkerMessage.status(status))) == nil { break }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        await running.stop()
+        return 0
+    }
+}
+
+/// Set once: SIGTERM, or the agent's end of the pipe closed.
+final class StopSignal: Sendable {
+    private let value = Atomic(false)
+    var fired: Bool { value.load(ordering: .acquiring) }
+    func fire() { value.store(true, ordering: .releasing) }
+}
+
+/// Events sent to the agent and waiting for its answer, by sequence.
+final class Acknowledgements: Sendable {
+    private struct State {
+        var next = 0
+        var answers: [Int: String?] = [:]
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let condition = NSCondition()
+
+    /// A new sequence number to send an event with.
+    func reserve() -> Int { state.withLock { $0.next += 1; return $0.next } }
+
+    /// Waits for the answer to `sequence`: nil when stored, else the agent's reason.
+    func wait(for sequence: Int, timeout: Duration) -> String? {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let (answer, closed) = state.withLock { state in
+                (state.answers.removeValue(forKey: sequence), state.closed)
+            }
+            if let answer { return answer }
+            if closed { return "the agent is gone" }
+            if !condition.wait(until: deadline) {
+                return "the agent did not store the event within \(timeout.components.seconds) s"
+            }
+        }
+    }
+
+    func resolve(_ sequence: Int, error: String?) {
+        state.withLock { $0.answers[sequence] = .some(error) }
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func closeAll() {
+        state.withLock { $0.closed = true }
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// A worker's event destination: the event goes to the agent, which stores it in its outbox; ``store(_:)`` returns
+/// once it is stored, so an event the application was told is accepted is on disk, as in process.
+struct ChannelDestination: EventDestination {
+    let writer: LineWriter
+    let acks: Acknowledgements
+    let instanceID: String
+    let cameraIDs: [String: String]
+
+    func store(_ event: RuntimeEvent) throws {
+        let sequence = acks.reserve()
+        let message = WorkerMessage.event(
+            sequence: sequence, event: AgentEvent(event, instanceID: instanceID, cameraIDs: cameraIDs))
+        do {
+            try writer.send(message)
+        } catch {
+            throw RuntimeError("the event could not be stored on the device: the agent is gone")
+        }
+        if let error = acks.wait(for: sequence, timeout: .seconds(60)) {
+            throw RuntimeError(error.hasPrefix("the event") ? error : "the event could not be stored: \(error)")
+        }
+    }
+}
+
+/// Sends the worker's log lines to the agent, which logs them as its own (and so ships them to the server).
+struct ChannelLogHandler: LogHandler {
+    let writer: LineWriter
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let line = WorkerLogLine(
+            level: event.level.rawValue, message: "\(event.message)",
+            metadata: merged.mapValues { "\($0)" })
+        if (try? writer.send(WorkerMessage.log(line))) == nil {
+            FileHandle.standardError.write(Data("\(event.level): \(event.message)\n".utf8))
+        }
+    }
+}
