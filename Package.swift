@@ -61,6 +61,13 @@ let package = Package(
             name: "VantageApp", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swift6),
         .target(name: "VantageProtocol", swiftSettings: swift6),
+        // What every HTTP listener shares: idle timeout, connection cap, the open-file limit.
+        .target(
+            name: "VantageListeners",
+            dependencies: [
+                .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6),
         // Tracking, zones and counting lines: plain Swift, no dependencies, so the SDK can use it in apps.
         .target(name: "VantageAnalytics", swiftSettings: swift6),
         // Events on their way out: the sink outbox, rules, and the MQTT, S3 and webhook sinks.
@@ -78,7 +85,7 @@ let package = Package(
             name: "VantageRuntime",
             dependencies: [
                 "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol", "VantageAnalytics",
-                "VantageOutputs", "VantageAPI",
+                "VantageOutputs", "VantageAPI", "VantageListeners",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -91,7 +98,7 @@ let package = Package(
         .target(
             name: "VantageServer",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageOutputs", "CSQLite",
+                "VantageAPI", "VantageApp", "VantageOutputs", "VantageListeners", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +117,8 @@ let package = Package(
         .target(
             name: "VantageAgent",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "CSQLite", "CVantageShims",
+                "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "VantageListeners", "CSQLite",
+                "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -133,7 +141,7 @@ let package = Package(
             name: "vantage",
             dependencies: [
                 "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia", "VantageServer",
-                "VantageClient", "VantageAPI", "VantageAgent",
+                "VantageClient", "VantageAPI", "VantageAgent", "VantageListeners",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -174,7 +182,8 @@ let package = Package(
         .testTarget(
             name: "VantageServerTests",
             dependencies: [
-                "VantageServer", "VantageAPI", "VantageClient", "VantageApp", "VantageAgent",
+                "VantageServer", "VantageAPI", "VantageClient", "VantageApp", "VantageAgent", "VantageRuntime",
+                "VantageMedia", "VantageListeners",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Prometheus
+public import VantageListeners
 
 /// The agent's Prometheus metrics, served at `/metrics` (`vantage agent --metrics-listen`): the same figures as
 /// its heartbeats, as gauges. `camera.<id>.<name>` becomes `vantage_agent_camera_<name>{camera="<id>"}`,
@@ -43,8 +44,16 @@ public final class AgentMetrics: Sendable {
         String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
-    /// A small HTTP server answering `/metrics` (and `/healthz`) on `host:port`.
-    public func application(host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+    /// The metrics endpoint's bounds: a few scrapers at a time, idle ones closed after 30 s.
+    public static let listenerLimits = ListenerLimits(idleTimeout: .seconds(30), maxConnections: 64)
+
+    /// A small HTTP server answering `/metrics` (and `/healthz`) on `host:port`; `limits` bound its connections
+    /// (an idle timeout and a cap, so that stalled clients cannot take the agent's file descriptors).
+    public func application(
+        host: String, port: Int, limits: ListenerLimits = AgentMetrics.listenerLimits, logger: Logger,
+        onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let connections = ConnectionLimiter(limits, name: "agent metrics", logger: logger)
         let router = Router()
         let registry = registry
         router.get("/metrics") { _, _ in
@@ -55,9 +64,12 @@ public final class AgentMetrics: Sendable {
         router.get("/healthz") { _, _ in "ok\n" }
         return Application(
             router: router,
+            server: connections.http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Vantage agent"),
             onServerRunning: { channel in
-                logger.info("metrics: http://\(host):\(channel.localAddress?.port ?? port)/metrics")
+                let bound = channel.localAddress?.port ?? port
+                logger.info("metrics: http://\(host):\(bound)/metrics")
+                await onServerRunning(bound)
             },
             logger: logger)
     }

@@ -174,6 +174,20 @@ public final class InferenceRequest: @unchecked Sendable {
     }
 }
 
+extension ElementType {
+    /// Bytes a dense tensor of `shape` takes, or nil when a dimension is negative or the size overflows.
+    public func byteCount(ofShape shape: [Int]) -> Int? {
+        var total = byteSize
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (product, overflow) = total.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            total = product
+        }
+        return total
+    }
+}
+
 extension InferenceModel {
     /// Checks the application's tensors against the model's inputs; returns each with its input index.
     func match(_ inputs: [TensorInput]) throws(ModelError) -> [(index: Int, input: TensorInput)] {
@@ -216,7 +230,13 @@ extension InferenceModel {
                     "input '\(input.name)' expects shape \(describe(port.dimensions)) but got \(describe(given)):"
                         + " reshape or transpose the array in the application (? is any size)")
             }
-            let needed = input.shape.reduce(1, *) * input.elementType.byteSize
+            // Sizes the model leaves open take any value the application sends: the product is checked, not trusted.
+            guard let needed = input.elementType.byteCount(ofShape: input.shape) else {
+                throw fail(
+                    .shapeMismatch,
+                    "the tensor for input '\(input.name)' has shape \(describe(input.shape)), whose size does not "
+                        + "fit in memory: send a dense array of the shape the model takes (\(describe(port.dimensions)))")
+            }
             guard input.data.count == needed, input.data.baseAddress != nil else {
                 throw fail(
                     .shapeMismatch,

@@ -25,6 +25,12 @@ public struct AppGetRequest: Sendable, Equatable {
     public var timeoutMillis: Int?
     /// Whether the application reads pixels (frames need not be converted to BGR otherwise).
     public var wantsImages: Bool
+
+    public init(port: String, timeoutMillis: Int?, wantsImages: Bool) {
+        self.port = port
+        self.timeoutMillis = timeoutMillis
+        self.wantsImages = wantsImages
+    }
 }
 
 /// `put`: frames the application passes to an output port, each with its overlays.
@@ -33,12 +39,23 @@ public struct AppPutRequest: Sendable, Equatable {
     public var frames: [AppFrameOverlays]
     /// The overlays of every frame, one after the other: a frame's are `overlays[frame.overlays]`.
     public var overlays: [OverlayItem]
+
+    public init(port: String, frames: [AppFrameOverlays], overlays: [OverlayItem]) {
+        self.port = port
+        self.frames = frames
+        self.overlays = overlays
+    }
 }
 
 /// A frame the application names, and where its overlays are in the request's `overlays`.
 public struct AppFrameOverlays: Sendable, Equatable {
     public var ref: FrameRef
     public var overlays: Range<Int>
+
+    public init(ref: FrameRef, overlays: Range<Int>) {
+        self.ref = ref
+        self.overlays = overlays
+    }
 }
 
 /// `infer`: a model run on a frame the application holds, or on tensors it wrote into the tensor arena.
@@ -53,6 +70,12 @@ public struct AppInferRequest: Sendable, Equatable {
     public var model: String
     public var wants: InferWants
     public var input: Input
+
+    public init(model: String, wants: InferWants, input: Input) {
+        self.model = model
+        self.wants = wants
+        self.input = input
+    }
 }
 
 /// A tensor in the tensor arena, as an `infer` request names it. Checked: `slot` is a slot of the arena,
@@ -66,6 +89,17 @@ public struct AppTensorInput: Sendable, Equatable {
     public var byteCount: Int
     /// Where the tensor starts in the arena: `slot × slotCapacity` (checked not to overflow).
     public var arenaOffset: Int
+
+    public init(
+        name: String, elementType: TensorElementType, shape: [Int], slot: Int, byteCount: Int, arenaOffset: Int
+    ) {
+        self.name = name
+        self.elementType = elementType
+        self.shape = shape
+        self.slot = slot
+        self.byteCount = byteCount
+        self.arenaOffset = arenaOffset
+    }
 }
 
 /// `event`: a JSON text (not parsed here) and an optional snapshot of a held frame with overlays.
@@ -74,6 +108,12 @@ public struct AppEventRequest: Sendable, Equatable {
     public var snapshot: FrameRef?
     /// The snapshot's overlays (none without a snapshot).
     public var overlays: [OverlayItem]
+
+    public init(json: String, snapshot: FrameRef?, overlays: [OverlayItem]) {
+        self.json = json
+        self.snapshot = snapshot
+        self.overlays = overlays
+    }
 }
 
 /// What an application's requests may ask for: the tensor arena it was given, and bounds on counts that keep a

@@ -1,7 +1,10 @@
+import Foundation
+import HTTPTypes
 public import Hummingbird
 public import Logging
 import ServiceLifecycle
 import VantageApp
+public import VantageListeners
 
 /// The live view's HTTP server, as a Hummingbird application the runtime adds to its
 /// `ServiceGroup` (an `ApplicationProtocol` is a swift-service-lifecycle `Service`).
@@ -18,10 +21,18 @@ import VantageApp
 /// Live streams end when the client goes away, when the service group shuts down gracefully, or
 /// on ``LiveView/shutdown()``.
 ///
+/// Every request must name an allowed host in its `Host` header (see ``LiveViewAccess``), so that a web page
+/// cannot reach the view through DNS rebinding; a state-changing request (`POST`) from a browser must come from
+/// the view's own origin.
+///
 /// - Parameters:
 ///   - host: Address to listen on; `127.0.0.1` keeps the view on this machine, `0.0.0.0` shows it
 ///     to the network.
 ///   - port: Port to listen on; 0 picks a free one, which `onServerRunning` receives.
+///   - allowedHosts: Names (besides IP addresses, `localhost`, `host` and this machine's name) the view may be
+///     reached by (`vantage run --http-allowed-host`), e.g. the name a reverse proxy forwards.
+///   - limits: The connections' idle timeout and cap (by default 30 s and 256; a live stream being watched is
+///     never cut).
 ///   - statusProvider: Returns the JSON document for `/status` (UTF-8 bytes).
 ///   - onServerRunning: Called with the bound port once the server accepts connections, e.g. to
 ///     print `live view: http://127.0.0.1:PORT/`.
@@ -29,21 +40,137 @@ public func makeLiveViewApplication(
     liveView: LiveView,
     host: String = "127.0.0.1",
     port: Int = 7450,
+    allowedHosts: [String] = [],
+    limits: ListenerLimits = LiveViewAccess.listenerLimits,
     statusProvider: @escaping @Sendable () async -> [UInt8],
     signalHandler: NodeSignalHandler? = nil,
     onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in },
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
+    router.add(middleware: LiveViewAccess(boundHost: host, allowedHosts: allowedHosts))
     LiveViewRoutes(liveView: liveView, statusProvider: statusProvider, signalHandler: signalHandler).add(to: router)
+    let connections = ConnectionLimiter(limits, name: "live view", logger: logger)
     return Application(
         router: router,
+        server: connections.http1(),
         configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Vantage"),
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? port)
         },
         logger: logger
     )
+}
+
+/// Who may use the live view: a request must name an allowed host (`Host`), and a state-changing one sent by a
+/// browser must come from the view's own origin (`Origin`, else `Sec-Fetch-Site`).
+///
+/// Allowed hosts: any IP address (DNS rebinding needs a name), `localhost` and `*.localhost`, the address the view
+/// listens on, this machine's host name, and the names given (`--http-allowed-host`). A web page on another site
+/// can therefore neither read the view through a name of its own that resolves here, nor pause a camera.
+public struct LiveViewAccess: RouterMiddleware {
+    public typealias Context = BasicRequestContext
+
+    /// The live view's connections: idle ones closed after 30 s, at most 256 open.
+    public static let listenerLimits = ListenerLimits(idleTimeout: .seconds(30), maxConnections: 256)
+
+    let names: Set<String>
+
+    public init(boundHost: String, allowedHosts: [String]) {
+        var names: Set<String> = ["localhost"]
+        for name in [boundHost, ProcessInfo.processInfo.hostName] + allowedHosts {
+            let normalized = Self.normalize(name)
+            if !normalized.isEmpty { names.insert(normalized) }
+        }
+        self.names = names
+    }
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        if let refusal = refusal(method: request.method, headers: request.headers, authority: request.head.authority) {
+            return Response(
+                status: .forbidden,
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"error\":\(jsonString(refusal))}")))
+        }
+        return try await next(request, context)
+    }
+
+    /// Why a request is refused, or nil when it may go on.
+    func refusal(method: HTTPRequest.Method, headers: HTTPFields, authority: String?) -> String? {
+        // HTTP/1.0 without Host: no browser sends that, so no web page is behind it.
+        guard let authority, !authority.isEmpty else { return nil }
+        let host = Self.hostPart(of: authority)
+        guard isAllowed(host) else {
+            return "the live view is not served under the name '\(host.prefix(64))' (a web page may be reaching it "
+                + "through DNS rebinding); open it by IP address or localhost, or allow the name with "
+                + "--http-allowed-host NAME"
+        }
+        guard method != .get, method != .head, method != .options else { return nil }
+        if let origin = headers[.origin] {
+            guard let originAuthority = Self.authority(ofOrigin: origin),
+                Self.sameAuthority(originAuthority, authority)
+            else {
+                return "cross-origin \(method) refused: a page from \(origin.prefix(64)) may not change the live view; "
+                    + "send the request from the view's own page, or without a browser (curl)"
+            }
+        } else if let site = headers[.secFetchSite], site != "same-origin", site != "none" {
+            return "cross-site \(method) refused: a page on another site may not change the live view"
+        }
+        return nil
+    }
+
+    func isAllowed(_ host: String) -> Bool {
+        let name = Self.normalize(host)
+        if names.contains(name) || name.hasSuffix(".localhost") { return true }
+        return Self.isIPAddress(name)
+    }
+
+    /// Lower case, without brackets or a trailing dot.
+    static func normalize(_ host: String) -> String {
+        var name = host.lowercased()
+        if name.hasPrefix("["), name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
+        while name.hasSuffix(".") { name.removeLast() }
+        return name
+    }
+
+    /// `example.com` of `example.com:7450`, `::1` of `[::1]:7450`.
+    static func hostPart(of authority: String) -> String {
+        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") {
+            return String(authority[authority.index(after: authority.startIndex)..<end])
+        }
+        if let colon = authority.lastIndex(of: ":"), authority.firstIndex(of: ":") == colon {
+            return String(authority[..<colon])
+        }
+        return authority
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
+    /// `host:port` of an `Origin` (`http://host:port`), without the scheme's default port; nil for `null` or junk.
+    static func authority(ofOrigin origin: String) -> String? {
+        guard let url = URL(string: origin), let scheme = url.scheme?.lowercased(), let host = url.host else {
+            return nil
+        }
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        let defaultPort = scheme == "https" ? 443 : 80
+        guard let port = url.port, port != defaultPort else { return bracketed.lowercased() }
+        return "\(bracketed.lowercased()):\(port)"
+    }
+
+    /// Whether two authorities name the same host and port (a missing port is the default one, 80).
+    static func sameAuthority(_ a: String, _ b: String) -> Bool {
+        func canonical(_ text: String) -> String {
+            let lowered = text.lowercased()
+            return lowered.hasSuffix(":80") ? String(lowered.dropLast(3)) : lowered
+        }
+        return canonical(a) == canonical(b)
+    }
 }
 
 /// Pauses or resumes a camera node (`signal` is `pause` or `resume`); returns the JSON answer, or throws a
@@ -288,4 +415,9 @@ func jsonString(_ text: String) -> String { jsonStringLiteral(text, htmlSafe: tr
 /// `texts` as a JSON array of strings.
 func jsonArray(_ texts: [String]) -> String {
     "[" + texts.map(jsonString).joined(separator: ",") + "]"
+}
+
+extension HTTPField.Name {
+    /// Browsers' `Sec-Fetch-Site`: `same-origin`, `same-site`, `cross-site` or `none` (typed by the user).
+    fileprivate static let secFetchSite = Self("Sec-Fetch-Site")!
 }

@@ -80,6 +80,9 @@ final class ModelService: Sendable {
         }
     }
 
+    /// The largest input tensor warm-up makes (1 GiB).
+    static let maxWarmUpTensorBytes = 1 << 30
+
     /// Runs every request once on blank tensors of the model file's own shapes, or, where the file leaves a size
     /// open, of the shapes the model's `mlModelDescriptor` declares. Skipped when neither gives every size.
     private func warmUpTensors(_ entry: Entry) async {
@@ -99,12 +102,18 @@ final class ModelService: Sendable {
             }
         }
         guard !shapes.isEmpty else { return }
+        // A descriptor's shape too large to allocate (a typo, or a size left open written as a huge number): no
+        // warm-up, and the application's first call says what is wrong.
+        var sizes: [Int] = []
+        for (_, shape, type) in shapes {
+            guard let size = type.byteCount(ofShape: shape), size <= Self.maxWarmUpTensorBytes else { return }
+            sizes.append(size)
+        }
         var buffers: [UnsafeMutableRawBufferPointer] = []
         defer { for b in buffers { b.deallocate() } }
         var inputs: [TensorInput] = []
-        for (name, shape, type) in shapes {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(
-                byteCount: shape.reduce(1, *) * type.byteSize, alignment: 64)
+        for ((name, shape, type), size) in zip(shapes, sizes) {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
             buffer.initializeMemory(as: UInt8.self, repeating: 0)
             buffers.append(buffer)
             inputs.append(

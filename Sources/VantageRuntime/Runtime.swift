@@ -314,7 +314,7 @@ public final class Runtime: Service, @unchecked Sendable {
     public func makeServices() -> [any Service] {
         guard let liveView, let port = configuration.httpPort else { return [self] }
         let http = makeLiveViewApplication(
-            liveView: liveView, host: configuration.httpHost, port: port,
+            liveView: liveView, host: configuration.httpHost, port: port, allowedHosts: configuration.httpAllowedHosts,
             statusProvider: { [self] in statusJSON() },
             signalHandler: { [self] node, signal in try self.signal(node: node, signal) },
             onServerRunning: { [self] port in

@@ -13,6 +13,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Where the live view and status endpoint listen; port 0 picks a free port. nil turns HTTP off.
     public var httpHost = "127.0.0.1"
     public var httpPort: Int? = 7450
+    /// Names the live view may be reached by besides IP addresses, localhost, `httpHost` and this machine's name
+    /// (`--http-allowed-host`): requests naming another host are refused (DNS rebinding).
+    public var httpAllowedHosts: [String] = []
     /// Events as JSON lines: to this file, or to standard output when nil.
     public var eventsFile: URL?
     /// Where events go instead of a file (the agent's outbox); snapshots then travel inside the event as JPEG.

@@ -12,6 +12,7 @@ import NIOSSL
 import ServiceLifecycle
 import SwiftASN1
 import VantageAPI
+public import VantageListeners
 import X509
 
 /// What `vantage server` runs with. Every field has a default; flags set them.
@@ -41,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     public var provisioningTokenLifetime: Duration = .seconds(3600)
     /// Where `/metrics` reads from (`vantage server` passes the registry it bootstrapped swift-metrics with).
     public var metrics = ServerMetrics()
+    /// The idle timeout of both listeners' connections and the cap on them (together): a connection that sends no
+    /// request head within the timeout is closed, and at the cap the longest-waiting one makes room.
+    public var listenerLimits = ListenerLimits()
 
     public init() {}
 
@@ -66,6 +70,8 @@ public struct ControlPlane: Sendable {
     public let configuration: ServerConfiguration
     public let store: Store
     public let database: any Database
+    /// Counts the connections of both listeners (operator and device) against one cap.
+    public let connections: ConnectionLimiter
 
     /// Opens the data folder and database (creating both when missing) and applies pending migrations. With
     /// PostgreSQL the database's `run()` must be going (``withControlPlane(_:logger:_:)`` does that).
@@ -87,7 +93,8 @@ public struct ControlPlane: Sendable {
             store: Store(
                 database: database, artifacts: artifacts, secrets: secrets, authority: authority,
                 provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics),
-            database: database)
+            database: database,
+            connections: ConnectionLimiter(configuration.listenerLimits, name: "vantage server", logger: logger))
     }
 
     /// Makes the configured database (without opening PostgreSQL connections yet).
@@ -117,12 +124,13 @@ public struct ControlPlane: Sendable {
         }
     }
 
-    /// The HTTP application: API, OpenAPI document, console.
+    /// The HTTP application: API, OpenAPI document, console. Its connections count against ``connections``.
     public func application(
         logger: Logger, onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: connections.http1(),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "Vantage"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
@@ -138,7 +146,7 @@ public struct ControlPlane: Sendable {
         let port = configuration.devicePort ?? 0
         return Application(
             router: router(),
-            server: try .tls(.http1(), tlsConfiguration: try deviceTLSConfiguration()),
+            server: try .tls(connections.http1(), tlsConfiguration: try deviceTLSConfiguration()),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.deviceHost, port: port), serverName: "Vantage"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
@@ -167,6 +175,7 @@ public struct ControlPlane: Sendable {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(store: store))
         let operations = APIRoutes.all()
+        router.add(middleware: MethodNotAllowedMiddleware(operations))
         APIOperation.register(operations, on: router, store: store, configuration: configuration)
         let document = Self.openAPIText(operations)
         router.get("/openapi.json") { _, _ in

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import VantageAgent
+import VantageListeners
 
 /// `vantage agent`: the appliance daemon.
 struct AgentCommand: AsyncParsableCommand {
@@ -124,6 +125,8 @@ struct AgentCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "vantage.agent")
+        // Instances, cameras and the metrics endpoint's connections each take a descriptor.
+        OpenFileLimit.raiseToHardLimit()
         var configuration = AgentConfiguration(dataDirectory: URL(fileURLWithPath: data))
         try? LogBuffer.shared.writeToFile(configuration.dataDirectory.appending(path: "logs/agent.log"))
         configuration.heartbeatInterval = .milliseconds(Int(heartbeatSeconds * 1000))

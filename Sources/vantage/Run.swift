@@ -5,6 +5,7 @@ import ServiceLifecycle
 import VantageApp
 import VantageClient
 import VantageInference
+import VantageListeners
 import VantageMedia
 import VantageRuntime
 
@@ -78,6 +79,14 @@ struct Run: AsyncParsableCommand {
 
     @Flag(help: "Do not serve the live view and status endpoint.")
     var noHttp = false
+
+    @Option(
+        name: .customLong("http-allowed-host"),
+        help: ArgumentHelp(
+            "A name the live view may be reached by, e.g. a reverse proxy's (repeatable). IP addresses, localhost, the "
+                + "--http address and this machine's name always are; requests naming any other host are refused "
+                + "(DNS rebinding).", valueName: "NAME"))
+    var httpAllowedHosts: [String] = []
 
     @Option(help: ArgumentHelp("Write events as JSON lines to FILE instead of standard output.", valueName: "FILE"))
     var events: String?
@@ -158,6 +167,13 @@ struct Run: AsyncParsableCommand {
     var jsonSummary = false
 
     func validate() throws {
+        for name in httpAllowedHosts
+        where name.isEmpty || name.count > 253
+            || !name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-._".unicodeScalars.contains($0) })
+        {
+            throw ValidationError(
+                "--http-allowed-host takes a host name like view.example.com (no scheme, port or path), not '\(name.prefix(64))'")
+        }
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")
         }
@@ -186,6 +202,8 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "vantage")
+        // Cameras, app sockets and live-view connections each take a descriptor.
+        OpenFileLimit.raiseToHardLimit()
 
         // The application.
         let directory = URL(fileURLWithPath: appDirectory, isDirectory: true).standardizedFileURL
@@ -221,6 +239,7 @@ struct Run: AsyncParsableCommand {
                             + "HOST:PORT (port 0 picks a free one) or turn it off with --no-http"))
             }
         }
+        configuration.httpAllowedHosts = httpAllowedHosts
         configuration.eventsFile = events.map { URL(fileURLWithPath: $0) }
         configuration.snapshotsDirectory = snapshots.map { URL(fileURLWithPath: $0) }
         configuration.outputsFile = outputs.map { URL(fileURLWithPath: $0) }

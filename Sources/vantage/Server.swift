@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import VantageAPI
+import VantageListeners
 import VantageServer
 
 /// `vantage server`: the control plane.
@@ -94,6 +95,18 @@ struct Server: AsyncParsableCommand {
         @Flag(help: "Send session cookies without the Secure attribute (only behind a proxy that terminates HTTPS).")
         var insecureCookies = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Close a connection that sends no complete request head for this long (also between keep-alive "
+                    + "requests).", valueName: "SECONDS"))
+        var idleTimeoutSeconds: Double = 30
+
+        @Option(
+            help: ArgumentHelp(
+                "The most connections both listeners hold together (default: the open-file limit less a reserve); at "
+                    + "the cap the one that waited longest without a request is closed.", valueName: "N"))
+        var maxConnections: Int?
+
         @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "LEVEL"))
         var logLevel = "info"
 
@@ -106,6 +119,12 @@ struct Server: AsyncParsableCommand {
             }
             guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive") }
             guard tokenLifetimeMinutes > 0 else { throw ValidationError("--token-lifetime-minutes must be positive") }
+            guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= 86_400 else {
+                throw ValidationError("--idle-timeout-seconds must be more than 0 and at most 86400")
+            }
+            if let maxConnections, maxConnections < 1 {
+                throw ValidationError("--max-connections must be at least 1")
+            }
             if deviceListen != "off" {
                 guard let colon = deviceListen.lastIndex(of: ":"),
                     Int(deviceListen[deviceListen.index(after: colon)...]) != nil
@@ -116,12 +135,16 @@ struct Server: AsyncParsableCommand {
         }
 
         func run() async throws {
+            // Every device holds a connection: a distribution's default soft limit of 1024 would cap the fleet.
+            OpenFileLimit.raiseToHardLimit()
             var configuration = options.configuration()
             let colon = listen.lastIndex(of: ":")!
             configuration.host = String(listen[..<colon])
             configuration.port = Int(listen[listen.index(after: colon)...])!
             configuration.maxUploadBytes = Int64(maxUploadMb) << 20
             configuration.secureCookies = !insecureCookies
+            configuration.listenerLimits = ListenerLimits(
+                idleTimeout: .milliseconds(Int(idleTimeoutSeconds * 1000)), maxConnections: maxConnections)
             if deviceListen == "off" {
                 configuration.devicePort = nil
             } else {

@@ -106,8 +106,9 @@ struct OpenAPIDocument: Sendable {
     /// The keywords the validator understands; a schema using another fails validation rather than passing
     /// unchecked.
     static let keywords: Set<String> = [
-        "$ref", "type", "properties", "required", "additionalProperties", "items", "enum", "oneOf", "format",
-        "pattern", "description",
+        "$ref", "type", "properties", "required", "additionalProperties", "items", "enum", "oneOf", "anyOf", "format",
+        "pattern", "description", "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems",
+        "maxProperties", "propertyNames",
     ]
 
     /// What is wrong with `value` against `schema`, as `$.path: problem` lines; empty when it validates.
@@ -131,6 +132,11 @@ struct OpenAPIDocument: Sendable {
                     "\(path): \(APIJSON.string(value).prefix(80)) matches \(matching) of oneOf's schemas, not 1")
             }
         }
+        if let choices = rules["anyOf"]?.arrayValue,
+            !choices.contains(where: { validate(value, against: $0, at: path).isEmpty })
+        {
+            problems.append("\(path): \(APIJSON.string(value).prefix(80)) matches none of anyOf's schemas")
+        }
         if let type = rules["type"] {
             let allowed = type.arrayValue?.compactMap(\.stringValue) ?? [type.stringValue ?? "?"]
             guard allowed.contains(where: { Self.value(value, is: $0) }) else {
@@ -152,8 +158,17 @@ struct OpenAPIDocument: Sendable {
             case let other?:
                 problems.append("\(path): the validator does not know format \(other)")
             }
+            let length = text.unicodeScalars.count
+            if let minimum = rules["minLength"]?.numberValue, Double(length) < minimum {
+                problems.append("\(path): \"\(text.prefix(40))\" is shorter than \(minimum)")
+            }
+            if let maximum = rules["maxLength"]?.numberValue, Double(length) > maximum {
+                problems.append("\(path): \"\(text.prefix(40))\" is longer than \(maximum)")
+            }
             if let pattern = rules["pattern"]?.stringValue {
-                if let regex = try? Regex(pattern) {
+                // As the document's readers (Python, JSON Schema validators) read \w: a letter, digit or _.
+                let swiftPattern = pattern.replacingOccurrences(of: "\\w", with: "\\p{L}\\p{N}_")
+                if let regex = try? Regex(swiftPattern).matchingSemantics(.unicodeScalar) {
                     if (try? regex.firstMatch(in: text)) == nil {
                         problems.append("\(path): \"\(text)\" does not match \(pattern)")
                     }
@@ -161,7 +176,20 @@ struct OpenAPIDocument: Sendable {
                     problems.append("\(path): pattern \(pattern) is not a regular expression")
                 }
             }
+        case .number(let number):
+            if let minimum = rules["minimum"]?.numberValue, number < minimum {
+                problems.append("\(path): \(number) is below the minimum \(minimum)")
+            }
+            if let maximum = rules["maximum"]?.numberValue, number > maximum {
+                problems.append("\(path): \(number) is above the maximum \(maximum)")
+            }
         case .array(let items):
+            if let minimum = rules["minItems"]?.numberValue, Double(items.count) < minimum {
+                problems.append("\(path): fewer than \(minimum) items")
+            }
+            if let maximum = rules["maxItems"]?.numberValue, Double(items.count) > maximum {
+                problems.append("\(path): more than \(maximum) items")
+            }
             if let itemSchema = rules["items"] {
                 for (index, item) in items.enumerated() {
                     problems += validate(item, against: itemSchema, at: "\(path)[\(index)]")
@@ -169,6 +197,14 @@ struct OpenAPIDocument: Sendable {
             }
         case .object(let object):
             let properties = rules["properties"]?.objectValue ?? [:]
+            if let maximum = rules["maxProperties"]?.numberValue, Double(object.count) > maximum {
+                problems.append("\(path): more than \(maximum) properties")
+            }
+            if let names = rules["propertyNames"] {
+                for name in object.keys.sorted() {
+                    problems += validate(.string(name), against: names, at: "\(path) key \(name.prefix(40))")
+                }
+            }
             for name in rules["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[name] == nil {
                 problems.append("\(path): required property \(name) is missing")
             }

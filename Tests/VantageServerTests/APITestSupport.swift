@@ -432,6 +432,11 @@ extension JSONValue {
         return nil
     }
 
+    var numberValue: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
     var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }
         return nil

@@ -35,6 +35,8 @@ struct APIOperation: Sendable {
         let schema: OpenAPISchema
         let description: String
         var required = false
+        /// The value is JSON text (the document says so with a `content` of `application/json`).
+        var json = false
     }
 
     let method: HTTPRequest.Method
@@ -127,11 +129,13 @@ struct APICall: Sendable {
             throw APIError.invalid("text in the request contains a NUL character (\\u0000), which cannot be stored")
         }
         let object: [String: Any]
+        let value: JSONValue
         do {
             guard let parsed = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw APIError.invalid("the request body must be a JSON object")
             }
             object = parsed
+            value = try APIJSON.decoder().decode(JSONValue.self, from: data)
         } catch let error as APIError {
             throw error
         } catch {
@@ -166,11 +170,17 @@ struct APICall: Sendable {
                 )
             }
         }
+        let decoded: T
         do {
-            return try APIJSON.decoder().decode(T.self, from: data)
+            decoded = try APIJSON.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw APIError.invalid(Self.describe(error))
         }
+        // Every limit the document states for this body (lengths, patterns, enums, counts) holds.
+        if case .json(let name, _)? = operation.body, let problem = OpenAPISchema.ref(name).problem(with: value) {
+            throw APIError.invalid(problem)
+        }
+        return decoded
     }
 
     static func describe(_ error: DecodingError) -> String {
@@ -277,6 +287,22 @@ extension APIOperation {
         }
         for parameter in query where parameter.required && request.uri.queryParameters.get(parameter.name) == nil {
             throw APIError.invalid("query parameter \(parameter.name) is required: \(parameter.description)")
+        }
+        // The limits the document states for each query parameter (a value that is not a number is left to the
+        // handler, which says so).
+        for parameter in query where !parameter.json {
+            guard let text = request.uri.queryParameters.get(parameter.name) else { continue }
+            let value: JSONValue
+            switch parameter.schema {
+            case .integer:
+                guard let number = Int(text) else { continue }
+                value = .number(Double(number))
+            default:
+                value = .string(text)
+            }
+            if let problem = parameter.schema.problem(with: value, at: parameter.name) {
+                throw APIError.invalid(problem)
+            }
         }
         let call = APICall(
             request: request, context: context, store: store, configuration: configuration, operation: self)
@@ -386,6 +412,58 @@ extension APIOperation {
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         case .empty:
             return Response(status: .init(code: status))
+        }
+    }
+}
+
+/// Answers a request whose path is an operation's but whose method none of that path's operations take with 405 and
+/// an `Allow` header naming the methods it does take (the router alone would answer 404, as for an unknown path).
+struct MethodNotAllowedMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+
+    /// Each operation path as segments (nil for a `{parameter}`), with its methods.
+    let paths: [(segments: [Substring?], methods: [HTTPRequest.Method])]
+
+    init(_ operations: [APIOperation]) {
+        var paths: [(segments: [Substring?], methods: [HTTPRequest.Method])] = []
+        for operation in operations {
+            let segments = operation.path.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }
+            if let index = paths.firstIndex(where: { $0.segments == segments }) {
+                paths[index].methods.append(operation.method)
+            } else {
+                paths.append((segments, [operation.method]))
+            }
+        }
+        self.paths = paths
+    }
+
+    /// The methods `path` takes, or nil when it is no operation's path.
+    func methods(for path: String) -> [HTTPRequest.Method]? {
+        let parts = path.split(separator: "/")
+        let matching = paths.filter { candidate in
+            candidate.segments.count == parts.count
+                && zip(candidate.segments, parts).allSatisfy { segment, part in segment == nil || segment == part }
+        }
+        guard !matching.isEmpty else { return nil }
+        // A literal segment beats a parameter (`/devices/{id}` does not take the methods of `/devices/ca`).
+        let best = matching.max { a, b in
+            a.segments.filter { $0 != nil }.count < b.segments.filter { $0 != nil }.count
+        }!
+        return best.methods
+    }
+
+    func handle(
+        _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let methods = methods(for: request.uri.path), !methods.contains(request.method) else { throw error }
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            var response = ErrorMiddleware.response(
+                405, "\(request.method) is not allowed on \(request.uri.path.prefix(200)); it takes \(allow)")
+            response.headers[.allow] = allow
+            return response
         }
     }
 }

@@ -100,7 +100,7 @@ enum APIRoutes {
             summary: "A device's health series", access: .role(.viewer),
             query: [
                 .init(name: "name", schema: .text, description: "one metric, e.g. cpu.percent"),
-                .init(name: "since", schema: .time, description: "from this time (default: 24 hours ago)"),
+                .init(name: "since", schema: .requestTime, description: "from this time (default: 24 hours ago)"),
             ], status: 200, content: .json(OpenAPIComponents.list(of: "MetricPoint"))
         ) { call in
             let since = try call.queryTime("since") ?? Date().addingTimeInterval(-86_400)
@@ -114,7 +114,7 @@ enum APIRoutes {
             summary: "What the device must run, camera credentials included (304 while unchanged)", access: .device,
             query: [
                 .init(
-                    name: "wait", schema: .integer,
+                    name: "wait", schema: .integer(minimum: 0, maximum: 60),
                     description:
                         "long poll: with If-None-Match, hold the answer up to this many seconds (at most 60) until the state changes"
                 )
@@ -182,10 +182,22 @@ enum APIRoutes {
         },
     ]
 
+    /// A model file's name as the store accepts it: a plain ASCII name of at most 255 characters with a model
+    /// file's extension (any case).
+    static let modelFilename: OpenAPISchema = {
+        let extensions = Store.modelExtensions.map { ext in
+            ext.map { c in c.isLetter ? "[\(c.lowercased())\(c.uppercased())]" : c == "." ? "\\." : String(c) }.joined()
+        }
+        return .string(
+            pattern: "^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\(extensions.joined(separator: "|")))$", minLength: 1, maxLength: 255)
+    }()
+
     /// The query of the log routes.
     static let logQuery: [APIOperation.Query] = [
-        .init(name: "limit", schema: .integer, description: "how many of the newest lines (1-5000, default 200)"),
-        .init(name: "since", schema: .time, description: "only lines from this time on"),
+        .init(
+            name: "limit", schema: .integer(minimum: 1, maximum: 5000),
+            description: "how many of the newest lines (1-5000, default 200)"),
+        .init(name: "since", schema: .requestTime, description: "only lines from this time on"),
     ]
 
     // MARK: Cameras
@@ -265,13 +277,28 @@ enum APIRoutes {
             method: .post, path: "\(base)/models/{id}/versions", id: "uploadModelVersion", tag: "models",
             summary: "Upload a model file as the next version (the body is the file)", access: .role(.operator),
             query: [
-                .init(name: "filename", schema: .text, description: "the file's name, e.g. model.onnx", required: true),
-                .init(name: "descriptor", schema: .text, description: "Panorama's descriptor JSON (inputs and shapes)"),
+                .init(
+                    name: "filename", schema: modelFilename,
+                    description:
+                        "the file's name, e.g. model.onnx: letters, digits, '.', '_', '-', '+', not starting with '.', "
+                        + "ending in \(Store.modelExtensions.joined(separator: ", "))",
+                    required: true),
+                .init(
+                    name: "descriptor", schema: .any,
+                    description:
+                        "Panorama's descriptor JSON (inputs and shapes); a '+' that leaves the text invalid JSON "
+                        + "reads as a space, as in HTML forms",
+                    json: true),
             ], body: .binary("application/octet-stream"), status: 201, content: .json(.ref("ModelVersion"))
         ) { call in
             var descriptor: JSONValue?
             if let text = call.query("descriptor") {
-                guard let value = try? APIJSON.decoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                // HTML forms and most HTTP libraries write a space in a query as '+'; JSON only has '+' in
+                // exponents and strings, so '+' is read as a space when the text is not JSON as sent.
+                func parse(_ text: String) -> JSONValue? {
+                    try? APIJSON.decoder().decode(JSONValue.self, from: Data(text.utf8))
+                }
+                guard let value = parse(text) ?? parse(text.replacingOccurrences(of: "+", with: " ")) else {
                     throw APIError.invalid("descriptor is not valid JSON")
                 }
                 descriptor = value
@@ -326,7 +353,11 @@ enum APIRoutes {
             method: .post, path: "\(base)/packages/{id}/versions", id: "registerPackageVersion", tag: "packages",
             summary: "Upload a ZIP of an application project folder as a version; the manifest is checked",
             access: .role(.operator),
-            query: [.init(name: "version", schema: .text, description: "the version, e.g. 1.0", required: true)],
+            query: [
+                .init(
+                    name: "version", schema: .string(pattern: "^[A-Za-z0-9._-]+$", minLength: 1, maxLength: 32),
+                    description: "the version, e.g. 1.0: 1-32 letters, digits, '.', '_' or '-'", required: true)
+            ],
             body: .binary("application/zip"), status: 201, content: .json(.ref("PackageVersion"))
         ) { call in
             let upload = try await call.receiveUpload()
@@ -435,9 +466,9 @@ enum APIRoutes {
                 .init(name: "cameraId", schema: .text, description: "only this camera's"),
                 .init(name: "instanceId", schema: .text, description: "only this instance's"),
                 .init(name: "type", schema: .text, description: "only this type"),
-                .init(name: "since", schema: .time, description: "at or after this time"),
-                .init(name: "until", schema: .time, description: "before this time"),
-                .init(name: "limit", schema: .integer, description: "page size, 1-500 (default 50)"),
+                .init(name: "since", schema: .requestTime, description: "at or after this time"),
+                .init(name: "until", schema: .requestTime, description: "before this time"),
+                .init(name: "limit", schema: .integer(minimum: 1, maximum: 500), description: "page size, 1-500 (default 50)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
             ], status: 200, content: .json(.ref("EventPage"))
         ) { call in
@@ -500,7 +531,8 @@ enum APIRoutes {
             method: .get, path: "\(base)/audit", id: "listAudit", tag: "access",
             summary: "The audit log, newest first", access: .role(.admin),
             query: [
-                .init(name: "limit", schema: .integer, description: "page size, 1-500 (default 100)"),
+                .init(
+                    name: "limit", schema: .integer(minimum: 1, maximum: 500), description: "page size, 1-500 (default 100)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
             ], status: 200, content: .json(.ref("AuditPage"))
         ) { call in

@@ -1,40 +1,87 @@
 import Foundation
+import Synchronization
 import VantageAPI
 
-/// A JSON Schema (2020-12, as OpenAPI 3.1 uses it), small enough to write by hand for each resource.
+/// A JSON Schema (2020-12, as OpenAPI 3.1 uses it), small enough to write by hand for each resource. Request bodies
+/// are checked against their schema (``OpenAPISchema/problem(with:at:)``), so every limit written here is one the
+/// server enforces.
 indirect enum OpenAPISchema: Sendable {
     case ref(String)
-    case string(format: String? = nil, values: [String]? = nil, pattern: String? = nil)
-    case integer
+    /// Lengths count Unicode code points, as JSON Schema does.
+    case string(
+        format: String? = nil, values: [String]? = nil, pattern: String? = nil, minLength: Int? = nil,
+        maxLength: Int? = nil)
+    case integer(minimum: Int? = nil, maximum: Int? = nil)
     case number
     case boolean
-    case array(OpenAPISchema)
+    case array(OpenAPISchema, minItems: Int? = nil, maxItems: Int? = nil)
     case object([(String, OpenAPISchema)], required: [String], additional: OpenAPISchema? = nil)
-    case map(OpenAPISchema)
+    /// An object used as a dictionary: `keys` constrain its property names.
+    case map(OpenAPISchema, keys: OpenAPISchema? = nil, maxProperties: Int? = nil)
     case any
     case nullable(OpenAPISchema)
     /// Exactly one of the choices.
     case oneOf([OpenAPISchema])
+    /// At least one of the choices.
+    case anyOf([OpenAPISchema])
+    /// A value of one of these JSON types (`null`, `boolean`, `number`).
+    case types([String])
 
     static let text = OpenAPISchema.string()
     static let time = OpenAPISchema.string(format: "date-time")
+    /// A time in a request: RFC 3339 with an upper-case `T` and `Z`, at most 9 decimals and an offset of at most 18
+    /// hours, as the server reads it.
+    static let requestTime = OpenAPISchema.string(
+        format: "date-time",
+        pattern:
+            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?(Z|[+-](0[0-9]|1[0-7]):[0-5][0-9]|[+-]18:00)$")
     static func values<T: RawRepresentable & CaseIterable>(_: T.Type) -> OpenAPISchema where T.RawValue == String {
         .string(values: T.allCases.map(\.rawValue))
+    }
+
+    /// No string in a request may hold a NUL (`\u0000`): neither database engine stores it as sent.
+    static let noNUL = "^[^\\u0000]*$"
+    /// Text in a request: anything but NUL, at most `maxLength` code points.
+    static func requestText(maxLength: Int? = nil) -> OpenAPISchema {
+        .string(pattern: noNUL, maxLength: maxLength)
+    }
+    /// A resource's name: 1-128 letters, digits, `-`, `_`, `.` and spaces, not starting or ending with a space.
+    static let name = OpenAPISchema.string(
+        pattern: "^[\\w.-]([\\w. -]*[\\w.-])?$", minLength: 1, maxLength: 128)
+    /// A description: up to 1024 code points.
+    static let description = requestText(maxLength: 1024)
+    /// An id of another resource in a request (an unknown one is answered 422, or 404 in the path).
+    static let reference = requestText(maxLength: 64)
+    /// Free-form JSON in a request: any value, without NUL in its strings or keys (component `JSON`).
+    static let freeJSON = OpenAPISchema.ref("JSON")
+    /// A dictionary in a request whose keys are node names or other short text.
+    static func requestMap(_ values: OpenAPISchema, keyLength: Int = 128) -> OpenAPISchema {
+        .map(values, keys: .string(pattern: noNUL, minLength: 1, maxLength: keyLength))
     }
 
     var json: JSONValue {
         switch self {
         case .ref(let name): return .object(["$ref": .string("#/components/schemas/\(name)")])
-        case .string(let format, let values, let pattern):
+        case .string(let format, let values, let pattern, let minLength, let maxLength):
             var o: [String: JSONValue] = ["type": .string("string")]
             if let format { o["format"] = .string(format) }
             if let values { o["enum"] = .array(values.map(JSONValue.string)) }
             if let pattern { o["pattern"] = .string(pattern) }
+            if let minLength { o["minLength"] = .number(Double(minLength)) }
+            if let maxLength { o["maxLength"] = .number(Double(maxLength)) }
             return .object(o)
-        case .integer: return .object(["type": .string("integer")])
+        case .integer(let minimum, let maximum):
+            var o: [String: JSONValue] = ["type": .string("integer")]
+            if let minimum { o["minimum"] = .number(Double(minimum)) }
+            if let maximum { o["maximum"] = .number(Double(maximum)) }
+            return .object(o)
         case .number: return .object(["type": .string("number")])
         case .boolean: return .object(["type": .string("boolean")])
-        case .array(let items): return .object(["type": .string("array"), "items": items.json])
+        case .array(let items, let minItems, let maxItems):
+            var o: [String: JSONValue] = ["type": .string("array"), "items": items.json]
+            if let minItems { o["minItems"] = .number(Double(minItems)) }
+            if let maxItems { o["maxItems"] = .number(Double(maxItems)) }
+            return .object(o)
         case .object(let properties, let required, let additional):
             var o: [String: JSONValue] = [
                 "type": .string("object"),
@@ -43,13 +90,150 @@ indirect enum OpenAPISchema: Sendable {
             ]
             if !required.isEmpty { o["required"] = .array(required.map(JSONValue.string)) }
             return .object(o)
-        case .map(let values): return .object(["type": .string("object"), "additionalProperties": values.json])
+        case .map(let values, let keys, let maxProperties):
+            var o: [String: JSONValue] = ["type": .string("object"), "additionalProperties": values.json]
+            if let keys { o["propertyNames"] = keys.json }
+            if let maxProperties { o["maxProperties"] = .number(Double(maxProperties)) }
+            return .object(o)
         case .any: return .object([:])
         case .nullable(let schema):
             return .object(["oneOf": .array([schema.json, .object(["type": .string("null")])])])
         case .oneOf(let choices):
             return .object(["oneOf": .array(choices.map(\.json))])
+        case .anyOf(let choices):
+            return .object(["anyOf": .array(choices.map(\.json))])
+        case .types(let types):
+            return .object(["type": .array(types.map(JSONValue.string))])
         }
+    }
+}
+
+extension OpenAPISchema {
+    /// What is wrong with `value` against this schema, as `path: problem` (the first problem found), or nil. The
+    /// server checks request bodies with it, after their fields and types: every limit the document states is one
+    /// the server enforces. Lengths count code points; `\\w` in a pattern means a letter, a digit or `_`, as in
+    /// the document's readers (Python's `re`, JSON Schema validators).
+    func problem(with value: JSONValue, at path: String = "") -> String? {
+        func at(_ text: String) -> String { path.isEmpty ? text : "\(path): \(text)" }
+        // Null is a value of its own: a field that may be left out is left out, not sent as null.
+        if case .null = value, !Self.admits(self, .null) { return at("must not be null (leave the field out)") }
+        switch self {
+        case .ref(let name):
+            guard let schema = OpenAPIComponents.byName[name] else { return nil }
+            return schema.problem(with: value, at: path)
+        case .string(let format, let values, let pattern, let minLength, let maxLength):
+            guard case .string(let text) = value else { return nil }
+            let length = text.unicodeScalars.count
+            if let values, !values.contains(text) {
+                return at("must be one of \(values.joined(separator: ", ")), not \"\(text.prefix(40))\"")
+            }
+            if let minLength, length < minLength {
+                return at(minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters")
+            }
+            if let maxLength, length > maxLength {
+                return at("is longer than \(maxLength) characters")
+            }
+            if let pattern, !Self.matches(text, pattern: pattern) {
+                if format == "date-time" {
+                    return at(
+                        "must be an ISO 8601 time like 2026-05-31T12:00:00Z (at most 9 decimals, an offset of at most "
+                            + "18 hours), not "
+                            + "\"\(text.prefix(40))\"")
+                }
+                if pattern == Self.noNUL {
+                    return at("contains a NUL character (\\u0000), which cannot be stored")
+                }
+                return at("\"\(text.prefix(40))\" does not have the form \(pattern)")
+            }
+            return nil
+        case .integer(let minimum, let maximum):
+            guard case .number(let number) = value else { return nil }
+            if let minimum, let maximum, number < Double(minimum) || number > Double(maximum) {
+                return at("must be \(minimum)-\(maximum), not \(JSONValue.number(number).text)")
+            }
+            if let minimum, number < Double(minimum) { return at("must be at least \(minimum)") }
+            if let maximum, number > Double(maximum) { return at("must be at most \(maximum)") }
+            return nil
+        case .number, .boolean, .any, .types:
+            return nil
+        case .array(let items, let minItems, let maxItems):
+            guard case .array(let elements) = value else { return nil }
+            if let minItems, elements.count < minItems { return at("needs at least \(minItems) item(s)") }
+            if let maxItems, elements.count > maxItems {
+                return at("has \(elements.count) items; at most \(maxItems) are taken at once")
+            }
+            for (index, element) in elements.enumerated() {
+                if let problem = items.problem(with: element, at: "\(path)[\(index)]") { return problem }
+            }
+            return nil
+        case .object(let properties, _, _):
+            guard case .object(let members) = value else { return nil }
+            for (name, schema) in properties {
+                guard let member = members[name] else { continue }
+                if let problem = schema.problem(with: member, at: path.isEmpty ? name : "\(path).\(name)") {
+                    return problem
+                }
+            }
+            return nil
+        case .map(let values, let keys, let maxProperties):
+            guard case .object(let members) = value else { return nil }
+            if let maxProperties, members.count > maxProperties {
+                return at("has \(members.count) entries; at most \(maxProperties) are taken")
+            }
+            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
+                if let keys, let problem = keys.problem(with: .string(key), at: "\(path) key") { return problem }
+                if let problem = values.problem(with: member, at: "\(path).\(key.prefix(40))") { return problem }
+            }
+            return nil
+        case .nullable(let schema):
+            if case .null = value { return nil }
+            return schema.problem(with: value, at: path)
+        case .oneOf(let choices), .anyOf(let choices):
+            var first: String?
+            for choice in choices {
+                guard Self.admits(choice, value) else { continue }
+                guard let problem = choice.problem(with: value, at: path) else { return nil }
+                first = first ?? problem
+            }
+            return first
+        }
+    }
+
+    /// Whether `value` has the JSON type `schema` describes (so that of several choices the one that fits is
+    /// checked).
+    static func admits(_ schema: OpenAPISchema, _ value: JSONValue) -> Bool {
+        switch (schema, value) {
+        case (.ref(let name), _): return OpenAPIComponents.byName[name].map { admits($0, value) } ?? true
+        case (.string, .string), (.integer, .number), (.number, .number), (.boolean, .bool), (.array, .array),
+            (.object, .object), (.map, .object), (.any, _):
+            return true
+        case (.types(let types), _):
+            switch value {
+            case .null: return types.contains("null")
+            case .bool: return types.contains("boolean")
+            case .number: return types.contains("number")
+            default: return false
+            }
+        case (.nullable(let inner), _): return value == .null || admits(inner, value)
+        case (.oneOf(let choices), _), (.anyOf(let choices), _): return choices.contains { admits($0, value) }
+        default: return false
+        }
+    }
+
+    private static let compiled = Mutex<[String: Regex<AnyRegexOutput>]>([:])
+
+    /// Whether `text` matches the ECMA-262-style `pattern` as the document's readers see it: `\\w` is a Unicode
+    /// letter or digit or `_` (not a combining mark, as Swift's `\\w` would take).
+    static func matches(_ text: String, pattern: String) -> Bool {
+        let regex: Regex<AnyRegexOutput>? = compiled.withLock { cache in
+            if let regex = cache[pattern] { return regex }
+            let swiftPattern = pattern.replacingOccurrences(of: "\\w", with: "\\p{L}\\p{N}_")
+            guard let regex = try? Regex(swiftPattern) else { return nil }
+            cache[pattern] = regex
+            return regex
+        }
+        guard let regex else { return true }
+        return (try? regex.matchingSemantics(.unicodeScalar).firstMatch(in: text)) != nil
     }
 }
 
@@ -64,7 +248,7 @@ enum OpenAPIComponents {
         .object(properties, required: required)
     }
 
-    static let error = object([("error", object([("status", .integer), ("message", .text)]))])
+    static let error = object([("error", object([("status", .integer()), ("message", .text)]))])
 
     /// An instance's `outputs` document (docs/outputs.md): the server checks its members; in updates `{}` removes it.
     static let outputs = OpenAPISchema.map(.any)
@@ -93,8 +277,11 @@ enum OpenAPIComponents {
                 ("caFingerprint", .text),
             ])
         ),
-        ("EnrollmentRequest", request([("token", .text), ("csr", .text)], required: ["token", "csr"])),
-        ("CertificateRenewal", request([("csr", .text)], required: ["csr"])),
+        (
+            "EnrollmentRequest",
+            request([("token", .requestText(maxLength: 256)), ("csr", csr)], required: ["token", "csr"])
+        ),
+        ("CertificateRenewal", request([("csr", csr)], required: ["csr"])),
         (
             "Enrollment",
             object([
@@ -102,9 +289,16 @@ enum OpenAPIComponents {
                 ("certificateExpiresAt", .time),
             ])
         ),
-        ("NewDevice", request([("name", .text), ("description", .text)], required: ["name"])),
-        ("DeviceUpdate", request([("name", .text), ("description", .text)], required: [])),
-        ("Heartbeat", request([("softwareVersion", .text), ("metrics", .map(.number))], required: [])),
+        ("NewDevice", request([("name", .name), ("description", .description)], required: ["name"])),
+        ("DeviceUpdate", request([("name", .name), ("description", .description)], required: [])),
+        (
+            "Heartbeat",
+            request(
+                [
+                    ("softwareVersion", .requestText(maxLength: 64)),
+                    ("metrics", .map(.number, keys: .string(pattern: OpenAPISchema.noNUL, minLength: 1, maxLength: 64), maxProperties: 64)),
+                ], required: [])
+        ),
         ("MetricPoint", object([("name", .text), ("time", .time), ("value", .number)])),
         (
             "Camera",
@@ -119,23 +313,25 @@ enum OpenAPIComponents {
             "NewCamera",
             request(
                 [
-                    ("name", .text), ("description", .text), ("url", .text), ("username", .text), ("password", .text),
-                    ("deviceId", .text),
+                    ("name", .name), ("description", .description), ("url", cameraURL),
+                    ("username", .requestText(maxLength: 1024)), ("password", .requestText(maxLength: 1024)),
+                    ("deviceId", .reference),
                 ], required: ["name", "url"])
         ),
         (
             "CameraUpdate",
             request(
                 [
-                    ("name", .text), ("description", .text), ("url", .text), ("username", .text), ("password", .text),
-                    ("deviceId", .text),
+                    ("name", .name), ("description", .description), ("url", cameraURL),
+                    ("username", .requestText(maxLength: 1024)), ("password", .requestText(maxLength: 1024)),
+                    ("deviceId", .reference),
                 ], required: [])
         ),
         (
             "ModelVersion",
             object(
                 [
-                    ("version", .integer), ("digest", .text), ("size", .integer), ("filename", .text),
+                    ("version", .integer()), ("digest", .text), ("size", .integer()), ("filename", .text),
                     ("descriptor", .any), ("createdAt", .time),
                 ], optional: ["descriptor"])
         ),
@@ -143,11 +339,11 @@ enum OpenAPIComponents {
             "Model",
             object(
                 [
-                    ("id", .text), ("name", .text), ("description", .text), ("latestVersion", .integer),
+                    ("id", .text), ("name", .text), ("description", .text), ("latestVersion", .integer()),
                     ("versions", .array(.ref("ModelVersion"))), ("createdAt", .time),
                 ], optional: ["latestVersion"])
         ),
-        ("NewModel", request([("name", .text), ("description", .text)], required: ["name"])),
+        ("NewModel", request([("name", .name), ("description", .description)], required: ["name"])),
         (
             "CameraInput",
             object([("node", .text), ("title", .text), ("description", .text)], optional: ["title", "description"])
@@ -165,7 +361,7 @@ enum OpenAPIComponents {
             "PackageVersion",
             object([
                 ("version", .text), ("status", .values(PackageVersionStatus.self)), ("digest", .text),
-                ("size", .integer),
+                ("size", .integer()),
                 ("application", .text), ("cameras", .array(.ref("CameraInput"))),
                 ("parameters", .array(.ref("ParameterInput"))), ("createdAt", .time),
             ])
@@ -178,7 +374,7 @@ enum OpenAPIComponents {
                     ("versions", .array(.ref("PackageVersion"))), ("createdAt", .time),
                 ], optional: ["latestVersion"])
         ),
-        ("NewPackage", request([("name", .text), ("description", .text)], required: ["name"])),
+        ("NewPackage", request([("name", .name), ("description", .description)], required: ["name"])),
         (
             "ApplicationInstance",
             object(
@@ -196,9 +392,11 @@ enum OpenAPIComponents {
             "NewInstance",
             request(
                 [
-                    ("name", .text), ("description", .text), ("packageId", .text), ("packageVersion", .text),
-                    ("deviceId", .text), ("cameras", .map(.text)), ("parameters", .map(.any)), ("models", .map(.text)),
-                    ("outputs", outputs), ("desiredState", .values(DesiredState.self)),
+                    ("name", .name), ("description", .description), ("packageId", .reference),
+                    ("packageVersion", .reference), ("deviceId", .reference),
+                    ("cameras", .requestMap(.reference)), ("parameters", .requestMap(.freeJSON)),
+                    ("models", .requestMap(.reference)), ("outputs", outputs),
+                    ("desiredState", .string(values: [DesiredState.running.rawValue, DesiredState.stopped.rawValue])),
                     ("awsCredentials", .ref("AWSCredentials")),
                 ], required: ["name", "packageId", "packageVersion", "deviceId", "cameras"])
         ),
@@ -206,8 +404,9 @@ enum OpenAPIComponents {
             "InstanceUpdate",
             request(
                 [
-                    ("name", .text), ("description", .text), ("packageVersion", .text), ("cameras", .map(.text)),
-                    ("parameters", .map(.any)), ("models", .map(.text)), ("outputs", outputs),
+                    ("name", .name), ("description", .description), ("packageVersion", .reference),
+                    ("cameras", .requestMap(.reference)), ("parameters", .requestMap(.freeJSON)),
+                    ("models", .requestMap(.reference)), ("outputs", outputs),
                     ("desiredState", .values(DesiredState.self)), ("awsCredentials", awsCredentialsChange),
                 ], required: [])
         ),
@@ -216,7 +415,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("status", .values(InstanceStatus.self)), ("healthStatus", .values(HealthStatus.self)),
-                    ("statusDescription", .text),
+                    ("statusDescription", .requestText(maxLength: 1024)),
                 ], required: [])
         ),
         (
@@ -239,18 +438,34 @@ enum OpenAPIComponents {
             "NewEvent",
             request(
                 [
-                    ("id", .text), ("type", .text), ("time", .time), ("cameraId", .text), ("instanceId", .text),
-                    ("data", .any), ("snapshot", .string(format: "byte")),
+                    ("id", plainToken), ("type", plainToken), ("time", .requestTime), ("cameraId", .reference),
+                    ("instanceId", .reference), ("data", .freeJSON), ("snapshot", .string(format: "byte")),
                 ], required: ["type"])
         ),
-        ("EventBatch", request([("events", .array(.ref("NewEvent")))], required: ["events"])),
+        (
+            "EventBatch",
+            request(
+                [("events", .array(.ref("NewEvent"), minItems: 1, maxItems: Store.maxEventsPerBatch))],
+                required: ["events"])
+        ),
         (
             "LogLine",
             object(
                 [("time", .time), ("instanceId", .text), ("level", .text), ("message", .text)],
                 optional: ["instanceId"])
         ),
-        ("LogBatch", request([("lines", .array(.ref("LogLine")))], required: ["lines"])),
+        (
+            "NewLogLine",
+            request(
+                [
+                    ("time", .requestTime), ("instanceId", .reference), ("level", .requestText()),
+                    ("message", .string(pattern: OpenAPISchema.noNUL)),
+                ], required: ["time", "level", "message"])
+        ),
+        (
+            "LogBatch",
+            request([("lines", .array(.ref("NewLogLine"), maxItems: Store.maxLogLinesPerBatch))], required: ["lines"])
+        ),
         ("EventIds", object([("ids", .array(.text))])),
         ("EventPage", page(of: "Event")),
         (
@@ -260,7 +475,7 @@ enum OpenAPIComponents {
                 optional: ["lastUsedAt"])
         ),
         ("APITokenCreated", object([("token", .ref("APIToken")), ("secret", .text)])),
-        ("NewToken", request([("name", .text), ("role", .ref("Role"))], required: ["name", "role"])),
+        ("NewToken", request([("name", .name), ("role", .ref("Role"))], required: ["name", "role"])),
         (
             "AuditEntry",
             object(
@@ -288,21 +503,48 @@ enum OpenAPIComponents {
             "AWSCredentials",
             object(
                 [
-                    ("accessKeyId", .text), ("secretAccessKey", .text), ("sessionToken", .text), ("region", .text),
+                    ("accessKeyId", awsText(128)), ("secretAccessKey", awsText(1024)),
+                    ("sessionToken", .string(pattern: "^[\\x21-\\x7e]*$", maxLength: 8192)),
+                    ("region", .string(pattern: "^[a-z0-9-]*$", maxLength: 64)),
                 ], optional: ["sessionToken", "region"])
+        ),
+        (
+            "JSON",
+            .anyOf([
+                .types(["null", "boolean", "number"]), .string(pattern: OpenAPISchema.noNUL),
+                .array(.ref("JSON")), .map(.ref("JSON"), keys: .string(pattern: OpenAPISchema.noNUL)),
+            ])
         ),
         (
             "AWSCredentialsSummary",
             object(
                 [("accessKeyId", .text), ("region", .text), ("hasSessionToken", .boolean)], optional: ["region"])
         ),
-        ("ModelBinding", object([("modelId", .text), ("version", .integer)])),
+        ("ModelBinding", object([("modelId", .text), ("version", .integer())])),
         (
             "DesiredModel",
-            object([("modelId", .text), ("version", .integer), ("digest", .text), ("filename", .text)])
+            object([("modelId", .text), ("version", .integer()), ("digest", .text), ("filename", .text)])
         ),
         ("DeviceDesiredState", object([("deviceId", .text), ("instances", .array(.ref("DesiredInstance")))])),
     ]
+
+    /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.
+    static let csr = OpenAPISchema.string(pattern: "^[\\t\\n\\r\\x20-\\x7e]*$", maxLength: 16_384)
+
+    /// A camera's URL, at most 2048 code points. What else the server checks (a supported scheme with a host, or
+    /// a file path; credentials percent-encoded) is said in words: a pattern could not say it exactly.
+    static let cameraURL = OpenAPISchema.requestText(maxLength: 2048)
+
+    /// An event's type or a device's event id: 1-64 ASCII letters, digits, `_`, `.`, `:` or `-`.
+    static let plainToken = OpenAPISchema.string(pattern: "^[A-Za-z0-9_.:-]+$", minLength: 1, maxLength: 64)
+
+    /// An AWS key: one line of printable ASCII without spaces, 1 to `maxLength` characters.
+    static func awsText(_ maxLength: Int) -> OpenAPISchema {
+        .string(pattern: "^[\\x21-\\x7e]+$", minLength: 1, maxLength: maxLength)
+    }
+
+    /// The component schemas by name, for ``OpenAPISchema/problem(with:at:)``.
+    static let byName: [String: OpenAPISchema] = Dictionary(uniqueKeysWithValues: schemas.map { ($0.0, $0.1) })
 
     static func page(of item: String) -> OpenAPISchema {
         object([("items", .array(.ref(item))), ("nextCursor", .text)], optional: ["nextCursor"])
@@ -364,10 +606,16 @@ extension APIOperation {
             ])
         }
         parameters += query.map {
-            .object([
+            var parameter: [String: JSONValue] = [
                 "name": .string($0.name), "in": .string("query"), "required": .bool($0.required),
-                "description": .string($0.description), "schema": $0.schema.json,
-            ])
+                "description": .string($0.description),
+            ]
+            if $0.json {
+                parameter["content"] = .object(["application/json": .object(["schema": $0.schema.json])])
+            } else {
+                parameter["schema"] = $0.schema.json
+            }
+            return .object(parameter)
         }
         if !parameters.isEmpty { o["parameters"] = .array(parameters) }
         switch body {
@@ -377,10 +625,15 @@ extension APIOperation {
                 "content": .object(["application/json": .object(["schema": OpenAPISchema.ref(schema).json])]),
             ])
         case .binary(let type)?:
+            // An empty upload is refused.
             o["requestBody"] = .object([
                 "required": .bool(true),
                 "content": .object([
-                    type: .object(["schema": .object(["type": .string("string"), "format": .string("binary")])])
+                    type: .object([
+                        "schema": .object([
+                            "type": .string("string"), "format": .string("binary"), "minLength": .number(1),
+                        ])
+                    ])
                 ]),
             ])
         case nil: break
