@@ -128,7 +128,9 @@ public final class MessageListener: Sendable {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        guard status == 0, listen(fd, 4) == 0 else {
+        // Only this user may connect. Between bind and chmod the socket has the umask's mode: a private folder
+        // around it (the runtime's) closes that window.
+        guard status == 0, chmod(path, 0o600) == 0, listen(fd, 4) == 0 else {
             let reason = String(cString: strerror(errno))
             Foundation.close(fd)
             throw ProtocolError("cannot listen on \(path): \(reason)")

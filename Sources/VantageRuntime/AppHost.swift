@@ -70,7 +70,7 @@ final class AppHost: @unchecked Sendable {
         node: CodeNode, application: String, cameras: [CameraStream], cameraNames: [String], cameraPaths: [String],
         cameraIndex: [String: Int],
         models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
-        fileTag: String, python: PythonLaunch? = nil, logger: Logger
+        fileTag: String, socketPath: String, python: PythonLaunch? = nil, logger: Logger
     ) throws {
         self.fileTag = fileTag
         self.cameraNames = cameraNames
@@ -98,7 +98,7 @@ final class AppHost: @unchecked Sendable {
         for dir in [storageDirectory, logsDirectory] {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         }
-        socketPath = Runtime.socketPath(tag: fileTag, node: node.name)
+        self.socketPath = socketPath
         tensorArena = try SharedMemoryRegion(
             creating: "/dev/shm/vantage-\(fileTag)-\(node.name)-tensors",
             size: configuration.tensorSlots * configuration.tensorSlotBytes)

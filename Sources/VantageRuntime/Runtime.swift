@@ -68,7 +68,7 @@ public final class Runtime: Service, @unchecked Sendable {
     }
 
     /// Shared-memory file of a camera's frames.
-    /// `PID-N`: names this runtime's shared-memory and socket files, unique even with several runtimes in one
+    /// `PID-N`: names this runtime's shared-memory files, unique even with several runtimes in one
     /// process (`vantage agent` runs one per application instance, often with the same node names).
     let fileTag: String
     private static let runtimes = Mutex(0)
@@ -76,11 +76,11 @@ public final class Runtime: Service, @unchecked Sendable {
     /// A camera's frame buffers in shared memory.
     static func sharedMemoryPath(tag: String, camera: String) -> String { "/dev/shm/vantage-\(tag)-\(camera)" }
 
-    /// The socket a code node's process connects to (`VANTAGE_SOCKET`).
-    static func socketPath(tag: String, node: String) -> String { "/tmp/vantage-\(tag)-\(node).sock" }
+    /// The private folder of the code nodes' sockets (`VANTAGE_SOCKET`).
+    let sockets: AppSocketDirectory
 
     /// The socket the code node `node` of this runtime connects to (for tests that play the code node).
-    public func socketPath(ofNode node: String) -> String { Self.socketPath(tag: fileTag, node: node) }
+    public func socketPath(ofNode node: String) -> String { sockets.socketPath(ofNode: node) }
 
     /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`.
     public init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger) throws {
@@ -99,7 +99,13 @@ public final class Runtime: Service, @unchecked Sendable {
         let stale =
             SharedMemoryRegion.removeStale(in: "/dev/shm", prefix: "vantage-")
             + SharedMemoryRegion.removeStale(in: "/tmp", prefix: "vantage-")
+            + AppSocketDirectory.candidates(stateDirectory: configuration.stateDirectory).reduce(0) {
+                $0 + AppSocketDirectory.removeStale(in: $1)
+            }
         if stale > 0 { logger.info("removed files of earlier runs that were killed", metadata: ["files": "\(stale)"]) }
+        sockets = try AppSocketDirectory(
+            stateDirectory: configuration.stateDirectory,
+            longestNodeName: application.codeNodes.map(\.name.utf8.count).max() ?? 0)
 
         // Python code nodes' environments are prepared (checked, or installed the first time) while the models
         // load: both take a while, and neither needs the other.
@@ -230,7 +236,8 @@ public final class Runtime: Service, @unchecked Sendable {
                 try AppHost(
                     node: node, application: application.name, cameras: cameras, cameraNames: names,
                     cameraPaths: paths, cameraIndex: index, models: models, liveView: liveView, events: events,
-                    configuration: configuration, fileTag: fileTag, python: python, logger: logger))
+                    configuration: configuration, fileTag: fileTag, socketPath: sockets.socketPath(ofNode: node.name),
+                    python: python, logger: logger))
         }
         self.hosts = hosts
         var forwarders: [PortForwarder] = []
@@ -350,6 +357,7 @@ public final class Runtime: Service, @unchecked Sendable {
         finalSummary.withLock { $0 = makeSummary() }
         for region in sharedMemory { region.removeFile() }
         for host in hosts { host.removeFiles() }
+        sockets.remove()
     }
 
     private func runUntilDone() async {
