@@ -7,15 +7,26 @@ import VantageMedia
 /// Positions are kept by inode, so rotation is followed: when `RotatingFileHandler` renames `app.log` to `app.log.1`
 /// and starts a new `app.log`, `app.log.1` goes on from where `app.log` was (nothing is read twice) and the new
 /// `app.log` is read from its start; a file that shrank (truncated) is read from its start. The same line is passed
-/// on at most a few times a second (`RepeatedLineLimiter`).
+/// on at most a few times a second (`RepeatedLineLimiter`), and a line longer than 16 KiB is passed on cut
+/// (`LogLineSplitter`): the lines after it still come.
 final class AppLogCollector: @unchecked Sendable {
     // Unchecked: `positions` and `limiter` are touched only by the one task running `collect`.
     private let directory: URL
     private let logger: Logger
-    /// Per file: its inode, how far it was read, and its first bytes — a file made with the inode of one deleted
-    /// meanwhile (rotation deletes the oldest) starts otherwise, and is read from its start.
-    private var positions: [String: (inode: UInt64, offset: Int, head: Data)] = [:]
+    /// Per file: its inode, how far it was read, its first bytes — a file made with the inode of one deleted
+    /// meanwhile (rotation deletes the oldest) starts otherwise, and is read from its start — and whether it was
+    /// left inside a line that was cut.
+    private struct Position {
+        var inode: UInt64
+        var offset: Int
+        var head: Data
+        var splitter = LogLineSplitter()
+    }
+    private var positions: [String: Position] = [:]
     private var limiter = RepeatedLineLimiter()
+    /// Bytes read from one file per read; a file is read until caught up or `maxBytesPerPass` were read.
+    private static let chunkBytes = 1 << 20
+    private static let maxBytesPerPass = 16 << 20
 
     init(directory: URL, node: String, logger: Logger) {
         self.directory = directory
@@ -25,7 +36,9 @@ final class AppLogCollector: @unchecked Sendable {
         // Lines written by earlier runs were collected then: start at the current ends.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] {
             let path = directory.appendingPathComponent(name).path
-            if let (inode, size) = Self.fileInfo(path) { positions[name] = (inode, size, Self.head(of: path)) }
+            if let (inode, size) = Self.fileInfo(path) {
+                positions[name] = Position(inode: inode, offset: size, head: Self.head(of: path))
+            }
         }
     }
 
@@ -43,37 +56,39 @@ final class AppLogCollector: @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
         for summary in limiter.summaries(now: monotonicNanos()) { logger.info("\(summary)") }
         // Where each file was read to, by inode: a renamed file keeps its place.
-        var byInode: [UInt64: (offset: Int, head: Data)] = [:]
-        for position in positions.values { byInode[position.inode] = (position.offset, position.head) }
+        var byInode: [UInt64: Position] = [:]
+        for position in positions.values { byInode[position.inode] = position }
         positions.removeAll(keepingCapacity: true)  // files that are gone are forgotten
         for name in names.sorted() {
             let path = directory.appendingPathComponent(name).path
             guard let (inode, size) = Self.fileInfo(path) else { continue }
             let head = Self.head(of: path)
-            var offset = 0
+            var position = Position(inode: inode, offset: 0, head: head)
             if let known = byInode[inode], known.offset <= size, head.starts(with: known.head) || known.head.isEmpty {
-                offset = known.offset
+                position.offset = known.offset
+                position.splitter = known.splitter
             }
-            guard size > offset, let handle = FileHandle(forReadingAtPath: path) else {
-                positions[name] = (inode, offset, head)
-                continue
-            }
+            position.head = head
+            defer { positions[name] = position }
+            guard size > position.offset, let handle = FileHandle(forReadingAtPath: path) else { continue }
             defer { try? handle.close() }
-            try? handle.seek(toOffset: UInt64(offset))
-            let data = (try? handle.read(upToCount: min(size - offset, 1 << 20))) ?? Data()
-            // Only complete lines; a partial last line waits for its newline.
-            guard let lastNewline = data.lastIndex(of: UInt8(ascii: "\n")) else {
-                positions[name] = (inode, offset, head)
-                continue
+            // Complete lines only (a partial last line waits for its newline), unless it is too long already.
+            var read = 0
+            while position.offset < size && read < Self.maxBytesPerPass {
+                try? handle.seek(toOffset: UInt64(position.offset))
+                guard let data = try? handle.read(upToCount: min(size - position.offset, Self.chunkBytes)),
+                    !data.isEmpty
+                else { break }
+                read += data.count
+                let used = data.withUnsafeBytes { raw in
+                    position.splitter.split(raw) { line in
+                        guard !line.isEmpty, limiter.admit(line, now: monotonicNanos()) else { return }
+                        logger.info("\(line)", metadata: ["app.log": "\(name)"])
+                    }
+                }
+                position.offset += used
+                if used == 0 { break }  // a partial line: wait for the rest
             }
-            let complete = data[data.startIndex...lastNewline]
-            for line in complete.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-                let text = String(decoding: line, as: UTF8.self)
-                guard limiter.admit(text, now: monotonicNanos()) else { continue }
-                logger.info("\(text)", metadata: ["app.log": "\(name)"])
-            }
-            offset += complete.count
-            positions[name] = (inode, offset, head)
         }
     }
 
