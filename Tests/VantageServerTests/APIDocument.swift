@@ -153,7 +153,7 @@ struct OpenAPIDocument: Sendable {
                 if APIJSON.parseTime(text) == nil { problems.append("\(path): \"\(text)\" is not a date-time") }
             case "byte"?:
                 if Data(base64Encoded: text) == nil { problems.append("\(path): \"\(text.prefix(40))\" is not base64") }
-            case nil, "binary"?:
+            case nil, "binary"?, "password"?:
                 break
             case let other?:
                 problems.append("\(path): the validator does not know format \(other)")

@@ -217,12 +217,13 @@ struct APIHarness: Sendable {
         }
     }
 
-    /// Sends a request. `json` is encoded as the body (and checked against the documented request schema, so a
-    /// test cannot pass by sending what the document does not allow); `body` is sent as is.
+    /// Sends a request. `json` is encoded as the body (and, unless `documented` is false for a request meant to be
+    /// refused, checked against the documented request schema, so a test cannot pass by sending what the document
+    /// does not allow); `body` is sent as is.
     func call(
         _ method: HTTPRequest.Method, _ target: String, as credential: Credential = .none,
         json: (any Encodable & Sendable)? = nil, body: [UInt8]? = nil, headers extra: HTTPFields = [:],
-        sourceLocation: SourceLocation = #_sourceLocation
+        documented: Bool = true, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> APIResponse {
         var headers = credential.headers
         var bytes = body
@@ -232,7 +233,9 @@ struct APIHarness: Sendable {
             let data = try APIJSON.encoder().encode(json)
             bytes = [UInt8](data)
             headers[.contentType] = "application/json"
-            if let operation = document.operation(method: method, path: path), let schema = operation.requestSchema {
+            if documented, let operation = document.operation(method: method, path: path),
+                let schema = operation.requestSchema
+            {
                 let value = try APIJSON.decoder().decode(JSONValue.self, from: data)
                 let problems = document.validate(value, against: schema)
                 #expect(

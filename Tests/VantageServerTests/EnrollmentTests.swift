@@ -72,7 +72,7 @@ struct EnrollmentTests {
             let huge = try await api.call(
                 .post, "\(Self.v1)/enroll",
                 json: EnrollmentRequest(
-                    token: created.provisioningToken, csr: String(repeating: "A", count: 20_000)))
+                    token: created.provisioningToken, csr: String(repeating: "A", count: 20_000)), documented: false)
             api.document.expectError(huge, 400, mentioning: ["csr"])
             let link = try await api.enroll(token: created.provisioningToken)
             #expect(link.identity.deviceID == created.device.id, "the token still enrolls after refused attempts")

@@ -182,6 +182,9 @@ enum APIRoutes {
         },
     ]
 
+    /// A package version's name.
+    static let versionPattern = "^[A-Za-z0-9._-]+$"
+
     /// A model file's name as the store accepts it: a plain ASCII name of at most 255 characters with a model
     /// file's extension (any case).
     static let modelFilename: OpenAPISchema = {
@@ -286,19 +289,22 @@ enum APIRoutes {
                 .init(
                     name: "descriptor", schema: .any,
                     description:
-                        "Panorama's descriptor JSON (inputs and shapes); a '+' that leaves the text invalid JSON "
-                        + "reads as a space, as in HTML forms",
+                        "Panorama's descriptor JSON (inputs and shapes); when it is not JSON as sent, '+' reads as "
+                        + "a space, as in HTML forms",
                     json: true),
             ], body: .binary("application/octet-stream"), status: 201, content: .json(.ref("ModelVersion"))
         ) { call in
             var descriptor: JSONValue?
             if let text = call.query("descriptor") {
-                // HTML forms and most HTTP libraries write a space in a query as '+'; JSON only has '+' in
-                // exponents and strings, so '+' is read as a space when the text is not JSON as sent.
-                func parse(_ text: String) -> JSONValue? {
-                    try? APIJSON.decoder().decode(JSONValue.self, from: Data(text.utf8))
+                // HTML forms and most HTTP libraries write a space in a query as '+' (and a '+' as %2B): when the
+                // text is not JSON as sent, it is read that way.
+                func parse(_ text: String?) -> JSONValue? {
+                    text.flatMap { try? APIJSON.decoder().decode(JSONValue.self, from: Data($0.utf8)) }
                 }
-                guard let value = parse(text) ?? parse(text.replacingOccurrences(of: "+", with: " ")) else {
+                let formEncoded = call.request.uri.query?.split(separator: "&")
+                    .first { $0.hasPrefix("descriptor=") }?.dropFirst("descriptor=".count)
+                    .replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+                guard let value = parse(text) ?? parse(formEncoded) else {
                     throw APIError.invalid("descriptor is not valid JSON")
                 }
                 descriptor = value
@@ -355,7 +361,7 @@ enum APIRoutes {
             access: .role(.operator),
             query: [
                 .init(
-                    name: "version", schema: .string(pattern: "^[A-Za-z0-9._-]+$", minLength: 1, maxLength: 32),
+                    name: "version", schema: .string(pattern: versionPattern, minLength: 1, maxLength: 32),
                     description: "the version, e.g. 1.0: 1-32 letters, digits, '.', '_' or '-'", required: true)
             ],
             body: .binary("application/zip"), status: 201, content: .json(.ref("PackageVersion"))

@@ -46,8 +46,30 @@ indirect enum OpenAPISchema: Sendable {
         .string(pattern: noNUL, maxLength: maxLength)
     }
     /// A resource's name: 1-128 letters, digits, `-`, `_`, `.` and spaces, not starting or ending with a space.
-    static let name = OpenAPISchema.string(
-        pattern: "^[\\w.-]([\\w. -]*[\\w.-])?$", minLength: 1, maxLength: 128)
+    static let name = OpenAPISchema.string(pattern: namePattern, minLength: 1, maxLength: 128)
+    static let namePattern = "^[\\w.-]([\\w. -]*[\\w.-])?$"
+    /// A secret in a request (`format: password`): its value is never repeated in an answer.
+    static func secret(_ pattern: String = noNUL, minLength: Int? = nil, maxLength: Int) -> OpenAPISchema {
+        .string(format: "password", pattern: pattern, minLength: minLength, maxLength: maxLength)
+    }
+    /// What a value that does not match each pattern must be, in words.
+    static let patternMeanings: [String: String] = [
+        namePattern: "must be 1-128 letters, digits, '-', '_', '.' or spaces, without leading or trailing spaces",
+        OpenAPIComponents.plainTokenPattern: "must be 1-64 letters, digits, '_', '.', ':' or '-'",
+        OpenAPIComponents.csrPattern: "must be a certificate signing request in PEM (printable ASCII lines)",
+        OpenAPIComponents.awsPattern: "has spaces, line breaks or characters outside ASCII: copy it again",
+        OpenAPIComponents.awsOptionalPattern: "has spaces, line breaks or characters outside ASCII: copy it again",
+        OpenAPIComponents.regionPattern: "must be a region name like us-east-1",
+        APIRoutes.modelFilename.pattern ?? "": "must be a plain file name (letters, digits, '.', '_', '-', '+') ending in "
+            + Store.modelExtensions.joined(separator: ", "),
+        APIRoutes.versionPattern: "must be 1-32 letters, digits, '.', '_' or '-' (e.g. 1.0)",
+    ]
+
+    /// The pattern of a string schema.
+    var pattern: String? {
+        if case .string(_, _, let pattern, _, _) = self { return pattern }
+        return nil
+    }
     /// A description: up to 1024 code points.
     static let description = requestText(maxLength: 1024)
     /// An id of another resource in a request (an unknown one is answered 422, or 404 in the path).
@@ -137,13 +159,14 @@ extension OpenAPISchema {
                 if format == "date-time" {
                     return at(
                         "must be an ISO 8601 time like 2026-05-31T12:00:00Z (at most 9 decimals, an offset of at most "
-                            + "18 hours), not "
-                            + "\"\(text.prefix(40))\"")
+                            + "18 hours), not \"\(text.prefix(40))\"")
                 }
                 if pattern == Self.noNUL {
                     return at("contains a NUL character (\\u0000), which cannot be stored")
                 }
-                return at("\"\(text.prefix(40))\" does not have the form \(pattern)")
+                let meaning = Self.patternMeanings[pattern] ?? "does not have the form \(pattern)"
+                // A secret is never repeated, not even in part.
+                return at(format == "password" ? meaning : "\"\(text.prefix(40))\" \(meaning)")
             }
             return nil
         case .integer(let minimum, let maximum):
@@ -279,7 +302,7 @@ enum OpenAPIComponents {
         ),
         (
             "EnrollmentRequest",
-            request([("token", .requestText(maxLength: 256)), ("csr", csr)], required: ["token", "csr"])
+            request([("token", .secret(maxLength: 256)), ("csr", csr)], required: ["token", "csr"])
         ),
         ("CertificateRenewal", request([("csr", csr)], required: ["csr"])),
         (
@@ -314,7 +337,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .name), ("description", .description), ("url", cameraURL),
-                    ("username", .requestText(maxLength: 1024)), ("password", .requestText(maxLength: 1024)),
+                    ("username", .requestText(maxLength: 1024)), ("password", .secret(maxLength: 1024)),
                     ("deviceId", .reference),
                 ], required: ["name", "url"])
         ),
@@ -323,7 +346,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .name), ("description", .description), ("url", cameraURL),
-                    ("username", .requestText(maxLength: 1024)), ("password", .requestText(maxLength: 1024)),
+                    ("username", .requestText(maxLength: 1024)), ("password", .secret(maxLength: 1024)),
                     ("deviceId", .reference),
                 ], required: [])
         ),
@@ -504,8 +527,9 @@ enum OpenAPIComponents {
             object(
                 [
                     ("accessKeyId", awsText(128)), ("secretAccessKey", awsText(1024)),
-                    ("sessionToken", .string(pattern: "^[\\x21-\\x7e]*$", maxLength: 8192)),
-                    ("region", .string(pattern: "^[a-z0-9-]*$", maxLength: 64)),
+                    // An empty session token or region is none.
+                    ("sessionToken", .secret(awsOptionalPattern, maxLength: 8192)),
+                    ("region", .string(pattern: regionPattern, maxLength: 64)),
                 ], optional: ["sessionToken", "region"])
         ),
         (
@@ -529,19 +553,25 @@ enum OpenAPIComponents {
     ]
 
     /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.
-    static let csr = OpenAPISchema.string(pattern: "^[\\t\\n\\r\\x20-\\x7e]*$", maxLength: 16_384)
+    static let csr = OpenAPISchema.string(pattern: csrPattern, maxLength: 16_384)
+    static let csrPattern = "^[\\t\\n\\r\\x20-\\x7e]*$"
 
     /// A camera's URL, at most 2048 code points. What else the server checks (a supported scheme with a host, or
     /// a file path; credentials percent-encoded) is said in words: a pattern could not say it exactly.
     static let cameraURL = OpenAPISchema.requestText(maxLength: 2048)
 
     /// An event's type or a device's event id: 1-64 ASCII letters, digits, `_`, `.`, `:` or `-`.
-    static let plainToken = OpenAPISchema.string(pattern: "^[A-Za-z0-9_.:-]+$", minLength: 1, maxLength: 64)
+    static let plainToken = OpenAPISchema.string(pattern: plainTokenPattern, minLength: 1, maxLength: 64)
+    static let plainTokenPattern = "^[A-Za-z0-9_.:-]+$"
 
-    /// An AWS key: one line of printable ASCII without spaces, 1 to `maxLength` characters.
+    /// An AWS credential: one line of printable ASCII without spaces, 1 to `maxLength` characters, never repeated in
+    /// an answer (any of them may be the secret pasted in the wrong field).
     static func awsText(_ maxLength: Int) -> OpenAPISchema {
-        .string(pattern: "^[\\x21-\\x7e]+$", minLength: 1, maxLength: maxLength)
+        .secret(awsPattern, minLength: 1, maxLength: maxLength)
     }
+    static let awsPattern = "^[\\x21-\\x7e]+$"
+    static let awsOptionalPattern = "^[\\x21-\\x7e]*$"
+    static let regionPattern = "^[a-z0-9-]*$"
 
     /// The component schemas by name, for ``OpenAPISchema/problem(with:at:)``.
     static let byName: [String: OpenAPISchema] = Dictionary(uniqueKeysWithValues: schemas.map { ($0.0, $0.1) })
