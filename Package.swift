@@ -65,7 +65,8 @@ let package = Package(
         .target(
             name: "VantageListeners",
             dependencies: [
-                .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6),
         // Tracking, zones and counting lines: plain Swift, no dependencies, so the SDK can use it in apps.

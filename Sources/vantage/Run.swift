@@ -167,12 +167,13 @@ struct Run: AsyncParsableCommand {
     var jsonSummary = false
 
     func validate() throws {
+        let hostNameCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._"))
         for name in httpAllowedHosts
-        where name.isEmpty || name.count > 253
-            || !name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-._".unicodeScalars.contains($0) })
+        where name.isEmpty || name.count > 253 || !name.unicodeScalars.allSatisfy(hostNameCharacters.contains)
         {
             throw ValidationError(
-                "--http-allowed-host takes a host name like view.example.com (no scheme, port or path), not '\(name.prefix(64))'")
+                "--http-allowed-host takes a host name like view.example.com (no scheme, port or path), not "
+                    + "'\(name.prefix(64))'")
         }
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")

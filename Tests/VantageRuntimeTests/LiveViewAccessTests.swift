@@ -49,7 +49,9 @@ struct LiveViewAccessTests {
                 #expect(refused.body.contains("refused"), "\(refused.body)")
             }
             #expect(server.signals.all == [], "a refused request reached the camera")
-            let sameOrigin = try await server.curl(["-H", "Origin: http://127.0.0.1:\(server.port)", "-X", "POST", pause])
+            let sameOrigin = try await server.curl([
+                "-H", "Origin: http://127.0.0.1:\(server.port)", "-X", "POST", pause,
+            ])
             #expect(sameOrigin.status == 200, "\(sameOrigin)")
             let plain = try await server.curl(["-X", "POST", pause])
             #expect(plain.status == 200, "\(plain)")

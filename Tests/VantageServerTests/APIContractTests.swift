@@ -33,9 +33,14 @@ struct APIContractTests {
             "cd '\(Self.folder.path)' && exec python3 -m schemathesis.cli --config-file schemathesis.toml run "
             + "'\(url.absoluteString)openapi.json' -H 'Authorization: Bearer \(token)' --checks all --seed 1 "
             + "--max-examples 10 --workers 1 --no-color"
+        // Hypothesis keeps its files in a folder of the test's own, not in the source tree.
+        let storage = data.appending(path: "hypothesis")
         let result = try await TestProcess.run(
-            ["sh", "-c", command], environment: ["PYTHONPATH": Self.schemathesis.path, "SCHEMATHESIS_TELEMETRY": "false"]
-        )
+            ["sh", "-c", command],
+            environment: [
+                "PYTHONPATH": Self.schemathesis.path, "SCHEMATHESIS_TELEMETRY": "false",
+                "HYPOTHESIS_STORAGE_DIRECTORY": storage.path,
+            ])
         let summary = result.output.split(separator: "\n").filter {
             $0.contains("generated") || $0.contains("Tested:") || $0.contains("Selected:")
         }

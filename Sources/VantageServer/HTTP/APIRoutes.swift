@@ -192,7 +192,8 @@ enum APIRoutes {
             ext.map { c in c.isLetter ? "[\(c.lowercased())\(c.uppercased())]" : c == "." ? "\\." : String(c) }.joined()
         }
         return .string(
-            pattern: "^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\(extensions.joined(separator: "|")))$", minLength: 1, maxLength: 255)
+            pattern: "^[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\(extensions.joined(separator: "|")))$", minLength: 1,
+            maxLength: 255)
     }()
 
     /// The query of the log routes.
@@ -474,7 +475,9 @@ enum APIRoutes {
                 .init(name: "type", schema: .text, description: "only this type"),
                 .init(name: "since", schema: .requestTime, description: "at or after this time"),
                 .init(name: "until", schema: .requestTime, description: "before this time"),
-                .init(name: "limit", schema: .integer(minimum: 1, maximum: 500), description: "page size, 1-500 (default 50)"),
+                .init(
+                    name: "limit", schema: .integer(minimum: 1, maximum: 500),
+                    description: "page size, 1-500 (default 50)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
             ], status: 200, content: .json(.ref("EventPage"))
         ) { call in
@@ -538,7 +541,8 @@ enum APIRoutes {
             summary: "The audit log, newest first", access: .role(.admin),
             query: [
                 .init(
-                    name: "limit", schema: .integer(minimum: 1, maximum: 500), description: "page size, 1-500 (default 100)"),
+                    name: "limit", schema: .integer(minimum: 1, maximum: 500),
+                    description: "page size, 1-500 (default 100)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
             ], status: 200, content: .json(.ref("AuditPage"))
         ) { call in

@@ -34,7 +34,8 @@ indirect enum OpenAPISchema: Sendable {
     static let requestTime = OpenAPISchema.string(
         format: "date-time",
         pattern:
-            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?(Z|[+-](0[0-9]|1[0-7]):[0-5][0-9]|[+-]18:00)$")
+            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?(Z|[+-](0[0-9]|1[0-7]):[0-5][0-9]|[+-]18:00)$"
+    )
     static func values<T: RawRepresentable & CaseIterable>(_: T.Type) -> OpenAPISchema where T.RawValue == String {
         .string(values: T.allCases.map(\.rawValue))
     }
@@ -60,7 +61,8 @@ indirect enum OpenAPISchema: Sendable {
         OpenAPIComponents.awsPattern: "has spaces, line breaks or characters outside ASCII: copy it again",
         OpenAPIComponents.awsOptionalPattern: "has spaces, line breaks or characters outside ASCII: copy it again",
         OpenAPIComponents.regionPattern: "must be a region name like us-east-1",
-        APIRoutes.modelFilename.pattern ?? "": "must be a plain file name (letters, digits, '.', '_', '-', '+') ending in "
+        APIRoutes.modelFilename.pattern ?? "":
+            "must be a plain file name (letters, digits, '.', '_', '-', '+') ending in "
             + Store.modelExtensions.joined(separator: ", "),
         APIRoutes.versionPattern: "must be 1-32 letters, digits, '.', '_' or '-' (e.g. 1.0)",
     ]
@@ -319,7 +321,12 @@ enum OpenAPIComponents {
             request(
                 [
                     ("softwareVersion", .requestText(maxLength: 64)),
-                    ("metrics", .map(.number, keys: .string(pattern: OpenAPISchema.noNUL, minLength: 1, maxLength: 64), maxProperties: 64)),
+                    (
+                        "metrics",
+                        .map(
+                            .number, keys: .string(pattern: OpenAPISchema.noNUL, minLength: 1, maxLength: 64),
+                            maxProperties: 64)
+                    ),
                 ], required: [])
         ),
         ("MetricPoint", object([("name", .text), ("time", .time), ("value", .number)])),
