@@ -235,7 +235,8 @@ extension InferenceModel {
                 throw fail(
                     .shapeMismatch,
                     "the tensor for input '\(input.name)' has shape \(describe(input.shape)), whose size does not "
-                        + "fit in memory: send a dense array of the shape the model takes (\(describe(port.dimensions)))")
+                        + "fit in memory: send a dense array of the shape the model takes (\(describe(port.dimensions)))"
+                )
             }
             guard input.data.count == needed, input.data.baseAddress != nil else {
                 throw fail(

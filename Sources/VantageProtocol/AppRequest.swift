@@ -139,7 +139,6 @@ public struct AppRequestLimits: Sendable, Equatable {
     }
 }
 
-
 /// Decodes application → runtime messages into ``AppRequest`` values. Pure: it looks at the bytes and the limits
 /// only, and keeps nothing between calls but reusable capacity (a warm decoder allocates nothing for a `put` or an
 /// `event` but the strings it returns).
@@ -195,7 +194,8 @@ public struct AppRequestDecoder: Sendable {
         case .bye:
             return .bye
         case .config, .frames, .end, .timeout, .inferResult, .ok, .error:
-            throw ProtocolError("message type \(type) (\(messageType)) goes from the runtime to an application, not back")
+            throw ProtocolError(
+                "message type \(type) (\(messageType)) goes from the runtime to an application, not back")
         }
     }
 
@@ -288,7 +288,8 @@ public struct AppRequestDecoder: Sendable {
         for axis in 0..<rank {
             let dimension = try r.i64("\(label)'s dimensions")
             guard dimension > 0, let size = Int(exactly: dimension) else {
-                throw r.failure("\(label) has dimension \(dimension) at axis \(axis): every dimension must be 1 or more")
+                throw r.failure(
+                    "\(label) has dimension \(dimension) at axis \(axis): every dimension must be 1 or more")
             }
             let (product, overflow) = needed.multipliedReportingOverflow(by: size)
             guard !overflow, product <= limits.tensorSlotBytes else {

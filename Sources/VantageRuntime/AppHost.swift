@@ -409,19 +409,21 @@ final class AppHost: @unchecked Sendable {
             limits: AppRequestLimits(
                 tensorSlots: configuration.tensorSlots, tensorSlotBytes: configuration.tensorSlotBytes))
         var badRequests = 0
-        func decode(_ header: (type: UInt16, requestId: UInt32, payloadLength: Int)) throws(ProtocolError) -> AppRequest {
+        func decode(type: UInt16, payloadLength: Int) throws(ProtocolError) -> AppRequest {
             let decoded = buffer.withUnsafeBytes { raw in
                 let payload = UnsafeRawBufferPointer(
-                    rebasing: raw[messageHeaderSize..<messageHeaderSize + header.payloadLength])
+                    rebasing: raw[messageHeaderSize..<messageHeaderSize + payloadLength])
                 return Result { () throws(ProtocolError) -> AppRequest in
-                    try decoder.decode(type: header.type, payload: payload)
+                    try decoder.decode(type: type, payload: payload)
                 }
             }
             return try decoded.get()
         }
         do {
             let hello = try channel.receive(into: &buffer, maxLength: Self.maxMessageBytes)
-            guard hello.type == MessageType.hello.rawValue, case .hello = try decode(hello) else {
+            guard hello.type == MessageType.hello.rawValue,
+                case .hello = try decode(type: hello.type, payloadLength: hello.payloadLength)
+            else {
                 throw ProtocolError("the application spoke before saying hello")
             }
             writer.begin(.config)
@@ -434,7 +436,7 @@ final class AppHost: @unchecked Sendable {
                 lastMessage.store(monotonicNanos(), ordering: .relaxed)
                 let request: AppRequest
                 do {
-                    request = try decode(header)
+                    request = try decode(type: header.type, payloadLength: header.payloadLength)
                 } catch {
                     badRequests += 1
                     logger.log(
@@ -635,7 +637,8 @@ final class AppHost: @unchecked Sendable {
                     let inputs = zip(tensors, elements).map { tensor, element in
                         TensorInput(
                             name: tensor.name, shape: tensor.shape, elementType: element,
-                            data: UnsafeRawBufferPointer(start: arena.base + tensor.arenaOffset, count: tensor.byteCount))
+                            data: UnsafeRawBufferPointer(
+                                start: arena.base + tensor.arenaOffset, count: tensor.byteCount))
                     }
                     try await models.inferTensors(model, inputs: inputs, wants: wants, into: &w)
                 }
@@ -724,7 +727,8 @@ final class AppHost: @unchecked Sendable {
             {
                 let reason = "not responding: no request for \(configuration.appHangTimeout)"
                 counters.withLock { $0.stopNote = reason }
-                logger.warning("application \(reason); killing it", metadata: ["pid": "\(Self.programPID(of: process))"])
+                logger.warning(
+                    "application \(reason); killing it", metadata: ["pid": "\(Self.programPID(of: process))"])
                 Self.killHard(process)
                 channel.close()
                 return

@@ -97,7 +97,9 @@ struct LogLineSplitter {
     }
 
     private func cut(_ text: UnsafeRawBufferPointer) -> String {
-        String(decoding: UnsafeRawBufferPointer(rebasing: text[text.startIndex..<text.startIndex + maxBytes]), as: UTF8.self)
+        String(
+            decoding: UnsafeRawBufferPointer(rebasing: text[text.startIndex..<text.startIndex + maxBytes]),
+            as: UTF8.self)
             + " … [line cut at \(maxBytes) bytes]"
     }
 }

@@ -58,7 +58,9 @@ struct AppIsolationTests {
 
     // Guards: sockets were `/tmp/vantage-<pid>-<n>-<node>.sock` with the umask's mode: any local user could guess the
     // name, connect and speak for the node (read its frames, publish its events), or plant a socket there first.
-    @Test("A node's socket is 0600 in a 0700 folder with a random name, gone at the end; a killed run's folder is removed")
+    @Test(
+        "A node's socket is 0600 in a 0700 folder with a random name, gone at the end; a killed run's folder is removed"
+    )
     func privateSocketFolder() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-sockets-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -118,7 +120,8 @@ struct AppIsolationTests {
     // logged afterwards reached the runtime's log.
     @Test("A 3 MiB line in the logs folder is passed on cut, and the lines after it still arrive")
     func longLogLine() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-longline-\(UUID().uuidString)")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vantage-longline-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
         let log = CapturedLog()
         let script = """

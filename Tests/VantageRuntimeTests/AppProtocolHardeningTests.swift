@@ -221,7 +221,8 @@ struct AppProtocolHardeningTests {
                 "entry": ["path": entry[0], "name": "", "arguments": Array(entry.dropFirst())],
             ]
         ]
-        try JSONSerialization.data(withJSONObject: descriptor).write(to: package.appendingPathComponent("descriptor.json"))
+        try JSONSerialization.data(withJSONObject: descriptor).write(
+            to: package.appendingPathComponent("descriptor.json"))
         try #"""
         {"nodeGraph": {"envelopeVersion": "2021-01-01",
           "packages": [{"name": "123456789012::probe_code", "version": "1.0"}],
@@ -278,7 +279,8 @@ struct AppProtocolHardeningTests {
         try bytes.withUnsafeBytes { buffer in
             var sent = 0
             while sent < buffer.count {
-                let n = Foundation.send(channel.fd, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
+                let n = Foundation.send(
+                    channel.fd, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
                 guard n > 0 else { throw ProtocolError("send failed") }
                 sent += n
             }
@@ -287,7 +289,8 @@ struct AppProtocolHardeningTests {
         let reply = try channel.receive(into: &buffer)
         guard reply.type == MessageType.error.rawValue else { return (reply.type, reply.requestId, nil, nil) }
         return try buffer.withUnsafeBytes { raw in
-            var r = WireReader(UnsafeRawBufferPointer(rebasing: raw[messageHeaderSize..<messageHeaderSize + reply.payloadLength]))
+            var r = WireReader(
+                UnsafeRawBufferPointer(rebasing: raw[messageHeaderSize..<messageHeaderSize + reply.payloadLength]))
             return (reply.type, reply.requestId, try r.u32(), try r.string())
         }
     }

@@ -3,7 +3,9 @@
 Every frame: OpenCV pre-processing in Python (resize to the model's 300x300, BGR -> RGB), the model node called by
 name with `self.call({"data": x}, "model_node")`, boxes and labels attached with `add_rect`/`add_label`, the count
 drawn on the image with OpenCV, the frames sent to the display with `put`. When the count of a camera changes, an
-event is published (`publish` is Vantage's addition to panoramasdk; the rest is the Panorama API unchanged).
+event is published (`publish` is Vantage's addition to panoramasdk; the rest is the Panorama API unchanged). An event
+the runtime cannot store (a full disk) is logged, at most once every ten seconds, and the counting goes on: an
+exception that escapes the loop ends the process, and the runtime restarts it over and over while the disk stays full.
 """
 import logging
 import sys
@@ -28,6 +30,7 @@ class Application(panoramasdk.node):
         self.counts = {}
         self.recent = {}
         self.frames = 0
+        self.publish_errors = ThrottledLog(every=10.0)
         logger.info(
             "parameters: threshold=%r max_people=%r draw_boxes=%r site=%r",
             self.threshold, self.max_people, self.draw_boxes, self.site)
@@ -77,7 +80,30 @@ class Application(panoramasdk.node):
                  "stream": stream.stream_id, "count": count, "previous": previous or 0,
                  "maxPeople": self.max_people, "frame": self.frames, "time": stream.time_stamp[0]}
         logger.info("%s: %d people", stream.stream_id, count)
-        self.publish(event, snapshot=stream if crossed or previous is None else None)
+        try:
+            self.publish(event, snapshot=stream if crossed or previous is None else None)
+        except RuntimeError as error:  # the runtime refused the event (e.g. its disk is full): it was not stored
+            self.publish_errors.report("could not publish the %s event (counting goes on): %s", event["type"], error)
+
+
+class ThrottledLog:
+    """Logs a recurring error at most once per interval, with how many were held back meanwhile."""
+
+    def __init__(self, every):
+        self.every = every
+        self.last = None
+        self.held_back = 0
+
+    def report(self, message, *args):
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.every:
+            self.held_back += 1
+            return
+        if self.held_back:
+            message += " (and %d more since the last report)" % self.held_back
+        logger.warning(message, *args)
+        self.last = now
+        self.held_back = 0
 
 
 def get_logger(name=__name__, level=logging.INFO):

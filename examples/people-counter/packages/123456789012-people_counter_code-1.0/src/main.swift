@@ -1,7 +1,9 @@
 // The people counter: detects people on every camera with the SSDLite model node, draws their boxes and the
 // count on the live view, and publishes an event when the count in view changes, with a snapshot when it goes
 // above the `max_people` parameter. The count is the median of the last five frames' detections, so one frame
-// where the detector misses somebody does not make two events.
+// where the detector misses somebody does not make two events. An event the runtime cannot store (a full disk) is
+// logged, at most once every ten seconds, and the counting goes on: an error that escapes `main` ends the process and
+// the runtime restarts it, over and over while the disk stays full.
 import Foundation
 import VantageSDK
 
@@ -24,6 +26,7 @@ struct PeopleCounter {
         let maxPeople = node.int("max_people") ?? 5
         var counts: [String: Int] = [:]
         var recent: [String: [Int]] = [:]
+        var publishErrors = ThrottledLog(every: .seconds(10))
         log("people counter on \(node.config.cameras.map(\.name)); min_score \(minScore), max_people \(maxPeople)")
 
         // The counter never reads pixels itself (the runtime draws its overlays), so it skips the BGR copies.
@@ -60,7 +63,11 @@ struct PeopleCounter {
                     let event = CountEvent(
                         type: crossed ? "over_threshold" : "count_changed", stream: frame.streamId, count: count,
                         previous: previous ?? 0, maxPeople: maxPeople, frame: frame.ref.sequence)
-                    try await node.publish(event, snapshot: crossed || previous == nil ? frame : nil)
+                    do {
+                        try await node.publish(event, snapshot: crossed || previous == nil ? frame : nil)
+                    } catch {
+                        publishErrors.report("could not publish the \(event.type) event (counting goes on): \(error)")
+                    }
                 }
             }
             try node.put(frames, to: "video_out")
@@ -70,5 +77,25 @@ struct PeopleCounter {
 
     static func log(_ message: String) {
         FileHandle.standardError.write(Data("people-counter: \(message)\n".utf8))
+    }
+}
+
+/// Logs a recurring error at most once per interval, with how many were held back meanwhile.
+struct ThrottledLog {
+    let interval: Duration
+    private var last: ContinuousClock.Instant?
+    private var heldBack = 0
+
+    init(every interval: Duration) { self.interval = interval }
+
+    mutating func report(_ message: String) {
+        let now = ContinuousClock.now
+        if let last, now - last < interval {
+            heldBack += 1
+            return
+        }
+        PeopleCounter.log(message + (heldBack > 0 ? " (and \(heldBack) more since the last report)" : ""))
+        last = now
+        heldBack = 0
     }
 }
