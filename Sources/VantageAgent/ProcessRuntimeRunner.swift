@@ -113,6 +113,8 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         var delay: Duration = .seconds(1)
         /// Standard error's last lines, for a crash report.
         var stderrTail: [String] = []
+        /// The first line of a Swift crash report on standard error.
+        var crashLine: String?
     }
 
     private let state = Mutex(State())
@@ -207,9 +209,10 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             state.withLock { state in
                 state.startWaiter = continuation
                 state.stderrTail = []
+                state.crashLine = nil
             }
             do {
-                try process.run()
+                try Spawner.shared.run(process)
             } catch {
                 let waiter = state.withLock { state in
                     defer { state.startWaiter = nil }
@@ -303,6 +306,10 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 state.withLock { state in
                     state.stderrTail.append(text)
                     if state.stderrTail.count > 20 { state.stderrTail.removeFirst() }
+                    // Swift's own crash report: "Fatal error: …", "💣 Program crashed: …", then a long backtrace.
+                    if state.crashLine == nil, text.contains("Fatal error") || text.contains("Program crashed") {
+                        state.crashLine = text.trimmingCharacters(in: .whitespaces)
+                    }
                 }
                 logged += 1
                 if logged <= 200 { logger.warning("runtime worker: \(text)") }
@@ -331,7 +338,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 state.baseCrashes += state.status?.crashes ?? 0
                 state.status = nil
             }
-            return (state.stopping, state.running, state.startWaiter, state.stderrTail)
+            return (state.stopping, state.running, state.startWaiter, state.crashLine.map { [$0] } ?? state.stderrTail)
         }
         exited.store(true, ordering: .releasing)
         stopped.withLock { waiting in
@@ -387,5 +394,62 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         case SIGTERM: "SIGTERM"
         default: "signal \(signal)"
         }
+    }
+}
+
+/// Starts child processes from one thread that lives as long as the agent. A worker asks the kernel to kill it when
+/// its parent dies (PR_SET_PDEATHSIG), and Linux means the parent *thread*: a child started from a pool thread that
+/// later exits would be killed with it.
+final class Spawner: Sendable {
+    static let shared = Spawner()
+
+    private struct Job: @unchecked Sendable {
+        // Unchecked: the process is handed to the spawner thread and not touched by the caller until it is started.
+        let process: Process
+        let done: @Sendable ((any Error)?) -> Void
+    }
+
+    private let jobs = Mutex<[Job]>([])
+    private let condition = NSCondition()
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                var next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                while next == nil {
+                    condition.wait()
+                    next = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+                }
+                condition.unlock()
+                guard let job = next else { continue }
+                do {
+                    try job.process.run()
+                    job.done(nil)
+                } catch {
+                    job.done(error)
+                }
+            }
+        }
+        thread.name = "runtime worker spawner"
+        thread.start()
+    }
+
+    /// Starts `process` on the spawner thread and waits until it is started.
+    func run(_ process: Process) throws {
+        let result = Mutex<(any Error)??>(nil)
+        let started = DispatchSemaphore(value: 0)
+        condition.lock()
+        jobs.withLock {
+            $0.append(
+                Job(process: process) { error in
+                    result.withLock { $0 = .some(error) }
+                    started.signal()
+                })
+        }
+        condition.signal()
+        condition.unlock()
+        started.wait()
+        if case .some(.some(let error)) = result.withLock({ $0 }) { throw error }
     }
 }

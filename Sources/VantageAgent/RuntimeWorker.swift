@@ -163,6 +163,7 @@ struct ChannelDestination: EventDestination {
     let cameraIDs: [String: String]
 
     func store(_ event: RuntimeEvent) throws {
+        Self.crashHook()
         let sequence = acks.reserve()
         let message = WorkerMessage.event(
             sequence: sequence, event: AgentEvent(event, instanceID: instanceID, cameraIDs: cameraIDs))
@@ -174,6 +175,19 @@ struct ChannelDestination: EventDestination {
         if let error = acks.wait(for: sequence, timeout: .seconds(60)) {
             throw RuntimeError(error.hasPrefix("the event") ? error : "the event could not be stored: \(error)")
         }
+    }
+}
+
+extension ChannelDestination {
+    /// For the agent's end-to-end tests: `VANTAGE_RUNTIME_CRASH_AT=event:MARKER` makes the worker trap (as a bug in
+    /// the runtime would) on its first event, once: the marker file records that it happened.
+    static func crashHook() {
+        guard let spec = ProcessInfo.processInfo.environment["VANTAGE_RUNTIME_CRASH_AT"], spec.hasPrefix("event:")
+        else { return }
+        let marker = String(spec.dropFirst("event:".count))
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        _ = FileManager.default.createFile(atPath: marker, contents: Data("event".utf8))
+        fatalError("a crash asked for by VANTAGE_RUNTIME_CRASH_AT (a test hook)")
     }
 }
 

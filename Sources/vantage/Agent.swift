@@ -117,6 +117,8 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A runtime worker that died leaves a closed pipe: writing to it must fail, not kill the agent.
+        signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel)!
         // Every line goes to standard error, to DIR/logs/agent.log (rotated) and to the server.
         LoggingSystem.bootstrap { label in
@@ -140,6 +142,10 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
         configuration.softwareVersion = Vantage.configuration.version
         configuration.crashAt = ProcessInfo.processInfo.environment["VANTAGE_AGENT_CRASH_AT"]
+        // Each instance runs in a child process of its own (`vantage agent-runtime`), so nothing an application or
+        // a model does can take the agent down.
+        configuration.runtimeExecutable = Run.executable
+        configuration.logLevel = level
 
         do {
             let identity = try await self.identity(configuration, logger: logger)
@@ -183,5 +189,19 @@ struct AgentCommand: AsyncParsableCommand {
             )
         }
         return identity
+    }
+}
+
+/// `vantage agent-runtime`: the agent's runtime worker, one per instance; the agent starts it and tells it what to
+/// run over its standard input. Not for people.
+struct AgentRuntimeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent-runtime",
+        abstract: "The process in which `vantage agent` runs one instance (started by the agent only).",
+        shouldDisplay: false)
+
+    func run() async throws {
+        let status = await RuntimeWorker.main()
+        if status != 0 { throw ExitCode(status) }
     }
 }

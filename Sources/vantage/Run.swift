@@ -340,10 +340,13 @@ struct Run: AsyncParsableCommand {
     }
 
     /// The folder of the running `vantage` binary, where code-node executables built with it live.
-    static var executableDirectory: URL {
+    static var executableDirectory: URL { executable.deletingLastPathComponent() }
+
+    /// The running `vantage` binary.
+    static var executable: URL {
         let path =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: path).deletingLastPathComponent()
+        return URL(fileURLWithPath: path)
     }
 }

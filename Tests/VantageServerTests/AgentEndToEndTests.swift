@@ -14,6 +14,22 @@ import VantageClient
 
 @Suite("vantage agent end to end", .serialized)
 struct AgentEndToEndTests {
+    /// The `vantage agent-runtime` children of the agent `pid`, from /proc.
+    static func runtimeWorkers(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"),
+                let parent = stat[stat.index(after: close)...].split(separator: " ").dropFirst().first.flatMap({
+                    Int32($0)
+                }),
+                parent == pid,
+                let command = try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)
+            else { return false }
+            return command.contains("agent-runtime")
+        }
+    }
+
     @Test(
         "two agents enroll (one renews its certificate); the other runs two people counters side by side, is upgraded, rolls back a broken version, and loses no event while the server is down"
     )
@@ -48,8 +64,8 @@ struct AgentEndToEndTests {
         let perCamera = try await fleet.client.deviceMetrics(deviceA).map(\.name)
         #expect(perCamera.contains { $0.hasPrefix("camera.") && $0.hasSuffix(".fps") }, "\(Set(perCamera))")
 
-        // A second instance of the same application runs beside it on the same device and the same camera, which
-        // is decoded once for both.
+        // A second instance of the same application runs beside it on the same device and the same camera. Each
+        // instance runs in a runtime worker of its own (a crash in one never stops the other), so each decodes it.
         let lobby = try #require(try await fleet.client.listCameras().first { $0.deviceId == deviceA })
         let second = try await fleet.deployPeopleCounter(on: deviceA, version: "1.0", label: "-2", camera: lobby.id)
         try await fleet.waitForDeployment(second, version: "1.0", agent: agentA)
@@ -58,7 +74,7 @@ struct AgentEndToEndTests {
             return events.contains { $0.instanceId == second } && events.contains { $0.instanceId == instance }
         }
         let shared = try await fleet.fetch("http://127.0.0.1:\(fleet.metricsPort("edge-a"))/metrics")
-        #expect(shared.contains("vantage_agent_cameras_open 1"), "one camera stream for two instances")
+        #expect(shared.contains("vantage_agent_cameras_open 2"), "one camera stream per instance's worker")
         #expect(try await fleet.client.instance(instance).healthStatus == .running, "the first still runs")
         _ = try await fleet.client.removeInstance(second)
         try await fleet.waitUntil("the second instance is removed", timeout: .seconds(60)) {
@@ -134,6 +150,65 @@ struct AgentEndToEndTests {
         #expect(
             stored.allSatisfy { [instance, second].contains($0.instanceId) && $0.cameraId != nil },
             "events name their instance and camera")
+    }
+
+    @Test(
+        "a runtime worker that crashes (a trap, as a bug in the runtime, FFmpeg or OpenVINO would) does not take the agent down: the crash is reported and the instance runs again"
+    )
+    func runtimeCrashLeavesTheAgentUp() async throws {
+        // Guards the process boundary of issue 14: before it, the runtime ran inside the agent, so one crash ended
+        // the agent and every instance on the device. The crash is a real trap inside the runtime's event path
+        // (the test hook VANTAGE_RUNTIME_CRASH_AT, on the first event, once); a signal sent from outside would not
+        // do: Swift's crash handler returns from a SIGSEGV that was not a fault.
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let marker = fleet.folder.appending(path: "crashed-once")
+        let (device, agent) = try await fleet.enrollAgent(
+            "edge-crash", environment: ["VANTAGE_RUNTIME_CRASH_AT": "event:\(marker.path)"])
+        defer { agent.stop() }
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
+        do {
+            try await fleet.waitUntil("the crash is in the instance's log on the server", timeout: .seconds(120)) {
+                try await fleet.client.instanceLogs(instance).contains {
+                    $0.message.contains("the runtime worker killed by signal 4 (SIGILL): ")
+                        && $0.message.contains("Fatal error: a crash asked for by VANTAGE_RUNTIME_CRASH_AT")
+                        && $0.message.contains("starts the instance again in")
+                }
+            }
+        } catch {
+            let lines = agent.output.split(separator: "\n").filter { !$0.contains("runtime worker: ") }.suffix(20)
+            throw APITestError("\(error)\n\(lines.joined(separator: "\n"))")
+        }
+        #expect(FileManager.default.fileExists(atPath: marker.path), "the hook trapped")
+        #expect(kill(agent.processIdentifier, 0) == 0, "the agent is still running")
+        try await fleet.waitUntil("a new worker runs the instance again", timeout: .seconds(60)) {
+            let state = try await fleet.client.instance(instance)
+            return state.healthStatus == .running && Self.runtimeWorkers(of: agent.processIdentifier).count == 1
+        }
+        let before = try await fleet.events(device: device).count
+        try await fleet.waitUntil("events keep coming after the crash", timeout: .seconds(60)) {
+            try await fleet.events(device: device).count > before
+        }
+        try await fleet.waitUntil("the heartbeat counts the crash", timeout: .seconds(30)) {
+            let text = try await fleet.fetch("http://127.0.0.1:\(fleet.metricsPort("edge-crash"))/metrics")
+            return text.contains("vantage_agent_instance_runtime_crashes{instance=\"\(instance)\"} 1")
+        }
+        try await fleet.waitUntil("the recovery is in the instance's log on the server", timeout: .seconds(30)) {
+            try await fleet.client.instanceLogs(instance).contains {
+                $0.message.contains("the runtime worker runs the instance again")
+            }
+        }
+        #expect(
+            try await fleet.client.instance(instance).status == .deploymentSucceeded,
+            "a crash of a committed version is not a deployment failure")
+
+        // Stopping the agent stops its workers: none is left behind to run the instance twice.
+        let last = Self.runtimeWorkers(of: agent.processIdentifier)
+        kill(agent.processIdentifier, SIGKILL)
+        _ = try await agent.waitForExit(timeout: .seconds(10))
+        try await fleet.waitUntil("the workers die with the agent", timeout: .seconds(10)) {
+            last.allSatisfy { kill($0, 0) != 0 }
+        }
     }
 
     @Test("an outbox past its bound drops snapshots first, counts every drop, and the agent's memory stays flat")
