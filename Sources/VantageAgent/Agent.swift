@@ -77,6 +77,9 @@ public final class Agent: Service, Sendable {
         self.identity = identity
         self.logger = logger
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        // The folder holds the device key, camera passwords (journal), AWS keys and the outbox: the agent's user only,
+        // whatever the umask left on the files inside it.
+        chmod(configuration.dataDirectory.path, 0o700)
         link = try DeviceLink(identity: identity)
         outbox = try Outbox(path: configuration.outboxFile, limitBytes: configuration.outboxLimitBytes)
         reports = ReportQueue(link: link, logger: logger)
