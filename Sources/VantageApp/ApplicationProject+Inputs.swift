@@ -66,7 +66,8 @@ public struct ApplicationInputs: Sendable, Codable, Equatable {
             return .failure(CheckFailure("parameter \(node) is not overridable in the manifest"))
         }
         guard let value = ParameterValue(parsing: text, as: type) else {
-            return .failure(CheckFailure("parameter \(node) takes \(type.withArticle), not \"\(text)\""))
+            return .failure(
+                CheckFailure("parameter \(node) takes \(type.withArticle), not \"\(ManifestError.excerpt(text))\""))
         }
         if let violation = constraint?.constraintViolation(text) {
             return .failure(CheckFailure("parameter \(node): \(violation)"))

@@ -412,7 +412,8 @@ struct ProjectContext: Sendable {
             return fm.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
         }
         let dockerfile = package.appendingPathComponent("Dockerfile")
-        if let data = fm.contents(atPath: dockerfile.path),
+        // Read only up to the manifest limit: a padded Dockerfile costs no memory (and is then not read at all).
+        if case .data(let data) = readBoundedFile(dockerfile, limit: ApplicationProject.maxManifestBytes),
             let found = Dockerfile.panoramaSource(text: String(decoding: data, as: UTF8.self), isDirectory: isDirectory)
         {
             let url = found.relativePath.isEmpty ? package : package.appendingPathComponent(found.relativePath)
@@ -475,7 +476,8 @@ struct ProjectContext: Sendable {
                 "the descriptor of \(kind) node \"\(info.name)\" is missing: asset \"\(assetName)\" names \(file), "
                     + "which does not exist, no file in packages/\(package.reference.folderName)/ has that SHA-256, and "
                     + "packages/\(package.reference.folderName)/descriptor.json does not exist either",
-                hint: "put the descriptor at \(file), or write packages/\(package.reference.folderName)/descriptor.json: "
+                hint:
+                    "put the descriptor at \(file), or write packages/\(package.reference.folderName)/descriptor.json: "
                     + example)
         }
         throw info.error(
@@ -538,7 +540,9 @@ struct ProjectContext: Sendable {
             }
         }
         for url in candidates {
-            guard let data = fm.contents(atPath: url.path), data.count < 4 << 20 else { continue }
+            guard case .data(let data) = readBoundedFile(url, limit: ApplicationProject.maxManifestBytes) else {
+                continue
+            }
             if SHA256.hex(data) == digest { return url }
         }
         return nil

@@ -64,6 +64,10 @@ public enum ApplicationArchive {
                     .symbolicLink,
                     "the archive entry \"\(path.prefix(200))\" is a symbolic link: archive the files themselves")
             case .file:
+                // A manifest or descriptor is refused as soon as it is known to be too large: from the size the
+                // archive claims, and again from the bytes as they are unpacked (the claim may lie).
+                let limit: UInt64? = isManifest(relative) ? UInt64(ApplicationProject.maxManifestBytes) : nil
+                if let limit, entry.uncompressedSize > limit { throw manifestTooLarge(path) }
                 try FileManager.default.createDirectory(
                     at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
                 guard FileManager.default.createFile(atPath: destination.path, contents: nil) else {
@@ -72,15 +76,20 @@ public enum ApplicationArchive {
                 }
                 let handle = try FileHandle(forWritingTo: destination)
                 defer { try? handle.close() }
+                var entryBytes: UInt64 = 0
                 do {
                     _ = try archive.extract(entry, skipCRC32: false) { chunk in
                         written += UInt64(chunk.count)
+                        entryBytes += UInt64(chunk.count)
                         guard written <= maxUnpackedBytes else { throw UnpackLimit() }
+                        if let limit, entryBytes > limit { throw ManifestLimit() }
                         try handle.write(contentsOf: chunk)
                     }
                 } catch is UnpackLimit {
                     throw ApplicationArchiveError(
                         .tooLarge, "the archive unpacks to more than \(maxUnpackedBytes >> 30) GiB")
+                } catch is ManifestLimit {
+                    throw manifestTooLarge(path)
                 } catch {
                     throw ApplicationArchiveError(
                         .corruptEntry, "the archive entry \"\(path.prefix(200))\" is corrupt: \(error)")
@@ -91,6 +100,29 @@ public enum ApplicationArchive {
     }
 
     private struct UnpackLimit: Error {}
+    private struct ManifestLimit: Error {}
+
+    private static func manifestTooLarge(_ path: String) -> ApplicationArchiveError {
+        ApplicationArchiveError(
+            .manifestTooLarge,
+            "the archive entry \"\(ManifestError.excerpt(path, limit: 200))\" unpacks to more than "
+                + "\(ApplicationProject.maxManifestBytes >> 20) MiB, the most a manifest or descriptor may be: a "
+                + "manifest only describes the application (keep data in the package's assets)")
+    }
+
+    /// Whether the loader reads an entry as a manifest or descriptor (graph.json, package.json, descriptor.json,
+    /// an overrides file under graphs/, an asset descriptor `<sha256>.json`): those are capped at
+    /// ``ApplicationProject/maxManifestBytes`` while unpacking. Other files (data, models) only count toward
+    /// ``maxUnpackedBytes``.
+    public static func isManifest(_ relativePath: String) -> Bool {
+        let parts = relativePath.split(separator: "/")
+        guard let name = parts.last?.lowercased(), name.hasSuffix(".json") else { return false }
+        if ["graph.json", "package.json", "descriptor.json"].contains(name) { return true }
+        // graphs/ of the project, at the archive's root or in its one top-level folder.
+        if let graphs = parts.firstIndex(of: "graphs"), graphs <= 1 { return true }
+        let stem = name.dropLast(5)
+        return stem.count == 64 && stem.allSatisfy(\.isHexDigit)
+    }
 
     /// The entry path as a relative path inside the folder, or nil when it would escape it.
     public static func safeRelativePath(_ path: String) -> String? {
@@ -142,6 +174,8 @@ public struct ApplicationArchiveError: Error, CustomStringConvertible, Sendable 
         public static let symbolicLink = Code("symbolicLink")
         /// The archive unpacks to more than `ApplicationArchive.maxUnpackedBytes`.
         public static let tooLarge = Code("tooLarge")
+        /// A manifest or descriptor in the archive is larger than ``ApplicationProject/maxManifestBytes``.
+        public static let manifestTooLarge = Code("manifestTooLarge")
         /// An entry's data is damaged (e.g. its CRC-32 does not match).
         public static let corruptEntry = Code("corruptEntry")
         /// The archive has no entries.

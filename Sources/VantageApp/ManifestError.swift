@@ -85,6 +85,8 @@ public struct ManifestError: Error, CustomStringConvertible, Sendable {
         public static let invalidOverride = Code("invalidOverride")
         /// A network routing rule is not valid.
         public static let invalidRoutingRule = Code("invalidRoutingRule")
+        /// A manifest, descriptor or overrides file is larger than ``ApplicationProject/maxManifestBytes``.
+        public static let fileTooLarge = Code("fileTooLarge")
     }
 
     /// What kind of problem this is.
@@ -112,15 +114,17 @@ public struct ManifestError: Error, CustomStringConvertible, Sendable {
         _ code: Code, file: String? = nil, line: Int? = nil, column: Int? = nil, node: String? = nil,
         edge: String? = nil, key: String? = nil, message: String, hint: String
     ) {
+        // Names and keys may come from the file as typed, at any length: what is kept is bounded, so no error grows
+        // with its input (each call site quotes at most ``excerptLength`` characters; this is the backstop).
         self.code = code
-        self.file = file
+        self.file = file.map { Self.excerpt($0, limit: 1024) }
         self.line = line
         self.column = column
-        self.node = node
-        self.edge = edge
-        self.key = key
-        self.message = message
-        self.hint = hint
+        self.node = node.map { Self.excerpt($0, limit: 128) }
+        self.edge = edge.map { Self.excerpt($0, limit: 260) }
+        self.key = key.map { Self.excerpt($0, limit: 128) }
+        self.message = Self.excerpt(message, limit: 2000)
+        self.hint = Self.excerpt(hint, limit: 2000)
     }
 
     /// `"<file>:<line>:<column>: <what is wrong> — <what to do>"`.
@@ -135,6 +139,24 @@ public struct ManifestError: Error, CustomStringConvertible, Sendable {
             location += ": "
         }
         return "\(location)\(message) — \(hint)"
+    }
+}
+
+extension ManifestError {
+    /// The most characters of user input (a key, a value, a name) an error quotes.
+    public static let excerptLength = 80
+
+    /// What an error may quote of user input: at most ``excerptLength`` characters, with "…" when cut, so that a
+    /// megabyte-long key or value never comes back in a message.
+    public static func excerpt(_ text: some StringProtocol, limit: Int = excerptLength) -> String {
+        var prefix = ""
+        var count = 0
+        for character in text {
+            guard count < limit else { return prefix + "…" }
+            prefix.append(character)
+            count += 1
+        }
+        return prefix
     }
 }
 

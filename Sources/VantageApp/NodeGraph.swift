@@ -111,14 +111,26 @@ public struct NodeDecorator: Sendable, Codable, Equatable {
     }
 
     /// Why `text` breaks the value constraint, or nil when it keeps it (or there is none): the one check behind
-    /// `vantage run --param` and the control plane's instances.
+    /// `vantage run --param` and the control plane's instances. The pattern runs in ``ConstraintPattern``, whose
+    /// time is linear in the value's length (at most ``ConstraintPattern/maxValueLength`` characters), so no
+    /// pattern can stall the caller.
     public func constraintViolation(_ text: String) -> String? {
         guard let pattern = constraintRegex else { return nil }
-        guard let regex = try? Regex(pattern) else {
-            return "the manifest's constraint \(pattern) is not a valid regular expression: fix its constraintRegex"
+        let shownPattern = ManifestError.excerpt(pattern)
+        let compiled: ConstraintPattern
+        do {
+            compiled = try ConstraintPattern(pattern)
+        } catch {
+            return "the manifest's constraintRegex \(shownPattern) cannot be used (\(error.message)): fix it in the "
+                + "manifest and upload the package again"
         }
-        guard (try? regex.wholeMatch(in: text)) == nil else { return nil }
-        return "\"\(text)\" does not match \(pattern)" + (constraintText.map { " (\($0))" } ?? "")
+        guard text.unicodeScalars.count <= ConstraintPattern.maxValueLength else {
+            return "the value is longer than \(ConstraintPattern.maxValueLength) characters, the most a parameter "
+                + "with a constraintRegex may hold"
+        }
+        guard !compiled.matches(text) else { return nil }
+        return "\"\(ManifestError.excerpt(text))\" does not match \(shownPattern)"
+            + (constraintText.map { " (\(ManifestError.excerpt($0)))" } ?? "")
     }
 }
 
@@ -480,11 +492,23 @@ enum GraphReader {
         guard let value else { return nil }
         let reader = try ObjectReader(value, source: source, what: "the decorator of \(owner)", node: node)
         try reader.rejectUnknownKeys(["title", "description", "constraintText", "constraintRegex"])
+        let constraintRegex = try reader.optionalString("constraintRegex", example: "\"^[0-9.]+$\"")
+        if let constraintRegex {
+            do {
+                _ = try ConstraintPattern.checked(constraintRegex)
+            } catch {
+                throw reader.error(
+                    .invalidValue, at: reader["constraintRegex"]?.position, key: "constraintRegex",
+                    "the constraintRegex of \(owner), \(ManifestError.excerpt(constraintRegex)), cannot be used: "
+                        + error.message,
+                    hint: "write a simpler pattern (see docs/manifest.md, \"Constraint patterns\")")
+            }
+        }
         return NodeDecorator(
             title: try reader.optionalString("title", example: "\"Camera\""),
             description: try reader.optionalString("description", example: "\"Pick a stream\""),
             constraintText: try reader.optionalString("constraintText", example: "\"A number from 0 to 1\""),
-            constraintRegex: try reader.optionalString("constraintRegex", example: "\"^[0-9.]+$\""))
+            constraintRegex: constraintRegex)
     }
 
     static func edges(_ values: [JSONValue], source: DocumentSource, map: inout GraphSourceMap) throws(ManifestError)

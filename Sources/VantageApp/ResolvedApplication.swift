@@ -232,10 +232,13 @@ public struct CameraSource: Sendable, Hashable, CustomStringConvertible, CustomR
             ])
     }
 
-    /// Replaces the user-information part of a URL (`user:password@`, or `user@`) with `***@`.
+    /// Replaces the user-information part of a URL (`user:password@`, or `user@`) with `***@`, and the values of
+    /// credentials in its query string (`?user=…&pwd=…`, see ``CameraURLQuery``) with `***`.
     ///
     /// When in doubt (a password with a raw `/`, `?` or `@` in it) it hides more rather than less.
-    public static func redact(_ url: String) -> String {
+    public static func redact(_ url: String) -> String { CameraURLQuery.redact(redactUserInfo(url)) }
+
+    private static func redactUserInfo(_ url: String) -> String {
         // Without "://" (`user:pass@host:554/x` typed without its scheme) the whole string is searched.
         let restStart = url.range(of: "://")?.upperBound ?? url.startIndex
         // The whole rest, not just up to '?' or '#': a password may hold either character unescaped.

@@ -57,13 +57,36 @@ public struct StreamSource: Sendable, Equatable {
     /// The URL as it may appear in logs: any `user:password@` replaced by `***@`.
     public var redactedURL: String { Self.redact(url) }
 
-    /// Replaces the credentials of a URL with `***`.
+    /// Replaces the credentials of a URL with `***`: its `user:password@`, and the values of credentials in its
+    /// query string (`?user=…&pwd=…`).
     public static func redact(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
+        guard let scheme = url.range(of: "://") else { return redactQuery(url) }
         let rest = url[scheme.upperBound...]
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<scheme.upperBound]) + "***" + String(rest[at...])
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return redactQuery(url) }
+        return redactQuery(String(url[..<scheme.upperBound]) + "***" + String(rest[at...]))
+    }
+
+    /// Query parameters whose values are credentials: the names of VantageApp's `CameraURLQuery.credentialNames`
+    /// (the control plane stores those encrypted), repeated here because this module depends on no other.
+    static let queryCredentialNames: Set<String> = [
+        "user", "username", "usr", "login", "loginuse", "account", "pwd", "pass", "passwd", "password", "psw",
+        "loginpas", "token", "access_token", "auth", "authorization", "apikey", "api_key", "key", "secret", "sig",
+        "signature",
+    ]
+
+    private static func redactQuery(_ url: String) -> String {
+        guard let question = url.firstIndex(of: "?") else { return url }
+        let rest = url[url.index(after: question)...]
+        let end = rest.firstIndex(of: "#") ?? rest.endIndex
+        let items = rest[..<end].split(separator: "&", omittingEmptySubsequences: false).map { item -> Substring in
+            guard let equals = item.firstIndex(of: "="),
+                queryCredentialNames.contains((item[..<equals].removingPercentEncoding ?? "").lowercased()),
+                item.index(after: equals) < item.endIndex
+            else { return item }
+            return item[...equals] + "***"
+        }
+        return String(url[...question]) + items.joined(separator: "&") + String(rest[end...])
     }
 
     /// The string FFmpeg opens: a path for files, the URL with separate credentials folded in for networks.

@@ -42,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     public var provisioningTokenLifetime: Duration = .seconds(3600)
     /// Where `/metrics` reads from (`vantage server` passes the registry it bootstrapped swift-metrics with).
     public var metrics = ServerMetrics()
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>` (others get 401); nil leaves
+    /// it open to anyone who reaches a listener (`vantage server --metrics-token-file`).
+    public var metricsToken: String?
     /// The idle timeout of both listeners' connections and the cap on them (together): a connection that sends no
     /// request head within the timeout is closed, and at the cap the longest-waiting one makes room.
     public var listenerLimits = ListenerLimits()
@@ -99,16 +102,36 @@ public struct ControlPlane: Sendable {
 
     /// Makes the configured database (without opening PostgreSQL connections yet).
     public static func makeDatabase(_ configuration: ServerConfiguration, logger: Logger) throws -> any Database {
-        do {
-            try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ServerError(
-                "cannot create the data folder \(configuration.dataDirectory.path): \(error.localizedDescription)")
-        }
+        try makeDataFolder(configuration.dataDirectory, logger: logger)
         if let url = configuration.databaseURL {
             return try PostgresDatabase(url: url, logger: logger)
         }
         return try SQLiteDatabase(path: configuration.sqliteFile.path)
+    }
+
+    /// Creates the data folder readable by this user only (0700, whatever the umask): it holds the database, the
+    /// key that encrypts credentials and the artifacts (camera snapshots among them). An existing folder that others
+    /// can read is left as its owner set it, with a warning.
+    static func makeDataFolder(_ folder: URL, logger: Logger) throws {
+        let manager = FileManager.default
+        guard !manager.fileExists(atPath: folder.path) else {
+            if let mode = (try? manager.attributesOfItem(atPath: folder.path))?[.posixPermissions] as? Int,
+                mode & 0o077 != 0
+            {
+                logger.warning(
+                    "the data folder can be read by other users: it holds the database, the credentials key and camera snapshots; run chmod 700 on it",
+                    metadata: ["data.folder": "\(folder.path)", "data.mode": "\(String(mode, radix: 8))"])
+            }
+            return
+        }
+        do {
+            try manager.createDirectory(
+                at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            // mkdir applies the umask; say the mode outright.
+            try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder.path)
+        } catch {
+            throw ServerError("cannot create the data folder \(folder.path): \(error.localizedDescription)")
+        }
     }
 
     /// Runs `body` with an opened control plane, keeping the database's connection pool running meanwhile.
@@ -185,8 +208,16 @@ public struct ControlPlane: Sendable {
         }
         router.get("/healthz") { _, _ in "ok\n" }
         let store = store
-        router.get("/metrics") { _, _ in
-            Response(
+        let metricsToken = configuration.metricsToken
+        router.get("/metrics") { request, _ in
+            if let metricsToken, !ServerMetrics.authorizes(request.headers[.authorization], token: metricsToken) {
+                var response = ErrorMiddleware.response(
+                    401, "/metrics needs the metrics token: send Authorization: Bearer <the --metrics-token-file token>"
+                )
+                response.headers[.wwwAuthenticate] = "Bearer realm=\"vantage metrics\""
+                return response
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: try await store.metrics.scrape(store))))
         }

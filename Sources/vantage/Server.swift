@@ -107,6 +107,13 @@ struct Server: AsyncParsableCommand {
                     + "the cap the one that waited longest without a request is closed.", valueName: "N"))
         var maxConnections: Int?
 
+        @Option(
+            help: ArgumentHelp(
+                "Require the token in FILE (its first line) as Authorization: Bearer on /metrics (or "
+                    + "$VANTAGE_METRICS_TOKEN_FILE, or the token itself in $VANTAGE_METRICS_TOKEN); without one, "
+                    + "/metrics is open to anyone who reaches a listener.", valueName: "FILE"))
+        var metricsTokenFile: String?
+
         @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error.", valueName: "LEVEL"))
         var logLevel = "info"
 
@@ -154,6 +161,16 @@ struct Server: AsyncParsableCommand {
             }
             configuration.deviceHostnames = deviceHostnames
             configuration.provisioningTokenLifetime = .seconds(tokenLifetimeMinutes * 60)
+            let environment = ProcessInfo.processInfo.environment
+            do {
+                if let file = metricsTokenFile ?? environment["VANTAGE_METRICS_TOKEN_FILE"] {
+                    configuration.metricsToken = try ServerMetrics.token(fromFile: URL(filePath: file))
+                } else if let token = environment["VANTAGE_METRICS_TOKEN"] {
+                    configuration.metricsToken = try ServerMetrics.checkedToken(token, from: "$VANTAGE_METRICS_TOKEN")
+                }
+            } catch let error as ServerError {
+                throw serverFailure(error)
+            }
             // One registry for /metrics: the server's own gauges and counters, and Hummingbird's request metrics.
             let metrics = ServerMetrics(registry: PrometheusCollectorRegistry())
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))

@@ -34,6 +34,10 @@ struct InstanceAWSCredentialsTests {
             // Another instance on another device, without credentials.
             var plainNew = fleet.instance("plain")
             plainNew.deviceId = otherDevice.id
+            // A camera goes only to its own device: the fleet's camera is line-3's once bound there.
+            let otherCamera = try await api.store.createCamera(
+                NewCamera(name: "line-4-dock", url: "rtsp://cam.local/line-4", deviceId: otherDevice.id))
+            plainNew.cameras = ["camera_node": otherCamera.id]
             let plain = try calls.expect(await api.call(.post, "\(v1)/instances", as: api.ops, json: plainNew))
                 .decode(ApplicationInstance.self)
             #expect(plain.awsCredentials == nil)

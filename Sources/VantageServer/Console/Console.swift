@@ -84,23 +84,46 @@ struct Console: Sendable {
         let fields = try await Self.formFields(request)
         let name = fields["user"] ?? ""
         let next = Self.safeNext(fields["next"])
-        guard
-            let (secret, caller) = try await store.login(
-                name: name, password: fields["password"] ?? "", lifetime: configuration.sessionLifetime)
-        else {
+        let outcome = try await store.signIn(
+            name: name, password: fields["password"] ?? "", lifetime: configuration.sessionLifetime,
+            client: context.channel.remoteAddress?.ipAddress)
+        // The name is shown back in the form (escaped, and bounded like the names the server accepts).
+        let shownName = String(name.prefix(128))
+        switch outcome {
+        case .signedIn(let secret, let caller):
+            try await store.audit(actor: caller.actor, action: "login", target: "console")
+            var response = Response.redirect(to: next ?? "/", type: .normal)
+            response.setCookie(
+                Cookie(
+                    name: AuthenticationMiddleware.sessionCookie, value: secret,
+                    maxAge: Int(configuration.sessionLifetime.components.seconds), path: "/",
+                    secure: configuration.secureCookies, httpOnly: true, sameSite: .strict))
+            return response
+        case .refused:
             // Not the name: people type their password into the wrong field.
             context.logger.info("console login refused")
             return Self.html(
-                Self.loginPage(user: name, next: next, error: "wrong user name or password"), status: 401)
+                Self.loginPage(user: shownName, next: next, error: "wrong user name or password"), status: 401)
+        case .throttled(let seconds):
+            context.logger.notice("console login throttled", metadata: ["login.retry_after_s": "\(seconds)"])
+            var response = Self.html(
+                Self.loginPage(
+                    user: shownName, next: next,
+                    error:
+                        "too many failed sign-ins for this user or from this address: wait \(seconds) s, then try again"
+                ),
+                status: 429)
+            response.headers[.retryAfter] = "\(seconds)"
+            return response
+        case .busy:
+            var response = Self.html(
+                Self.loginPage(
+                    user: shownName, next: next,
+                    error: "the server is checking many sign-ins at once: try again shortly"),
+                status: 503)
+            response.headers[.retryAfter] = "2"
+            return response
         }
-        try await store.audit(actor: caller.actor, action: "login", target: "console")
-        var response = Response.redirect(to: next ?? "/", type: .normal)
-        response.setCookie(
-            Cookie(
-                name: AuthenticationMiddleware.sessionCookie, value: secret,
-                maxAge: Int(configuration.sessionLifetime.components.seconds), path: "/",
-                secure: configuration.secureCookies, httpOnly: true, sameSite: .strict))
-        return response
     }
 
     private func logout(_ request: Request, _ context: ServerContext) async throws -> Response {

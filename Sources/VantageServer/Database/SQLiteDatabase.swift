@@ -15,9 +15,12 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
     private let path: String
     public var kind: DatabaseEngineKind { .sqlite }
 
-    /// Opens (creating when missing) the database file at `path`.
+    /// Opens (creating when missing) the database file at `path`. The file (and the `-wal` and `-shm` files SQLite
+    /// makes beside it, which take its mode) is readable by this user only, whatever the umask: it holds password
+    /// and token hashes and the sealed secrets.
     public init(path: String) throws {
         self.path = path
+        Self.makePrivate(path)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &db, flags, nil)
@@ -31,6 +34,17 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
             _ = try run(SQL(pragma))
         }
+        // Files an older release made with the umask's mode.
+        for suffix in ["-wal", "-shm"] { Self.makePrivate(path + suffix, create: false) }
+    }
+
+    /// Creates `path` with mode 0600 when missing (`create`), or takes group and other access away when it has any.
+    static func makePrivate(_ path: String, create: Bool = true) {
+        let descriptor = open(path, (create ? O_CREAT : 0) | O_RDONLY | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_mode & 0o077 != 0 { _ = fchmod(descriptor, 0o600) }
     }
 
     deinit {

@@ -33,6 +33,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
     ) async throws -> Response {
+        // /metrics has its own bearer token (ServerConfiguration.metricsToken), which is not an API token.
+        if request.uri.path == "/metrics" { return try await next(request, context) }
         var context = context
         if let certificate = try? await context.channel.nioSSL_peerCertificate().get() {
             // TLS verified it against the CA already; the database says whether it is still the device's.

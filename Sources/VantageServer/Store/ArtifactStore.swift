@@ -23,7 +23,12 @@ public struct LocalArtifactStore: ArtifactStore {
     public init(root: URL) throws {
         self.root = root
         do {
-            try FileManager.default.createDirectory(at: root.appending(path: "tmp"), withIntermediateDirectories: true)
+            // Only this user may read what is kept (camera snapshots, uploaded applications), whatever the umask.
+            let existed = FileManager.default.fileExists(atPath: root.path)
+            try FileManager.default.createDirectory(
+                at: root.appending(path: "tmp"), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+            if !existed { try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root.path) }
         } catch {
             throw ServerError("cannot create the artifact folder \(root.path): \(error.localizedDescription)")
         }

@@ -18,6 +18,18 @@ public struct Caller: Sendable, Equatable {
     public let role: Role?
 }
 
+/// How a console sign-in went.
+public enum LoginOutcome: Sendable {
+    /// The session secret (the cookie) and the caller.
+    case signedIn(secret: String, caller: Caller)
+    /// Wrong user name or password.
+    case refused
+    /// Too many recent failures for this user name or address: try again after this many seconds.
+    case throttled(retryAfter: Int)
+    /// Too many sign-ins being checked at once: try again shortly.
+    case busy
+}
+
 extension Store {
     // MARK: Callers
 
@@ -90,7 +102,10 @@ extension Store {
     public func setUser(name: String, password: String, role: Role) async throws {
         try Self.checkName(name, of: "user")
         guard password.count >= 8 else { throw APIError.invalid("the password must be at least 8 characters") }
-        let hash = try await Blocking.run { try Self.hashPassword(password) }
+        guard let hashed = await hashing.run({ Result { try Self.hashPassword(password) } }) else {
+            throw APIError(503, "too many passwords are being checked at once: try again in a few seconds")
+        }
+        let hash = try hashed.get()
         try await database.transaction { db in
             if try await db.query("SELECT id FROM users WHERE name = \(name)").isEmpty {
                 try await db.query(
@@ -104,15 +119,44 @@ extension Store {
         }
     }
 
-    /// Checks a console login; on success returns the session secret (the cookie) and the caller.
+    /// Checks a console login; on success returns the session secret (the cookie) and the caller. Goes through
+    /// ``signIn(name:password:lifetime:client:)`` without a client address (only the per-user throttle applies).
     public func login(name: String, password: String, lifetime: Duration) async throws -> (
         secret: String, caller: Caller
     )? {
+        guard
+            case .signedIn(let secret, let caller) = try await signIn(
+                name: name, password: password, lifetime: lifetime, client: nil)
+        else { return nil }
+        return (secret, caller)
+    }
+
+    /// Checks a console login from `client` (the peer's address). Throttled per user name and per address
+    /// (``LoginThrottle``), with at most a few password hashes at once (``HashingLimit``); every wrong password is
+    /// audited (`loginFailed`, with the user name and address, never the password).
+    public func signIn(name: String, password: String, lifetime: Duration, client: String?) async throws
+        -> LoginOutcome
+    {
+        // The name as throttled and audited: bounded, whatever was typed.
+        let user = String(name.prefix(128))
+        if let wait = logins.begin(user: user, address: client) {
+            let (seconds, fraction) = wait.components
+            return .throttled(retryAfter: max(1, Int(seconds) + (fraction > 0 ? 1 : 0)))
+        }
         let row = try await database.query("SELECT id, password_hash FROM users WHERE name = \(name)").first
         // An unknown user costs the same as a wrong password, so timing does not tell which user names exist.
         let stored = try row?.text("password_hash") ?? Self.unknownUserHash
-        let matches = await Blocking.run { Self.verifyPassword(password, against: stored) }
-        guard let row, matches else { return nil }
+        guard let matches = await hashing.run({ Self.verifyPassword(password, against: stored) }) else {
+            return .busy
+        }
+        guard let row, matches else {
+            logins.failed(user: user, address: client)
+            try await audit(
+                actor: "anonymous", action: "loginFailed", target: "user:\(user)",
+                detail: "from \(client ?? "an unknown address"): \(row == nil ? "no such user" : "wrong password")")
+            return .refused
+        }
+        logins.succeeded(user: user, address: client)
         let secret = Identifiers.secret("vs")
         let now = Millis.now()
         try await database.query(
@@ -123,8 +167,8 @@ extension Store {
             """)
         // Expired sessions go when anyone logs in.
         try await database.query("DELETE FROM sessions WHERE expires_at < \(now)")
-        guard let caller = try await caller(session: secret) else { return nil }
-        return (secret, caller)
+        guard let caller = try await caller(session: secret) else { return .refused }
+        return .signedIn(secret: secret, caller: caller)
     }
 
     public func logout(session id: String) async throws {

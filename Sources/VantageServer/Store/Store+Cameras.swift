@@ -29,53 +29,93 @@ extension Store {
         return try camera(from: row)
     }
 
-    /// Checks a camera URL and splits credentials written into it (`rtsp://user:pass@host/…`) out of it.
-    static func splitCameraURL(_ url: String) throws -> (url: String, username: String?, password: String?) {
+    /// A camera URL as given, split: the URL to store (no `user:password@`, and `***` for the values of
+    /// credentials in its query string), the credentials taken out, and the query credentials left as `***`
+    /// (which keep the stored value on an update).
+    struct SplitCameraURL {
+        var url: String
+        var username: String?
+        var password: String?
+        /// Lowercased parameter name → value as written.
+        var query: [String: String]
+        var placeholders: [String]
+    }
+
+    /// Checks a camera URL and splits credentials written into it (`rtsp://user:pass@host/…`, `…?user=u&pwd=p`)
+    /// out of it.
+    static func splitCameraURL(_ url: String) throws -> SplitCameraURL {
         guard url.count <= 2048 else { throw APIError.invalid("the camera URL is longer than 2048 characters") }
         if let problem = CameraURL.problem(url) {
             throw APIError.invalid(
-                "camera URL \(CameraSource.redact(url)): \(problem); give \(CameraURL.acceptedForms)")
+                "camera URL \(CameraURLQuery.redact(CameraSource.redact(url))): \(problem); give \(CameraURL.acceptedForms)"
+            )
         }
         let authority = url.components(separatedBy: "://").dropFirst().first?.split(separator: "/").first ?? ""
-        guard let parsed = URLComponents(string: url) else {
-            // Credentials that do not parse must not be stored in the clear, where every viewer would see them.
-            if authority.contains("@") {
-                throw APIError.invalid(
-                    "the camera URL's user name or password has characters that must be percent-encoded (such as # ? / @); give them in the username and password fields instead"
-                )
+        var withoutUserInfo = url
+        var username: String?
+        var password: String?
+        if let parsed = URLComponents(string: url) {
+            var components = parsed
+            if components.user != nil || components.password != nil {
+                username = components.user
+                password = components.password
+                components.user = nil
+                components.password = nil
+                withoutUserInfo = components.string ?? url
             }
-            return (url, nil, nil)
+        } else if authority.contains("@") {
+            // Credentials that do not parse must not be stored in the clear, where every viewer would see them.
+            throw APIError.invalid(
+                "the camera URL's user name or password has characters that must be percent-encoded (such as # ? / @); give them in the username and password fields instead"
+            )
         }
-        var components = parsed
-        guard components.user != nil || components.password != nil else { return (url, nil, nil) }
-        let username = components.user
-        let password = components.password
-        components.user = nil
-        components.password = nil
-        return (components.string ?? url, username, password)
+        let (stored, taken) = CameraURLQuery.split(withoutUserInfo)
+        var query: [String: String] = [:]
+        for credential in taken {
+            guard query[credential.name] == nil else {
+                throw APIError.invalid(
+                    "the camera URL gives \(credential.name)= twice in its query: give each credential once")
+            }
+            query[credential.name] = credential.value
+        }
+        return SplitCameraURL(
+            url: stored, username: username, password: password, query: query,
+            placeholders: CameraURLQuery.placeholders(in: stored).filter { query[$0] == nil })
     }
 
-    func sealCredentials(username: String?, password: String?) throws -> String? {
-        guard username != nil || password != nil else { return nil }
-        return try secrets.seal(Self.json(["username": username ?? "", "password": password ?? ""]))
+    /// Seals credentials as stored: `username`, `password` and `query:NAME` for each query credential.
+    func sealCredentials(username: String?, password: String?, query: [String: String] = [:]) throws -> String? {
+        guard username != nil || password != nil || !query.isEmpty else { return nil }
+        var fields = ["username": username ?? "", "password": password ?? ""]
+        for (name, value) in query { fields["query:" + name] = value }
+        return try secrets.seal(Self.json(fields))
     }
 
     /// A camera's URL with its credentials put back in, for a device that must open it. Never logged or returned
-    /// by the operator API.
-    public func cameraStreamURL(_ id: String) async throws -> String {
+    /// by the operator API. With `device`, the credentials are put back only when the camera is assigned to that
+    /// device (or to none): a camera bound elsewhere before binding checked the assignment does not hand its
+    /// credentials to another device.
+    public func cameraStreamURL(_ id: String, for device: String? = nil) async throws -> String {
         guard Identifiers.isValid(id, prefix: "cam"),
-            let row = try await database.query("SELECT url, credentials FROM cameras WHERE id = \(id)").first
+            let row = try await database.query("SELECT url, credentials, device_id FROM cameras WHERE id = \(id)").first
         else { throw APIError.notFound("camera", id) }
         let url = try row.text("url")
         guard let sealed = try row.optionalText("credentials") else { return url }
+        if let device, let assigned = try row.optionalText("device_id"), assigned != device { return url }
         let credentials = try Self.decodeJSON([String: String].self, try secrets.open(sealed))
-        guard var components = URLComponents(string: url) else { return url }
-        components.user = credentials["username"].flatMap { $0.isEmpty ? nil : $0 }
-        components.password = credentials["password"].flatMap { $0.isEmpty ? nil : $0 }
-        return components.string ?? url
+        var query: [String: String] = [:]
+        for (key, value) in credentials where key.hasPrefix("query:") { query[String(key.dropFirst(6))] = value }
+        let filled = CameraURLQuery.fill(url, with: query)
+        guard var components = URLComponents(string: filled) else { return filled }
+        let username = credentials["username"].flatMap { $0.isEmpty ? nil : $0 }
+        let password = credentials["password"].flatMap { $0.isEmpty ? nil : $0 }
+        guard username != nil || password != nil else { return filled }
+        components.user = username
+        components.password = password
+        return components.string ?? filled
     }
 
-    /// The camera's decrypted credentials (`username`, `password`), empty when it has none.
+    /// The camera's decrypted credentials (`username`, `password`, `query:NAME`), empty when it has none.
     private func storedCredentials(_ id: String) async throws -> [String: String] {
         guard
             let sealed = try await database.query("SELECT credentials FROM cameras WHERE id = \(id)").first?
@@ -97,8 +137,12 @@ extension Store {
         try Self.checkName(new.name, of: "camera")
         let description = try Self.checkDescription(new.description)
         let split = try Self.splitCameraURL(new.url)
+        if let name = split.placeholders.first {
+            throw APIError.invalid(
+                "the camera URL's \(name)=*** stands for a stored value, and a new camera has none: give the value")
+        }
         let credentials = try sealCredentials(
-            username: new.username ?? split.username, password: new.password ?? split.password)
+            username: new.username ?? split.username, password: new.password ?? split.password, query: split.query)
         let deviceId = try await checkDeviceReference(new.deviceId)
         let id = Identifiers.make("cam")
         let now = Millis.now()
@@ -123,15 +167,34 @@ extension Store {
             update.description == nil ? current.description : try Self.checkDescription(update.description)
         let split = try update.url.map { try Self.splitCameraURL($0) }
         var device = current.deviceId
-        if let deviceId = update.deviceId { device = try await checkDeviceReference(deviceId) }
+        if let deviceId = update.deviceId {
+            device = try await checkDeviceReference(deviceId)
+            if device != current.deviceId { try await checkNotBoundElsewhere(camera: current, device: device) }
+        }
         var sealed = try await database.query("SELECT credentials FROM cameras WHERE id = \(id)").first?
             .optionalText("credentials")
         let newUsername = update.username ?? split?.username
         let newPassword = update.password ?? split?.password
-        if newUsername != nil || newPassword != nil {
+        if newUsername != nil || newPassword != nil || split != nil {
             let stored = try await storedCredentials(id)
+            var query: [String: String] = [:]
+            for (key, value) in stored where key.hasPrefix("query:") { query[String(key.dropFirst(6))] = value }
+            if let split {
+                // The new URL's query decides which credentials it has: `***` keeps a stored value, a value
+                // replaces it, and a credential the URL no longer names is dropped.
+                var kept: [String: String] = [:]
+                for name in split.placeholders {
+                    guard let value = query[name] else {
+                        throw APIError.invalid(
+                            "the camera URL's \(name)=*** stands for a stored value, and camera \(id) has none for \(name): give the value"
+                        )
+                    }
+                    kept[name] = value
+                }
+                query = kept.merging(split.query) { $1 }
+            }
             sealed = try sealCredentials(
-                username: newUsername ?? stored["username"], password: newPassword ?? stored["password"])
+                username: newUsername ?? stored["username"], password: newPassword ?? stored["password"], query: query)
         }
         let url = split?.url ?? current.url
         try await Self.unique("a camera named \"\(name)\"") {
@@ -143,6 +206,25 @@ extension Store {
                 """)
         }
         return try await camera(id)
+    }
+
+    /// Refuses to move a camera to `device` (or to none) while instances on another device use it: they would keep
+    /// receiving its credentials.
+    func checkNotBoundElsewhere(camera: Camera, device: String?) async throws {
+        let users = try await database.query(
+            "SELECT id, device_id, cameras FROM instances WHERE desired_state <> 'REMOVED'"
+        ).filter {
+            (try? Self.decodeJSON([String: String].self, try $0.text("cameras")).values.contains(camera.id)) == true
+                && (try? $0.text("device_id")) != device
+        }
+        guard users.isEmpty else {
+            let list = users.compactMap { row in
+                (try? row.text("id")).map { "\($0) (device \((try? row.text("device_id")) ?? "?"))" }
+            }
+            throw APIError.conflict(
+                "camera \(camera.name) (\(camera.id)) is bound in application instances \(list.joined(separator: ", ")): "
+                    + "it stays assigned to their device until they are removed or bound to another camera")
+        }
     }
 
     public func deleteCamera(_ id: String) async throws {

@@ -53,8 +53,13 @@ extension Store {
 
     /// Checks bindings against the package version's manifest: every camera node bound to a registered camera, and
     /// only overridable parameters, each of its type and matching its constraint.
+    ///
+    /// A camera goes only to its own device: one assigned to another device than `device` (where the instance
+    /// runs) is refused with 409, since its credentials would reach that device; an unassigned one is assigned to
+    /// `device` when the instance is stored (``assignCameras(_:cameras:device:now:)``). nil `device` (an instance
+    /// being removed) skips that check.
     func checkBindings(
-        packageId: String, version: String, cameras: [String: String], parameters: [String: JSONValue]
+        packageId: String, version: String, device: String?, cameras: [String: String], parameters: [String: JSONValue]
     ) async throws -> [String: JSONValue] {
         let package: Package
         do {
@@ -71,17 +76,28 @@ extension Store {
         let cameraNodes = packageVersion.cameras.map(\.node)
         for node in cameras.keys.sorted() where !cameraNodes.contains(node) {
             throw APIError.unprocessable(
-                "cameras: the application has no camera node \"\(node)\" (its camera nodes: \(cameraNodes.joined(separator: ", ")))"
+                "cameras: the application has no camera node \"\(ManifestError.excerpt(node))\" (its camera nodes: \(cameraNodes.joined(separator: ", ")))"
             )
         }
         for node in cameraNodes {
             guard let cameraId = cameras[node] else {
                 throw APIError.unprocessable("cameras: bind camera node \"\(node)\" to a camera id")
             }
+            let camera: Camera
             do {
-                _ = try await camera(cameraId)
+                camera = try await self.camera(cameraId)
             } catch let error as APIError where error.status == 404 {
-                throw APIError.unprocessable("cameras.\(node): \(error.message)")
+                throw APIError.unprocessable("cameras.\(node): \(ManifestError.excerpt(error.message, limit: 200))")
+            }
+            if let device, let assigned = camera.deviceId, assigned != device {
+                let assignedName = (try? await self.device(assigned).name).map { "\($0) (\(assigned))" } ?? assigned
+                let deviceName = (try? await self.device(device).name).map { "\($0) (\(device))" } ?? device
+                throw APIError.conflict(
+                    "cameras.\(node): camera \(camera.name) (\(camera.id)) is assigned to device \(assignedName), not to "
+                        + "device \(deviceName) where this instance runs, and a camera's credentials go only to its own "
+                        + "device: bind a camera of \(deviceName), or assign this one to it first (PATCH "
+                        + "/api/v1/cameras/\(camera.id) {\"deviceId\": \"\(device)\"}) once no instance on its device uses it"
+                )
             }
         }
         var checked: [String: JSONValue] = [:]
@@ -89,7 +105,7 @@ extension Store {
             guard let input = packageVersion.parameters.first(where: { $0.node == node }) else {
                 let names = packageVersion.parameters.filter(\.overridable).map(\.node)
                 throw APIError.unprocessable(
-                    "parameters: the application has no parameter node \"\(node)\""
+                    "parameters: the application has no parameter node \"\(ManifestError.excerpt(node))\""
                         + (names.isEmpty
                             ? " (none is overridable)" : " (overridable: \(names.joined(separator: ", ")))"))
             }
@@ -203,7 +219,7 @@ extension Store {
             throw APIError.unprocessable("deviceId: give the device to run on")
         }
         let parameters = try await checkBindings(
-            packageId: new.packageId, version: new.packageVersion, cameras: new.cameras,
+            packageId: new.packageId, version: new.packageVersion, device: new.deviceId, cameras: new.cameras,
             parameters: new.parameters ?? [:])
         let models = try await bindModels(new.models ?? [:])
         let outputs = try Self.checkOutputs(new.outputs)
@@ -226,9 +242,27 @@ extension Store {
                     \(InstanceStatus.deploymentPending.rawValue), \(HealthStatus.notAvailable.rawValue),
                     'waiting for the device to deploy it', \(now), \(now))
                 """)
+            try await Self.assignCameras(db, cameras: Array(new.cameras.values), device: new.deviceId, now: now)
             try await Self.recordDeployment(db, instance: id, version: new.packageVersion, desired: desired, now: now)
         }
         return try await instance(id)
+    }
+
+    /// Assigns the unassigned ones of `cameras` to `device`, in the transaction that binds them; a camera another
+    /// device took meanwhile fails it with 409.
+    static func assignCameras(_ db: any SQLExecutor, cameras: [String], device: String, now: Int64) async throws {
+        for camera in Set(cameras) {
+            try await db.query(
+                "UPDATE cameras SET device_id = \(device), updated_at = \(now) WHERE id = \(camera) AND device_id IS NULL"
+            )
+            let assigned = try await db.query("SELECT device_id FROM cameras WHERE id = \(camera)").first?
+                .optionalText("device_id")
+            guard assigned == device else {
+                throw APIError.conflict(
+                    "camera \(camera) was just assigned to device \(assigned ?? "none"), not \(device): bind another camera"
+                )
+            }
+        }
     }
 
     static func recordDeployment(
@@ -256,7 +290,8 @@ extension Store {
         let version = update.packageVersion ?? current.packageVersion
         let cameras = update.cameras ?? current.cameras
         let parameters = try await checkBindings(
-            packageId: current.packageId, version: version, cameras: cameras,
+            packageId: current.packageId, version: version,
+            device: update.desiredState == .removed ? nil : current.deviceId, cameras: cameras,
             parameters: update.parameters ?? current.parameters)
         let models = update.models == nil ? current.models : try await bindModels(update.models!)
         let outputs = update.outputs == nil ? current.outputs : try Self.checkOutputs(update.outputs)
@@ -293,6 +328,9 @@ extension Store {
                     outputs = \(outputs.map { Self.json($0) }), updated_at = \(now)
                 WHERE id = \(id)
                 """)
+            if desired != .removed {
+                try await Self.assignCameras(db, cameras: Array(cameras.values), device: current.deviceId, now: now)
+            }
             if redeploy {
                 let status: InstanceStatus = desired == .removed ? .removalPending : .deploymentPending
                 try await db.query(
@@ -381,7 +419,8 @@ extension Store {
             ).first?.text("id")
             var cameras: [String: DesiredCamera] = [:]
             for (node, cameraId) in instance.cameras {
-                cameras[node] = DesiredCamera(cameraId: cameraId, url: try await cameraStreamURL(cameraId))
+                cameras[node] = DesiredCamera(
+                    cameraId: cameraId, url: try await cameraStreamURL(cameraId, for: device))
             }
             let aws = try await storedAWSCredentials(instance: instance.id)
             var models: [String: DesiredModel] = [:]

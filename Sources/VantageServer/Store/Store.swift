@@ -19,6 +19,10 @@ public struct Store: Sendable {
     let callers = CallerCache()
     /// Prometheus metrics (`/metrics`).
     public let metrics: ServerMetrics
+    /// Failed console sign-ins, per user name and client address.
+    let logins = LoginThrottle()
+    /// How many password hashes run at once.
+    let hashing = HashingLimit()
 
     /// A device is ONLINE while its last heartbeat is at most this old.
     static let onlineWindowMillis: Int64 = 90_000
