@@ -158,7 +158,7 @@ struct AgentEndToEndTests {
     func runtimeCrashLeavesTheAgentUp() async throws {
         // Guards the process boundary of issue 14: before it, the runtime ran inside the agent, so one crash ended
         // the agent and every instance on the device. The crash is a real trap inside the runtime's event path
-        // (the test hook VANTAGE_RUNTIME_CRASH_AT, on the first event, once); a signal sent from outside would not
+        // (the test hook VANTAGE_RUNTIME_CRASH_AT, on an event, once); a signal sent from outside would not
         // do: Swift's crash handler returns from a SIGSEGV that was not a fault.
         let fleet = try await Fleet.start()
         defer { fleet.stop() }
@@ -166,7 +166,12 @@ struct AgentEndToEndTests {
         let (device, agent) = try await fleet.enrollAgent(
             "edge-crash", environment: ["VANTAGE_RUNTIME_CRASH_AT": "event:\(marker.path)"])
         defer { agent.stop() }
+        // The hook traps when the marker is missing: present while the version passes its health check, then
+        // removed, so the crash hits a committed version.
+        FileManager.default.createFile(atPath: marker.path, contents: Data())
         let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
+        try FileManager.default.removeItem(at: marker)
         do {
             try await fleet.waitUntil("the crash is in the instance's log on the server", timeout: .seconds(120)) {
                 try await fleet.client.instanceLogs(instance).contains {
@@ -202,9 +207,10 @@ struct AgentEndToEndTests {
                 $0.message.contains("the runtime worker runs the instance again")
             }
         }
+        let state = try await fleet.client.instance(instance)
         #expect(
-            try await fleet.client.instance(instance).status == .deploymentSucceeded,
-            "a crash of a committed version is not a deployment failure")
+            state.status == .deploymentSucceeded,
+            "a crash of a committed version is not a deployment failure: \(state.status) \(state.statusDescription)")
 
         // Stopping the agent stops its workers: none is left behind to run the instance twice.
         let last = Self.runtimeWorkers(of: agent.processIdentifier)
