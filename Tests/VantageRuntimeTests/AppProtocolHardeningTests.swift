@@ -255,6 +255,9 @@ struct AppProtocolHardeningTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
             if let channel = try? MessageChannel.connect(path: path) {
+                // Every reply comes at once: a test that fails must not hang waiting for one.
+                var timeout = timeval(tv_sec: 10, tv_usec: 0)
+                setsockopt(channel.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 var w = WireWriter()
                 w.begin(.hello)
                 w.u32(appProtocolVersion)
@@ -342,9 +345,10 @@ struct AppProtocolHardeningTests {
         try await task.value
     }
 
-    // Guards: a length field the stream cannot follow (over the limit) closes that node's connection only; the node
-    // is restarted and serves again, and the other node never notices.
-    @Test("A message over the size limit closes that node's connection only; it reconnects and is served")
+    // Guards: a length field over the limit (here 100 MiB) made the runtime allocate that much and wait for it; now
+    // it closes that node's connection at once, the node is restarted and serves again, and the other node never
+    // notices.
+    @Test("A message over the size limit closes that node's connection at once; it reconnects and is served")
     func oversizedMessageClosesOnlyThatConnection() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-hostile-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -353,9 +357,18 @@ struct AppProtocolHardeningTests {
         let hostile = try await Self.connect(runtime, node: "code_a")
         let neighbour = try await Self.connect(runtime, node: "code_b")
 
-        // Length 0xFFFFFFFF: nothing is allocated for it, the connection is closed.
-        #expect(throws: (any Error).self) {
-            _ = try Self.exchange(hostile, [0xFF, 0xFF, 0xFF, 0xFF, 4, 0, 0, 0, 1, 0, 0, 0])
+        // A header announcing 100 MiB, and nothing after it: the runtime closes the connection without waiting.
+        let length = UInt32(100 << 20)
+        let header = withUnsafeBytes(of: length.littleEndian) { Array($0) } + [4, 0, 0, 0, 1, 0, 0, 0]
+        let sent = ContinuousClock.now
+        do {
+            let reply = try Self.exchange(hostile, header)
+            Issue.record("the connection got a reply (type \(reply.type)) instead of being closed")
+        } catch {
+            // Closed (or reset, the header's bytes unread), not timed out waiting.
+            let text = "\(error)"
+            #expect(text.contains("closed") || text.contains("reset"), "\(text)")
+            #expect(ContinuousClock.now - sent < .seconds(5), "at once: \(text)")
         }
         let other = try Self.exchange(neighbour, Self.event(#"{"still": "here"}"#, requestId: 3))
         #expect(other.type == MessageType.ok.rawValue)
