@@ -8,7 +8,7 @@ API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test test-python bench lint format clean help
+.PHONY: all setup build release demo test test-python bench fuzz lint format clean help
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
 	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
+	@echo "make fuzz   fuzz the app protocol, manifest, overrides and outputs parsers with libFuzzer, FUZZ_SECONDS (60) each"
 	@echo "make lint   check formatting (swift format)"
 	@echo "scripts/postgres start|stop   the PostgreSQL 15 server the control plane tests use (make test starts it)"
 
@@ -54,6 +55,10 @@ bench: release
 	@scripts/postgres start >/dev/null
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/api $(API_BENCH_ARGS)
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/agents $(AGENTS_BENCH_ARGS)
+
+# libFuzzer build in .build/fuzz (the normal build is untouched); see docs/fuzzing.md. FUZZ_TARGETS and FUZZ_ARGS too.
+fuzz: setup
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) SWIFT=$(SWIFT) fuzz/run
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests examples Package.swift

@@ -156,6 +156,13 @@ let package = Package(
             path: "examples/people-counter/packages/123456789012-people_counter_code-1.0/src",
             swiftSettings: swift6),
 
+        // Fuzz targets (make fuzz, docs/fuzzing.md): their bodies, shared with FuzzRegressionTests, and the driver.
+        .target(
+            name: "VantageFuzz", dependencies: ["VantageProtocol", "VantageApp", "VantageOutputs"],
+            swiftSettings: swift6),
+        .executableTarget(
+            name: "vantage-fuzz", dependencies: ["VantageFuzz"], path: "fuzz", exclude: ["run"], swiftSettings: swift6),
+
         // Benchmarks' load generators (make bench).
         .executableTarget(
             name: "agent-load",
@@ -223,5 +230,9 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
+        .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["VantageFuzz", "VantageApp", "VantageOutputs", "VantageProtocol", "VantageAPI"],
+            swiftSettings: swift6),
     ]
 )

@@ -36,7 +36,7 @@ public struct RunOverrides: Sendable {
     public mutating func addParameter(argument: String) throws(ManifestError) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
             throw ManifestError(
-                .invalidArgument, message: "--param \(argument) is not written NAME=VALUE",
+                .invalidArgument, message: "--param \(argumentPrefix(argument)) is not written NAME=VALUE",
                 hint: "write it as --param NAME=VALUE, e.g. --param min_score=0.6")
         }
         parameters[String(argument[..<equals])] = String(argument[argument.index(after: equals)...])
@@ -60,7 +60,8 @@ public struct CameraOverride: Sendable, Equatable, CustomStringConvertible {
     public init(argument: String) throws(ManifestError) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
             throw ManifestError(
-                .invalidArgument, message: "--camera \(CameraSource.redact(argument)) is not written NODE=URL",
+                .invalidArgument,
+                message: "--camera \(argumentPrefix(CameraSource.redact(argument))) is not written NODE=URL",
                 hint:
                     "write it as --camera NODE=URL, e.g. --camera camera_node=rtsp://user:pass@192.168.1.20:554/stream1"
             )
@@ -114,4 +115,11 @@ public enum CameraURL {
         else { return nil }
         return String(candidate)
     }
+}
+
+/// The start of a command-line argument, for an error: an argument may be as long as the command line allows, and
+/// an error quotes only a short prefix of what it was given. Credentials must be redacted before.
+func argumentPrefix(_ argument: String) -> String {
+    argument.unicodeScalars.count <= 64
+        ? argument : String(String.UnicodeScalarView(argument.unicodeScalars.prefix(64))) + "…"
 }

@@ -16,7 +16,7 @@ extension OutputsConfiguration {
         do {
             object = try JSONDecoder().decode(JSONValue.self, from: json)
         } catch {
-            throw OutputsConfigurationError(path, "is not valid JSONValue (\(error))")
+            throw OutputsConfigurationError(path, "is not valid JSON (\(excerpt("\(error)", limit: 200)))")
         }
         try self.init(object: object, path: path, environment: environment)
     }
@@ -54,10 +54,10 @@ extension OutputsConfiguration {
     public func validated() throws(OutputsConfigurationError) -> OutputsConfiguration {
         for rule in rules {
             for name in rule.send where sink(named: name) == nil {
-                let known = sinks.map(\.name).joined(separator: ", ")
+                let known = excerpt(sinks.map(\.name).joined(separator: ", "), limit: 200)
                 throw OutputsConfigurationError(
                     "outputs.rules.\(rule.name).send",
-                    "names the sink \"\(name)\", which no outputs document defines (sinks: "
+                    "names the sink \(quoted(name)), which no outputs document defines (sinks: "
                         + "\(known.isEmpty ? "none" : known)); define it under \"sinks\", e.g. in a file given with "
                         + "--outputs FILE")
             }
@@ -118,7 +118,7 @@ extension OutputsConfiguration {
             name: name, camera: try o.required("camera").string(), model: try o.required("model").string())
         if let v = o["classes"] {
             result.classes = try v.array().map { c throws(OutputsConfigurationError) in
-                if case .number(let n) = c.raw { return String(Int(n)) }
+                if case .number = c.raw { return String(try c.classID()) }
                 return try c.string()
             }
         }
@@ -144,7 +144,7 @@ extension OutputsConfiguration {
                 }
                 guard polygon.count >= 3 else {
                     throw OutputsConfigurationError(
-                        "\(z.path).polygon", "needs at least 3 points, e.g. [[0.1,0.5],[0.5,0.5],[0.5,1]]")
+                        memberPath(z.path, "polygon"), "needs at least 3 points, e.g. [[0.1,0.5],[0.5,0.5],[0.5,1]]")
                 }
                 return Zone(
                     name: try zo.required("name").identifier(), polygon: polygon,
@@ -160,7 +160,7 @@ extension OutputsConfiguration {
                 let to = try lo.required("to").point()
                 guard from != to else {
                     throw OutputsConfigurationError(
-                        "\(l.path)", "\"from\" and \"to\" are the same point: a line needs two")
+                        l.path, "\"from\" and \"to\" are the same point: a line needs two")
                 }
                 return CountingLine(
                     name: try lo.required("name").identifier(), from: from, to: to,
@@ -198,14 +198,14 @@ extension OutputsConfiguration {
         let typeName = try o.required("type").string()
         guard let kind = SinkConfiguration.Kind(rawValue: typeName) else {
             throw OutputsConfigurationError(
-                "\(node.path).type", "\"\(typeName)\" is not a sink type: use mqtt, s3 or webhook")
+                memberPath(node.path, "type"), "\(quoted(typeName)) is not a sink type: use mqtt, s3 or webhook")
         }
         let spec = sinkSettings[kind]!
         var settings: [String: SinkConfiguration.SettingValue] = [:]
         for (key, value) in o.members where key != "type" {
             guard spec.allowed.contains(key) else {
                 throw OutputsConfigurationError(
-                    "\(node.path).\(key)",
+                    memberPath(node.path, key),
                     "is not a setting of \(kind.rawValue) sinks (they take: \(spec.allowed.sorted().joined(separator: ", ")))"
                 )
             }
@@ -221,20 +221,24 @@ extension OutputsConfiguration {
             case .bool(let b):
                 settings[key] = .bool(b)
             case .number(let n):
+                // Shown in logs as a whole number when it is one (Int64): kept to what that holds exactly.
+                guard abs(n) <= 1e15 else {
+                    throw OutputsConfigurationError(value.path, "must be a number from -10^15 to 10^15")
+                }
                 settings[key] = .number(n)
             case .object(let dict):
                 // Only webhook headers: "Name: value" strings.
                 var lines: [String] = []
                 for (k, v) in dict.sorted(by: { $0.key < $1.key }) {
                     guard case .string(let s) = v else {
-                        throw OutputsConfigurationError("\(value.path).\(k)", "must be text")
+                        throw OutputsConfigurationError(memberPath(value.path, k), "must be text")
                     }
                     if environment == nil, !isReference(s) {
                         throw OutputsConfigurationError(
-                            "\(value.path).\(k)",
+                            memberPath(value.path, k),
                             "header values may carry credentials: write \"${NAME}\" and set NAME on the device")
                     }
-                    lines.append("\(k): \(try expand(s, at: "\(value.path).\(k)", environment))")
+                    lines.append("\(k): \(try expand(s, at: memberPath(value.path, k), environment))")
                 }
                 settings[key] = .strings(lines)
             case .array(let items) where key == "headers":
@@ -259,11 +263,11 @@ extension OutputsConfiguration {
             }
         }
         for key in spec.required where settings[key] == nil {
-            throw OutputsConfigurationError("\(node.path)", "a \(kind.rawValue) sink needs \"\(key)\"")
+            throw OutputsConfigurationError(node.path, "a \(kind.rawValue) sink needs \"\(key)\"")
         }
         if let qos = settings["qos"] {
             guard case .number(let n) = qos, [0, 1, 2].contains(n) else {
-                throw OutputsConfigurationError("\(node.path).qos", "must be 0, 1 or 2")
+                throw OutputsConfigurationError(memberPath(node.path, "qos"), "must be 0, 1 or 2")
             }
         }
         if let timeout = o["timeout"] { settings["timeout"] = .number(try timeout.duration(max: 300)) }
@@ -318,7 +322,7 @@ extension OutputsConfiguration {
     private static func unique(_ names: [String], at path: String, what: String) throws(OutputsConfigurationError) {
         var seen: Set<String> = []
         for name in names where !seen.insert(name).inserted {
-            throw OutputsConfigurationError(path, "two \(what)s are named \"\(name)\": give each its own name")
+            throw OutputsConfigurationError(path, "two \(what)s are named \(quoted(name)): give each its own name")
         }
     }
 
@@ -343,7 +347,7 @@ extension OutputsConfiguration {
             guard let value = environment[name] else {
                 throw OutputsConfigurationError(
                     path,
-                    "refers to the environment variable \(name), which is not set: set it in the environment of "
+                    "refers to the environment variable \(excerpt(name)), which is not set: set it in the environment of "
                         + "`vantage run` or `vantage agent`")
             }
             result += value
@@ -372,17 +376,17 @@ struct Node {
         if let allowed {
             for key in dict.keys.sorted() where !allowed.contains(key) {
                 throw OutputsConfigurationError(
-                    "\(path).\(key)", "is not known here (known: \(allowed.sorted().joined(separator: ", ")))")
+                    memberPath(path, key), "is not known here (known: \(allowed.sorted().joined(separator: ", ")))")
             }
         }
-        return Members(members: dict.keys.sorted().map { ($0, Node(dict[$0]!, "\(path).\($0)")) }, path: path)
+        return Members(members: dict.keys.sorted().map { ($0, Node(dict[$0]!, memberPath(path, $0))) }, path: path)
     }
 
     func members() throws(OutputsConfigurationError) -> [(String, Node)] { try object(allowed: nil).members }
 
     func array() throws(OutputsConfigurationError) -> [Node] {
         guard case .array(let list) = raw else { throw OutputsConfigurationError(path, "must be a list […]") }
-        return list.enumerated().map { Node($1, "\(path)[\($0)]") }
+        return list.enumerated().map { Node($1, itemPath(path, index: $0)) }
     }
 
     func string() throws(OutputsConfigurationError) -> String {
@@ -395,7 +399,7 @@ struct Node {
     func identifier() throws(OutputsConfigurationError) -> String {
         let s = try string()
         guard s.range(of: #"^[A-Za-z0-9_.-]+$"#, options: .regularExpression) != nil else {
-            throw OutputsConfigurationError(path, "\"\(s)\" may use letters, digits, '_', '.' and '-' only")
+            throw OutputsConfigurationError(path, "\(quoted(s)) may use letters, digits, '_', '.' and '-' only")
         }
         return s
     }
@@ -419,7 +423,16 @@ struct Node {
     }
 
     func integers() throws(OutputsConfigurationError) -> [Int] {
-        try array().map { n throws(OutputsConfigurationError) in Int(try n.number()) }
+        try array().map { n throws(OutputsConfigurationError) in try n.classID() }
+    }
+
+    /// A class id: a whole number a model's output can hold.
+    func classID() throws(OutputsConfigurationError) -> Int {
+        let value = try number()
+        guard let id = Int32(exactly: value), id >= 0 else {
+            throw OutputsConfigurationError(path, "a class id is a whole number from 0 to \(Int32.max)")
+        }
+        return Int(id)
     }
 
     /// `[x, y]` in fractions of the frame.
@@ -442,12 +455,14 @@ struct Node {
                 let n = Double(s.dropLast(suffix.count))
             else {
                 throw OutputsConfigurationError(
-                    path, "\"\(s)\" is not a duration: write seconds, or e.g. \"30s\", \"5m\", \"7d\"")
+                    path, "\(quoted(s)) is not a duration: write seconds, or e.g. \"30s\", \"5m\", \"7d\"")
             }
             seconds = n * scale
         } else {
             seconds = try number()
         }
+        // "inf" and "nan" read as numbers, and 1e309 is infinite: none is a time the runtime can wait.
+        guard seconds.isFinite else { throw OutputsConfigurationError(path, "must be a finite number of seconds") }
         guard seconds >= 0 else { throw OutputsConfigurationError(path, "must not be negative") }
         if let max, seconds > max { throw OutputsConfigurationError(path, "must be at most \(max) seconds") }
         return seconds
@@ -466,13 +481,22 @@ struct Node {
                 }),
                 let n = Double(upper.dropLast(suffix.count)), n >= 0
             else {
-                throw OutputsConfigurationError(path, "\"\(s)\" is not a size: write bytes, or e.g. \"500MB\", \"2GB\"")
+                throw OutputsConfigurationError(
+                    path, "\(quoted(s)) is not a size: write bytes, or e.g. \"500MB\", \"2GB\"")
             }
-            return Int64(n * scale)
+            return try bytes(n * scale)
         }
         let n = try number()
         guard n >= 0 else { throw OutputsConfigurationError(path, "must not be negative") }
-        return Int64(n)
+        return try bytes(n)
+    }
+
+    /// A byte count as Int64; "inf", 1e309 and sizes past 8 EiB are refused rather than trapping in the conversion.
+    private func bytes(_ value: Double) throws(OutputsConfigurationError) -> Int64 {
+        guard let bytes = Int64(exactly: value.rounded(.down)) else {
+            throw OutputsConfigurationError(path, "is too large: write a size under 8 EB, e.g. \"500GB\"")
+        }
+        return bytes
     }
 }
 
@@ -485,4 +509,38 @@ struct Members {
         guard let node = self[key] else { throw OutputsConfigurationError(path, "needs \"\(key)\"") }
         return node
     }
+}
+
+// MARK: - Quoting what a document says
+
+/// At most `limit` characters of `text` (and at most 4 bytes a character on average), with "…" when cut: errors
+/// quote a document's names and values, never more than a short prefix of them (a 10 MB key must not make a 10 MB
+/// error).
+func excerpt(_ text: some StringProtocol, limit: Int = 64) -> String {
+    var result = ""
+    for character in text {
+        // Unicode scalars, not characters: one character may carry any number of combining marks.
+        guard result.unicodeScalars.count + character.unicodeScalars.count <= limit else { return result + "…" }
+        result.append(character)
+    }
+    return result
+}
+
+/// `text` in quotes, cut as ``excerpt(_:limit:)`` cuts it.
+func quoted(_ text: some StringProtocol) -> String { "\"\(excerpt(text))\"" }
+
+/// The path of an object member: `outputs.sinks.alerts`. Keys are cut to a short prefix, and a path deeper than
+/// a few hundred characters keeps its start and its end.
+func memberPath(_ path: String, _ key: some StringProtocol) -> String { bounded(path + "." + excerpt(key)) }
+
+/// The path of a list item: `outputs.rules[2]`.
+func itemPath(_ path: String, index: Int) -> String { bounded("\(path)[\(index)]") }
+
+private func bounded(_ path: String) -> String {
+    let scalars = path.unicodeScalars
+    guard scalars.count > 300 else { return path }
+    var result = String(String.UnicodeScalarView(scalars.prefix(120)))
+    result += "…"
+    result += String(String.UnicodeScalarView(scalars.suffix(160)))
+    return result
 }
