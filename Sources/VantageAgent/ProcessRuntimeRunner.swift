@@ -69,7 +69,9 @@ final class WorkerRegistry: Sendable {
     private let workers = Mutex<[ObjectIdentifier: SupervisedRuntime]>([:])
 
     func add(_ worker: SupervisedRuntime) { workers.withLock { $0[ObjectIdentifier(worker)] = worker } }
-    func remove(_ worker: SupervisedRuntime) { _ = workers.withLock { $0.removeValue(forKey: ObjectIdentifier(worker)) } }
+    func remove(_ worker: SupervisedRuntime) {
+        _ = workers.withLock { $0.removeValue(forKey: ObjectIdentifier(worker)) }
+    }
 
     func metrics() -> [String: Double] {
         var metrics: [String: Double] = [:]
@@ -380,7 +382,9 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     private func report(_ health: HealthStatus, _ description: String) {
         guard let reporter else { return }
         let id = spec.instance.id
-        Task { await reporter.report(instanceId: id, InstanceReport(healthStatus: health, statusDescription: description)) }
+        Task {
+            await reporter.report(instanceId: id, InstanceReport(healthStatus: health, statusDescription: description))
+        }
     }
 
     static func signalName(_ signal: Int32) -> String {

@@ -25,8 +25,9 @@ public enum RuntimeWorker {
         let reader = LineReader(fd: STDIN_FILENO)
         let spec: WorkerSpec
         do {
-            guard let line = try reader.next(), case .start(let start) = try JSONDecoder().decode(
-                SupervisorMessage.self, from: Data(line))
+            guard let line = try reader.next(),
+                case .start(let start) = try JSONDecoder().decode(
+                    SupervisorMessage.self, from: Data(line))
             else {
                 FileHandle.standardError.write(
                     Data("agent-runtime: run by `vantage agent` only (the first message is not a start)\n".utf8))
@@ -120,7 +121,11 @@ final class Acknowledgements: Sendable {
     private let condition = NSCondition()
 
     /// A new sequence number to send an event with.
-    func reserve() -> Int { state.withLock { $0.next += 1; return $0.next } }
+    func reserve() -> Int {
+        state.withLock {
+            $0.next += 1; return $0.next
+        }
+    }
 
     /// Waits for the answer to `sequence`: nil when stored, else the agent's reason.
     func wait(for sequence: Int, timeout: Duration) -> String? {

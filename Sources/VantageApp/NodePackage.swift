@@ -299,7 +299,8 @@ enum PackageReader {
             // panorama-cli writes "assets": [] until build-container / add-raw-model, while the interface already
             // names its asset. Panorama's tooling accepted it, and Vantage runs the package folder, not the asset.
             notices.append(
-                "\(source.file): " + (unbuilt.count == 1 ? "interface " : "interfaces ") + unbuilt.joined(separator: ", ")
+                "\(source.file): " + (unbuilt.count == 1 ? "interface " : "interfaces ")
+                    + unbuilt.joined(separator: ", ")
                     + " name" + (unbuilt.count == 1 ? "s an asset" : " assets")
                     + " that \"assets\" does not define yet (panorama-cli adds them at build-container or "
                     + "add-raw-model); Vantage runs the package folder, so this is only a notice")

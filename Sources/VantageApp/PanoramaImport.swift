@@ -585,19 +585,23 @@ struct ImportWork {
             folder: root.appendingPathComponent(model.folder), package: model.package, interface: model.interface)
         let uri = location.descriptorUri
         guard let found = location.file else {
-            let several = model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }.count > 1
+            let several =
+                model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }.count > 1
             let file = several ? "\(model.folder)/descriptor_\(model.interface.asset ?? model.node).json" : local
             return .failure(
                 ManifestError(
                     .missingDescriptor, file: file, node: model.node,
                     message: "model node \"\(model.node)\" has no descriptor: "
-                        + (uri.map { "assets/\($0), which package.json names, is missing and no file in \(model.folder)/ "
-                            + "has that SHA-256" } ?? "\(local) does not exist"),
+                        + (uri.map {
+                            "assets/\($0), which package.json names, is missing and no file in \(model.folder)/ "
+                                + "has that SHA-256"
+                        } ?? "\(local) does not exist"),
                     hint: "write \(file) with {\"mlModelDescriptor\": {\"envelopeVersion\": \"2021-01-01\", "
                         + "\"framework\": \"PYTORCH\", \"inputs\": [{\"name\": \"data\", \"shape\": [1, 3, 224, 224]}]}} "
                         + "(the input names and shapes the code uses)"
-                        + (several ? " and set asset \"\(model.interface.asset ?? "")\"'s descriptorUri in "
-                            + "\(model.folder)/package.json to <its SHA-256>.json" : "")))
+                        + (several
+                            ? " and set asset \"\(model.interface.asset ?? "")\"'s descriptorUri in "
+                                + "\(model.folder)/package.json to <its SHA-256>.json" : "")))
         }
         let shown = context.shown(found)
         let url = root.appendingPathComponent(shown)
@@ -609,9 +613,11 @@ struct ImportWork {
             return .success(
                 ModelDescriptorFile(
                     shown: shown, text: text, json: json, descriptor: descriptor, spec: spec,
-                    perAsset: location.how == .byDigest || location.how == .assets
-                        && model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }.count
-                            > 1,
+                    perAsset: location.how == .byDigest
+                        || location.how == .assets
+                            && model.package.assets.filter { $0.implementations.contains { $0.descriptorUri != nil } }
+                                .count
+                                > 1,
                     descriptorUri: uri))
         } catch {
             return .failure(error)
@@ -639,7 +645,8 @@ struct ImportWork {
         // One of several descriptors in the package: it is written where it was found (kept in the package folder
         // under a readable name), and the asset's descriptorUri follows its new SHA-256.
         if found.perAsset {
-            local = shown.hasPrefix("assets/") ? "\(folder)/descriptor_\(model.interface.asset ?? model.node).json" : shown
+            local =
+                shown.hasPrefix("assets/") ? "\(folder)/descriptor_\(model.interface.asset ?? model.node).json" : shown
         }
 
         guard let file else {
@@ -737,7 +744,8 @@ struct ImportWork {
         if found.perAsset, let oldURI = found.descriptorUri {
             let newURI = SHA256.hex(newText) + ".json"
             let manifest = "\(folder)/package.json"
-            let manifestText = (try? String(contentsOf: readRoot.appendingPathComponent(manifest), encoding: .utf8)) ?? ""
+            let manifestText =
+                (try? String(contentsOf: readRoot.appendingPathComponent(manifest), encoding: .utf8)) ?? ""
             guard manifestText.contains("\"\(oldURI)\"") else {
                 throw ManifestError(
                     .invalidValue, file: manifest, node: model.node, key: "descriptorUri",

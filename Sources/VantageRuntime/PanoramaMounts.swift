@@ -19,7 +19,8 @@ struct PanoramaMounts: Sendable {
     /// The `bwrap` program, or `$VANTAGE_BWRAP` (tests point it at a missing file to play a machine without it).
     static var program: String {
         if let path = ProcessInfo.processInfo.environment["VANTAGE_BWRAP"], !path.isEmpty { return path }
-        for directory in ["/usr/bin", "/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(
+        for directory in ["/usr/bin", "/bin", "/usr/local/bin"]
+        where FileManager.default.isExecutableFile(
             atPath: directory + "/bwrap")
         {
             return directory + "/bwrap"

@@ -169,8 +169,7 @@ struct Run: AsyncParsableCommand {
     func validate() throws {
         let hostNameCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._"))
         for name in httpAllowedHosts
-        where name.isEmpty || name.count > 253 || !name.unicodeScalars.allSatisfy(hostNameCharacters.contains)
-        {
+        where name.isEmpty || name.count > 253 || !name.unicodeScalars.allSatisfy(hostNameCharacters.contains) {
             throw ValidationError(
                 "--http-allowed-host takes a host name like view.example.com (no scheme, port or path), not "
                     + "'\(name.prefix(64))'")

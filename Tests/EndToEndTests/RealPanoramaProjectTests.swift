@@ -78,8 +78,10 @@ struct RealPanoramaProjectTests {
         let project = try PanoramaCLIProject(name: "two-models")
         defer { project.remove() }
         // Two descriptors with different input names: each node must be called with its own.
-        let people = #"{"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "TENSORFLOW", "frameworkVersion": "1.15", "inputs": [{"name": "data", "shape": [1, 300, 300, 3]}]}}"#
-        let second = #"{"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "TENSORFLOW", "frameworkVersion": "1.15", "inputs": [{"name": "image", "shape": [1, 300, 300, 3]}]}}"#
+        let people =
+            #"{"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "TENSORFLOW", "frameworkVersion": "1.15", "inputs": [{"name": "data", "shape": [1, 300, 300, 3]}]}}"#
+        let second =
+            #"{"mlModelDescriptor": {"envelopeVersion": "2021-01-01", "framework": "TENSORFLOW", "frameworkVersion": "1.15", "inputs": [{"name": "image", "shape": [1, 300, 300, 3]}]}}"#
         let peopleDigest = sha256(people)
         let secondDigest = sha256(second)
         try project.write("packages/123456789012-models-1.0/descriptor_people_detection.json", people)
@@ -213,7 +215,8 @@ struct RealPanoramaProjectTests {
         #expect(!run.stderr.contains("Address already in use"))
 
         // A second run on the same project cannot have the live view's port: the message names who holds it.
-        let second = try project.run(["--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", Self.model], http: nil)
+        let second = try project.run(
+            ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", Self.model], http: nil)
         #expect(second.waitForExit(timeout: 60) == 1)
         #expect(second.stderr.contains("7450"), "\(second.stderr.suffix(2000))")
         #expect(second.stderr.contains("held by vantage"), "\(second.stderr.suffix(2000))")
@@ -231,7 +234,8 @@ struct RealPanoramaProjectTests {
             http: nil)
         #expect(run.waitForExit(timeout: 60) == 1)
         #expect(
-            run.stderr.contains("code node code_node listens on port 8765 (its containerPort), which is the live view's"),
+            run.stderr.contains(
+                "code node code_node listens on port 8765 (its containerPort), which is the live view's"),
             "\(run.stderr.suffix(2000))")
         #expect(run.stderr.contains("--http"))
     }
@@ -608,7 +612,8 @@ struct PanoramaCLIProject {
         let folder = "packages/123456789012-code-1.0"
         let network =
             inboundPorts.isEmpty
-            ? "" : ", \"network\": {\"inboundPorts\": [" + inboundPorts.map { "{\"port\": \($0)}" }.joined(separator: ", ")
+            ? ""
+            : ", \"network\": {\"inboundPorts\": [" + inboundPorts.map { "{\"port\": \($0)}" }.joined(separator: ", ")
                 + "]}"
         try write(
             "\(folder)/package.json",

@@ -37,7 +37,8 @@ struct RealProjectLayoutTests {
         #expect(port.binding == .cameras([]))
         #expect(resolved.notices.contains { $0.contains("media input \"video_in\" has no camera") })
         // A parameter port with no edge and no default is still an error.
-        fixture.replace(ProjectFixture.graphPath, #"{"producer": "min_score", "consumer": "code_node.min_score"},"#, with: "")
+        fixture.replace(
+            ProjectFixture.graphPath, #"{"producer": "min_score", "consumer": "code_node.min_score"},"#, with: "")
         try expectManifestError(
             fixture, code: .unboundInput, file: ProjectFixture.graphPath, mentions: ["min_score", "no edge"])
     }
@@ -122,7 +123,9 @@ struct RealProjectLayoutTests {
         ).run()
         let lines = report.lines.joined(separator: "\n")
         #expect(report.loads == true, "\(lines)")
-        #expect(!FileManager.default.fileExists(atPath: project.url.appendingPathComponent(ProjectFixture.modelDescriptorPath).path),
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: project.url.appendingPathComponent(ProjectFixture.modelDescriptorPath).path),
             "no package-level descriptor.json is proposed:\n\(lines)")
         #expect(lines.contains("descriptor_pose_estimation.json"))
         #expect(lines.contains("descriptorUri is now"))

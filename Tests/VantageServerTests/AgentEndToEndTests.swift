@@ -186,8 +186,9 @@ struct AgentEndToEndTests {
         }
         #expect(FileManager.default.fileExists(atPath: marker.path), "the hook trapped")
         // The data folder (device key, journal with camera passwords, outbox) is the agent's user's only.
-        let mode = try FileManager.default.attributesOfItem(atPath: fleet.agentFolder("edge-crash").path)[
-            .posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: fleet.agentFolder("edge-crash").path)[
+                .posixPermissions] as? Int
         #expect(mode == 0o700, "the agent's data folder is 0700, not \(String(mode ?? 0, radix: 8))")
         #expect(kill(agent.processIdentifier, 0) == 0, "the agent is still running")
         try await fleet.waitUntil("a new worker runs the instance again", timeout: .seconds(60)) {
