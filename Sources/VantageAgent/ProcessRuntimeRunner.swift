@@ -224,11 +224,14 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 return
             }
             let writer = LineWriter(fd: input.fileHandleForWriting.fileDescriptor)
-            state.withLock { state in
+            let stoppedMeanwhile = state.withLock { state in
                 state.process = process
                 state.stdin = writer
                 state.startedAt = .now
+                return state.stopping
             }
+            // stop() ran between a restart's check and this start: this worker must not run the instance.
+            if stoppedMeanwhile { process.terminate() }
             readChannel(output.fileHandleForReading, writer: writer)
             readErrors(errors.fileHandleForReading)
             do {
