@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VantageApp
 
 /// A small valid application project (shaped like the people counter) in a private scratch folder: the targets that
@@ -183,6 +184,7 @@ final class ScratchProject {
             ? URL(fileURLWithPath: "/dev/shm", isDirectory: true) : FileManager.default.temporaryDirectory
         root = base.appendingPathComponent(
             "vantage-fuzz-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)", isDirectory: true)
+        Self.live.withLock { _ = $0.insert(root.path) }
         for (path, text) in Self.files {
             try FileManager.default.createDirectory(
                 at: url(path).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -190,7 +192,19 @@ final class ScratchProject {
         }
     }
 
-    deinit { try? FileManager.default.removeItem(at: root) }
+    deinit {
+        try? FileManager.default.removeItem(at: root)
+        Self.live.withLock { _ = $0.remove(root.path) }
+    }
+
+    /// Scratch folders not yet removed: libFuzzer ends the process with exit(), which runs no deinit, so they are
+    /// also removed at exit.
+    private static let live: Mutex<Set<String>> = {
+        atexit {
+            for path in ScratchProject.live.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+        }
+        return Mutex([])
+    }()
 
     func url(_ path: String) -> URL { root.appendingPathComponent(path) }
 
