@@ -49,6 +49,9 @@ let package = Package(
         .target(name: "CVantageShims"),
 
         // Libraries: all the logic.
+        // What several modules share (JSON values, time formats, SQLite, the outputs document, model specs):
+        // a leaf, so that every other module may depend on it.
+        .target(name: "VantageCore", dependencies: ["CSQLite"], swiftSettings: swift6),
         .target(
             name: "VantageMedia",
             dependencies: ["CFFmpeg", .product(name: "Logging", package: "swift-log")],
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "VantageOutputs",
             dependencies: [
-                "CSQLite", "CMosquitto", "VantageAnalytics", "VantageAPI",
+                "CSQLite", "CMosquitto", "VantageCore", "VantageAnalytics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -86,7 +89,7 @@ let package = Package(
             name: "VantageRuntime",
             dependencies: [
                 "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol", "VantageAnalytics",
-                "VantageOutputs", "VantageAPI", "VantageListeners",
+                "VantageOutputs", "VantageCore", "VantageListeners",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -95,11 +98,11 @@ let package = Package(
         .target(
             name: "VantageSDK", dependencies: ["VantageProtocol", "VantageAnalytics"], swiftSettings: swift6),
         // The control plane: the API's resource types (shared by server and client), the server, the client.
-        .target(name: "VantageAPI", swiftSettings: swift6),
+        .target(name: "VantageAPI", dependencies: ["VantageCore"], swiftSettings: swift6),
         .target(
             name: "VantageServer",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageOutputs", "VantageListeners", "CSQLite",
+                "VantageCore", "VantageAPI", "VantageApp", "VantageOutputs", "VantageListeners", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -118,7 +121,8 @@ let package = Package(
         .target(
             name: "VantageAgent",
             dependencies: [
-                "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "VantageListeners", "CSQLite",
+                "VantageCore", "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "VantageListeners",
+                "CSQLite",
                 "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,7 +138,7 @@ let package = Package(
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .target(
             name: "VantageClient",
-            dependencies: ["VantageAPI", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["VantageCore", "VantageAPI", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swift6),
 
         // The one binary.
@@ -142,7 +146,7 @@ let package = Package(
             name: "vantage",
             dependencies: [
                 "VantageRuntime", "VantageApp", "VantageInference", "VantageMedia", "VantageServer",
-                "VantageClient", "VantageAPI", "VantageAgent", "VantageListeners",
+                "VantageClient", "VantageCore", "VantageAPI", "VantageAgent", "VantageListeners",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -167,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "agent-load",
             dependencies: [
-                "VantageAgent", "VantageAPI", "VantageClient",
+                "VantageAgent", "VantageCore", "VantageAPI", "VantageClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -190,7 +194,8 @@ let package = Package(
         .testTarget(
             name: "VantageServerTests",
             dependencies: [
-                "VantageServer", "VantageAPI", "VantageClient", "VantageApp", "VantageAgent", "VantageRuntime",
+                "VantageServer", "VantageCore", "VantageAPI", "VantageClient", "VantageApp", "VantageAgent",
+                "VantageRuntime",
                 "VantageMedia", "VantageListeners",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -205,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "VantageAgentTests",
             dependencies: [
-                "VantageAgent", "VantageAPI", "VantageServer",
+                "VantageAgent", "VantageCore", "VantageAPI", "VantageServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -222,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "VantageOutputsTests",
             dependencies: [
-                "VantageOutputs", "VantageAPI",
+                "VantageOutputs", "VantageCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

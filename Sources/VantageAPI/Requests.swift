@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 /// A request body. The server refuses fields not in `fields` (a typo must not be silently ignored).
 public protocol RequestBody: Codable, Sendable {

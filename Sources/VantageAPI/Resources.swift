@@ -2,6 +2,7 @@
 // `vantage devices|cameras|…` client. Field names are camelCase; state enums keep AWS Panorama's names where
 // Panorama had them (provisioning and connection status, instance status and health, desired state).
 import Foundation
+import VantageCore
 
 // MARK: - Roles and states
 

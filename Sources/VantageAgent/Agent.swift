@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import VantageAPI
+import VantageCore
 import VantageRuntime
 
 /// What `vantage agent` runs with.

@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import Synchronization
 import VantageAPI
+import VantageCore
 
 /// The agent's connection to the server's device endpoint: HTTPS with the device's certificate (mutual TLS),
 /// trusting only the pinned CA. Every call the agent makes goes through here.

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import VantageAPI
+import VantageCore
 
 /// First contact with the server: make the device's key (kept, never sent), make sure the server is the one the
 /// operator meant (its CA's fingerprint, or a CA file), and exchange the one-time provisioning token and a CSR

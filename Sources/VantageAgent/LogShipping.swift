@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import VantageAPI
+import VantageCore
 
 /// The agent's log lines on their way to the server, and on disk: a bounded queue (the oldest lines go first when
 /// the server is away too long; each loss counted) and a rotated file (`logs/agent.log`, 3 × 10 MiB). Lines

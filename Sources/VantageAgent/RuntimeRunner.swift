@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import VantageAPI
 import VantageApp
+import VantageCore
 import VantageRuntime
 
 /// Runs an instance with the same runtime `vantage run` uses: the unpacked project with the desired cameras,

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// Values as a command line writes them: `NODE=VALUE` pairs, parameter values, times.
 public enum CommandLineValues {

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// How the commands show each resource: a table row in `list`, `KEY: value` lines in `show`.
 public enum ResourceViews {

@@ -3,6 +3,7 @@
 // messages say what to do. The token goes only into the Authorization header: never into a message or a log.
 import Foundation
 import VantageAPI
+import VantageCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// A table for a terminal: fixed columns, each as wide as its widest cell, two spaces apart.
 public struct TextTable: Sendable, Equatable {

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
-import VantageAPI
+import VantageCore
 
 /// Who raised events: put into every message and usable in topic and key templates as `{device}`, `{instance}`,
 /// `{application}`.

@@ -1,6 +1,6 @@
 import Foundation
-import VantageAPI
 import VantageAnalytics
+import VantageCore
 
 extension OutputsConfiguration {
     /// Reads an `outputs` object from JSON text (a file given with `--outputs`, or the `outputs` member of a manifest).

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
-import VantageAPI
+import VantageCore
 
 /// Makes the configured sinks: reads each one's settings (``SinkConfiguration``) into its client's configuration,
 /// with clear errors for missing or wrong settings, and wraps the client as a ``MessageSink`` or ``ObjectSink``.

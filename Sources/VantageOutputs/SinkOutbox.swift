@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import VantageAPI
+import VantageCore
 
 // The sinks' on-disk outbox: one SQLite file per application instance. An event is stored here (with its routing:
 // which sinks get its message, its snapshot, its clip) in one transaction before the application's publish returns,

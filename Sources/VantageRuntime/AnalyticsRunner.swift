@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Synchronization
-import VantageAPI
 import VantageAnalytics
+import VantageCore
 import VantageInference
 import VantageMedia
 import VantageOutputs

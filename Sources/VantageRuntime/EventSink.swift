@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
-import VantageAPI
+import VantageCore
 import VantageMedia
 import VantageOutputs
 

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import VantageAPI
 import VantageApp
+import VantageCore
 import VantageOutputs
 
 extension Runtime {

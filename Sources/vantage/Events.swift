@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VantageAPI
 import VantageClient
+import VantageCore
 
 /// `vantage events`: what applications reported.
 struct Events: AsyncParsableCommand {

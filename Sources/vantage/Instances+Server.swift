@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VantageAPI
 import VantageClient
+import VantageCore
 
 /// `vantage instances list|show|create|stop|start|delete|deployments`: application instances on a Vantage server.
 extension Instances {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VantageAPI
 import VantageClient
+import VantageCore
 
 /// `vantage models`: model files, versioned.
 struct Models: AsyncParsableCommand {

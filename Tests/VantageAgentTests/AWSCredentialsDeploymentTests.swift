@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VantageAPI
 import VantageAgent
+import VantageCore
 
 /// An instance's AWS credentials on the device: a change of them restarts the instance with the new ones, and the
 /// runtime gives them to the code nodes as `AWS_*` (and nothing AWS when the instance has none).

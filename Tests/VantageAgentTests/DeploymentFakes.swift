@@ -4,6 +4,7 @@ import Synchronization
 import VantageAPI
 import VantageAgent
 import VantageApp
+import VantageCore
 import ZIPFoundation
 
 /// How a fake instance of a test package behaves, written into the package (`behaviour.txt`) so that the fake

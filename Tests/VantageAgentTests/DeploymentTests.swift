@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VantageAPI
 import VantageAgent
+import VantageCore
 
 /// The agent's deployment engine with fake parts: what a device's owner sees of deployments, rollbacks, restarts
 /// and removals (reports, what runs, what stays on disk).

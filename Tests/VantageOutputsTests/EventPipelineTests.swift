@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-import VantageAPI
+import VantageCore
 
 @testable import VantageOutputs
 

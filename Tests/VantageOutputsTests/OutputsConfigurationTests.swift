@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageAPI
+import VantageCore
 
 @testable import VantageOutputs
 

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 
 struct OpenAPIDocument: Sendable {

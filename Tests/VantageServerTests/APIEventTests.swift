@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 
 /// Events as an operator browses them: newest first, a page at a time by cursor, filtered.

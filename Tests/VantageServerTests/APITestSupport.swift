@@ -18,6 +18,7 @@ import ServiceLifecycle
 import Testing
 import VantageAPI
 import VantageAgent
+import VantageCore
 import VantageServer
 import ZIPFoundation
 

@@ -3,6 +3,7 @@ import Hummingbird
 import Testing
 import VantageAPI
 import VantageApp
+import VantageCore
 import VantageServer
 
 /// "Input validation everywhere: oversized bodies, malformed JSON, path traversal in archive uploads, unknown fields,

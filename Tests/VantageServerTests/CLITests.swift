@@ -7,6 +7,7 @@ import Testing
 import VantageAPI
 import VantageAgent
 import VantageClient
+import VantageCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

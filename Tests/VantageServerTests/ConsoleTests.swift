@@ -6,6 +6,7 @@ import NIOCore
 import ServiceLifecycle
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 import ZIPFoundation
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 
 /// An application instance's AWS credentials (issue 13, Panorama's application role): stored encrypted, never

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 
 /// An application instance's `outputs` document (issue 6: sinks configured per application instance): stored and

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Testing
 import VantageAPI
+import VantageCore
 import VantageServer
 
 /// The OpenAPI document: kept in the repository, valid OpenAPI 3.1, served by the server, and precise enough that

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import VantageAPI
+import VantageCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

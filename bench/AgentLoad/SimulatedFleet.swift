@@ -5,6 +5,7 @@ import NIOSSL
 import VantageAPI
 import VantageAgent
 import VantageClient
+import VantageCore
 
 /// What the load generator is asked to do.
 struct FleetConfiguration: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// One function per console page, each rendering what the ``Store`` holds. Forms do not post here: console.js sends
 /// them to the REST API, which validates them, so no rule lives in this file.

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// HTML text. In `"<p>\(name)</p>" as HTML`, an interpolated `String` is escaped and an interpolated `HTML` is
 /// inserted as it is, so a page cannot forget to escape what came from the database or the request.

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import VantageAPI
+import VantageCore
 
 /// One operation of the REST API: its route, who may call it, what it takes and answers, and its handler. The
 /// table of these (``APIRoutes``) is the single source of both the router and the OpenAPI document, so the

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// Every REST operation under `/api/v1`, in the order the OpenAPI document lists them. Names follow AWS
 /// Panorama's API where it had the operation (ProvisionDevice → createDevice, RemoveApplicationInstance →

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VantageAPI
+import VantageCore
 
 /// A JSON Schema (2020-12, as OpenAPI 3.1 uses it), small enough to write by hand for each resource. Request bodies
 /// are checked against their schema (``OpenAPISchema/problem(with:at:)``), so every limit written here is one the

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import VantageAPI
+import VantageCore
 
 /// The request context of every route: who is calling, once ``AuthenticationMiddleware`` has looked.
 public struct ServerContext: RequestContext {

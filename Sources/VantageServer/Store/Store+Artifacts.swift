@@ -1,6 +1,7 @@
 import Foundation
 import VantageAPI
 import VantageApp
+import VantageCore
 import ZIPFoundation
 
 /// A request body received into a temporary file, with its digest computed on the way in.

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// Which events to list. Every filter is optional; pages go newest first.
 public struct EventQuery: Sendable {

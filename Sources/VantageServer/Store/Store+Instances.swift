@@ -1,6 +1,7 @@
 import Foundation
 import VantageAPI
 import VantageApp
+import VantageCore
 import VantageOutputs
 
 extension Store {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import VantageAPI
+import VantageCore
 
 /// The control plane's data: every read and change of a resource, on whichever ``Database`` the server runs,
 /// with artifacts (model files, package archives, snapshots) in an ``ArtifactStore``. The REST API and the

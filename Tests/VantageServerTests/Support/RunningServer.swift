@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageAPI
+import VantageCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -1,0 +1,5 @@
+// VantageCore: what several modules share, with no dependency but Foundation and SQLite, so that every other
+// module can depend on it and arrows point one way (Core <- Media/Inference/Protocol/Analytics/App/Outputs <-
+// Runtime <- Agent; Core <- API <- Server/Client).
+//
+// - `JSONValue` and `APIJSON`: any JSON value and the API's encoder, decoder and time format.
