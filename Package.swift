@@ -58,10 +58,11 @@ let package = Package(
             swiftSettings: swift6),
         .target(
             name: "VantageInference",
-            dependencies: ["COpenVINO", "VantageApp", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["COpenVINO", "VantageCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .target(
-            name: "VantageApp", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            name: "VantageApp",
+            dependencies: ["VantageCore", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: swift6),
         .target(name: "VantageProtocol", swiftSettings: swift6),
         // What every HTTP listener shares: idle timeout, connection cap, the open-file limit.
@@ -178,16 +179,16 @@ let package = Package(
             path: "bench/AgentLoad", swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
 
         // Tests.
-        .testTarget(name: "VantageAppTests", dependencies: ["VantageApp"], swiftSettings: swift6),
+        .testTarget(name: "VantageAppTests", dependencies: ["VantageApp", "VantageCore"], swiftSettings: swift6),
         .testTarget(
             name: "VantageMediaTests", dependencies: ["VantageMedia"], swiftSettings: swift6),
         .testTarget(
-            name: "VantageInferenceTests", dependencies: ["VantageInference", "VantageApp"],
+            name: "VantageInferenceTests", dependencies: ["VantageInference", "VantageCore", "VantageApp"],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
             name: "VantageRuntimeTests",
             dependencies: [
-                "VantageRuntime", "VantageSDK", "VantageMedia", "VantageProtocol",
+                "VantageRuntime", "VantageSDK", "VantageMedia", "VantageProtocol", "VantageCore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
@@ -222,7 +223,7 @@ let package = Package(
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
             name: "VantageAnalyticsTests",
-            dependencies: ["VantageAnalytics", "VantageInference", "VantageMedia", "VantageApp"],
+            dependencies: ["VantageAnalytics", "VantageInference", "VantageMedia", "VantageCore"],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .testTarget(
             name: "VantageOutputsTests",

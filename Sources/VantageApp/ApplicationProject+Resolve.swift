@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 extension ApplicationProject {
     /// Applies the overrides and binds every port: the application as the runtime starts it.
@@ -160,7 +161,7 @@ struct Resolution {
     }
 
     private mutating func applyNodeOverride(
-        _ value: JSONValue, index: Int, source: DocumentSource, added: Set<String>
+        _ value: SourceJSON, index: Int, source: DocumentSource, added: Set<String>
     ) throws(ManifestError) {
         let reader = try ObjectReader(value, source: source, what: "nodeOverrides[\(index)]")
         try reader.rejectUnknownKeys(["envelopeVersion", "replace", "with"])

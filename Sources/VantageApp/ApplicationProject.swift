@@ -12,6 +12,7 @@
 // problems as a `ManifestError` that names the file, the node or key, and the fix.
 
 import Foundation
+import VantageCore
 
 /// An application project in panorama-cli's layout, loaded and checked.
 public struct ApplicationProject: Sendable {
@@ -436,14 +437,14 @@ struct ProjectContext: Sendable {
     /// so a project as committed keeps the same file in the package folder under a readable name
     /// (`descriptor_people_detection.json`), found here by its SHA-256. A package with several described assets
     /// serves each node its own asset's descriptor.
-    func descriptor(of info: inout NodeInfo, kind: String) throws(ManifestError) -> (JSONValue, DocumentSource) {
+    func descriptor(of info: inout NodeInfo, kind: String) throws(ManifestError) -> (SourceJSON, DocumentSource) {
         guard let package = info.package, let folder = package.directory, let interface = info.interface else {
             throw info.error(
                 .missingDescriptor, "\(kind) node \"\(info.name)\" has no package folder",
                 hint: "use a package of your own account for \(kind) nodes")
         }
         let found = locateDescriptor(folder: folder, package: package.package, interface: interface)
-        func read(_ url: URL) throws(ManifestError) -> (JSONValue, DocumentSource) {
+        func read(_ url: URL) throws(ManifestError) -> (SourceJSON, DocumentSource) {
             let file = shown(url)
             return (try readJSONFile(url, shownAs: file, what: "the descriptor"), DocumentSource(file: file))
         }

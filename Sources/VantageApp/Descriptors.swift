@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 // Asset descriptors: a code package's `runtimeDescriptor` and a model package's `mlModelDescriptor` with
 // Vantage's `vantage` block beside it.
@@ -34,7 +35,8 @@ struct RuntimeEntry: Sendable, Equatable {
 
 enum DescriptorReader {
     /// Reads `{"runtimeDescriptor": {...}}`.
-    static func runtime(_ root: JSONValue, source: DocumentSource, node: String) throws(ManifestError) -> RuntimeEntry {
+    static func runtime(_ root: SourceJSON, source: DocumentSource, node: String) throws(ManifestError) -> RuntimeEntry
+    {
         let top = try ObjectReader(root, source: source, what: "the code descriptor", node: node)
         if top.has("mlModelDescriptor") && !top.has("runtimeDescriptor") {
             throw top.error(
@@ -111,7 +113,7 @@ enum DescriptorReader {
     /// Reads `{"mlModelDescriptor": {...}, "vantage": {...}}`.
     /// Without a `vantage` block the spec is nil and the error to report (unless `--model` supplies the file)
     /// comes third.
-    static func model(_ root: JSONValue, source: DocumentSource, node: String) throws(ManifestError) -> (
+    static func model(_ root: SourceJSON, source: DocumentSource, node: String) throws(ManifestError) -> (
         ModelDescriptor, ModelSpec?, ManifestError?
     ) {
         let top = try ObjectReader(root, source: source, what: "the model descriptor", node: node)
@@ -179,7 +181,7 @@ enum DescriptorReader {
     }
 
     /// Reads the `vantage` block strictly and builds a `ModelSpec` from it.
-    static func spec(_ value: JSONValue, source: DocumentSource, node: String) throws(ManifestError) -> ModelSpec {
+    static func spec(_ value: SourceJSON, source: DocumentSource, node: String) throws(ManifestError) -> ModelSpec {
         let reader = try ObjectReader(value, source: source, what: "the vantage block", node: node)
         try reader.rejectUnknownKeys(["file", "format", "device", "inputs", "decoder"])
         let file = try reader.requiredString("file", example: "\"models/model.onnx\" (relative to the project folder)")

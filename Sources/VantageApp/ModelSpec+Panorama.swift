@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 // A `vantage` block for a Panorama model package, which has only `mlModelDescriptor` (input names and shapes) and a
 // SageMaker Neo archive that runs nowhere else: the user supplies the original model file, and the rest is read off

@@ -285,7 +285,7 @@ enum GraphReader {
     static let parameterTypes = ["string", "int32", "float32", "boolean"]
 
     /// Reads `{"nodeGraph": {...}}`.
-    static func graph(_ root: JSONValue, source: DocumentSource) throws(ManifestError) -> (NodeGraph, GraphSourceMap) {
+    static func graph(_ root: SourceJSON, source: DocumentSource) throws(ManifestError) -> (NodeGraph, GraphSourceMap) {
         let top = try ObjectReader(root, source: source, what: "graph.json")
         if top.has("nodeGraphOverrides") {
             throw top.error(
@@ -343,7 +343,7 @@ enum GraphReader {
     }
 
     static func packages(
-        _ values: [JSONValue], source: DocumentSource, in parent: String, map: inout GraphSourceMap
+        _ values: [SourceJSON], source: DocumentSource, in parent: String, map: inout GraphSourceMap
     ) throws(ManifestError) -> [PackageReference] {
         var result: [PackageReference] = []
         for (index, value) in values.enumerated() {
@@ -394,7 +394,7 @@ enum GraphReader {
     }
 
     static func nodes(
-        _ values: [JSONValue], source: DocumentSource, in parent: String, map: inout GraphSourceMap
+        _ values: [SourceJSON], source: DocumentSource, in parent: String, map: inout GraphSourceMap
     ) throws(ManifestError) -> [GraphNode] {
         var result: [GraphNode] = []
         for (index, value) in values.enumerated() {
@@ -411,7 +411,7 @@ enum GraphReader {
         return result
     }
 
-    static func node(_ value: JSONValue, index: Int, source: DocumentSource, in parent: String) throws(ManifestError)
+    static func node(_ value: SourceJSON, index: Int, source: DocumentSource, in parent: String) throws(ManifestError)
         -> GraphNode
     {
         let anonymous = try ObjectReader(value, source: source, what: "\(parent).nodes[\(index)]")
@@ -487,7 +487,7 @@ enum GraphReader {
     }
 
     static func decorator(
-        _ value: JSONValue?, source: DocumentSource, of owner: String, node: String?
+        _ value: SourceJSON?, source: DocumentSource, of owner: String, node: String?
     ) throws(ManifestError) -> NodeDecorator? {
         guard let value else { return nil }
         let reader = try ObjectReader(value, source: source, what: "the decorator of \(owner)", node: node)
@@ -511,7 +511,7 @@ enum GraphReader {
             constraintRegex: constraintRegex)
     }
 
-    static func edges(_ values: [JSONValue], source: DocumentSource, map: inout GraphSourceMap) throws(ManifestError)
+    static func edges(_ values: [SourceJSON], source: DocumentSource, map: inout GraphSourceMap) throws(ManifestError)
         -> [GraphEdge]
     {
         var result: [GraphEdge] = []
@@ -533,7 +533,7 @@ enum GraphReader {
     }
 
     static func routingRules(
-        _ values: [JSONValue], source: DocumentSource, map: inout GraphSourceMap
+        _ values: [SourceJSON], source: DocumentSource, map: inout GraphSourceMap
     ) throws(ManifestError) -> [NetworkRoutingRule] {
         var result: [NetworkRoutingRule] = []
         for (index, value) in values.enumerated() {

@@ -236,7 +236,7 @@ extension NodePackage {
 enum PackageReader {
     /// Reads `{"nodePackage": {...}}`. What is read leniently (as panorama-cli leaves a project half-built) is added
     /// to `notices`, at most one line per package.
-    static func package(_ root: JSONValue, source: DocumentSource, notices: inout [String]) throws(ManifestError)
+    static func package(_ root: SourceJSON, source: DocumentSource, notices: inout [String]) throws(ManifestError)
         -> NodePackage
     {
         let top = try ObjectReader(root, source: source, what: "package.json")
@@ -313,7 +313,7 @@ enum PackageReader {
 
     static let requirementTypes = ["hardware_access", "ota", "device", "os", "sdk"]
 
-    static func asset(_ value: JSONValue, index: Int, source: DocumentSource) throws(ManifestError) -> PackageAsset {
+    static func asset(_ value: SourceJSON, index: Int, source: DocumentSource) throws(ManifestError) -> PackageAsset {
         let anonymous = try ObjectReader(value, source: source, what: "assets[\(index)]")
         try anonymous.rejectUnknownKeys(["name", "description", "implementations"])
         let name = try anonymous.requiredString("name", example: "\"code_asset\"")
@@ -360,7 +360,7 @@ enum PackageReader {
             implementations: implementations)
     }
 
-    static func interface(_ value: JSONValue, source: DocumentSource) throws(ManifestError) -> PackageInterface {
+    static func interface(_ value: SourceJSON, source: DocumentSource) throws(ManifestError) -> PackageInterface {
         let anonymous = try ObjectReader(value, source: source, what: "an interface")
         let name = try anonymous.requiredString("name", example: "\"code_interface\"")
         let reader = try ObjectReader(value, source: source, what: "interface \"\(name)\"")

@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 // `vantage app import-panorama`: turns a panorama-cli project into a Vantage application folder.
 //
@@ -566,7 +567,7 @@ struct ImportWork {
         /// Relative to the project: `packages/<pkg>/descriptor.json` or `assets/<sha>.json`.
         var shown: String
         var text: String
-        var json: JSONValue
+        var json: SourceJSON
         var descriptor: ModelDescriptor
         var spec: ModelSpec?
         /// Whether it is one of several descriptors of its package (one per asset, named by `descriptorUri`),
@@ -767,7 +768,7 @@ struct ImportWork {
 
     /// `text` with `"vantage": {...}` added as the last member of its top-level object; everything else is kept
     /// byte for byte.
-    static func addingVantageBlock(_ spec: ModelSpec, to text: String, json: JSONValue) -> String {
+    static func addingVantageBlock(_ spec: ModelSpec, to text: String, json: SourceJSON) -> String {
         guard case .object(let members) = json.kind else { return text }
         var indent = "  "
         if let first = members.first, first.keyPosition.line > json.position.line {
@@ -783,7 +784,7 @@ struct ImportWork {
     }
 
     /// `text` with the string value of `vantage.file` replaced by `file`; nil if it cannot be found.
-    static func replacingVantageFile(in text: String, json: JSONValue, with file: String) -> String? {
+    static func replacingVantageFile(in text: String, json: SourceJSON, with file: String) -> String? {
         guard case .object(let members) = json.kind,
             let vantage = members.first(where: { $0.key == "vantage" })?.value,
             case .object(let block) = vantage.kind,

@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 /// An application with every override applied and every reference followed: what the runtime starts.
 public struct ResolvedApplication: Sendable {
@@ -175,7 +176,7 @@ public enum ParameterValue: Sendable, Equatable, Codable, CustomStringConvertibl
 
     /// A JSON value read as `type`; `nil` when its JSON type does not match (an int32 must be a whole number in
     /// range; a float32 takes any number).
-    init?(json: JSONValue, as type: PortType) {
+    init?(json: SourceJSON, as type: PortType) {
         switch (type, json.kind) {
         case (.string, .string(let string)): self = .string(string)
         case (.boolean, .bool(let bool)): self = .boolean(bool)
@@ -376,49 +377,6 @@ public struct ModelNode: Sendable {
         self.descriptor = descriptor
         self.spec = spec
         self.modelFile = modelFile
-    }
-}
-
-/// Panorama's `mlModelDescriptor`: what the model was trained with and what it takes.
-public struct ModelDescriptor: Sendable, Codable, Equatable {
-    /// One model input: its name (the key code uses) and shape (the batch size is `shape[0]`).
-    public struct Input: Sendable, Codable, Equatable {
-        /// The input's name.
-        public var name: String
-        /// The input's shape.
-        public var shape: [Int]
-        /// The element type (`uint8`, `float32`, …), when given.
-        public var type: String?
-
-        /// Makes an input.
-        public init(name: String, shape: [Int], type: String? = nil) {
-            self.name = name
-            self.shape = shape
-            self.type = type
-        }
-    }
-
-    /// Always `"2021-01-01"`.
-    public var envelopeVersion: String
-    /// `TENSORFLOW`, `PYTORCH` or `MXNET`.
-    public var framework: String
-    /// The framework's major.minor version, when given.
-    public var frameworkVersion: String?
-    /// `FP32` (the default) or `FP16`.
-    public var precisionMode: String?
-    /// The model's inputs.
-    public var inputs: [Input]
-
-    /// Makes a descriptor.
-    public init(
-        envelopeVersion: String = "2021-01-01", framework: String, frameworkVersion: String? = nil,
-        precisionMode: String? = nil, inputs: [Input]
-    ) {
-        self.envelopeVersion = envelopeVersion
-        self.framework = framework
-        self.frameworkVersion = frameworkVersion
-        self.precisionMode = precisionMode
-        self.inputs = inputs
     }
 }
 

@@ -3,3 +3,5 @@
 // Runtime <- Agent; Core <- API <- Server/Client).
 //
 // - `JSONValue` and `APIJSON`: any JSON value and the API's encoder, decoder and time format.
+// - `ModelSpec` (with `ModelInputSpec`, `DecoderSpec`) and Panorama's `ModelDescriptor`: what inference needs of a
+//   model package, without the manifest module.

@@ -1,4 +1,4 @@
-import VantageApp
+import VantageCore
 
 /// How frames reach a model input: the frame format the runtime must produce, the static shape the input is
 /// fixed to, and the pre-processing OpenVINO fuses in front of the model.

@@ -12,7 +12,7 @@
 public import Foundation
 public import Logging
 import Synchronization
-public import VantageApp
+public import VantageCore
 
 /// One compiled model, shared by every camera and task that uses it.
 ///

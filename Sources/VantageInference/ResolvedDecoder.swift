@@ -1,4 +1,4 @@
-import VantageApp
+import VantageCore
 
 /// A descriptor's decoder with its output names looked up in the model, once, at load: a wrong name fails the load
 /// with the list of real outputs instead of failing every frame.

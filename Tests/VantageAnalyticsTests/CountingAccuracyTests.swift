@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Testing
 import VantageAnalytics
-import VantageApp
+import VantageCore
 import VantageInference
 import VantageMedia
 

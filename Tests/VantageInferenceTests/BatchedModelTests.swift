@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageApp
+import VantageCore
 import VantageInference
 
 /// Models an application calls only with arrays it makes (a pose estimator fed a batch of 4 person crops): they

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import VantageApp
+import VantageCore
 import VantageInference
 
 /// The real parts the tests use, all installed by `scripts/setup` under `.deps/`.

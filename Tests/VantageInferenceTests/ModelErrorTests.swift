@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageApp
+import VantageCore
 import VantageInference
 
 /// What a user sees when a model or its descriptor is wrong: every message names the model and the file, says what

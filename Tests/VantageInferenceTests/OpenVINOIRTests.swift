@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageApp
+import VantageCore
 import VantageInference
 
 /// Tiny OpenVINO IR models written by the tests (`.xml` + `.bin`), whose outputs are their input pixels: they show

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageApp
+import VantageCore
 import VantageInference
 
 /// The person detector the demo uses (SSDLite MobileNetV2, a TensorFlow frozen graph) on real frames of the sample

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageApp
+import VantageCore
 import VantageInference
 
 /// The TensorFlow Lite path, with a float model that needs normalisation: BlazeFace full-range (192×192 RGB, input

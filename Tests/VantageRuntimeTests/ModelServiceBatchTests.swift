@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import VantageApp
+import VantageCore
 import VantageInference
 import VantageMedia
 import VantageProtocol

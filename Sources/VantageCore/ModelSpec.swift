@@ -146,3 +146,46 @@ public struct DecoderSpec: Sendable, Codable, Equatable {
         self.softmax = softmax
     }
 }
+
+/// Panorama's `mlModelDescriptor`: what the model was trained with and what it takes.
+public struct ModelDescriptor: Sendable, Codable, Equatable {
+    /// One model input: its name (the key code uses) and shape (the batch size is `shape[0]`).
+    public struct Input: Sendable, Codable, Equatable {
+        /// The input's name.
+        public var name: String
+        /// The input's shape.
+        public var shape: [Int]
+        /// The element type (`uint8`, `float32`, …), when given.
+        public var type: String?
+
+        /// Makes an input.
+        public init(name: String, shape: [Int], type: String? = nil) {
+            self.name = name
+            self.shape = shape
+            self.type = type
+        }
+    }
+
+    /// Always `"2021-01-01"`.
+    public var envelopeVersion: String
+    /// `TENSORFLOW`, `PYTORCH` or `MXNET`.
+    public var framework: String
+    /// The framework's major.minor version, when given.
+    public var frameworkVersion: String?
+    /// `FP32` (the default) or `FP16`.
+    public var precisionMode: String?
+    /// The model's inputs.
+    public var inputs: [Input]
+
+    /// Makes a descriptor.
+    public init(
+        envelopeVersion: String = "2021-01-01", framework: String, frameworkVersion: String? = nil,
+        precisionMode: String? = nil, inputs: [Input]
+    ) {
+        self.envelopeVersion = envelopeVersion
+        self.framework = framework
+        self.frameworkVersion = frameworkVersion
+        self.precisionMode = precisionMode
+        self.inputs = inputs
+    }
+}

@@ -10,15 +10,15 @@ struct SourcePosition: Sendable, Equatable {
 }
 
 /// A JSON value with the position it starts at.
-struct JSONValue: Sendable {
+struct SourceJSON: Sendable {
     enum Kind: Sendable {
         case null
         case bool(Bool)
         /// The number as written, whether it has a fraction or exponent, and its value.
         case number(lexeme: String, isInteger: Bool, value: Double)
         case string(String)
-        case array([JSONValue])
-        case object([JSONMember])
+        case array([SourceJSON])
+        case object([SourceJSONMember])
     }
 
     var kind: Kind
@@ -38,10 +38,10 @@ struct JSONValue: Sendable {
 }
 
 /// One `"key": value` of an object.
-struct JSONMember: Sendable {
+struct SourceJSONMember: Sendable {
     var key: String
     var keyPosition: SourcePosition
-    var value: JSONValue
+    var value: SourceJSON
 }
 
 /// Why a file is not valid JSON, and where.
@@ -64,7 +64,7 @@ struct JSONParser {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     }
 
-    static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
+    static func parse(_ data: Data) throws(JSONSyntaxError) -> SourceJSON {
         var parser = JSONParser(data)
         parser.skipWhitespace()
         guard parser.index < parser.bytes.count else {
@@ -109,7 +109,7 @@ struct JSONParser {
         return "byte 0x\(String(byte, radix: 16))"
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> SourceJSON {
         guard depth < 512 else { throw JSONSyntaxError(message: "values are nested too deeply", position: position) }
         guard index < bytes.count else {
             throw JSONSyntaxError(message: "expected a value but found the end of the file", position: position)
@@ -118,16 +118,16 @@ struct JSONParser {
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
-        case UInt8(ascii: "\""): return JSONValue(kind: .string(try parseString()), position: start)
+        case UInt8(ascii: "\""): return SourceJSON(kind: .string(try parseString()), position: start)
         case UInt8(ascii: "t"):
             try expectLiteral("true")
-            return JSONValue(kind: .bool(true), position: start)
+            return SourceJSON(kind: .bool(true), position: start)
         case UInt8(ascii: "f"):
             try expectLiteral("false")
-            return JSONValue(kind: .bool(false), position: start)
+            return SourceJSON(kind: .bool(false), position: start)
         case UInt8(ascii: "n"):
             try expectLiteral("null")
-            return JSONValue(kind: .null, position: start)
+            return SourceJSON(kind: .null, position: start)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return try parseNumber()
         case UInt8(ascii: "'"):
@@ -147,15 +147,15 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> SourceJSON {
         let start = position
         advance()  // {
-        var members: [JSONMember] = []
+        var members: [SourceJSONMember] = []
         var seen = Set<String>()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             advance()
-            return JSONValue(kind: .object(members), position: start)
+            return SourceJSON(kind: .object(members), position: start)
         }
         while true {
             skipWhitespace()
@@ -182,7 +182,7 @@ struct JSONParser {
             advance()
             skipWhitespace()
             let value = try parseValue(depth: depth + 1)
-            members.append(JSONMember(key: key, keyPosition: keyPosition, value: value))
+            members.append(SourceJSONMember(key: key, keyPosition: keyPosition, value: value))
             skipWhitespace()
             guard index < bytes.count else {
                 throw JSONSyntaxError(
@@ -194,7 +194,7 @@ struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "}") {
                 advance()
-                return JSONValue(kind: .object(members), position: start)
+                return SourceJSON(kind: .object(members), position: start)
             }
             if bytes[index] == UInt8(ascii: "\"") {
                 throw JSONSyntaxError(
@@ -209,14 +209,14 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    private mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> SourceJSON {
         let start = position
         advance()  // [
-        var elements: [JSONValue] = []
+        var elements: [SourceJSON] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             advance()
-            return JSONValue(kind: .array(elements), position: start)
+            return SourceJSON(kind: .array(elements), position: start)
         }
         while true {
             skipWhitespace()
@@ -236,7 +236,7 @@ struct JSONParser {
             }
             if bytes[index] == UInt8(ascii: "]") {
                 advance()
-                return JSONValue(kind: .array(elements), position: start)
+                return SourceJSON(kind: .array(elements), position: start)
             }
             let missingComma = [UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\"")].contains(bytes[index])
             throw JSONSyntaxError(
@@ -338,7 +338,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+    private mutating func parseNumber() throws(JSONSyntaxError) -> SourceJSON {
         let start = position
         let first = index
         var isInteger = true
@@ -369,7 +369,7 @@ struct JSONParser {
             while isDigit(index) { advance() }
         }
         let lexeme = String(decoding: bytes[first..<index], as: UTF8.self)
-        return JSONValue(
+        return SourceJSON(
             kind: .number(lexeme: lexeme, isInteger: isInteger, value: Double(lexeme) ?? .nan), position: start)
     }
 }
@@ -385,7 +385,7 @@ struct DocumentSource: Sendable {
 /// Reads one JSON object of a manifest, checking its keys against the schema and turning every mistake into a
 /// `ManifestError` that names the file, the object (`what`), the key, and the fix.
 struct ObjectReader {
-    let members: [JSONMember]
+    let members: [SourceJSONMember]
     let position: SourcePosition
     let source: DocumentSource
     /// The object as named in messages, for example `node "camera_node"` or `nodeGraph`.
@@ -393,7 +393,7 @@ struct ObjectReader {
     /// The graph node the object belongs to, if any, for `ManifestError.node`.
     let node: String?
 
-    init(_ value: JSONValue, source: DocumentSource, what: String, node: String? = nil) throws(ManifestError) {
+    init(_ value: SourceJSON, source: DocumentSource, what: String, node: String? = nil) throws(ManifestError) {
         guard case .object(let members) = value.kind else {
             throw ManifestError(
                 .invalidValue, file: source.file, line: value.position.line, column: value.position.column, node: node,
@@ -407,7 +407,7 @@ struct ObjectReader {
         self.node = node
     }
 
-    subscript(key: String) -> JSONValue? { members.first { $0.key == key }?.value }
+    subscript(key: String) -> SourceJSON? { members.first { $0.key == key }?.value }
 
     func has(_ key: String) -> Bool { self[key] != nil }
 
@@ -438,7 +438,7 @@ struct ObjectReader {
         error(.missingKey, key: key, "\(what) has no \"\(key)\"", hint: "add \"\(key)\": \(example)")
     }
 
-    func wrongType(_ key: String, _ value: JSONValue, expected: String, example: String) -> ManifestError {
+    func wrongType(_ key: String, _ value: SourceJSON, expected: String, example: String) -> ManifestError {
         error(
             .invalidValue, at: value.position, key: key,
             "\"\(key)\" in \(what) must be \(expected), not \(value.typeName)",
@@ -455,7 +455,7 @@ struct ObjectReader {
         return try string(key, value, example: example)
     }
 
-    private func string(_ key: String, _ value: JSONValue, example: String) throws(ManifestError) -> String {
+    private func string(_ key: String, _ value: SourceJSON, example: String) throws(ManifestError) -> String {
         guard case .string(let string) = value.kind else {
             throw wrongType(key, value, expected: "a string", example: example)
         }
@@ -493,7 +493,7 @@ struct ObjectReader {
     }
 
     /// The elements of an array, or an empty list when the key is absent.
-    func optionalArray(_ key: String, example: String) throws(ManifestError) -> [JSONValue] {
+    func optionalArray(_ key: String, example: String) throws(ManifestError) -> [SourceJSON] {
         guard let value = self[key] else { return [] }
         guard case .array(let elements) = value.kind else {
             throw wrongType(key, value, expected: "a list", example: example)
@@ -501,7 +501,7 @@ struct ObjectReader {
         return elements
     }
 
-    func requiredArray(_ key: String, example: String) throws(ManifestError) -> [JSONValue] {
+    func requiredArray(_ key: String, example: String) throws(ManifestError) -> [SourceJSON] {
         guard self[key] != nil else { throw missing(key, example: example) }
         return try optionalArray(key, example: example)
     }
@@ -555,7 +555,7 @@ struct ObjectReader {
     }
 }
 
-extension JSONValue {
+extension SourceJSON {
     /// The value as an integer, when it is a whole number (JSON Schema counts `5.0` as an integer too).
     var integerValue: Int? {
         guard case .number(let lexeme, let isInteger, let value) = kind else { return nil }
@@ -632,7 +632,7 @@ func readBoundedFile(_ url: URL, limit: Int) -> BoundedFile {
 }
 
 /// Reads and parses a JSON file of the project, turning I/O and syntax problems into manifest errors.
-func readJSONFile(_ url: URL, shownAs file: String, what: String) throws(ManifestError) -> JSONValue {
+func readJSONFile(_ url: URL, shownAs file: String, what: String) throws(ManifestError) -> SourceJSON {
     let data: Data
     switch readBoundedFile(url, limit: ApplicationProject.maxManifestBytes) {
     case .data(let read):
