@@ -5,3 +5,4 @@
 // - `JSONValue` and `APIJSON`: any JSON value and the API's encoder, decoder and time format.
 // - `ModelSpec` (with `ModelInputSpec`, `DecoderSpec`) and Panorama's `ModelDescriptor`: what inference needs of a
 //   model package, without the manifest module.
+// - `onDedicatedThread` and `BlockingQueue`: blocking work off the cooperative pool (Blocking.swift says which when).

@@ -122,7 +122,7 @@ public final class InferenceModel: Sendable {
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
         hint: PerformanceHint = .throughput
     ) async throws(ModelError) -> InferenceModel {
-        try await onDedicatedThread { () throws(ModelError) -> InferenceModel in
+        try await onDedicatedThread(named: "vantage.inference.compile") { () throws(ModelError) -> InferenceModel in
             try InferenceModel(
                 name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint)
         }
@@ -400,7 +400,8 @@ public final class InferenceModel: Sendable {
             : inputs.filter { !fileInputs[$0.index].isStatic }.map {
                 ReshapedInput(name: fileInputs[$0.index].name, shape: $0.input.shape)
             }
-        let variant = try await onDedicatedThread { () throws(ModelError) -> PlainVariant in
+        let variant = try await onDedicatedThread(named: "vantage.inference.compile") {
+            () throws(ModelError) -> PlainVariant in
             try self.plainVariants.withLock {
                 (variants: inout [[Int]: PlainVariant]) throws(ModelError) -> PlainVariant in
                 if let ready = variants[chosen] { return ready }

@@ -589,20 +589,3 @@ final class OpenVINOInferRequest: @unchecked Sendable {
         try check(ov_infer_request_wait(handle), "ov_infer_request_wait")
     }
 }
-
-// MARK: - Blocking work off the cooperative pool
-
-/// Runs blocking work (reading and compiling a model) on a thread of its own, so that no cooperative-pool thread
-/// waits on it.
-func onDedicatedThread<T: Sendable, E: Error>(
-    _ body: @escaping @Sendable () throws(E) -> T
-) async throws(E) -> T {
-    let result: Result<T, E> = await withCheckedContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(returning: Result { () throws(E) -> T in try body() })
-        }
-        thread.name = "vantage.inference.compile"
-        thread.start()
-    }
-    return try result.get()
-}
