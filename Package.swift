@@ -73,8 +73,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6),
-        // Tracking, zones and counting lines: plain Swift, no dependencies, so the SDK can use it in apps.
-        .target(name: "VantageAnalytics", swiftSettings: swift6),
+        // Tracking, zones and counting lines: plain Swift on VantageCore's geometry, so the SDK can use it in apps.
+        .target(name: "VantageAnalytics", dependencies: ["VantageCore"], swiftSettings: swift6),
         // Events on their way out: the sink outbox, rules, and the MQTT, S3 and webhook sinks.
         .target(
             name: "VantageOutputs",
@@ -97,13 +97,14 @@ let package = Package(
             ],
             swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
         .target(
-            name: "VantageSDK", dependencies: ["VantageProtocol", "VantageAnalytics"], swiftSettings: swift6),
+            name: "VantageSDK", dependencies: ["VantageProtocol", "VantageAnalytics", "VantageCore"],
+            swiftSettings: swift6),
         // The control plane: the API's resource types (shared by server and client), the server, the client.
         .target(name: "VantageAPI", dependencies: ["VantageCore"], swiftSettings: swift6),
         .target(
             name: "VantageServer",
             dependencies: [
-                "VantageCore", "VantageAPI", "VantageApp", "VantageOutputs", "VantageListeners", "CSQLite",
+                "VantageCore", "VantageAPI", "VantageApp", "VantageListeners", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,7 +164,7 @@ let package = Package(
 
         // Fuzz targets (make fuzz, docs/fuzzing.md): their bodies, shared with FuzzRegressionTests, and the driver.
         .target(
-            name: "VantageFuzz", dependencies: ["VantageProtocol", "VantageApp", "VantageOutputs"],
+            name: "VantageFuzz", dependencies: ["VantageProtocol", "VantageApp", "VantageCore"],
             swiftSettings: swift6),
         .executableTarget(
             name: "vantage-fuzz", dependencies: ["VantageFuzz"], path: "fuzz", exclude: ["run"], swiftSettings: swift6),
@@ -238,7 +239,7 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
         .testTarget(
             name: "FuzzRegressionTests",
-            dependencies: ["VantageFuzz", "VantageApp", "VantageOutputs", "VantageProtocol", "VantageAPI"],
+            dependencies: ["VantageFuzz", "VantageApp", "VantageCore", "VantageProtocol", "VantageAPI"],
             swiftSettings: swift6),
     ]
 )

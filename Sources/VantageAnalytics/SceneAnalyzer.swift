@@ -1,3 +1,12 @@
+// VantageAnalytics: multi-object tracking (`ByteTracker`), polygon zones and counting lines (`SceneAnalyzer`) on
+// detections, in plain Swift whose only dependency is VantageCore (the geometry, `Zone`, `CountingLine` and
+// `TrackerConfiguration`, which the outputs document holds). Coordinates are fractions of the frame (0 = left/top
+// edge, 1 = right/bottom; y grows downwards), so one configuration fits every resolution; times are seconds on any
+// monotonic clock, so uneven frame rates are fine. The Python SDK has the same tracker and rules
+// (`panoramasdk.tracking`); Tests/GroundTruth/tracker-scenario.json keeps the two in step.
+
+import VantageCore
+
 /// Something that happened in a zone or on a line.
 public enum SceneEvent: Sendable, Equatable {
     /// A confirmed track's anchor came into the zone (also when it is first confirmed inside).

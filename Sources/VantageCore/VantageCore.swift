@@ -6,3 +6,6 @@
 // - `ModelSpec` (with `ModelInputSpec`, `DecoderSpec`) and Panorama's `ModelDescriptor`: what inference needs of a
 //   model package, without the manifest module.
 // - `onDedicatedThread` and `BlockingQueue`: blocking work off the cooperative pool (Blocking.swift says which when).
+// - `OutputsConfiguration` and its parser: the outputs document (sinks, rules, analytics nodes, local events), read
+//   and checked by the control plane without linking any sink; with the geometry its analytics nodes hold (`Point`,
+//   `Rect`, `Zone`, `CountingLine`, `TrackerConfiguration`).

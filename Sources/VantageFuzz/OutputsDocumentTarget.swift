@@ -1,5 +1,5 @@
 import Foundation
-import VantageOutputs
+import VantageCore
 
 /// An outputs document (`vantage run --outputs FILE`, the `outputs` of graph.json or of an overrides document, an
 /// instance's outputs on the control plane), parsed both as `vantage run` does (secrets from the environment) and as

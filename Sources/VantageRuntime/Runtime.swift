@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import VantageApp
+import VantageCore
 import VantageInference
 import VantageMedia
 import VantageOutputs

@@ -6,6 +6,8 @@
 import Foundation
 import Synchronization
 @_exported import VantageAnalytics
+// The geometry, zones, lines and tracker settings the tracker takes live in VantageCore.
+@_exported import VantageCore
 @_exported import VantageProtocol
 
 /// An error from the runtime or the connection, with what to do.

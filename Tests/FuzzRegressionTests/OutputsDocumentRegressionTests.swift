@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VantageOutputs
+import VantageCore
 
 /// Inputs the fuzzers found that crashed the outputs document parser, or made it accept a value the runtime
 /// cannot use, or echo a whole key in its error. The same parser checks an instance's outputs on the control plane

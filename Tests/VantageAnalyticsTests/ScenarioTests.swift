@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageAnalytics
+import VantageCore
 
 /// Tests/GroundTruth/tracker-scenario.json, the scripted scene the Python SDK's tests replay too
 /// (python/tests/test_tracking.py): both implementations must give the IDs, events and counts stored in it.

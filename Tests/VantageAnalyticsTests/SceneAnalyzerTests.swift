@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VantageAnalytics
+import VantageCore
 
 /// Zones and counting lines on constructed tracks (10 frames per second).
 @Suite("Zones and counting lines")

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAnalytics
+import VantageCore
 
 /// The repository root, from this file's path (`Tests/VantageAnalyticsTests/Support.swift`).
 let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()

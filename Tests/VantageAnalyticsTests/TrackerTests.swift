@@ -1,5 +1,6 @@
 import Testing
 import VantageAnalytics
+import VantageCore
 
 /// The tracker on constructed detections: people walking at 0.2 of the frame per second, 10 frames per second
 /// unless a test says otherwise.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import VantageApp
+import VantageCore
 
 @testable import VantageRuntime
 

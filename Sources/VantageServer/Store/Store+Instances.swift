@@ -2,7 +2,6 @@ import Foundation
 import VantageAPI
 import VantageApp
 import VantageCore
-import VantageOutputs
 
 extension Store {
     static let instanceColumns = """

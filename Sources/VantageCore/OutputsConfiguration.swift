@@ -1,5 +1,4 @@
 import Foundation
-import VantageAnalytics
 
 /// Where an application instance's events go, and the no-code analytics that make events without code: the
 /// `outputs` object of graph.json's `nodeGraph`, of an overrides document's `nodeGraphOverrides`, or of a file given

@@ -1,16 +1,12 @@
-// VantageAnalytics: multi-object tracking (`ByteTracker`), polygon zones and counting lines (`SceneAnalyzer`) on
-// detections, in plain Swift with no dependencies. Coordinates are fractions of the frame (0 = left/top edge,
-// 1 = right/bottom; y grows downwards), so one configuration fits every resolution; times are seconds on any
-// monotonic clock, so uneven frame rates are fine. The Python SDK has the same tracker and rules
-// (`panoramasdk.tracking`); Tests/GroundTruth/tracker-scenario.json keeps the two in step.
-//
-// This file: plain geometry for tracking, zones and lines.
+// Plain geometry for tracking, zones and lines, in fractions of the frame (0 = left/top edge, 1 = right/bottom; y grows
+// downwards), so one configuration fits every resolution. In VantageCore because the outputs document (its zones and
+// lines) is read here; VantageAnalytics tracks and counts with it.
 
 /// A point in fractions of the frame.
 public struct Point: Sendable, Equatable, Hashable, Codable {
     public var x: Double
     public var y: Double
-    public init(x: Double, y: Double) {
+    @inlinable public init(x: Double, y: Double) {
         self.x = x
         self.y = y
     }
@@ -23,7 +19,7 @@ public struct Rect: Sendable, Equatable, Hashable, Codable {
     public var xMax: Double
     public var yMax: Double
 
-    public init(xMin: Double, yMin: Double, xMax: Double, yMax: Double) {
+    @inlinable public init(xMin: Double, yMin: Double, xMax: Double, yMax: Double) {
         self.xMin = xMin
         self.yMin = yMin
         self.xMax = xMax
@@ -31,15 +27,15 @@ public struct Rect: Sendable, Equatable, Hashable, Codable {
     }
 
     /// Zero for an inverted box.
-    public var width: Double { max(0, xMax - xMin) }
+    @inlinable public var width: Double { max(0, xMax - xMin) }
     /// Zero for an inverted box.
-    public var height: Double { max(0, yMax - yMin) }
-    public var center: Point { Point(x: (xMin + xMax) / 2, y: (yMin + yMax) / 2) }
+    @inlinable public var height: Double { max(0, yMax - yMin) }
+    @inlinable public var center: Point { Point(x: (xMin + xMax) / 2, y: (yMin + yMax) / 2) }
     /// The middle of the bottom edge: where a standing person's feet are.
-    public var bottomCenter: Point { Point(x: (xMin + xMax) / 2, y: yMax) }
+    @inlinable public var bottomCenter: Point { Point(x: (xMin + xMax) / 2, y: yMax) }
 
     /// Intersection over union: 1 for the same box, 0 for boxes that do not overlap.
-    public func iou(_ other: Rect) -> Double {
+    @inlinable public func iou(_ other: Rect) -> Double {
         let iw = min(xMax, other.xMax) - max(xMin, other.xMin)
         let ih = min(yMax, other.yMax) - max(yMin, other.yMin)
         guard iw > 0, ih > 0 else { return 0 }
@@ -49,7 +45,7 @@ public struct Rect: Sendable, Equatable, Hashable, Codable {
     }
 
     /// The point of the box that zones and lines test: see ``Anchor``.
-    public func point(_ anchor: Anchor) -> Point {
+    @inlinable public func point(_ anchor: Anchor) -> Point {
         switch anchor {
         case .bottomCenter: bottomCenter
         case .center: center
@@ -66,15 +62,17 @@ public enum Anchor: String, Sendable, Codable, Equatable, Hashable, CaseIterable
     case center
 }
 
-enum Geometry {
+@usableFromInline
+package enum Geometry {
     /// Twice the signed area of the triangle a, b, c: positive when c is to the right of a→b with y pointing down.
-    @inline(__always)
-    static func orientation(_ a: Point, _ b: Point, _ c: Point) -> Double {
+    @inlinable
+    package static func orientation(_ a: Point, _ b: Point, _ c: Point) -> Double {
         (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x)
     }
 
     /// Whether segments p–q and a–b share a point; touching counts.
-    static func segmentsIntersect(_ p: Point, _ q: Point, _ a: Point, _ b: Point) -> Bool {
+    @inlinable
+    package static func segmentsIntersect(_ p: Point, _ q: Point, _ a: Point, _ b: Point) -> Bool {
         let d1 = orientation(a, b, p)
         let d2 = orientation(a, b, q)
         let d3 = orientation(p, q, a)
@@ -90,7 +88,8 @@ enum Geometry {
     }
 
     /// Even-odd rule: whether `point` is inside the polygon (its corners in order, not closed).
-    static func contains(_ polygon: [Point], _ point: Point) -> Bool {
+    @inlinable
+    package static func contains(_ polygon: [Point], _ point: Point) -> Bool {
         guard polygon.count >= 3 else { return false }
         var inside = false
         var j = polygon.count - 1

@@ -34,10 +34,10 @@ public struct Zone: Sendable, Codable, Equatable {
     }
 
     /// Whether `point` is inside the polygon.
-    public func contains(_ point: Point) -> Bool { Geometry.contains(polygon, point) }
+    @inlinable public func contains(_ point: Point) -> Bool { Geometry.contains(polygon, point) }
 
     /// Whether the zone's rules apply to objects of `classId`.
-    public func applies(to classId: Int) -> Bool { classes?.contains(classId) ?? true }
+    @inlinable public func applies(to classId: Int) -> Bool { classes?.contains(classId) ?? true }
 
     /// Throws when the zone cannot work as written, saying how to fix it.
     public func validate() throws(SceneConfigurationError) {
@@ -115,7 +115,7 @@ public struct CountingLine: Sendable, Codable, Equatable {
 
     /// The signed distance of `point` from the line (extended past its ends), in fractions of the frame: positive on
     /// the right (the side "in" goes to), negative on the left.
-    public func side(of point: Point) -> Double {
+    @inlinable public func side(of point: Point) -> Double {
         let dx = to.x - from.x
         let dy = to.y - from.y
         let length = (dx * dx + dy * dy).squareRoot()
@@ -124,7 +124,7 @@ public struct CountingLine: Sendable, Codable, Equatable {
     }
 
     /// Whether the line's rules apply to objects of `classId`.
-    public func applies(to classId: Int) -> Bool { classes?.contains(classId) ?? true }
+    @inlinable public func applies(to classId: Int) -> Bool { classes?.contains(classId) ?? true }
 
     /// Throws when the line cannot work as written, saying how to fix it.
     public func validate() throws(SceneConfigurationError) {

@@ -1,6 +1,4 @@
 import Foundation
-import VantageAnalytics
-import VantageCore
 
 extension OutputsConfiguration {
     /// Reads an `outputs` object from JSON text (a file given with `--outputs`, or the `outputs` member of a manifest).
