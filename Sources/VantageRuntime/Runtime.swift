@@ -83,7 +83,20 @@ public final class Runtime: Service, @unchecked Sendable {
     /// The socket the code node `node` of this runtime connects to (for tests that play the code node).
     public func socketPath(ofNode node: String) -> String { sockets.socketPath(ofNode: node) }
 
-    /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`.
+    /// Loads the models and prepares cameras and code nodes on a thread of its own, and returns the runtime once it is
+    /// ready; nothing runs until `run()`. Use this from async code: the construction blocks for as long as a model
+    /// compiles or pip installs a code node's packages (minutes the first time), which on the cooperative pool would
+    /// stall every other task of the process (on a 2-core device, the agent's heartbeats).
+    public static func make(
+        application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger
+    ) async throws -> Runtime {
+        try await onDedicatedThread(named: "vantage.runtime.make") { () throws -> Runtime in
+            try Runtime(application: application, configuration: configuration, logger: logger)
+        }
+    }
+
+    /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`. Blocks (see `make`, which
+    /// async callers use).
     public init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger) throws {
         self.application = application
         self.configuration = configuration
@@ -109,7 +122,9 @@ public final class Runtime: Service, @unchecked Sendable {
             longestNodeName: application.codeNodes.map(\.name.utf8.count).max() ?? 0)
 
         // Python code nodes' environments are prepared (checked, or installed the first time) while the models
-        // load: both take a while, and neither needs the other.
+        // load: both take a while, and neither needs the other. Each preparation blocks (it waits for pip) on a
+        // Dispatch worker thread, and this thread waits for them below: both are off the cooperative pool as long
+        // as the init itself is (`make` runs it on a dedicated thread).
         let pythonLaunches = Mutex<[String: Result<PythonLaunch, any Error>]>([:])
         let preparing = DispatchGroup()
         // A shell entry (`bash /panorama/setup.sh`) gets the same environment: such scripts end in `python3 app.py`.

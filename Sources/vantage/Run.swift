@@ -264,7 +264,7 @@ struct Run: AsyncParsableCommand {
 
         let runtime: Runtime
         do {
-            runtime = try Runtime(application: application, configuration: configuration, logger: logger)
+            runtime = try await Runtime.make(application: application, configuration: configuration, logger: logger)
         } catch {
             throw failure(error)
         }

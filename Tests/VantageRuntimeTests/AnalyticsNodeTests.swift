@@ -43,7 +43,8 @@ struct AnalyticsNodeTests {
         var (application, configuration) = try sampleVideoRun(of: app, in: work)
         configuration.outputsFile = outputs
         let eventsFile = configuration.eventsFile!
-        let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
+        let runtime = try await Runtime.make(
+            application: application, configuration: configuration, logger: Logger(label: "test"))
         try await runtime.run()  // the file plays once, as fast as inference allows, then the run ends
 
         let events = try String(contentsOf: eventsFile, encoding: .utf8).split(separator: "\n").compactMap {

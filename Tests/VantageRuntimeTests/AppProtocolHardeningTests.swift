@@ -245,7 +245,7 @@ struct AppProtocolHardeningTests {
         configuration.panoramaMounts = false
         configuration.eventsFile = work.appendingPathComponent("events.jsonl")
         configuration.appRestartInitialDelay = .milliseconds(100)
-        let runtime = try Runtime(application: application, configuration: configuration, logger: logger)
+        let runtime = try await Runtime.make(application: application, configuration: configuration, logger: logger)
         let task = Task { try await runtime.run() }
         return (runtime, task)
     }

@@ -103,7 +103,8 @@ struct SDKRoundTripTests {
 
         let (application, configuration) = try sampleVideoRun(of: app, in: work)
         let events = configuration.eventsFile!
-        let runtime = try Runtime(application: application, configuration: configuration, logger: Logger(label: "test"))
+        let runtime = try await Runtime.make(
+            application: application, configuration: configuration, logger: Logger(label: "test"))
         let task = Task { try await runtime.run() }
         let socket = runtime.socketPath(ofNode: "code_node")
         let deadline = Date().addingTimeInterval(30)
