@@ -81,6 +81,9 @@ public final class CameraStream: @unchecked Sendable {
     /// Monotonic nanoseconds after which a blocking FFmpeg call is interrupted (0 = no deadline).
     private let interruptDeadline = Atomic<UInt64>(0)
     private let interruptedByDeadline = Atomic<Bool>(false)
+    /// Wakes the camera thread where it sleeps (paused, backing off, pacing a file) when `stop()`, `pause()` or
+    /// `resume()` changes what it waits for, so that it reacts at once instead of at its next poll.
+    private let wakeup = PThreadCondition()
     private let counters = Mutex(CameraCounters())
     private let observers = Mutex<[FrameSignal]>([])
     private var thread: Thread?
@@ -127,17 +130,20 @@ public final class CameraStream: @unchecked Sendable {
     public func stop() {
         stopRequested.store(true, ordering: .relaxed)
         pool.wakeAll()
+        wakeup.broadcast()
     }
 
     /// Pauses the camera (Panorama's PAUSE signal, and `launch: onSignal` cameras before their first RESUME): the
     /// connection is closed and no frame is read until `resume()`. Safe to call before `start()`.
     public func pause() {
         pauseRequested.store(true, ordering: .relaxed)
+        wakeup.broadcast()
     }
 
     /// Resumes a paused camera: it connects again (a file starts again from its beginning).
     public func resume() {
         pauseRequested.store(false, ordering: .relaxed)
+        wakeup.broadcast()
     }
 
     /// Converts every decoded frame to BGR on the camera's thread, right after decoding, instead of when a consumer
@@ -184,7 +190,7 @@ public final class CameraStream: @unchecked Sendable {
             if isPaused {
                 setState(.paused)
                 logger.info("camera paused")
-                while isPaused && !stopping { usleep(20_000) }
+                sleep(untilNanos: .max) { !isPaused || stopping }
                 if stopping { break }
                 logger.info("camera resumed")
                 firstAttempt = true
@@ -228,8 +234,20 @@ public final class CameraStream: @unchecked Sendable {
     private func jittered(_ d: Duration) -> Duration { d * Double.random(in: 0.8...1.2) }
 
     private func sleepInterruptibly(_ d: Duration) {
-        let until = monotonicNanos() + UInt64(max(0, d.seconds * 1e9))
-        while !stopping, monotonicNanos() < until { usleep(20_000) }
+        sleep(untilNanos: monotonicNanos() + UInt64(max(0, d.seconds * 1e9))) { stopping }
+    }
+
+    /// Blocks the camera thread until the monotonic time `untilNanos` or until `done()` holds, whichever is first.
+    /// `done` is checked under `wakeup`'s lock and every change it depends on (stop, pause, resume) broadcasts
+    /// `wakeup`, so no wake-up is lost between the check and the wait.
+    private func sleep(untilNanos: UInt64, unless done: () -> Bool) {
+        wakeup.lock()
+        defer { wakeup.unlock() }
+        while !done() {
+            let now = monotonicNanos()
+            if now >= untilNanos { return }
+            wakeup.wait(nanoseconds: untilNanos - now)
+        }
     }
 
     private func notifyObservers() { observers.withLock { for o in $0 { o.notify() } } }
@@ -426,8 +444,9 @@ public final class CameraStream: @unchecked Sendable {
                     .decodeFailed, "camera \(source.name): the decoder failed", hint: "restarting the stream",
                     cause: ffmpegErrorText(status))
             }
-            if source.kind == .file && source.realtime {
-                pacer.wait(for: decoded.pointee.best_effort_timestamp, stop: stopRequested)
+            let pts = decoded.pointee.best_effort_timestamp
+            if source.kind == .file && source.realtime, let due = pacer.due(for: pts) {
+                sleep(untilNanos: due) { stopping || isPaused }
             }
             deliver(decoded)
         }
@@ -496,7 +515,8 @@ public final class CameraStream: @unchecked Sendable {
     }
 }
 
-/// Paces a file at its frame rate: waits until a frame's presentation time has come on the wall clock.
+/// Paces a file at its frame rate: says when a frame's presentation time comes on the monotonic clock (the camera
+/// thread sleeps until then).
 struct Pacer {
     let timeBase: AVRational
     var startNanos: UInt64 = 0
@@ -506,21 +526,17 @@ struct Pacer {
 
     mutating func restart() { firstPTS = Int64.min }
 
-    mutating func wait(for pts: Int64, stop: borrowing Atomic<Bool>) {
-        guard pts != vantage_av_nopts_value() else { return }
-        let now = monotonicNanos()
+    /// The monotonic time (ns) at which the frame with presentation time `pts` is due, or nil when it is due now
+    /// (the first frame, a timestamp going back, or none).
+    mutating func due(for pts: Int64) -> UInt64? {
+        guard pts != vantage_av_nopts_value() else { return nil }
         if firstPTS == Int64.min || pts < firstPTS {
             firstPTS = pts
-            startNanos = now
-            return
+            startNanos = monotonicNanos()
+            return nil
         }
         let offset = Double(pts - firstPTS) * Double(timeBase.num) / Double(timeBase.den)
-        let due = startNanos + UInt64(offset * 1e9)
-        while !stop.load(ordering: .relaxed) {
-            let now = monotonicNanos()
-            if now >= due { return }
-            usleep(UInt32(min(20_000, (due - now) / 1000)))
-        }
+        return startNanos + UInt64(offset * 1e9)
     }
 }
 
