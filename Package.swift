@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "VantageOutputs",
             dependencies: [
-                "CSQLite", "CMosquitto", "VantageCore", "VantageAnalytics",
+                "CMosquitto", "VantageCore", "VantageAnalytics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -104,7 +104,7 @@ let package = Package(
         .target(
             name: "VantageServer",
             dependencies: [
-                "VantageCore", "VantageAPI", "VantageApp", "VantageListeners", "CSQLite",
+                "VantageCore", "VantageAPI", "VantageApp", "VantageListeners",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +124,6 @@ let package = Package(
             name: "VantageAgent",
             dependencies: [
                 "VantageCore", "VantageAPI", "VantageApp", "VantageRuntime", "VantageOutputs", "VantageListeners",
-                "CSQLite",
                 "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VantageCore
 import VantageOutputs
 
 // The agent's on-disk event outbox: events wait here, in one SQLite file, until the server acknowledges them, so an

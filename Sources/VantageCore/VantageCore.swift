@@ -9,3 +9,4 @@
 // - `OutputsConfiguration` and its parser: the outputs document (sinks, rules, analytics nodes, local events), read
 //   and checked by the control plane without linking any sink; with the geometry its analytics nodes hold (`Point`,
 //   `Rect`, `Zone`, `CountingLine`, `TrackerConfiguration`).
+// - `SQLiteConnection`: one SQLite connection with prepared statements, for the sinks' outbox and the control plane.

@@ -1,16 +1,14 @@
-internal import CSQLite
-import Dispatch
 import Foundation
 import Synchronization
+import VantageCore
 
-/// The embedded engine: one SQLite file (WAL mode) and one connection, used from one serial queue so that
-/// SQLite's blocking calls never run on Swift's cooperative threads. A transaction holds the connection
-/// across its awaits through ``AsyncGate``; other callers wait their turn.
+/// The embedded engine: one SQLite file (WAL mode) and one connection (VantageCore's ``SQLiteConnection``), used from
+/// one serial queue so that SQLite's blocking calls never run on Swift's cooperative threads. A transaction holds the
+/// connection across its awaits through ``AsyncGate``; other callers wait their turn.
 public final class SQLiteDatabase: Database, @unchecked Sendable {
-    // `handle` and `statements` are touched only on `queue`, by one caller at a time (`gate`).
-    private let handle: OpaquePointer
-    private var statements: [String: OpaquePointer] = [:]
-    private let queue = DispatchQueue(label: "vantage.sqlite")
+    // Unchecked: `connection` is touched only on `queue`, by one caller at a time (`gate`).
+    private let connection: SQLiteConnection
+    private let queue = BlockingQueue(label: "vantage.sqlite")
     private let gate = AsyncGate()
     private let path: String
     public var kind: DatabaseEngineKind { .sqlite }
@@ -21,18 +19,12 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         Self.makePrivate(path)
-        var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let status = sqlite3_open_v2(path, &db, flags, nil)
-        guard status == SQLITE_OK, let db else {
-            let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
-            if let db { sqlite3_close_v2(db) }
-            throw DatabaseError(.unavailable, "cannot open the SQLite database \(path): \(reason)")
-        }
-        handle = db
-        sqlite3_busy_timeout(db, 5000)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
-            _ = try run(SQL(pragma))
+        do {
+            // Statements whose text is built at run time are not cached without bound.
+            connection = try SQLiteConnection(
+                path: path, setup: ["PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"], statementCacheLimit: 256)
+        } catch {
+            throw DatabaseError(.unavailable, "cannot open the SQLite database \(path): \(error.reason)")
         }
         // Files an older release made with the umask's mode.
         for suffix in ["-wal", "-shm"] { Self.makePrivate(path + suffix, create: false) }
@@ -45,11 +37,6 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_mode & 0o077 != 0 { _ = fchmod(descriptor, 0o600) }
-    }
-
-    deinit {
-        for statement in statements.values { sqlite3_finalize(statement) }
-        sqlite3_close_v2(handle)
     }
 
     public func run() async {}
@@ -82,50 +69,41 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
     }
 
     private func onQueue(_ sql: SQL) async throws -> [SQLRow] {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try self.run(sql) })
+        try await queue.run { () throws -> [SQLRow] in
+            do throws(SQLiteError) {
+                return try self.run(sql)
+            } catch {
+                throw self.databaseError(error)
             }
         }
     }
 
     /// Prepares (or reuses) the statement, binds, steps to the end and reads every row.
-    private func run(_ sql: SQL) throws -> [SQLRow] {
+    private func run(_ sql: SQL) throws(SQLiteError) -> [SQLRow] {
         // SQLite numbers parameters ?NNN; the shared text uses PostgreSQL's $NNN.
-        let text = sql.text.replacingOccurrences(of: "$", with: "?")
-        let statement = try prepared(text)
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
+        let statement = try connection.statement(sql.text.replacingOccurrences(of: "$", with: "?"))
+        defer { statement.reset() }
         for (offset, value) in sql.binds.enumerated() {
             let index = Int32(offset + 1)
-            let status: Int32
             switch value {
-            case .null: status = sqlite3_bind_null(statement, index)
-            case .integer(let v): status = sqlite3_bind_int64(statement, index, v)
-            case .real(let v): status = sqlite3_bind_double(statement, index, v)
-            case .text(let v): status = sqlite3_bind_text(statement, index, v, -1, csqlite_transient())
+            case .null: try statement.bindNull(at: index)
+            case .integer(let v): try statement.bind(v, at: index)
+            case .real(let v): try statement.bind(v, at: index)
+            case .text(let v): try statement.bind(v, at: index)
             }
-            guard status == SQLITE_OK else { throw error(status) }
         }
-        let count = sqlite3_column_count(statement)
-        let columns = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) }
+        let count = statement.columnCount
+        let columns = (0..<count).map { statement.columnName($0) }
         var rows: [SQLRow] = []
-        while true {
-            let status = sqlite3_step(statement)
-            if status == SQLITE_DONE { break }
-            guard status == SQLITE_ROW else { throw error(status) }
+        while try statement.step() {
             var values: [SQLValue] = []
             values.reserveCapacity(Int(count))
             for column in 0..<count {
-                switch sqlite3_column_type(statement, column) {
-                case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(statement, column)))
-                case SQLITE_FLOAT: values.append(.real(sqlite3_column_double(statement, column)))
-                case SQLITE_NULL: values.append(.null)
-                default:
-                    let bytes = sqlite3_column_text(statement, column)
-                    values.append(.text(bytes.map { String(cString: $0) } ?? ""))
+                switch statement.type(column) {
+                case .integer: values.append(.integer(statement.int64(column)))
+                case .real: values.append(.real(statement.double(column)))
+                case .null: values.append(.null)
+                case .text, .blob: values.append(.text(statement.text(column) ?? ""))
                 }
             }
             rows.append(SQLRow(columns: columns, values: values))
@@ -133,37 +111,25 @@ public final class SQLiteDatabase: Database, @unchecked Sendable {
         return rows
     }
 
-    private func prepared(_ text: String) throws -> OpaquePointer {
-        if let statement = statements[text] { return statement }
-        var statement: OpaquePointer?
-        let status = sqlite3_prepare_v2(handle, text, -1, &statement, nil)
-        guard status == SQLITE_OK, let statement else { throw error(status) }
-        if statements.count >= 256 {
-            for old in statements.values { sqlite3_finalize(old) }
-            statements.removeAll()
-        }
-        statements[text] = statement
-        return statement
-    }
-
-    private func error(_ status: Int32) -> DatabaseError {
-        let message = String(cString: sqlite3_errmsg(handle))
-        let extended = sqlite3_extended_errcode(handle)
-        switch extended {
+    /// The server's error for a SQLite failure: constraint violations by kind, a full disk and a locked file with
+    /// what to do.
+    private func databaseError(_ error: SQLiteError) -> DatabaseError {
+        switch error.extendedStatus {
         case 2067, 1555:  // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
-            return DatabaseError(.uniqueViolation, message)
+            return DatabaseError(.uniqueViolation, error.reason)
         case 787:  // SQLITE_CONSTRAINT_FOREIGNKEY
-            return DatabaseError(.foreignKeyViolation, message)
+            return DatabaseError(.foreignKeyViolation, error.reason)
         default:
             break
         }
-        switch status & 0xff {
-        case SQLITE_FULL:
+        switch error.code {
+        case .diskFull:
             return DatabaseError(.diskFull, "the disk holding \(path) is full: free space, then retry")
-        case SQLITE_BUSY, SQLITE_LOCKED:
-            return DatabaseError(.unavailable, "the SQLite database \(path) is locked by another process: \(message)")
+        case .busy:
+            return DatabaseError(
+                .unavailable, "the SQLite database \(path) is locked by another process: \(error.reason)")
         default:
-            return DatabaseError(.failed, "SQLite: \(message)")
+            return DatabaseError(.failed, "SQLite: \(error.reason)")
         }
     }
 }

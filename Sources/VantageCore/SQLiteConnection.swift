@@ -1,8 +1,8 @@
 internal import CSQLite
 import Foundation
 
-/// What went wrong in a SQLite call, with SQLite's own message. ``Outbox`` turns it into an ``OutboxError``
-/// that tells the user what to do; no SQLite type leaves this module.
+/// What went wrong in a SQLite call, with SQLite's own message. Its users (the sinks' outbox, the control plane's
+/// SQLite engine) turn it into their own error that tells the user what to do; no SQLite C type leaves this module.
 package struct SQLiteError: Error, CustomStringConvertible {
     /// The kind of failure, from SQLite's primary result code.
     package enum Code: Sendable, Equatable {
@@ -29,6 +29,16 @@ package struct SQLiteError: Error, CustomStringConvertible {
     package var reason: String
     /// The primary result code, for logs.
     package var status: Int32
+    /// The extended result code (e.g. `SQLITE_CONSTRAINT_UNIQUE`, 2067), which tells constraint failures apart.
+    package var extendedStatus: Int32
+
+    package init(code: Code, path: String, reason: String, status: Int32, extendedStatus: Int32? = nil) {
+        self.code = code
+        self.path = path
+        self.reason = reason
+        self.status = status
+        self.extendedStatus = extendedStatus ?? status
+    }
 
     package var description: String {
         switch code {
@@ -51,17 +61,21 @@ package struct SQLiteError: Error, CustomStringConvertible {
 }
 
 /// One synchronous SQLite connection in WAL mode with a cache of prepared statements. Not thread-safe: its owner
-/// serialises every call (``Outbox`` holds it inside a `Mutex`). `deinit` finalizes the statements and closes.
+/// serialises every call (the sinks' outbox holds it inside a `Mutex`, the control plane behind one serial queue).
+/// `deinit` finalizes the statements and closes.
 package final class SQLiteConnection {
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
+    private let statementCacheLimit: Int
     /// The database file, for error messages.
     package let path: String
 
     /// Opens (creating when missing) the database at `path`. Pragmas in `setup` run before WAL mode is switched on,
-    /// so that file-format pragmas such as `auto_vacuum` take effect on a new file.
-    package init(path: String, setup: [String] = []) throws(SQLiteError) {
+    /// so that file-format pragmas such as `auto_vacuum` take effect on a new file. When more than
+    /// `statementCacheLimit` statements are cached (SQL text built at run time), the cache starts over.
+    package init(path: String, setup: [String] = [], statementCacheLimit: Int = .max) throws(SQLiteError) {
         self.path = path
+        self.statementCacheLimit = statementCacheLimit
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &db, flags, nil)
@@ -92,6 +106,10 @@ package final class SQLiteConnection {
         if let cached = statements[sql] {
             cached.reset()
             return cached
+        }
+        if statements.count >= statementCacheLimit {
+            for statement in statements.values { statement.finalize() }
+            statements.removeAll()
         }
         var pointer: OpaquePointer?
         try check(sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, nil))
@@ -138,7 +156,7 @@ package final class SQLiteConnection {
         guard status != SQLITE_OK, status != SQLITE_ROW, status != SQLITE_DONE else { return }
         throw SQLiteError(
             code: SQLiteError.code(for: status), path: path, reason: String(cString: sqlite3_errmsg(handle)),
-            status: status & 0xff)
+            status: status & 0xff, extendedStatus: sqlite3_extended_errcode(handle))
     }
 }
 
@@ -203,6 +221,30 @@ package final class SQLiteStatement {
     }
 
     package func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
+
+    /// The storage class of a column's value in the current row.
+    package enum ColumnType: Sendable, Equatable {
+        case integer, real, text, blob, null
+    }
+
+    /// The storage class of `column`'s value in the current row.
+    package func type(_ column: Int32) -> ColumnType {
+        switch sqlite3_column_type(pointer, column) {
+        case SQLITE_INTEGER: .integer
+        case SQLITE_FLOAT: .real
+        case SQLITE_NULL: .null
+        case SQLITE_BLOB: .blob
+        default: .text
+        }
+    }
+
+    /// How many columns the statement's rows have.
+    package var columnCount: Int32 { sqlite3_column_count(pointer) }
+
+    /// The name of `column` (its `AS` name when it has one).
+    package func columnName(_ column: Int32) -> String {
+        sqlite3_column_name(pointer, column).map { String(cString: $0) } ?? ""
+    }
 
     package func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
 
