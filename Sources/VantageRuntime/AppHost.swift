@@ -9,8 +9,9 @@ import VantageProtocol
 /// Runs one code node: starts its process, serves the Vantage app protocol to it, restarts it with backoff when
 /// it crashes, exits or hangs up, and counts what it does. The runtime and the cameras keep running meanwhile.
 final class AppHost: @unchecked Sendable {
-    // Unchecked: `process` and `channel` are touched by the supervising task and the connection threads only
-    // under `lock`; counters are Mutex/Atomic.
+    // Unchecked: `overlayScratch` is touched only by the connection's thread (one at a time: a restart serves after
+    // the previous connection ended). The per-run state (`process`, `channel`) is in `running` (Mutex), the counters
+    // in Mutex/Atomic values; the rest is set in init and read-only afterwards.
     enum Phase: String, Codable, Sendable { case starting, running, restarting, finished, failed }
 
     struct Counters: Sendable {
@@ -55,13 +56,15 @@ final class AppHost: @unchecked Sendable {
     private let liveViewPorts: Set<String>
     let counters = Mutex(Counters())
     private let stopping = Atomic<Bool>(false)
+    /// Set by `stop()` (and when supervision ends): wakes `enforceStop`, which kills a process that ignores SIGTERM.
+    private let stopRequested = AsyncLatch()
     /// When the application was last told its sources ended (monotonic ns).
     private let lastEndAnswer = Atomic<UInt64>(0)
     /// When the application last sent anything (monotonic ns): the hang watchdog's clock.
     private let lastMessage = Atomic<UInt64>(0)
     private let signal = FrameSignal()
     private struct Running {
-        var process: Process?
+        var process: ChildProcess?
         var channel: MessageChannel?
     }
     private let running = Mutex(Running())
@@ -116,9 +119,13 @@ final class AppHost: @unchecked Sendable {
     /// it writes into its logs folder go to the runtime's log.
     func run() async {
         let collector = AppLogCollector(directory: logsDirectory, node: node.name, logger: logger)
-        let collecting = Task { [self] in await collector.run { self.stopping.load(ordering: .relaxed) } }
-        defer { collecting.cancel() }
-        await supervise()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in await collector.run { self.stopping.load(ordering: .relaxed) } }
+            group.addTask { [self] in await enforceStop() }
+            await supervise()
+            stopRequested.set()  // supervision is over: `enforceStop` finds nothing left to stop
+            group.cancelAll()
+        }
     }
 
     private func supervise() async {
@@ -151,59 +158,64 @@ final class AppHost: @unchecked Sendable {
         unlink(socketPath)
     }
 
-    /// Stops the node: closes its connection and terminates its process.
+    /// Stops the node: terminates its process (SIGTERM, then SIGKILL after 3 s: see `enforceStop`) and closes its
+    /// connection.
     func stop() {
         stopping.store(true, ordering: .relaxed)
         signal.notify()
         let (process, channel) = running.withLock { ($0.process, $0.channel) }
-        if let process, process.isRunning {
+        if let process, !process.hasExited {
             // SIGTERM first, the connection left open: an app that catches the SystemExit and asks again waits on a
             // get() that no longer answers rather than spinning on a closed connection.
             Self.terminate(process)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 3) {
-                channel?.close()
-                if process.isRunning { Self.killHard(process) }
-            }
         } else {
             channel?.close()
         }
+        stopRequested.set()
+    }
+
+    /// The one scheduled kill of a stop: once `stop()` sent SIGTERM, the process gets 3 s to exit; then its
+    /// connection is closed and it is killed. Runs beside the supervision for as long as it does.
+    private func enforceStop() async {
+        await stopRequested.wait()
+        guard let process = running.withLock({ $0.process }), !process.hasExited else { return }
+        let exited = await process.waitForExit(upTo: .seconds(3))
+        running.withLock { $0.channel }?.close()
+        if !exited { Self.killHard(process) }
     }
 
     /// Whether the process is `bwrap` running the node's program in its mount namespace.
-    static func isWrapped(_ process: Process) -> Bool { process.executableURL?.lastPathComponent == "bwrap" }
+    static func isWrapped(_ process: ChildProcess) -> Bool {
+        process.process.executableURL?.lastPathComponent == "bwrap"
+    }
 
     /// Under `bwrap`, the program it runs (its children); otherwise none.
-    static func wrappedPrograms(of process: Process) -> [Int32] {
+    static func wrappedPrograms(of process: ChildProcess) -> [Int32] {
         guard isWrapped(process) else { return [] }
         let pid = process.processIdentifier
         let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
         return children.split(separator: " ").compactMap { Int32($0) }
     }
 
-    /// The application's own process ID: under `bwrap`, its child (the program the entry names), waited for up to
-    /// a second after the start; otherwise the process itself. What `/status` shows and what a user signals.
-    static func programPID(of process: Process) -> Int32 {
-        guard isWrapped(process) else { return process.processIdentifier }
-        for _ in 0..<100 {
-            if let child = wrappedPrograms(of: process).first { return child }
-            if !process.isRunning { break }
-            usleep(10_000)
-        }
-        return process.processIdentifier
+    /// The application's own process ID: under `bwrap`, its child (the program the entry names) once bwrap started
+    /// it, else bwrap's own; otherwise the process itself. What `/status` shows and what a user signals: it is
+    /// read again when the application connects, by which time the program surely runs.
+    static func programPID(of process: ChildProcess) -> Int32 {
+        wrappedPrograms(of: process).first ?? process.processIdentifier
     }
 
     /// SIGKILL to the application and, under `bwrap`, to the program it runs.
-    static func killHard(_ process: Process) {
+    static func killHard(_ process: ChildProcess) {
         for child in wrappedPrograms(of: process) { kill(child, SIGKILL) }
         kill(process.processIdentifier, SIGKILL)
     }
 
     /// SIGTERM to the application: to the program itself, which under `bwrap` is bwrap's child (bwrap passes no
     /// signal on; killed, it takes its child with it).
-    static func terminate(_ process: Process) {
+    static func terminate(_ process: ChildProcess) {
         let children = wrappedPrograms(of: process)
         if children.isEmpty {
-            process.terminate()
+            kill(process.processIdentifier, SIGTERM)
         } else {
             for child in children { kill(child, SIGTERM) }
         }
@@ -213,7 +225,7 @@ final class AppHost: @unchecked Sendable {
 
     private func runOnce() async -> Outcome {
         let listener: MessageListener
-        let process: Process
+        let process: ChildProcess
         do {
             listener = try MessageListener(path: socketPath)
             process = try launch()
@@ -237,14 +249,11 @@ final class AppHost: @unchecked Sendable {
             thread.start()
         }
         // Give the process a moment to exit by itself, then make sure it is gone.
-        let deadline = ContinuousClock.now + .seconds(ended ? 10 : 2)
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
+        if await !process.waitForExit(upTo: .seconds(ended ? 10 : 2)) {
             Self.terminate(process)
-            try? await Task.sleep(for: .seconds(2))
-            if process.isRunning { Self.killHard(process) }
+            if await !process.waitForExit(upTo: .seconds(2)) { Self.killHard(process) }
         }
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        await process.waitForExit()
         // bwrap exits with 128 + N when the program it runs was killed by signal N.
         let wrapped = Self.isWrapped(process)
         let status = process.terminationStatus
@@ -277,7 +286,7 @@ final class AppHost: @unchecked Sendable {
         ])
     }
 
-    private func launch() throws -> Process {
+    private func launch() throws -> ChildProcess {
         let process = Process()
         // A shell entry runs the shell; the Python it starts finds the package's environment first on PATH.
         let isShell = PythonEnvironment.isShell(node.entry.executable)
@@ -321,8 +330,9 @@ final class AppHost: @unchecked Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
+        let child = ChildProcess(process)
         do {
-            try process.run()
+            try child.run()
         } catch {
             throw RuntimeError(
                 "cannot start code node \(node.name) (\(program.path)): "
@@ -330,8 +340,8 @@ final class AppHost: @unchecked Sendable {
         }
         try? output.fileHandleForWriting.close()
         AppOutputRelay(pipe: output).start(name: "app \(node.name) output")
-        logger.info("application started", metadata: ["pid": "\(Self.programPID(of: process))"])
-        return process
+        logger.info("application started", metadata: ["pid": "\(Self.programPID(of: child))"])
+        return child
     }
 
     /// An entry's executable: absolute as given; with a slash, relative to the package's `src/`; a bare name beside
@@ -371,12 +381,12 @@ final class AppHost: @unchecked Sendable {
     private let held = Mutex(Held(lastSequence: []))
 
     /// Serves one connection until it closes. Returns true when the application was told the sources ended.
-    private func serve(listener: MessageListener, process: Process) -> Bool {
+    private func serve(listener: MessageListener, process: ChildProcess) -> Bool {
         // Accept, giving up if the process dies or takes too long.
         let deadline = ContinuousClock.now + configuration.appConnectTimeout
         var accepted: MessageChannel?
         while accepted == nil {
-            if stopping.load(ordering: .relaxed) || !process.isRunning { return false }
+            if stopping.load(ordering: .relaxed) || process.hasExited { return false }
             if ContinuousClock.now > deadline {
                 counters.withLock { $0.stopNote = "did not connect within \(configuration.appConnectTimeout)" }
                 return false
@@ -384,6 +394,8 @@ final class AppHost: @unchecked Sendable {
             accepted = try? listener.accept(timeoutMillis: 100)
         }
         let channel = accepted!
+        // Connected: under `bwrap` the program surely runs now, so its own ID replaces bwrap's.
+        counters.withLock { $0.pid = Self.programPID(of: process) }
         lastMessage.store(monotonicNanos(), ordering: .relaxed)
         running.withLock { $0.channel = channel }
         held.withLock { $0 = Held(lastSequence: Array(repeating: 0, count: cameras.count)) }
@@ -694,19 +706,20 @@ final class AppHost: @unchecked Sendable {
     }
 
     /// The `get` requests waiting for frames (normally at most one per media port).
-    final class GetQueue: @unchecked Sendable {
-        // Unchecked: all state under `lock`.
-        private let lock = NSLock()
-        private var requests: [GetRequest] = []
-        private var closed = false
-        func post(_ r: GetRequest) { lock.lock(); requests.append(r); lock.unlock() }
-        func close() { lock.lock(); closed = true; lock.unlock() }
-        var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return closed }
+    final class GetQueue: Sendable {
+        private struct State {
+            var requests: [GetRequest] = []
+            var closed = false
+        }
+        private let state = Mutex(State())
+        func post(_ r: GetRequest) { state.withLock { $0.requests.append(r) } }
+        func close() { state.withLock { $0.closed = true } }
+        var isClosed: Bool { state.withLock { $0.closed } }
         func take() -> [GetRequest] {
-            lock.lock(); defer { lock.unlock() }
-            let r = requests
-            requests.removeAll(keepingCapacity: true)
-            return r
+            state.withLock { s in
+                defer { s.requests.removeAll(keepingCapacity: true) }
+                return s.requests
+            }
         }
     }
 
@@ -716,7 +729,7 @@ final class AppHost: @unchecked Sendable {
     /// It is also the hang watchdog: an application that asks for nothing for `appHangTimeout` while its sources
     /// still run is killed, and restarted like a crashed one.
     private func deliverFrames(
-        channel: MessageChannel, queue: GetQueue, endSent: borrowing Atomic<Bool>, process: Process
+        channel: MessageChannel, queue: GetQueue, endSent: borrowing Atomic<Bool>, process: ChildProcess
     ) {
         var writer = WireWriter(capacity: 1024)
         var waiting: [(GetRequest, UInt64)] = []  // with its deadline (monotonic ns, 0 = none)

@@ -42,10 +42,11 @@ struct PanoramaMounts: Sendable {
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
-        do { try process.run() } catch { return "\(program) cannot be started (\(error.localizedDescription))" }
+        let child = ChildProcess(process)
+        do { try child.run() } catch { return "\(program) cannot be started (\(error.localizedDescription))" }
         let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else {
             let detail = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return "\(program) cannot create a mount namespace here (\(detail.isEmpty ? "no message" : detail)) — "
                 + "run vantage as root, or allow unprivileged user namespaces (sysctl "

@@ -383,8 +383,9 @@ enum PythonEnvironment {
         process.standardOutput = pipe
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
+        let child = ChildProcess(process)
         do {
-            try process.run()
+            try child.run()
         } catch {
             throw RuntimeError("cannot run \(program.path): \(error.localizedDescription)")
         }
@@ -395,7 +396,7 @@ enum PythonEnvironment {
             output.append(chunk)
             if echo { FileHandle.standardError.write(chunk) }
         }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+        child.waitUntilExit()
+        return Result(status: child.terminationStatus, output: String(decoding: output, as: UTF8.self))
     }
 }
