@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "VantageCore", dependencies: ["CSQLite"], swiftSettings: swift6),
         .target(
             name: "VantageMedia",
-            dependencies: ["CFFmpeg", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CFFmpeg", "VantageCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6),
         .target(
             name: "VantageInference",

@@ -79,7 +79,7 @@ public enum APIJSON {
 
     /// `2026-05-31T12:00:00.000Z`.
     public static func formatTime(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        date.iso8601Text
     }
 
     /// Reads ISO 8601 with or without fractional seconds.

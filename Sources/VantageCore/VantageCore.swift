@@ -10,3 +10,4 @@
 //   and checked by the control plane without linking any sink; with the geometry its analytics nodes hold (`Point`,
 //   `Rect`, `Zone`, `CountingLine`, `TrackerConfiguration`).
 // - `SQLiteConnection`: one SQLite connection with prepared statements, for the sinks' outbox and the control plane.
+// - `Duration.seconds`, `Duration.milliseconds`, `Date.iso8601Text`: durations and times, one definition each.

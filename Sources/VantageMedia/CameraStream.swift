@@ -2,6 +2,7 @@ internal import CFFmpeg
 import Foundation
 import Logging
 import Synchronization
+import VantageCore
 
 /// Where a camera is in its life.
 public enum CameraState: String, Sendable, Codable {
@@ -537,14 +538,6 @@ struct Pacer {
         }
         let offset = Double(pts - firstPTS) * Double(timeBase.num) / Double(timeBase.den)
         return startNanos + UInt64(offset * 1e9)
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
     }
 }
 

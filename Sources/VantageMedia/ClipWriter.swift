@@ -1,5 +1,6 @@
 internal import CFFmpeg
 import Foundation
+import VantageCore
 
 /// A clip written from a camera's packet ring.
 public struct ClipInfo: Sendable, Equatable {
@@ -258,6 +259,6 @@ extension Date {
 
     /// The time as a clip error shows it: ISO 8601, UTC, with milliseconds.
     var clipTimeText: String {
-        formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        iso8601Text
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VantageCore
 
 /// Where a camera's frames come from, and how to read them.
 public struct StreamSource: Sendable, Equatable {

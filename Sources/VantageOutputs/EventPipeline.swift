@@ -369,8 +369,7 @@ public final class EventPipeline: Sendable {
     }
 
     static func format(_ date: Date) -> String {
-        date.formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        date.iso8601Text
     }
 }
 

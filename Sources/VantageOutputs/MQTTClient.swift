@@ -673,7 +673,7 @@ final class MosquittoSession: @unchecked Sendable {
         // In steps of at most a second, so that overdue acknowledgements still time out on time.
         while ContinuousClock.now < end, state.withLock({ $0.stopRequested == nil }) {
             let step = min(end - .now, .seconds(1))
-            let milliseconds = step.components.seconds * 1000 + step.components.attoseconds / 1_000_000_000_000_000
+            let milliseconds = step.milliseconds
             _ = wakeup.wait(timeout: .now() + .milliseconds(Int(max(milliseconds, 1))))
             expireOverdueDeliveries()
         }
@@ -891,7 +891,7 @@ final class MosquittoSession: @unchecked Sendable {
 
 /// "60 s", "0.5 s".
 private func seconds(_ duration: Duration) -> String {
-    let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    let value = duration.seconds
     return value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
 }
 

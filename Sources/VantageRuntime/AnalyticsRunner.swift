@@ -356,7 +356,6 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
 
     private static func iso(_ seconds: Double) -> String {
-        Date(timeIntervalSince1970: seconds).formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        Date(timeIntervalSince1970: seconds).iso8601Text
     }
 }

@@ -195,7 +195,7 @@ public final class Node: @unchecked Sendable {
             w.string(port)
             w.i32(
                 timeout.map {
-                    Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+                    Int32(clamping: $0.milliseconds)
                 } ?? -1)
             w.bool(images)
         }
