@@ -146,6 +146,7 @@ func withShape<R>(_ dims: [Int], _ body: (ov_shape_t) throws(OpenVINOFailure) ->
 /// The process-wide OpenVINO core. OpenVINO's `Core` is thread-safe, and one per process keeps plugins and the
 /// compiled-model cache shared.
 final class OpenVINOCore: @unchecked Sendable {
+    // Unchecked: `handle` is set once and OpenVINO's `Core` may be used from any thread at once.
     let handle: OpaquePointer
 
     private init(handle: OpaquePointer) { self.handle = handle }
@@ -372,6 +373,7 @@ final class OpenVINOPrePostProcessor {
 /// A model compiled for a device. OpenVINO's `CompiledModel` is thread-safe: any thread may create requests or
 /// read properties.
 final class OpenVINOCompiledModel: @unchecked Sendable {
+    // Unchecked: `handle` is set once and a `CompiledModel` may be used from any thread at once.
     let handle: OpaquePointer
 
     init(handle: OpaquePointer) { self.handle = handle }
@@ -522,6 +524,8 @@ private func inferenceCompleted(_ args: UnsafeMutableRawPointer?) {
 /// One OpenVINO infer request. Not thread-safe: one user at a time (the owning `InferenceRequest` enforces it);
 /// `cancel()` alone may come from another thread, as OpenVINO allows.
 final class OpenVINOInferRequest: @unchecked Sendable {
+    // Unchecked: one user at a time (`InferenceRequest` refuses a second concurrent call); only `cancel` may come
+    // from another thread, which OpenVINO allows.
     let handle: OpaquePointer
     private let signal = CompletionSignal()
     /// OpenVINO's C API keeps the *pointer* to the callback description, not a copy: it lives as long as the request.

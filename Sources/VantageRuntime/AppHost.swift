@@ -118,9 +118,11 @@ final class AppHost: @unchecked Sendable {
     /// Runs the node until it finishes (its sources ended and it exited) or the runtime stops; meanwhile the lines
     /// it writes into its logs folder go to the runtime's log.
     func run() async {
-        let collector = AppLogCollector(directory: logsDirectory, node: node.name, logger: logger)
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [self] in await collector.run { self.stopping.load(ordering: .relaxed) } }
+            group.addTask { [self] in
+                let collector = AppLogCollector(directory: logsDirectory, node: node.name, logger: logger)
+                await collector.run { self.stopping.load(ordering: .relaxed) }
+            }
             group.addTask { [self] in await enforceStop() }
             await supervise()
             stopRequested.set()  // supervision is over: `enforceStop` finds nothing left to stop

@@ -9,8 +9,9 @@ import VantageMedia
 /// `app.log` is read from its start; a file that shrank (truncated) is read from its start. The same line is passed
 /// on at most a few times a second (`RepeatedLineLimiter`), and a line longer than 16 KiB is passed on cut
 /// (`LogLineSplitter`): the lines after it still come.
-final class AppLogCollector: @unchecked Sendable {
-    // Unchecked: `positions` and `limiter` are touched only by the one task running `collect`.
+final class AppLogCollector {
+    // Not Sendable: made and run by one task (`AppHost.run`'s collecting task), which alone touches `positions` and
+    // `limiter`.
     private let directory: URL
     private let logger: Logger
     /// Per file: its inode, how far it was read, its first bytes — a file made with the inode of one deleted

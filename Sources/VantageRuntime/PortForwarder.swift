@@ -10,8 +10,8 @@ import Synchronization
 /// `containerPort`. Vantage runs code on the host's network, so the application listens on its `containerPort`
 /// itself; when the rule names another `hostPort`, a forwarder listens there (on the loopback interface unless
 /// `vantage run --publish-address` says otherwise) and relays each connection to `127.0.0.1:containerPort`.
-final class PortForwarder: @unchecked Sendable {
-    // Unchecked: `listener` is set once; connections live on their own threads.
+final class PortForwarder: Sendable {
+    // Connections live on threads of their own, each with its `ConnectionPair`.
     let rule: String
     let address: String
     let hostPort: Int
@@ -115,7 +115,7 @@ final class PortForwarder: @unchecked Sendable {
         return fd
     }
 
-    private final class ConnectionPair: @unchecked Sendable {
+    private final class ConnectionPair: Sendable {
         let a: Int32, b: Int32
         private let ends = Mutex(0)
         init(a: Int32, b: Int32) {

@@ -107,13 +107,11 @@ struct LogLineSplitter {
 /// Copies a code node's standard output and error to the runtime's standard error, line by line, through a
 /// `RepeatedLineLimiter`; a line longer than `LogLineSplitter`'s limit is cut. Runs on a thread of its own until the
 /// pipe closes (the process and its children exited).
-final class AppOutputRelay: @unchecked Sendable {
-    // Unchecked: the limiter and buffer are touched only by the relay's own thread.
+final class AppOutputRelay: Sendable {
+    // The limiter and the line splitter are the relay thread's own (locals of `relay`).
     private let pipe: Pipe
     /// Where the lines go: the runtime's standard error.
     private let output: Int32
-    private var limiter = RepeatedLineLimiter()
-    private var splitter = LogLineSplitter()
 
     init(pipe: Pipe, output: Int32 = 2) {
         self.pipe = pipe
@@ -128,6 +126,8 @@ final class AppOutputRelay: @unchecked Sendable {
 
     private func relay() {
         let fd = pipe.fileHandleForReading.fileDescriptor
+        var limiter = RepeatedLineLimiter()
+        var splitter = LogLineSplitter()
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var out: [UInt8] = []
@@ -145,12 +145,12 @@ final class AppOutputRelay: @unchecked Sendable {
                 if n <= 0 {
                     // The last line, without its newline.
                     if !pending.isEmpty && !splitter.skipping { pending.append(UInt8(ascii: "\n")) }
-                    relayLines(&pending, into: &out)
+                    relayLines(&pending, into: &out, splitter: &splitter, limiter: &limiter)
                     write(out)
                     break
                 }
                 pending += chunk[0..<n]
-                relayLines(&pending, into: &out)
+                relayLines(&pending, into: &out, splitter: &splitter, limiter: &limiter)
             } else if ready < 0 && errno != EINTR {
                 break
             }
@@ -160,7 +160,10 @@ final class AppOutputRelay: @unchecked Sendable {
     }
 
     /// Moves the lines of `pending` that the limiter lets through to `out`; keeps a partial line in `pending`.
-    private func relayLines(_ pending: inout [UInt8], into out: inout [UInt8]) {
+    private func relayLines(
+        _ pending: inout [UInt8], into out: inout [UInt8], splitter: inout LogLineSplitter,
+        limiter: inout RepeatedLineLimiter
+    ) {
         let used = pending.withUnsafeBytes { raw in
             splitter.split(raw) { line in
                 guard limiter.admit(line, now: monotonicNanos()) else { return }

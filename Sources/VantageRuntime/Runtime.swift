@@ -30,8 +30,8 @@ public struct RunSummary: Sendable, Codable {
 }
 
 /// The edge runtime for one application.
-public final class Runtime: Service, @unchecked Sendable {
-    // Unchecked: everything is set up in init and read-only afterwards, except `boundPort` (Mutex).
+public final class Runtime: Service, Sendable {
+    // Everything is set up in init and read-only afterwards; what changes while it runs is in Mutex values.
     public let application: ResolvedApplication
     public let configuration: RuntimeConfiguration
     let logger: Logger

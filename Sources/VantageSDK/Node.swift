@@ -93,8 +93,8 @@ public struct Frame: @unchecked Sendable {
 }
 
 /// The application's side of the Vantage app protocol.
-public final class Node: @unchecked Sendable {
-    // Unchecked: the mutable state is in `pending` and `freeArenaSlots` (Mutex); the rest is set once in init.
+public final class Node: Sendable {
+    // The mutable state is in `pending` and `freeArenaSlots` (Mutex); the rest is set once in init.
     /// Everything the runtime said about this node: ports, parameters, models, cameras.
     public let config: AppConfig
     public var name: String { config.node }
