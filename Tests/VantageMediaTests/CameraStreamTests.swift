@@ -128,6 +128,38 @@ struct CameraStreamTests {
         #expect(waitUntil(seconds: 5) { camera.isFinished }, "stop interrupts the retry loop")
     }
 
+    @Test("a camera that waits (paused, pacing a file in real time, backing off) resumes or stops at once")
+    func waitsEndAtOnce() {
+        let memory = TestStorage()
+        var source = StreamSource(name: "dock", url: sampleVideo.path)
+        source.realtime = true
+        let camera = CameraStream(source: source, storage: memory.storage, logger: logger)
+        camera.pause()
+        camera.start()
+        defer { camera.stop() }
+        #expect(waitUntil(seconds: 5) { camera.snapshot.state == .paused })
+        camera.resume()
+        #expect(waitUntil(seconds: 2) { camera.snapshot.decoded >= 3 }, "resume wakes the paused camera")
+        camera.pause()
+        #expect(waitUntil(seconds: 1) { camera.snapshot.state == .paused }, "pause cuts the pacing wait short")
+        var asked = Date()
+        camera.stop()
+        #expect(waitUntil(seconds: 5) { camera.isFinished })
+        #expect(Date().timeIntervalSince(asked) < 1, "stop wakes the paused camera")
+
+        var unreachable = StreamSource(name: "gate", url: "rtsp://127.0.0.1:1/stream")
+        unreachable.reconnectInitialDelay = .seconds(60)
+        unreachable.reconnectMaxDelay = .seconds(60)
+        let retrying = CameraStream(source: unreachable, storage: memory.storage, logger: logger)
+        retrying.start()
+        defer { retrying.stop() }
+        #expect(waitUntil(seconds: 10) { retrying.snapshot.lastError != nil })
+        asked = Date()
+        retrying.stop()
+        #expect(waitUntil(seconds: 5) { retrying.isFinished })
+        #expect(Date().timeIntervalSince(asked) < 1, "stop cuts a 60 s reconnect delay short")
+    }
+
     @Test("credentials given apart from the URL are used to open it but never shown")
     func separateCredentials() {
         var source = StreamSource(name: "c", url: "rtsp://10.0.0.5:554/live", username: "op", password: "p@ss:w/rd")
