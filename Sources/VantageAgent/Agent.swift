@@ -8,7 +8,8 @@ import VantageRuntime
 
 /// What `vantage agent` runs with.
 public struct AgentConfiguration: Sendable {
-    /// Everything the agent keeps: `identity/`, `deployments/`, `outbox.sqlite`, `state/` (per-instance state).
+    /// Everything the agent keeps: `identity/`, `deployments/`, `outbox/` (each instance's outbox), `state/`
+    /// (per-instance state).
     public var dataDirectory: URL
     /// How often the desired state is polled (a cheap 304 when unchanged); the server's long-poll answers at
     /// once when it changes, so a deployment starts within a second or so whatever this is.
@@ -16,7 +17,7 @@ public struct AgentConfiguration: Sendable {
     /// How long one desired-state request waits on the server for a change (long poll).
     public var longPollWait: Duration = .seconds(25)
     public var heartbeatInterval: Duration = .seconds(10)
-    /// The outbox's bound on disk.
+    /// Each instance's outbox bound on disk.
     public var outboxLimitBytes: Int64 = 256 << 20
     /// The longest pause between reconnect attempts while the server is unreachable (jittered, doubling from 1 s).
     public var maxBackoff: Duration = .seconds(60)
@@ -40,17 +41,19 @@ public struct AgentConfiguration: Sendable {
 
     var identityFolder: URL { dataDirectory.appending(path: "identity") }
     var deploymentsFolder: URL { dataDirectory.appending(path: "deployments") }
-    var outboxFile: URL { dataDirectory.appending(path: "outbox.sqlite") }
+    var outboxFolder: URL { dataDirectory.appending(path: "outbox") }
     var stateFolder: URL { dataDirectory.appending(path: "state") }
 }
 
-/// The appliance daemon: keeps the device's instances as the server wants them (``Reconciler``), ships events
-/// from the outbox, reports health, and keeps going while the server is unreachable.
+/// The appliance daemon: keeps the device's instances as the server wants them (``Reconciler``), holds their event
+/// pipelines (``InstanceEvents``: each instance's one outbox, its sinks and the control plane), reports health, and
+/// keeps going while the server is unreachable.
 public final class Agent: Service, Sendable {
     public let configuration: AgentConfiguration
     public let identity: DeviceIdentity
     let link: DeviceLink
-    let outbox: Outbox
+    /// Each instance's outbox and sinks, the control plane among them.
+    let events: InstanceEvents
     let reconciler: Reconciler
     let reports: ReportQueue
     /// The figures of the last heartbeat, as Prometheus gauges.
@@ -62,8 +65,6 @@ public final class Agent: Service, Sendable {
     let logger: Logger
     private let started = ContinuousClock.now
     private let connection = Mutex(ConnectionState())
-    /// Events the server refused for good (dropped from the outbox), since the agent started.
-    private let rejectedEvents = Mutex<Int64>(0)
 
     struct ConnectionState {
         var reachable = true
@@ -82,19 +83,23 @@ public final class Agent: Service, Sendable {
         // whatever the umask left on the files inside it.
         chmod(configuration.dataDirectory.path, 0o700)
         link = try DeviceLink(identity: identity)
-        outbox = try Outbox(path: configuration.outboxFile, limitBytes: configuration.outboxLimitBytes)
+        let link = self.link
+        events = InstanceEvents(
+            folder: configuration.outboxFolder, limitBytes: configuration.outboxLimitBytes,
+            device: identity.deviceID, logger: logger,
+            send: { batch in _ = try await link.send(events: batch) })
         reports = ReportQueue(link: link, logger: logger)
         let artifacts = configuration.deploymentsFolder.appending(path: "artifacts/sha256")
         let runner: any InstanceRunner =
             if let executable = configuration.runtimeExecutable {
                 ProcessRuntimeRunner(
                     executable: executable, stateRoot: configuration.stateFolder, artifactsFolder: artifacts,
-                    outbox: outbox, executableSearchPath: configuration.executableSearchPath,
+                    events: events, executableSearchPath: configuration.executableSearchPath,
                     pythonCacheDirectory: configuration.pythonCacheDirectory, reporter: reports,
                     logLevel: configuration.logLevel, logger: logger)
             } else {
                 RuntimeRunner(
-                    stateRoot: configuration.stateFolder, artifactsFolder: artifacts, outbox: outbox,
+                    stateRoot: configuration.stateFolder, artifactsFolder: artifacts, events: events,
                     executableSearchPath: configuration.executableSearchPath,
                     pythonCacheDirectory: configuration.pythonCacheDirectory, cameraHub: cameraHub, logger: logger)
             }
@@ -122,11 +127,22 @@ public final class Agent: Service, Sendable {
             metadata: ["device.id": "\(identity.deviceID)", "server": "\(identity.server.absoluteString)"])
         // What ran before the restart runs again at once, from disk, whether or not the server answers.
         await reconciler.resume()
+        // Events of instances removed before the restart still go to the control plane.
+        await events.resumeLeftovers()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.pollDesiredState() }
                 group.addTask { await self.sendHeartbeats() }
-                group.addTask { await self.drainOutbox() }
+                group.addTask { await self.events.run() }
+                group.addTask {
+                    // An upgrade from an agent that kept one outbox file for the control plane: send what it holds.
+                    let link = self.link
+                    await LegacyOutbox.drain(
+                        self.configuration.dataDirectory.appending(path: "outbox.sqlite"),
+                        send: { _ = try await link.send(events: $0) }, maxBackoff: self.configuration.maxBackoff,
+                        logger: self.logger)
+                    while !Task.isCancelledOrShuttingDown { try? await Task.sleep(for: .seconds(3600)) }
+                }
                 group.addTask { await self.reports.run() }
                 group.addTask { await self.shipLogs() }
                 group.addTask { await self.renewCertificate() }
@@ -137,6 +153,7 @@ public final class Agent: Service, Sendable {
             self.logger.info("agent stopping")
         }
         await reconciler.stopAll()
+        await events.stopAll()
         await link.shutdown()
         logger.info("agent stopped")
     }
@@ -185,58 +202,6 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// Sends the outbox's events in order, deleting each batch only once the server acknowledged it. The server
-    /// stores an event once per id, so a batch resent after a lost answer is not duplicated.
-    func drainOutbox() async {
-        var backoff = Backoff(max: configuration.maxBackoff)
-        while !Task.isCancelledOrShuttingDown {
-            do {
-                let batch = try outbox.pending(limit: 500, maxBytes: 8 << 20)
-                if batch.isEmpty {
-                    try await Task.sleep(for: .milliseconds(250))
-                    continue
-                }
-                _ = try await link.send(events: batch.map(Self.newEvent))
-                try outbox.acknowledge(batch.map(\.id))
-                markReachable()
-                backoff.reset()
-            } catch is CancellationError {
-                return
-            } catch LinkError.rejected {
-                // The server refuses something in the batch (say an event about a camera moved to another device
-                // meanwhile): find it by sending one at a time, so one bad event cannot hold up the rest.
-                await sendOneByOne()
-            } catch let error as LinkError {
-                markUnreachable(error)
-                try? await Task.sleep(for: backoff.next())
-            } catch {
-                logger.error("outbox: \(error)")
-                try? await Task.sleep(for: backoff.next())
-            }
-        }
-    }
-
-    /// Sends the oldest pending events one at a time: an event the server rejects is dropped from the outbox,
-    /// counted (`outbox.rejected_events`) and logged with the server's reason; the first network failure stops.
-    func sendOneByOne() async {
-        guard let batch = try? outbox.pending(limit: 500, maxBytes: 8 << 20) else { return }
-        for event in batch {
-            do {
-                _ = try await link.send(events: [Self.newEvent(event)])
-                try outbox.acknowledge([event.id])
-            } catch LinkError.rejected(let status, let message) {
-                logger.error(
-                    "the server rejected an event; it is dropped",
-                    metadata: ["event.type": "\(event.type)", "status": "\(status)", "reason": "\(message)"])
-                try? outbox.acknowledge([event.id])
-                rejectedEvents.withLock { $0 += 1 }
-            } catch {
-                markUnreachable(error)
-                return
-            }
-        }
-    }
-
     /// Renews the certificate before it ends (checked at start and every six hours; a failed renewal is tried
     /// again hourly). The device's key is replaced too: the new one never leaves the device either.
     func renewCertificate() async {
@@ -282,38 +247,33 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    static func newEvent(_ event: OutboxEvent) -> NewEvent {
-        let data = (try? APIJSON.decoder().decode(JSONValue.self, from: Data(event.data.utf8))) ?? .string(event.data)
-        return NewEvent(
-            id: event.id, type: event.type, time: event.time, cameraId: event.cameraId, instanceId: event.instanceId,
-            data: data, snapshot: event.snapshot.map { Data($0).base64EncodedString() })
-    }
-
     // MARK: Health
 
     /// The heartbeat's figures: the system's, the outbox's, the instances'.
     func sample(_ sampler: inout SystemSampler) async -> [String: Double] {
         var metrics = sampler.sample()
         metrics["uptime.seconds"] = (ContinuousClock.now - started).seconds
-        if let counters = try? outbox.counters {
-            metrics["outbox.pending"] = Double(counters.pendingEvents)
-            metrics["outbox.bytes"] = Double(counters.pendingBytes)
-            metrics["outbox.dropped_events"] = Double(counters.droppedEvents)
-            metrics["outbox.dropped_snapshots"] = Double(counters.droppedSnapshots)
-        }
-        metrics["outbox.rejected_events"] = Double(rejectedEvents.withLock { $0 })
+        let (counters, rejected) = events.counters()
+        metrics["outbox.pending"] = Double(counters.pendingEvents)
+        metrics["outbox.bytes"] = Double(counters.pendingBytes)
+        metrics["outbox.dropped_events"] = Double(counters.droppedEvents)
+        metrics["outbox.dropped_snapshots"] = Double(counters.droppedSnapshots)
+        metrics["outbox.rejected_events"] = Double(rejected)
         metrics["logs.dropped_lines"] = Double(logs.dropped)
         let instances = await reconciler.snapshot()
         metrics["instances.running"] = Double(instances.filter { $0.phase == .running }.count)
-        let workers = ProcessRuntimeRunner.metrics()
-        metrics["cameras.open"] = Double(cameraHub.openStreams) + (workers["cameras.open"] ?? 0)
+        // In process, instances share the agent's camera hub; a runtime worker counts its own.
+        var open = Double(cameraHub.openStreams)
         var inferred: UInt64 = 0
-        for instance in instances { inferred += instance.health?.framesInferred ?? 0 }
-        metrics["frames.inferred"] = Double(inferred)
-        for (name, value) in RuntimeRegistry.shared.metrics().merging(workers, uniquingKeysWith: { $1 })
-        where metrics.count < 64 && name != "cameras.open" {
-            metrics[name] = value
+        for instance in instances {
+            inferred += instance.health?.framesInferred ?? 0
+            open += instance.metrics["cameras.open"] ?? 0
+            for (name, value) in instance.metrics where metrics.count < 64 && name != "cameras.open" {
+                metrics[name] = value
+            }
         }
+        metrics["cameras.open"] = open
+        metrics["frames.inferred"] = Double(inferred)
         return metrics
     }
 

@@ -2,14 +2,16 @@ import Foundation
 import Logging
 import Synchronization
 import VantageAPI
+import VantageOutputs
 import VantageRuntime
 
 /// Runs each instance in a runtime worker of its own: a child process (`vantage agent-runtime`) that holds FFmpeg,
 /// OpenVINO and the code nodes' hosts, so that nothing an application or a model does can take the agent down.
-/// The agent keeps the outbox: the worker sends each event over the pipe and the agent stores it before the
-/// application is answered. A worker that dies is reported (log line, instance health ERROR, crash count) and started
-/// again after a pause that doubles from 1 s up to 30 s (reset once a worker has run for a minute); the reconciler
-/// rolls back a new version whose worker keeps crashing during its health check, as for any crash.
+/// The agent keeps the instance's event pipeline (``InstanceEvents``): the worker sends each event over the pipe and
+/// the agent records it in the instance's outbox before the application is answered. A worker that dies is reported
+/// (log line, instance health ERROR, crash count) and started again after a pause that doubles from 1 s up to 30 s
+/// (reset once a worker has run for a minute); the reconciler rolls back a new version whose worker keeps crashing
+/// during its health check, as for any crash.
 ///
 /// Each instance has its own worker, so one instance's crash never stops another. The price: two instances reading
 /// the same camera each decode it (in process they shared one stream).
@@ -18,7 +20,8 @@ public struct ProcessRuntimeRunner: InstanceRunner {
     public var executable: URL
     public var stateRoot: URL
     public var artifactsFolder: URL
-    public var outbox: Outbox
+    /// The instances' event pipelines.
+    public var events: InstanceEvents
     public var executableSearchPath: [URL]
     public var pythonCacheDirectory: URL?
     /// Where crashes and recoveries are reported (health ERROR / RUNNING with the reason), besides the log.
@@ -29,14 +32,14 @@ public struct ProcessRuntimeRunner: InstanceRunner {
     public var maxRestartDelay: Duration = .seconds(30)
 
     public init(
-        executable: URL, stateRoot: URL, artifactsFolder: URL, outbox: Outbox, executableSearchPath: [URL],
+        executable: URL, stateRoot: URL, artifactsFolder: URL, events: InstanceEvents, executableSearchPath: [URL],
         pythonCacheDirectory: URL? = nil, reporter: (any DeploymentReporter)? = nil, logLevel: Logger.Level = .info,
         logger: Logger
     ) {
         self.executable = executable
         self.stateRoot = stateRoot
         self.artifactsFolder = artifactsFolder
-        self.outbox = outbox
+        self.events = events
         self.executableSearchPath = executableSearchPath
         self.pythonCacheDirectory = pythonCacheDirectory
         self.reporter = reporter
@@ -45,6 +48,11 @@ public struct ProcessRuntimeRunner: InstanceRunner {
     }
 
     public func start(_ instance: DesiredInstance, project: URL) async throws -> any RunningInstance {
+        // The pipeline first, in the agent: the worker's first event is recorded there.
+        let runner = RuntimeRunner(
+            stateRoot: stateRoot, artifactsFolder: artifactsFolder, events: events,
+            executableSearchPath: executableSearchPath, logger: logger)
+        let pipeline = try await runner.recorder(instance, try runner.resolve(instance, project: project))
         let spec = WorkerSpec(
             instance: instance, project: project, stateRoot: stateRoot, artifactsFolder: artifactsFolder,
             executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory,
@@ -52,38 +60,17 @@ public struct ProcessRuntimeRunner: InstanceRunner {
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
         instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
+        let events = self.events
         let supervised = SupervisedRuntime(
-            executable: executable, spec: spec, outbox: outbox, reporter: reporter, maxDelay: maxRestartDelay,
-            logger: instanceLogger)
-        try await supervised.startFirst()
-        return supervised
-    }
-
-    /// Heartbeat figures of every worker: `cameras.open` summed, the per-camera and per-instance figures merged.
-    public static func metrics() -> [String: Double] { WorkerRegistry.shared.metrics() }
-}
-
-/// The workers running now, for heartbeat figures.
-final class WorkerRegistry: Sendable {
-    static let shared = WorkerRegistry()
-    private let workers = Mutex<[ObjectIdentifier: SupervisedRuntime]>([:])
-
-    func add(_ worker: SupervisedRuntime) { workers.withLock { $0[ObjectIdentifier(worker)] = worker } }
-    func remove(_ worker: SupervisedRuntime) {
-        _ = workers.withLock { $0.removeValue(forKey: ObjectIdentifier(worker)) }
-    }
-
-    func metrics() -> [String: Double] {
-        var metrics: [String: Double] = [:]
-        var open = 0
-        for worker in workers.withLock({ Array($0.values) }) {
-            guard let status = worker.lastStatus else { continue }
-            open += status.camerasOpen
-            metrics.merge(status.metrics) { $1 }
-            metrics["instance.\(worker.instanceID).runtime_crashes"] = Double(worker.workerCrashes)
+            executable: executable, spec: spec, recorder: pipeline, reporter: reporter, maxDelay: maxRestartDelay,
+            onStop: { events.release(instance.id) }, logger: instanceLogger)
+        do {
+            try await supervised.startFirst()
+        } catch {
+            events.release(instance.id)
+            throw error
         }
-        metrics["cameras.open"] = Double(open)
-        return metrics
+        return supervised
     }
 }
 
@@ -91,7 +78,10 @@ final class WorkerRegistry: Sendable {
 final class SupervisedRuntime: RunningInstance, Sendable {
     let executable: URL
     let spec: WorkerSpec
-    let outbox: Outbox
+    /// The instance's pipeline in the agent, where the worker's events are recorded.
+    let recorder: any EventRecorder
+    /// Called once the instance stopped for good.
+    let onStop: @Sendable () -> Void
     let reporter: (any DeploymentReporter)?
     let maxDelay: Duration
     let logger: Logger
@@ -124,18 +114,29 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     private let exited = Atomic(false)
 
     init(
-        executable: URL, spec: WorkerSpec, outbox: Outbox, reporter: (any DeploymentReporter)?, maxDelay: Duration,
+        executable: URL, spec: WorkerSpec, recorder: any EventRecorder, reporter: (any DeploymentReporter)?,
+        maxDelay: Duration, onStop: @escaping @Sendable () -> Void = {},
         logger: Logger
     ) {
         self.executable = executable
         self.spec = spec
-        self.outbox = outbox
+        self.recorder = recorder
+        self.onStop = onStop
         self.reporter = reporter
         self.maxDelay = maxDelay
         self.logger = logger
     }
 
     var lastStatus: WorkerStatus? { state.withLock { $0.status } }
+
+    /// The worker's last figures, its open cameras and how often it crashed.
+    func metrics() -> [String: Double] {
+        let (status, crashes) = state.withLock { ($0.status, $0.workerCrashes) }
+        var metrics = status?.metrics ?? [:]
+        metrics["cameras.open"] = Double(status?.camerasOpen ?? 0)
+        metrics["instance.\(instanceID).runtime_crashes"] = Double(crashes)
+        return metrics
+    }
     var workerCrashes: Int { state.withLock { $0.workerCrashes } }
 
     /// Starts the first worker and waits until its instance runs; throws why it did not start (a worker that
@@ -144,7 +145,6 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         if let failure = await launch() {
             throw AgentError(failure)
         }
-        WorkerRegistry.shared.add(self)
     }
 
     func health() -> InstanceHealthSample {
@@ -166,7 +166,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             state.stopping = true
             return state.process
         }
-        WorkerRegistry.shared.remove(self)
+        defer { onStop() }
         guard let process, process.isRunning else { return }
         process.terminate()  // SIGTERM: the worker stops its instance as `vantage run` does on Ctrl-C
         let pid = process.processIdentifier
@@ -290,9 +290,21 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         case .status(let status):
             state.withLock { $0.status = status }
         case .event(let sequence, let event):
-            var failure: String?
-            do { try event.store(in: outbox) } catch { failure = "\(error)" }
-            try? writer.send(SupervisorMessage.stored(sequence: sequence, error: failure))
+            do {
+                let recorded = try recorder.record(event)
+                try? writer.send(SupervisorMessage.stored(sequence: sequence, error: nil, recorded: recorded))
+            } catch {
+                try? writer.send(
+                    SupervisorMessage.stored(
+                        sequence: sequence, error: "the event could not be stored on the device: \(error)",
+                        recorded: nil))
+            }
+        case .clip(let sequence, let file, let error):
+            do {
+                try recorder.clipFinished(sequence: sequence, file: file, error: error)
+            } catch {
+                logger.warning("the clip of an event could not be recorded: \(error)")
+            }
         case .log(let line):
             var metadata = Logger.Metadata()
             for (key, value) in line.metadata { metadata[key] = "\(value)" }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import VantageAPI
+import VantageOutputs
 import VantageRuntime
 
 /// The child-process side of the agent's process boundary (`vantage agent-runtime`, started by
@@ -54,10 +55,12 @@ public enum RuntimeWorker {
         // Reads the agent's answers; the end of the pipe means the agent is gone.
         let listener = Thread {
             while let line = try? reader.next() {
-                if case .stored(let sequence, let error) = try? JSONDecoder().decode(
+                if case .stored(let sequence, let error, let recorded) = try? JSONDecoder().decode(
                     SupervisorMessage.self, from: Data(line))
                 {
-                    acks.resolve(sequence, error: error)
+                    acks.resolve(
+                        sequence,
+                        answer: recorded.map { .success($0) } ?? .failure(.init(error ?? "not stored")))
                 }
             }
             acks.closeAll()
@@ -73,11 +76,7 @@ public enum RuntimeWorker {
         let instance = spec.instance
         let runner = RuntimeRunner(
             stateRoot: spec.stateRoot, artifactsFolder: spec.artifactsFolder,
-            eventDestination: { instance in
-                ChannelDestination(
-                    writer: writer, acks: acks, instanceID: instance.id,
-                    cameraIDs: instance.cameras.mapValues(\.cameraId))
-            },
+            recorder: { _, _ in ChannelRecorder(writer: writer, acks: acks) },
             executableSearchPath: spec.executableSearchPath, pythonCacheDirectory: spec.pythonCacheDirectory,
             logger: logger)
         let running: any RunningInstance
@@ -93,7 +92,7 @@ public enum RuntimeWorker {
             let status = WorkerStatus(
                 framesInferred: health.framesInferred, crashes: health.crashes, lastError: health.lastError,
                 finished: health.crashes >= Int.max / 2, camerasOpen: runner.cameraHub.openStreams,
-                metrics: RuntimeRegistry.shared.metrics())
+                metrics: running.metrics())
             if (try? writer.send(WorkerMessage.status(status))) == nil { break }
             try? await Task.sleep(for: .seconds(1))
         }
@@ -111,9 +110,18 @@ final class StopSignal: Sendable {
 
 /// Events sent to the agent and waiting for its answer, by sequence.
 final class Acknowledgements: Sendable {
+    /// Recorded (where, and whether a clip is wanted), or the agent's reason why not.
+    typealias Answer = Result<EventPipeline.Recorded, ChannelFailure>
+
+    struct ChannelFailure: Error, ExpressibleByStringLiteral, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+        init(stringLiteral value: String) { description = value }
+    }
+
     private struct State {
         var next = 0
-        var answers: [Int: String?] = [:]
+        var answers: [Int: Answer] = [:]
         var closed = false
     }
 
@@ -127,8 +135,8 @@ final class Acknowledgements: Sendable {
         }
     }
 
-    /// Waits for the answer to `sequence`: nil when stored, else the agent's reason.
-    func wait(for sequence: Int, timeout: Duration) -> String? {
+    /// Waits for the answer to `sequence`.
+    func wait(for sequence: Int, timeout: Duration) -> Answer {
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
         condition.lock()
         defer { condition.unlock() }
@@ -137,15 +145,16 @@ final class Acknowledgements: Sendable {
                 (state.answers.removeValue(forKey: sequence), state.closed)
             }
             if let answer { return answer }
-            if closed { return "the agent is gone" }
+            if closed { return .failure(ChannelFailure("the agent is gone")) }
             if !condition.wait(until: deadline) {
-                return "the agent did not store the event within \(timeout.components.seconds) s"
+                return .failure(
+                    ChannelFailure("the agent did not store the event within \(timeout.components.seconds) s"))
             }
         }
     }
 
-    func resolve(_ sequence: Int, error: String?) {
-        state.withLock { $0.answers[sequence] = .some(error) }
+    func resolve(_ sequence: Int, answer: Answer) {
+        state.withLock { $0.answers[sequence] = answer }
         condition.lock()
         condition.broadcast()
         condition.unlock()
@@ -159,31 +168,34 @@ final class Acknowledgements: Sendable {
     }
 }
 
-/// A worker's event destination: the event goes to the agent, which stores it in its outbox; ``store(_:)`` returns
-/// once it is stored, so an event the application was told is accepted is on disk, as in process.
-struct ChannelDestination: EventDestination {
+/// A worker's event recorder: the event goes to the agent, which records it in the instance's outbox; ``record(_:)``
+/// returns once it is stored, so an event the application was told is accepted is on disk, as in process.
+struct ChannelRecorder: EventRecorder {
     let writer: LineWriter
     let acks: Acknowledgements
-    let instanceID: String
-    let cameraIDs: [String: String]
 
-    func store(_ event: RuntimeEvent) throws {
+    func record(_ event: OutgoingEvent) throws -> EventPipeline.Recorded {
         Self.crashHook()
         let sequence = acks.reserve()
-        let message = WorkerMessage.event(
-            sequence: sequence, event: AgentEvent(event, instanceID: instanceID, cameraIDs: cameraIDs))
         do {
-            try writer.send(message)
+            try writer.send(WorkerMessage.event(sequence: sequence, event: event))
         } catch {
             throw RuntimeError("the event could not be stored on the device: the agent is gone")
         }
-        if let error = acks.wait(for: sequence, timeout: .seconds(60)) {
+        switch acks.wait(for: sequence, timeout: .seconds(60)) {
+        case .success(let recorded): return recorded
+        case .failure(let failure):
+            let error = failure.description
             throw RuntimeError(error.hasPrefix("the event") ? error : "the event could not be stored: \(error)")
         }
     }
+
+    func clipFinished(sequence: Int64, file: String?, error: String?) throws {
+        try writer.send(WorkerMessage.clip(outboxSequence: sequence, file: file, error: error))
+    }
 }
 
-extension ChannelDestination {
+extension ChannelRecorder {
     /// For the agent's end-to-end tests: `VANTAGE_RUNTIME_CRASH_AT=event:MARKER` makes the worker trap (as a bug in
     /// the runtime would) on its first event, once: the marker file records that it happened.
     static func crashHook() {

@@ -44,40 +44,23 @@ struct SystemSampler {
     }
 }
 
-/// The runtimes the agent runs now, for per-camera and per-model figures in heartbeats.
-final class RuntimeRegistry: Sendable {
-    static let shared = RuntimeRegistry()
-
-    struct Entry: Sendable {
-        let instanceID: String
-        /// Camera node → camera id.
-        let cameraIDs: [String: String]
-        let runtime: Runtime
-    }
-
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
-
-    func add(_ entry: Entry) { entries.withLock { $0[ObjectIdentifier(entry.runtime)] = entry } }
-    func remove(_ runtime: Runtime) { _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(runtime)) } }
-
+/// A runtime's heartbeat figures, named for the control plane.
+enum RuntimeFigures {
     /// `camera.<id>.fps|dropped|reconnects` per camera stream and `instance.<id>.inference_p99_ms`.
-    func metrics() -> [String: Double] {
+    static func of(_ status: StatusReport, instanceID: String, cameraIDs: [String: String]) -> [String: Double] {
         var metrics: [String: Double] = [:]
-        for entry in entries.withLock({ Array($0.values) }) {
-            let status = entry.runtime.status()
-            for camera in status.cameras {
-                let node = String(camera.name.prefix { $0 != "[" })
-                let name =
-                    entry.cameraIDs[node].map { camera.name == node ? $0 : $0 + camera.name.dropFirst(node.count) }
-                    ?? camera.name
-                metrics["camera.\(name).fps"] = camera.framesPerSecond
-                metrics["camera.\(name).dropped"] = Double(
-                    camera.counters.droppedSuperseded + camera.counters.droppedNoBuffer)
-                metrics["camera.\(name).reconnects"] = Double(camera.counters.reconnects)
-            }
-            if let p99 = status.models.compactMap(\.latencyP99Ms).max() {
-                metrics["instance.\(entry.instanceID).inference_p99_ms"] = p99
-            }
+        for camera in status.cameras {
+            let node = String(camera.name.prefix { $0 != "[" })
+            let name =
+                cameraIDs[node].map { camera.name == node ? $0 : $0 + camera.name.dropFirst(node.count) }
+                ?? camera.name
+            metrics["camera.\(name).fps"] = camera.framesPerSecond
+            metrics["camera.\(name).dropped"] = Double(
+                camera.counters.droppedSuperseded + camera.counters.droppedNoBuffer)
+            metrics["camera.\(name).reconnects"] = Double(camera.counters.reconnects)
+        }
+        if let p99 = status.models.compactMap(\.latencyP99Ms).max() {
+            metrics["instance.\(instanceID).inference_p99_ms"] = p99
         }
         return metrics
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VantageAPI
+import VantageOutputs
 
 // The channel between the agent and a runtime worker (`vantage agent-runtime`, one child process per instance): one
 // JSON object per line, over the worker's standard input (agent → worker) and a copy of its standard output
@@ -11,8 +12,9 @@ import VantageAPI
 enum SupervisorMessage: Codable, Sendable {
     /// The first message: what to run.
     case start(WorkerSpec)
-    /// The answer to ``WorkerMessage/event(sequence:event:)``: stored in the outbox, or why not.
-    case stored(sequence: Int, error: String?)
+    /// The answer to ``WorkerMessage/event(sequence:event:)``: recorded in the instance's outbox (with its place
+    /// there and whether a rule asked for a clip), or why not.
+    case stored(sequence: Int, error: String?, recorded: EventPipeline.Recorded?)
 }
 
 /// What a runtime worker sends the agent.
@@ -23,8 +25,11 @@ enum WorkerMessage: Codable, Sendable {
     case failed(String)
     /// Health and figures, about once a second.
     case status(WorkerStatus)
-    /// An event to store in the agent's outbox; the worker waits for ``SupervisorMessage/stored(sequence:error:)``.
-    case event(sequence: Int, event: AgentEvent)
+    /// An event to record in the instance's outbox, which the agent holds; the worker waits for
+    /// ``SupervisorMessage/stored(sequence:error:recorded:)``.
+    case event(sequence: Int, event: OutgoingEvent)
+    /// The clip a recorded event asked for was cut (`file`) or could not be (`error`).
+    case clip(outboxSequence: Int64, file: String?, error: String?)
     /// A log line of the runtime, for the agent's log (and so the server).
     case log(WorkerLogLine)
 }
@@ -55,7 +60,7 @@ struct WorkerStatus: Codable, Sendable, Equatable {
     var finished: Bool
     /// Camera streams the worker has open.
     var camerasOpen: Int
-    /// `camera.<id>.fps` and the like, as ``RuntimeRegistry/metrics()`` names them.
+    /// `camera.<id>.fps` and the like, as ``RuntimeFigures`` names them.
     var metrics: [String: Double]
 }
 

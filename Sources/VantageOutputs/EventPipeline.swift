@@ -16,8 +16,9 @@ public struct EventContext: Sendable, Equatable {
     }
 }
 
-/// One event on its way out.
-public struct OutgoingEvent: Sendable {
+/// One event on its way out: the one type an event has from the moment it is made (by a code node or an analytics
+/// node) until its sinks took it; it crosses from a runtime worker to the agent as it is.
+public struct OutgoingEvent: Sendable, Codable, Equatable {
     /// Unique (a UUID by default); the same for every phase of an object's event, so consumers dedupe and update on it.
     public var id: String
     /// E.g. `zone.enter`, `line.cross`, `object`, or the application's own (`defect`).
@@ -49,7 +50,7 @@ public struct OutgoingEvent: Sendable {
     }
 
     /// The message sinks receive (before the uploaded objects are added).
-    func message(context: EventContext) -> JSONValue {
+    public func message(context: EventContext) -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "type": .string(type), "time": .string(EventPipeline.format(time)),
             "device": .string(context.device), "instance": .string(context.instance),
@@ -76,20 +77,41 @@ public protocol ObjectSink: Sendable {
     func shutdown() async
 }
 
+/// A sink that takes the stored event itself, with its local snapshot file: the control plane (which carries the
+/// image inside the event) and the local events file.
+public protocol StoredEventSink: Sendable {
+    /// Delivers the event; `message` is its message with the objects stored for it. Returns when it was taken.
+    func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError)
+    func shutdown() async
+}
+
 /// A configured sink, ready to deliver.
 public enum ConnectedSink: Sendable {
     case messages(any MessageSink)
     case objects(any ObjectSink)
+    case stored(any StoredEventSink)
+}
+
+/// Where a runtime records its events: an ``EventPipeline`` in the same process (`vantage run`, or the agent's
+/// in-process runner), or the channel to the agent that holds the instance's pipeline (a runtime worker).
+public protocol EventRecorder: Sendable {
+    /// Routes and stores the event durably; throws (with a message for the application) when it cannot.
+    func record(_ event: OutgoingEvent) throws -> EventPipeline.Recorded
+    /// The clip a recorded event asked for was written (`file`) or could not be (`error`).
+    func clipFinished(sequence: Int64, file: String?, error: String?) throws
 }
 
 /// Events on their way out: routes each event by the rules, stores it in the ``SinkOutbox`` (durably, before
 /// ``record(_:)`` returns), and delivers it with one worker per sink — in order per sink, retried with backoff until
 /// the sink takes it. A message waits until its event's snapshot and clip are stored, and then names them.
-public final class EventPipeline: Sendable {
+public final class EventPipeline: EventRecorder {
     public let configuration: OutputsConfiguration
     public let context: EventContext
     public let outbox: SinkOutbox
     private let sinks: [String: ConnectedSink]
+    /// Sinks that take every event whatever the rules say (the control plane, the local events file); their names
+    /// start with `@`, which a configured sink's name cannot.
+    private let builtIn: [String]
     private let logger: Logger
     private let wakeups: [String: Wakeup]
     private let workers = Mutex<[Task<Void, Never>]>([])
@@ -103,23 +125,64 @@ public final class EventPipeline: Sendable {
     public struct SinkCounters: Sendable, Equatable {
         public var delivered = 0
         public var failures = 0
+        /// Events the sink refused for good (``SinkError/discard``), removed from the outbox.
+        public var rejected = 0
     }
 
     /// Makes the pipeline; `sinks` are the connected sinks by name (``SinkFactory`` makes them from the configuration).
     public init(
         configuration: OutputsConfiguration, context: EventContext, outbox: SinkOutbox,
-        sinks: [String: ConnectedSink], logger: Logger, initialBackoff: Double = 1, maxBackoff: Double = 30
+        sinks: [String: ConnectedSink], builtIn: [String: ConnectedSink] = [:], logger: Logger,
+        initialBackoff: Double = 1, maxBackoff: Double = 30
     ) {
+        precondition(builtIn.keys.allSatisfy { $0.hasPrefix("@") }, "a built-in sink's name starts with @")
         self.configuration = configuration
         self.context = context
         self.outbox = outbox
-        self.sinks = sinks
+        self.sinks = sinks.merging(builtIn) { $1 }
+        self.builtIn = builtIn.keys.sorted()
         self.logger = logger
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         var wakeups: [String: Wakeup] = [:]
-        for name in sinks.keys { wakeups[name] = Wakeup() }
+        for name in self.sinks.keys { wakeups[name] = Wakeup() }
         self.wakeups = wakeups
+    }
+
+    /// Opens the outbox at `outboxPath` and connects every configured sink: the pipeline of one application instance.
+    /// Pending deliveries of sinks no longer configured stay in the outbox (with a warning) until they are again.
+    public static func open(
+        configuration: OutputsConfiguration, context: EventContext, outboxPath: String, limitBytes: Int64?,
+        builtIn: [String: ConnectedSink], logger: Logger
+    ) throws -> EventPipeline {
+        let outbox = try SinkOutbox(path: outboxPath, limitBytes: limitBytes)
+        var sinks: [String: ConnectedSink] = [:]
+        for sink in configuration.sinks {
+            do {
+                sinks[sink.name] = try SinkFactory.connect(sink, context: context, logger: logger)
+            } catch {
+                throw OutputsError("outputs: \(error)")
+            }
+        }
+        for backlog in (try? outbox.backlog()) ?? [] where sinks[backlog.sink] == nil && builtIn[backlog.sink] == nil {
+            logger.warning(
+                "the outbox holds events for a sink that is no longer configured; they wait until it is again",
+                metadata: ["sink": "\(backlog.sink)", "pending": "\(backlog.pending)"])
+        }
+        return EventPipeline(
+            configuration: configuration, context: context, outbox: outbox, sinks: sinks, builtIn: builtIn,
+            logger: logger)
+    }
+
+    /// Waits until `sink` has nothing left to deliver (or `timeout` passed): the events file is complete before a run
+    /// ends.
+    public func drain(_ sink: String, timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let head = try? outbox.head(of: sink), head.attempts == 0 else { return }
+            wakeups[sink]?.signal()
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// Starts one delivery worker per sink.
@@ -144,13 +207,14 @@ public final class EventPipeline: Sendable {
             switch sink {
             case .messages(let s): await s.shutdown()
             case .objects(let s): await s.shutdown()
+            case .stored(let s): await s.shutdown()
             }
         }
         for t in tasks { await t.value }
     }
 
     /// What one event turned into: its place in the outbox and whether a clip was asked for.
-    public struct Recorded: Sendable {
+    public struct Recorded: Sendable, Codable, Equatable {
         public var sequence: Int64?
         public var wantsClip: Bool
         /// The sinks it goes to (empty: kept on local disk only).
@@ -160,7 +224,12 @@ public final class EventPipeline: Sendable {
     /// Routes `event` and stores it in the outbox (durable when this returns). Throws when the outbox cannot be
     /// written: the caller tells the application its event was not accepted.
     @discardableResult
-    public func record(_ event: OutgoingEvent) throws(OutboxFileError) -> Recorded {
+    public func record(_ event: OutgoingEvent) throws -> Recorded {
+        try store(event)
+    }
+
+    /// ``record(_:)`` with its typed error.
+    public func store(_ event: OutgoingEvent) throws(OutboxFileError) -> Recorded {
         let route = try self.route(event)
         guard !route.messageSinks.isEmpty || !route.objectSinks.isEmpty else {
             return Recorded(sequence: nil, wantsClip: false, sinks: [])
@@ -180,7 +249,7 @@ public final class EventPipeline: Sendable {
     }
 
     /// The clip of a recorded event was written (`file`) or could not be (`error`).
-    public func clipFinished(sequence: Int64, file: String?, error: String?) throws(OutboxFileError) {
+    public func clipFinished(sequence: Int64, file: String?, error: String?) throws {
         try outbox.setClip(sequence: sequence, file: file, error: error)
         for w in wakeups.values { w.signal() }
     }
@@ -221,13 +290,14 @@ public final class EventPipeline: Sendable {
             clip = clip || rule.clip
         }
         var route = Route(snapshot: snapshot, clip: false)
-        for name in chosen {
+        for name in chosen + builtIn {
             switch sinks[name] {
             case .objects?: route.objectSinks.append(name)
-            case .messages?: route.messageSinks.append(name)
+            case .messages?, .stored?: route.messageSinks.append(name)
             case nil: break
             }
         }
+        if !builtIn.isEmpty { route.snapshot = true }
         route.clip = clip && !route.objectSinks.isEmpty
         return route
     }
@@ -281,6 +351,12 @@ public final class EventPipeline: Sendable {
                 case .waiting:
                     await wakeup.wait(seconds: 1)
                 }
+            } catch let error as SinkError where error.discard {
+                counters.withLock { $0[name, default: SinkCounters()].rejected += 1 }
+                logger.error(
+                    "the sink refused an event for good; it is dropped",
+                    metadata: ["sink": "\(name)", "event": "\(delivery.sequence)", "reason": "\(error.message)"])
+                try? outbox.complete(delivery)
             } catch let error as SinkError {
                 counters.withLock { $0[name, default: SinkCounters()].failures += 1 }
                 let delay =
@@ -341,6 +417,12 @@ public final class EventPipeline: Sendable {
             try await messages.send(Array(message.jsonText.utf8), event: message)
             try outbox.complete(delivery)
             return .done
+        case (.stored(let sink), _):
+            // The local record and the control plane carry the event's own files: they do not wait for an object
+            // store (which may be down for hours) nor for a clip.
+            try await sink.deliver(event, message: try assemble(event))
+            try outbox.complete(delivery)
+            return .done
         case (.objects, .message):
             try outbox.complete(delivery)
             return .done
@@ -371,6 +453,12 @@ public final class EventPipeline: Sendable {
     static func format(_ date: Date) -> String {
         date.iso8601Text
     }
+}
+
+/// A pipeline that cannot be made (a sink's settings are wrong), worded for the user.
+public struct OutputsError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension OutputsConfiguration.PayloadCondition {

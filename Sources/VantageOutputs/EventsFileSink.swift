@@ -1,8 +1,8 @@
 import Foundation
+import VantageCore
 
 /// The local events file of `vantage run` (`--events FILE`, or standard output): one JSON line per event, the same
-/// message every other sink gets, with the local snapshot (and clip) as `{"file": PATH}` when no object store took
-/// it. A built-in sink (`@events`): it takes every event, whatever the rules say, and writes it flushed to disk.
+/// message every other sink gets, with the local snapshot (and clip) file as `"snapshot": {"file": PATH, …}`. A built-in sink (`@events`): it takes every event, whatever the rules say, and writes it flushed to disk.
 public final class EventsFileSink: StoredEventSink {
     /// The built-in sink's name.
     public static let name = "@events"
@@ -54,13 +54,19 @@ public final class EventsFileSink: StoredEventSink {
         }
     }
 
-    /// The event's line: its message, with the local snapshot and clip files where no object store named them.
+    /// The event's line: its message, with the local snapshot and clip files as `file` (beside what an object store
+    /// said about them, when one took them).
     static func line(_ event: StoredEvent, message: JSONValue) -> Data {
         guard case .object(var o) = message else { return Data(message.jsonText.utf8) }
-        if o["snapshot"] == nil, let file = event.snapshotFile { o["snapshot"] = .object(["file": .string(file)]) }
-        if o["clip"] == nil, event.clipState == .ready, let file = event.clipFile {
-            o["clip"] = .object(["file": .string(file)])
+        func addFile(_ file: String?, to key: String) {
+            guard let file else { return }
+            var part: [String: JSONValue] = [:]
+            if case .object(let existing)? = o[key] { part = existing }
+            part["file"] = .string(file)
+            o[key] = .object(part)
         }
+        addFile(event.snapshotFile, to: "snapshot")
+        addFile(event.clipState == .ready ? event.clipFile : nil, to: "clip")
         return Data(JSONValue.object(o).jsonText.utf8)
     }
 

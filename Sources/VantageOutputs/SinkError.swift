@@ -13,12 +13,16 @@ public struct SinkError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// Whether trying the same delivery again later may succeed.
     public var retryable: Bool
+    /// The receiver refused this event for good (say the control plane answered 4xx about it): the delivery is
+    /// removed from the outbox and counted as rejected, so that one bad event cannot hold up the rest.
+    public var discard: Bool
 
     /// Creates an error for the sink named `sink`.
-    public init(sink: String, _ message: String, retryable: Bool = true) {
+    public init(sink: String, _ message: String, retryable: Bool = true, discard: Bool = false) {
         self.sink = sink
         self.message = message
         self.retryable = retryable
+        self.discard = discard
     }
 
     public var description: String { "sink \(sink): \(message)" }

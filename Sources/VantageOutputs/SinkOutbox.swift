@@ -2,10 +2,13 @@ import Foundation
 import Synchronization
 import VantageCore
 
-// The sinks' on-disk outbox: one SQLite file per application instance. An event is stored here (with its routing:
-// which sinks get its message, its snapshot, its clip) in one transaction before the application's publish returns,
-// and each delivery is deleted only when its sink acknowledged it. Snapshots and clips stay in the local event
-// folder; the outbox holds their paths, and retention does not delete a file the outbox still needs.
+// The one durable outbox of an application instance's events: one SQLite file per instance. An event is stored here
+// (with its routing: which sinks get its message, its snapshot, its clip) in one transaction before the
+// application's publish returns, and each delivery is deleted only when its sink acknowledged it. Every sink reads
+// from it: the control plane (under `vantage agent`), the local events file (`vantage run`), MQTT, S3, webhooks.
+// Snapshots and clips stay in the local event folder, stored once; the outbox holds their paths, and retention does
+// not delete a file the outbox still needs. The outbox is bounded: past its bound the oldest snapshots go first,
+// then the oldest events, and every loss is counted in the file.
 
 /// One part of an event that one sink still has to take.
 public struct PendingDelivery: Sendable, Equatable {
@@ -37,6 +40,18 @@ public struct StoredEvent: Sendable, Equatable {
     /// The object-storage sinks the event's snapshot and clip go to, in order: a message names the first one's objects.
     public var objectSinks: [String]
 
+    public init(
+        sequence: Int64, message: JSONValue, snapshotFile: String? = nil, clipFile: String? = nil,
+        clipState: ClipState = .none, objectSinks: [String] = []
+    ) {
+        self.sequence = sequence
+        self.message = message
+        self.snapshotFile = snapshotFile
+        self.clipFile = clipFile
+        self.clipState = clipState
+        self.objectSinks = objectSinks
+    }
+
     public enum ClipState: Int, Sendable {
         /// No clip asked for.
         case none = 0
@@ -58,17 +73,55 @@ public struct SinkBacklog: Sendable, Equatable {
     public var attempts: Int
 }
 
-/// The sinks' durable queue (see the file's comment). Thread-safe: every call takes the connection's lock briefly.
+/// What an outbox holds and what it has lost, for heartbeats, metrics and `/status`.
+public struct OutboxCounters: Sendable, Equatable, Codable {
+    /// Events with a delivery still to make.
+    public var pendingEvents: Int = 0
+    /// Their size as the bound counts it (the message's text, its snapshot file, ``SinkOutbox/eventOverheadBytes``).
+    public var pendingBytes: Int64 = 0
+    /// Events deleted undelivered to stay within the bound, since the file was created.
+    public var droppedEvents: Int64 = 0
+    /// Snapshots taken off events (which then go without) to stay within the bound, since the file was created.
+    public var droppedSnapshots: Int64 = 0
+    /// Events recorded since the file was created, dropped ones included.
+    public var recordedEvents: Int64 = 0
+
+    public init() {}
+
+    /// The sum of several outboxes' counters.
+    public static func + (a: OutboxCounters, b: OutboxCounters) -> OutboxCounters {
+        var sum = a
+        sum.pendingEvents += b.pendingEvents
+        sum.pendingBytes += b.pendingBytes
+        sum.droppedEvents += b.droppedEvents
+        sum.droppedSnapshots += b.droppedSnapshots
+        sum.recordedEvents += b.recordedEvents
+        return sum
+    }
+}
+
+/// The durable queue every sink reads from (see the file's comment). Thread-safe: every call takes the connection's
+/// lock briefly; calls block on disk I/O (an fsync per event), so async code calls them off the cooperative pool or
+/// accepts that cost.
 public final class SinkOutbox: Sendable {
-    /// The connection, used only under `lock`.
+    /// Bytes counted per event besides its message and snapshot, for the row's own overhead.
+    public static let eventOverheadBytes: Int64 = 64
+
+    /// The connection and the running counters, used only under `lock`.
     nonisolated(unsafe) private let connection: SQLiteConnection
+    nonisolated(unsafe) private var totals: OutboxCounters
     private let lock = NSLock()
     public let path: String
+    /// The most bytes the pending events may take (nil: unbounded).
+    public let limitBytes: Int64?
 
-    /// Opens (creating) the outbox file at `path`. Clips that were still being recorded when the process stopped
-    /// can no longer be cut: they are marked failed, so their events go out without them.
-    public init(path: String) throws(OutboxFileError) {
+    /// Opens (creating) the outbox file at `path`, bounded to `limitBytes` when given. Clips and snapshots that were
+    /// still being made when the process stopped can no longer be: their events go out without them.
+    /// `maxPageCount` caps the file's pages, so that tests can make the "disk" fill up.
+    public init(path: String, limitBytes: Int64? = nil, maxPageCount: Int? = nil) throws(OutboxFileError) {
+        precondition((limitBytes ?? 1) > 0, "the outbox limit must be positive")
         self.path = path
+        self.limitBytes = limitBytes
         do {
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -79,6 +132,8 @@ public final class SinkOutbox: Sendable {
         let db: SQLiteConnection
         do {
             db = try SQLiteConnection(path: path)
+            try db.execute("PRAGMA synchronous = FULL")
+            if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
             try db.execute(
                 """
                 CREATE TABLE IF NOT EXISTS events(
@@ -92,16 +147,49 @@ public final class SinkOutbox: Sendable {
                     seq INTEGER NOT NULL, part TEXT NOT NULL, sink TEXT NOT NULL, object TEXT NOT NULL,
                     PRIMARY KEY(seq, part, sink));
                 CREATE TABLE IF NOT EXISTS rule_state(key TEXT PRIMARY KEY, last_sent REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+            // Files made before the outbox was bounded lack the sizes: add them (counted as 0 until delivered).
+            var columns: Set<String> = []
+            let info = try db.statement("PRAGMA table_info(events)")
+            while try info.step() { columns.insert(info.text(1) ?? "") }
+            info.reset()
+            if !columns.contains("size") {
+                try db.execute(
+                    """
+                    ALTER TABLE events ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE events ADD COLUMN snapshot_size INTEGER NOT NULL DEFAULT 0;
+                    """)
+            }
+            try db.execute(
+                """
                 UPDATE events SET clip_state = 3,
                     message = json_set(message, '$.clip', json_object('error',
                         'the runtime stopped while the clip was being recorded'))
                     WHERE clip_state = 1;
                 """)
+            var counters = OutboxCounters()
+            let sums = try db.statement(
+                "SELECT COUNT(*), COALESCE(SUM(size + snapshot_size), 0) FROM events")
+            _ = try sums.step()
+            counters.pendingEvents = Int(sums.int64(0))
+            counters.pendingBytes = sums.int64(1)
+            sums.reset()
+            counters.droppedEvents = try Self.meta(db, "dropped_events")
+            counters.droppedSnapshots = try Self.meta(db, "dropped_snapshots")
+            counters.recordedEvents = try db.integer("SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+            totals = counters
         } catch {
-            throw OutboxFileError(path: path, "opening the sinks' outbox: \(OutboxFileError.advice(error))")
+            throw OutboxFileError(path: path, "opening the outbox: \(OutboxFileError.advice(error))")
         }
         connection = db
     }
+
+    /// Pending events and bytes, and what was recorded and dropped since the file was created. Kept in memory.
+    public var counters: OutboxCounters { lock.withLock { totals } }
+
+    /// The size the bound counts for an event without its snapshot.
+    public static func size(message: String) -> Int64 { eventOverheadBytes + Int64(message.utf8.count) }
 
     private func withDatabase<T>(_ action: String, _ body: (SQLiteConnection) throws -> T) throws(OutboxFileError) -> T
     {
@@ -116,44 +204,206 @@ public final class SinkOutbox: Sendable {
         }
     }
 
-    /// Stores an event and the deliveries it needs, in one transaction. Answers the event's sequence.
+    /// Stores an event and the deliveries it needs, in one transaction (durable when this returns). Answers the
+    /// event's sequence. Past the bound it first makes room: the oldest events' snapshots, then this event's own,
+    /// then the oldest events, each loss counted.
+    /// - Throws: ``OutboxFileError``: the disk is full, the file is damaged, or the event's message alone is larger
+    ///   than the bound (it is dropped and counted).
     @discardableResult
     public func add(
         message: JSONValue, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
         deliveries: [(sink: String, part: PendingDelivery.Part)]
     ) throws(OutboxFileError) -> Int64 {
-        try withDatabase("storing an event") { db in
-            try db.transaction {
+        let text = message.jsonText
+        let size = Self.size(message: text)
+        var snapshotFile = snapshotFile
+        var snapshotSize = snapshotFile.map(Self.fileSize) ?? 0
+        return try withDatabase("storing an event") { db in
+            var next = totals
+            next.recordedEvents += 1
+            if deliveries.isEmpty {
+                // Routed nowhere: only the sequence moves (so that the counts add up).
+                try db.transaction {
+                    let insert = try db.statement("INSERT INTO events(message) VALUES ('{}')")
+                    _ = try insert.step()
+                    try Self.run(db, "DELETE FROM events WHERE seq = ?", try db.integer("SELECT last_insert_rowid()")!)
+                }
+                totals = next
+                return next.recordedEvents
+            }
+            if let limitBytes, size > limitBytes {
+                next.droppedEvents += 1
+                try db.transaction {
+                    let insert = try db.statement("INSERT INTO events(message) VALUES ('{}')")
+                    _ = try insert.step()
+                    try Self.run(db, "DELETE FROM events WHERE seq = ?", try db.integer("SELECT last_insert_rowid()")!)
+                    try Self.setMeta(db, "dropped_events", next.droppedEvents)
+                }
+                totals = next
+                throw OutboxFileError(
+                    path: path,
+                    "an event of \(size) bytes without its snapshot is larger than the outbox's bound of "
+                        + "\(limitBytes) bytes, so it was dropped: raise the bound or make the event's data smaller")
+            }
+            let sequence = try db.transaction { () throws -> Int64 in
+                if let limitBytes {
+                    if size + snapshotSize > limitBytes, snapshotFile != nil {
+                        snapshotFile = nil
+                        snapshotSize = 0
+                        next.droppedSnapshots += 1
+                    }
+                    var over = next.pendingBytes + size + snapshotSize - limitBytes
+                    if over > 0 {
+                        let (freed, count) = try Self.dropOldestSnapshots(db, freeing: over)
+                        over -= freed
+                        next.pendingBytes -= freed
+                        next.droppedSnapshots += Int64(count)
+                    }
+                    // Images go before metadata: this event's snapshot before any older event.
+                    if over > 0, snapshotFile != nil {
+                        over -= snapshotSize
+                        snapshotFile = nil
+                        snapshotSize = 0
+                        next.droppedSnapshots += 1
+                    }
+                    if over > 0 {
+                        let (freed, count) = try Self.deleteOldestEvents(db, freeing: over)
+                        next.pendingBytes -= freed
+                        next.pendingEvents -= count
+                        next.droppedEvents += Int64(count)
+                    }
+                }
                 let insert = try db.statement(
-                    "INSERT INTO events(message, snapshot, clip_state, object_sinks) VALUES (?, ?, ?, ?)")
-                try insert.bind(message.jsonText, at: 1)
+                    """
+                    INSERT INTO events(message, snapshot, clip_state, object_sinks, size, snapshot_size)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                    """)
+                try insert.bind(text, at: 1)
                 try insert.bind(snapshotFile, at: 2)
                 try insert.bind(Int64(clipPending ? StoredEvent.ClipState.pending.rawValue : 0), at: 3)
                 try insert.bind(JSONValue.array(objectSinks.map(JSONValue.string)).jsonText, at: 4)
+                try insert.bind(size, at: 5)
+                try insert.bind(snapshotSize, at: 6)
                 _ = try insert.step()
                 let seq = try db.integer("SELECT last_insert_rowid()")!
                 let add = try db.statement("INSERT OR IGNORE INTO deliveries(seq, sink, part) VALUES (?, ?, ?)")
-                for d in deliveries {
+                for d in deliveries where snapshotFile != nil || d.part != .snapshot {
                     try add.bind(seq, at: 1)
                     try add.bind(d.sink, at: 2)
                     try add.bind(d.part.rawValue, at: 3)
                     _ = try add.step()
                     add.reset()
                 }
-                if deliveries.isEmpty { try Self.run(db, "DELETE FROM events WHERE seq = ?", seq) }
+                if next.droppedEvents != totals.droppedEvents {
+                    try Self.setMeta(db, "dropped_events", next.droppedEvents)
+                }
+                if next.droppedSnapshots != totals.droppedSnapshots {
+                    try Self.setMeta(db, "dropped_snapshots", next.droppedSnapshots)
+                }
                 return seq
             }
+            // Committed: only now does the in-memory state move.
+            next.pendingEvents += 1
+            next.pendingBytes += size + snapshotSize
+            next.recordedEvents = sequence
+            totals = next
+            return sequence
         }
     }
 
-    private static func count(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws -> Int64 {
+    /// A file's size in bytes; 0 when it cannot be read.
+    static func fileSize(_ path: String) -> Int64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+    }
+
+    /// Takes the snapshots off the oldest events that still have one (their snapshot deliveries go; their message
+    /// says why) until `needed` bytes are freed or none is left: answers the bytes freed and the snapshots dropped.
+    private static func dropOldestSnapshots(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
+        Int64, Int
+    ) {
+        var freed: Int64 = 0
+        var count = 0
+        let select = try db.statement(
+            "SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL ORDER BY seq LIMIT 64")
+        while freed < needed {
+            var rows: [(Int64, Int64)] = []
+            var total: Int64 = 0
+            while total < needed - freed, try select.step() {
+                rows.append((select.int64(0), select.int64(1)))
+                total += select.int64(1)
+            }
+            select.reset()
+            guard !rows.isEmpty else { break }
+            for (seq, size) in rows {
+                try run(
+                    db,
+                    """
+                    UPDATE events SET snapshot = NULL, snapshot_size = 0,
+                        message = json_set(message, '$.snapshot', json_object('error',
+                            'dropped to keep the outbox within its bound'))
+                        WHERE seq = ?
+                    """, seq)
+                try run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", seq)
+                freed += size
+                count += 1
+            }
+        }
+        return (freed, count)
+    }
+
+    /// Deletes the oldest events (with their deliveries) until `needed` bytes are freed or none is left: answers the
+    /// bytes freed and the events deleted.
+    private static func deleteOldestEvents(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
+        Int64, Int
+    ) {
+        var freed: Int64 = 0
+        var count = 0
+        let select = try db.statement("SELECT seq, size + snapshot_size FROM events ORDER BY seq LIMIT 64")
+        while freed < needed {
+            var rows: [(Int64, Int64)] = []
+            var total: Int64 = 0
+            while total < needed - freed, try select.step() {
+                rows.append((select.int64(0), select.int64(1)))
+                total += select.int64(1)
+            }
+            select.reset()
+            guard !rows.isEmpty else { break }
+            for (seq, size) in rows {
+                for table in ["events", "deliveries", "objects"] {
+                    try run(db, "DELETE FROM \(table) WHERE seq = ?", seq)
+                }
+                freed += size
+                count += 1
+            }
+        }
+        return (freed, count)
+    }
+
+    private static func meta(_ db: SQLiteConnection, _ key: String) throws(SQLiteError) -> Int64 {
+        let s = try db.statement("SELECT value FROM meta WHERE key = ?")
+        defer { s.reset() }
+        try s.bind(key, at: 1)
+        return try s.step() ? s.int64(0) : 0
+    }
+
+    private static func setMeta(_ db: SQLiteConnection, _ key: String, _ value: Int64) throws(SQLiteError) {
+        let s = try db.statement(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        defer { s.reset() }
+        try s.bind(key, at: 1)
+        try s.bind(value, at: 2)
+        _ = try s.step()
+    }
+
+    private static func count(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws(SQLiteError) -> Int64 {
         let s = try db.statement(sql)
         defer { s.reset() }
         try s.bind(seq, at: 1)
         return try s.step() ? s.int64(0) : 0
     }
 
-    private static func run(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws {
+    private static func run(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws(SQLiteError) {
         let s = try db.statement(sql)
         defer { s.reset() }
         try s.bind(seq, at: 1)
@@ -246,6 +496,7 @@ public final class SinkOutbox: Sendable {
     /// is left to deliver.
     public func complete(_ delivery: PendingDelivery, storedObject: JSONValue? = nil) throws(OutboxFileError) {
         try withDatabase("recording a delivery") { db in
+            var finished: Int64?
             try db.transaction {
                 let delete = try db.statement("DELETE FROM deliveries WHERE sink = ? AND seq = ? AND part = ?")
                 try delete.bind(delivery.sink, at: 1)
@@ -263,9 +514,18 @@ public final class SinkOutbox: Sendable {
                 }
                 let seq = delivery.sequence
                 if try Self.count(db, "SELECT count(*) FROM deliveries WHERE seq = ?", seq) == 0 {
+                    let size = try Self.count(
+                        db, "SELECT size + snapshot_size FROM events WHERE seq = ?", seq)
                     try Self.run(db, "DELETE FROM events WHERE seq = ?", seq)
+                    if db.changes > 0 {
+                        finished = size
+                    }
                     try Self.run(db, "DELETE FROM objects WHERE seq = ?", seq)
                 }
+            }
+            if let finished {
+                totals.pendingEvents -= 1
+                totals.pendingBytes -= finished
             }
         }
     }

@@ -5,84 +5,46 @@ import VantageCore
 import VantageMedia
 import VantageOutputs
 
-/// Where a runtime's events go when not to a file: `vantage agent` stores them in its outbox.
-public protocol EventDestination: Sendable {
-    /// Stores one event durably before returning; throws (with a message for the application) when it cannot.
-    func store(_ event: RuntimeEvent) throws
-}
-
-/// One event an application published.
-public struct RuntimeEvent: Sendable {
-    public var time: Date
-    public var application: String
-    /// The code node that published it.
-    public var node: String
-    /// The camera stream of its snapshot's frame, when it has one.
-    public var stream: String?
-    /// The application's JSON object, as it sent it.
-    public var payload: String
-    /// The snapshot with its overlays drawn, as JPEG.
-    public var snapshotJPEG: [UInt8]?
-    /// Unique per event (the same for every phase of an object's event).
-    public var id: String = UUID().uuidString.lowercased()
-    /// The event's type: the payload's `"type"`, `app`, or an analytics type such as `line.cross`.
-    public var type: String = "app"
-}
-
-/// Records events: each gets an ID and a type, its snapshot JPEG is written to the local event folder, a JSON line
-/// goes to the events file (or standard output), and — when outputs are configured — the event enters the sinks'
-/// outbox, which may ask for a clip (cut from the camera's packet ring once the post-roll is recorded).
+/// Makes a runtime's events: each gets an ID and a type, its snapshot (the frame with its overlays, as JPEG) is
+/// written once to the local event folder, and the event is recorded in the instance's one outbox through its
+/// ``EventRecorder`` (the runtime's own ``EventPipeline`` under `vantage run`, whose built-in `@events` sink writes
+/// the JSON lines; the agent's pipeline for the instance under `vantage agent`). A rule may ask for a clip, cut from
+/// the camera's packet ring once the post-roll is recorded.
 ///
-/// An event is acknowledged to the application only after its line (and snapshot) were written and flushed and the
-/// outbox stored it, so an accepted event is not lost; a write that fails (disk full, folder gone) is refused with a
+/// An event is acknowledged to the application only after its snapshot was written and flushed and the outbox
+/// stored it, so an accepted event is not lost; a write that fails (disk full, folder gone) is refused with a
 /// message saying so.
 final class EventSink: @unchecked Sendable {
     // Unchecked: the mutable stored properties (a non-Sendable JPEG encoder among them) are only touched under
     // `lock`.
 
     private let lock = NSLock()
-    private let handle: FileHandle
     private let encoder = JPEGEncoder(quality: 85)
     private var scratch: [UInt8] = []
     private var jpeg: [UInt8] = []
     private var written: UInt64 = 0
     private let snapshotsDirectory: URL
     private let clipsDirectory: URL
-    let destinationName: String
-    /// When set, events go there instead of to `handle`.
-    private let destination: (any EventDestination)?
-    /// The sinks' outbox and workers, when outputs are configured.
-    let pipeline: EventPipeline?
+    /// Where events are recorded.
+    let recorder: any EventRecorder
+    /// Seconds of video before and after an event's time in its clip.
+    private let clipPreRoll: Double
+    private let clipPostRoll: Double
     /// Cuts a clip of a camera (by its name in the application) covering a time range into a file.
     private let clipWriter: (@Sendable (String, Date, Date, URL) throws -> Void)?
     private let logger: Logger
 
     init(
-        file: URL?, snapshotsDirectory: URL, clipsDirectory: URL? = nil, destination: (any EventDestination)? = nil,
-        pipeline: EventPipeline? = nil, clipWriter: (@Sendable (String, Date, Date, URL) throws -> Void)? = nil,
+        recorder: any EventRecorder, snapshotsDirectory: URL, clipsDirectory: URL? = nil,
+        clipPreRoll: Double = 5, clipPostRoll: Double = 5,
+        clipWriter: (@Sendable (String, Date, Date, URL) throws -> Void)? = nil,
         logger: Logger = Logger(label: "vantage.events")
-    ) throws {
-        self.destination = destination
-        self.pipeline = pipeline
+    ) {
+        self.recorder = recorder
+        self.clipPreRoll = clipPreRoll
+        self.clipPostRoll = clipPostRoll
         self.clipWriter = clipWriter
         self.logger = logger
-        if let destination {
-            handle = FileHandle.standardOutput
-            destinationName = "\(type(of: destination))"
-        } else if let file {
-            let fm = FileManager.default
-            try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if !fm.fileExists(atPath: file.path) { _ = fm.createFile(atPath: file.path, contents: nil) }
-            guard let h = FileHandle(forWritingAtPath: file.path) else {
-                throw RuntimeError("cannot write events to \(file.path): check the folder's permissions")
-            }
-            h.seekToEndOfFile()
-            handle = h
-            destinationName = file.path
-        } else {
-            handle = FileHandle.standardOutput
-            destinationName = "standard output"
-        }
         self.snapshotsDirectory = snapshotsDirectory
         self.clipsDirectory =
             clipsDirectory ?? snapshotsDirectory.deletingLastPathComponent().appendingPathComponent("clips")
@@ -131,100 +93,60 @@ final class EventSink: @unchecked Sendable {
             payload: payload, parsed: parsed, snapshot: snapshot.map(SnapshotSource.frame))
     }
 
-    /// Writes one event: snapshot file, JSON line (or the agent's destination), then the sinks' outbox.
+    /// Records one event: its snapshot file first, then the event in the outbox.
     func emit(
         _ envelope: Envelope, application: String, payload: String, parsed: JSONValue? = nil, snapshot: SnapshotSource?
     ) throws {
-        let time = envelope.time
-        let node = envelope.source.hasPrefix("node:") ? String(envelope.source.dropFirst(5)) : envelope.source
-        if let destination {
-            let jpeg = try snapshot.map { snapshot in try lock.withLock { try encodeSnapshot(snapshot) } }
-            try destination.store(
-                RuntimeEvent(
-                    time: time, application: application, node: node, stream: snapshot?.stream, payload: payload,
-                    snapshotJPEG: jpeg, id: envelope.id, type: envelope.type))
-            lock.withLock { written += 1 }
-            if pipeline != nil {
-                // The JPEG made for the destination, written as it is (not encoded again).
-                let path = try jpeg.map { bytes in
-                    try lock.withLock {
-                        try writeSnapshot(.jpeg(bytes, stream: snapshot!.stream), time: time, id: envelope.id)
-                    }
-                }
-                try record(envelope, payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: path)
-            }
-            return
+        let snapshotPath = try snapshot.map { snapshot in
+            try lock.withLock { try writeSnapshot(snapshot, time: envelope.time, id: envelope.id) }
         }
-        try lock.withLock {
-            var snapshotPath: String?
-            if let snapshot {
-                snapshotPath = try writeSnapshot(snapshot, time: time, id: envelope.id)
-            }
-            var line = "{\"time\":\"\(Self.format(time))\",\"id\":\(jsonString(envelope.id)),"
-            line += "\"type\":\(jsonString(envelope.type)),\"application\":\(jsonString(application)),"
-            line += "\"node\":\(jsonString(node)),"
-            if let camera = envelope.camera ?? snapshot?.stream { line += "\"camera\":\(jsonString(camera))," }
-            if let phase = envelope.phase { line += "\"phase\":\(jsonString(phase))," }
-            if let snapshot {
-                line += "\"stream\":\(jsonString(snapshot.stream)),\"snapshot\":\(jsonString(snapshotPath!)),"
-            }
-            line += "\"payload\":\(payload)}\n"
-            do {
-                try handle.write(contentsOf: Data(line.utf8))
-                try handle.synchronize()
-            } catch let error as NSError where error.domain == NSPOSIXErrorDomain && error.code == Int(EINVAL) {
-                // Standard output to a terminal or pipe cannot be synchronised; the write itself went through.
-            } catch {
-                throw RuntimeError(
-                    "cannot write the event to \(destinationName): \(error.localizedDescription); free disk space or fix the path"
-                )
-            }
-            written += 1
-            if pipeline != nil {
-                try record(
-                    envelope, payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: snapshotPath
-                )
-            }
-        }
-    }
-
-    /// Puts the event into the sinks' outbox and, when a rule asks for a clip, schedules it after the post-roll.
-    private func record(_ envelope: Envelope, payload: JSONValue, snapshotFile: String?) throws {
-        guard let pipeline else { return }
+        let event = OutgoingEvent(
+            id: envelope.id, type: envelope.type, time: envelope.time, camera: envelope.camera ?? snapshot?.stream,
+            source: envelope.source, phase: envelope.phase,
+            payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: snapshotPath)
         let recorded: EventPipeline.Recorded
         do {
-            recorded = try pipeline.record(
-                OutgoingEvent(
-                    id: envelope.id, type: envelope.type, time: envelope.time, camera: envelope.camera,
-                    source: envelope.source, phase: envelope.phase, payload: payload, snapshotFile: snapshotFile))
+            recorded = try recorder.record(event)
+        } catch let error as RuntimeError {
+            throw error
         } catch {
-            throw RuntimeError("the event could not be stored for its sinks: \(error)")
+            throw RuntimeError("the event could not be stored: \(error)")
         }
+        lock.withLock { written += 1 }
+        scheduleClip(for: event, recorded: recorded)
+    }
+
+    /// When a rule asked for a clip, cuts it once the post-roll is recorded and tells the outbox.
+    private func scheduleClip(for event: OutgoingEvent, recorded: EventPipeline.Recorded) {
         guard recorded.wantsClip, let sequence = recorded.sequence else { return }
-        let events = pipeline.configuration.events
-        guard let camera = envelope.camera, let clipWriter else {
-            try? pipeline.clipFinished(
+        let recorder = self.recorder
+        guard let camera = event.camera, let clipWriter else {
+            try? recorder.clipFinished(
                 sequence: sequence, file: nil,
-                error: envelope.camera == nil ? "the event names no camera" : "clips are not available here")
+                error: event.camera == nil ? "the event names no camera" : "clips are not available here")
             return
         }
-        let file = clipsDirectory.appendingPathComponent(
-            "\(Self.fileStamp(envelope.time))-\(camera)-\(envelope.id).mp4")
-        let from = envelope.time.addingTimeInterval(-events.clipPreRoll)
-        let to = envelope.time.addingTimeInterval(events.clipPostRoll)
+        let file = clipsDirectory.appendingPathComponent("\(Self.fileStamp(event.time))-\(camera)-\(event.id).mp4")
+        let from = event.time.addingTimeInterval(-clipPreRoll)
+        let to = event.time.addingTimeInterval(clipPostRoll)
         let logger = self.logger
         let directory = clipsDirectory
-        DispatchQueue.global().asyncAfter(deadline: .now() + events.clipPostRoll + 0.5) {
+        let postRoll = clipPostRoll
+        // Cutting waits for the post-roll and writes a file: blocking work, on a thread of its own (clips are rare).
+        let thread = Thread {
+            Thread.sleep(forTimeInterval: postRoll + 0.5)
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try clipWriter(camera, from, to, file)
-                try pipeline.clipFinished(sequence: sequence, file: file.path, error: nil)
+                try recorder.clipFinished(sequence: sequence, file: file.path, error: nil)
             } catch {
                 logger.warning(
                     "could not cut the event's clip", metadata: ["camera": "\(camera)", "error": "\(error)"])
-                try? pipeline.clipFinished(sequence: sequence, file: nil, error: "\(error)")
+                try? recorder.clipFinished(sequence: sequence, file: nil, error: "\(error)")
             }
         }
+        thread.name = "vantage.clip"
+        thread.start()
     }
 
     /// Draws the overlays on a copy of the frame and encodes it as JPEG into `jpeg`; answers a copy of the bytes.
@@ -275,11 +197,6 @@ final class EventSink: @unchecked Sendable {
             )
         }
         return url.path
-    }
-
-    private static func format(_ date: Date) -> String {
-        date.formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
     private static func fileStamp(_ date: Date) -> String {

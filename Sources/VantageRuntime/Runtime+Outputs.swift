@@ -8,7 +8,7 @@ extension Runtime {
     /// The outputs that apply: graph.json's `nodeGraph.outputs`, then the overrides document's
     /// `nodeGraphOverrides.outputs`, then `--outputs FILE`; each later one replaces sinks, rules and analytics nodes
     /// of the same name.
-    static func loadOutputs(application: ResolvedApplication, configuration: RuntimeConfiguration) throws
+    public static func loadOutputs(application: ResolvedApplication, configuration: RuntimeConfiguration) throws
         -> OutputsConfiguration
     {
         var result = OutputsConfiguration()
@@ -42,6 +42,15 @@ extension Runtime {
                 throw RuntimeError("\(error)")
             }
         }
+        if let document = configuration.outputsDocument {
+            do {
+                result = result.merged(
+                    with: try OutputsConfiguration(
+                        object: document, path: "outputs", environment: configuration.environment))
+            } catch {
+                throw RuntimeError("\(error)")
+            }
+        }
         do {
             result = try result.validated()
         } catch {
@@ -56,47 +65,39 @@ extension Runtime {
         return result
     }
 
-    /// The sinks' outbox (`<state>/outputs.sqlite`) and workers, with every configured sink connected.
+    /// The runtime's own pipeline (`vantage run`): the outbox `<state>/outputs.sqlite`, every configured sink, and
+    /// the built-in `@events` sink that writes the JSON lines.
     static func makePipeline(
         _ outputs: OutputsConfiguration, application: ResolvedApplication, configuration: RuntimeConfiguration,
         logger: Logger
-    ) throws -> EventPipeline? {
-        guard !outputs.sinks.isEmpty else { return nil }
+    ) throws -> EventPipeline {
         let context = EventContext(
             device: configuration.deviceName ?? ProcessInfo.processInfo.hostName,
             instance: configuration.instanceName ?? application.name, application: application.name)
-        let outbox: SinkOutbox
         do {
-            outbox = try SinkOutbox(path: configuration.stateDirectory.appendingPathComponent("outputs.sqlite").path)
+            return try EventPipeline.open(
+                configuration: outputs, context: context,
+                outboxPath: configuration.stateDirectory.appendingPathComponent("outputs.sqlite").path,
+                limitBytes: configuration.outboxLimitBytes,
+                builtIn: [EventsFileSink.name: .stored(try EventsFileSink(file: configuration.eventsFile))],
+                logger: logger)
         } catch {
             throw RuntimeError("\(error)")
         }
-        var sinks: [String: ConnectedSink] = [:]
-        for sink in outputs.sinks {
-            do {
-                sinks[sink.name] = try SinkFactory.connect(sink, context: context, logger: logger)
-            } catch {
-                throw RuntimeError("outputs: \(error)")
-            }
-        }
-        for (name, backlog) in ((try? outbox.backlog()) ?? []).map({ ($0.sink, $0) }) where sinks[name] == nil {
-            logger.warning(
-                "the outbox holds events for a sink that is no longer configured; they wait until it is again",
-                metadata: ["sink": "\(name)", "pending": "\(backlog.pending)"])
-        }
-        return EventPipeline(configuration: outputs, context: context, outbox: outbox, sinks: sinks, logger: logger)
     }
 
     /// Deletes old snapshots and clips every minute (by `outputs.events.maxAge` and `maxSize`), sparing those the
     /// outbox still has to deliver.
     func sweepMedia() async throws {
+        // Under the agent, the agent sweeps: it holds the outbox that knows which files are still needed.
+        guard let pipeline else { return }
         let retention = MediaRetention(
             directories: [
                 configuration.snapshotsDirectory ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
                 configuration.stateDirectory.appendingPathComponent("clips"),
             ], maxAge: outputs.events.maxAge, maxBytes: outputs.events.maxBytes)
         while !Task.isCancelled {
-            let inUse = (try? pipeline?.outbox.filesInUse()) ?? []
+            let inUse = (try? pipeline.outbox.filesInUse()) ?? []
             let sweep = retention.sweep(inUse: inUse)
             if sweep.deletedFiles > 0 {
                 logger.info(

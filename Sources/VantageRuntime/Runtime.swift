@@ -47,7 +47,8 @@ public final class Runtime: Service, Sendable {
     let hosts: [AppHost]
     let liveView: LiveView?
     let events: EventSink
-    /// The sinks' outbox and delivery workers; nil when no sink is configured (events stay on local disk).
+    /// The runtime's own outbox and sinks (`vantage run`); nil when events go to an outside ``EventRecorder`` (the
+    /// agent's pipeline of the instance).
     let pipeline: EventPipeline?
     /// The configured outputs: sinks, rules, analytics, local retention.
     public let outputs: OutputsConfiguration
@@ -208,16 +209,18 @@ public final class Runtime: Service, Sendable {
             configuration.httpPort == nil
             ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
         for camera in application.cameras { liveView?.addStream(camera.name) }
-        let pipeline = try Self.makePipeline(
-            outputs, application: application, configuration: configuration, logger: logger)
+        let pipeline =
+            configuration.eventRecorder == nil
+            ? try Self.makePipeline(outputs, application: application, configuration: configuration, logger: logger)
+            : nil
         self.pipeline = pipeline
         let clipCameras = Dictionary(uniqueKeysWithValues: zip(names, cameras))
-        events = try EventSink(
-            file: configuration.eventsFile,
+        events = EventSink(
+            recorder: configuration.eventRecorder ?? pipeline!,
             snapshotsDirectory: configuration.snapshotsDirectory
                 ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
             clipsDirectory: configuration.stateDirectory.appendingPathComponent("clips"),
-            destination: configuration.eventDestination, pipeline: pipeline,
+            clipPreRoll: outputs.events.clipPreRoll, clipPostRoll: outputs.events.clipPostRoll,
             clipWriter: { name, from, to, file in
                 guard let camera = clipCameras[name] else { throw RuntimeError("no camera named \(name)") }
                 // The post-roll may still be on its way (a file read faster than real time is ahead, a camera behind).
@@ -369,6 +372,8 @@ public final class Runtime: Service, Sendable {
             logger.info("stopping: the run was cancelled")
             stopAll()
         }
+        // What the application published is written to the events file before the run ends.
+        await pipeline?.drain(EventsFileSink.name, timeout: .seconds(30))
         await pipeline?.stop()
         finalSummary.withLock { $0 = makeSummary() }
         for region in sharedMemory { region.removeFile() }

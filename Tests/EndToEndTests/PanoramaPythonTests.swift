@@ -34,7 +34,7 @@ struct PanoramaPythonTests {
         #expect((3...7).contains(count), "count at frame 200: \(count)")
         #expect(payloads.allSatisfy { $0["site"] as? String == "lobby" && $0["stream"] as? String == "camera_node" })
         // The first event has a snapshot.
-        let snapshot = try #require(run.events.first?["snapshot"] as? String)
+        let snapshot = try #require((run.events.first?["snapshot"] as? [String: Any])?["file"] as? String)
         #expect(FileManager.default.fileExists(atPath: snapshot))
 
         // The app's RotatingFileHandler('/opt/aws/panorama/logs/app.log') wrote into the node's logs folder, and

@@ -34,7 +34,7 @@ struct RunFileTests {
         #expect((3...7).contains(count), "count at frame 201: \(count)")
 
         // The first event carries a snapshot: a JPEG of the frame beside the event.
-        let snapshot = try #require(events.first?["snapshot"] as? String)
+        let snapshot = try #require((events.first?["snapshot"] as? [String: Any])?["file"] as? String)
         let jpeg = try Data(contentsOf: URL(fileURLWithPath: snapshot))
         #expect(jpeg.prefix(2) == Data([0xFF, 0xD8]) && jpeg.suffix(2) == Data([0xFF, 0xD9]))
         #expect(jpeg.count > 10_000)

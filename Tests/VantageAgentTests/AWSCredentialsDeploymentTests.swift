@@ -59,7 +59,9 @@ struct AWSCredentialsDeploymentTests {
         let runner = RuntimeRunner(
             stateRoot: fixture.root.appending(path: "state"),
             artifactsFolder: fixture.root.appending(path: "artifacts"),
-            outbox: try Outbox(path: fixture.root.appending(path: "outbox.sqlite"), limitBytes: 1 << 20),
+            events: InstanceEvents(
+                folder: fixture.root.appending(path: "outbox"), limitBytes: 1 << 20, device: "dev_1",
+                logger: Fixture.logger, send: { _ in }),
             executableSearchPath: [], logger: Fixture.logger)
         var temporary = Self.keys
         temporary.sessionToken = "session-token"

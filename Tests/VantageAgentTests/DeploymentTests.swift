@@ -102,14 +102,16 @@ struct DeploymentTests {
         #expect(fixture.source.requests.count == 1, "the archive was downloaded once")
     }
 
-    @Test("the runtime reads the instance's outputs document from a file in its state folder, with its names")
-    func outputsFileForTheRuntime() async throws {
+    @Test("the runtime gets the instance's outputs document as a value (no file to read back), with its names")
+    func outputsDocumentForTheRuntime() async throws {
         let fixture = try Fixture()
         let v1 = try fixture.package("1.0")
         let stateRoot = fixture.root.appending(path: "state")
         let runner = RuntimeRunner(
             stateRoot: stateRoot, artifactsFolder: fixture.root.appending(path: "artifacts"),
-            outbox: try Outbox(path: fixture.root.appending(path: "outbox.sqlite"), limitBytes: 1 << 20),
+            events: InstanceEvents(
+                folder: fixture.root.appending(path: "outbox"), limitBytes: 1 << 20, device: "dev_1",
+                logger: Fixture.logger, send: { _ in }),
             executableSearchPath: [], logger: Fixture.logger)
         let outputs: JSONValue = .object([
             "sinks": .object([
@@ -123,20 +125,16 @@ struct DeploymentTests {
         var instance = Fixture.instance(v1, outputs: outputs)
         instance.deviceName = "line-3"
         let configuration = try runner.runtimeConfiguration(for: instance)
-        let file = try #require(configuration.outputsFile, "the runtime is given no outputs file")
-        #expect(file.path.hasPrefix(stateRoot.appending(path: "ins_a").path), "\(file.path)")
-        #expect(file == runner.outputsFile(of: "ins_a"))
-        let written = try APIJSON.decoder().decode(JSONValue.self, from: try Data(contentsOf: file))
-        #expect(written == outputs, "the file holds the instance's document")
-        let permissions = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
-        #expect(permissions == 0o600, "readable by the agent's user only")
+        #expect(configuration.outputsDocument == outputs)
+        #expect(configuration.outputsFile == nil, "no file holding the sinks' hosts and users is written")
         #expect(configuration.deviceName == "line-3" && configuration.instanceName == "counter ins_a")
         #expect(configuration.stateDirectory == stateRoot.appending(path: "ins_a"))
+        let files = FileManager.default.enumerator(atPath: stateRoot.path)?.allObjects as? [String] ?? []
+        #expect(!files.contains { $0.hasSuffix("outputs.json") }, "\(files)")
 
-        // Without a document the runtime gets none, and the old file is gone.
+        // Without a document the runtime gets none.
         let plain = try runner.runtimeConfiguration(for: Fixture.instance(v1))
-        #expect(plain.outputsFile == nil)
-        #expect(!FileManager.default.fileExists(atPath: file.path))
+        #expect(plain.outputsDocument == nil)
     }
 
     @Test(

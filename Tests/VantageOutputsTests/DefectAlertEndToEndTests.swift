@@ -157,7 +157,9 @@ struct DefectAlertEndToEndTests {
         // Each message names its snapshot, which is in the bucket, byte for byte the one recorded on the box.
         let localSnapshots = Dictionary(
             recorded().compactMap { e in
-                (e["id"] as? String).flatMap { id in (e["snapshot"] as? String).map { (id, $0) } }
+                (e["id"] as? String).flatMap { id in
+                    ((e["snapshot"] as? [String: Any])?["file"] as? String).map { (id, $0) }
+                }
             }
         ) { a, _ in a }
         for message in mqttMessages() {

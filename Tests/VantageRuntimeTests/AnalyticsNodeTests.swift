@@ -71,7 +71,7 @@ struct AnalyticsNodeTests {
         #expect(
             starts.count >= 10 && starts.count < 80, "\(starts.count) objects for the few dozen people in the video")
         for end in objects where end["phase"] as? String == "end" {
-            let file = try #require(end["snapshot"] as? String)
+            let file = try #require((end["snapshot"] as? [String: Any])?["file"] as? String)
             #expect(fm.fileExists(atPath: file))
             #expect((payload(end)["seconds"] as? Double ?? 0) >= 0)
         }

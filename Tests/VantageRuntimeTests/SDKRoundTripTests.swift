@@ -78,7 +78,8 @@ struct SDKRoundTripTests {
         let line = try #require(try String(contentsOf: events, encoding: .utf8).split(separator: "\n").last)
         let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect((event["payload"] as? [String: Any])?["type"] as? String == "test")
-        let snapshot = try Data(contentsOf: URL(fileURLWithPath: try #require(event["snapshot"] as? String)))
+        let snapshot = try Data(
+            contentsOf: URL(fileURLWithPath: try #require((event["snapshot"] as? [String: Any])?["file"] as? String)))
         #expect(snapshot.prefix(2) == Data([0xFF, 0xD8]))
 
         // A frame from an earlier batch is no longer held.

@@ -134,23 +134,115 @@ struct AgentEndToEndTests {
         try await fleet.restartServer()
         // Removing the instance stops the application, so the count of published events stops moving.
         _ = try await fleet.client.removeInstance(instance)
-        let outboxFile = fleet.agentFolder("edge-a").appending(path: "outbox.sqlite")
+        let outboxes = fleet.agentFolder("edge-a").appending(path: "outbox")
         try await fleet.waitUntil("the instance is removed and the outbox drained", timeout: .seconds(90)) {
             let removed = try await fleet.client.instance(instance).status == .removalSucceeded
-            return try removed && Outbox(path: outboxFile, limitBytes: 256 << 20).counters.pendingEvents == 0
+            return try removed && InstanceEvents.totals(in: outboxes).pendingEvents == 0
         }
         agentAgain.stop()
-        let counters = try Outbox(path: outboxFile, limitBytes: 256 << 20).counters
+        let counters = try InstanceEvents.totals(in: outboxes)
         let stored = try await fleet.events(device: deviceA)
         #expect(counters.droppedEvents == 0 && counters.pendingEvents == 0, "\(counters)")
         #expect(
-            Int64(stored.count) == counters.appendedEvents,
-            "every event the application published is on the server exactly once: \(stored.count) stored, \(counters.appendedEvents) published"
+            Int64(stored.count) == counters.recordedEvents,
+            "every event the application published is on the server exactly once: \(stored.count) stored, \(counters.recordedEvents) published"
         )
         #expect(Set(stored.map(\.id)).count == stored.count)
         #expect(
             stored.allSatisfy { [instance, second].contains($0.instanceId) && $0.cameraId != nil },
             "events name their instance and camera")
+    }
+
+    @Test(
+        "one outbox: an event with its snapshot reaches the control plane and an MQTT broker, across an agent SIGKILL and a server outage, each exactly once"
+    )
+    func oneOutboxToControlPlaneAndMQTT() async throws {
+        // Issue 15: the agent used to keep a second outbox for the control plane beside the sinks' one. Now an
+        // instance's event is recorded once, in the instance's outbox in the agent, and both the control plane and
+        // the MQTT sink deliver from it. A real Mosquitto broker and an independent subscriber (mosquitto_sub, with
+        // a persistent session at QoS 1) receive what the agent publishes.
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let brokerPort = try closedPort()
+        let broker = try ServerProcess(
+            URL(fileURLWithPath: "/usr/sbin/mosquitto"), ["-p", "\(brokerPort)"], name: "mosquitto")
+        defer { broker.stop() }
+        try await fleet.waitUntil("the broker listens", timeout: .seconds(30)) { broker.output.contains("running") }
+        let subscriber = try ServerProcess(
+            URL(fileURLWithPath: "/usr/bin/mosquitto_sub"),
+            ["-h", "127.0.0.1", "-p", "\(brokerPort)", "-t", "vantage/#", "-q", "1", "-c", "-i", "e2e-one-outbox"],
+            name: "mosquitto_sub")
+        defer { subscriber.stop() }
+        @Sendable func published() -> [[String: JSONValue]] {
+            subscriber.output.split(separator: "\n").compactMap { line in
+                guard case .object(let message)? = JSONValue(parsing: String(line)) else { return nil }
+                return message
+            }
+        }
+
+        let (device, agent) = try await fleet.enrollAgent("edge-mqtt")
+        let outputs: JSONValue = .object([
+            "sinks": .object([
+                "broker": .object([
+                    "type": .string("mqtt"), "url": .string("mqtt://127.0.0.1:\(brokerPort)"), "qos": .number(1),
+                ])
+            ])
+        ])
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0", outputs: outputs)
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
+        try await fleet.waitUntil("events reach the server and the broker", timeout: .seconds(90)) {
+            try await fleet.events(device: device).count >= 2 && published().count >= 2
+        }
+
+        // The server goes away; the agent keeps recording, is killed with a backlog, starts again while the server
+        // is still down; then the server comes back and the instance is removed (its events stop).
+        fleet.server.stop()
+        try await Task.sleep(for: .seconds(4))
+        kill(agent.processIdentifier, SIGKILL)
+        _ = try await agent.waitForExit(timeout: .seconds(10))
+        let again = try fleet.startAgent("edge-mqtt")
+        defer { again.stop() }
+        try await Task.sleep(for: .seconds(6))
+        try await fleet.restartServer()
+        _ = try await fleet.client.removeInstance(instance)
+        let outboxes = fleet.agentFolder("edge-mqtt").appending(path: "outbox")
+        try await fleet.waitUntil("the instance is removed and its outbox drained", timeout: .seconds(120)) {
+            let removed = try await fleet.client.instance(instance).status == .removalSucceeded
+            return try removed && InstanceEvents.totals(in: outboxes).pendingEvents == 0
+        }
+        again.stop()
+        let counters = try InstanceEvents.totals(in: outboxes)
+        let stored = try await fleet.events(device: device)
+        try await fleet.waitUntil("the broker has every event", timeout: .seconds(30)) {
+            published().count >= stored.count
+        }
+        let messages = published()
+        #expect(counters.droppedEvents == 0 && counters.recordedEvents > 0, "\(counters)")
+        #expect(
+            Int64(stored.count) == counters.recordedEvents,
+            "the server has every recorded event once: \(stored.count) stored, \(counters.recordedEvents) recorded")
+        let ids = messages.compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == messages.count && Set(ids).count == ids.count, "an MQTT message came twice")
+        #expect(
+            Int64(ids.count) == counters.recordedEvents,
+            "the broker has every recorded event once: \(ids.count) received, \(counters.recordedEvents) recorded")
+        // The same events on both sides: the server keeps the device's id for deduplication only, so they are
+        // matched by payload and time (the same instant, within the few milliseconds the two formats round to).
+        var unmatched = messages.compactMap { m -> (Date, String)? in
+            guard let time = m["time"]?.stringValue.flatMap(APIJSON.parseTime), let payload = m["payload"] else {
+                return nil
+            }
+            return (time, APIJSON.string(payload))
+        }
+        for event in stored {
+            let payload = APIJSON.string(event.data)
+            let match = unmatched.firstIndex { $0.1 == payload && abs($0.0.timeIntervalSince(event.time)) < 0.01 }
+            #expect(match != nil, "the broker lacks the server's event \(payload) at \(event.time)")
+            if let match { unmatched.remove(at: match) }
+        }
+        #expect(unmatched.isEmpty, "the broker got events the server lacks: \(unmatched.prefix(3))")
+        #expect(stored.contains { $0.hasSnapshot }, "the control plane got the snapshots, read from the one outbox")
+        #expect(stored.allSatisfy { $0.instanceId == instance && $0.cameraId != nil })
     }
 
     @Test(
@@ -231,30 +323,30 @@ struct AgentEndToEndTests {
         defer { agent.stop() }
         let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
         try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
-        let outboxFile = fleet.agentFolder("edge-o").appending(path: "outbox.sqlite")
+        let outboxes = fleet.agentFolder("edge-o").appending(path: "outbox")
 
         fleet.server.stop()
         let before = try await fleet.agentRSS("edge-o")
         try await fleet.waitUntil("the outbox drops snapshots", timeout: .seconds(120)) {
-            try Outbox(path: outboxFile, limitBytes: 256 << 10).counters.droppedSnapshots > 0
+            try InstanceEvents.totals(in: outboxes).droppedSnapshots > 0
         }
         try await Task.sleep(for: .seconds(10))
         let after = try await fleet.agentRSS("edge-o")
         #expect(after - before < 64 << 20, "the agent's memory grew from \(before) to \(after) bytes while buffering")
-        let full = try Outbox(path: outboxFile, limitBytes: 256 << 10).counters
+        let full = try InstanceEvents.totals(in: outboxes)
         #expect(full.pendingBytes <= 256 << 10, "\(full)")
 
         try await fleet.restartServer()
         _ = try await fleet.client.removeInstance(instance)
         try await fleet.waitUntil("the instance is removed and the outbox drained", timeout: .seconds(90)) {
             let removed = try await fleet.client.instance(instance).status == .removalSucceeded
-            return try removed && Outbox(path: outboxFile, limitBytes: 256 << 10).counters.pendingEvents == 0
+            return try removed && InstanceEvents.totals(in: outboxes).pendingEvents == 0
         }
-        let counters = try Outbox(path: outboxFile, limitBytes: 256 << 10).counters
+        let counters = try InstanceEvents.totals(in: outboxes)
         let stored = try await fleet.events(device: device)
         #expect(
-            Int64(stored.count) == counters.appendedEvents - counters.droppedEvents,
-            "stored \(stored.count) = published \(counters.appendedEvents) - dropped \(counters.droppedEvents)")
+            Int64(stored.count) == counters.recordedEvents - counters.droppedEvents,
+            "stored \(stored.count) = published \(counters.recordedEvents) - dropped \(counters.droppedEvents)")
         #expect(stored.contains { $0.hasSnapshot } && stored.contains { !$0.hasSnapshot })
         // The drops are reported to the server with the heartbeats.
         try await fleet.waitUntil("the server has the drop count", timeout: .seconds(30)) {
@@ -330,7 +422,7 @@ struct AgentEndToEndTests {
         }
         let failed = try await fleet.client.instance(instance).statusDescription
         #expect(
-            failed.contains("failed to start") && failed.contains("outputs.json.sinks.broker.password")
+            failed.contains("failed to start") && failed.contains("outputs.sinks.broker.password")
                 && failed.contains("rolled back to 1.0"), "\(failed)")
         let count = deliveries().count
         try await fleet.waitUntil("the rolled-back instance delivers again", timeout: .seconds(90)) {

@@ -24,6 +24,13 @@ public protocol RunningInstance: Sendable {
     func health() -> InstanceHealthSample
     /// Stops the application and waits until it has stopped.
     func stop() async
+    /// Heartbeat figures of the instance (`camera.<id>.fps`, `instance.<id>.inference_p99_ms`, `cameras.open`…).
+    /// Called from the reconciler's actor: it must answer at once.
+    func metrics() -> [String: Double]
+}
+
+extension RunningInstance {
+    public func metrics() -> [String: Double] { [:] }
 }
 
 /// A running instance's health counters since it started.

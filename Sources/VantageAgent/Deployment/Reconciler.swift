@@ -223,7 +223,8 @@ public actor Reconciler {
             return InstanceSnapshot(
                 instanceId: id, archiveDigest: running?.instance.archiveDigest,
                 packageVersion: running?.instance.packageVersion, deploymentId: running?.instance.deploymentId,
-                phase: phase, step: step, health: running?.handle.health())
+                phase: phase, step: step, health: running?.handle.health(),
+                metrics: running?.handle.metrics() ?? [:])
         }
     }
 
@@ -328,12 +329,15 @@ public struct InstanceSnapshot: Sendable, Equatable {
     public var step: DeploymentStep?
     /// The running version's health counters; nil when nothing runs.
     public var health: InstanceHealthSample?
+    /// The running version's heartbeat figures (``RunningInstance/metrics()``).
+    public var metrics: [String: Double]
 
     /// Makes a snapshot.
     public init(
         instanceId: String, archiveDigest: String?, packageVersion: String?, deploymentId: String?,
-        phase: InstancePhase, step: DeploymentStep?, health: InstanceHealthSample?
+        phase: InstancePhase, step: DeploymentStep?, health: InstanceHealthSample?, metrics: [String: Double] = [:]
     ) {
+        self.metrics = metrics
         self.instanceId = instanceId
         self.archiveDigest = archiveDigest
         self.packageVersion = packageVersion

@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import Synchronization
+import VantageAPI
+import VantageCore
+import VantageOutputs
+
+/// The agent's event pipelines, one per application instance: the instance's one durable outbox
+/// (`<data>/outbox/<instance id>.sqlite`, bounded by `--outbox-mb`), its configured sinks (MQTT, S3, webhooks) and the
+/// built-in control-plane sink. A runtime records each event here once (in process, or over a runtime worker's
+/// channel); every sink delivers it from here. The pipelines live in the agent, not in the runtime, so that a
+/// crashed worker loses nothing and a removed instance's last events still go out: a released pipeline keeps
+/// delivering until its outbox is empty, then its file is deleted. The agent also deletes old snapshots and clips
+/// here (by the instance's `outputs.events` retention), sparing those its outbox still has to deliver.
+public final class InstanceEvents: Sendable {
+    /// `<data>/outbox`.
+    public let folder: URL
+    /// Each instance's outbox bound.
+    public let limitBytes: Int64
+    /// Sends events to the control plane (the device link), answering once they are stored there.
+    let send: @Sendable ([NewEvent]) async throws -> Void
+    /// The device's id: names it in messages when an instance does not say its name.
+    let device: String
+    let logger: Logger
+
+    private struct Entry {
+        var pipeline: EventPipeline
+        /// The instance stopped: deliver what is left, then close and delete the outbox.
+        var released: Bool
+        var media: [URL]
+        var retention: OutputsConfiguration.LocalEvents
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    /// The counters of outboxes closed and deleted (their instances removed and drained), kept in
+    /// `<folder>/retired.json` so that the device's totals never go down.
+    private let retired = Mutex(OutboxCounters())
+
+    public init(
+        folder: URL, limitBytes: Int64, device: String, logger: Logger,
+        send: @escaping @Sendable ([NewEvent]) async throws -> Void
+    ) {
+        self.folder = folder
+        self.limitBytes = limitBytes
+        self.device = device
+        self.logger = logger
+        self.send = send
+        retired.withLock { $0 = Self.retired(in: folder) }
+    }
+
+    private static func retired(in folder: URL) -> OutboxCounters {
+        (try? Data(contentsOf: folder.appending(path: "retired.json")))
+            .flatMap { try? JSONDecoder().decode(OutboxCounters.self, from: $0) } ?? OutboxCounters()
+    }
+
+    /// The device's totals as the files in `folder` hold them (for tests and tools, while an agent runs or not):
+    /// every instance's outbox and the retired ones.
+    public static func totals(in folder: URL) throws -> OutboxCounters {
+        var sum = retired(in: folder)
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        where file.hasSuffix(".sqlite") {
+            sum = sum + (try SinkOutbox(path: folder.appending(path: file).path)).counters
+        }
+        return sum
+    }
+
+    /// The outbox file of an instance.
+    public func outboxFile(of instance: String) -> URL { folder.appending(path: "\(instance).sqlite") }
+
+    /// What the control-plane sink needs to name an instance's events, kept beside its outbox so that a released
+    /// instance's leftovers can still be sent after a restart.
+    struct Sidecar: Codable {
+        var instanceId: String
+        var device: String
+        var name: String
+        var application: String
+        /// Camera node -> camera id.
+        var cameraIds: [String: String]
+    }
+
+    /// Opens (or reopens, with new outputs) the pipeline of `instance` and starts its sinks. `outputs` are the
+    /// instance's merged outputs (the manifest's and the desired state's); `media` its snapshot and clip folders.
+    public func open(
+        _ instance: DesiredInstance, application: String, outputs: OutputsConfiguration, media: [URL]
+    ) async throws -> EventPipeline {
+        await close(instance.id)
+        let sidecar = Sidecar(
+            instanceId: instance.id, device: instance.deviceName ?? device, name: instance.name,
+            application: application,
+            cameraIds: instance.cameras.mapValues(\.cameraId))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(
+            try JSONEncoder().encode(sidecar), to: folder.appending(path: "\(instance.id).json"), permissions: 0o600)
+        let pipeline = try EventPipeline.open(
+            configuration: outputs,
+            context: EventContext(device: sidecar.device, instance: instance.name, application: application),
+            outboxPath: outboxFile(of: instance.id).path, limitBytes: limitBytes,
+            builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger)
+        pipeline.start()
+        entries.withLock {
+            $0[instance.id] = Entry(pipeline: pipeline, released: false, media: media, retention: outputs.events)
+        }
+        return pipeline
+    }
+
+    /// The instance stopped: its pipeline delivers what is left and then goes (see ``sweep()``).
+    public func release(_ instanceID: String) {
+        entries.withLock { $0[instanceID]?.released = true }
+    }
+
+    /// Opens the outboxes left by instances that are not running (removed before a restart) so that their events
+    /// still reach the control plane. Their own sinks' settings are gone with the instance: those deliveries wait.
+    public func resumeLeftovers() async {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for file in files where file.hasSuffix(".json") {
+            let id = String(file.dropLast(5))
+            guard entries.withLock({ $0[id] == nil }),
+                let data = try? Data(contentsOf: folder.appending(path: file)),
+                let sidecar = try? JSONDecoder().decode(Sidecar.self, from: data)
+            else { continue }
+            do {
+                let pipeline = try EventPipeline.open(
+                    configuration: OutputsConfiguration(),
+                    context: EventContext(
+                        device: sidecar.device, instance: sidecar.name, application: sidecar.application),
+                    outboxPath: outboxFile(of: id).path, limitBytes: limitBytes,
+                    builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger)
+                pipeline.start()
+                entries.withLock {
+                    $0[id] = Entry(pipeline: pipeline, released: true, media: [], retention: .init())
+                }
+            } catch {
+                logger.error(
+                    "the outbox of a removed instance cannot be opened: \(error)", metadata: ["instance.id": "\(id)"])
+            }
+        }
+    }
+
+    /// Every minute: deletes old media (sparing what the outboxes still need), and closes and deletes the outboxes
+    /// of released instances once the control plane took everything.
+    public func run() async {
+        while !Task.isCancelledOrShuttingDown {
+            await sweep()
+            try? await Task.sleep(for: .seconds(5))
+        }
+    }
+
+    /// One pass of ``run()``.
+    func sweep() async {
+        for (id, entry) in entries.withLock({ $0 }) {
+            if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
+                await close(id)
+                let total = retired.withLock { retired in
+                    retired = retired + entry.pipeline.outbox.counters
+                    retired.pendingEvents = 0
+                    retired.pendingBytes = 0
+                    return retired
+                }
+                try? AtomicFile.write(
+                    try JSONEncoder().encode(total), to: folder.appending(path: "retired.json"), permissions: 0o600)
+                for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm", ".json"] {
+                    try? FileManager.default.removeItem(at: folder.appending(path: "\(id)\(suffix)"))
+                }
+                continue
+            }
+            guard !entry.media.isEmpty else { continue }
+            let retention = MediaRetention(
+                directories: entry.media, maxAge: entry.retention.maxAge, maxBytes: entry.retention.maxBytes)
+            let inUse = (try? entry.pipeline.outbox.filesInUse()) ?? []
+            _ = retention.sweep(inUse: inUse)
+        }
+    }
+
+    private func close(_ id: String) async {
+        guard let entry = entries.withLock({ $0.removeValue(forKey: id) }) else { return }
+        await entry.pipeline.stop()
+    }
+
+    /// Stops every pipeline; what is not delivered stays in the outboxes for the next start.
+    public func stopAll() async {
+        for id in entries.withLock({ Array($0.keys) }) { await close(id) }
+    }
+
+    /// Every outbox's counters, summed, and the events the control plane refused for good.
+    public func counters() -> (outbox: OutboxCounters, rejected: Int) {
+        var sum = retired.withLock { $0 }
+        var rejected = 0
+        for entry in entries.withLock({ Array($0.values) }) {
+            sum = sum + entry.pipeline.outbox.counters
+            rejected += entry.pipeline.deliveryCounters[ControlPlaneSink.name]?.rejected ?? 0
+        }
+        return (sum, rejected)
+    }
+}
+
+/// The built-in sink of the control plane: the event as the API takes it (`NewEvent`, the snapshot inside as base64),
+/// sent over the device link. The server stores an event once per id, so one sent again after a lost answer is not
+/// duplicated. An event the server refuses (4xx, say about a camera moved to another device meanwhile) is dropped
+/// and counted rather than retried for ever.
+struct ControlPlaneSink: StoredEventSink {
+    static let name = "@control-plane"
+    let instanceID: String
+    let cameraIDs: [String: String]
+    let send: @Sendable ([NewEvent]) async throws -> Void
+
+    init(_ sidecar: InstanceEvents.Sidecar, send: @escaping @Sendable ([NewEvent]) async throws -> Void) {
+        instanceID = sidecar.instanceId
+        cameraIDs = sidecar.cameraIds
+        self.send = send
+    }
+
+    func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError) {
+        let new = newEvent(event, message: message)
+        do {
+            try await send([new])
+        } catch LinkError.rejected(let status, let reason) {
+            throw SinkError(sink: Self.name, "the server rejected the event (\(status)): \(reason)", discard: true)
+        } catch {
+            throw SinkError(sink: Self.name, "\(error)")
+        }
+    }
+
+    /// The event named for the control plane: the camera id of its stream (or the instance's only camera), and its
+    /// type (an application's event without a `"type"` is named after its code node).
+    func newEvent(_ event: StoredEvent, message: JSONValue) -> NewEvent {
+        var type = message["type"]?.stringValue ?? "app"
+        let source = message["source"]?.stringValue ?? ""
+        if type == "app", source.hasPrefix("node:") { type = String(source.dropFirst(5)) }
+        // A stream is named after its camera node, with `[i]` for the i-th stream of a multi-stream node.
+        let node = message["camera"]?.stringValue.map { String($0.prefix { $0 != "[" }) }
+        let cameraId = node.flatMap { cameraIDs[$0] } ?? (cameraIDs.count == 1 ? cameraIDs.values.first : nil)
+        let snapshot = event.snapshotFile.flatMap { FileManager.default.contents(atPath: $0) }
+        return NewEvent(
+            id: message["id"]?.stringValue, type: type, time: message["time"]?.stringValue.flatMap(APIJSON.parseTime),
+            cameraId: cameraId, instanceId: instanceID, data: message["payload"],
+            snapshot: snapshot.map { $0.base64EncodedString() })
+    }
+
+    func shutdown() async {}
+}
