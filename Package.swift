@@ -238,7 +238,7 @@ let package = Package(
             name: "EndToEndTests", dependencies: ["VantageApp"], swiftSettings: swift6),
         .testTarget(
             name: "FuzzRegressionTests",
-            dependencies: ["VantageFuzz", "VantageApp", "VantageCore", "VantageProtocol", "VantageAPI"],
+            dependencies: ["VantageFuzz", "VantageApp", "VantageCore", "VantageProtocol"],
             swiftSettings: swift6),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import VantageApp
+import VantageCore
 
 #if canImport(Glibc)
     import Glibc
@@ -10,21 +11,17 @@ import VantageApp
 /// Blocking file work (hashing, unpacking, fsync, deleting folders) on a queue of its own, so that it never holds a
 /// thread of the cooperative pool nor the reconciler's actor (heartbeats read its snapshot meanwhile).
 enum DeploymentIO {
-    private static let queue = DispatchQueue(label: "vantage.agent.deployment-io", attributes: .concurrent)
-    private static let serial = DispatchQueue(label: "vantage.agent.deployment-io.ordered")
+    private static let queue = BlockingQueue(label: "vantage.agent.deployment-io", concurrent: true)
+    private static let serial = BlockingQueue(label: "vantage.agent.deployment-io.ordered")
 
     /// Runs `work` on the blocking queue and returns its result.
     static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try work() }) }
-        }
+        try await queue.run(work)
     }
 
     /// Runs `work` on a serial queue: works submitted in order (e.g. saves of the desired state) finish in order.
     static func runInOrder<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            serial.async { continuation.resume(with: Result { try work() }) }
-        }
+        try await serial.run(work)
     }
 
     /// Renames `source` to `destination`, replacing it in one step (POSIX `rename`), then syncs the folder.
