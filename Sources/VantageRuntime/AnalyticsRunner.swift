@@ -29,15 +29,16 @@ final class AnalyticsRunner: @unchecked Sendable {
     private var detections: [TrackerDetection] = []
     private var overlays: [Overlay] = []
     private let stopRequested = Atomic<Bool>(false)
-    private let encoder = JPEGEncoder(quality: 85)
-    private var scratch: [UInt8] = []
+    /// Encodes snapshots and records events off this node's loop.
+    private let snapshots: SnapshotWorker
     /// Confirmed tracks with an object event: its ID, the best view so far, and the zones it is in.
     private var objects: [Int: ObjectState] = [:]
 
     struct ObjectState {
         var eventID = UUID().uuidString.lowercased()
         var bestScore: Double = 0
-        var bestJPEG: [UInt8]?
+        /// A best view was handed to the snapshot worker.
+        var hasBestView = false
         var lastCapture: Double = -.infinity
         var zones: [String] = []
         var firstSeen: Double
@@ -53,6 +54,15 @@ final class AnalyticsRunner: @unchecked Sendable {
         var lastError: String?
     }
     let counters = Mutex(Counters())
+
+    /// The counters with the events the snapshot worker recorded and its last failure.
+    var status: Counters {
+        var c = counters.withLock { $0 }
+        let (recorded, failure) = snapshots.results
+        c.events = recorded
+        if let failure { c.lastError = failure }
+        return c
+    }
 
     init(
         node: OutputsConfiguration.AnalyticsNode, camera: CameraStream, cameraName: String, models: ModelService,
@@ -74,6 +84,11 @@ final class AnalyticsRunner: @unchecked Sendable {
         self.application = application
         self.snapshotOverlays = snapshotOverlays
         self.logger = logger
+        let nodeName = node.name
+        snapshots = SnapshotWorker(events: events, application: application, stream: cameraName) { error in
+            logger.error(
+                "an analytics event could not be recorded", metadata: ["node": "\(nodeName)", "error": "\(error)"])
+        }
         labels = { model.label(for: $0) ?? "class \($0)" }
         if node.classes.isEmpty {
             classes = nil
@@ -170,6 +185,7 @@ final class AnalyticsRunner: @unchecked Sendable {
         for track in ended where objects[track.id] != nil {
             if node.objectEvents { emitObject(track, phase: "end", time: time) }
             objects[track.id] = nil
+            snapshots.submit(.forget(track: track.id))
         }
 
         let active = tracks.count { $0.state == .confirmed }
@@ -203,19 +219,20 @@ final class AnalyticsRunner: @unchecked Sendable {
             }
         }
         objects.removeAll()
+        // Every event made so far is recorded before the node ends.
+        snapshots.finish()
     }
 
     /// Keeps the track's current view as its best snapshot.
     private func capture(_ track: Track, time: Double, image: ImageBuffer?) {
-        guard let image, var state = objects[track.id] else { return }
-        let snapshot = EventSink.Snapshot(
-            image: image, overlays: snapshotOverlays ? highlight(track) : [], stream: cameraName)
-        if let jpeg = try? EventSink.encode(snapshot, encoder: encoder, scratch: &scratch) {
-            state.bestJPEG = jpeg
-            state.bestScore = track.score
-            state.lastCapture = time
-            objects[track.id] = state
-        }
+        guard let image, var state = objects[track.id],
+            let picture = snapshots.copy(image, overlays: snapshotOverlays ? highlight(track) : [])
+        else { return }
+        snapshots.submit(.capture(track: track.id, picture))
+        state.hasBestView = true
+        state.bestScore = track.score
+        state.lastCapture = time
+        objects[track.id] = state
     }
 
     private func highlight(_ track: Track) -> [Overlay] {
@@ -251,7 +268,7 @@ final class AnalyticsRunner: @unchecked Sendable {
         fields["seconds"] = .number(round((track.lastSeen - state.firstSeen) * 100) / 100)
         emit(
             type: "object", id: state.eventID, phase: phase, payload: .object(fields), time: time,
-            snapshot: state.bestJPEG.map { .jpeg($0, stream: cameraName) })
+            snapshot: state.hasBestView ? .bestView(track: track.id) : nil)
     }
 
     private func emitScene(_ event: SceneEvent, time: Double, image: ImageBuffer?) {
@@ -292,33 +309,24 @@ final class AnalyticsRunner: @unchecked Sendable {
             fields["in"] = .number(Double(countIn))
             fields["out"] = .number(Double(countOut))
         }
-        var snapshot: EventSink.SnapshotSource?
-        if let image {
-            snapshot = .frame(
-                EventSink.Snapshot(
-                    image: image, overlays: snapshotOverlays ? (track.map(highlight) ?? overlays) : [],
-                    stream: cameraName))
-        }
+        let snapshot = image.flatMap { image in
+            snapshots.copy(image, overlays: snapshotOverlays ? (track.map(highlight) ?? overlays) : [])
+        }.map(SnapshotWorker.Snapshot.picture)
         emit(
             type: type, id: UUID().uuidString.lowercased(), phase: nil, payload: .object(fields), time: time,
             snapshot: snapshot)
     }
 
+    /// Hands the event to the snapshot worker, which encodes its snapshot and records it, in order.
     private func emit(
-        type: String, id: String, phase: String?, payload: JSONValue, time: Double, snapshot: EventSink.SnapshotSource?
+        type: String, id: String, phase: String?, payload: JSONValue, time: Double, snapshot: SnapshotWorker.Snapshot?
     ) {
-        do {
-            try events.emit(
+        snapshots.submit(
+            .emit(
                 EventSink.Envelope(
                     id: id, type: type, time: Date(timeIntervalSince1970: time), camera: cameraName,
                     source: "analytics:\(node.name)", phase: phase),
-                application: application, payload: payload.jsonText, parsed: payload, snapshot: snapshot)
-            counters.withLock { $0.events += 1 }
-        } catch {
-            counters.withLock { $0.lastError = "\(error)" }
-            logger.error(
-                "an analytics event could not be recorded", metadata: ["node": "\(node.name)", "error": "\(error)"])
-        }
+                payload: payload, snapshot: snapshot))
     }
 
     /// Zones, lines with their counts, and every confirmed track's box and ID.

@@ -565,7 +565,7 @@ public final class Runtime: Service, Sendable {
                     latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99))
             },
             analytics: analytics.map { a in
-                let c = a.counters.withLock { $0 }
+                let c = a.status
                 return StatusReport.Analytics(
                     name: a.node.name, camera: a.node.camera, frames: c.frames, events: c.events,
                     activeTracks: c.activeTracks, lineCounts: c.lineCounts, occupancy: c.occupancy,
