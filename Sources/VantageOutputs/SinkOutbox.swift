@@ -110,6 +110,8 @@ public final class SinkOutbox: Sendable {
     /// The connection and the running counters, used only under `lock`.
     nonisolated(unsafe) private let connection: SQLiteConnection
     nonisolated(unsafe) private var totals: OutboxCounters
+    /// Events added and bytes freed since the last `wal_checkpoint(TRUNCATE)`, to keep the -wal file small.
+    nonisolated(unsafe) private var sinceCheckpoint = (writes: 0, bytes: Int64(0))
     private let lock = NSLock()
     public let path: String
     /// The most bytes the pending events may take (nil: unbounded).
@@ -131,9 +133,17 @@ public final class SinkOutbox: Sendable {
         }
         let db: SQLiteConnection
         do {
-            db = try SQLiteConnection(path: path)
+            // auto_vacuum must be set before the first table exists; it lets incremental_vacuum give freed pages
+            // back, so that a drained outbox shrinks on disk.
+            db = try SQLiteConnection(path: path, setup: ["PRAGMA auto_vacuum = INCREMENTAL"])
             try db.execute("PRAGMA synchronous = FULL")
             if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
+            // SQLite checkpoints every 1,000 pages (4 MiB) by default; for a small outbox that WAL would outgrow the
+            // events, so checkpoint sooner and cut the -wal file back after each checkpoint.
+            let pageSize = try db.integer("PRAGMA page_size") ?? 4096
+            let walPages = min(1000, max(64, (limitBytes ?? (8 << 20)) / 2 / pageSize))
+            try db.execute(
+                "PRAGMA wal_autocheckpoint = \(walPages); PRAGMA journal_size_limit = \(walPages * pageSize)")
             try db.execute(
                 """
                 CREATE TABLE IF NOT EXISTS events(
@@ -214,8 +224,8 @@ public final class SinkOutbox: Sendable {
         message: JSONValue, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
         deliveries: [(sink: String, part: PendingDelivery.Part)]
     ) throws(OutboxFileError) -> Int64 {
-        let text = message.jsonText
-        let size = Self.size(message: text)
+        var text = message.jsonText
+        var size = Self.size(message: text)
         var snapshotFile = snapshotFile
         var snapshotSize = snapshotFile.map(Self.fileSize) ?? 0
         return try withDatabase("storing an event") { db in
@@ -245,13 +255,21 @@ public final class SinkOutbox: Sendable {
                     "an event of \(size) bytes without its snapshot is larger than the outbox's bound of "
                         + "\(limitBytes) bytes, so it was dropped: raise the bound or make the event's data smaller")
             }
+            // Its own snapshot goes to keep the bound: the message says so, as older events' do (and counts a little
+            // more).
+            func dropOwnSnapshot() {
+                snapshotFile = nil
+                snapshotSize = 0
+                next.droppedSnapshots += 1
+                if case .object(var fields) = message {
+                    fields["snapshot"] = .object(["error": .string(Self.droppedSnapshot)])
+                    text = JSONValue.object(fields).jsonText
+                    size = Self.size(message: text)
+                }
+            }
             let sequence = try db.transaction { () throws -> Int64 in
                 if let limitBytes {
-                    if size + snapshotSize > limitBytes, snapshotFile != nil {
-                        snapshotFile = nil
-                        snapshotSize = 0
-                        next.droppedSnapshots += 1
-                    }
+                    if size + snapshotSize > limitBytes, snapshotFile != nil { dropOwnSnapshot() }
                     var over = next.pendingBytes + size + snapshotSize - limitBytes
                     if over > 0 {
                         let (freed, count) = try Self.dropOldestSnapshots(db, freeing: over)
@@ -261,10 +279,9 @@ public final class SinkOutbox: Sendable {
                     }
                     // Images go before metadata: this event's snapshot before any older event.
                     if over > 0, snapshotFile != nil {
-                        over -= snapshotSize
-                        snapshotFile = nil
-                        snapshotSize = 0
-                        next.droppedSnapshots += 1
+                        let before = size + snapshotSize
+                        dropOwnSnapshot()
+                        over -= before - size
                     }
                     if over > 0 {
                         let (freed, count) = try Self.deleteOldestEvents(db, freeing: over)
@@ -307,8 +324,20 @@ public final class SinkOutbox: Sendable {
             next.pendingBytes += size + snapshotSize
             next.recordedEvents = sequence
             totals = next
+            sinceCheckpoint.writes += 1
+            if sinceCheckpoint.writes >= 1000 { checkpoint(db) }
             return sequence
         }
+    }
+
+    /// What a message says when its snapshot was dropped to keep the bound.
+    static let droppedSnapshot = "dropped to keep the outbox within its bound"
+
+    /// Copies the WAL into the file and truncates the -wal file. A failed checkpoint loses nothing (the WAL stays
+    /// valid, SQLite's own checkpoints continue): it is tried again later. Called under `lock`.
+    private func checkpoint(_ db: SQLiteConnection) {
+        guard (try? db.checkpoint()) != nil else { return }
+        sinceCheckpoint = (0, 0)
     }
 
     /// A file's size in bytes; 0 when it cannot be read.
@@ -340,8 +369,7 @@ public final class SinkOutbox: Sendable {
                     db,
                     """
                     UPDATE events SET snapshot = NULL, snapshot_size = 0,
-                        message = json_set(message, '$.snapshot', json_object('error',
-                            'dropped to keep the outbox within its bound'))
+                        message = json_set(message, '$.snapshot', json_object('error', '\(droppedSnapshot)'))
                         WHERE seq = ?
                     """, seq)
                 try run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", seq)
@@ -526,6 +554,12 @@ public final class SinkOutbox: Sendable {
             if let finished {
                 totals.pendingEvents -= 1
                 totals.pendingBytes -= finished
+                // Give the freed pages back to the disk; the deletion is committed, so a failure here loses
+                // nothing (the next one tries again).
+                try? db.execute("PRAGMA incremental_vacuum")
+                sinceCheckpoint.bytes += finished
+                // A drained backlog: shrink the -wal file now rather than at the next periodic checkpoint.
+                if totals.pendingEvents == 0 || sinceCheckpoint.bytes >= 4 << 20 { checkpoint(db) }
             }
         }
     }

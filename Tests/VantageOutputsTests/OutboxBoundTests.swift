@@ -303,7 +303,9 @@ struct OutboxBoundTests {
             let counters = outbox.counters
             #expect(counters.droppedSnapshots == 1)
             #expect(counters.droppedEvents == 0)
-            #expect(counters.pendingBytes == SinkOutbox.size(message: Self.message(0).jsonText))
+            // Its message says where the snapshot went, and counts with that note.
+            #expect(event.message["snapshot"]?["error"]?.stringValue?.contains("outbox") == true)
+            #expect(counters.pendingBytes == SinkOutbox.size(message: event.message.jsonText))
 
             // Metadata alone over the bound cannot be kept: the add fails, saying so, and the loss is counted.
             let error = try #require(throws: OutboxFileError.self) {
