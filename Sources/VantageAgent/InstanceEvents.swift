@@ -149,18 +149,26 @@ public final class InstanceEvents: Sendable {
     func sweep() async {
         for (id, entry) in entries.withLock({ $0 }) {
             if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
-                await close(id)
-                let total = retired.withLock { retired in
-                    retired = retired + entry.pipeline.outbox.counters
-                    retired.pendingEvents = 0
-                    retired.pendingBytes = 0
-                    return retired
+                // Removed, counted and its files deleted in one step under the lock, and only if it is still this
+                // pipeline: the instance may have started again meanwhile, with a new one on the same file.
+                let retiredNow = entries.withLock { entries -> OutboxCounters? in
+                    guard let current = entries[id], current.pipeline === entry.pipeline else { return nil }
+                    entries[id] = nil
+                    for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm", ".json"] {
+                        try? FileManager.default.removeItem(at: folder.appending(path: "\(id)\(suffix)"))
+                    }
+                    return retired.withLock { retired in
+                        retired = retired + entry.pipeline.outbox.counters
+                        retired.pendingEvents = 0
+                        retired.pendingBytes = 0
+                        return retired
+                    }
                 }
+                guard let retiredNow else { continue }
                 try? AtomicFile.write(
-                    try JSONEncoder().encode(total), to: folder.appending(path: "retired.json"), permissions: 0o600)
-                for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm", ".json"] {
-                    try? FileManager.default.removeItem(at: folder.appending(path: "\(id)\(suffix)"))
-                }
+                    try JSONEncoder().encode(retiredNow), to: folder.appending(path: "retired.json"),
+                    permissions: 0o600)
+                await entry.pipeline.stop()
                 continue
             }
             guard !entry.media.isEmpty else { continue }

@@ -49,13 +49,15 @@ public struct ProcessRuntimeRunner: InstanceRunner {
 
     public func start(_ instance: DesiredInstance, project: URL) async throws -> any RunningInstance {
         // The pipeline first, in the agent: the worker's first event is recorded there.
+        // The spec is made here, in the agent (resolving the project, linking the model files, reading the outputs);
+        // the worker runs it as it is.
         let runner = RuntimeRunner(
             stateRoot: stateRoot, artifactsFolder: artifactsFolder, events: events,
-            executableSearchPath: executableSearchPath, logger: logger)
-        let pipeline = try await runner.recorder(instance, try runner.resolve(instance, project: project))
+            executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory, logger: logger)
+        let runtime = try runner.spec(for: instance, project: project)
+        let pipeline = try await runner.recorder(instance, runtime)
         let spec = WorkerSpec(
-            instance: instance, project: project, stateRoot: stateRoot, artifactsFolder: artifactsFolder,
-            executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory,
+            runtime: runtime, instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId),
             logLevel: logLevel.rawValue, agentPID: getpid())
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
@@ -85,7 +87,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     let reporter: (any DeploymentReporter)?
     let maxDelay: Duration
     let logger: Logger
-    var instanceID: String { spec.instance.id }
+    var instanceID: String { spec.instanceID }
 
     private struct State {
         var process: Process?
@@ -263,7 +265,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             }
             try? pipe.close()
         }
-        thread.name = "runtime worker \(spec.instance.id)"
+        thread.name = "runtime worker \(spec.instanceID)"
         thread.start()
     }
 
@@ -396,7 +398,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
 
     private func report(_ health: HealthStatus, _ description: String) {
         guard let reporter else { return }
-        let id = spec.instance.id
+        let id = spec.instanceID
         Task {
             await reporter.report(instanceId: id, InstanceReport(healthStatus: health, statusDescription: description))
         }

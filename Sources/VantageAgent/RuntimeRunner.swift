@@ -18,8 +18,7 @@ public struct RuntimeRunner: InstanceRunner {
     public var artifactsFolder: URL
     /// Where an instance's events are recorded: its pipeline in the agent (in process), or the channel to the agent
     /// in a runtime worker (``RuntimeWorker``).
-    public var recorder:
-        @Sendable (_ instance: DesiredInstance, _ application: ResolvedApplication) async throws -> any EventRecorder
+    public var recorder: @Sendable (_ instance: DesiredInstance, _ spec: RuntimeSpec) async throws -> any EventRecorder
     /// Called when an instance stopped (its pipeline then delivers what is left and goes).
     public var stopped: @Sendable (_ instance: String) -> Void
     /// Folders searched for code-node executables (the `vantage` binary's own folder).
@@ -37,11 +36,9 @@ public struct RuntimeRunner: InstanceRunner {
         let layout = StateLayout(stateRoot: stateRoot)
         self.init(
             stateRoot: stateRoot, artifactsFolder: artifactsFolder,
-            recorder: { instance, application in
+            recorder: { instance, spec in
                 try await events.open(
-                    instance, application: application.name,
-                    outputs: try Runtime.loadOutputs(
-                        application: application, configuration: layout.configuration(for: instance)),
+                    instance, application: spec.application.name, outputs: spec.outputs,
                     media: layout.media(of: instance.id))
             },
             stopped: { events.release($0) },
@@ -52,7 +49,7 @@ public struct RuntimeRunner: InstanceRunner {
     /// A runner whose instances' events go where `recorder` says.
     public init(
         stateRoot: URL, artifactsFolder: URL,
-        recorder: @escaping @Sendable (DesiredInstance, ResolvedApplication) async throws -> any EventRecorder,
+        recorder: @escaping @Sendable (DesiredInstance, RuntimeSpec) async throws -> any EventRecorder,
         stopped: @escaping @Sendable (String) -> Void = { _ in },
         executableSearchPath: [URL], pythonCacheDirectory: URL? = nil, cameraHub: CameraHub = CameraHub(),
         logger: Logger
@@ -68,9 +65,8 @@ public struct RuntimeRunner: InstanceRunner {
     }
 
     public func start(_ instance: DesiredInstance, project: URL) async throws -> any RunningInstance {
-        let application = try resolve(instance, project: project)
-        var configuration = try runtimeConfiguration(for: instance)
-        configuration.eventRecorder = try await recorder(instance, application)
+        let spec = try self.spec(for: instance, project: project)
+        let recorder = try await self.recorder(instance, spec)
         var instanceLogger = logger
         instanceLogger[metadataKey: "instance.id"] = "\(instance.id)"
         instanceLogger[metadataKey: "package.version"] = "\(instance.packageVersion)"
@@ -79,7 +75,7 @@ public struct RuntimeRunner: InstanceRunner {
         do {
             // Making a runtime loads and compiles models: on a thread of its own, never on the cooperative pool.
             runtime = try await Runtime.make(
-                application: application, configuration: configuration, logger: runtimeLogger)
+                spec: spec, recorder: recorder, cameraHub: cameraHub, logger: runtimeLogger)
         } catch {
             stopped(instance.id)
             throw error
@@ -87,6 +83,13 @@ public struct RuntimeRunner: InstanceRunner {
         return RuntimeInstance(
             runtime: runtime, instanceID: instance.id, cameraIDs: instance.cameras.mapValues(\.cameraId),
             stopped: { [stopped] in stopped(instance.id) })
+    }
+
+    /// What the instance runs, as one typed value: its application, settings and merged outputs. Made here, in the
+    /// agent; a runtime worker receives it as it is.
+    public func spec(for instance: DesiredInstance, project: URL) throws -> RuntimeSpec {
+        try RuntimeSpec(
+            application: resolve(instance, project: project), configuration: runtimeConfiguration(for: instance))
     }
 
     /// The application as the instance runs it: the project with the instance's cameras, parameters and model files.
@@ -111,7 +114,6 @@ public struct RuntimeRunner: InstanceRunner {
         var configuration = StateLayout(stateRoot: stateRoot).configuration(for: instance)
         configuration.executableSearchPath = executableSearchPath
         configuration.pythonCacheDirectory = pythonCacheDirectory
-        configuration.cameraHub = cameraHub
         return configuration
     }
 

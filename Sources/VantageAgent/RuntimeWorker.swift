@@ -73,15 +73,13 @@ public enum RuntimeWorker {
         term.setEventHandler { stop.fire() }
         term.resume()
 
-        let instance = spec.instance
-        let runner = RuntimeRunner(
-            stateRoot: spec.stateRoot, artifactsFolder: spec.artifactsFolder,
-            recorder: { _, _ in ChannelRecorder(writer: writer, acks: acks) },
-            executableSearchPath: spec.executableSearchPath, pythonCacheDirectory: spec.pythonCacheDirectory,
-            logger: logger)
-        let running: any RunningInstance
+        // The spec the agent made, run as it is: events go back over the channel to the instance's pipeline.
+        let running: RuntimeInstance
         do {
-            running = try await runner.start(instance, project: spec.project)
+            let runtime = try await Runtime.make(
+                spec: spec.runtime, recorder: ChannelRecorder(writer: writer, acks: acks), logger: logger)
+            running = RuntimeInstance(
+                runtime: runtime, instanceID: spec.instanceID, cameraIDs: spec.cameraIDs, stopped: {})
         } catch {
             try? writer.send(WorkerMessage.failed("\(error)"))
             return 1
@@ -91,7 +89,7 @@ public enum RuntimeWorker {
             let health = running.health()
             let status = WorkerStatus(
                 framesInferred: health.framesInferred, crashes: health.crashes, lastError: health.lastError,
-                finished: health.crashes >= Int.max / 2, camerasOpen: runner.cameraHub.openStreams,
+                finished: health.crashes >= Int.max / 2, camerasOpen: running.runtime.application.cameras.count,
                 metrics: running.metrics())
             if (try? writer.send(WorkerMessage.status(status))) == nil { break }
             try? await Task.sleep(for: .seconds(1))

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import VantageAPI
 import VantageOutputs
+import VantageRuntime
 
 // The channel between the agent and a runtime worker (`vantage agent-runtime`, one child process per instance): one
 // JSON object per line, over the worker's standard input (agent → worker) and a copy of its standard output
@@ -34,16 +35,14 @@ enum WorkerMessage: Codable, Sendable {
     case log(WorkerLogLine)
 }
 
-/// Everything a worker needs to run one instance. It travels over the pipe, never on the command line or in a file,
-/// because the desired instance holds camera passwords and AWS keys.
+/// Everything a worker needs to run one instance: the ``RuntimeSpec`` the agent made (the worker resolves nothing),
+/// and what names its figures. It travels over the pipe, never on the command line or in a file, because the spec
+/// holds camera passwords and AWS keys.
 struct WorkerSpec: Codable, Sendable {
-    var instance: DesiredInstance
-    /// The unpacked project.
-    var project: URL
-    var stateRoot: URL
-    var artifactsFolder: URL
-    var executableSearchPath: [URL]
-    var pythonCacheDirectory: URL?
+    var runtime: RuntimeSpec
+    var instanceID: String
+    /// Camera node -> camera id, for the heartbeat figures.
+    var cameraIDs: [String: String]
     /// The agent's log level (`info`, `debug`, …).
     var logLevel: String
     /// The agent's process id: a worker whose parent is not this process exits (the agent died while it started).

@@ -2,7 +2,7 @@ import Foundation
 import VantageCore
 
 /// An application with every override applied and every reference followed: what the runtime starts.
-public struct ResolvedApplication: Sendable {
+public struct ResolvedApplication: Sendable, Codable {
     /// The application's name (its folder under `graphs/`).
     public let name: String
     /// The project root.
@@ -194,7 +194,7 @@ public enum ParameterValue: Sendable, Equatable, Codable, CustomStringConvertibl
 /// One camera stream.
 ///
 /// `url` may carry credentials: show `redactedURL` (or `description`) in logs and messages, never `url`.
-public struct CameraSource: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
+public struct CameraSource: Sendable, Hashable, Codable, CustomStringConvertible, CustomReflectable {
     /// The stream's id: the camera node's name, or `NODE_1`, `NODE_2`, … when one node was given several streams.
     public let name: String
     /// Where to read the stream: an `rtsp://`, `rtsps://`, `http(s)://` or `file:` URL, or a file path.
@@ -257,7 +257,7 @@ public struct CameraSource: Sendable, Hashable, CustomStringConvertible, CustomR
 }
 
 /// A code node (`business_logic` interface): a program Vantage starts, with its ports.
-public struct CodeNode: Sendable {
+public struct CodeNode: Sendable, Codable {
     /// The node's name.
     public let name: String
     /// `packages/<owner>-<package>-<version>`.
@@ -294,7 +294,7 @@ public struct CodeNode: Sendable {
 }
 
 /// The program of a code node, from its descriptor's `runtimeDescriptor.entry`.
-public struct Entry: Sendable, Equatable {
+public struct Entry: Sendable, Equatable, Codable {
     /// `entry.path` as written: a program name (looked up beside the `vantage` binary, then on `PATH`) or a path.
     public let executable: String
     /// `entry.name` (when not empty), then `entry.arguments`; a leading `/panorama/` is replaced by the node's
@@ -312,7 +312,7 @@ public struct Entry: Sendable, Equatable {
 }
 
 /// An input port of a code node and what feeds it.
-public struct InputPort: Sendable, Equatable {
+public struct InputPort: Sendable, Equatable, Codable {
     /// The port's name.
     public let name: String
     /// The port's type.
@@ -329,7 +329,7 @@ public struct InputPort: Sendable, Equatable {
 }
 
 /// What feeds an input port.
-public enum InputBinding: Sendable, Equatable {
+public enum InputBinding: Sendable, Equatable, Codable {
     /// Camera streams, by `CameraSource.name`, in order: their frames arrive together as one list.
     case cameras([String])
     /// A parameter's value (from a parameter node, an override, or the port's default).
@@ -341,7 +341,7 @@ public enum InputBinding: Sendable, Equatable {
 }
 
 /// An output port of a code node and the nodes it feeds.
-public struct OutputPort: Sendable, Equatable {
+public struct OutputPort: Sendable, Equatable, Codable {
     /// The port's name.
     public let name: String
     /// The port's type.
@@ -358,7 +358,7 @@ public struct OutputPort: Sendable, Equatable {
 }
 
 /// A model node (`ml_model` interface).
-public struct ModelNode: Sendable {
+public struct ModelNode: Sendable, Codable {
     /// The node's name: what code passes to call the model.
     public let name: String
     /// `packages/<owner>-<package>-<version>`.
@@ -381,7 +381,7 @@ public struct ModelNode: Sendable {
 }
 
 /// A display sink node (`media_sink` interface, such as `panorama::hdmi_data_sink.hdmi0`).
-public struct SinkNode: Sendable, Equatable {
+public struct SinkNode: Sendable, Equatable, Codable {
     /// The node's name.
     public let name: String
     /// The interface's name, for example `hdmi0`.

@@ -17,7 +17,7 @@ import Foundation
 ///                  "atMostEvery": "5m"}]
 /// }
 /// ```
-public struct OutputsConfiguration: Sendable, Equatable {
+public struct OutputsConfiguration: Sendable, Equatable, Codable {
     /// The local record of events (always kept): retention and clip lengths.
     public var events = LocalEvents()
     /// Built-in analytics nodes: detector → tracker → zones and lines, without code.
@@ -36,7 +36,7 @@ public struct OutputsConfiguration: Sendable, Equatable {
     public func sink(named name: String) -> SinkConfiguration? { sinks.first { $0.name == name } }
 
     /// The local event record: snapshots and clips on disk, deleted by age and total size.
-    public struct LocalEvents: Sendable, Equatable {
+    public struct LocalEvents: Sendable, Equatable, Codable {
         /// Media older than this is deleted (seconds; nil keeps them).
         public var maxAge: Double? = 7 * 86_400
         /// The snapshots and clips together are kept under this many bytes, the oldest deleted first.
@@ -51,7 +51,7 @@ public struct OutputsConfiguration: Sendable, Equatable {
 
     /// A built-in analytics node: runs `model` on every frame of `camera`, tracks the objects, and raises object,
     /// zone and line events.
-    public struct AnalyticsNode: Sendable, Equatable {
+    public struct AnalyticsNode: Sendable, Equatable, Codable {
         public var name: String
         /// The camera node whose frames are analysed.
         public var camera: String
@@ -76,7 +76,7 @@ public struct OutputsConfiguration: Sendable, Equatable {
     }
 
     /// When an event matches, send it to `send` (at most once per `atMostEvery` seconds).
-    public struct Rule: Sendable, Equatable {
+    public struct Rule: Sendable, Equatable, Codable {
         public var name: String
         /// Event types this rule takes: exact (`zone.enter`), a prefix with `*` (`zone.*`), or empty for every type.
         public var types: [String] = []
@@ -96,8 +96,8 @@ public struct OutputsConfiguration: Sendable, Equatable {
     }
 
     /// One condition on a payload value, addressed by a dotted path (`box.score`).
-    public struct PayloadCondition: Sendable, Equatable {
-        public enum Operator: String, Sendable, CaseIterable {
+    public struct PayloadCondition: Sendable, Equatable, Codable {
+        public enum Operator: String, Sendable, Codable, CaseIterable {
             case equal = "=="
             case notEqual = "!="
             case less = "<"
@@ -120,8 +120,8 @@ public struct OutputsConfiguration: Sendable, Equatable {
 }
 
 /// One named sink and its settings. Secret settings (passwords, keys) are kept out of ``description``.
-public struct SinkConfiguration: Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable, CaseIterable {
+public struct SinkConfiguration: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
         case mqtt, s3, webhook
     }
     public var name: String
@@ -146,7 +146,7 @@ public struct SinkConfiguration: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A setting's value: text, number or flag.
-    public enum SettingValue: Sendable, Equatable, CustomStringConvertible {
+    public enum SettingValue: Sendable, Equatable, Codable, CustomStringConvertible {
         case string(String)
         case number(Double)
         case bool(Bool)

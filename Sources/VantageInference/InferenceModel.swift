@@ -109,7 +109,7 @@ public final class InferenceModel: Sendable {
     }
 
     /// OpenVINO's performance hint.
-    public enum PerformanceHint: String, Sendable {
+    public enum PerformanceHint: String, Sendable, Codable {
         /// Several streams, one request each: the most inferences per second when many frames are in flight.
         case throughput = "THROUGHPUT"
         /// One request uses every core: the shortest time for each inference, for a single camera.

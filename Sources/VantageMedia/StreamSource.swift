@@ -33,7 +33,7 @@ public struct StreamSource: Sendable, Equatable {
     /// 64 MiB holds 30 s of a 16 Mbit/s stream.
     public var packetRingMaxBytes: Int = 64 << 20
 
-    public enum Transport: String, Sendable { case tcp, udp }
+    public enum Transport: String, Sendable, Codable { case tcp, udp }
 
     public init(name: String, url: String, username: String? = nil, password: String? = nil) {
         self.name = name

@@ -11,29 +11,14 @@ import VantageMedia
 import VantageOutputs
 import VantageProtocol
 
-/// What a finished run did, printed by `vantage run` at the end.
-public struct RunSummary: Sendable, Codable {
-    public var seconds: Double
-    public var frames: UInt64
-    public var framesPerSecond: Double
-    /// Seconds from the start until the cameras started: loading and warming up the models (and, meanwhile,
-    /// starting the code nodes).
-    public var startupSeconds: Double?
-    /// Frames per second once the cameras started: the throughput without the one-off start-up.
-    public var streamingFramesPerSecond: Double?
-    public var events: UInt64
-    public var dropped: UInt64
-    public var appRestarts: Int
-    public var decisionLatencyP50Ms: Double?
-    public var decisionLatencyP99Ms: Double?
-    public var cameras: [String: CameraCounters]
-}
-
 /// The edge runtime for one application.
 public final class Runtime: Service, Sendable {
     // Everything is set up in init and read-only afterwards; what changes while it runs is in Mutex values.
     public let application: ResolvedApplication
     public let configuration: RuntimeConfiguration
+    /// Shares camera streams with the other runtimes of this process (the agent's in-process runner); nil: this
+    /// runtime's cameras are its own.
+    let cameraHub: CameraHub?
     let logger: Logger
     let cameras: [CameraStream]
     /// The application's name for each camera stream (a shared stream's own name is its first user's).
@@ -88,27 +73,50 @@ public final class Runtime: Service, Sendable {
     /// ready; nothing runs until `run()`. Use this from async code: the construction blocks for as long as a model
     /// compiles or pip installs a code node's packages (minutes the first time), which on the cooperative pool would
     /// stall every other task of the process (on a 2-core device, the agent's heartbeats).
+    ///
+    /// `recorder` is where events are recorded (the agent's pipeline of the instance); nil makes the runtime's own
+    /// pipeline (its outbox, its sinks, the events file). `cameraHub` shares camera streams with the other runtimes
+    /// of this process that use the same hub: a camera read by two of them is decoded once.
+    public static func make(
+        spec: RuntimeSpec, recorder: (any EventRecorder)? = nil, cameraHub: CameraHub? = nil, logger: Logger
+    ) async throws -> Runtime {
+        try await onDedicatedThread(named: "vantage.runtime.make") { () throws -> Runtime in
+            try Runtime(spec: spec, recorder: recorder, cameraHub: cameraHub, logger: logger)
+        }
+    }
+
+    /// ``make(spec:recorder:cameraHub:logger:)`` for `application` run with `configuration`.
     public static func make(
         application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger
     ) async throws -> Runtime {
-        try await onDedicatedThread(named: "vantage.runtime.make") { () throws -> Runtime in
-            try Runtime(application: application, configuration: configuration, logger: logger)
-        }
+        try await make(spec: RuntimeSpec(application: application, configuration: configuration), logger: logger)
     }
 
     /// Loads the models and prepares cameras and code nodes; nothing runs until `run()`. Blocks (see `make`, which
     /// async callers use).
-    public init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger) throws {
+    public convenience init(application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger)
+        throws
+    {
+        try self.init(spec: RuntimeSpec(application: application, configuration: configuration), logger: logger)
+    }
+
+    /// Loads the models and prepares cameras and code nodes for `spec`; nothing runs until `run()`. Blocks (see
+    /// `make`, which async callers use).
+    public init(
+        spec: RuntimeSpec, recorder: (any EventRecorder)? = nil, cameraHub: CameraHub? = nil, logger: Logger
+    ) throws {
+        let application = spec.application
+        let configuration = spec.configuration
         self.application = application
         self.configuration = configuration
+        self.cameraHub = cameraHub
         self.logger = logger
         fileTag = "\(getpid())-\(Self.runtimes.withLock { $0 += 1; return $0 })"
         try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
         for notice in application.notices { logger.notice("\(notice)") }
         try Self.checkPorts(application: application, configuration: configuration)
         try Self.checkPanoramaPaths(application: application, configuration: configuration, logger: logger)
-        // Outputs first: a mistake in them is reported before the models take their time to load.
-        let outputs = try Self.loadOutputs(application: application, configuration: configuration)
+        let outputs = spec.outputs
         self.outputs = outputs
         // Frames and sockets of runs that were killed before they could remove them.
         let stale =
@@ -186,7 +194,7 @@ public final class Runtime: Service, Sendable {
             }
             index[camera.name] = cameras.count
             names.append(camera.name)
-            if let hub = configuration.cameraHub {
+            if let hub = cameraHub {
                 // Another instance in this process may read the same camera: one stream, twice the frame buffers.
                 let key = CameraHub.Key(
                     url: camera.url, username: camera.username, password: camera.password,
@@ -210,13 +218,13 @@ public final class Runtime: Service, Sendable {
             ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
         for camera in application.cameras { liveView?.addStream(camera.name) }
         let pipeline =
-            configuration.eventRecorder == nil
+            recorder == nil
             ? try Self.makePipeline(outputs, application: application, configuration: configuration, logger: logger)
             : nil
         self.pipeline = pipeline
         let clipCameras = Dictionary(uniqueKeysWithValues: zip(names, cameras))
         events = EventSink(
-            recorder: configuration.eventRecorder ?? pipeline!,
+            recorder: recorder ?? pipeline!,
             snapshotsDirectory: configuration.snapshotsDirectory
                 ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
             clipsDirectory: configuration.stateDirectory.appendingPathComponent("clips"),
@@ -272,49 +280,6 @@ public final class Runtime: Service, Sendable {
                     containerPort: rule.containerPort, logger: logger))
         }
         self.forwarders = forwarders
-    }
-
-    /// Refuses routing rules that would collide with the live view's own port, before anything starts: a rule must
-    /// never forward into Vantage's listener, and an app listening on it would fail or take it over.
-    static func checkPorts(application: ResolvedApplication, configuration: RuntimeConfiguration) throws {
-        guard let port = configuration.httpPort, port != 0 else { return }
-        for rule in application.routingRules {
-            let ports = [rule.containerPort] + (rule.hostPort.map { [$0] } ?? [])
-            guard ports.contains(port) else { continue }
-            let which =
-                rule.containerPort == port
-                ? "code node \(rule.node) listens on port \(port) (its containerPort)"
-                : "networkRoutingRules opens host port \(port) for code node \(rule.node)"
-            throw RuntimeError(
-                "\(which), which is the live view's port — give the live view another one with --http "
-                    + "\(configuration.httpHost):PORT (or turn it off with --no-http)")
-        }
-    }
-
-    /// Non-Python entries that name Panorama's paths need the mount namespace (Python's own file calls are
-    /// rewritten by the SDK either way): without one they fail at start with what to enable.
-    static func checkPanoramaPaths(
-        application: ResolvedApplication, configuration: RuntimeConfiguration, logger: Logger
-    ) throws {
-        guard let why = configuration.panoramaMounts ? PanoramaMounts.unavailable : "it is turned off" else { return }
-        for node in application.codeNodes {
-            let words = [node.entry.executable] + node.entry.arguments
-            let namesPanorama = words.contains {
-                $0.hasPrefix("/panorama") || $0.hasPrefix("/opt/aws/panorama") || $0.contains(" /panorama/")
-            }
-            let sourceNamed = words.contains { $0.hasPrefix(node.sourceDirectory.path) }
-            if PythonEnvironment.isPython(node.entry.executable) {
-                let message =
-                    "code node \(node.name): /panorama and /opt/aws/panorama/* exist for Python's own file calls only "
-                    + "(no mount namespace: \(why)); a native library or a subprocess opening those paths will not "
-                    + "find them"
-                logger.notice("\(message)")
-            } else if namesPanorama || sourceNamed {
-                throw RuntimeError(
-                    "code node \(node.name) runs \(words.joined(separator: " ")), which needs /panorama to exist for "
-                        + "every process, but the runtime cannot give it a private mount namespace: \(why)")
-            }
-        }
     }
 
     /// The port the live view listens on, once it does.
@@ -438,7 +403,7 @@ public final class Runtime: Service, Sendable {
     private func startCameras() {
         camerasStarted.withLock { $0 = .now }
         for camera in cameras {
-            if let hub = configuration.cameraHub {
+            if let hub = cameraHub {
                 // A shared stream starts with its first user (launch: onSignal does not pause a shared camera).
                 hub.start(camera)
                 continue
@@ -473,7 +438,7 @@ public final class Runtime: Service, Sendable {
             throw RuntimeError(
                 "no camera node \"\(node)\" in \(application.name): camera nodes are \(nodes.joined(separator: ", "))")
         }
-        if configuration.cameraHub != nil {
+        if cameraHub != nil {
             throw RuntimeError(
                 "camera node \"\(node)\" may be shared with other instances on this device: it is not paused")
         }
@@ -503,7 +468,7 @@ public final class Runtime: Service, Sendable {
         liveView?.shutdown()
         for host in hosts { host.stop() }
         for runner in analytics { runner.stop() }
-        if let hub = configuration.cameraHub {
+        if let hub = cameraHub {
             let first = camerasReleased.withLock { released in
                 defer { released = true }
                 return !released
@@ -625,97 +590,5 @@ public final class Runtime: Service, Sendable {
             events: events.count, dropped: perCamera.values.reduce(0) { $0 + $1.dropped }, appRestarts: restarts,
             decisionLatencyP50Ms: latency.percentile(0.5), decisionLatencyP99Ms: latency.percentile(0.99),
             cameras: perCamera)
-    }
-}
-
-/// The status document: per camera, per code node and per model.
-public struct StatusReport: Sendable, Codable {
-    public struct Camera: Sendable, Codable {
-        public var name: String
-        public var uri: String
-        public var framesPerSecond: Double
-        public var counters: CameraCounters
-    }
-
-    public struct Application: Sendable, Codable {
-        public var node: String
-        public var phase: String
-        public var pid: Int32
-        public var restarts: Int
-        public var lastExit: String?
-        public var framesPerSecond: Double
-        public var framesDelivered: UInt64
-        public var framesPut: UInt64
-        public var inferences: UInt64
-        public var events: UInt64
-        public var decisionLatencyP50Ms: Double?
-        public var decisionLatencyP99Ms: Double?
-    }
-
-    public struct Model: Sendable, Codable {
-        public var name: String
-        public var inferences: UInt64
-        public var latencyP50Ms: Double?
-        public var latencyP99Ms: Double?
-    }
-
-    /// A built-in analytics node: frames analysed, events raised, tracks in view, line counts and zone occupancy.
-    public struct Analytics: Sendable, Codable {
-        public var name: String
-        public var camera: String
-        public var frames: UInt64
-        public var events: UInt64
-        public var activeTracks: Int
-        public var lineCounts: [String: [String: Int]]
-        public var occupancy: [String: Int]
-        public var lastError: String?
-    }
-
-    /// A sink: deliveries waiting in the outbox, delivered and failed since start, and the current failure.
-    public struct Sink: Sendable, Codable {
-        public var name: String
-        public var type: String
-        public var pending: Int
-        public var delivered: Int
-        public var failures: Int
-        public var lastError: String?
-    }
-
-    public var application: String
-    public var uptimeSeconds: Double
-    public var cameras: [Camera]
-    public var applications: [Application]
-    public var models: [Model]
-    public var analytics: [Analytics] = []
-    public var sinks: [Sink] = []
-
-    /// One line per camera and per code node, for the terminal.
-    public var lines: [String] {
-        func one(_ v: Double) -> String { String(format: "%.1f", v) }
-        func ms(_ v: Double?) -> String { v.map { one($0) + " ms" } ?? "-" }
-        var lines = cameras.map { c in
-            var line =
-                "camera \(c.name): \(c.counters.state.rawValue) \(one(c.framesPerSecond)) fps, "
-                + "decoded \(c.counters.decoded), dropped \(c.counters.dropped), reconnects \(c.counters.reconnects)"
-            if let e = c.counters.lastError, c.counters.state != .streaming { line += " — \(e)" }
-            return line
-        }
-        lines += applications.map { a in
-            "app \(a.node): \(a.phase) \(one(a.framesPerSecond)) fps, inferences \(a.inferences), events \(a.events), "
-                + "restarts \(a.restarts), decision p50 \(ms(a.decisionLatencyP50Ms)) p99 \(ms(a.decisionLatencyP99Ms))"
-        }
-        lines += analytics.map { a in
-            var line = "analytics \(a.name): frames \(a.frames), tracks \(a.activeTracks), events \(a.events)"
-            for (name, c) in a.lineCounts.sorted(by: { $0.key < $1.key }) {
-                line += ", \(name) in \(c["in"] ?? 0) out \(c["out"] ?? 0)"
-            }
-            for (name, n) in a.occupancy.sorted(by: { $0.key < $1.key }) { line += ", \(name) \(n)" }
-            return line
-        }
-        lines += sinks.map { s in
-            "sink \(s.name) (\(s.type)): delivered \(s.delivered), pending \(s.pending)"
-                + (s.lastError.map { " — failing: \($0)" } ?? "")
-        }
-        return lines
     }
 }

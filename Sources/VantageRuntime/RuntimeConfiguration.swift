@@ -5,7 +5,7 @@ import VantageMedia
 import VantageOutputs
 
 /// How `vantage run` runs an application. Every field has a default; the CLI fills them from flags.
-public struct RuntimeConfiguration: Sendable {
+public struct RuntimeConfiguration: Sendable, Codable {
     /// Files: play at their frame rate instead of as fast as possible.
     public var realtime = false
     /// Files: start again at the end.
@@ -19,16 +19,10 @@ public struct RuntimeConfiguration: Sendable {
     /// (`--http-allowed-host`): requests naming another host are refused (DNS rebinding).
     public var httpAllowedHosts: [String] = []
     /// Events as JSON lines (the built-in `@events` sink of the runtime's own pipeline): to this file, or to standard
-    /// output when nil. Not used with an `eventRecorder`.
+    /// output when nil. Not used when events are recorded elsewhere (the agent's pipeline).
     public var eventsFile: URL?
-    /// Where events are recorded instead of the runtime's own pipeline: the agent's pipeline of the instance (which
-    /// holds its one outbox, its sinks and the control plane). The runtime then starts no sink of its own.
-    public var eventRecorder: (any EventRecorder)?
     /// The bound of the runtime's own outbox (`<state>/outputs.sqlite`) on disk.
     public var outboxLimitBytes: Int64 = 256 << 20
-    /// Shares camera streams with the other runtimes of this process that use the same hub: a camera read by two
-    /// of them is decoded once (`vantage agent` passes one hub to all its instances).
-    public var cameraHub: CameraHub?
     /// An `outputs` document (sinks, rules, analytics) applied over the manifest's (`vantage run --outputs FILE`).
     public var outputsFile: URL?
     /// An `outputs` document given as a value (the agent's desired instance), applied after `outputsFile`.

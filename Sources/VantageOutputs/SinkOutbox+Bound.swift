@@ -1,0 +1,99 @@
+import Foundation
+import VantageCore
+
+// How the outbox keeps its bound (``SinkOutbox/add(message:snapshotFile:clipPending:objectSinks:deliveries:)``
+// calls these inside its transaction, under its lock), and the small statements it runs by sequence.
+
+extension SinkOutbox {
+    /// Takes the snapshots off the oldest events that still have one (their snapshot deliveries go; their message
+    /// says why) until `needed` bytes are freed or none is left: answers the bytes freed and the snapshots dropped.
+    static func dropOldestSnapshots(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
+        Int64, Int
+    ) {
+        var freed: Int64 = 0
+        var count = 0
+        let select = try db.statement(
+            "SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL ORDER BY seq LIMIT 64")
+        while freed < needed {
+            var rows: [(Int64, Int64)] = []
+            var total: Int64 = 0
+            while total < needed - freed, try select.step() {
+                rows.append((select.int64(0), select.int64(1)))
+                total += select.int64(1)
+            }
+            select.reset()
+            guard !rows.isEmpty else { break }
+            for (seq, size) in rows {
+                try run(
+                    db,
+                    """
+                    UPDATE events SET snapshot = NULL, snapshot_size = 0,
+                        message = json_set(message, '$.snapshot', json_object('error', '\(droppedSnapshot)'))
+                        WHERE seq = ?
+                    """, seq)
+                try run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", seq)
+                freed += size
+                count += 1
+            }
+        }
+        return (freed, count)
+    }
+
+    /// Deletes the oldest events (with their deliveries) until `needed` bytes are freed or none is left: answers the
+    /// bytes freed and the events deleted.
+    static func deleteOldestEvents(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
+        Int64, Int
+    ) {
+        var freed: Int64 = 0
+        var count = 0
+        let select = try db.statement("SELECT seq, size + snapshot_size FROM events ORDER BY seq LIMIT 64")
+        while freed < needed {
+            var rows: [(Int64, Int64)] = []
+            var total: Int64 = 0
+            while total < needed - freed, try select.step() {
+                rows.append((select.int64(0), select.int64(1)))
+                total += select.int64(1)
+            }
+            select.reset()
+            guard !rows.isEmpty else { break }
+            for (seq, size) in rows {
+                for table in ["events", "deliveries", "objects"] {
+                    try run(db, "DELETE FROM \(table) WHERE seq = ?", seq)
+                }
+                freed += size
+                count += 1
+            }
+        }
+        return (freed, count)
+    }
+
+    static func meta(_ db: SQLiteConnection, _ key: String) throws(SQLiteError) -> Int64 {
+        let s = try db.statement("SELECT value FROM meta WHERE key = ?")
+        defer { s.reset() }
+        try s.bind(key, at: 1)
+        return try s.step() ? s.int64(0) : 0
+    }
+
+    static func setMeta(_ db: SQLiteConnection, _ key: String, _ value: Int64) throws(SQLiteError) {
+        let s = try db.statement(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        defer { s.reset() }
+        try s.bind(key, at: 1)
+        try s.bind(value, at: 2)
+        _ = try s.step()
+    }
+
+    static func count(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws(SQLiteError) -> Int64 {
+        let s = try db.statement(sql)
+        defer { s.reset() }
+        try s.bind(seq, at: 1)
+        return try s.step() ? s.int64(0) : 0
+    }
+
+    static func run(_ db: SQLiteConnection, _ sql: String, _ seq: Int64) throws(SQLiteError) {
+        let s = try db.statement(sql)
+        defer { s.reset() }
+        try s.bind(seq, at: 1)
+        _ = try s.step()
+    }
+}

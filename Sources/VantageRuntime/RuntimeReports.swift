@@ -1,0 +1,115 @@
+import Foundation
+import VantageMedia
+
+// What a runtime reports: the summary `vantage run` prints at the end, and the status of `/status` and the status
+// lines.
+
+/// What a finished run did, printed by `vantage run` at the end.
+public struct RunSummary: Sendable, Codable {
+    public var seconds: Double
+    public var frames: UInt64
+    public var framesPerSecond: Double
+    /// Seconds from the start until the cameras started: loading and warming up the models (and, meanwhile,
+    /// starting the code nodes).
+    public var startupSeconds: Double?
+    /// Frames per second once the cameras started: the throughput without the one-off start-up.
+    public var streamingFramesPerSecond: Double?
+    public var events: UInt64
+    public var dropped: UInt64
+    public var appRestarts: Int
+    public var decisionLatencyP50Ms: Double?
+    public var decisionLatencyP99Ms: Double?
+    public var cameras: [String: CameraCounters]
+}
+
+/// The status document: per camera, per code node and per model.
+public struct StatusReport: Sendable, Codable {
+    public struct Camera: Sendable, Codable {
+        public var name: String
+        public var uri: String
+        public var framesPerSecond: Double
+        public var counters: CameraCounters
+    }
+
+    public struct Application: Sendable, Codable {
+        public var node: String
+        public var phase: String
+        public var pid: Int32
+        public var restarts: Int
+        public var lastExit: String?
+        public var framesPerSecond: Double
+        public var framesDelivered: UInt64
+        public var framesPut: UInt64
+        public var inferences: UInt64
+        public var events: UInt64
+        public var decisionLatencyP50Ms: Double?
+        public var decisionLatencyP99Ms: Double?
+    }
+
+    public struct Model: Sendable, Codable {
+        public var name: String
+        public var inferences: UInt64
+        public var latencyP50Ms: Double?
+        public var latencyP99Ms: Double?
+    }
+
+    /// A built-in analytics node: frames analysed, events raised, tracks in view, line counts and zone occupancy.
+    public struct Analytics: Sendable, Codable {
+        public var name: String
+        public var camera: String
+        public var frames: UInt64
+        public var events: UInt64
+        public var activeTracks: Int
+        public var lineCounts: [String: [String: Int]]
+        public var occupancy: [String: Int]
+        public var lastError: String?
+    }
+
+    /// A sink: deliveries waiting in the outbox, delivered and failed since start, and the current failure.
+    public struct Sink: Sendable, Codable {
+        public var name: String
+        public var type: String
+        public var pending: Int
+        public var delivered: Int
+        public var failures: Int
+        public var lastError: String?
+    }
+
+    public var application: String
+    public var uptimeSeconds: Double
+    public var cameras: [Camera]
+    public var applications: [Application]
+    public var models: [Model]
+    public var analytics: [Analytics] = []
+    public var sinks: [Sink] = []
+
+    /// One line per camera and per code node, for the terminal.
+    public var lines: [String] {
+        func one(_ v: Double) -> String { String(format: "%.1f", v) }
+        func ms(_ v: Double?) -> String { v.map { one($0) + " ms" } ?? "-" }
+        var lines = cameras.map { c in
+            var line =
+                "camera \(c.name): \(c.counters.state.rawValue) \(one(c.framesPerSecond)) fps, "
+                + "decoded \(c.counters.decoded), dropped \(c.counters.dropped), reconnects \(c.counters.reconnects)"
+            if let e = c.counters.lastError, c.counters.state != .streaming { line += " — \(e)" }
+            return line
+        }
+        lines += applications.map { a in
+            "app \(a.node): \(a.phase) \(one(a.framesPerSecond)) fps, inferences \(a.inferences), events \(a.events), "
+                + "restarts \(a.restarts), decision p50 \(ms(a.decisionLatencyP50Ms)) p99 \(ms(a.decisionLatencyP99Ms))"
+        }
+        lines += analytics.map { a in
+            var line = "analytics \(a.name): frames \(a.frames), tracks \(a.activeTracks), events \(a.events)"
+            for (name, c) in a.lineCounts.sorted(by: { $0.key < $1.key }) {
+                line += ", \(name) in \(c["in"] ?? 0) out \(c["out"] ?? 0)"
+            }
+            for (name, n) in a.occupancy.sorted(by: { $0.key < $1.key }) { line += ", \(name) \(n)" }
+            return line
+        }
+        lines += sinks.map { s in
+            "sink \(s.name) (\(s.type)): delivered \(s.delivered), pending \(s.pending)"
+                + (s.lastError.map { " — failing: \($0)" } ?? "")
+        }
+        return lines
+    }
+}
