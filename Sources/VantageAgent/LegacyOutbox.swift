@@ -21,7 +21,8 @@ enum LegacyOutbox {
             logger.error("the outbox of the previous agent version cannot be opened; its events are not sent: \(error)")
             return
         }
-        logger.notice("sending the events left in the previous agent version's outbox", metadata: ["file": "\(file.path)"])
+        logger.notice(
+            "sending the events left in the previous agent version's outbox", metadata: ["file": "\(file.path)"])
         var backoff = Backoff(max: maxBackoff)
         var rejected = 0
         while !Task.isCancelledOrShuttingDown {
