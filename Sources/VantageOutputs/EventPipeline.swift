@@ -115,6 +115,9 @@ public final class EventPipeline: EventRecorder {
     private let logger: Logger
     private let wakeups: [String: Wakeup]
     private let workers = Mutex<[Task<Void, Never>]>([])
+    /// Where the delivery workers' writes to the outbox run (each commits with an fsync): off the cooperative pool,
+    /// whose few threads the runtime's other tasks need.
+    private let io = BlockingQueue(label: "vantage.outbox")
     private let limits = Mutex<[String: Date]>([:])
     private let counters = Mutex<[String: SinkCounters]>([:])
     /// Backoff of retryable failures: doubles from `initialBackoff` up to `maxBackoff`; not-retryable ones wait `maxBackoff`.
@@ -356,7 +359,7 @@ public final class EventPipeline: EventRecorder {
                 logger.error(
                     "the sink refused an event for good; it is dropped",
                     metadata: ["sink": "\(name)", "event": "\(delivery.sequence)", "reason": "\(error.message)"])
-                try? outbox.complete(delivery)
+                try? await completed(delivery)
             } catch let error as SinkError {
                 counters.withLock { $0[name, default: SinkCounters()].failures += 1 }
                 let delay =
@@ -373,7 +376,11 @@ public final class EventPipeline: EventRecorder {
                         ])
                     loggedError = error.message
                 }
-                try? outbox.fail(delivery, error: error.message, retryAt: Date().addingTimeInterval(jittered))
+                let outbox = self.outbox
+                let retryAt = Date().addingTimeInterval(jittered)
+                try? await io.run { () throws(OutboxFileError) in
+                    try outbox.fail(delivery, error: error.message, retryAt: retryAt)
+                }
             } catch {
                 logger.error("the outbox cannot be written", metadata: ["error": "\(error)"])
                 await wakeup.wait(seconds: 5)
@@ -383,9 +390,17 @@ public final class EventPipeline: EventRecorder {
 
     private enum Outcome { case done, waiting }
 
+    /// Marks a delivery done on ``io`` (a committed write: an fsync), not on the cooperative pool.
+    private func completed(_ delivery: PendingDelivery, storedObject: JSONValue? = nil) async throws(OutboxFileError) {
+        let outbox = self.outbox
+        try await io.run { () throws(OutboxFileError) in
+            try outbox.complete(delivery, storedObject: storedObject)
+        }
+    }
+
     private func attempt(_ delivery: PendingDelivery, sink: ConnectedSink) async throws -> Outcome {
         guard let event = try outbox.event(delivery.sequence) else {
-            try outbox.complete(delivery)
+            try await completed(delivery)
             return .done
         }
         switch (sink, delivery.part) {
@@ -398,33 +413,33 @@ public final class EventPipeline: EventRecorder {
                 file = event.clipState == .ready ? event.clipFile : nil
             }
             guard let file else {
-                try outbox.complete(delivery)
+                try await completed(delivery)
                 return .done
             }
             guard FileManager.default.fileExists(atPath: file) else {
                 // Deleted by hand or by a full disk's cleanup: say so in the message rather than block the sink.
-                try outbox.complete(delivery, storedObject: .object(["error": .string("the file \(file) is gone")]))
+                try await completed(delivery, storedObject: .object(["error": .string("the file \(file) is gone")]))
                 return .done
             }
             let stored = try await store.store(
                 file: URL(fileURLWithPath: file), event: event.message, part: delivery.part)
-            try outbox.complete(delivery, storedObject: stored)
+            try await completed(delivery, storedObject: stored)
             return .done
         case (.messages(let messages), _):
             if event.clipState == .pending { return .waiting }
             if try outbox.hasPendingObjects(delivery.sequence) { return .waiting }
             let message = try assemble(event)
             try await messages.send(Array(message.jsonText.utf8), event: message)
-            try outbox.complete(delivery)
+            try await completed(delivery)
             return .done
         case (.stored(let sink), _):
             // The local record and the control plane carry the event's own files: they do not wait for an object
             // store (which may be down for hours) nor for a clip.
             try await sink.deliver(event, message: try assemble(event))
-            try outbox.complete(delivery)
+            try await completed(delivery)
             return .done
         case (.objects, .message):
-            try outbox.complete(delivery)
+            try await completed(delivery)
             return .done
         }
     }

@@ -11,6 +11,7 @@ public final class EventsFileSink: StoredEventSink {
     /// The file, or "standard output", for messages.
     public let destination: String
     private let synchronize: Bool
+    private let io = BlockingQueue(label: "vantage.events-file")
 
     /// Appends to `file` (created with its folder when missing), or writes to standard output when nil.
     public init(file: URL?) throws(SinkError) {
@@ -41,16 +42,21 @@ public final class EventsFileSink: StoredEventSink {
     }
 
     public func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError) {
-        var line = Self.line(event, message: message)
-        line.append(0x0A)
-        do {
-            try handle.write(contentsOf: line)
-            if synchronize { try handle.synchronize() }
-        } catch {
-            throw SinkError(
-                sink: Self.name,
-                "cannot write the event to \(destination): \(error.localizedDescription); free disk space or fix the "
-                    + "path (the event stays in the outbox and is written when it can be)")
+        var text = Self.line(event, message: message)
+        text.append(0x0A)
+        let line = text
+        let (handle, synchronize, destination) = (self.handle, self.synchronize, self.destination)
+        // A write and an fsync: off the cooperative pool.
+        try await io.run { () throws(SinkError) in
+            do {
+                try handle.write(contentsOf: line)
+                if synchronize { try handle.synchronize() }
+            } catch {
+                throw SinkError(
+                    sink: Self.name,
+                    "cannot write the event to \(destination): \(error.localizedDescription); free disk space or fix "
+                        + "the path (the event stays in the outbox and is written when it can be)")
+            }
         }
     }
 
