@@ -182,7 +182,8 @@ public final class EventPipeline: EventRecorder {
     public func drain(_ sink: String, timeout: Duration) async {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard let head = try? outbox.head(of: sink), head.attempts == 0 else { return }
+            // A sink that keeps failing (an unwritable events file) is not waited for.
+            guard let head = try? outbox.head(of: sink), head.attempts < 3 else { return }
             wakeups[sink]?.signal()
             try? await Task.sleep(for: .milliseconds(20))
         }

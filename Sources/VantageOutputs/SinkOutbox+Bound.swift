@@ -10,33 +10,19 @@ extension SinkOutbox {
     static func dropOldestSnapshots(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
         Int64, Int
     ) {
-        var freed: Int64 = 0
-        var count = 0
-        let select = try db.statement(
-            "SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL ORDER BY seq LIMIT 64")
-        while freed < needed {
-            var rows: [(Int64, Int64)] = []
-            var total: Int64 = 0
-            while total < needed - freed, try select.step() {
-                rows.append((select.int64(0), select.int64(1)))
-                total += select.int64(1)
-            }
-            select.reset()
-            guard !rows.isEmpty else { break }
-            for (seq, size) in rows {
-                try run(
-                    db,
-                    """
-                    UPDATE events SET snapshot = NULL, snapshot_size = 0,
-                        message = json_set(message, '$.snapshot', json_object('error', '\(droppedSnapshot)'))
-                        WHERE seq = ?
-                    """, seq)
-                try run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", seq)
-                freed += size
-                count += 1
-            }
+        try freeOldest(
+            db, "SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL ORDER BY seq LIMIT 64",
+            freeing: needed
+        ) { seq throws(SQLiteError) in
+            try run(
+                db,
+                """
+                UPDATE events SET snapshot = NULL, snapshot_size = 0,
+                    message = json_set(message, '$.snapshot', json_object('error', '\(droppedSnapshot)'))
+                    WHERE seq = ?
+                """, seq)
+            try run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", seq)
         }
-        return (freed, count)
     }
 
     /// Deletes the oldest events (with their deliveries) until `needed` bytes are freed or none is left: answers the
@@ -44,22 +30,32 @@ extension SinkOutbox {
     static func deleteOldestEvents(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
         Int64, Int
     ) {
+        try freeOldest(db, "SELECT seq, size + snapshot_size FROM events ORDER BY seq LIMIT 64", freeing: needed) {
+            seq throws(SQLiteError) in
+            for table in ["events", "deliveries", "objects"] { try run(db, "DELETE FROM \(table) WHERE seq = ?", seq) }
+        }
+    }
+
+    /// Applies `free` to the rows of `select` (sequence, bytes), oldest first, a batch at a time, until `needed`
+    /// bytes are freed or none is left: answers the bytes freed and the rows freed.
+    private static func freeOldest(
+        _ db: SQLiteConnection, _ select: String, freeing needed: Int64,
+        _ free: (Int64) throws(SQLiteError) -> Void
+    ) throws(SQLiteError) -> (Int64, Int) {
         var freed: Int64 = 0
         var count = 0
-        let select = try db.statement("SELECT seq, size + snapshot_size FROM events ORDER BY seq LIMIT 64")
+        let statement = try db.statement(select)
         while freed < needed {
             var rows: [(Int64, Int64)] = []
             var total: Int64 = 0
-            while total < needed - freed, try select.step() {
-                rows.append((select.int64(0), select.int64(1)))
-                total += select.int64(1)
+            while total < needed - freed, try statement.step() {
+                rows.append((statement.int64(0), statement.int64(1)))
+                total += statement.int64(1)
             }
-            select.reset()
+            statement.reset()
             guard !rows.isEmpty else { break }
             for (seq, size) in rows {
-                for table in ["events", "deliveries", "objects"] {
-                    try run(db, "DELETE FROM \(table) WHERE seq = ?", seq)
-                }
+                try free(seq)
                 freed += size
                 count += 1
             }

@@ -139,7 +139,6 @@ public final class SinkOutbox: Sendable {
             // back, so that a drained outbox shrinks on disk.
             db = try SQLiteConnection(path: path, setup: ["PRAGMA auto_vacuum = INCREMENTAL"])
             try db.execute("PRAGMA synchronous = FULL")
-            if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
             // SQLite checkpoints every 1,000 pages (4 MiB) by default; for a small outbox that WAL would outgrow the
             // events, so checkpoint sooner and cut the -wal file back after each checkpoint.
             let pageSize = try db.integer("PRAGMA page_size") ?? 4096
@@ -180,6 +179,8 @@ public final class SinkOutbox: Sendable {
                         'the runtime stopped while the clip was being recorded'))
                     WHERE clip_state = 1;
                 """)
+            // After the schema, so that the tables exist whatever the cap (SQLite keeps it at least the file's size).
+            if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
             var counters = OutboxCounters()
             let sums = try db.statement(
                 "SELECT COUNT(*), COALESCE(SUM(size + snapshot_size), 0) FROM events")
@@ -237,6 +238,12 @@ public final class SinkOutbox: Sendable {
         message: JSONValue, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
         deliveries: [(sink: String, part: PendingDelivery.Part)]
     ) throws(OutboxFileError) -> Int64 {
+        if Self.simulatedFullDisk {
+            throw OutboxFileError(
+                path: path,
+                "storing an event: the disk holding \(path) is full (database or disk is full, simulated by "
+                    + "VANTAGE_TEST_OUTBOX_FULL): free disk space, then retry")
+        }
         var text = message.jsonText
         var size = Self.size(message: text)
         var snapshotFile = snapshotFile
@@ -342,6 +349,10 @@ public final class SinkOutbox: Sendable {
             return sequence
         }
     }
+
+    /// Fault injection for end-to-end tests: `VANTAGE_TEST_OUTBOX_FULL=1` makes every event fail to be stored as on a
+    /// full disk (SQLite's own message, marked as simulated), so that tests can see what applications do then.
+    static let simulatedFullDisk = ProcessInfo.processInfo.environment["VANTAGE_TEST_OUTBOX_FULL"] == "1"
 
     /// What a message says when its snapshot was dropped to keep the bound.
     static let droppedSnapshot = "dropped to keep the outbox within its bound"
