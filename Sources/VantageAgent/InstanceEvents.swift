@@ -139,14 +139,17 @@ public final class InstanceEvents: Sendable {
     /// Every minute: deletes old media (sparing what the outboxes still need), and closes and deletes the outboxes
     /// of released instances once the control plane took everything.
     public func run() async {
+        var pass = 0
         while !Task.isCancelledOrShuttingDown {
-            await sweep()
+            // Drained outboxes go within 5 s; media is swept every minute (it lists the snapshot folders).
+            await sweep(media: pass % 12 == 0)
+            pass += 1
             try? await Task.sleep(for: .seconds(5))
         }
     }
 
     /// One pass of ``run()``.
-    func sweep() async {
+    func sweep(media: Bool = true) async {
         for (id, entry) in entries.withLock({ $0 }) {
             if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
                 // Removed, counted and its files deleted in one step under the lock, and only if it is still this
@@ -171,7 +174,7 @@ public final class InstanceEvents: Sendable {
                 await entry.pipeline.stop()
                 continue
             }
-            guard !entry.media.isEmpty else { continue }
+            guard media, !entry.media.isEmpty else { continue }
             let retention = MediaRetention(
                 directories: entry.media, maxAge: entry.retention.maxAge, maxBytes: entry.retention.maxBytes)
             let inUse = (try? entry.pipeline.outbox.filesInUse()) ?? []

@@ -75,7 +75,13 @@ struct SDKRoundTripTests {
         frames[0].addRect(0.1, 0.1, 0.5, 0.5)
         try node.put(frames)
         try await node.publish(["type": "test", "count": "\(onFrame.count)"], snapshot: frames[0])
-        let line = try #require(try String(contentsOf: events, encoding: .utf8).split(separator: "\n").last)
+        // publish returns once the event is in the outbox; its line follows from the events-file sink.
+        var lastLine: Substring?
+        for _ in 0..<500 where lastLine == nil {
+            lastLine = (try? String(contentsOf: events, encoding: .utf8))?.split(separator: "\n").last
+            if lastLine == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let line = try #require(lastLine, "the event's line was not written within 10 s")
         let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect((event["payload"] as? [String: Any])?["type"] as? String == "test")
         let snapshot = try Data(
