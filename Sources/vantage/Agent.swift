@@ -51,7 +51,7 @@ struct AgentCommand: AsyncParsableCommand {
             valueName: "SECONDS"))
     var pollSeconds: Double = 25
 
-    @Option(help: ArgumentHelp("The outbox's bound on disk, in MiB (fractions allowed).", valueName: "MIB"))
+    @Option(help: ArgumentHelp("Each instance's outbox bound on disk, in MiB (fractions allowed).", valueName: "MIB"))
     var outboxMb: Double = 256
 
     @Option(
