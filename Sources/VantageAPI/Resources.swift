@@ -390,8 +390,13 @@ public struct Deployment: Codable, Sendable, Equatable {
 
 /// Something an application reported (a count, a detection, a defect), as a device sent it.
 public struct Event: Codable, Sendable, Equatable {
+    /// The server's id (`evt_…`).
     public var id: String
     public var deviceId: String
+    /// The id the device gave the event (`NewEvent.id`, unique on that device), by which a batch sent again is stored
+    /// once; absent when the device sent none. The agent gives each event the id its other sinks (MQTT, webhooks)
+    /// carry as `id`, so one event can be followed from the device to every place it went.
+    public var deviceEventId: String?
     public var cameraId: String?
     public var instanceId: String?
     public var type: String
@@ -401,11 +406,12 @@ public struct Event: Codable, Sendable, Equatable {
     public var hasSnapshot: Bool
 
     public init(
-        id: String, deviceId: String, cameraId: String? = nil, instanceId: String? = nil, type: String, time: Date,
-        receivedAt: Date, data: JSONValue, hasSnapshot: Bool
+        id: String, deviceId: String, deviceEventId: String? = nil, cameraId: String? = nil, instanceId: String? = nil,
+        type: String, time: Date, receivedAt: Date, data: JSONValue, hasSnapshot: Bool
     ) {
         self.id = id
         self.deviceId = deviceId
+        self.deviceEventId = deviceEventId
         self.cameraId = cameraId
         self.instanceId = instanceId
         self.type = type

@@ -264,6 +264,7 @@ public enum ResourceViews {
         DetailList([
             ("ID", event.id), ("Type", event.type), ("Time", RelativeTime.full(event.time, now: now)),
             ("Received", RelativeTime.full(event.receivedAt, now: now)), ("Device", event.deviceId),
+            ("Device's event ID", event.deviceEventId ?? "-"),
             ("Camera", event.cameraId ?? "-"), ("Instance", event.instanceId ?? "-"),
             ("Snapshot", event.hasSnapshot ? "yes (GET /api/v1/events/\(event.id)/snapshot)" : "no"),
         ]).render() + "\n\nData:\n" + prettyJSON(event.data).indented()

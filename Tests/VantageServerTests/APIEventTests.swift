@@ -128,6 +128,36 @@ struct APIEventTests {
         }
     }
 
+    @Test(
+        "an event the device sent with its own id is read back with it as deviceEventId (list and get); one sent without has none",
+        arguments: Engine.allCases)
+    func deviceEventIdRoundTrips(engine: Engine) async throws {
+        try await APIHarness.run(on: engine) { api in
+            let (device, token) = try await api.makeDevice("edge-ids")
+            let answer = try await api.call(
+                .post, "/api/v1/devices/\(device.id)/events", as: token,
+                json: EventBatch(events: [
+                    NewEvent(id: "9f1c2e0a-6b7d-4c5e-8a1f-3d2b4c6e8f01", type: "defect"), NewEvent(type: "defect"),
+                ]))
+            #expect(answer.status == 201, "\(answer)")
+            let ids = try answer.decode([String: [String]].self)["ids"] ?? []
+            try #require(ids.count == 2, "\(answer)")
+
+            let listed = try await Self.allPages(api, query: "deviceId=\(device.id)", limit: 10)
+            let byID = Dictionary(uniqueKeysWithValues: listed.map { ($0.id, $0) })
+            #expect(byID[ids[0]]?.deviceEventId == "9f1c2e0a-6b7d-4c5e-8a1f-3d2b4c6e8f01", "\(listed)")
+            #expect(byID[ids[1]].map { $0.deviceEventId == nil } == true, "\(listed)")
+
+            let schema = try #require(api.document.operation("getEvent")?.successSchema)
+            let one = try await api.call(.get, "/api/v1/events/\(ids[0])", as: api.viewer)
+            #expect(one.status == 200, "\(one)")
+            #expect(api.document.validate(one.json ?? .null, against: schema).isEmpty)
+            #expect(one.json?["deviceEventId"]?.stringValue == "9f1c2e0a-6b7d-4c5e-8a1f-3d2b4c6e8f01", "\(one)")
+            let none = try await api.call(.get, "/api/v1/events/\(ids[1])", as: api.viewer)
+            #expect(none.status == 200 && none.json?["deviceEventId"] == nil, "absent, not null: \(none)")
+        }
+    }
+
     /// Every page of `/api/v1/events?QUERY`, checking each page's order, schema and cursor.
     static func allPages(
         _ api: APIHarness, query: String, limit: Int, sourceLocation: SourceLocation = #_sourceLocation

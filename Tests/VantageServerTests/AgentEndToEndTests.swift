@@ -149,12 +149,15 @@ struct AgentEndToEndTests {
         )
         #expect(Set(stored.map(\.id)).count == stored.count)
         #expect(
+            Set(stored.compactMap(\.deviceEventId)).count == stored.count,
+            "each stored event has its own device id: none stored twice")
+        #expect(
             stored.allSatisfy { [instance, second].contains($0.instanceId) && $0.cameraId != nil },
             "events name their instance and camera")
     }
 
     @Test(
-        "one outbox: an event with its snapshot reaches the control plane and an MQTT broker, across an agent SIGKILL and a server outage, each exactly once"
+        "one outbox: an event with its snapshot reaches the control plane and an MQTT broker, across an agent SIGKILL and a server outage, each exactly once by id"
     )
     func oneOutboxToControlPlaneAndMQTT() async throws {
         // Issue 15: the agent used to keep a second outbox for the control plane beside the sinks' one. Now an
@@ -213,8 +216,11 @@ struct AgentEndToEndTests {
         again.stop()
         let counters = try InstanceEvents.totals(in: outboxes)
         let stored = try await fleet.events(device: device)
+        // Matched by id: the server keeps the device's id of each event (`deviceEventId`), the id the MQTT message
+        // carries.
+        let storedIDs = stored.compactMap(\.deviceEventId)
         try await fleet.waitUntil("the broker has every event", timeout: .seconds(30)) {
-            published().count >= stored.count
+            Set(published().compactMap { $0["id"]?.stringValue }).isSuperset(of: storedIDs)
         }
         let messages = published()
         #expect(counters.droppedEvents == 0 && counters.recordedEvents > 0, "\(counters)")
@@ -222,25 +228,33 @@ struct AgentEndToEndTests {
             Int64(stored.count) == counters.recordedEvents,
             "the server has every recorded event once: \(stored.count) stored, \(counters.recordedEvents) recorded")
         let ids = messages.compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == messages.count && Set(ids).count == ids.count, "an MQTT message came twice")
+        #expect(ids.count == messages.count, "an MQTT message without an id")
         #expect(
             Int64(ids.count) == counters.recordedEvents,
             "the broker has every recorded event once: \(ids.count) received, \(counters.recordedEvents) recorded")
-        // The same events on both sides: the server keeps the device's id for deduplication only, so they are
-        // matched by payload and time (the same instant, within the few milliseconds the two formats round to).
-        var unmatched = messages.compactMap { m -> (Date, String)? in
-            guard let time = m["time"]?.stringValue.flatMap(APIJSON.parseTime), let payload = m["payload"] else {
-                return nil
-            }
-            return (time, APIJSON.string(payload))
-        }
+
+        // Exactly once, by id: every id the broker saw is on the server once, and the server has no other event.
+        #expect(storedIDs.count == stored.count, "events on the server without the device's id")
+        let brokerCounts = Dictionary(ids.map { ($0, 1) }, uniquingKeysWith: +)
+        let serverCounts = Dictionary(storedIDs.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(brokerCounts.filter { $0.value > 1 }.isEmpty, "MQTT messages came twice")
+        #expect(serverCounts.filter { $0.value > 1 }.isEmpty, "events stored twice on the server")
+        let missing = Set(brokerCounts.keys).subtracting(serverCounts.keys)
+        let extra = Set(serverCounts.keys).subtracting(brokerCounts.keys)
+        #expect(missing.isEmpty, "the server lacks events the broker got: \(missing.sorted().prefix(5))")
+        #expect(extra.isEmpty, "the server has events the broker never got: \(extra.sorted().prefix(5))")
+        // And they are the same events: the same payload at the same instant (within the few milliseconds the two
+        // formats round to).
+        let byID = Dictionary(messages.compactMap { m in m["id"]?.stringValue.map { ($0, m) } }) { first, _ in first }
         for event in stored {
-            let payload = APIJSON.string(event.data)
-            let match = unmatched.firstIndex { $0.1 == payload && abs($0.0.timeIntervalSince(event.time)) < 0.01 }
-            #expect(match != nil, "the broker lacks the server's event \(payload) at \(event.time)")
-            if let match { unmatched.remove(at: match) }
+            guard let id = event.deviceEventId, let message = byID[id] else { continue }
+            let time = message["time"]?.stringValue.flatMap(APIJSON.parseTime)
+            #expect(
+                message["payload"].map(APIJSON.string) == APIJSON.string(event.data)
+                    && time.map { abs($0.timeIntervalSince(event.time)) < 0.01 } == true,
+                "event \(id) differs: the server's \(APIJSON.string(event.data)) at \(event.time), the broker's \(message)"
+            )
         }
-        #expect(unmatched.isEmpty, "the broker got events the server lacks: \(unmatched.prefix(3))")
         #expect(stored.contains { $0.hasSnapshot }, "the control plane got the snapshots, read from the one outbox")
         #expect(stored.allSatisfy { $0.instanceId == instance && $0.cameraId != nil })
     }

@@ -461,9 +461,10 @@ enum OpenAPIComponents {
             "Event",
             object(
                 [
-                    ("id", .text), ("deviceId", .text), ("cameraId", .text), ("instanceId", .text), ("type", .text),
-                    ("time", .time), ("receivedAt", .time), ("data", .any), ("hasSnapshot", .boolean),
-                ], optional: ["cameraId", "instanceId"])
+                    ("id", .text), ("deviceId", .text), ("deviceEventId", .text), ("cameraId", .text),
+                    ("instanceId", .text), ("type", .text), ("time", .time), ("receivedAt", .time), ("data", .any),
+                    ("hasSnapshot", .boolean),
+                ], optional: ["deviceEventId", "cameraId", "instanceId"])
         ),
         (
             "NewEvent",

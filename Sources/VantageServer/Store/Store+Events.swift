@@ -23,9 +23,14 @@ extension Store {
     /// How far ahead of the server's clock an event's time may be.
     static let maxClockSkewMillis: Int64 = 5 * 60_000
 
+    /// The columns ``event(from:)`` reads.
+    static let eventColumns =
+        "id, device_id, device_event_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest"
+
     func event(from row: SQLRow) throws -> Event {
         Event(
-            id: try row.text("id"), deviceId: try row.text("device_id"), cameraId: try row.optionalText("camera_id"),
+            id: try row.text("id"), deviceId: try row.text("device_id"),
+            deviceEventId: try row.optionalText("device_event_id"), cameraId: try row.optionalText("camera_id"),
             instanceId: try row.optionalText("instance_id"), type: try row.text("type"),
             time: Millis.date(try row.integer("at")), receivedAt: Millis.date(try row.integer("received_at")),
             data: try Self.decodeJSON(JSONValue.self, try row.text("data")),
@@ -159,7 +164,7 @@ extension Store {
     public func events(_ query: EventQuery) async throws -> Page<Event> {
         guard (1...500).contains(query.limit) else { throw APIError.invalid("limit must be 1-500") }
         var sql: SQL =
-            "SELECT id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest FROM events WHERE 1 = 1"
+            "SELECT \(raw: Self.eventColumns) FROM events WHERE 1 = 1"
         if let device = query.device { sql.append(" AND device_id = \(device)") }
         if let camera = query.camera { sql.append(" AND camera_id = \(camera)") }
         if let instance = query.instance { sql.append(" AND instance_id = \(instance)") }
@@ -200,7 +205,7 @@ extension Store {
     public func event(_ id: String) async throws -> Event {
         guard Identifiers.isValid(id, prefix: "evt"),
             let row = try await database.query(
-                "SELECT id, device_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest FROM events WHERE id = \(id)"
+                "SELECT \(raw: Self.eventColumns) FROM events WHERE id = \(id)"
             ).first
         else { throw APIError.notFound("event", id) }
         return try event(from: row)
