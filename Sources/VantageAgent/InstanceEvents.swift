@@ -34,7 +34,7 @@ public final class InstanceEvents: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     /// The counters of outboxes closed and deleted (their instances removed and drained), kept in
     /// `<folder>/retired.json` so that the device's totals never go down.
-    private let retired = Mutex(OutboxCounters())
+    private let retired = Mutex(RetiredOutboxes())
 
     public init(
         folder: URL, limitBytes: Int64, device: String, logger: Logger,
@@ -45,21 +45,24 @@ public final class InstanceEvents: Sendable {
         self.device = device
         self.logger = logger
         self.send = send
-        retired.withLock { $0 = Self.retired(in: folder) }
-    }
-
-    private static func retired(in folder: URL) -> OutboxCounters {
-        (try? Data(contentsOf: folder.appending(path: "retired.json")))
-            .flatMap { try? JSONDecoder().decode(OutboxCounters.self, from: $0) } ?? OutboxCounters()
+        retired.withLock { $0 = RetiredOutboxes.read(in: folder) }
     }
 
     /// The device's totals as the files in `folder` hold them (for tests and tools, while an agent runs or not):
-    /// every instance's outbox and the retired ones.
+    /// every instance's outbox and the retired ones. Reads only: the outboxes are opened read-only (opening one as
+    /// an outbox would recover it under the runtime still writing it), and one deleted meanwhile is skipped.
     public static func totals(in folder: URL) throws -> OutboxCounters {
-        var sum = retired(in: folder)
+        var sum = RetiredOutboxes.read(in: folder).outbox
         for file in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         where file.hasSuffix(".sqlite") {
-            sum = sum + (try SinkOutbox(path: folder.appending(path: file).path)).counters
+            let path = folder.appending(path: file).path
+            do {
+                sum = sum + (try OutboxCounters.reading(outboxAt: path))
+            } catch {
+                // Deleted since it was listed: its instance retired meanwhile.
+                if !FileManager.default.fileExists(atPath: path) { continue }
+                throw error
+            }
         }
         return sum
     }
@@ -154,23 +157,26 @@ public final class InstanceEvents: Sendable {
             if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
                 // Removed, counted and its files deleted in one step under the lock, and only if it is still this
                 // pipeline: the instance may have started again meanwhile, with a new one on the same file.
-                let retiredNow = entries.withLock { entries -> OutboxCounters? in
+                let retiredNow = entries.withLock { entries -> RetiredOutboxes? in
                     guard let current = entries[id], current.pipeline === entry.pipeline else { return nil }
                     entries[id] = nil
                     for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm", ".json"] {
                         try? FileManager.default.removeItem(at: folder.appending(path: "\(id)\(suffix)"))
                     }
                     return retired.withLock { retired in
-                        retired = retired + entry.pipeline.outbox.counters
-                        retired.pendingEvents = 0
-                        retired.pendingBytes = 0
+                        retired.outbox = retired.outbox + entry.pipeline.outbox.counters
+                        retired.outbox.pendingEvents = 0
+                        retired.outbox.pendingBytes = 0
+                        retired.rejectedEvents += entry.pipeline.deliveryCounters[ControlPlaneSink.name]?.rejected ?? 0
                         return retired
                     }
                 }
                 guard let retiredNow else { continue }
-                try? AtomicFile.write(
-                    try JSONEncoder().encode(retiredNow), to: folder.appending(path: "retired.json"),
-                    permissions: 0o600)
+                do {
+                    try retiredNow.write(in: folder)
+                } catch {
+                    logger.error("the counts of removed instances' outboxes cannot be saved: \(error)")
+                }
                 await entry.pipeline.stop()
                 continue
             }
@@ -194,9 +200,11 @@ public final class InstanceEvents: Sendable {
 
     /// Every outbox's counters, summed, and the events the control plane refused for good.
     public func counters() -> (outbox: OutboxCounters, rejected: Int) {
-        var sum = retired.withLock { $0 }
-        var rejected = 0
-        for entry in entries.withLock({ Array($0.values) }) {
+        // Under the entries' lock, as a retiring outbox moves from them to `retired`: counted once, never twice.
+        let (past, live) = entries.withLock { entries in (retired.withLock { $0 }, Array(entries.values)) }
+        var sum = past.outbox
+        var rejected = past.rejectedEvents
+        for entry in live {
             sum = sum + entry.pipeline.outbox.counters
             rejected += entry.pipeline.deliveryCounters[ControlPlaneSink.name]?.rejected ?? 0
         }

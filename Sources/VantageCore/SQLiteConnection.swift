@@ -73,11 +73,16 @@ package final class SQLiteConnection {
     /// Opens (creating when missing) the database at `path`. Pragmas in `setup` run before WAL mode is switched on,
     /// so that file-format pragmas such as `auto_vacuum` take effect on a new file. When more than
     /// `statementCacheLimit` statements are cached (SQL text built at run time), the cache starts over.
-    package init(path: String, setup: [String] = [], statementCacheLimit: Int = .max) throws(SQLiteError) {
+    /// `readOnly` opens an existing file only to read it (a missing one is `cannotOpen`), without switching its
+    /// journal mode: another process may be writing it meanwhile, and this connection changes nothing in it.
+    package init(
+        path: String, setup: [String] = [], statementCacheLimit: Int = .max, readOnly: Bool = false
+    ) throws(SQLiteError) {
         self.path = path
         self.statementCacheLimit = statementCacheLimit
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &db, flags, nil)
         guard status == SQLITE_OK, let db else {
             let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -88,7 +93,7 @@ package final class SQLiteConnection {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, 5000)
         // SQLite reads the file lazily: a damaged file fails here, on the first statement.
-        for pragma in setup + ["PRAGMA journal_mode = WAL"] { try execute(pragma) }
+        for pragma in setup + (readOnly ? [] : ["PRAGMA journal_mode = WAL"]) { try execute(pragma) }
     }
 
     deinit {
