@@ -945,16 +945,17 @@ struct ImportWork {
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
+        let child = ChildProcess(process)
         do {
-            try process.run()
+            try child.run()
         } catch {
             return (-1, "", "cannot start tar: \(error.localizedDescription)")
         }
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        child.waitUntilExit()  // both pipes closed: tar is exiting
         let message = String(decoding: err, as: UTF8.self).split(separator: "\n").prefix(2).joined(separator: "; ")
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), message)
+        return (child.terminationStatus, String(decoding: out, as: UTF8.self), message)
     }
 }
 

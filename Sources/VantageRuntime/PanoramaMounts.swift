@@ -9,6 +9,7 @@
 // plus those three paths bound to the node's folders. Nothing is created on the host: the mirror's root is a
 // private tmpfs.
 import Foundation
+import VantageCore
 
 /// Builds the `bwrap` command line that runs a program with Panorama's paths bound, and finds out whether this
 /// machine lets the runtime create such a namespace.

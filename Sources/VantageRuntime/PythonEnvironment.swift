@@ -19,6 +19,7 @@
 import Foundation
 import Logging
 import VantageApp
+import VantageCore
 
 /// How to start one Python code node.
 struct PythonLaunch: Sendable {

@@ -25,8 +25,11 @@ public final class Runtime: Service, Sendable {
     let cameraNames: [String]
     /// Where each camera's frames are in shared memory.
     let cameraPaths: [String]
-    /// Set once this runtime let go of its cameras (stopping is asked for more than once).
-    private let camerasReleased = Mutex(false)
+    /// Whether the cameras were started and stopped (each happens once; stopping first means they never start).
+    private let cameraPhase = Mutex(PartPhase.idle)
+    private let forwardersPhase = Mutex(PartPhase.idle)
+    /// Ends the run (see `RuntimeSupervisor`): the code nodes, the analytics nodes and the cameras' start count.
+    let runEnd = RunEnd(parts: 3)
     private let sharedMemory: [SharedMemoryRegion]
     let models: ModelService
     let hosts: [AppHost]
@@ -40,7 +43,7 @@ public final class Runtime: Service, Sendable {
     let analytics: [AnalyticsRunner]
     let forwarders: [PortForwarder]
     let started = ContinuousClock.now
-    private let boundPort = Mutex<Int?>(nil)
+    let boundPort = Mutex<Int?>(nil)
     private let camerasStarted = Mutex<ContinuousClock.Instant?>(nil)
     private let finalSummary = Mutex<RunSummary?>(nil)
 
@@ -300,86 +303,34 @@ public final class Runtime: Service, Sendable {
             }
     }
 
-    /// The services to run together: the runtime itself, then the live view's HTTP server when enabled. Put them in
-    /// one `ServiceGroup` that shuts down gracefully when the runtime finishes (see `serviceGroup`).
-    public func makeServices() -> [any Service] {
-        guard let liveView, let port = configuration.httpPort else { return [self] }
-        let http = makeLiveViewApplication(
-            liveView: liveView, host: configuration.httpHost, port: port, allowedHosts: configuration.httpAllowedHosts,
-            statusProvider: { [self] in statusJSON() },
-            signalHandler: { [self] node, signal in try self.signal(node: node, signal) },
-            onServerRunning: { [self] port in
-                boundPort.withLock { $0 = port }
-                logger.notice("live view: http://\(configuration.httpHost):\(port)/")
-            }, logger: logger)
-        return [self, http]
-    }
-
-    /// A service group running the runtime and its HTTP server: Ctrl-C and SIGTERM stop it gracefully, and so does
-    /// the runtime finishing (every file played).
-    public func serviceGroup() -> ServiceGroup {
-        let services = makeServices().enumerated().map { i, service in
-            ServiceGroupConfiguration.ServiceConfiguration(
-                service: service, successTerminationBehavior: i == 0 ? .gracefullyShutdownGroup : .cancelGroup)
-        }
-        return ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    }
-
-    /// Runs cameras and code nodes until every source ended and the code nodes finished, or until the service
-    /// group shuts down (Ctrl-C, SIGTERM).
+    /// Runs the runtime's parts as one `ServiceGroup` (see Runtime+Services.swift) until every source ended and the
+    /// code nodes finished, `shutdown()`, or the graceful shutdown of the group this runtime runs in (Ctrl-C and
+    /// SIGTERM under `vantage run`). Throws when a part failed (the live view's port taken), after stopping the rest.
     public func run() async throws {
-        // A cancelled run (another service of the group failed, e.g. the HTTP port was taken) stops like Ctrl-C.
-        await withTaskCancellationHandler {
-            await runUntilDone()
-        } onCancel: { [self] in
-            logger.info("stopping: the run was cancelled")
-            stopAll()
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: parts(), logger: logger))
+        defer {
+            liveView?.shutdown()
+            finalSummary.withLock { $0 = makeSummary() }
+            for region in sharedMemory { region.removeFile() }
+            for host in hosts { host.removeFiles() }
+            sockets.remove()
         }
-        // What the application published is written to the events file before the run ends.
-        await pipeline?.drain(EventsFileSink.name, timeout: .seconds(30))
-        await pipeline?.stop()
-        finalSummary.withLock { $0 = makeSummary() }
-        for region in sharedMemory { region.removeFile() }
-        for host in hosts { host.removeFiles() }
-        sockets.remove()
+        try await group.run()
     }
 
-    private func runUntilDone() async {
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                if let interval = configuration.statusInterval {
-                    group.addTask { [self] in try? await reportStatus(every: interval) }
-                }
-                group.addTask { [self] in try? await sampleRates() }
-                group.addTask { [self] in try? await sweepMedia() }
-                group.addTask { [self] in await stopCodeAfterSourcesEnd() }
-                await withTaskGroup(of: Void.self) { hostsGroup in
-                    // Code nodes start while the models warm up (a Python application imports its packages
-                    // meanwhile); their first frames come when the cameras start, after the warm-up.
-                    for host in hosts { hostsGroup.addTask { await host.run() } }
-                    for runner in analytics { hostsGroup.addTask { await runner.run() } }
-                    pipeline?.start()
-                    await models.warmUp(tensors: hosts.contains { $0.isPython })
-                    for forwarder in forwarders { forwarder.start() }
-                    startCameras()
-                }
-                // Every code node finished: the sources ended (or the runtime is stopping).
-                stopAll()
-                group.cancelAll()
-            }
-        } onGracefulShutdown: { [self] in
-            logger.info("stopping")
-            stopAll()
-        }
+    /// A service group for `vantage run`: the runtime, stopped gracefully by Ctrl-C and SIGTERM.
+    public func serviceGroup() -> ServiceGroup {
+        ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     }
 
     /// Once every camera is a file that has ended, code nodes get `endGracePeriod` to finish by themselves (the
     /// SDK tells them the end at their next `get()`); those still running then are stopped, SIGTERM then SIGKILL,
     /// and count as finished. An app that catches the end in a bare `except:` and loops on `get()` would otherwise
     /// keep the run alive for ever.
-    private func stopCodeAfterSourcesEnd() async {
+    func stopCodeAfterSourcesEnd() async {
         guard !cameras.isEmpty, !configuration.loop else { return }
         while !cameras.allSatisfy(\.isFinished) {
             do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
@@ -400,7 +351,9 @@ public final class Runtime: Service, Sendable {
         }
     }
 
-    private func startCameras() {
+    /// Starts the cameras, unless the run is already stopping.
+    func startCameras() {
+        guard cameraPhase.withLock({ $0.start() }) else { return }
         camerasStarted.withLock { $0 = .now }
         for camera in cameras {
             if let hub = cameraHub {
@@ -420,6 +373,28 @@ public final class Runtime: Service, Sendable {
             }
             camera.start()
         }
+    }
+
+    /// Stops the cameras (lets go of the shared ones); a later `startCameras()` starts nothing.
+    func stopCameras() {
+        guard cameraPhase.withLock({ $0.stop() }) else { return }
+        if let hub = cameraHub {
+            for camera in cameras { hub.release(camera) }
+        } else {
+            for camera in cameras { camera.stop() }
+        }
+    }
+
+    /// Opens the ports of networkRoutingRules, unless the run is already stopping.
+    func startForwarders() {
+        guard forwardersPhase.withLock({ $0.start() }) else { return }
+        for forwarder in forwarders { forwarder.start() }
+    }
+
+    /// Closes the ports (those never opened too: their listening sockets were made with the runtime).
+    func stopForwarders() {
+        _ = forwardersPhase.withLock { $0.stop() }
+        for forwarder in forwarders { forwarder.stop() }
     }
 
     /// Pauses or resumes a camera node's streams (Panorama's PAUSE and RESUME signals; `launch: onSignal` cameras
@@ -457,26 +432,9 @@ public final class Runtime: Service, Sendable {
         application.camera(named: name)?.graphNode ?? name
     }
 
-    /// Stops the run from outside a service group: code nodes and cameras stop, and `run()` returns.
+    /// Stops the run: every part stops, in order, and `run()` returns. May be called before `run()` and more than once.
     public func shutdown() {
-        logger.info("stopping")
-        stopAll()
-    }
-
-    private func stopAll() {
-        for forwarder in forwarders { forwarder.stop() }
-        liveView?.shutdown()
-        for host in hosts { host.stop() }
-        for runner in analytics { runner.stop() }
-        if let hub = cameraHub {
-            let first = camerasReleased.withLock { released in
-                defer { released = true }
-                return !released
-            }
-            if first { for camera in cameras { hub.release(camera) } }
-        } else {
-            for camera in cameras { camera.stop() }
-        }
+        runEnd.ended.set()
     }
 
     // MARK: Status
@@ -484,7 +442,7 @@ public final class Runtime: Service, Sendable {
     private let rates = Mutex<[String: Double]>([:])
 
     /// Samples frames/s per camera and per code node once a second.
-    private func sampleRates() async throws {
+    func sampleRates() async throws {
         var previous: [String: UInt64] = [:]
         var last = ContinuousClock.now
         while !Task.isCancelled {
@@ -557,7 +515,7 @@ public final class Runtime: Service, Sendable {
         return Array((try? encoder.encode(status())) ?? Data("{}".utf8))
     }
 
-    private func reportStatus(every interval: Duration) async throws {
+    func reportStatus(every interval: Duration) async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
             for line in status().lines { FileHandle.standardError.write(Data((line + "\n").utf8)) }

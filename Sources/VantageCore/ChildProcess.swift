@@ -10,13 +10,13 @@ import Foundation
 ///
 /// The exit is observed when every process holding that socket end has closed it: under `bwrap`, the program it
 /// runs too (and any child of the program that kept it), which is also when the program's connection is gone.
-final class ChildProcess: Sendable {
+package final class ChildProcess: Sendable {
     /// The process; configure it before `run()`, and do not set its `terminationHandler`.
-    let process: Process
+    package let process: Process
     private let exited = AsyncLatch()
     private let exitedForThread = DispatchSemaphore(value: 0)
 
-    init(_ process: Process) {
+    package init(_ process: Process) {
         self.process = process
         process.terminationHandler = { [exited, exitedForThread] _ in
             exited.set()
@@ -25,30 +25,30 @@ final class ChildProcess: Sendable {
     }
 
     /// Starts the process.
-    func run() throws { try process.run() }
+    package func run() throws { try process.run() }
 
     /// The process ID (of `bwrap` when the program runs in a mount namespace).
-    var processIdentifier: Int32 { process.processIdentifier }
+    package var processIdentifier: Int32 { process.processIdentifier }
 
     /// Whether the process has exited (and was reaped): its status can be read.
-    var hasExited: Bool { exited.isSet }
+    package var hasExited: Bool { exited.isSet }
 
     /// Waits until the process exited.
-    func waitForExit() async { await exited.wait() }
+    package func waitForExit() async { await exited.wait() }
 
     /// Waits until the process exited or `limit` passed. Returns whether it exited.
-    func waitForExit(upTo limit: Duration) async -> Bool { await exited.wait(upTo: limit) }
+    package func waitForExit(upTo limit: Duration) async -> Bool { await exited.wait(upTo: limit) }
 
     /// Blocks the calling thread until the process exited: for code that runs on a thread of its own (Python
     /// environments are prepared on dedicated threads), never on the cooperative pool.
-    func waitUntilExit() {
+    package func waitUntilExit() {
         exitedForThread.wait()
         exitedForThread.signal()  // a later call returns at once
     }
 
     /// The exit status, or the signal that killed it; only once it exited.
-    var terminationStatus: Int32 { process.terminationStatus }
+    package var terminationStatus: Int32 { process.terminationStatus }
 
     /// Whether it exited or was killed by a signal; only once it exited.
-    var terminationReason: Process.TerminationReason { process.terminationReason }
+    package var terminationReason: Process.TerminationReason { process.terminationReason }
 }

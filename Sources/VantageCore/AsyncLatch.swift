@@ -6,7 +6,7 @@ import Synchronization
 /// A wait is not cut short by task cancellation: a supervisor waiting for its child to exit still gives it its grace
 /// period while the run is being cancelled. The time limit is a `Task.sleep` in a timer task of its own (which the
 /// event cancels), so it runs on the clock whatever the waiting task's state.
-final class AsyncLatch: Sendable {
+package final class AsyncLatch: Sendable {
     private struct State {
         var isSet = false
         var nextWaiter = 0
@@ -15,11 +15,13 @@ final class AsyncLatch: Sendable {
 
     private let state = Mutex(State())
 
+    package init() {}
+
     /// Whether the event happened.
-    var isSet: Bool { state.withLock { $0.isSet } }
+    package var isSet: Bool { state.withLock { $0.isSet } }
 
     /// Marks the event and resumes every waiter; later calls do nothing.
-    func set() {
+    package func set() {
         let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
             guard !s.isSet else { return [] }
             s.isSet = true
@@ -30,10 +32,10 @@ final class AsyncLatch: Sendable {
     }
 
     /// Waits until the event.
-    func wait() async { _ = await wait(upTo: nil) }
+    package func wait() async { _ = await wait(upTo: nil) }
 
     /// Waits until the event or until `limit` passed. Returns whether the event happened.
-    func wait(upTo limit: Duration?) async -> Bool {
+    package func wait(upTo limit: Duration?) async -> Bool {
         let timer = Mutex<Task<Void, Never>?>(nil)
         let happened = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let id = state.withLock { s -> Int? in
