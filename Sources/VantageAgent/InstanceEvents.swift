@@ -250,9 +250,19 @@ struct ControlPlaneSink: StoredEventSink {
         let cameraId = node.flatMap { cameraIDs[$0] } ?? (cameraIDs.count == 1 ? cameraIDs.values.first : nil)
         let snapshot = event.snapshotFile.flatMap { FileManager.default.contents(atPath: $0) }
         return NewEvent(
-            id: message["id"]?.stringValue, type: type, time: message["time"]?.stringValue.flatMap(APIJSON.parseTime),
+            id: Self.deviceEventID(message), type: type, time: message["time"]?.stringValue.flatMap(APIJSON.parseTime),
             cameraId: cameraId, instanceId: instanceID, data: message["payload"],
             snapshot: snapshot.map { $0.base64EncodedString() })
+    }
+
+    /// The id the control plane keeps an event under (its `deviceEventId`): unique for each event the device
+    /// recorded, and the same on every retry, so a resent event is stored once. The phases of one object's event
+    /// share their `id` (consumers of MQTT update on it); here each phase is an event of its own, told apart by its
+    /// phase and instant: `ID/PHASE/TIME`.
+    static func deviceEventID(_ message: JSONValue) -> String? {
+        guard let id = message["id"]?.stringValue else { return nil }
+        guard let phase = message["phase"]?.stringValue else { return id }
+        return "\(id)/\(phase)/\(message["time"]?.stringValue ?? "")"
     }
 
     func shutdown() async {}

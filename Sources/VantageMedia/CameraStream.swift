@@ -118,6 +118,9 @@ public final class CameraStream: @unchecked Sendable {
     /// Adds a consumer to wake on each new frame and at the end of the stream.
     public func addObserver(_ signal: FrameSignal) { observers.withLock { $0.append(signal) } }
 
+    /// Stops waking `signal`.
+    public func removeObserver(_ signal: FrameSignal) { observers.withLock { $0.removeAll { $0 === signal } } }
+
     /// Starts reading on the camera's own thread.
     public func start() {
         let thread = Thread { [self] in run() }

@@ -47,6 +47,21 @@ extension CameraStream {
         return (Date(wallMicros: span.oldest), Date(wallMicros: span.newest))
     }
 
+    /// Blocks the calling thread (a clip's own, never the cooperative pool) until the packet ring holds video up to
+    /// `end`, the camera finished, or `limit` passed: a post-roll still on its way (a camera behind real time). Woken
+    /// by each new frame, not polled.
+    public func waitForPackets(through end: Date, upTo limit: Duration) {
+        let signal = FrameSignal()
+        addObserver(signal)
+        defer { removeObserver(signal) }
+        let deadline = ContinuousClock.now + limit
+        while (packetRingSpan?.newest ?? .distantPast) < end && !isFinished {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return }
+            signal.wait(timeoutMillis: max(1, Int(left.seconds * 1000)))
+        }
+    }
+
     /// Writes the video from `start` to `end` (wall clock) as an MP4 file at `url`, cut from the camera's packet
     /// ring without re-encoding.
     ///

@@ -58,6 +58,24 @@ struct ControlPlaneSinkTests {
         #expect(new.snapshot == nil)
     }
 
+    /// An analytics node's object event sends `start`, `update`s and `end` under one `id` (docs/outputs.md): the
+    /// server, which stores one event per device id, would keep only the first phase if they were sent under it.
+    @Test("each phase of an object's event is its own event for the server; the same phase sent again is the same")
+    func phasesAreEventsOfTheirOwn() {
+        let start = Date(timeIntervalSince1970: 1_800_000_000.125)
+        func phase(_ name: String, _ seconds: Double) -> OutgoingEvent {
+            OutgoingEvent(
+                id: "obj-1", type: "object", time: start.addingTimeInterval(seconds), camera: "front",
+                source: "analytics:people", phase: name, payload: .object(["trackId": .number(7)]))
+        }
+        let phases = [phase("start", 0), phase("update", 1), phase("update", 2), phase("end", 3)]
+        let ids = phases.map { Self.newEvent(Self.sink(), $0).id }
+        #expect(Set(ids.compactMap { $0 }).count == 4)
+        #expect(ids.allSatisfy { $0?.hasPrefix("obj-1/") == true })
+        // A retry (the outbox hands the same stored message again) keeps the id: the server stores it once.
+        #expect(Self.newEvent(Self.sink(), phases[1]).id == ids[1])
+    }
+
     @Test("an application's event without a type is named after its code node; analytics events keep theirs")
     func untypedEventTakesTheNodeName() {
         let untyped = OutgoingEvent(
