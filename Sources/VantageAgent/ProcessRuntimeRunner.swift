@@ -307,6 +307,12 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             } catch {
                 logger.warning("the clip of an event could not be recorded: \(error)")
             }
+        case .snapshot(let sequence, let file, let error):
+            do {
+                try recorder.snapshotFinished(sequence: sequence, file: file, error: error)
+            } catch {
+                logger.warning("the snapshot of an event could not be recorded: \(error)")
+            }
         case .log(let line):
             var metadata = Logger.Metadata()
             for (key, value) in line.metadata { metadata[key] = "\(value)" }

@@ -191,6 +191,10 @@ struct ChannelRecorder: EventRecorder {
     func clipFinished(sequence: Int64, file: String?, error: String?) throws {
         try writer.send(WorkerMessage.clip(outboxSequence: sequence, file: file, error: error))
     }
+
+    func snapshotFinished(sequence: Int64, file: String?, error: String?) throws {
+        try writer.send(WorkerMessage.snapshot(outboxSequence: sequence, file: file, error: error))
+    }
 }
 
 extension ChannelRecorder {

@@ -31,6 +31,8 @@ enum WorkerMessage: Codable, Sendable {
     case event(sequence: Int, event: OutgoingEvent)
     /// The clip a recorded event asked for was cut (`file`) or could not be (`error`).
     case clip(outboxSequence: Int64, file: String?, error: String?)
+    /// The snapshot of an event recorded with its snapshot pending was written (`file`) or could not be (`error`).
+    case snapshot(outboxSequence: Int64, file: String?, error: String?)
     /// A log line of the runtime, for the agent's log (and so the server).
     case log(WorkerLogLine)
 }

@@ -32,12 +32,16 @@ public struct OutgoingEvent: Sendable, Codable, Equatable {
     public var phase: String?
     /// The application's (or the analytics') JSON object.
     public var payload: JSONValue
-    /// The snapshot, already written (and flushed) to the local event folder.
+    /// The snapshot in the local event folder: already written (and flushed), or, while `snapshotPending`, the file
+    /// it is being written to.
     public var snapshotFile: String?
+    /// The snapshot is written after the event is recorded; ``EventRecorder/snapshotFinished(sequence:file:error:)``
+    /// says when (sinks wait for it meanwhile).
+    public var snapshotPending: Bool
 
     public init(
         id: String = UUID().uuidString.lowercased(), type: String, time: Date = Date(), camera: String?, source: String,
-        phase: String? = nil, payload: JSONValue, snapshotFile: String? = nil
+        phase: String? = nil, payload: JSONValue, snapshotFile: String? = nil, snapshotPending: Bool = false
     ) {
         self.id = id
         self.type = type
@@ -47,6 +51,7 @@ public struct OutgoingEvent: Sendable, Codable, Equatable {
         self.phase = phase
         self.payload = payload
         self.snapshotFile = snapshotFile
+        self.snapshotPending = snapshotPending
     }
 
     /// The message sinks receive (before the uploaded objects are added).
@@ -99,11 +104,15 @@ public protocol EventRecorder: Sendable {
     func record(_ event: OutgoingEvent) throws -> EventPipeline.Recorded
     /// The clip a recorded event asked for was written (`file`) or could not be (`error`).
     func clipFinished(sequence: Int64, file: String?, error: String?) throws
+    /// The snapshot of an event recorded with ``OutgoingEvent/snapshotPending`` was written (`file`, flushed) or could
+    /// not be (`error`: the event goes without it).
+    func snapshotFinished(sequence: Int64, file: String?, error: String?) throws
 }
 
 /// Events on their way out: routes each event by the rules, stores it in the ``SinkOutbox`` (durably, before
 /// ``record(_:)`` returns), and delivers it with one worker per sink — in order per sink, retried with backoff until
-/// the sink takes it. A message waits until its event's snapshot and clip are stored, and then names them.
+/// the sink takes it. A message waits until its event's snapshot and clip are stored, and then names them; every
+/// sink but an object store's clip waits while the event's snapshot is still being written.
 public final class EventPipeline: EventRecorder {
     public let configuration: OutputsConfiguration
     public let context: EventContext
@@ -123,6 +132,8 @@ public final class EventPipeline: EventRecorder {
     /// Backoff of retryable failures: doubles from `initialBackoff` up to `maxBackoff`; not-retryable ones wait `maxBackoff`.
     let initialBackoff: Double
     let maxBackoff: Double
+    /// Seconds an event's pending snapshot may take before its sinks give up on it and deliver the event without.
+    let snapshotTimeout: Double
 
     /// Deliveries per sink since start.
     public struct SinkCounters: Sendable, Equatable {
@@ -136,7 +147,7 @@ public final class EventPipeline: EventRecorder {
     public init(
         configuration: OutputsConfiguration, context: EventContext, outbox: SinkOutbox,
         sinks: [String: ConnectedSink], builtIn: [String: ConnectedSink] = [:], logger: Logger,
-        initialBackoff: Double = 1, maxBackoff: Double = 30
+        initialBackoff: Double = 1, maxBackoff: Double = 30, snapshotTimeout: Double = 60
     ) {
         precondition(builtIn.keys.allSatisfy { $0.hasPrefix("@") }, "a built-in sink's name starts with @")
         self.configuration = configuration
@@ -147,6 +158,7 @@ public final class EventPipeline: EventRecorder {
         self.logger = logger
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
+        self.snapshotTimeout = snapshotTimeout
         var wakeups: [String: Wakeup] = [:]
         for name in self.sinks.keys { wakeups[name] = Wakeup() }
         self.wakeups = wakeups
@@ -223,6 +235,12 @@ public final class EventPipeline: EventRecorder {
         public var wantsClip: Bool
         /// The sinks it goes to (empty: kept on local disk only).
         public var sinks: [String]
+
+        public init(sequence: Int64?, wantsClip: Bool, sinks: [String]) {
+            self.sequence = sequence
+            self.wantsClip = wantsClip
+            self.sinks = sinks
+        }
     }
 
     /// Routes `event` and stores it in the outbox (durable when this returns). Throws when the outbox cannot be
@@ -247,7 +265,8 @@ public final class EventPipeline: EventRecorder {
         for sink in route.messageSinks { deliveries.append((sink, .message)) }
         let sequence = try outbox.add(
             message: event.message(context: context), snapshotFile: hasSnapshot ? event.snapshotFile : nil,
-            clipPending: route.clip, objectSinks: route.objectSinks, deliveries: deliveries)
+            snapshotPending: hasSnapshot && event.snapshotPending, clipPending: route.clip,
+            objectSinks: route.objectSinks, deliveries: deliveries)
         for d in deliveries { wakeups[d.sink]?.signal() }
         return Recorded(sequence: sequence, wantsClip: route.clip, sinks: route.messageSinks + route.objectSinks)
     }
@@ -255,6 +274,12 @@ public final class EventPipeline: EventRecorder {
     /// The clip of a recorded event was written (`file`) or could not be (`error`).
     public func clipFinished(sequence: Int64, file: String?, error: String?) throws {
         try outbox.setClip(sequence: sequence, file: file, error: error)
+        for w in wakeups.values { w.signal() }
+    }
+
+    /// The pending snapshot of a recorded event was written (`file`) or could not be (`error`).
+    public func snapshotFinished(sequence: Int64, file: String?, error: String?) throws {
+        try outbox.setSnapshot(sequence: sequence, file: file, error: error)
         for w in wakeups.values { w.signal() }
     }
 
@@ -403,6 +428,18 @@ public final class EventPipeline: EventRecorder {
         guard let event = try outbox.event(delivery.sequence) else {
             try await completed(delivery)
             return .done
+        }
+        if let since = event.snapshotPendingSince, delivery.part != .clip {
+            // Its snapshot is being written (in a moment): whatever carries or names it waits. One that never comes
+            // (the runtime worker that wrote it ended) fails, rather than hold every later event of the sink.
+            guard Date().timeIntervalSince(since) > snapshotTimeout else { return .waiting }
+            let outbox = self.outbox
+            let error = "the snapshot was not written within \(Int(snapshotTimeout)) s"
+            try await io.run { () throws(OutboxFileError) in
+                try outbox.setSnapshot(sequence: event.sequence, file: nil, error: error)
+            }
+            for w in wakeups.values { w.signal() }
+            return .waiting
         }
         switch (sink, delivery.part) {
         case (.objects(let store), .snapshot), (.objects(let store), .clip):

@@ -1,17 +1,23 @@
 import Foundation
 import VantageCore
 
-// How the outbox keeps its bound (``SinkOutbox/add(message:snapshotFile:clipPending:objectSinks:deliveries:)``
-// calls these inside its transaction, under its lock), and the small statements it runs by sequence.
+// How the outbox keeps its bound (``SinkOutbox/add(message:snapshotFile:snapshotPending:clipPending:objectSinks:
+// deliveries:)`` and ``SinkOutbox/setSnapshot(sequence:file:error:)`` call these inside their transaction, under the
+// lock), and the small statements it runs by sequence.
 
 extension SinkOutbox {
     /// Takes the snapshots off the oldest events that still have one (their snapshot deliveries go; their message
     /// says why) until `needed` bytes are freed or none is left: answers the bytes freed and the snapshots dropped.
+    /// A snapshot still being written counts nothing yet and is left alone.
     static func dropOldestSnapshots(_ db: SQLiteConnection, freeing needed: Int64) throws(SQLiteError) -> (
         Int64, Int
     ) {
         try freeOldest(
-            db, "SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL ORDER BY seq LIMIT 64",
+            db,
+            """
+            SELECT seq, snapshot_size FROM events WHERE snapshot IS NOT NULL AND snapshot_pending = 0
+                ORDER BY seq LIMIT 64
+            """,
             freeing: needed
         ) { seq throws(SQLiteError) in
             try run(

@@ -7,8 +7,11 @@ import VantageCore
 // application's publish returns, and each delivery is deleted only when its sink acknowledged it. Every sink reads
 // from it: the control plane (under `vantage agent`), the local events file (`vantage run`), MQTT, S3, webhooks.
 // Snapshots and clips stay in the local event folder, stored once; the outbox holds their paths, and retention does
-// not delete a file the outbox still needs. The outbox is bounded: past its bound the oldest snapshots go first,
-// then the oldest events, and every loss is counted in the file.
+// not delete a file the outbox still needs. A snapshot or a clip may come after its event (a code node's snapshot is
+// encoded once the event is stored and the application answered; a clip once its post-roll is recorded): the event
+// is stored with it pending, and the sinks that need it wait until it is written or has failed. The outbox is
+// bounded: past its bound the oldest snapshots go first, then the oldest events, and every loss is counted in the
+// file.
 
 /// One part of an event that one sink still has to take.
 public struct PendingDelivery: Sendable, Equatable {
@@ -37,18 +40,24 @@ public struct StoredEvent: Sendable, Equatable {
     public var snapshotFile: String?
     public var clipFile: String?
     public var clipState: ClipState
+    /// Since when the snapshot is being written to `snapshotFile` (nil: it is not): sinks wait for it (see
+    /// ``SinkOutbox/setSnapshot(sequence:file:error:)``).
+    public var snapshotPendingSince: Date?
+    /// The snapshot is still being written.
+    public var snapshotPending: Bool { snapshotPendingSince != nil }
     /// The object-storage sinks the event's snapshot and clip go to, in order: a message names the first one's objects.
     public var objectSinks: [String]
 
     public init(
         sequence: Int64, message: JSONValue, snapshotFile: String? = nil, clipFile: String? = nil,
-        clipState: ClipState = .none, objectSinks: [String] = []
+        clipState: ClipState = .none, snapshotPendingSince: Date? = nil, objectSinks: [String] = []
     ) {
         self.sequence = sequence
         self.message = message
         self.snapshotFile = snapshotFile
         self.clipFile = clipFile
         self.clipState = clipState
+        self.snapshotPendingSince = snapshotPendingSince
         self.objectSinks = objectSinks
     }
 
@@ -172,12 +181,33 @@ public final class SinkOutbox: Sendable {
                     ALTER TABLE events ADD COLUMN snapshot_size INTEGER NOT NULL DEFAULT 0;
                     """)
             }
+            // Files made before snapshots could come after their events lack the column (none of theirs is pending):
+            // 0, or since when (seconds since 1970) the snapshot is being written.
+            if !columns.contains("snapshot_pending") {
+                try db.execute("ALTER TABLE events ADD COLUMN snapshot_pending REAL NOT NULL DEFAULT 0")
+            }
             try db.execute(
                 """
                 UPDATE events SET clip_state = 3,
                     message = json_set(message, '$.clip', json_object('error',
                         'the runtime stopped while the clip was being recorded'))
                     WHERE clip_state = 1;
+                """)
+            // A snapshot still pending will not be written: its event goes without it (and without its snapshot
+            // deliveries; an event that had nothing else left to deliver is done).
+            // (One transaction: a failure rolls it back when the connection closes.)
+            try db.execute(
+                """
+                BEGIN IMMEDIATE;
+                DELETE FROM deliveries WHERE part = 'snapshot'
+                    AND seq IN (SELECT seq FROM events WHERE snapshot_pending != 0);
+                DELETE FROM objects WHERE seq IN (SELECT seq FROM events
+                    WHERE snapshot_pending != 0 AND seq NOT IN (SELECT seq FROM deliveries));
+                DELETE FROM events WHERE snapshot_pending != 0 AND seq NOT IN (SELECT seq FROM deliveries);
+                UPDATE events SET snapshot = NULL, snapshot_size = 0, snapshot_pending = 0,
+                    message = json_set(message, '$.snapshot', json_object('error', '\(Self.stoppedSnapshot)'))
+                    WHERE snapshot_pending != 0;
+                COMMIT;
                 """)
             // After the schema, so that the tables exist whatever the cap (SQLite keeps it at least the file's size).
             if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
@@ -230,13 +260,14 @@ public final class SinkOutbox: Sendable {
 
     /// Stores an event and the deliveries it needs, in one transaction (durable when this returns). Answers the
     /// event's sequence. Past the bound it first makes room: the oldest events' snapshots, then this event's own,
-    /// then the oldest events, each loss counted.
+    /// then the oldest events, each loss counted. With `snapshotPending`, `snapshotFile` is still being written: the
+    /// sinks wait for ``setSnapshot(sequence:file:error:)``, and its size counts from then.
     /// - Throws: ``OutboxFileError``: the disk is full, the file is damaged, or the event's message alone is larger
     ///   than the bound (it is dropped and counted).
     @discardableResult
     public func add(
-        message: JSONValue, snapshotFile: String?, clipPending: Bool, objectSinks: [String],
-        deliveries: [(sink: String, part: PendingDelivery.Part)]
+        message: JSONValue, snapshotFile: String?, snapshotPending: Bool = false, clipPending: Bool,
+        objectSinks: [String], deliveries: [(sink: String, part: PendingDelivery.Part)]
     ) throws(OutboxFileError) -> Int64 {
         if Self.simulatedFullDisk {
             throw OutboxFileError(
@@ -247,7 +278,8 @@ public final class SinkOutbox: Sendable {
         var text = message.jsonText
         var size = Self.size(message: text)
         var snapshotFile = snapshotFile
-        var snapshotSize = snapshotFile.map(Self.fileSize) ?? 0
+        let snapshotPending = snapshotPending && snapshotFile != nil
+        var snapshotSize = snapshotPending ? 0 : snapshotFile.map(Self.fileSize) ?? 0
         return try withDatabase("storing an event") { db in
             var next = totals
             next.recordedEvents += 1
@@ -289,7 +321,9 @@ public final class SinkOutbox: Sendable {
             }
             let sequence = try db.transaction { () throws -> Int64 in
                 if let limitBytes {
-                    if size + snapshotSize > limitBytes, snapshotFile != nil { dropOwnSnapshot() }
+                    // A pending snapshot counts nothing yet: it is not dropped here (but may be once written).
+                    let ownSnapshot = snapshotFile != nil && !snapshotPending
+                    if size + snapshotSize > limitBytes, ownSnapshot { dropOwnSnapshot() }
                     var over = next.pendingBytes + size + snapshotSize - limitBytes
                     if over > 0 {
                         let (freed, count) = try Self.dropOldestSnapshots(db, freeing: over)
@@ -298,7 +332,7 @@ public final class SinkOutbox: Sendable {
                         next.droppedSnapshots += Int64(count)
                     }
                     // Images go before metadata: this event's snapshot before any older event.
-                    if over > 0, snapshotFile != nil {
+                    if over > 0, ownSnapshot, snapshotFile != nil {
                         let before = size + snapshotSize
                         dropOwnSnapshot()
                         over -= before - size
@@ -312,8 +346,9 @@ public final class SinkOutbox: Sendable {
                 }
                 let insert = try db.statement(
                     """
-                    INSERT INTO events(message, snapshot, clip_state, object_sinks, size, snapshot_size)
-                        VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT INTO events(
+                        message, snapshot, clip_state, object_sinks, size, snapshot_size, snapshot_pending)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
                 try insert.bind(text, at: 1)
                 try insert.bind(snapshotFile, at: 2)
@@ -321,6 +356,7 @@ public final class SinkOutbox: Sendable {
                 try insert.bind(JSONValue.array(objectSinks.map(JSONValue.string)).jsonText, at: 4)
                 try insert.bind(size, at: 5)
                 try insert.bind(snapshotSize, at: 6)
+                try insert.bind(snapshotPending ? Date().timeIntervalSince1970 : 0, at: 7)
                 _ = try insert.step()
                 let seq = try db.integer("SELECT last_insert_rowid()")!
                 let add = try db.statement("INSERT OR IGNORE INTO deliveries(seq, sink, part) VALUES (?, ?, ?)")
@@ -357,6 +393,9 @@ public final class SinkOutbox: Sendable {
     /// What a message says when its snapshot was dropped to keep the bound.
     static let droppedSnapshot = "dropped to keep the outbox within its bound"
 
+    /// What a message says when the process stopped before its pending snapshot was written.
+    static let stoppedSnapshot = "the runtime stopped while the snapshot was being written"
+
     /// Copies the WAL into the file and truncates the -wal file. A failed checkpoint loses nothing (the WAL stays
     /// valid, SQLite's own checkpoints continue): it is tried again later. Called under `lock`.
     private func checkpoint(_ db: SQLiteConnection) {
@@ -392,6 +431,69 @@ public final class SinkOutbox: Sendable {
         }
     }
 
+    /// Records the pending snapshot of event `sequence`: written to `file`, or failed with `error`. A written one
+    /// counts against the bound from now on; past the bound, older snapshots go first, then this one (counted as
+    /// dropped). A snapshot that failed or was dropped takes its snapshot deliveries with it, and the message says
+    /// why in `snapshot.error`; the event goes without a picture. Nothing happens when the event is gone or its
+    /// snapshot is not pending.
+    public func setSnapshot(sequence: Int64, file: String?, error: String?) throws(OutboxFileError) {
+        let written = file.map { (path: $0, size: Self.fileSize($0)) }
+        try withDatabase("recording a snapshot") { db in
+            let pending = try Self.count(
+                db, "SELECT count(*) FROM events WHERE seq = ? AND snapshot_pending != 0", sequence)
+            guard pending > 0 else { return }
+            var next = totals
+            var failure = written == nil ? (error ?? "the snapshot could not be written") : nil
+            try db.transaction {
+                if let written, let limitBytes {
+                    let own = try Self.count(db, "SELECT size FROM events WHERE seq = ?", sequence)
+                    // A snapshot that alone does not fit goes at once; others make room by taking older ones off.
+                    var over = own + written.size > limitBytes ? 1 : next.pendingBytes + written.size - limitBytes
+                    if over > 0, own + written.size <= limitBytes {
+                        let (freed, count) = try Self.dropOldestSnapshots(db, freeing: over)
+                        over -= freed
+                        next.pendingBytes -= freed
+                        next.droppedSnapshots += Int64(count)
+                    }
+                    if over > 0 {
+                        failure = Self.droppedSnapshot
+                        next.droppedSnapshots += 1
+                    }
+                }
+                if let failure {
+                    let update = try db.statement(
+                        """
+                        UPDATE events SET snapshot = NULL, snapshot_size = 0, snapshot_pending = 0,
+                            message = json_set(message, '$.snapshot', json_object('error', ?)) WHERE seq = ?
+                        """)
+                    try update.bind(failure, at: 1)
+                    try update.bind(sequence, at: 2)
+                    _ = try update.step()
+                    try Self.run(db, "DELETE FROM deliveries WHERE seq = ? AND part = 'snapshot'", sequence)
+                    if try Self.count(db, "SELECT count(*) FROM deliveries WHERE seq = ?", sequence) == 0 {
+                        // Only its snapshot was left to deliver: the event is done.
+                        next.pendingBytes -= try Self.count(db, "SELECT size FROM events WHERE seq = ?", sequence)
+                        next.pendingEvents -= 1
+                        try Self.run(db, "DELETE FROM events WHERE seq = ?", sequence)
+                        try Self.run(db, "DELETE FROM objects WHERE seq = ?", sequence)
+                    }
+                } else if let written {
+                    let update = try db.statement(
+                        "UPDATE events SET snapshot = ?, snapshot_size = ?, snapshot_pending = 0 WHERE seq = ?")
+                    try update.bind(written.path, at: 1)
+                    try update.bind(written.size, at: 2)
+                    try update.bind(sequence, at: 3)
+                    _ = try update.step()
+                    next.pendingBytes += written.size
+                }
+                if next.droppedSnapshots != totals.droppedSnapshots {
+                    try Self.setMeta(db, "dropped_snapshots", next.droppedSnapshots)
+                }
+            }
+            totals = next
+        }
+    }
+
     /// The next delivery of `sink` in order (the lowest sequence), or nil when it has none.
     public func head(of sink: String) throws(OutboxFileError) -> PendingDelivery? {
         try withDatabase("reading the outbox") { db in
@@ -414,7 +516,7 @@ public final class SinkOutbox: Sendable {
     public func event(_ sequence: Int64) throws(OutboxFileError) -> StoredEvent? {
         try withDatabase("reading the outbox") { db in
             let s = try db.statement(
-                "SELECT message, snapshot, clip, clip_state, object_sinks FROM events WHERE seq = ?")
+                "SELECT message, snapshot, clip, clip_state, object_sinks, snapshot_pending FROM events WHERE seq = ?")
             try s.bind(sequence, at: 1)
             guard try s.step() else { return nil }
             defer { s.reset() }
@@ -428,6 +530,7 @@ public final class SinkOutbox: Sendable {
                 sequence: sequence, message: JSONValue(parsing: s.text(0) ?? "{}") ?? .object([:]),
                 snapshotFile: s.text(1),
                 clipFile: s.text(2), clipState: StoredEvent.ClipState(rawValue: Int(s.int64(3))) ?? .none,
+                snapshotPendingSince: s.double(5) != 0 ? Date(timeIntervalSince1970: s.double(5)) : nil,
                 objectSinks: objectSinks)
         }
     }

@@ -323,10 +323,10 @@ final class AnalyticsRunner: @unchecked Sendable {
     ) {
         snapshots.submit(
             .emit(
-                EventSink.Envelope(
+                OutgoingEvent(
                     id: id, type: type, time: Date(timeIntervalSince1970: time), camera: cameraName,
-                    source: "analytics:\(node.name)", phase: phase),
-                payload: payload, snapshot: snapshot))
+                    source: "analytics:\(node.name)", phase: phase, payload: payload),
+                snapshot: snapshot))
     }
 
     /// Zones, lines with their counts, and every confirmed track's box and ID.

@@ -11,9 +11,13 @@ import VantageOutputs
 /// the JSON lines; the agent's pipeline for the instance under `vantage agent`). A rule may ask for a clip, cut from
 /// the camera's packet ring once the post-roll is recorded.
 ///
-/// An event is acknowledged to the application only after its snapshot was written and flushed and the outbox
-/// stored it, so an accepted event is not lost; a write that fails (disk full, folder gone) is refused with a
-/// message saying so.
+/// An event is acknowledged to the application only after the outbox stored it, so an accepted event is not lost; a
+/// write that fails (disk full, folder gone) is refused with a message saying so. A code node's snapshot is not on
+/// that path: the frame is copied into a buffer of a ``SnapshotWorker``, the event is stored with its snapshot
+/// pending (its file named already), the application is answered, and the worker encodes and writes the JPEG and
+/// tells the outbox, whose sinks wait for it meanwhile. When every buffer is taken (the worker is behind), the
+/// snapshot is encoded and written before the event is stored, as an analytics node's are: the publish is slower,
+/// but a code node's picture is never dropped.
 final class EventSink: @unchecked Sendable {
     // Unchecked: the mutable stored properties (a non-Sendable JPEG encoder among them) are only touched under
     // `lock`.
@@ -21,8 +25,9 @@ final class EventSink: @unchecked Sendable {
     private let lock = NSLock()
     private let encoder = JPEGEncoder(quality: 85)
     private var scratch: [UInt8] = []
-    private var jpeg: [UInt8] = []
     private var written: UInt64 = 0
+    /// Writes code nodes' snapshots after their events are stored; made at the first one.
+    private var worker: SnapshotWorker?
     private let snapshotsDirectory: URL
     private let clipsDirectory: URL
     /// Where events are recorded.
@@ -50,7 +55,24 @@ final class EventSink: @unchecked Sendable {
             clipsDirectory ?? snapshotsDirectory.deletingLastPathComponent().appendingPathComponent("clips")
     }
 
+    deinit {
+        // The snapshots still queued are written (their events wait for them in the outbox).
+        worker?.finish()
+    }
+
     var count: UInt64 { lock.withLock { written } }
+
+    /// Code nodes' snapshots encoded on the publish path because every buffer of the worker was taken.
+    var inlineSnapshots: UInt64 { lock.withLock { worker?.skippedPictures ?? 0 } }
+
+    /// Writes the snapshots queued so far; returns when they are written and their events told.
+    func finishSnapshots() {
+        let worker = lock.withLock {
+            defer { self.worker = nil }
+            return self.worker
+        }
+        worker?.finish()
+    }
 
     /// A snapshot to write with an event: a frame's pixels and the overlays to draw on a copy of them.
     struct Snapshot {
@@ -72,38 +94,48 @@ final class EventSink: @unchecked Sendable {
         }
     }
 
-    /// What an event is, besides its payload.
-    struct Envelope {
-        var id = UUID().uuidString.lowercased()
-        var type: String
-        var time = Date()
-        var camera: String?
-        /// `node:<code node>` or `analytics:<analytics node>`.
-        var source: String
-        var phase: String?
-    }
-
     /// Writes one event an application published. `payload` is the application's JSON object, kept as it is; its
-    /// `"type"` member, when it is text, is the event's type (`app` otherwise).
+    /// `"type"` member, when it is text, is the event's type (`app` otherwise). The snapshot's frame is copied before
+    /// this returns (the caller may reuse it at once) and written after the event is stored (see the type's comment).
     func write(application: String, node: String, payload: String, snapshot: Snapshot?) throws {
         let parsed = JSONValue(parsing: payload) ?? .object([:])
-        let type = parsed["type"]?.stringValue ?? "app"
-        try emit(
-            Envelope(type: type, camera: snapshot?.stream, source: "node:\(node)"), application: application,
-            payload: payload, parsed: parsed, snapshot: snapshot.map(SnapshotSource.frame))
+        var event = OutgoingEvent(
+            type: parsed["type"]?.stringValue ?? "app", camera: snapshot?.stream, source: "node:\(node)",
+            payload: parsed)
+        guard let snapshot else { return try emit(event, snapshot: nil) }
+        let worker = snapshotWorker()
+        guard let picture = worker.copy(snapshot.image, overlays: snapshot.overlays) else {
+            // Every buffer is taken: encode it here rather than lose the application's picture.
+            return try emit(event, snapshot: .frame(snapshot))
+        }
+        let file = snapshotURL(time: event.time, stream: snapshot.stream, id: event.id)
+        event.snapshotFile = file.path
+        event.snapshotPending = true
+        let recorded: EventPipeline.Recorded
+        do {
+            recorded = try record(event)
+        } catch {
+            worker.release(picture)
+            throw error
+        }
+        worker.submit(.write(picture, file: file, sequence: recorded.sequence))
+        scheduleClip(for: event, recorded: recorded)
     }
 
-    /// Records one event: its snapshot file first, then the event in the outbox.
-    func emit(
-        _ envelope: Envelope, application: String, payload: String, parsed: JSONValue? = nil, snapshot: SnapshotSource?
-    ) throws {
-        let snapshotPath = try snapshot.map { snapshot in
-            try lock.withLock { try writeSnapshot(snapshot, time: envelope.time, id: envelope.id) }
+    /// Records one event: its snapshot file first (encoded here when it is a frame), then the event in the outbox.
+    func emit(_ event: OutgoingEvent, snapshot: SnapshotSource?) throws {
+        var event = event
+        if let snapshot {
+            if event.camera == nil { event.camera = snapshot.stream }
+            event.snapshotFile = try lock.withLock {
+                try writeSnapshot(snapshot, time: event.time, id: event.id).path
+            }
         }
-        let event = OutgoingEvent(
-            id: envelope.id, type: envelope.type, time: envelope.time, camera: envelope.camera ?? snapshot?.stream,
-            source: envelope.source, phase: envelope.phase,
-            payload: parsed ?? JSONValue(parsing: payload) ?? .object([:]), snapshotFile: snapshotPath)
+        scheduleClip(for: event, recorded: try record(event))
+    }
+
+    /// Stores the event in the outbox (durably) and counts it.
+    private func record(_ event: OutgoingEvent) throws -> EventPipeline.Recorded {
         let recorded: EventPipeline.Recorded
         do {
             recorded = try recorder.record(event)
@@ -113,7 +145,20 @@ final class EventSink: @unchecked Sendable {
             throw RuntimeError("the event could not be stored: \(error)")
         }
         lock.withLock { written += 1 }
-        scheduleClip(for: event, recorded: recorded)
+        return recorded
+    }
+
+    /// The code nodes' snapshot worker, made at the first snapshot.
+    private func snapshotWorker() -> SnapshotWorker {
+        lock.withLock {
+            if let worker { return worker }
+            let logger = self.logger
+            let made = SnapshotWorker(recorder: recorder) { error in
+                logger.warning("the snapshot of an event could not be written", metadata: ["error": "\(error)"])
+            }
+            worker = made
+            return made
+        }
     }
 
     /// When a rule asked for a clip, cuts it once the post-roll is recorded and tells the outbox.
@@ -149,19 +194,6 @@ final class EventSink: @unchecked Sendable {
         thread.start()
     }
 
-    /// Draws the overlays on a copy of the frame and encodes it as JPEG into `jpeg`; answers a copy of the bytes.
-    /// Called under `lock`.
-    @discardableResult
-    private func encodeSnapshot(_ source: SnapshotSource) throws -> [UInt8] {
-        switch source {
-        case .jpeg(let bytes, _):
-            jpeg = bytes
-        case .frame(let snapshot):
-            jpeg = try Self.encode(snapshot, encoder: encoder, scratch: &scratch)
-        }
-        return jpeg
-    }
-
     /// Draws `snapshot`'s overlays on a copy of its frame (in `scratch`) and encodes the copy as JPEG.
     static func encode(_ snapshot: Snapshot, encoder: JPEGEncoder, scratch: inout [UInt8]) throws -> [UInt8] {
         let image = snapshot.image
@@ -178,14 +210,28 @@ final class EventSink: @unchecked Sendable {
         return out
     }
 
-    /// Encodes the snapshot and writes it as a JPEG (flushed to disk). Called under `lock`.
-    private func writeSnapshot(_ snapshot: SnapshotSource, time: Date, id: String) throws -> String {
-        try encodeSnapshot(snapshot)
-        let fm = FileManager.default
-        try fm.createDirectory(at: snapshotsDirectory, withIntermediateDirectories: true)
-        let stamp = Self.fileStamp(time)
-        let url = snapshotsDirectory.appendingPathComponent("\(stamp)-\(snapshot.stream)-\(id.prefix(8)).jpg")
+    /// Where the snapshot of event `id` goes: named before it is written, so that its event can name it.
+    private func snapshotURL(time: Date, stream: String, id: String) -> URL {
+        snapshotsDirectory.appendingPathComponent("\(Self.fileStamp(time))-\(stream)-\(id.prefix(8)).jpg")
+    }
+
+    /// Encodes the snapshot (a frame) and writes it as a JPEG, flushed to disk. Called under `lock`.
+    private func writeSnapshot(_ snapshot: SnapshotSource, time: Date, id: String) throws -> URL {
+        let jpeg: [UInt8]
+        switch snapshot {
+        case .jpeg(let bytes, _): jpeg = bytes
+        case .frame(let frame): jpeg = try Self.encode(frame, encoder: encoder, scratch: &scratch)
+        }
+        let url = snapshotURL(time: time, stream: snapshot.stream, id: id)
+        try Self.store(jpeg, at: url)
+        return url
+    }
+
+    /// Writes a JPEG to `url` (its folder made when needed) and flushes it to disk.
+    static func store(_ jpeg: [UInt8], at url: URL) throws {
         do {
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(jpeg).write(to: url, options: .atomic)
             if let h = FileHandle(forWritingAtPath: url.path) {
                 try? h.synchronize()
@@ -196,7 +242,6 @@ final class EventSink: @unchecked Sendable {
                 "cannot write the snapshot \(url.path): \(error.localizedDescription); free disk space or choose --snapshots DIR"
             )
         }
-        return url.path
     }
 
     private static func fileStamp(_ date: Date) -> String {

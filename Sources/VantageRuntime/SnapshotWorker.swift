@@ -1,23 +1,30 @@
 import Foundation
 import VantageCore
 import VantageMedia
+import VantageOutputs
 
-/// Encodes an analytics node's snapshots and records its events on a thread of its own, in the order the node made
-/// them, so that the node's frame loop never waits for a JPEG encoder or the disk (it used to encode every snapshot
-/// and best view itself, about 7 core-ms a frame in `make bench`).
+/// Encodes snapshots on a thread of its own, so that whoever made the event never waits for a JPEG encoder or the
+/// disk (about 7 core-ms for a 1080p frame). It has two jobs:
 ///
-/// The loop copies a frame it needs a picture of into one of a few buffers (allocated once, at the first snapshot)
-/// and hands over the copy with its overlays. When every buffer is taken — the worker is behind — the picture is
-/// skipped: an object's best view is not updated, an event goes without its snapshot (counted); the event itself is
-/// never dropped. Images go before metadata.
+/// - an analytics node's: encode its snapshots and best views and record its events, in the order the node made
+///   them, off the node's frame loop;
+/// - the code nodes' (one worker per ``EventSink``): encode the snapshot of an event already recorded with its
+///   snapshot pending, write it (flushed), and tell the recorder, which then lets the event's sinks deliver it.
+///
+/// The caller copies a frame it needs a picture of into one of a few buffers (allocated once, at the first picture,
+/// and grown only for a larger frame) and hands over the copy with its overlays. When every buffer is taken — the
+/// worker is behind — ``copy(_:overlays:)`` answers nil (counted) and the caller decides: the analytics node skips
+/// the picture (an object's best view is not updated, an event goes without its snapshot), an ``EventSink`` encodes a
+/// code node's snapshot itself. An event is never dropped. Images go before metadata.
 final class SnapshotWorker: @unchecked Sendable {
-    // Unchecked: `jobs`, `free`, `stopping` and `skipped` are touched only under `condition`; each buffer belongs to
-    // the loop (while it copies into it) or to the worker (from the job until it is encoded), never to both; the
-    // encoder, the scratch and `best` are the worker thread's alone.
+    // Unchecked: `jobs`, `free`, `buffers`, `stopping` and `skipped` are touched only under `condition`; each buffer
+    // belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded), never to
+    // both, and a job carries its buffer's address; the encoder, the scratch and `best` are the worker thread's alone.
 
     /// A copy of a frame waiting to be encoded.
     struct Picture {
         var buffer: Int
+        var base: UnsafeMutableRawPointer
         var width: Int
         var height: Int
         var stride: Int
@@ -35,16 +42,20 @@ final class SnapshotWorker: @unchecked Sendable {
     enum Job {
         /// Keep this picture as the track's best view.
         case capture(track: Int, Picture)
-        /// Encode the snapshot (if any) and record the event.
-        case emit(EventSink.Envelope, payload: JSONValue, snapshot: Snapshot?)
+        /// Encode the snapshot (if any) and record the event (an analytics node's).
+        case emit(OutgoingEvent, snapshot: Snapshot?)
         /// The track ended: forget its best view.
         case forget(track: Int)
+        /// Encode the picture into `file` (flushed), then tell the recorder that the snapshot of event `sequence`
+        /// (recorded with its snapshot pending; nil: routed to no sink) is written or failed.
+        case write(Picture, file: URL, sequence: Int64?)
     }
 
-    private let events: EventSink
-    private let application: String
+    /// Records the analytics node's events (nil for the code nodes' worker, which records none).
+    private let events: EventSink?
+    private let recorder: any EventRecorder
     private let stream: String
-    /// Called on the worker when an event could not be recorded.
+    /// Called on the worker when an event could not be recorded or its snapshot written.
     private let failed: @Sendable (any Error) -> Void
     /// Events recorded, and the last failure.
     private var recordedCount: UInt64 = 0
@@ -61,12 +72,25 @@ final class SnapshotWorker: @unchecked Sendable {
     private var best: [Int: [UInt8]] = [:]
     private static let bufferCount = 4
 
-    init(
+    /// An analytics node's worker: encodes the snapshots of the camera `stream` and records the events.
+    convenience init(
         events: EventSink, application: String, stream: String,
         failed: @escaping @Sendable (any Error) -> Void
     ) {
+        self.init(events: events, recorder: events.recorder, stream: stream, failed: failed)
+    }
+
+    /// The code nodes' worker: writes the snapshots of events `recorder` recorded with their snapshot pending.
+    convenience init(recorder: any EventRecorder, failed: @escaping @Sendable (any Error) -> Void) {
+        self.init(events: nil, recorder: recorder, stream: "code-nodes", failed: failed)
+    }
+
+    private init(
+        events: EventSink?, recorder: any EventRecorder, stream: String,
+        failed: @escaping @Sendable (any Error) -> Void
+    ) {
         self.events = events
-        self.application = application
+        self.recorder = recorder
         self.stream = stream
         self.failed = failed
         let thread = Thread { [self] in work() }
@@ -87,7 +111,7 @@ final class SnapshotWorker: @unchecked Sendable {
     /// Copies `image` into a free buffer for a job; nil (counted) when none is free.
     func copy(_ image: ImageBuffer, overlays: [Overlay]) -> Picture? {
         let bytes = image.stride * image.height
-        let index: Int? = condition.withLock {
+        let taken: (Int, UnsafeMutableRawPointer)? = condition.withLock {
             if buffers.isEmpty {
                 // Allocated once, at the first picture: the frame size is known only then.
                 buffers = (0..<Self.bufferCount).map { _ in
@@ -95,16 +119,27 @@ final class SnapshotWorker: @unchecked Sendable {
                 }
                 free = Array(buffers.indices)
             }
-            guard let index = free.popLast(), buffers[index].count >= bytes else {
+            guard let index = free.popLast() else {
                 skipped += 1
                 return nil
             }
-            return index
+            if buffers[index].count < bytes {
+                // A larger frame than before (code nodes see every camera): this buffer grows, once.
+                buffers[index].deallocate()
+                buffers[index] = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 64)
+            }
+            return (index, buffers[index].baseAddress!)
         }
-        guard let index else { return nil }
-        buffers[index].baseAddress!.copyMemory(from: image.base, byteCount: bytes)
+        guard let (index, base) = taken else { return nil }
+        base.copyMemory(from: image.base, byteCount: bytes)
         return Picture(
-            buffer: index, width: image.width, height: image.height, stride: image.stride, overlays: overlays)
+            buffer: index, base: base, width: image.width, height: image.height, stride: image.stride,
+            overlays: overlays)
+    }
+
+    /// Gives back the buffer of a picture that will not be submitted.
+    func release(_ picture: Picture) {
+        condition.withLock { free.append(picture.buffer) }
     }
 
     func submit(_ job: Job) {
@@ -114,7 +149,7 @@ final class SnapshotWorker: @unchecked Sendable {
         }
     }
 
-    /// Records what is queued and ends the worker; returns when it did.
+    /// Does what is queued and ends the worker; returns when it did.
     func finish() {
         condition.withLock {
             stopping = true
@@ -144,34 +179,49 @@ final class SnapshotWorker: @unchecked Sendable {
     private func run(_ job: Job) {
         switch job {
         case .capture(let track, let picture):
-            if let jpeg = encode(picture) { best[track] = jpeg }
+            if let jpeg = try? encode(picture) { best[track] = jpeg }
         case .forget(let track):
             best[track] = nil
-        case .emit(let envelope, let payload, let snapshot):
+        case .emit(let event, let snapshot):
             var jpeg: [UInt8]?
             switch snapshot {
-            case .picture(let picture)?: jpeg = encode(picture)
+            case .picture(let picture)?: jpeg = try? encode(picture)
             case .bestView(let track)?: jpeg = best[track]
             case nil: break
             }
             do {
-                try events.emit(
-                    envelope, application: application, payload: payload.jsonText, parsed: payload,
-                    snapshot: jpeg.map { .jpeg($0, stream: stream) })
+                guard let events else { preconditionFailure("an event to record on the code nodes' worker") }
+                try events.emit(event, snapshot: jpeg.map { .jpeg($0, stream: stream) })
                 condition.withLock { recordedCount += 1 }
             } catch {
                 condition.withLock { lastFailure = "\(error)" }
+                failed(error)
+            }
+        case .write(let picture, let file, let sequence):
+            var written: String?
+            var failure: String?
+            do {
+                try EventSink.store(try encode(picture), at: file)
+                written = file.path
+            } catch {
+                failure = "\(error)"
+                failed(error)
+            }
+            guard let sequence else { return }
+            do {
+                try recorder.snapshotFinished(sequence: sequence, file: written, error: failure)
+            } catch {
                 failed(error)
             }
         }
     }
 
     /// Encodes a picture and gives its buffer back.
-    private func encode(_ picture: Picture) -> [UInt8]? {
-        let base = buffers[picture.buffer].baseAddress!
+    private func encode(_ picture: Picture) throws -> [UInt8] {
         defer { condition.withLock { free.append(picture.buffer) } }
-        let image = ImageBuffer(base: base, width: picture.width, height: picture.height, stride: picture.stride)
-        return try? EventSink.encode(
+        let image = ImageBuffer(
+            base: picture.base, width: picture.width, height: picture.height, stride: picture.stride)
+        return try EventSink.encode(
             EventSink.Snapshot(image: image, overlays: picture.overlays, stream: stream), encoder: encoder,
             scratch: &scratch)
     }
