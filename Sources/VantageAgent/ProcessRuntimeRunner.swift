@@ -109,6 +109,8 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         var stderrTail: [String] = []
         /// The first line of a Swift crash report on standard error.
         var crashLine: String?
+        /// Signalled when the current worker's standard error reached its end (the crash report is all read).
+        var stderrEnded = DispatchSemaphore(value: 0)
     }
 
     private let state = Mutex(State())
@@ -214,6 +216,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 state.startWaiter = continuation
                 state.stderrTail = []
                 state.crashLine = nil
+                state.stderrEnded = DispatchSemaphore(value: 0)
             }
             do {
                 try Spawner.shared.run(process)
@@ -323,7 +326,9 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     /// The worker's standard error: a crash report, a library's message. Logged as warnings (at most 200 lines a
     /// start, so a worker cannot flood the log) and kept (the last 20) for the crash message.
     private func readErrors(_ handle: FileHandle) {
+        let ended = state.withLock { $0.stderrEnded }
         let thread = Thread { [self] in
+            defer { ended.signal() }
             let reader = LineReader(fd: handle.fileDescriptor, maxLine: 1 << 20)
             var logged = 0
             while let line = try? reader.next() {
@@ -348,8 +353,9 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     /// The worker process ended. Expected when stopping; while starting, the start fails with the reason; once
     /// running, a crash: counted, logged, reported, and followed by restarts with a growing pause.
     private func workerEnded(reason: String) {
-        // Let the stderr reader take the crash report first.
-        Thread.sleep(forTimeInterval: 0.1)
+        // Let the stderr reader take the crash report first: it ends with the worker's standard error, unless a
+        // child of the worker still holds it open.
+        _ = state.withLock { $0.stderrEnded }.wait(timeout: .now() + .seconds(1))
         let (stopping, wasRunning, waiter, tail) = state.withLock { state in
             defer {
                 state.startWaiter = nil

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import VantageApp
+import VantageCore
 import VantageInference
 import VantageMedia
 import VantageProtocol
@@ -242,13 +243,24 @@ final class AppHost: @unchecked Sendable {
         counters.withLock {
             $0.pid = Self.programPID(of: process); $0.phase = .starting
         }
-        // Serve the connection on a thread of its own: its reads block.
-        let ended: Bool = await withCheckedContinuation { continuation in
-            let thread = Thread { [self] in
-                continuation.resume(returning: serve(listener: listener, process: process))
+        // Serve the connection on a thread of its own: its reads block. Its inference requests run meanwhile as child
+        // tasks here (several at once, answered as each is done), and all have ended before the outcome is decided.
+        let (inferences, submit) = AsyncStream.makeStream(of: InferenceJob.self)
+        let ended = await withDiscardingTaskGroup(returning: Bool.self) { group in
+            group.addTask {
+                await withDiscardingTaskGroup { jobs in
+                    for await job in inferences { jobs.addTask(operation: job) }
+                }
             }
-            thread.name = "app \(node.name)"
-            thread.start()
+            let ended: Bool = await withCheckedContinuation { continuation in
+                let thread = Thread { [self] in
+                    continuation.resume(returning: serve(listener: listener, process: process, inferences: submit))
+                }
+                thread.name = "app \(node.name)"
+                thread.start()
+            }
+            submit.finish()
+            return ended
         }
         // Give the process a moment to exit by itself, then make sure it is gone.
         if await !process.waitForExit(upTo: .seconds(ended ? 10 : 2)) {
@@ -383,7 +395,12 @@ final class AppHost: @unchecked Sendable {
     private let held = Mutex(Held(lastSequence: []))
 
     /// Serves one connection until it closes. Returns true when the application was told the sources ended.
-    private func serve(listener: MessageListener, process: ChildProcess) -> Bool {
+    /// One inference request of a connection, run as a child task of `runOnce`.
+    typealias InferenceJob = @Sendable () async -> Void
+
+    private func serve(
+        listener: MessageListener, process: ChildProcess, inferences: AsyncStream<InferenceJob>.Continuation
+    ) -> Bool {
         // Accept, giving up if the process dies or takes too long.
         let deadline = ContinuousClock.now + configuration.appConnectTimeout
         var accepted: MessageChannel?
@@ -460,7 +477,8 @@ final class AppHost: @unchecked Sendable {
                     continue
                 }
                 try handle(
-                    request, requestId: header.requestId, channel: channel, writer: &writer, getQueue: getQueue)
+                    request, requestId: header.requestId, channel: channel, writer: &writer, getQueue: getQueue,
+                    inferences: inferences)
             }
         } catch {
             if !stopping.load(ordering: .relaxed) && !endSent.load(ordering: .relaxed) {
@@ -504,7 +522,7 @@ final class AppHost: @unchecked Sendable {
 
     private func handle(
         _ request: AppRequest, requestId: UInt32, channel: MessageChannel, writer: inout WireWriter,
-        getQueue: GetQueue
+        getQueue: GetQueue, inferences: AsyncStream<InferenceJob>.Continuation
     ) throws {
         switch request {
         case .get(let get):
@@ -522,7 +540,7 @@ final class AppHost: @unchecked Sendable {
         case .put(let put):
             try handlePut(put, requestId: requestId, channel: channel)
         case .infer(let infer):
-            try handleInfer(infer, requestId: requestId, channel: channel)
+            try handleInfer(infer, requestId: requestId, channel: channel, inferences: inferences)
         case .event(let event):
             do {
                 try handleEvent(event)
@@ -617,7 +635,10 @@ final class AppHost: @unchecked Sendable {
         }
     }
 
-    private func handleInfer(_ infer: AppInferRequest, requestId: UInt32, channel: MessageChannel) throws {
+    private func handleInfer(
+        _ infer: AppInferRequest, requestId: UInt32, channel: MessageChannel,
+        inferences: AsyncStream<InferenceJob>.Continuation
+    ) throws {
         let model = infer.model
         let wants = infer.wants
         switch infer.input {
@@ -627,7 +648,7 @@ final class AppHost: @unchecked Sendable {
             }
             let camera = cameras[frame.camera]
             camera.retain(slot: frame.info.slot)  // kept until inference is done, even if the app moves on
-            Task { [self] in
+            inferences.yield { [self] in
                 defer { camera.release(slot: frame.info.slot) }
                 await reply(requestId: requestId, channel: channel) { w in
                     try await models.inferFrame(model, camera: camera, slot: frame.info.slot, wants: wants, into: &w)
@@ -646,7 +667,7 @@ final class AppHost: @unchecked Sendable {
             }
             // The decoder checked every slot and byte count against the arena: each tensor lies inside it.
             let arena = tensorArena
-            Task { [self] in
+            inferences.yield { [self, elements] in
                 await reply(requestId: requestId, channel: channel) { w in
                     let inputs = zip(tensors, elements).map { tensor, element in
                         TensorInput(
