@@ -123,6 +123,8 @@ public final class EventPipeline: EventRecorder {
     private let builtIn: [String]
     private let logger: Logger
     private let wakeups: [String: Wakeup]
+    /// Marks each delivery attempt's outcome (done, refused, failed, waiting), for `drain`.
+    private let progress = Progress()
     private let workers = Mutex<[Task<Void, Never>]>([])
     /// Where the delivery workers' writes to the outbox run (each commits with an fsync): off the cooperative pool,
     /// whose few threads the runtime's other tasks need.
@@ -194,10 +196,12 @@ public final class EventPipeline: EventRecorder {
     public func drain(_ sink: String, timeout: Duration) async {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
+            let seen = progress.generation
             // A sink that keeps failing (an unwritable events file) is not waited for.
             guard let head = try? outbox.head(of: sink), head.attempts < 3 else { return }
             wakeups[sink]?.signal()
-            try? await Task.sleep(for: .milliseconds(20))
+            // Woken by the next delivery attempt's outcome, not polled.
+            await progress.wait(after: seen, upTo: deadline - ContinuousClock.now)
         }
     }
 
@@ -411,6 +415,7 @@ public final class EventPipeline: EventRecorder {
                 logger.error("the outbox cannot be written", metadata: ["error": "\(error)"])
                 await wakeup.wait(seconds: 5)
             }
+            progress.advance()
         }
     }
 
@@ -535,6 +540,35 @@ extension OutputsConfiguration.PayloadCondition {
             default: return a >= b
             }
         }
+    }
+}
+
+/// A count of events (here: delivery attempts ended) that tasks wait on: `wait(after:upTo:)` returns once the count
+/// passed what the waiter saw, or at its time limit.
+final class Progress: Sendable {
+    private let state = Mutex<(generation: Int, waiters: [AsyncLatch])>((0, []))
+
+    var generation: Int { state.withLock { $0.generation } }
+
+    func advance() {
+        let waiters = state.withLock { s -> [AsyncLatch] in
+            s.generation += 1
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.set() }
+    }
+
+    /// Waits until the count differs from `seen`, or `limit` passed.
+    func wait(after seen: Int, upTo limit: Duration) async {
+        guard limit > .zero else { return }
+        let latch = AsyncLatch()
+        let passed = state.withLock { s -> Bool in
+            if s.generation != seen { return true }
+            s.waiters.append(latch)
+            return false
+        }
+        if !passed { _ = await latch.wait(upTo: limit) }
     }
 }
 

@@ -143,7 +143,11 @@ extension Runtime {
                     }
                     runEnd.finished()
                 },
-                stop: { [hosts] in for host in hosts { host.stop() } }))
+                stop: { [hosts] in for host in hosts { host.stop() } },
+                then: { [events] in
+                    // The snapshots of their last events are written before the pipeline's final writes.
+                    await onDedicatedThread(named: "vantage.snapshots") { events.finishSnapshots() }
+                }))
         parts.append(
             RuntimePart(
                 "analytics",
