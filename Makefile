@@ -8,13 +8,14 @@ API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test test-python bench fuzz lint format clean help
+.PHONY: all setup build release demo test test-python package package-test bench fuzz lint format clean help
 
 all: build
 
 help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
+	@echo "make package  build the release .deb and .tar.gz into .build/package (see docs/install.md)"
 	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
 	@echo "make fuzz   fuzz the app protocol, manifest, overrides and outputs parsers with libFuzzer, FUZZ_SECONDS (60) each"
 	@echo "make lint   check formatting (swift format)"
@@ -43,8 +44,17 @@ demo: build
 test: build
 	$(SWIFT) build --build-tests
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
+	scripts/package-test
 	@scripts/postgres start >/dev/null
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) $(SWIFT) test --skip-build --no-parallel
+
+# The release package: vantage_VERSION_ARCH.deb and .tar.gz in .build/package (scripts/package, docs/install.md).
+package: setup
+	scripts/package
+
+# Only the package's test (make test runs it too): the debug build packaged, installed in a fresh Debian 12 root.
+package-test: build
+	scripts/package-test
 
 test-python: setup
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
