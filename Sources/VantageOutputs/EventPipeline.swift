@@ -125,7 +125,12 @@ public final class EventPipeline: EventRecorder {
     private let wakeups: [String: Wakeup]
     /// Marks each delivery attempt's outcome (done, refused, failed, waiting), for `drain`.
     private let progress = Progress()
+    /// The workers `start()` started (the agent's pipelines, which come and go with instances).
     private let workers = Mutex<[Task<Void, Never>]>([])
+    /// Set by `stop()`: the workers end (`run()` returns).
+    private let stopping = Atomic<Bool>(false)
+    /// Set when a `run()` in progress has returned; nil while none runs.
+    private let running = Mutex<AsyncLatch?>(nil)
     /// Where the delivery workers' writes to the outbox run (each commits with an fsync): off the cooperative pool,
     /// whose few threads the runtime's other tasks need.
     private let io = BlockingQueue(label: "vantage.outbox")
@@ -205,7 +210,20 @@ public final class EventPipeline: EventRecorder {
         }
     }
 
-    /// Starts one delivery worker per sink.
+    /// Delivers: one worker per sink, as child tasks, until `stop()` (or cancellation). The structured way to run a
+    /// pipeline, for a part of a service group (`vantage run`'s runtime); `start()` runs the same workers as tasks of
+    /// their own.
+    public func run() async {
+        let finished = AsyncLatch()
+        running.withLock { $0 = finished }
+        defer { finished.set() }
+        await withDiscardingTaskGroup { group in
+            for name in sinks.keys.sorted() { group.addTask { await self.run(sink: name) } }
+        }
+    }
+
+    /// Starts one delivery worker per sink, each a task of its own: for a pipeline whose life is not a task's (the
+    /// agent's, opened and released with instances). `stop()` ends them.
     public func start() {
         workers.withLock { tasks in
             for name in sinks.keys.sorted() {
@@ -220,6 +238,7 @@ public final class EventPipeline: EventRecorder {
             defer { t = [] }
             return t
         }
+        stopping.store(true, ordering: .relaxed)
         for t in tasks { t.cancel() }
         for w in wakeups.values { w.signal() }
         // Closing the sinks ends a delivery still waiting for its acknowledgement; it stays in the outbox.
@@ -231,6 +250,7 @@ public final class EventPipeline: EventRecorder {
             }
         }
         for t in tasks { await t.value }
+        await running.withLock { $0 }?.wait()
     }
 
     /// What one event turned into: its place in the outbox and whether a clip was asked for.
@@ -355,7 +375,7 @@ public final class EventPipeline: EventRecorder {
     private func run(sink name: String) async {
         guard let sink = sinks[name], let wakeup = wakeups[name] else { return }
         var loggedError: String?
-        while !Task.isCancelled {
+        while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
             let next: PendingDelivery?
             do {
                 next = try outbox.head(of: name)

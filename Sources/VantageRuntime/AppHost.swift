@@ -758,9 +758,11 @@ final class AppHost: @unchecked Sendable {
         var waiting: [(GetRequest, UInt64)] = []  // with its deadline (monotonic ns, 0 = none)
         let hangNanos = UInt64(configuration.appHangTimeout.seconds * 1e9)
         while !queue.isClosed && !stopping.load(ordering: .relaxed) {
-            if waiting.isEmpty && !sourcesEnded
-                && monotonicNanos() &- lastMessage.load(ordering: .relaxed) > hangNanos
-            {
+            // The last message's time is read before the clock: read after, a message arriving in between would be
+            // later than "now", and the unsigned difference would wrap into a hang (it killed healthy apps under load).
+            let last = lastMessage.load(ordering: .relaxed)
+            let now = monotonicNanos()
+            if waiting.isEmpty && !sourcesEnded && now > last && now - last > hangNanos {
                 let reason = "not responding: no request for \(configuration.appHangTimeout)"
                 counters.withLock { $0.stopNote = reason }
                 logger.warning(

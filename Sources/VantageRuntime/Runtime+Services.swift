@@ -56,6 +56,24 @@ struct RuntimePart: Service, CustomStringConvertible {
     }
 }
 
+/// The runtime's own event pipeline (`vantage run`): its sinks' workers run as child tasks; stopped last, once nothing
+/// records events any more, it first writes what was published to the events file (up to 30 s).
+struct EventPipelineService: Service, CustomStringConvertible {
+    let pipeline: EventPipeline
+    var description: String { "event pipeline" }
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await pipeline.run() }
+            // Until the group stops this part; a cancelled run (no graceful stop) does not wait for the events file.
+            if (try? await gracefulShutdown()) != nil {
+                await pipeline.drain(EventsFileSink.name, timeout: .seconds(30))
+            }
+            await pipeline.stop()
+        }
+    }
+}
+
 /// The live view's HTTP server: viewers' live streams end first, so that the server's graceful shutdown does not wait
 /// for them.
 struct LiveViewService: Service, CustomStringConvertible {
@@ -115,15 +133,12 @@ extension Runtime {
         let warmedUp = AsyncLatch()
         let tensors = hosts.contains { $0.isPython }
         var parts: [RuntimePart] = []
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let pipeline {
-            parts.append(
-                RuntimePart(
-                    "event pipeline", work: { pipeline.start() },
-                    then: {
-                        // Stopped last: nothing records events any more. What was published reaches the events file.
-                        await pipeline.drain(EventsFileSink.name, timeout: .seconds(30))
-                        await pipeline.stop()
-                    }))
+            services.append(
+                .init(
+                    service: EventPipelineService(pipeline: pipeline),
+                    failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         // Code nodes start while the models warm up (a Python application imports its packages meanwhile); their
         // first frames come when the cameras start, after the warm-up.
@@ -173,7 +188,7 @@ extension Runtime {
                     startCameras()
                     runEnd.finished()
                 }, stop: { [self] in stopCameras() }))
-        var services = parts.map { part in
+        services += parts.map { part in
             ServiceGroupConfiguration.ServiceConfiguration(
                 service: part, failureTerminationBehavior: .gracefullyShutdownGroup)
         }
