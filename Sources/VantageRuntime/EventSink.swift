@@ -176,10 +176,9 @@ final class EventSink: @unchecked Sendable {
         let to = event.time.addingTimeInterval(clipPostRoll)
         let logger = self.logger
         let directory = clipsDirectory
-        let postRoll = clipPostRoll
-        // Cutting waits for the post-roll and writes a file: blocking work, on a thread of its own (clips are rare).
+        // Cutting waits for the post-roll (the clip writer waits, woken by the camera's frames) and writes a file:
+        // blocking work, on a thread of its own (clips are rare).
         let thread = Thread {
-            Thread.sleep(forTimeInterval: postRoll + 0.5)
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 try clipWriter(camera, from, to, file)

@@ -235,7 +235,7 @@ public final class Runtime: Service, Sendable {
             clipWriter: { name, from, to, file in
                 guard let camera = clipCameras[name] else { throw RuntimeError("no camera named \(name)") }
                 // The post-roll may still be on its way (a file read faster than real time is ahead, a camera behind).
-                camera.waitForPackets(through: to, upTo: .seconds(10))
+                camera.waitForPackets(through: to, upTo: .seconds(max(0, to.timeIntervalSinceNow) + 10))
                 _ = try camera.writeClip(from: from, to: to, into: file)
             }, logger: logger)
         var runners: [AnalyticsRunner] = []
