@@ -57,7 +57,7 @@ public final class InstanceEvents: Sendable {
         where file.hasSuffix(".sqlite") {
             let path = folder.appending(path: file).path
             do {
-                sum = sum + (try OutboxCounters.reading(outboxAt: path))
+                sum = sum + (try SinkOutbox.counters(ofFileAt: path))
             } catch {
                 // Deleted since it was listed: its instance retired meanwhile.
                 if !FileManager.default.fileExists(atPath: path) { continue }

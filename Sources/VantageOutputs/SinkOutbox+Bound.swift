@@ -69,6 +69,50 @@ extension SinkOutbox {
         return (freed, count)
     }
 
+    /// The counters an outbox file keeps (``counters``), read over `db`: the outbox's own connection when it opens,
+    /// or a read-only one (``counters(ofFileAt:)``). A file its outbox is still creating has no tables yet and counts
+    /// nothing; one made before the outbox was bounded lacks the sizes and counts them as 0.
+    static func readCounters(_ db: SQLiteConnection) throws(SQLiteError) -> OutboxCounters {
+        var tables: Set<String> = []
+        let list = try db.statement("SELECT name FROM sqlite_master WHERE type = 'table'")
+        while try list.step() { tables.insert(list.text(0) ?? "") }
+        list.reset()
+        var counters = OutboxCounters()
+        guard tables.contains("events") else { return counters }
+        var columns: Set<String> = []
+        let info = try db.statement("PRAGMA table_info(events)")
+        while try info.step() { columns.insert(info.text(1) ?? "") }
+        info.reset()
+        let sums = try db.statement(
+            columns.contains("size")
+                ? "SELECT COUNT(*), COALESCE(SUM(size + snapshot_size), 0) FROM events"
+                : "SELECT COUNT(*), 0 FROM events")
+        _ = try sums.step()
+        counters.pendingEvents = Int(sums.int64(0))
+        counters.pendingBytes = sums.int64(1)
+        sums.reset()
+        if tables.contains("meta") {
+            counters.droppedEvents = try meta(db, "dropped_events")
+            counters.droppedSnapshots = try meta(db, "dropped_snapshots")
+        }
+        if tables.contains("sqlite_sequence") {
+            counters.recordedEvents = try db.integer("SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+        }
+        return counters
+    }
+
+    /// The counters of the outbox file at `path`, read over a read-only connection that changes nothing in it (one
+    /// read transaction: the figures of one moment, whatever its writer does meanwhile). Opening it as a
+    /// ``SinkOutbox`` would not do while a runtime records into it: opening recovers the file, marking failed the
+    /// clips and snapshots that are still being written.
+    /// - Throws: ``SQLiteError``: the file is missing (`cannotOpen`), damaged, or held by a writer for too long.
+    package static func counters(ofFileAt path: String) throws(SQLiteError) -> OutboxCounters {
+        let db = try SQLiteConnection(path: path, readOnly: true)
+        try db.execute("BEGIN")
+        defer { try? db.execute("COMMIT") }
+        return try readCounters(db)
+    }
+
     static func meta(_ db: SQLiteConnection, _ key: String) throws(SQLiteError) -> Int64 {
         let s = try db.statement("SELECT value FROM meta WHERE key = ?")
         defer { s.reset() }

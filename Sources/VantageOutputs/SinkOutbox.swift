@@ -211,17 +211,7 @@ public final class SinkOutbox: Sendable {
                 """)
             // After the schema, so that the tables exist whatever the cap (SQLite keeps it at least the file's size).
             if let maxPageCount { try db.execute("PRAGMA max_page_count = \(maxPageCount)") }
-            var counters = OutboxCounters()
-            let sums = try db.statement(
-                "SELECT COUNT(*), COALESCE(SUM(size + snapshot_size), 0) FROM events")
-            _ = try sums.step()
-            counters.pendingEvents = Int(sums.int64(0))
-            counters.pendingBytes = sums.int64(1)
-            sums.reset()
-            counters.droppedEvents = try Self.meta(db, "dropped_events")
-            counters.droppedSnapshots = try Self.meta(db, "dropped_snapshots")
-            counters.recordedEvents = try db.integer("SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
-            totals = counters
+            totals = try Self.readCounters(db)
         } catch {
             throw OutboxFileError(path: path, "opening the outbox: \(OutboxFileError.advice(error))")
         }
