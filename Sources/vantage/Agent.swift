@@ -5,20 +5,37 @@ import ServiceLifecycle
 import VantageAgent
 import VantageListeners
 
-/// `vantage agent`: the appliance daemon.
-struct AgentCommand: AsyncParsableCommand {
+/// `vantage agent`: the appliance daemon (`run`, the default, so `vantage agent --data …` runs it) and `enroll`.
+struct AgentCommandGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Run this machine as a Vantage appliance managed by a Vantage server.",
         discussion: """
-            The first start enrolls the device: it makes a private key (kept in DIR/identity, never sent), checks \\
-            that the server is the one the device was created on (--ca-hash, printed by `vantage devices create`), \\
-            and exchanges the one-time provisioning token for the device's certificate. From then on the agent \\
-            talks to the server over mutual TLS with that certificate; later starts need only --data.
+            `vantage agent enroll` enrolls the machine and sets up its service; `vantage agent` (`vantage agent \
+            run`) is the daemon itself. `vantage agent run --help` lists the daemon's flags.
 
-            The agent runs the application instances the server deploys to the device, with the same runtime as \\
-            `vantage run`; a new version that does not infer frames, or crashes, is rolled back. Events wait in an \\
-            on-disk outbox until the server has them, so an outage delays them without losing them. Heartbeats \\
+              sudo vantage agent enroll --server https://vantage.example:8443 --token vd_… --ca-hash sha256:…
+              vantage agent --data /var/lib/vantage/agent
+            """,
+        subcommands: [AgentCommand.self, AgentEnroll.self],
+        defaultSubcommand: AgentCommand.self)
+}
+
+/// `vantage agent run`: the appliance daemon.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent (the default; it enrolls at its first start when given a token).",
+        discussion: """
+            The first start enrolls the device (or `vantage agent enroll` did): it makes a private key (kept in \
+            DIR/identity, never sent), checks that the server is the one the device was created on (--ca-hash, \
+            printed by `vantage devices create`), and exchanges the one-time provisioning token for the device's \
+            certificate. From then on the agent talks to the server over mutual TLS with that certificate; later \
+            starts need only --data.
+
+            The agent runs the application instances the server deploys to the device, with the same runtime as \
+            `vantage run`; a new version that does not infer frames, or crashes, is rolled back. Events wait in an \
+            on-disk outbox until the server has them, so an outage delays them without losing them. Heartbeats \
             carry CPU, memory, disk, per-camera and per-instance figures.
 
               vantage agent --server https://vantage.example:8443 --token vd_… --ca-hash sha256:…
@@ -185,7 +202,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         guard let identity = try DeviceIdentity.load(from: folder) else {
             throw AgentError(
-                "this device has not enrolled yet (no identity in \(folder.path)): run vantage agent --server https://HOST:8443 --token vd_… --ca-hash sha256:… (vantage devices create prints the command)"
+                "this device has not enrolled yet (no identity in \(folder.path)): run vantage agent enroll --data \(configuration.dataDirectory.path) --server https://HOST:8443 --token vd_… --ca-hash sha256:… (vantage devices create prints the token and hash)"
             )
         }
         return identity

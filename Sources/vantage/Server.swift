@@ -16,15 +16,17 @@ struct Server: AsyncParsableCommand {
         discussion: """
             With no flags, everything is kept under ./vantage-data/ (a SQLite database, the artifact folder and the
             key that encrypts camera credentials) and the server listens on 127.0.0.1:8090. At the first start it
-            prints an admin API token once; `vantage server init-admin` sets a console password.
+            prints an admin API token once; `vantage server init-admin` sets a console password. `vantage server
+            init` does that first step before the first start instead (and sets up the packaged service).
 
+              sudo vantage server init
               vantage server
               vantage server --listen 0.0.0.0:8090 --database-url postgres://vantage:PASSWORD@db:5432/vantage
 
             Several replicas may share one PostgreSQL database (and one data folder, or --secret-key-file and a
             shared artifact folder). The API is described at /openapi.json.
             """,
-        subcommands: [Serve.self, InitAdmin.self, OpenAPI.self],
+        subcommands: [Serve.self, Init.self, InitAdmin.self, OpenAPI.self],
         defaultSubcommand: Serve.self)
 
     struct Options: ParsableArguments {

@@ -12,7 +12,7 @@ struct Vantage: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Run.self, App.self, Server.self, AgentCommand.self, AgentRuntimeCommand.self, Login.self, Logout.self,
+            Run.self, App.self, Server.self, AgentCommandGroup.self, AgentRuntimeCommand.self, Login.self, Logout.self,
             Devices.self, Cameras.self,
             Models.self,
             Packages.self, Instances.self, Events.self,
