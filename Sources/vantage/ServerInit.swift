@@ -193,7 +193,8 @@ extension Server {
                     printNow("start the server with: systemctl enable --now \(setup.unit)")
                 }
             } else {
-                let environment = url == nil ? "" : "VANTAGE_DATABASE_URL=… (the URL given) "
+                let environment =
+                    url == nil ? "" : "VANTAGE_DATABASE_URL=… (\(configPath.map { "from " + $0 } ?? "the URL given")) "
                 printNow("a console password: \(environment)\(initAdmin)")
                 let command = (["vantage", "server", "serve", "--data", dataPath] + flags).joined(separator: " ")
                 printNow("start the server with: \(environment)\(command)")

@@ -151,8 +151,9 @@ struct EnvironmentFile {
         return access(folder.isEmpty ? "." : folder, W_OK) == 0
     }
 
-    /// Writes the file atomically (a new file beside it, renamed over it), with the old file's owner and mode, or
-    /// 0640 and, as root, root:vantage for a new one (what the package's postinst gives its `.env` files).
+    /// Writes the file atomically (a new file beside it, renamed over it), with the old file's owner and mode (less
+    /// any access for others), or 0640 and, as root, root:vantage for a new one (what the package's postinst gives
+    /// its `.env` files).
     func write() throws {
         let manager = FileManager.default
         let url = URL(filePath: path)
@@ -160,7 +161,8 @@ struct EnvironmentFile {
         var owner: (uid: uid_t, gid: gid_t)? = geteuid() == 0 ? (0, getgrnam("vantage")?.pointee.gr_gid ?? 0) : nil
         var status = stat()
         if existed, stat(path, &status) == 0 {
-            mode = status.st_mode & 0o7777
+            // Never readable by others, whatever it was: it may hold a database password now.
+            mode = status.st_mode & 0o7770
             owner = (status.st_uid, status.st_gid)
         }
         let staged = url.deletingLastPathComponent().appending(path: ".\(url.lastPathComponent).\(getpid()).new")
