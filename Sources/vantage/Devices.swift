@@ -101,9 +101,10 @@ struct Devices: AsyncParsableCommand {
         let expiry = ISO8601DateFormatter().string(from: created.tokenExpiresAt)
         print("provisioning token (shown only this once; single use, valid until \(expiry)):")
         print("  \(created.provisioningToken)")
-        print("on the device, enroll and start with (HOST: where it reaches this server's device endpoint):")
+        print("on the device, enroll and start with (HOST: where it reaches this server's device endpoint; sudo where")
+        print("the vantage package is installed):")
         print(
-            "  vantage agent --server https://HOST:8443 --token \(created.provisioningToken) --ca-hash \(created.caFingerprint)"
+            "  vantage agent enroll --server https://HOST:8443 --token \(created.provisioningToken) --ca-hash \(created.caFingerprint)"
         )
     }
 

@@ -65,4 +65,49 @@ struct ServerInitCommandTests {
             _ = try await ServerClient(baseURL: base, token: token + "x").listDevices()
         }
     }
+
+    @Test(
+        "init with PostgreSQL: the URL, given in the environment, goes to the settings file and nowhere else; the server started with that file answers the token",
+        .enabled(if: PostgresTestDatabase.baseURL != nil, Comment(rawValue: PostgresTestDatabase.skipReason)))
+    func initWithPostgres() async throws {
+        try await PostgresTestDatabase.withFresh { url in
+            let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-init-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let data = folder.appending(path: "server-data")
+            let settings = folder.appending(path: "server.env")
+            try FileManager.default.copyItem(
+                at: SourceTree.root.appending(path: "packaging/server.env"), to: settings)
+            let apiPort = try closedPort()
+            let binary = try ServerProcess.binary().path
+            let password = try #require(URLComponents(string: url)?.password)
+
+            let first = try await TestProcess.runSeparately(
+                [
+                    binary, "server", "init", "--data", data.path, "--config", settings.path, "--no-start", "--listen",
+                    "127.0.0.1:\(apiPort)", "--device-listen", "off",
+                ], environment: ["VANTAGE_DATABASE_URL": url])
+            try #require(first.status == 0, "\(first.stdout)\(first.stderr)")
+            // The test role's password is "vantage", a word the output has anyway: look for it as the URL holds it.
+            #expect(!(first.stdout + first.stderr).contains(":\(password)@"), "the password is never printed")
+            let token = try #require(first.stdout.firstMatch(of: /\n  (vt_[A-Za-z0-9_-]+)\n/).map { String($0.1) })
+            let written = try String(contentsOf: settings, encoding: .utf8)
+            #expect(EnvironmentValue.read("VANTAGE_DATABASE_URL", in: written) == url)
+            let args = try #require(EnvironmentValue.read("VANTAGE_SERVER_ARGS", in: written))
+            #expect(!args.contains(":\(password)@") && !args.contains("postgres"), "no database on the command line")
+            let mode = try FileManager.default.attributesOfItem(atPath: settings.path)[.posixPermissions] as? Int
+            #expect(mode.map { $0 & 0o007 } == 0, "a file with a password is not readable by others")
+            #expect(!FileManager.default.fileExists(atPath: data.appending(path: "vantage.sqlite").path))
+
+            // The server as the unit starts it: the settings file as its environment.
+            let server = try ServerProcess(
+                ServerProcess.binary(),
+                ["server", "serve", "--data", data.path] + args.split(separator: " ").map(String.init),
+                name: "server", environment: ["VANTAGE_DATABASE_URL": url])
+            defer { server.stop() }
+            let base = try await server.waitUntilListening()
+            #expect(server.output.contains("PostgreSQL") && server.adminToken == nil, "\(server.output)")
+            #expect(try await ServerClient(baseURL: base, token: token).listDevices().isEmpty)
+        }
+    }
 }
