@@ -202,14 +202,20 @@ public struct NewToken: RequestBody {
 
 /// A device's periodic report (device token).
 public struct Heartbeat: RequestBody {
-    public static let fields = ["softwareVersion", "metrics"]
+    public static let fields = ["softwareVersion", "metrics", "update"]
+    public static var objectFields: [String: [String]] { ["update": SoftwareUpdateReport.fields] }
     public var softwareVersion: String?
     /// Metric name → value, e.g. `cpu.percent`, `memory.bytes`, `frames.inferred_per_second`.
     public var metrics: [String: Double]?
+    /// Where the device stands with the release its desired state names, if any.
+    public var update: SoftwareUpdateReport?
 
-    public init(softwareVersion: String? = nil, metrics: [String: Double]? = nil) {
+    public init(
+        softwareVersion: String? = nil, metrics: [String: Double]? = nil, update: SoftwareUpdateReport? = nil
+    ) {
         self.softwareVersion = softwareVersion
         self.metrics = metrics
+        self.update = update
     }
 }
 

@@ -86,14 +86,18 @@ public struct Device: Codable, Sendable, Equatable {
     public var softwareVersion: String?
     /// When the device's certificate ends; nil until it enrolls, and again once revoked.
     public var certificateExpiresAt: Date?
+    /// The device's part in its newest software rollout, if it was in one.
+    public var softwareUpdate: DeviceSoftwareUpdate?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: String, name: String, description: String, provisioningStatus: ProvisioningStatus,
         connectionStatus: ConnectionStatus, lastHeartbeat: Date? = nil, softwareVersion: String? = nil,
-        certificateExpiresAt: Date? = nil, createdAt: Date, updatedAt: Date
+        certificateExpiresAt: Date? = nil, softwareUpdate: DeviceSoftwareUpdate? = nil, createdAt: Date,
+        updatedAt: Date
     ) {
+        self.softwareUpdate = softwareUpdate
         self.id = id
         self.name = name
         self.description = description
@@ -533,10 +537,13 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     public var deviceId: String
     /// The device's instances, removed ones included until the device reports REMOVAL_SUCCEEDED.
     public var instances: [DesiredInstance]
+    /// The release the device must run (a rollout's), nil when no rollout names it: it keeps what it runs.
+    public var software: DesiredSoftware?
 
-    public init(deviceId: String, instances: [DesiredInstance]) {
+    public init(deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil) {
         self.deviceId = deviceId
         self.instances = instances
+        self.software = software
     }
 }
 

@@ -25,6 +25,10 @@ public struct AgentConfiguration: Sendable {
     public var executableSearchPath: [URL] = []
     public var pythonCacheDirectory: URL?
     public var softwareVersion = "dev"
+    /// How long a newly installed software release has to come back healthy before it is rolled back.
+    public var updateDeadline: Duration = .seconds(300)
+    /// How often a new software release may exit before it is healthy; the last start rolls it back.
+    public var updateMaxStarts = 3
     /// The certificate is renewed (a new key, a CSR) once it ends within this long.
     public var renewWithin: Duration = .seconds(30 * 86400)
     /// Fault injection for tests: `STEP:MARKER_FILE` kills the agent (SIGKILL) right before STEP, once (the marker
@@ -63,8 +67,17 @@ public final class Agent: Service, Sendable {
     /// The camera streams all instances share.
     let cameraHub = CameraHub()
     let logger: Logger
+    /// Software releases: installs what the desired state names and ends this version's trial once healthy.
+    let updater: SoftwareUpdater
     private let started = ContinuousClock.now
     private let connection = Mutex(ConnectionState())
+    private let switching = Mutex(false)
+    /// Whether a heartbeat reached the server since this process started.
+    private let heartbeatSent = Mutex(false)
+
+    /// Whether the agent stopped to switch to a newly installed software release: the caller then calls
+    /// ``SoftwareLauncher/switchRelease(environment:)``.
+    public var switchRequested: Bool { switching.withLock { $0 } }
 
     struct ConnectionState {
         var reachable = true
@@ -89,6 +102,10 @@ public final class Agent: Service, Sendable {
             device: identity.deviceID, logger: logger,
             send: { batch in _ = try await link.send(events: batch) })
         reports = ReportQueue(link: link, logger: logger)
+        updater = SoftwareUpdater(
+            dataDirectory: configuration.dataDirectory, version: configuration.softwareVersion,
+            deadline: configuration.updateDeadline, maxStarts: configuration.updateMaxStarts, source: link,
+            logger: logger)
         let artifacts = configuration.deploymentsFolder.appending(path: "artifacts/sha256")
         let runner: any InstanceRunner =
             if let executable = configuration.runtimeExecutable {
@@ -146,6 +163,11 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.reports.run() }
                 group.addTask { await self.shipLogs() }
                 group.addTask { await self.renewCertificate() }
+                group.addTask {
+                    // Returns only when a new release is installed: the agent stops, and the launcher starts it.
+                    await self.updater.run(healthy: { await self.isHealthy() })
+                    if !Task.isCancelledOrShuttingDown { self.switching.withLock { $0 = true } }
+                }
                 await group.next()
                 group.cancelAll()
             }
@@ -171,6 +193,7 @@ public final class Agent: Service, Sendable {
                 {
                     logger.debug("desired state changed", metadata: ["etag": "\(tag ?? "")"])
                     etag = tag
+                    updater.offer(state.software)
                     await reconciler.apply(state)
                 }
                 markReachable()
@@ -190,9 +213,11 @@ public final class Agent: Service, Sendable {
         var sampler = SystemSampler(dataDirectory: configuration.dataDirectory)
         while !Task.isCancelledOrShuttingDown {
             let figures = await sample(&sampler)
-            let beat = Heartbeat(softwareVersion: configuration.softwareVersion, metrics: figures)
+            let beat = Heartbeat(
+                softwareVersion: configuration.softwareVersion, metrics: figures, update: updater.report)
             do {
                 try await link.heartbeat(beat)
+                heartbeatSent.withLock { $0 = true }
                 markReachable()
             } catch {
                 markUnreachable(error)
@@ -275,6 +300,15 @@ public final class Agent: Service, Sendable {
         metrics["cameras.open"] = open
         metrics["frames.inferred"] = Double(inferred)
         return metrics
+    }
+
+    /// Whether this version is healthy, as a software release on trial must become: it reached the server and
+    /// every instance not stopped runs and has inferred frames.
+    func isHealthy() async -> Bool {
+        guard heartbeatSent.withLock({ $0 }), connection.withLock({ $0.reachable }) else { return false }
+        return await reconciler.snapshot().allSatisfy {
+            $0.phase == .stopped || ($0.phase == .running && ($0.health?.framesInferred ?? 0) > 0)
+        }
     }
 
     private func markReachable() {

@@ -24,6 +24,7 @@ public enum ResourceViews {
             ("Status", device.provisioningStatus.rawValue), ("Connection", device.connectionStatus.rawValue),
             ("Last heartbeat", RelativeTime.full(device.lastHeartbeat, now: now)),
             ("Software version", device.softwareVersion ?? "-"),
+            ("Software update", softwareUpdate(device.softwareUpdate)),
             (
                 "Certificate",
                 device.certificateExpiresAt.map { "valid until \(RelativeTime.full($0, now: now))" }

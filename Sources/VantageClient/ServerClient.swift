@@ -169,6 +169,40 @@ public struct ServerClient: Sendable {
         return try decode(try await upload(request, file: archive))
     }
 
+    // MARK: Software releases and rollouts
+
+    public func listReleases() async throws -> [Release] {
+        try await list("releases")
+    }
+
+    public func release(_ version: String) async throws -> Release {
+        try await call(.get, "releases", version)
+    }
+
+    /// Uploads a release tarball (`make package`'s `.tar.gz`); `version` only when the tarball names none.
+    public func uploadRelease(file: URL, version: String? = nil) async throws -> Release {
+        var request = try self.request(.post, ["releases"], query: ["version": version])
+        request.setValue("application/gzip", forHTTPHeaderField: "Content-Type")
+        return try decode(try await upload(request, file: file))
+    }
+
+    public func deleteRelease(_ version: String) async throws {
+        try await callWithoutAnswer(.delete, "releases", version)
+    }
+
+    public func listRollouts() async throws -> [Rollout] {
+        try await list("rollouts")
+    }
+
+    public func rollout(_ id: String) async throws -> Rollout {
+        try await call(.get, "rollouts", id)
+    }
+
+    /// Starts a rollout: the first device is the canary.
+    public func createRollout(_ new: NewRollout) async throws -> Rollout {
+        try await call(.post, "rollouts", body: new)
+    }
+
     /// Downloads a package version's archive to `destination` (replacing it).
     public func downloadPackageVersion(_ id: String, version: String, to destination: URL) async throws {
         try await download(request(.get, ["packages", id, "versions", version, "archive"]), to: destination)

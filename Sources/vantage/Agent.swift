@@ -79,6 +79,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Crashes of a new version before it is rolled back.", valueName: "N"))
     var maxCrashes: Int = 3
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a new software release has to come back healthy (connected, instances inferring) before it is rolled back.",
+            valueName: "SECONDS"))
+    var updateDeadlineSeconds: Double = 300
+
     @Option(help: ArgumentHelp("Longest pause between reconnect attempts, in seconds.", valueName: "SECONDS"))
     var maxBackoffSeconds: Double = 60
 
@@ -118,6 +124,7 @@ struct AgentCommand: AsyncParsableCommand {
         for (name, value) in [
             ("--heartbeat-seconds", heartbeatSeconds), ("--poll-seconds", pollSeconds),
             ("--health-deadline-seconds", healthDeadlineSeconds), ("--max-backoff-seconds", maxBackoffSeconds),
+            ("--update-deadline-seconds", updateDeadlineSeconds),
             ("--renew-within-days", renewWithinDays),
         ] where !(value > 0) {
             throw ValidationError("\(name) must be positive")
@@ -134,6 +141,12 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Software updates (docs/updates.md): run the selected release, or roll back one that failed its trial.
+        let launch = await SoftwareLauncher.launch(dataDirectory: URL(fileURLWithPath: data))
+        guard case .run(let releaseVersion) = launch else {
+            if case .exit(let status) = launch, status != 0 { throw ExitCode(status) }
+            return
+        }
         // A runtime worker that died leaves a closed pipe: writing to it must fail, not kill the agent.
         signal(SIGPIPE, SIG_IGN)
         let level = Logger.Level(rawValue: logLevel)!
@@ -157,7 +170,9 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.renewWithin = .seconds(renewWithinDays * 86400)
         configuration.executableSearchPath = [Run.executableDirectory]
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
-        configuration.softwareVersion = Vantage.configuration.version
+        configuration.softwareVersion = releaseVersion ?? Vantage.configuration.version
+        configuration.updateDeadline = .milliseconds(Int(updateDeadlineSeconds * 1000))
+        configuration.updateMaxStarts = maxCrashes
         configuration.crashAt = ProcessInfo.processInfo.environment["VANTAGE_AGENT_CRASH_AT"]
         // Each instance runs in a child process of its own (`vantage agent-runtime`), so nothing an application or
         // a model does can take the agent down.
@@ -177,7 +192,13 @@ struct AgentCommand: AsyncParsableCommand {
             }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch {
+                // The agent ends early only to switch to a new software release: the group calls that a failure.
+                guard agent.switchRequested else { throw error }
+            }
+            if agent.switchRequested { SoftwareLauncher.switchRelease() }
         } catch let error as AgentError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

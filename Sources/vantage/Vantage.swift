@@ -15,6 +15,6 @@ struct Vantage: AsyncParsableCommand {
             Run.self, App.self, Server.self, AgentCommandGroup.self, AgentRuntimeCommand.self, Login.self, Logout.self,
             Devices.self, Cameras.self,
             Models.self,
-            Packages.self, Instances.self, Events.self,
+            Packages.self, Instances.self, Events.self, Releases.self, Rollouts.self,
         ])
 }

@@ -121,6 +121,7 @@ struct ConsolePages: Sendable {
                 <dt>Provisioning</dt><dd>\(HTML.badge(device.provisioningStatus.rawValue))</dd>
                 <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
                 <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
+                <dt>Software update</dt><dd id="software-update">\(device.softwareUpdate.map { "\($0.releaseVersion): \($0.state.rawValue)\($0.reason.map { " (\($0))" } ?? "") (rollout \($0.rolloutId))" } ?? "none")</dd>
                 <dt>Certificate</dt><dd>\(device.certificateExpiresAt.map { "valid until \(HTML.time($0))" as HTML } ?? "none (not enrolled, or revoked)")</dd>
                 <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
                 </dl>

@@ -165,6 +165,28 @@ enum Schema {
                 "ALTER TABLE instances ADD COLUMN aws_credentials_summary TEXT",
             ]
         },
+        Migration(version: 6, name: "software releases and rollouts") { _ in
+            [
+                // A release tarball (make package's .tar.gz), kept in the artifact store by digest.
+                """
+                CREATE TABLE releases (
+                    version TEXT PRIMARY KEY, digest TEXT NOT NULL, size BIGINT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE rollouts (
+                    id TEXT PRIMARY KEY, release_version TEXT NOT NULL REFERENCES releases(version),
+                    state TEXT NOT NULL, reason TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                // Position 0 is the canary; the others get the release once it is healthy.
+                """
+                CREATE TABLE rollout_devices (
+                    rollout_id TEXT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, position INTEGER NOT NULL,
+                    state TEXT NOT NULL, reason TEXT, updated_at BIGINT NOT NULL, PRIMARY KEY (rollout_id, device_id))
+                """,
+                "CREATE INDEX rollout_devices_device ON rollout_devices (device_id)",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

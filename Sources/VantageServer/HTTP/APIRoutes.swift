@@ -12,7 +12,7 @@ enum APIRoutes {
     struct EventIDs: Encodable, Sendable { let ids: [String] }
 
     static func all() -> [APIOperation] {
-        system + devices + cameras + models + packages + instances + events + access
+        system + devices + cameras + models + packages + instances + events + releases + rollouts + access
     }
 
     // MARK: System
@@ -513,6 +513,77 @@ enum APIRoutes {
             call.store.metrics.events.increment(by: Int64(ids.count))
             return .json(EventIDs(ids: ids))
         },
+    ]
+
+    // MARK: Software releases and rollouts
+
+    static let releaseVersion = OpenAPISchema.string(pattern: Store.releaseVersionPattern, minLength: 1, maxLength: 64)
+
+    static let releases: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/releases", id: "listReleases", tag: "releases",
+            summary: "List the software releases devices can be updated to", access: .role(.viewer), status: 200,
+            content: .json(OpenAPIComponents.list(of: "Release"))
+        ) { call in .json(Items(items: try await call.store.listReleases())) },
+        APIOperation(
+            method: .post, path: "\(base)/releases", id: "uploadRelease", tag: "releases",
+            summary:
+                "Upload a release tarball (make package's vantage_VERSION_ARCH.tar.gz; the body is the file); it must hold bin/vantage",
+            access: .role(.operator),
+            query: [
+                .init(
+                    name: "version", schema: releaseVersion,
+                    description:
+                        "the release's version, when the tarball names none in share/vantage/version (else it must agree)"
+                )
+            ], body: .binary("application/gzip"), status: 201, content: .json(.ref("Release"))
+        ) { call in
+            let upload = try await call.receiveUpload()
+            defer { try? FileManager.default.removeItem(at: upload.file) }
+            let release = try await call.store.addRelease(upload: upload, version: call.query("version"))
+            return .json(release, created: release.version)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/releases/{version}", id: "getRelease", tag: "releases",
+            summary: "Describe a release", access: .role(.viewer), status: 200, content: .json(.ref("Release"))
+        ) { call in .json(try await call.store.release(releasePathVersion(call))) },
+        APIOperation(
+            method: .delete, path: "\(base)/releases/{version}", id: "deleteRelease", tag: "releases",
+            summary: "Delete a release no device runs and no rollout in progress sends", access: .role(.operator),
+            status: 204, content: .none
+        ) { call in
+            try await call.store.deleteRelease(releasePathVersion(call))
+            return .empty
+        },
+    ]
+
+    /// The release version in the path, percent-decoded: debug builds' versions end in `+debug`, which clients
+    /// write as `%2B`.
+    static func releasePathVersion(_ call: APICall) -> String {
+        let raw = call.parameter("version")
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    static let rollouts: [APIOperation] = [
+        APIOperation(
+            method: .get, path: "\(base)/rollouts", id: "listRollouts", tag: "releases",
+            summary: "List rollouts, newest first, with each device's state", access: .role(.viewer), status: 200,
+            content: .json(OpenAPIComponents.list(of: "Rollout"))
+        ) { call in .json(Items(items: try await call.store.listRollouts())) },
+        APIOperation(
+            method: .post, path: "\(base)/rollouts", id: "createRollout", tag: "releases",
+            summary: "Roll a release out to devices: the first alone (the canary), the rest once it is healthy",
+            access: .role(.operator), body: .json("NewRollout", fields: NewRollout.fields), status: 201,
+            content: .json(.ref("Rollout"))
+        ) { call in
+            let rollout = try await call.store.createRollout(try await call.decode(NewRollout.self))
+            return .json(rollout, created: rollout.id)
+        },
+        APIOperation(
+            method: .get, path: "\(base)/rollouts/{id}", id: "getRollout", tag: "releases",
+            summary: "Describe a rollout and each device's state", access: .role(.viewer), status: 200,
+            content: .json(.ref("Rollout"))
+        ) { call in .json(try await call.store.rollout(call.parameter("id"))) },
     ]
 
     // MARK: Tokens and audit

@@ -66,6 +66,8 @@ indirect enum OpenAPISchema: Sendable {
             "must be a plain file name (letters, digits, '.', '_', '-', '+') ending in "
             + Store.modelExtensions.joined(separator: ", "),
         APIRoutes.versionPattern: "must be 1-32 letters, digits, '.', '_' or '-' (e.g. 1.0)",
+        Store.releaseVersionPattern:
+            "must be 1-64 letters, digits, '.', '_', '+', '~' or '-', starting with a letter or digit (e.g. 0.2.0)",
     ]
 
     /// The pattern of a string schema.
@@ -292,9 +294,9 @@ enum OpenAPIComponents {
                     ("id", .text), ("name", .text), ("description", .text),
                     ("provisioningStatus", .values(ProvisioningStatus.self)),
                     ("connectionStatus", .values(ConnectionStatus.self)), ("lastHeartbeat", .time),
-                    ("softwareVersion", .text), ("certificateExpiresAt", .time), ("createdAt", .time),
-                    ("updatedAt", .time),
-                ], optional: ["lastHeartbeat", "softwareVersion", "certificateExpiresAt"])
+                    ("softwareVersion", .text), ("certificateExpiresAt", .time),
+                    ("softwareUpdate", .ref("DeviceSoftwareUpdate")), ("createdAt", .time), ("updatedAt", .time),
+                ], optional: ["lastHeartbeat", "softwareVersion", "certificateExpiresAt", "softwareUpdate"])
         ),
         (
             "DeviceCreated",
@@ -328,7 +330,56 @@ enum OpenAPIComponents {
                             .number, keys: .string(pattern: OpenAPISchema.noNUL, minLength: 1, maxLength: 64),
                             maxProperties: 64)
                     ),
+                    ("update", .ref("SoftwareUpdateReport")),
                 ], required: [])
+        ),
+        (
+            "SoftwareUpdateReport",
+            request(
+                [
+                    ("rolloutId", .reference), ("version", .requestText(maxLength: 64)),
+                    ("state", .values(RolloutDeviceState.self)), ("reason", .requestText(maxLength: 2048)),
+                ], required: ["version", "state"])
+        ),
+        ("Release", object([("version", .text), ("digest", .text), ("size", .integer()), ("createdAt", .time)])),
+        (
+            "RolloutDevice",
+            object(
+                [
+                    ("deviceId", .text), ("position", .integer()), ("state", .values(RolloutDeviceState.self)),
+                    ("reason", .text), ("updatedAt", .time),
+                ], optional: ["reason"])
+        ),
+        (
+            "Rollout",
+            object(
+                [
+                    ("id", .text), ("releaseVersion", .text), ("state", .values(RolloutState.self)),
+                    ("reason", .text), ("devices", .array(.ref("RolloutDevice"))), ("createdAt", .time),
+                    ("updatedAt", .time),
+                ], optional: ["reason"])
+        ),
+        (
+            "NewRollout",
+            request(
+                [
+                    ("releaseVersion", .requestText(maxLength: 64)),
+                    ("deviceIds", .array(.reference, maxItems: 10_000)), ("all", .boolean),
+                ], required: ["releaseVersion"])
+        ),
+        (
+            "DeviceSoftwareUpdate",
+            object(
+                [
+                    ("rolloutId", .text), ("releaseVersion", .text), ("state", .values(RolloutDeviceState.self)),
+                    ("reason", .text),
+                ], optional: ["reason"])
+        ),
+        (
+            "DesiredSoftware",
+            object([
+                ("rolloutId", .text), ("version", .text), ("digest", .text), ("size", .integer()), ("url", .text),
+            ])
         ),
         ("MetricPoint", object([("name", .text), ("time", .time), ("value", .number)])),
         (
@@ -558,7 +609,14 @@ enum OpenAPIComponents {
             "DesiredModel",
             object([("modelId", .text), ("version", .integer()), ("digest", .text), ("filename", .text)])
         ),
-        ("DeviceDesiredState", object([("deviceId", .text), ("instances", .array(.ref("DesiredInstance")))])),
+        (
+            "DeviceDesiredState",
+            object(
+                [
+                    ("deviceId", .text), ("instances", .array(.ref("DesiredInstance"))),
+                    ("software", .ref("DesiredSoftware")),
+                ], optional: ["software"])
+        ),
     ]
 
     /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.

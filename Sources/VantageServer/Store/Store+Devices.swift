@@ -5,8 +5,8 @@ extension Store {
     static let deviceColumns = """
         id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at,
         (SELECT MAX(c.not_after) FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NULL)
-            AS certificate_not_after
-        """
+            AS certificate_not_after,
+        """ + softwareUpdateColumn
 
     func device(from row: SQLRow, now: Int64 = Millis.now()) throws -> Device {
         let heartbeat = try row.optionalInteger("last_heartbeat_at")
@@ -18,6 +18,7 @@ extension Store {
             connectionStatus: connection, lastHeartbeat: Millis.date(heartbeat),
             softwareVersion: try row.optionalText("software_version"),
             certificateExpiresAt: Millis.date(try row.optionalInteger("certificate_not_after")),
+            softwareUpdate: Self.softwareUpdate(try row.optionalText("software_update")),
             createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
         )
     }
@@ -128,6 +129,7 @@ extension Store {
                 """
             ).first
         else { throw APIError.notFound("device", id) }
+        if let update = beat.update { try await recordSoftwareUpdate(device: id, update) }
         if try row.optionalInteger("metrics_at") == now, !metrics.isEmpty {
             // One statement for the whole sample; a week's worth kept.
             var insert: SQL = "INSERT INTO device_metrics (device_id, name, at, value) VALUES "
