@@ -71,7 +71,7 @@ public enum SoftwareLauncher {
                 childEnvironment[launchedVariable] = "1"
                 childEnvironment[versionVariable] = version
                 let ended = await run(
-                    executable, Array(arguments.dropFirst()), environment: childEnvironment,
+                    executable, withoutEnrollment(Array(arguments.dropFirst())), environment: childEnvironment,
                     trial: onTrial ? version : nil, dataDirectory: dataDirectory)
                 switch ended {
                 case .stopped(let status):
@@ -191,6 +191,28 @@ public enum SoftwareLauncher {
         return .failed("ended without an exit status")
     }
 
+    /// The flags that enroll the device (`--server`, `--token`, `--ca-hash`, `--ca-file`, with their values), left
+    /// out when the agent starts again for a release: it enrolled already (a release is only ever installed by an
+    /// enrolled agent), and its one-time token is spent.
+    public static func withoutEnrollment(_ arguments: [String]) -> [String] {
+        let flags: Set<String> = ["--server", "--token", "--ca-hash", "--ca-file"]
+        var kept: [String] = []
+        var skipValue = false
+        for argument in arguments {
+            if skipValue {
+                skipValue = false
+                continue
+            }
+            if flags.contains(argument) {
+                skipValue = true
+                continue
+            }
+            if let equals = argument.firstIndex(of: "="), flags.contains(String(argument[..<equals])) { continue }
+            kept.append(argument)
+        }
+        return kept
+    }
+
     /// The launcher writes to standard error only: the agent's log file and shipping belong to the agent.
     static func say(_ message: String) {
         FileHandle.standardError.write(Data("vantage agent launcher: \(message)\n".utf8))
@@ -203,7 +225,7 @@ public enum SoftwareLauncher {
         if environment[launchedVariable] != nil { exit(switchStatus) }
         let path =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) }
+        var argv: [UnsafeMutablePointer<CChar>?] = withoutEnrollment(CommandLine.arguments).map { strdup($0) }
         argv.append(nil)
         // The signal mask and ignored signals outlive exec, and this runs on a Dispatch worker thread, which blocks
         // signals: the new image must receive SIGTERM and SIGINT again.

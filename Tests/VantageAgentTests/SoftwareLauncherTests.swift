@@ -120,6 +120,12 @@ struct SoftwareLauncherTests {
         let seen = try String(
             contentsOf: SoftwareState.folder(in: data).appending(path: "0.2.0/bin/seen"), encoding: .utf8)
         #expect(seen == "agent --data \(data.path) 1 0.2.0\n")
+        // An agent that enrolled at its first start (--token) is launched without the spent token.
+        #expect(
+            SoftwareLauncher.withoutEnrollment([
+                "agent", "--data", "d", "--server", "https://s:8443", "--token", "vd_x", "--ca-hash=sha256:y",
+                "--ca-file", "ca.pem", "--heartbeat-seconds", "1",
+            ]) == ["agent", "--data", "d", "--heartbeat-seconds", "1"])
         // A launched agent does not launch again.
         #expect(
             await SoftwareLauncher.launch(
