@@ -94,6 +94,11 @@ public enum ApplicationArchive {
                     throw ApplicationArchiveError(
                         .corruptEntry, "the archive entry \"\(path.prefix(200))\" is corrupt: \(error)")
                 }
+                // A program in the archive (a code node `vantage app build` compiled) stays executable; no other
+                // mode bit of the archive is kept.
+                if let mode = (entry.fileAttributes[.posixPermissions] as? NSNumber)?.uint16Value, mode & 0o100 != 0 {
+                    chmod(destination.path, 0o755)
+                }
             }
         }
         guard count > 0 else { throw ApplicationArchiveError(.empty, "the archive is empty") }
