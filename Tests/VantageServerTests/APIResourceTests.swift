@@ -299,6 +299,33 @@ struct APIResourceTests {
             calls.expect(try await api.call(.delete, "\(v1)/tokens/\(token.token.id)", as: api.admin))
             api.document.expectError(try await api.call(.get, "\(v1)/me", as: bot), 401)
 
+            // Software releases (a tarball as make package writes one) and a rollout to the device.
+            var releases: [Release] = []
+            for version in ["0.2.0", "0.2.1"] {
+                let tarball = try await ReleaseUploadTests.tarball(
+                    ["bin/vantage": "#!/bin/sh\n", "share/vantage/version": "\(version)\n"],
+                    in: FileManager.default.temporaryDirectory)
+                defer { try? FileManager.default.removeItem(at: tarball) }
+                releases.append(
+                    try calls.expect(
+                        await api.call(
+                            .post, "\(v1)/releases", as: api.ops, body: [UInt8](try Data(contentsOf: tarball)))
+                    ).decode(Release.self))
+            }
+            #expect(releases.map(\.version) == ["0.2.0", "0.2.1"])
+            calls.expect(try await api.call(.get, "\(v1)/releases", as: api.viewer))
+            calls.expect(try await api.call(.get, "\(v1)/releases/0.2.0", as: api.viewer))
+            let rollout = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/rollouts", as: api.ops,
+                    json: NewRollout(releaseVersion: "0.2.0", deviceIds: [device.id]))
+            ).decode(Rollout.self)
+            #expect(rollout.state == .inProgress && rollout.devices.map(\.state) == [.pending])
+            calls.expect(try await api.call(.get, "\(v1)/rollouts", as: api.viewer))
+            calls.expect(try await api.call(.get, "\(v1)/rollouts/\(rollout.id)", as: api.viewer))
+            api.document.expectError(try await api.call(.delete, "\(v1)/releases/0.2.0", as: api.ops), 409)
+            calls.expect(try await api.call(.delete, "\(v1)/releases/0.2.1", as: api.ops))
+
             // A lost box: a new token for it, then cut off.
             let spare = try await api.store.createDevice(NewDevice(name: "edge-spare")).device
             let renewed = try calls.expect(

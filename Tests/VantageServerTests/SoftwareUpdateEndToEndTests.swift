@@ -82,8 +82,9 @@ struct SoftwareUpdateEndToEndTests {
         let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
         try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
 
-        // Release B: the same build, version A-b. The people counter's Swift code node is found beside the running
-        // vantage binary, so the release carries it there too.
+        // Release B: the same build, version A-b. A package that does not carry its Swift code node's program (one
+        // pushed from the source tree) finds it beside the running vantage binary, so the release carries it there
+        // too, as a source build has it.
         let binary = try ServerProcess.binary()
         let versionB = "\(versionA)-b"
         let releaseB = try await Self.tarball(
