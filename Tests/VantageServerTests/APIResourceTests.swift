@@ -322,7 +322,26 @@ struct APIResourceTests {
             ).decode(Rollout.self)
             #expect(rollout.state == .inProgress && rollout.devices.map(\.state) == [.pending])
             calls.expect(try await api.call(.get, "\(v1)/rollouts", as: api.viewer))
-            calls.expect(try await api.call(.get, "\(v1)/rollouts/\(rollout.id)", as: api.viewer))
+            // The canary's desired state names the release, downloadable on the device endpoint; its heartbeat's word
+            // (healthy) ends the rollout.
+            let target = try calls.expect(
+                await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken)
+            ).decode(DeviceDesiredState.self).software
+            #expect(target?.version == "0.2.0" && target?.digest == releases[0].digest, "\(String(describing: target))")
+            calls.expect(
+                try await api.call(
+                    .get, "\(v1)/devices/\(device.id)/artifacts/\(releases[0].digest)", as: deviceToken))
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(device.id)/heartbeat", as: deviceToken,
+                    json: Heartbeat(
+                        softwareVersion: "0.2.0",
+                        update: SoftwareUpdateReport(rolloutId: rollout.id, version: "0.2.0", state: .healthy))))
+            let done = try calls.expect(
+                await api.call(.get, "\(v1)/rollouts/\(rollout.id)", as: api.viewer)
+            ).decode(Rollout.self)
+            #expect(done.state == .succeeded && done.devices.map(\.state) == [.healthy], "\(done)")
+            // A device runs it now.
             api.document.expectError(try await api.call(.delete, "\(v1)/releases/0.2.0", as: api.ops), 409)
             calls.expect(try await api.call(.delete, "\(v1)/releases/0.2.1", as: api.ops))
 
