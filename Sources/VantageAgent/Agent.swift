@@ -165,7 +165,8 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.renewCertificate() }
                 group.addTask {
                     // Returns only when a new release is installed: the agent stops, and the launcher starts it.
-                    await self.updater.run(healthy: { await self.isHealthy() })
+                    await self.updater.run(
+                        healthy: { await self.isHealthy(running: $0) }, running: { await self.inferringInstances() })
                     if !Task.isCancelledOrShuttingDown { self.switching.withLock { $0 = true } }
                 }
                 await group.next()
@@ -302,13 +303,23 @@ public final class Agent: Service, Sendable {
         return metrics
     }
 
-    /// Whether this version is healthy, as a software release on trial must become: it reached the server and
-    /// every instance not stopped runs and has inferred frames.
-    func isHealthy() async -> Bool {
+    /// Whether this version is healthy, as a software release on trial must become: it reached the server, and the
+    /// instances that ran and inferred before the switch (`running`) run and have inferred frames again, unless the
+    /// desired state stopped or removed them meanwhile. An instance that failed before the switch does not hold a
+    /// release back.
+    func isHealthy(running: [String]) async -> Bool {
         guard heartbeatSent.withLock({ $0 }), connection.withLock({ $0.reachable }) else { return false }
-        return await reconciler.snapshot().allSatisfy {
-            $0.phase == .stopped || ($0.phase == .running && ($0.health?.framesInferred ?? 0) > 0)
+        let now = Dictionary(await reconciler.snapshot().map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
+        return running.allSatisfy { id in
+            guard let instance = now[id], instance.phase != .stopped, instance.phase != .removing else { return true }
+            return instance.phase == .running && (instance.health?.framesInferred ?? 0) > 0
         }
+    }
+
+    /// The instances running and inferring now.
+    func inferringInstances() async -> [String] {
+        await reconciler.snapshot().filter { $0.phase == .running && ($0.health?.framesInferred ?? 0) > 0 }
+            .map(\.instanceId)
     }
 
     private func markReachable() {

@@ -28,6 +28,8 @@ public struct SoftwareState: Codable, Sendable, Equatable {
         public var maxStarts: Int
         /// How its last run ended (`exited with status 1`), when it ended.
         public var lastExit: String?
+        /// The instances that ran and inferred when the release was installed: the new version must run them again.
+        public var instances: [String]?
 
         public init(
             version: String, digest: String, previous: String?, deadline: Date, starts: Int = 0, maxStarts: Int,

@@ -47,19 +47,22 @@ final class SoftwareUpdater: Sendable {
         if let software { sink.yield(software) }
     }
 
-    /// Checks the trial of this version (if it is on one) with `healthy`, then installs the releases offered. Returns
-    /// when a newly installed release must be switched to (the agent then stops, and ``SoftwareLauncher`` starts it);
-    /// never returns otherwise.
-    func run(healthy: @escaping @Sendable () async -> Bool) async {
+    /// Checks the trial of this version (if it is on one) with `healthy` (given the instances that ran before the
+    /// switch), then installs the releases offered; `running` answers the instances running and inferring now.
+    /// Returns when a newly installed release must be switched to (the agent then stops, and ``SoftwareLauncher``
+    /// starts it); never returns otherwise.
+    func run(
+        healthy: @escaping @Sendable ([String]) async -> Bool, running: @escaping @Sendable () async -> [String]
+    ) async {
         await finishTrial(healthy: healthy)
         for await software in targets {
-            if await install(software) { return }
+            if await install(software, running: await running()) { return }
         }
         while !Task.isCancelledOrShuttingDown { try? await Task.sleep(for: .seconds(3600)) }
     }
 
     /// While this version is on trial: once `healthy` holds, the trial ends and the release is this device's.
-    private func finishTrial(healthy: @escaping @Sendable () async -> Bool) async {
+    private func finishTrial(healthy: @escaping @Sendable ([String]) async -> Bool) async {
         guard let trial = (try? SoftwareState.load(from: dataDirectory))?.trial, trial.version == version else {
             return
         }
@@ -67,7 +70,7 @@ final class SoftwareUpdater: Sendable {
             "software release on trial: waiting until it is healthy",
             metadata: ["release.version": "\(version)", "release.deadline": "\(APIJSON.formatTime(trial.deadline))"])
         while !Task.isCancelledOrShuttingDown {
-            if await healthy() {
+            if await healthy(trial.instances ?? []) {
                 do {
                     var state = try SoftwareState.load(from: dataDirectory)
                     guard state.trial?.version == version else { return }
@@ -89,7 +92,7 @@ final class SoftwareUpdater: Sendable {
     }
 
     /// Installs `software` unless it runs already or was refused here. Answers whether to switch to it now.
-    private func install(_ software: DesiredSoftware) async -> Bool {
+    private func install(_ software: DesiredSoftware, running: [String]) async -> Bool {
         let state = (try? SoftwareState.load(from: dataDirectory)) ?? SoftwareState()
         if software.version == version {
             // Running it already (or on trial: finishTrial says when it is healthy).
@@ -124,6 +127,7 @@ final class SoftwareUpdater: Sendable {
             next.trial = SoftwareState.Trial(
                 version: software.version, digest: software.digest, previous: next.selected,
                 deadline: Date().addingTimeInterval(Double(deadline.components.seconds)), maxStarts: maxStarts)
+            next.trial?.instances = running
             next.selected = software.version
             next.outcome = SoftwareUpdateReport(
                 rolloutId: software.rolloutId, version: software.version, state: .trial)
