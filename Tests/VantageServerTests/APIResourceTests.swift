@@ -318,9 +318,21 @@ struct APIResourceTests {
             let rollout = try calls.expect(
                 await api.call(
                     .post, "\(v1)/rollouts", as: api.ops,
-                    json: NewRollout(releaseVersion: "0.2.0", deviceIds: [device.id]))
+                    json: NewRollout(releaseVersion: "0.2.0", deviceIds: [device.id, otherDevice.device.id]))
             ).decode(Rollout.self)
-            #expect(rollout.state == .inProgress && rollout.devices.map(\.state) == [.pending])
+            #expect(rollout.state == .inProgress && rollout.devices.map(\.state) == [.pending, .pending])
+            /// The release the second device's desired state names.
+            func secondTarget() async throws -> DesiredSoftware? {
+                try calls.expect(
+                    await api.call(
+                        .get, "\(v1)/devices/\(otherDevice.device.id)/desired-state", as: otherDevice.token)
+                ).decode(DeviceDesiredState.self).software
+            }
+            #expect(try await secondTarget() == nil, "the second device waits for the canary")
+            api.document.expectError(
+                try await api.call(
+                    .get, "\(v1)/devices/\(otherDevice.device.id)/artifacts/\(releases[0].digest)",
+                    as: otherDevice.token), 404)
             calls.expect(try await api.call(.get, "\(v1)/rollouts", as: api.viewer))
             // The canary's desired state names the release, downloadable on the device endpoint; its heartbeat's word
             // (healthy) ends the rollout.
@@ -337,10 +349,17 @@ struct APIResourceTests {
                     json: Heartbeat(
                         softwareVersion: "0.2.0",
                         update: SoftwareUpdateReport(rolloutId: rollout.id, version: "0.2.0", state: .healthy))))
+            #expect(try await secondTarget()?.version == "0.2.0", "the canary is healthy: the second device gets it")
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(otherDevice.device.id)/heartbeat", as: otherDevice.token,
+                    json: Heartbeat(
+                        softwareVersion: "0.2.0",
+                        update: SoftwareUpdateReport(rolloutId: rollout.id, version: "0.2.0", state: .healthy))))
             let done = try calls.expect(
                 await api.call(.get, "\(v1)/rollouts/\(rollout.id)", as: api.viewer)
             ).decode(Rollout.self)
-            #expect(done.state == .succeeded && done.devices.map(\.state) == [.healthy], "\(done)")
+            #expect(done.state == .succeeded && done.devices.map(\.state) == [.healthy, .healthy], "\(done)")
             // A device runs it now.
             api.document.expectError(try await api.call(.delete, "\(v1)/releases/0.2.0", as: api.ops), 409)
             calls.expect(try await api.call(.delete, "\(v1)/releases/0.2.1", as: api.ops))
