@@ -17,6 +17,8 @@ final class SoftwareUpdater: Sendable {
     let deadline: Duration
     let maxStarts: Int
     let logger: Logger
+    /// The pause before an interrupted download is tried again.
+    let retryPause: Duration = .seconds(60)
     private let source: any ArtifactSource
     private let current = Mutex<SoftwareUpdateReport?>(nil)
     private let targets: AsyncStream<DesiredSoftware>
@@ -56,7 +58,14 @@ final class SoftwareUpdater: Sendable {
     ) async {
         await finishTrial(healthy: healthy)
         for await software in targets {
-            if await install(software, running: await running()) { return }
+            retrying: while !Task.isCancelledOrShuttingDown {
+                switch await install(software, running: await running()) {
+                case .switchNow: return
+                case .done: break retrying
+                // A newer desired release waits in the stream meanwhile and is taken after this one.
+                case .retry: try? await Task.sleep(for: retryPause)
+                }
+            }
         }
         while !Task.isCancelledOrShuttingDown { try? await Task.sleep(for: .seconds(3600)) }
     }
@@ -92,12 +101,22 @@ final class SoftwareUpdater: Sendable {
     }
 
     /// Installs `software` unless it runs already or was refused here. Answers whether to switch to it now.
-    private func install(_ software: DesiredSoftware, running: [String]) async -> Bool {
+    /// What to do after an install.
+    private enum Installed {
+        /// Stop and start the new release.
+        case switchNow
+        /// Nothing more for this release: it runs already, or it was refused (reported).
+        case done
+        /// The download was interrupted too often: try again later, from the bytes on disk.
+        case retry
+    }
+
+    private func install(_ software: DesiredSoftware, running: [String]) async -> Installed {
         let state = (try? SoftwareState.load(from: dataDirectory)) ?? SoftwareState()
         if software.version == version {
             // Running it already (or on trial: finishTrial says when it is healthy).
             if state.trial == nil { say(software, .healthy) }
-            return false
+            return .done
         }
         if state.refused.contains(software.digest) {
             // Rolled back here before: said once more, never tried again.
@@ -105,7 +124,7 @@ final class SoftwareUpdater: Sendable {
                 state.outcome?.version == software.version
                 ? state.outcome?.reason : "this device rolled \(software.version) back before"
             say(software, .rolledBack, reason)
-            return false
+            return .done
         }
         let metadata: Logger.Metadata = [
             "release.version": "\(software.version)", "release.digest": "\(software.digest)",
@@ -114,7 +133,7 @@ final class SoftwareUpdater: Sendable {
         let hex = software.digest.hasPrefix("sha256:") ? String(software.digest.dropFirst(7)) : software.digest
         guard hex.count == 64, hex.allSatisfy(\.isHexDigit), Self.isPlainName(software.version) else {
             say(software, .failed, "the server named a release this agent cannot install (\(software.version))")
-            return false
+            return .done
         }
         do {
             say(software, .downloading)
@@ -134,24 +153,24 @@ final class SoftwareUpdater: Sendable {
             try next.save(in: dataDirectory)
             current.withLock { $0 = next.outcome }
             logger.notice("switching to the new software release", metadata: metadata)
-            return true
+            return .switchNow
         } catch is CancellationError {
-            return false
+            return .done
         } catch {
             let reason = "\(error)"
             logger.error("cannot install the software release: \(reason)", metadata: metadata)
             var next = (try? SoftwareState.load(from: dataDirectory)) ?? SoftwareState()
             if let failure = error as? DeploymentFailure, failure.retryable {
-                // An interrupted download: the next desired state (or restart) tries again.
+                // An interrupted download: tried again after a pause, from the bytes on disk.
                 say(software, .downloading, reason)
-                return false
+                return .retry
             }
             next.outcome = SoftwareUpdateReport(
                 rolloutId: software.rolloutId, version: software.version, state: .failed, reason: reason)
             if !next.refused.contains(software.digest) { next.refused.append(software.digest) }
             try? next.save(in: dataDirectory)
             current.withLock { $0 = next.outcome }
-            return false
+            return .done
         }
     }
 
