@@ -165,6 +165,8 @@ struct NodeInfo: Sendable {
     var role: NodeRole
     /// A code node's folder: what Panorama's image had at `/panorama`.
     var sourceDirectory: URL?
+    /// The code or model node's descriptor file, as found (see `descriptor(of:kind:)`).
+    var descriptorFile: URL?
     /// How the node was read, for the run's log (where `/panorama` is, a descriptor found by its digest).
     var notices: [String] = []
 
@@ -445,6 +447,7 @@ struct ProjectContext: Sendable {
         }
         let found = locateDescriptor(folder: folder, package: package.package, interface: interface)
         func read(_ url: URL) throws(ManifestError) -> (SourceJSON, DocumentSource) {
+            info.descriptorFile = url
             let file = shown(url)
             return (try readJSONFile(url, shownAs: file, what: "the descriptor"), DocumentSource(file: file))
         }

@@ -87,6 +87,11 @@ public struct ManifestError: Error, CustomStringConvertible, Sendable {
         public static let invalidRoutingRule = Code("invalidRoutingRule")
         /// A manifest, descriptor or overrides file is larger than ``ApplicationProject/maxManifestBytes``.
         public static let fileTooLarge = Code("fileTooLarge")
+        /// A package's code or model lives outside it (beside the `vantage` binary, in the build machine's files), so a
+        /// device could not run it: `vantage app build` makes it self-contained.
+        public static let notSelfContained = Code("notSelfContained")
+        /// `vantage app build` could not compile a code node or resolve its requirements.
+        public static let buildFailed = Code("buildFailed")
     }
 
     /// What kind of problem this is.

@@ -785,11 +785,22 @@ struct ImportWork {
 
     /// `text` with the string value of `vantage.file` replaced by `file`; nil if it cannot be found.
     static func replacingVantageFile(in text: String, json: SourceJSON, with file: String) -> String? {
-        guard case .object(let members) = json.kind,
-            let vantage = members.first(where: { $0.key == "vantage" })?.value,
-            case .object(let block) = vantage.kind,
-            let value = block.first(where: { $0.key == "file" })?.value, case .string = value.kind
-        else { return nil }
+        replacingString(at: ["vantage", "file"], in: text, json: json, with: file)
+    }
+
+    /// `text` (the JSON document `json` was read from) with the string at the object keys `path` replaced by
+    /// `replacement`, the rest of the text as it was; nil if there is no string there.
+    static func replacingString(at path: [String], in text: String, json: SourceJSON, with replacement: String)
+        -> String?
+    {
+        var node = json
+        for key in path {
+            guard case .object(let members) = node.kind, let next = members.first(where: { $0.key == key })?.value
+            else { return nil }
+            node = next
+        }
+        let value = node
+        guard case .string = value.kind else { return nil }
         var bytes = Array(text.utf8)
         // Walk to the value's line and column the way the JSON reader counts them (characters, not bytes).
         var index = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
@@ -812,7 +823,7 @@ struct ImportWork {
             end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
         }
         guard end < bytes.count else { return nil }
-        bytes.replaceSubrange(index...end, with: Array(jsonStringLiteral(file).utf8))
+        bytes.replaceSubrange(index...end, with: Array(jsonStringLiteral(replacement).utf8))
         return String(decoding: bytes, as: UTF8.self)
     }
 

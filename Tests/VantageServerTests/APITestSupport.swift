@@ -45,7 +45,76 @@ enum SourceTree {
     /// The repository root (this file is Tests/VantageServerTests/APITestSupport.swift).
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static var peopleCounter: URL { root.appending(path: "examples/people-counter") }
+    /// The people counter as written (its program built beside vantage, its model in `.deps/`): the server refuses
+    /// to take it, a device could not run it.
+    static var peopleCounterSource: URL { root.appending(path: "examples/people-counter") }
+    /// The people counter in the shape `vantage app build` gives it (program at `src/bin/people-counter`, model file
+    /// inside its package), with placeholders for the program and the model: the API tests push, list and deploy it
+    /// but never run it. `builtPeopleCounter` is the real build, for the tests that run it.
+    static var peopleCounter: URL { selfContainedPlaceholder }
+    private static let selfContainedPlaceholder: URL = {
+        do {
+            return try makeSelfContainedPlaceholder()
+        } catch {
+            fatalError("cannot make the self-contained people counter fixture: \(error)")
+        }
+    }()
+
+    private static func makeSelfContainedPlaceholder() throws -> URL {
+        let fm = FileManager.default
+        let project = fm.temporaryDirectory.appending(
+            path: "vantage-people-counter-\(UUID().uuidString)/people-counter")
+        try fm.createDirectory(at: project.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try fm.copyItem(at: peopleCounterSource, to: project)
+        let code = project.appending(path: "packages/123456789012-people_counter_code-1.0")
+        try fm.removeItem(at: code.appending(path: "src/main.swift"))
+        try fm.createDirectory(at: code.appending(path: "src/bin"), withIntermediateDirectories: true)
+        let program = code.appending(path: "src/bin/people-counter")
+        try Data("#!/bin/sh\necho 'a placeholder: the API tests never run the code node' >&2\nexit 1\n".utf8)
+            .write(to: program)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: program.path)
+        try replace(
+            "\"path\": \"people-counter\"", with: "\"path\": \"bin/people-counter\"",
+            in: code.appending(path: "descriptor.json"))
+        let model = project.appending(path: "packages/123456789012-people_detector-1.0")
+        try Data("a placeholder model".utf8).write(to: model.appending(path: "frozen_inference_graph.pb"))
+        try replace(
+            "../../.deps/models/ssdlite/frozen_inference_graph.pb",
+            with: "packages/123456789012-people_detector-1.0/frozen_inference_graph.pb",
+            in: model.appending(path: "descriptor.json"))
+        return project
+    }
+
+    private static func replace(_ old: String, with new: String, in file: URL) throws {
+        let text = try String(contentsOf: file, encoding: .utf8)
+        guard text.contains(old) else { throw APITestError("\(file.path) no longer holds \(old)") }
+        try text.replacingOccurrences(of: old, with: new).write(to: file, atomically: true, encoding: .utf8)
+    }
+
+    /// The people counter built by `vantage app build` (the real program, compiled once per test run; the build
+    /// cache under .build/app-build-cache makes later runs quick), for the tests that run it on an agent.
+    static var builtPeopleCounter: URL {
+        get throws { try realBuild.get() }
+    }
+    private static let realBuild: Result<URL, any Error> = Result {
+        let output = FileManager.default.temporaryDirectory.appending(path: "vantage-built-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = try ServerProcess.binary()
+        process.arguments = [
+            "app", "build", peopleCounterSource.path, "--output", output.path,
+            "--cache", root.appending(path: ".build/app-build-cache").path,
+        ]
+        let log = Pipe()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw APITestError("vantage app build examples/people-counter failed:\n\(text)")
+        }
+        return output
+    }
     static var openAPIFile: URL { root.appending(path: "docs/openapi.json") }
 }
 
@@ -353,6 +422,8 @@ struct DatabaseSnapshot: Equatable, CustomStringConvertible {
 enum TestArchive {
     enum Entry {
         case file(String, [UInt8])
+        /// A file with its executable bits (mode 0755), as `zip -r` keeps a program's.
+        case program(String, [UInt8])
         case directory(String)
         case symlink(String, target: String)
     }
@@ -378,6 +449,12 @@ enum TestArchive {
                     (position: Int64, size: Int) -> Data in
                     Data(bytes[Int(position)..<Int(position) + size])
                 }
+            case .program(let path, let bytes):
+                try archive.addEntry(
+                    with: path, type: .file, uncompressedSize: Int64(bytes.count), permissions: 0o755
+                ) { (position: Int64, size: Int) -> Data in
+                    Data(bytes[Int(position)..<Int(position) + size])
+                }
             case .directory(let path):
                 try archive.addEntry(with: path, type: .directory, uncompressedSize: 0) {
                     (_: Int64, _: Int) -> Data in Data()
@@ -397,7 +474,10 @@ enum TestArchive {
     static func peopleCounterEntries(prefix: String = "people-counter/") throws -> [Entry] {
         let root = SourceTree.peopleCounter
         return try APIHarness.files(under: root).map { path in
-            .file(prefix + path, [UInt8](try Data(contentsOf: root.appending(path: path))))
+            let file = root.appending(path: path)
+            let bytes = [UInt8](try Data(contentsOf: file))
+            return FileManager.default.isExecutableFile(atPath: file.path)
+                ? .program(prefix + path, bytes) : .file(prefix + path, bytes)
         }
     }
 

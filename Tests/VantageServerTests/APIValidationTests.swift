@@ -275,7 +275,17 @@ struct APIValidationTests {
                     mentioning: ["not valid", parserMessage])
             }
 
-            // The same project, well formed, is accepted (at the archive's root this time), once.
+            // The example as written is refused: its program is built beside the pusher's vantage and its model is
+            // in the pusher's .deps/, so a device would have neither. The answer names both and what to do.
+            try await Self.expectRefused(
+                api, .post, target, as: api.ops, body: try TestArchive.zip(folder: SourceTree.peopleCounterSource),
+                status: 422,
+                mentioning: [
+                    "not self-contained", "code node \"code_node\" runs \"people-counter\"",
+                    "../../.deps/models/ssdlite/frozen_inference_graph.pb", "vantage app build",
+                ])
+
+            // The same project, self-contained, is accepted (at the archive's root this time), once.
             let accepted = try await api.call(
                 .post, target, as: api.ops,
                 body: try TestArchive.zip(folder: SourceTree.peopleCounter, keepParent: false))

@@ -608,12 +608,12 @@ final class Fleet: @unchecked Sendable {
         return instance.id
     }
 
-    /// Pushes the people counter as `version`, each version slightly different (its description), so each is its
-    /// own archive. A broken one runs `/bin/false` as its code: it exits at once, again and again.
+    /// Pushes the people counter as `vantage app build` makes it (its program and model inside) as `version`, each
+    /// version slightly different (its description), so each is its own archive. A broken one runs `/bin/false` as its code: it exits at once, again and again.
     func push(version: String, broken: Bool = false) async throws {
         let project = folder.appending(path: "project-\(version)")
         try? FileManager.default.removeItem(at: project)
-        try FileManager.default.copyItem(at: SourceTree.peopleCounter, to: project)
+        try FileManager.default.copyItem(at: try SourceTree.builtPeopleCounter, to: project)
         let graph = project.appending(path: "graphs/people-counter/graph.json")
         let text = try String(contentsOf: graph, encoding: .utf8)
         try text.replacingOccurrences(
@@ -623,7 +623,7 @@ final class Fleet: @unchecked Sendable {
             let descriptor = project.appending(
                 path: "packages/123456789012-people_counter_code-1.0/descriptor.json")
             let text = try String(contentsOf: descriptor, encoding: .utf8)
-            try text.replacingOccurrences(of: "\"people-counter\"", with: "\"/bin/false\"").write(
+            try text.replacingOccurrences(of: "\"bin/people-counter\"", with: "\"/bin/false\"").write(
                 to: descriptor, atomically: true, encoding: .utf8)
         }
         let answer = try await client.pushPackage(folder: project, package: "people-counter", version: version)

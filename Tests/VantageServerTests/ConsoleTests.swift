@@ -449,14 +449,13 @@ struct ConsoleTests {
         }
     }
 
-    /// `examples/people-counter` as a ZIP in a temporary folder (the archive keeps the project's folder).
+    /// The people counter, self-contained as `vantage app build` leaves it (`SourceTree.peopleCounter`), as a ZIP in a
+    /// temporary folder (the archive keeps the project's folder).
     static func zipOfPeopleCounter() throws -> URL {
-        let repository = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
         let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-console-zip-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let archive = folder.appending(path: "people-counter.zip")
-        try FileManager.default.zipItem(at: repository.appending(path: "examples/people-counter"), to: archive)
+        try FileManager.default.zipItem(at: SourceTree.peopleCounter, to: archive)
         return archive
     }
 

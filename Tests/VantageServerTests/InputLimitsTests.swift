@@ -100,7 +100,12 @@ struct InputLimitsTests {
         var files: [(String, [UInt8])] = []
         var graph: (String, [UInt8])?
         for entry in try TestArchive.peopleCounterEntries() {
-            guard case .file(let path, let bytes) = entry else { continue }
+            let path: String
+            let bytes: [UInt8]
+            switch entry {
+            case .file(let name, let content), .program(let name, let content): (path, bytes) = (name, content)
+            default: continue
+            }
             if path.hasSuffix("graph.json") { graph = (path, bytes) } else { files.append((path, bytes)) }
         }
         let (graphPath, graphBytes) = try #require(graph)
