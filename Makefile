@@ -8,7 +8,7 @@ API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test test-python package package-test bench fuzz lint format clean help
+.PHONY: all setup build release demo test test-python package package-test container-test bench fuzz lint format clean help
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make demo   set up, build, and run the people counter on the sample video (live view on :$(DEMO_PORT))"
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
 	@echo "make package  build the release .deb and .tar.gz into .build/package (see docs/install.md)"
+	@echo "make container-test  build the server and agent images from the .deb and run them with podman (not in make test; skipped without podman)"
 	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
 	@echo "make fuzz   fuzz the app protocol, manifest, overrides and outputs parsers with libFuzzer, FUZZ_SECONDS (60) each"
 	@echo "make lint   check formatting (swift format)"
@@ -55,6 +56,12 @@ package: setup
 # Only the package's test (make test runs it too): the debug build packaged, installed in a fresh Debian 12 root.
 package-test: build
 	scripts/package-test
+
+# The container images (packaging/container) built from the debug package and run with podman and podman-compose,
+# server with PostgreSQL and the agent image (docs/install.md, "Containers"). Not part of make test: podman is not
+# installed by scripts/setup; the script says SKIPPED where it cannot run.
+container-test: build
+	scripts/container-test
 
 test-python: setup
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests

@@ -294,7 +294,8 @@ struct CLITests {
         let deviceToken = try #require(created.firstMatch(#"vd_[A-Za-z0-9_-]+"#))
         let caHash = try #require(created.firstMatch(#"sha256:[0-9a-f]{64}"#), "the CA fingerprint is printed")
         #expect(
-            created.stdout.contains("vantage agent enroll --server https://"), "the enrollment command is printed: \(created)")
+            created.stdout.contains("vantage agent enroll --server https://"),
+            "the enrollment command is printed: \(created)")
 
         // The device enrolls over the wire and sends three events with its certificate, as `vantage agent` does.
         let identity = try await Enroller.enroll(
