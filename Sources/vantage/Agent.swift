@@ -210,14 +210,8 @@ struct AgentCommand: AsyncParsableCommand {
         let folder = configuration.dataDirectory.appending(path: "identity")
         if let token, let server {
             guard let url = URL(string: server) else { throw AgentError("--server \(server) is not a URL") }
-            let trust: Enroller.Trust
-            if let caFile {
-                guard let pem = FileManager.default.contents(atPath: caFile) else {
-                    throw AgentError("cannot read --ca-file \(caFile)")
-                }
-                trust = .certificate(String(decoding: pem, as: UTF8.self))
-            } else {
-                trust = .fingerprint(caHash!)
+            guard let trust = Enroller.Trust.given(caFile: caFile, caHash: caHash) else {
+                throw AgentError("cannot read --ca-file \(caFile ?? "")")
             }
             return try await Enroller.enroll(server: url, token: token, trust: trust, folder: folder, logger: logger)
         }

@@ -103,14 +103,8 @@ struct AgentEnroll: AsyncParsableCommand {
         if let settings, !settings.writable {
             throw SetupError("cannot write \(settings.path): run this as root (sudo), or give another --config FILE")
         }
-        let trust: Enroller.Trust
-        if let caFile {
-            guard let pem = FileManager.default.contents(atPath: caFile) else {
-                throw SetupError("cannot read --ca-file \(caFile)")
-            }
-            trust = .certificate(String(decoding: pem, as: UTF8.self))
-        } else {
-            trust = .fingerprint(caHash!)
+        guard let trust = Enroller.Trust.given(caFile: caFile, caHash: caHash) else {
+            throw SetupError("cannot read --ca-file \(caFile ?? "")")
         }
 
         // Enrolled into a folder of its own, which becomes DIR/identity only once the server has answered: a
@@ -181,5 +175,15 @@ struct AgentEnroll: AsyncParsableCommand {
         } else {
             printNow("start the agent with: \(command)")
         }
+    }
+}
+
+extension Enroller.Trust {
+    /// The server's CA as the enrolling flags give it: --ca-file's certificate, else --ca-hash's fingerprint; nil when
+    /// the file cannot be read (validation made sure one of the two is given).
+    static func given(caFile: String?, caHash: String?) -> Enroller.Trust? {
+        guard let caFile else { return .fingerprint(caHash ?? "") }
+        guard let pem = FileManager.default.contents(atPath: caFile) else { return nil }
+        return .certificate(String(decoding: pem, as: UTF8.self))
     }
 }

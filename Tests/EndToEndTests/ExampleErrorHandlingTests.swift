@@ -22,7 +22,10 @@ struct ExampleErrorHandlingTests {
         let reports = run.stderr.components(separatedBy: "could not publish the").count - 1
         #expect(reports >= 1, "stderr:\n\(run.stderr.suffix(3000))")
         #expect(reports <= Int(seconds) / 10 + 2, "\(reports) reports in \(seconds) s")
-        #expect(run.stderr.contains("more since the last report"), "later failures are counted, not each printed")
+        // A second report comes ten seconds after the first; on a fast machine the sample video may end before it.
+        if reports >= 2 {
+            #expect(run.stderr.contains("more since the last report"), "later failures are counted, not each printed")
+        }
     }
 
     /// A fresh state folder, so that no other test's events wait in its outbox.

@@ -129,7 +129,9 @@ struct LoginThrottleTests {
                             $0.now += 1
                             $0.most = max($0.most, $0.now)
                         }
-                        usleep(500_000)
+                        // Long enough that all twelve have asked before the first two finish, even on a busy
+                        // 2-core machine (at 0.5 s, late arrivals were served too: 6 of 12, once).
+                        usleep(2_000_000)
                         running.counts.withLock { $0.now -= 1 }
                     } != nil
                 }
