@@ -81,10 +81,10 @@ extension App {
                 Copies the project DIR to OUT (default DIR/.build/app) and puts inside it everything a device needs, \
                 so that no device needs a compiler, the source tree or this machine's files:
                   - Swift code nodes are compiled for release with the Swift runtime linked in (needs a Swift \
-                    toolchain on this machine, and the Vantage Swift SDK's sources: found beside this vantage, or \
-                    --sdk); each program goes to its package's src/bin/ and the descriptor's entry.path points there
+                toolchain on this machine, and the Vantage Swift SDK's sources: found beside this vantage, or \
+                --sdk); each program goes to its package's src/bin/ and the descriptor's entry.path points there
                   - model files outside the project (vantage.file "../../models/x.onnx"), or given with --model, are \
-                    copied into their model package and vantage.file points at the copy
+                copied into their model package and vantage.file points at the copy
                   - Python code nodes keep their source; the runtime installs their requirements on the device
                 The output is checked with the server's rules for a push, then can be run and pushed as it is. A \
                 second build replaces the first and recompiles only what changed.
