@@ -269,6 +269,17 @@ extension Store {
         _ db: any SQLExecutor, instance: String, version: String, desired: DesiredState, now: Int64
     ) async throws {
         let status: InstanceStatus = desired == .removed ? .removalPending : .deploymentPending
+        // A deployment the device never took up (it was offline) is superseded by this one: the device goes straight
+        // to the newest desired state, so the older one would otherwise stay pending for ever.
+        let waiting = [InstanceStatus.deploymentPending, .deploymentRequested, .removalPending, .removalRequested]
+            .map(\.rawValue)
+        let note =
+            "superseded by a later deployment (version \(version), \(desired.rawValue)) before the device took it up"
+        try await db.query(
+            """
+            UPDATE deployments SET message = \(note), updated_at = \(now)
+            WHERE instance_id = \(instance) AND status IN (\(waiting[0]), \(waiting[1]), \(waiting[2]), \(waiting[3]))
+            """)
         try await db.query(
             """
             INSERT INTO deployments (id, instance_id, package_version, desired_state, status, message, created_at, updated_at)
