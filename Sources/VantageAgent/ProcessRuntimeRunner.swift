@@ -65,7 +65,8 @@ public struct ProcessRuntimeRunner: InstanceRunner {
         let events = self.events
         let supervised = SupervisedRuntime(
             executable: executable, spec: spec, recorder: pipeline, reporter: reporter, maxDelay: maxRestartDelay,
-            onStop: { events.release(instance.id) }, logger: instanceLogger)
+            onStop: { events.release(instance.id) }, respec: { try runner.spec(for: $0, project: project) },
+            logger: instanceLogger)
         do {
             try await supervised.startFirst()
         } catch {
@@ -79,7 +80,11 @@ public struct ProcessRuntimeRunner: InstanceRunner {
 /// One instance's worker process, started again when it dies.
 final class SupervisedRuntime: RunningInstance, Sendable {
     let executable: URL
-    let spec: WorkerSpec
+    /// What the worker runs (and a restarted worker runs): the spec it started with, with the camera credentials
+    /// given since.
+    var spec: WorkerSpec { state.withLock { $0.spec } }
+    /// Makes the runtime spec of the instance with another desired state (new camera credentials).
+    let respec: (@Sendable (DesiredInstance) throws -> RuntimeSpec)?
     /// The instance's pipeline in the agent, where the worker's events are recorded.
     let recorder: any EventRecorder
     /// Called once the instance stopped for good.
@@ -90,6 +95,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     var instanceID: String { spec.instanceID }
 
     private struct State {
+        var spec: WorkerSpec
         var process: Process?
         var stdin: LineWriter?
         var stopping = false
@@ -113,22 +119,40 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         var stderrEnded = DispatchSemaphore(value: 0)
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let stopped = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let exited = Atomic(false)
 
     init(
         executable: URL, spec: WorkerSpec, recorder: any EventRecorder, reporter: (any DeploymentReporter)?,
         maxDelay: Duration, onStop: @escaping @Sendable () -> Void = {},
-        logger: Logger
+        respec: (@Sendable (DesiredInstance) throws -> RuntimeSpec)? = nil, logger: Logger
     ) {
         self.executable = executable
-        self.spec = spec
+        self.state = Mutex(State(spec: spec))
+        self.respec = respec
         self.recorder = recorder
         self.onStop = onStop
         self.reporter = reporter
         self.maxDelay = maxDelay
         self.logger = logger
+    }
+
+    /// Gives the running worker `instance`'s camera credentials (the instance differs from the one it runs in its
+    /// cameras' credentials only): its streams use them from their next connection; nothing restarts. False when
+    /// the new spec cannot be made or names other cameras: the caller deploys the instance again instead.
+    func updateCameraCredentials(_ instance: DesiredInstance) async -> Bool {
+        guard let respec, let runtime = try? respec(instance) else { return false }
+        let cameras = runtime.application.cameras
+        let writer = state.withLock { state -> LineWriter?? in
+            guard cameras.map(\.name) == state.spec.runtime.application.cameras.map(\.name) else { return .none }
+            state.spec.runtime = runtime
+            state.spec.cameraIDs = instance.cameras.mapValues(\.cameraId)
+            return .some(state.stdin)
+        }
+        guard let writer else { return false }
+        if let writer { try? writer.send(SupervisorMessage.cameraCredentials(cameras)) }
+        return true
     }
 
     var lastStatus: WorkerStatus? { state.withLock { $0.status } }
@@ -229,20 +253,27 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 return
             }
             let writer = LineWriter(fd: input.fileHandleForWriting.fileDescriptor)
-            let stoppedMeanwhile = state.withLock { state in
+            let (stoppedMeanwhile, started) = state.withLock { state in
                 state.process = process
-                state.stdin = writer
                 state.startedAt = .now
-                return state.stopping
+                return (state.stopping, state.spec)
             }
             // stop() ran between a restart's check and this start: this worker must not run the instance.
             if stoppedMeanwhile { process.terminate() }
             readChannel(output.fileHandleForReading, writer: writer)
             readErrors(errors.fileHandleForReading)
             do {
-                try writer.send(SupervisorMessage.start(spec))
+                try writer.send(SupervisorMessage.start(started))
             } catch {
                 // It died at once; its end is reported by the termination handler.
+            }
+            // Only now may camera credentials go to this worker (after its start); ones given meanwhile follow.
+            let latest = state.withLock { state in
+                state.stdin = writer
+                return state.spec
+            }
+            if latest.runtime.application.cameras != started.runtime.application.cameras {
+                try? writer.send(SupervisorMessage.cameraCredentials(latest.runtime.application.cameras))
             }
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import VantageAPI
+import VantageApp
 import VantageOutputs
 import VantageRuntime
 
@@ -52,15 +53,28 @@ public enum RuntimeWorker {
         let logger = Logger(label: "vantage.agent")
         let acks = Acknowledgements()
         let stop = StopSignal()
+        // The runtime once it runs, for camera credentials the agent sends meanwhile (kept until then).
+        let cameraUpdates = Mutex<(runtime: Runtime?, pending: [CameraSource])>((nil, []))
         // Reads the agent's answers; the end of the pipe means the agent is gone.
         let listener = Thread {
             while let line = try? reader.next() {
-                if case .stored(let sequence, let error, let recorded) = try? JSONDecoder().decode(
-                    SupervisorMessage.self, from: Data(line))
-                {
+                switch try? JSONDecoder().decode(SupervisorMessage.self, from: Data(line)) {
+                case .stored(let sequence, let error, let recorded)?:
                     acks.resolve(
                         sequence,
                         answer: recorded.map { .success($0) } ?? .failure(.init(error ?? "not stored")))
+                case .cameraCredentials(let cameras)?:
+                    let runtime = cameraUpdates.withLock { state -> Runtime? in
+                        if state.runtime == nil { state.pending += cameras }
+                        return state.runtime
+                    }
+                    if let runtime {
+                        let names = runtime.updateCameraCredentials(cameras)
+                        logger.info(
+                            "camera credentials updated; the stream uses them from its next connection",
+                            metadata: ["cameras": "\(names)"])
+                    }
+                default: break
                 }
             }
             acks.closeAll()
@@ -80,6 +94,12 @@ public enum RuntimeWorker {
                 spec: spec.runtime, recorder: ChannelRecorder(writer: writer, acks: acks), logger: logger)
             running = RuntimeInstance(
                 runtime: runtime, instanceID: spec.instanceID, cameraIDs: spec.cameraIDs, stopped: {})
+            let pending = cameraUpdates.withLock { state in
+                state.runtime = runtime
+                defer { state.pending = [] }
+                return state.pending
+            }
+            if !pending.isEmpty { runtime.updateCameraCredentials(pending) }
         } catch {
             try? writer.send(WorkerMessage.failed("\(error)"))
             return 1

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VantageAPI
+import VantageApp
 import VantageOutputs
 import VantageRuntime
 
@@ -16,6 +17,9 @@ enum SupervisorMessage: Codable, Sendable {
     /// The answer to ``WorkerMessage/event(sequence:event:)``: recorded in the instance's outbox (with its place
     /// there and whether a rule asked for a clip), or why not.
     case stored(sequence: Int, error: String?, recorded: EventPipeline.Recorded?)
+    /// New credentials for running cameras (a rotated password): each stream uses them from its next connection;
+    /// nothing is restarted.
+    case cameraCredentials([CameraSource])
 }
 
 /// What a runtime worker sends the agent.

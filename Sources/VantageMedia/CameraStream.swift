@@ -74,6 +74,9 @@ public final class CameraStream: @unchecked Sendable {
     // Unchecked: the FFmpeg contexts live only on the camera's thread; shared state is in Mutex/Atomic values
     // and the frame pool, which guards itself.
     public let source: StreamSource
+    /// New credentials (URL, user name, password) given while the camera runs (`updateCredentials`); the next
+    /// connection uses them instead of `source`'s.
+    private let credentials = Mutex<(url: String, username: String?, password: String?)?>(nil)
     let pool: FramePool
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
@@ -148,6 +151,23 @@ public final class CameraStream: @unchecked Sendable {
     public func resume() {
         pauseRequested.store(false, ordering: .relaxed)
         wakeup.broadcast()
+    }
+
+    /// Gives the camera new credentials (a rotated password): `url` must name the same stream as before, with other
+    /// credentials only. The open connection goes on; the next one (a reconnect, e.g. because the camera dropped
+    /// its sessions when its password changed) uses them. The camera is never stopped.
+    public func updateCredentials(url: String, username: String?, password: String?) {
+        credentials.withLock { $0 = (url, username, password) }
+    }
+
+    /// What the next connection opens: `source` with the credentials given last.
+    private var currentSource: StreamSource {
+        guard let (url, username, password) = credentials.withLock({ $0 }) else { return source }
+        var source = source
+        source.url = url
+        source.username = username
+        source.password = password
+        return source
     }
 
     /// Converts every decoded frame to BGR on the camera's thread, right after decoding, instead of when a consumer
@@ -275,6 +295,7 @@ public final class CameraStream: @unchecked Sendable {
 
     /// One connection: open, decode until the end, an error or a stop.
     private func session() throws(MediaError) -> SessionEnd {
+        let source = currentSource
         setState(.connecting)
         let name = source.name
         guard var format = avformat_alloc_context() else {

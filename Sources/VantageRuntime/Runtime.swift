@@ -430,6 +430,20 @@ public final class Runtime: Service, Sendable {
     }
 
     /// Stops the run: every part stops, in order, and `run()` returns. May be called before `run()` and more than once.
+    /// Gives running cameras new credentials (a rotated camera password) without stopping anything: each of
+    /// `cameras` names a camera of this application by its name, with the same stream and other credentials; its
+    /// stream uses them from its next connection. Answers the names of the cameras it updated.
+    @discardableResult
+    public func updateCameraCredentials(_ updated: [CameraSource]) -> [String] {
+        var names: [String] = []
+        for camera in updated {
+            guard let index = cameraNames.firstIndex(of: camera.name) else { continue }
+            cameras[index].updateCredentials(url: camera.url, username: camera.username, password: camera.password)
+            names.append(camera.name)
+        }
+        return names
+    }
+
     public func shutdown() {
         runEnd.ended.set()
     }

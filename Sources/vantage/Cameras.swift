@@ -13,8 +13,9 @@ struct Cameras: AsyncParsableCommand {
               vantage cameras list
               vantage cameras create lobby --url rtsp://10.0.0.20/stream1 --username viewer
               vantage cameras show cam_… --json
+              echo "$NEW_PASSWORD" | vantage cameras update cam_… --password-stdin
             """,
-        subcommands: [List.self, Show.self, Create.self, Delete.self])
+        subcommands: [List.self, Show.self, Create.self, Update.self, Delete.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -111,6 +112,75 @@ struct Cameras: AsyncParsableCommand {
                 }
                 let credentials = camera.hasCredentials ? "credentials stored encrypted" : "no credentials"
                 print("created camera \(camera.id) (\(camera.name)): \(camera.url), \(credentials)")
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a camera: its name, stream, credentials or device.",
+            discussion: """
+                Only what is given changes. The password is read from standard input with --password-stdin (or \
+                typed at a prompt), never from the command line. A new password or user name alone (a rotated \
+                password) reaches the device within seconds, and its running application takes it without a \
+                restart: the camera uses it from its next connection. A new URL restarts the instances that \
+                read the camera.
+
+                  echo "$NEW_PASSWORD" | vantage cameras update cam_… --password-stdin
+                  vantage cameras update cam_… --url rtsp://10.0.0.22/live --device dev_…
+                """)
+
+        @OptionGroup var options: ClientOptions
+
+        @Argument(help: "The camera's id (cam_…).")
+        var id: String
+
+        @Option(help: "A new name: letters, digits, '-', '_', '.' or spaces.")
+        var name: String?
+
+        @Option(help: ArgumentHelp("A new stream: rtsp://HOST:PORT/PATH (or http:// for MJPEG).", valueName: "URL"))
+        var url: String?
+
+        @Option(help: "A new user name.")
+        var username: String?
+
+        @Flag(help: "Read the camera's new password from standard input (one line).")
+        var passwordStdin = false
+
+        @Option(help: ArgumentHelp("The device that reads this camera (\"\" for none).", valueName: "ID"))
+        var device: String?
+
+        @Option(help: "What the camera sees, or where it is.")
+        var description: String?
+
+        func validate() throws {
+            guard name != nil || url != nil || username != nil || passwordStdin || device != nil || description != nil
+            else {
+                throw ValidationError(
+                    "nothing to change: give --name, --url, --username, --password-stdin, --device or --description")
+            }
+        }
+
+        func run() async throws {
+            try await options.withClient { client in
+                var password: String?
+                if passwordStdin {
+                    guard let secret = readSecret(prompt: "New password for camera \(id): "), !secret.isEmpty else {
+                        throw ClientError(.local, message: "--password-stdin: standard input gave no password")
+                    }
+                    password = secret
+                }
+                let camera = try await client.updateCamera(
+                    id,
+                    CameraUpdate(
+                        name: name, description: description, url: url, username: username, password: password,
+                        deviceId: device))
+                if options.json {
+                    printJSON(camera)
+                    return
+                }
+                let credentials = camera.hasCredentials ? "credentials stored encrypted" : "no credentials"
+                print("updated camera \(camera.id) (\(camera.name)): \(camera.url), \(credentials)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import VantageAPI
+import VantageMedia
 
 /// A step the reconciler takes on an instance. Each is written to the instance's journal before it is taken, so an
 /// agent killed at any point goes on from there after a restart.
@@ -78,6 +79,21 @@ extension DesiredInstance {
         archiveDigest == other.archiveDigest && packageVersion == other.packageVersion && cameras == other.cameras
             && parameters == other.parameters && models == other.models && outputs == other.outputs
             && awsCredentials == other.awsCredentials
+    }
+
+    /// Whether `other` differs from this configuration in its cameras' credentials only (the same cameras, each at
+    /// the same stream with another user name or password): a change the running application takes without a
+    /// restart.
+    func differsInCameraCredentialsOnly(from other: DesiredInstance) -> Bool {
+        guard cameras != other.cameras, cameras.count == other.cameras.count else { return false }
+        for (node, camera) in cameras {
+            guard let changed = other.cameras[node], changed.cameraId == camera.cameraId,
+                StreamSource.redact(changed.url) == StreamSource.redact(camera.url)
+            else { return false }
+        }
+        var same = other
+        same.cameras = cameras
+        return sameConfiguration(as: same)
     }
 
     /// Whether `other` is the same deployment of the same configuration (its desired state aside).

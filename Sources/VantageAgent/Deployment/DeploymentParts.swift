@@ -27,10 +27,15 @@ public protocol RunningInstance: Sendable {
     /// Heartbeat figures of the instance (`camera.<id>.fps`, `instance.<id>.inference_p99_ms`, `cameras.open`…).
     /// Called from the reconciler's actor: it must answer at once.
     func metrics() -> [String: Double]
+    /// Gives the running application `instance`'s camera credentials, which alone differ from those it runs with
+    /// (a rotated camera password), without restarting it: each camera uses them from its next connection. False
+    /// when it cannot: the reconciler then deploys the instance again.
+    func updateCameraCredentials(_ instance: DesiredInstance) async -> Bool
 }
 
 extension RunningInstance {
     public func metrics() -> [String: Double] { [:] }
+    public func updateCameraCredentials(_ instance: DesiredInstance) async -> Bool { false }
 }
 
 /// A running instance's health counters since it started.

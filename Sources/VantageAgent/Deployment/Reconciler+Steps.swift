@@ -57,6 +57,21 @@ extension Reconciler {
         if let operation = journal.operation {
             if try await deploy(id, operation, &journal) == .pending { return }
         }
+        if let committed = journal.committed, let running = live[id], running.key == committed.key,
+            committed.instance.differsInCameraCredentialsOnly(from: desired),
+            await running.handle.updateCameraCredentials(desired)
+        {
+            // A rotated camera password: the running application takes it (each camera from its next connection);
+            // neither it nor its other cameras restart.
+            journal.committed?.instance = desired
+            live[id]?.instance = desired
+            try await save(id, journal)
+            logger.info("Camera credentials updated without a restart", metadata: ["instance.id": "\(id)"])
+            try await report(
+                id, .deploymentSucceeded, health: .running,
+                "\(desired.versionName) runs on with its cameras' new credentials (not restarted)")
+            return
+        }
         if let committed = journal.committed, committed.instance.sameConfiguration(as: desired) {
             try await startCommittedIfNeeded(id, journal)
             if committed.instance.deploymentId != desired.deploymentId {
