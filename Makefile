@@ -8,7 +8,7 @@ API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test test-python package package-test container-test bench fuzz lint format clean help
+.PHONY: all setup build release demo test test-python package package-test container-test soak power-cut bench fuzz lint format clean help
 
 all: build
 
@@ -17,6 +17,8 @@ help:
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
 	@echo "make package  build the release .deb and .tar.gz into .build/package (see docs/install.md)"
 	@echo "make container-test  build the server and agent images from the .deb and run them with podman (not in make test; skipped without podman)"
+	@echo "make soak   the reliability tests' long, randomized forms (SOAK_SECONDS each, default 300) and their table (docs/reliability.md)"
+	@echo "make power-cut  only the power-cut harness, POWER_CUT_ARGS (default --runs 200) (docs/reliability.md)"
 	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
 	@echo "make fuzz   fuzz the app protocol, manifest, overrides and outputs parsers with libFuzzer, FUZZ_SECONDS (60) each"
 	@echo "make lint   check formatting (swift format)"
@@ -62,6 +64,16 @@ package-test: build
 # installed by scripts/setup; the script says SKIPPED where it cannot run.
 container-test: build
 	scripts/container-test
+
+# The reliability tests' long forms (docs/reliability.md): power cuts, full disk, flapping links, camera outages…
+soak: build
+	$(SWIFT) build --build-tests
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) scripts/soak
+
+# Only the power-cut harness (scripts/power-cut; needs root and /dev/fuse).
+power-cut: build
+	$(SWIFT) build --build-tests
+	scripts/power-cut $(or $(POWER_CUT_ARGS),--runs 200)
 
 test-python: setup
 	PYTHONPATH=.deps/python $(PYTHON) -m pytest -q -p no:cacheprovider python/tests

@@ -178,6 +178,18 @@ let package = Package(
             ],
             path: "bench/AgentLoad", swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
 
+        // The power-cut harness's workload and checker (scripts/power-cut, docs/reliability.md): the agent's own
+        // file code (outbox, deployment folders, artifact cache, identity) driven until the "power" is cut.
+        .executableTarget(
+            name: "power-cut-workload",
+            dependencies: [
+                "VantageAgent", "VantageOutputs", "VantageCore", "VantageApp",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Tests/PowerCut/Workload", swiftSettings: swift6 + openVINOSwift, linkerSettings: openVINOLinker),
+
         // Tests.
         .testTarget(name: "VantageAppTests", dependencies: ["VantageApp", "VantageCore"], swiftSettings: swift6),
         .testTarget(

@@ -210,6 +210,9 @@ final class SoftwareUpdater: Sendable {
                 throw DeploymentFailure(
                     "unpacking release \(release) failed: \(String(decoding: message, as: UTF8.self).prefix(300))")
             }
+            // Flushed before it takes its name: state.json selects it next, and after a power cut the selected
+            // release's files must be whole, not the empty files of unsynced writes.
+            DeploymentIO.syncTree(scratch)
             try? manager.removeItem(at: destination)
             try manager.moveItem(at: scratch, to: destination)
             DeploymentIO.syncFolder(destination.deletingLastPathComponent())

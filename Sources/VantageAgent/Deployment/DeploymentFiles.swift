@@ -175,15 +175,24 @@ struct InstanceFolder: Sendable {
         }
     }
 
-    /// Deletes version folders other than `keep`, and leftovers of an interrupted unpack or switch.
+    /// Deletes version folders other than `keep`, and leftovers of an interrupted unpack, delete or switch.
+    ///
+    /// A version folder is first renamed out of `versions/` (one step, synced) and only then deleted file by file:
+    /// a crash or power cut in the middle of a delete must never leave a half-deleted `versions/<key>`, which a later
+    /// deployment of the same version would take for a whole one (found by the power-cut harness, scripts/power-cut).
     func prune(keeping keep: Set<String>) {
         let manager = FileManager.default
+        var doomed: [URL] = []
         for name in (try? manager.contentsOfDirectory(atPath: versions.path)) ?? [] where !keep.contains(name) {
-            DeploymentIO.delete(version(name))
+            let trash = root.appending(path: ".delete-\(name)")
+            DeploymentIO.delete(trash)
+            if (try? DeploymentIO.rename(version(name), over: trash)) != nil { doomed.append(trash) }
         }
-        for name in (try? manager.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(".unpack-") {
-            DeploymentIO.delete(root.appending(path: name))
+        for name in (try? manager.contentsOfDirectory(atPath: root.path)) ?? []
+        where name.hasPrefix(".unpack-") || name.hasPrefix(".delete-") {
+            doomed.append(root.appending(path: name))
         }
+        for url in Set(doomed) { DeploymentIO.delete(url) }
         DeploymentIO.delete(currentNext)
     }
 

@@ -26,10 +26,11 @@ enum Soak {
         else { return }
         print("soak: \(line)")
         guard let path = ProcessInfo.processInfo.environment["VANTAGE_SOAK_REPORT"],
-            let handle = FileHandle(forWritingAtPath: path) ?? {
-                FileManager.default.createFile(atPath: path, contents: nil)
-                return FileHandle(forWritingAtPath: path)
-            }()
+            let handle = FileHandle(forWritingAtPath: path)
+                ?? {
+                    FileManager.default.createFile(atPath: path, contents: nil)
+                    return FileHandle(forWritingAtPath: path)
+                }()
         else { return }
         defer { try? handle.close() }
         _ = try? handle.seekToEnd()
