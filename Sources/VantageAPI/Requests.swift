@@ -202,17 +202,22 @@ public struct NewToken: RequestBody {
 
 /// A device's periodic report (device token).
 public struct Heartbeat: RequestBody {
-    public static let fields = ["softwareVersion", "metrics", "update"]
+    public static let fields = ["softwareVersion", "metrics", "update", "agentSession"]
     public static var objectFields: [String: [String]] { ["update": SoftwareUpdateReport.fields] }
     public var softwareVersion: String?
+    /// A random id the agent process makes at start: two different ones taking turns for one device mean its
+    /// certificate is used from two places at once (a cloned box); a restart only changes it once.
+    public var agentSession: String?
     /// Metric name → value, e.g. `cpu.percent`, `memory.bytes`, `frames.inferred_per_second`.
     public var metrics: [String: Double]?
     /// Where the device stands with the release its desired state names, if any.
     public var update: SoftwareUpdateReport?
 
     public init(
-        softwareVersion: String? = nil, metrics: [String: Double]? = nil, update: SoftwareUpdateReport? = nil
+        softwareVersion: String? = nil, metrics: [String: Double]? = nil, update: SoftwareUpdateReport? = nil,
+        agentSession: String? = nil
     ) {
+        self.agentSession = agentSession
         self.softwareVersion = softwareVersion
         self.metrics = metrics
         self.update = update

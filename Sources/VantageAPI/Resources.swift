@@ -88,16 +88,19 @@ public struct Device: Codable, Sendable, Equatable {
     public var certificateExpiresAt: Date?
     /// The device's part in its newest software rollout, if it was in one.
     public var softwareUpdate: DeviceSoftwareUpdate?
+    /// What an operator must look at (an expired certificate, a cloned one); absent when nothing is wrong.
+    public var conditions: [DeviceCondition]?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: String, name: String, description: String, provisioningStatus: ProvisioningStatus,
         connectionStatus: ConnectionStatus, lastHeartbeat: Date? = nil, softwareVersion: String? = nil,
-        certificateExpiresAt: Date? = nil, softwareUpdate: DeviceSoftwareUpdate? = nil, createdAt: Date,
-        updatedAt: Date
+        certificateExpiresAt: Date? = nil, softwareUpdate: DeviceSoftwareUpdate? = nil,
+        conditions: [DeviceCondition]? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.softwareUpdate = softwareUpdate
+        self.conditions = conditions
         self.id = id
         self.name = name
         self.description = description
@@ -108,6 +111,28 @@ public struct Device: Codable, Sendable, Equatable {
         self.certificateExpiresAt = certificateExpiresAt
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// Something wrong with a device that an operator must act on, said with what to do.
+public struct DeviceCondition: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// The certificate ended; the agent renews it at its next contact within the grace window, or (past it) the
+        /// device must enroll again.
+        case certificateExpired = "CERTIFICATE_EXPIRED"
+        /// The device's certificate is used by two agents on different boxes (or two processes) at once.
+        case certificateCloned = "CERTIFICATE_CLONED"
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// Since when it holds.
+    public var since: Date
+
+    public init(kind: Kind, message: String, since: Date) {
+        self.kind = kind
+        self.message = message
+        self.since = since
     }
 }
 

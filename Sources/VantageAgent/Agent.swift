@@ -74,6 +74,11 @@ public final class Agent: Service, Sendable {
     private let switching = Mutex(false)
     /// Whether a heartbeat reached the server since this process started.
     private let heartbeatSent = Mutex(false)
+    /// The last certificate renewal failure logged.
+    private let renewalFailure = Mutex<String?>(nil)
+    /// This process's id in heartbeats (``Heartbeat/agentSession``): the server tells a cloned box, whose agent
+    /// takes turns with another one under the same certificate, from a restart, which changes it once.
+    let session = "as_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
 
     /// Whether the agent stopped to switch to a newly installed software release: the caller then calls
     /// ``SoftwareLauncher/switchRelease(environment:)``.
@@ -146,6 +151,11 @@ public final class Agent: Service, Sendable {
         await reconciler.resume()
         // Events of instances removed before the restart still go to the control plane.
         await events.resumeLeftovers()
+        // Back after the certificate ended (the box was off, or offline, at renewal time): renew it before anything
+        // else, within the server's grace window, so the first heartbeat already goes through.
+        if link.identity.certificateEnds(within: 0) {
+            _ = await renewCertificateOnce()
+        }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.pollDesiredState() }
@@ -215,7 +225,8 @@ public final class Agent: Service, Sendable {
         while !Task.isCancelledOrShuttingDown {
             let figures = await sample(&sampler)
             let beat = Heartbeat(
-                softwareVersion: configuration.softwareVersion, metrics: figures, update: updater.report)
+                softwareVersion: configuration.softwareVersion, metrics: figures, update: updater.report,
+                agentSession: session)
             do {
                 try await link.heartbeat(beat)
                 heartbeatSent.withLock { $0 = true }
@@ -228,23 +239,67 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// Renews the certificate before it ends (checked at start and every six hours; a failed renewal is tried
-    /// again hourly). The device's key is replaced too: the new one never leaves the device either.
+    /// Renews the certificate before it ends: it wakes when the renewal is due (`renewWithin` before the end, and
+    /// at least every six hours). While the server is unreachable it retries with backoff, so a box that was
+    /// offline at renewal time renews as soon as it is back, even after the certificate ended (the server's grace
+    /// window). A refusal (past that window, revoked) is logged once, with what to do, and retried hourly. The
+    /// device's key is replaced too: the new one never leaves the device either.
     func renewCertificate() async {
+        var backoff = Backoff(max: configuration.maxBackoff)
         while !Task.isCancelledOrShuttingDown {
-            var pause: Duration = .seconds(6 * 3600)
-            if link.identity.certificateEnds(within: configuration.renewWithin.seconds) {
-                do {
-                    let renewed = try await link.renewCertificate(savingTo: configuration.identityFolder)
-                    logger.notice(
-                        "certificate renewed",
-                        metadata: ["until": "\(renewed.certificateExpiresAt.map(APIJSON.formatTime) ?? "?")"])
-                } catch {
-                    logger.warning("certificate renewal failed; trying again in an hour: \(error)")
-                    pause = .seconds(3600)
+            let ends = link.identity.certificateExpiresAt
+            let wait = ends.map { $0.timeIntervalSinceNow - configuration.renewWithin.seconds } ?? 0
+            if wait > 0 {
+                try? await Task.sleep(for: .seconds(min(wait, 6 * 3600)))
+                continue
+            }
+            switch await renewCertificateOnce() {
+            case .renewed:
+                backoff.reset()
+                if link.identity.certificateEnds(within: configuration.renewWithin.seconds) {
+                    // The server issues certificates shorter than --renew-within-days: renewing again at once would
+                    // only spin.
+                    logger.warning(
+                        "the renewed certificate ends within --renew-within-days already; renewing again in an hour")
+                    try? await Task.sleep(for: .seconds(3600))
+                }
+            case .refused: try? await Task.sleep(for: .seconds(3600))
+            case .unreachable: try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    enum RenewalOutcome { case renewed, refused, unreachable }
+
+    /// One renewal attempt. Each distinct failure is logged once, not once per retry.
+    func renewCertificateOnce() async -> RenewalOutcome {
+        let ended = link.identity.certificateExpiresAt.flatMap { $0 <= Date() ? $0 : nil }
+        do {
+            let renewed = try await link.renewCertificate(savingTo: configuration.identityFolder)
+            var metadata: Logger.Metadata = [
+                "until": "\(renewed.certificateExpiresAt.map(APIJSON.formatTime) ?? "?")"
+            ]
+            if let ended { metadata["expired"] = "\(APIJSON.formatTime(ended))" }
+            logger.notice(
+                ended == nil ? "certificate renewed" : "certificate renewed after it expired", metadata: metadata)
+            renewalFailure.withLock { $0 = nil }
+            return .renewed
+        } catch {
+            let message = "\(error)"
+            let refused: Bool
+            if case LinkError.unreachable = error { refused = false } else { refused = true }
+            let first = renewalFailure.withLock { last in
+                defer { last = message }
+                return last != message
+            }
+            if first {
+                if refused {
+                    logger.error("certificate renewal refused (fix it to reach the server again): \(message)")
+                } else {
+                    logger.warning("certificate renewal failed; trying again when the server is back: \(message)")
                 }
             }
-            try? await Task.sleep(for: pause)
+            return refused ? .refused : .unreachable
         }
     }
 
@@ -332,12 +387,17 @@ public final class Agent: Service, Sendable {
 
     private func markUnreachable(_ error: any Error) {
         let message = "\(error)"
+        // A refusal says the same for every route (revoked, expired): logged once, not once per loop that meets it.
+        var reason = message
+        if case LinkError.refused(let text) = error, let colon = text.range(of: ": ") {
+            reason = String(text[colon.upperBound...])
+        }
         let first = connection.withLock { state -> Bool in
             defer {
                 state.reachable = false
-                state.lastError = message
+                state.lastError = reason
             }
-            return state.reachable || state.lastError != message
+            return state.reachable || state.lastError != reason
         }
         if first {
             // Logged once per distinct failure, not once per retry. Applications keep running meanwhile.

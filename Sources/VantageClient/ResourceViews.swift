@@ -18,21 +18,26 @@ public enum ResourceViews {
     }
 
     public static func device(_ device: Device, now: Date = Date()) -> DetailList {
-        DetailList([
-            ("ID", device.id), ("Name", device.name),
-            ("Description", device.description.isEmpty ? "-" : device.description),
-            ("Status", device.provisioningStatus.rawValue), ("Connection", device.connectionStatus.rawValue),
-            ("Last heartbeat", RelativeTime.full(device.lastHeartbeat, now: now)),
-            ("Software version", device.softwareVersion ?? "-"),
-            ("Software update", softwareUpdate(device.softwareUpdate)),
-            (
-                "Certificate",
-                device.certificateExpiresAt.map { "valid until \(RelativeTime.full($0, now: now))" }
-                    ?? "none (not enrolled, or revoked)"
-            ),
-            ("Created", RelativeTime.full(device.createdAt, now: now)),
-            ("Updated", RelativeTime.full(device.updatedAt, now: now)),
-        ])
+        // What needs an operator (an expired or cloned certificate) comes right after the certificate.
+        let alerts = (device.conditions ?? []).map { ("Alert", "\($0.kind.rawValue): \($0.message)") }
+        return DetailList(
+            [
+                ("ID", device.id), ("Name", device.name),
+                ("Description", device.description.isEmpty ? "-" : device.description),
+                ("Status", device.provisioningStatus.rawValue), ("Connection", device.connectionStatus.rawValue),
+                ("Last heartbeat", RelativeTime.full(device.lastHeartbeat, now: now)),
+                ("Software version", device.softwareVersion ?? "-"),
+                ("Software update", softwareUpdate(device.softwareUpdate)),
+                (
+                    "Certificate",
+                    device.certificateExpiresAt.map {
+                        "\($0 > now ? "valid until" : "expired") \(RelativeTime.full($0, now: now))"
+                    } ?? "none (not enrolled, or revoked)"
+                ),
+            ] + alerts + [
+                ("Created", RelativeTime.full(device.createdAt, now: now)),
+                ("Updated", RelativeTime.full(device.updatedAt, now: now)),
+            ])
     }
 
     // MARK: Cameras

@@ -40,6 +40,12 @@ public struct ServerConfiguration: Sendable {
     public var deviceHostnames: [String] = []
     /// How long a provisioning token can be used to enroll.
     public var provisioningTokenLifetime: Duration = .seconds(3600)
+    /// How long a device certificate is valid (agents renew it before it ends). Short ones are for tests.
+    public var deviceCertificateLifetime: Duration = .seconds(365 * 86400)
+    /// How long after its certificate ended a device may still renew it with that certificate (and its key), for a
+    /// box that was offline at renewal time; 0 turns the grace off. Only renewal is allowed meanwhile, and each
+    /// one is audited.
+    public var expiredRenewalWindow: Duration = .seconds(30 * 86400)
     /// Where `/metrics` reads from (`vantage server` passes the registry it bootstrapped swift-metrics with).
     public var metrics = ServerMetrics()
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>` (others get 401); nil leaves
@@ -95,7 +101,9 @@ public struct ControlPlane: Sendable {
             configuration: configuration,
             store: Store(
                 database: database, artifacts: artifacts, secrets: secrets, authority: authority,
-                provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics),
+                provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics,
+                deviceCertificateLifetime: configuration.deviceCertificateLifetime,
+                expiredRenewalWindow: configuration.expiredRenewalWindow),
             database: database,
             connections: ConnectionLimiter(configuration.listenerLimits, name: "vantage server", logger: logger))
     }
@@ -169,15 +177,18 @@ public struct ControlPlane: Sendable {
         let port = configuration.devicePort ?? 0
         return Application(
             router: router(),
-            server: try .tls(connections.http1(), tlsConfiguration: try deviceTLSConfiguration()),
+            server: try .tls(connections.http1(), configuration: try deviceTLSConfiguration()),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.deviceHost, port: port), serverName: "Vantage"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
 
-    /// TLS for the device endpoint, with a server certificate issued now (each replica makes its own).
-    func deviceTLSConfiguration() throws -> TLSConfiguration {
+    /// TLS for the device endpoint, with a server certificate issued now (each replica makes its own). A client
+    /// certificate must be one this CA issued; its expiry is left to ``AuthenticationMiddleware``, so that a device
+    /// back after its certificate ended can renew it (``ServerConfiguration/expiredRenewalWindow``) or is told why
+    /// it is refused.
+    func deviceTLSConfiguration() throws -> TLSChannelConfiguration {
         let authority = store.authority
         let (certificate, key) = try authority.issueServerCertificate(hostnames: configuration.deviceCertificateNames)
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -187,7 +198,12 @@ public struct ControlPlane: Sendable {
         tls.certificateVerification = .optionalVerification
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: try derBytes(authority.certificate), format: .der)]
         )
-        return tls
+        return TLSChannelConfiguration(
+            tlsConfiguration: tls,
+            customVerificationCallback: { chain, promise in
+                let der = chain.first.flatMap { try? $0.toDERBytes() }
+                promise.succeed(der.map { authority.issued($0) } == true ? .certificateVerified : .failed)
+            })
     }
 
     /// The router, also used in-process by tests.

@@ -91,6 +91,19 @@ struct Server: AsyncParsableCommand {
         @Option(help: ArgumentHelp("How long a provisioning token can be used to enroll.", valueName: "MINUTES"))
         var tokenLifetimeMinutes = 60
 
+        @Option(
+            help: ArgumentHelp(
+                "How long after its certificate ended a device may still renew it (with that certificate and its key; "
+                    + "audited), for a box that was offline at renewal time; 0 for no grace. May be fractional.",
+                valueName: "DAYS"))
+        var expiredRenewalDays: Double = 30
+
+        @Option(
+            help: ArgumentHelp(
+                "How long the device certificates issued from now on are valid (tests use seconds).",
+                valueName: "SECONDS", visibility: .hidden))
+        var deviceCertificateLifetimeSeconds: Int = 365 * 86400
+
         @Option(help: ArgumentHelp("The largest model or package upload, in MiB.", valueName: "MIB"))
         var maxUploadMb = 2048
 
@@ -128,6 +141,12 @@ struct Server: AsyncParsableCommand {
             }
             guard maxUploadMb > 0 else { throw ValidationError("--max-upload-mb must be positive") }
             guard tokenLifetimeMinutes > 0 else { throw ValidationError("--token-lifetime-minutes must be positive") }
+            guard expiredRenewalDays >= 0, expiredRenewalDays <= 3650 else {
+                throw ValidationError("--expired-renewal-days must be 0 to 3650")
+            }
+            guard deviceCertificateLifetimeSeconds >= 1 else {
+                throw ValidationError("--device-certificate-lifetime-seconds must be positive")
+            }
             guard idleTimeoutSeconds > 0, idleTimeoutSeconds <= 86_400 else {
                 throw ValidationError("--idle-timeout-seconds must be more than 0 and at most 86400")
             }
@@ -163,6 +182,8 @@ struct Server: AsyncParsableCommand {
             }
             configuration.deviceHostnames = deviceHostnames
             configuration.provisioningTokenLifetime = .seconds(tokenLifetimeMinutes * 60)
+            configuration.expiredRenewalWindow = .seconds(expiredRenewalDays * 86400)
+            configuration.deviceCertificateLifetime = .seconds(deviceCertificateLifetimeSeconds)
             let environment = ProcessInfo.processInfo.environment
             do {
                 if let file = metricsTokenFile ?? environment["VANTAGE_METRICS_TOKEN_FILE"] {

@@ -122,7 +122,8 @@ struct ConsolePages: Sendable {
                 <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
                 <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
                 <dt>Software update</dt><dd id="software-update">\(device.softwareUpdate.map { "\($0.releaseVersion): \($0.state.rawValue)\($0.reason.map { " (\($0))" } ?? "") (rollout \($0.rolloutId))" } ?? "none")</dd>
-                <dt>Certificate</dt><dd>\(device.certificateExpiresAt.map { "valid until \(HTML.time($0))" as HTML } ?? "none (not enrolled, or revoked)")</dd>
+                <dt>Certificate</dt><dd>\(device.certificateExpiresAt.map { "\($0 > now ? "valid until" : "expired") \(HTML.time($0))" as HTML } ?? "none (not enrolled, or revoked)")</dd>
+                \((device.conditions ?? []).map { "<dt>Alert</dt><dd class=\"alert\" id=\"condition-\($0.kind.rawValue)\">\($0.message) (since \(HTML.time($0.since)))</dd>" as HTML })
                 <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
                 </dl>
                 <h2>Health</h2>

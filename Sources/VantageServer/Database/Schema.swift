@@ -187,6 +187,16 @@ enum Schema {
                 "CREATE INDEX rollout_devices_device ON rollout_devices (device_id)",
             ]
         },
+        Migration(version: 7, name: "device agent sessions (cloned certificates)") { _ in
+            [
+                // The agent processes recently heard from for the device (JSON, ``AgentSessions``): two taking
+                // turns mean its certificate is used from two places at once.
+                "ALTER TABLE devices ADD COLUMN agent_sessions TEXT",
+                // When that was seen first (NULL: never, or since the device enrolled again), and from where.
+                "ALTER TABLE devices ADD COLUMN clone_detected_at BIGINT",
+                "ALTER TABLE devices ADD COLUMN clone_detail TEXT",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

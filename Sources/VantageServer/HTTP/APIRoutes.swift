@@ -89,7 +89,8 @@ enum APIRoutes {
             try call.requireDevice(call.parameter("id"))
             return .json(
                 try await call.store.renewCertificate(
-                    device: call.parameter("id"), try await call.decode(CertificateRenewal.self)))
+                    device: call.parameter("id"), try await call.decode(CertificateRenewal.self),
+                    expiredAt: call.context.certificateExpiredAt))
         },
         APIOperation(
             method: .get, path: "\(base)/ca", id: "getCertificateAuthority", tag: "device-facing",
@@ -177,7 +178,9 @@ enum APIRoutes {
             audited: false
         ) { call in
             try call.requireDevice(call.parameter("id"))
-            let device = try await call.store.heartbeat(call.parameter("id"), try await call.decode(Heartbeat.self))
+            let device = try await call.store.heartbeat(
+                call.parameter("id"), try await call.decode(Heartbeat.self),
+                peer: call.context.channel.remoteAddress?.ipAddress)
             call.store.metrics.heartbeats.increment()
             return .json(device)
         },

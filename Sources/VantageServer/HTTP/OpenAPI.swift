@@ -295,8 +295,14 @@ enum OpenAPIComponents {
                     ("provisioningStatus", .values(ProvisioningStatus.self)),
                     ("connectionStatus", .values(ConnectionStatus.self)), ("lastHeartbeat", .time),
                     ("softwareVersion", .text), ("certificateExpiresAt", .time),
-                    ("softwareUpdate", .ref("DeviceSoftwareUpdate")), ("createdAt", .time), ("updatedAt", .time),
-                ], optional: ["lastHeartbeat", "softwareVersion", "certificateExpiresAt", "softwareUpdate"])
+                    ("softwareUpdate", .ref("DeviceSoftwareUpdate")), ("conditions", .array(.ref("DeviceCondition"))),
+                    ("createdAt", .time), ("updatedAt", .time),
+                ],
+                optional: ["lastHeartbeat", "softwareVersion", "certificateExpiresAt", "softwareUpdate", "conditions"])
+        ),
+        (
+            "DeviceCondition",
+            object([("kind", .values(DeviceCondition.Kind.self)), ("message", .text), ("since", .time)])
         ),
         (
             "DeviceCreated",
@@ -331,6 +337,7 @@ enum OpenAPIComponents {
                             maxProperties: 64)
                     ),
                     ("update", .ref("SoftwareUpdateReport")),
+                    ("agentSession", OpenAPIComponents.plainToken),
                 ], required: [])
         ),
         (

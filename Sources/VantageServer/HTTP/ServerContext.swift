@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 public import Hummingbird
 import Logging
 import NIOCore
@@ -11,6 +12,9 @@ public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The caller, or nil for an anonymous request.
     public var caller: Caller?
+    /// When the calling device's certificate ended, if it called with an expired one to renew it within the grace
+    /// window (the only thing such a certificate may do).
+    var certificateExpiredAt: Date?
     /// The connection, for the client certificate a device presented over the device endpoint's TLS.
     let channel: any Channel
 
@@ -40,13 +44,21 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let certificate = try? await context.channel.nioSSL_peerCertificate().get() {
             // TLS verified it against the CA already; the database says whether it is still the device's.
             let der = try certificate.toDERBytes()
-            guard let device = try await store.caller(certificate: der) else {
+            if let device = try await store.caller(certificate: der) {
+                context.caller = device
+            } else if let expired = try await store.expiredCertificate(der) {
+                // An expired certificate may renew itself within the grace window, and do nothing else.
+                guard expired.renewable(), request.method == .post,
+                    request.uri.path == "/api/v1/devices/\(expired.deviceID)/certificate"
+                else { throw APIError(401, expired.refusal) }
+                context.caller = expired.caller
+                context.certificateExpiredAt = expired.endedAt
+            } else {
                 throw APIError(
                     401,
-                    "this device certificate is revoked or expired: enroll the device again with a new token (vantage devices token DEVICE)"
+                    "this device certificate is revoked or was replaced: enroll the device again with a new token (vantage devices token DEVICE)"
                 )
             }
-            context.caller = device
         } else if let header = request.headers[.authorization] {
             // Another scheme (a proxy's Basic auth, say) is not ours: the request is anonymous, and routes that
             // need a caller answer 401. A Bearer token that is not valid is refused outright.

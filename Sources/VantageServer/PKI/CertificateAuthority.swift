@@ -60,7 +60,9 @@ public struct CertificateAuthority: Sendable {
 
     /// Signs a device's certificate for the key in `csr`, after checking the CSR's own signature (proof that the
     /// caller holds the key). The subject is the device's id whatever the CSR asked for.
-    func issueDeviceCertificate(csrPEM: String, deviceID: String, now: Date = Date()) throws -> Certificate {
+    func issueDeviceCertificate(
+        csrPEM: String, deviceID: String, lifetime: TimeInterval = deviceCertificateLifetime, now: Date = Date()
+    ) throws -> Certificate {
         let csr: CertificateSigningRequest
         do {
             csr = try CertificateSigningRequest(pemEncoded: csrPEM)
@@ -80,7 +82,7 @@ public struct CertificateAuthority: Sendable {
         return try Certificate(
             version: .v3, serialNumber: .init(), publicKey: csr.publicKey,
             notValidBefore: now.addingTimeInterval(-300),
-            notValidAfter: now.addingTimeInterval(Self.deviceCertificateLifetime),
+            notValidAfter: now.addingTimeInterval(lifetime),
             issuer: certificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
@@ -117,6 +119,17 @@ public struct CertificateAuthority: Sendable {
             },
             issuerPrivateKey: .init(key))
         return (certificate, serverKey)
+    }
+
+    /// Whether a client certificate was issued by this CA (its signature checks out with the CA's key) and has
+    /// begun. Its end is not checked here: an expired certificate still reaches the server, which lets it renew
+    /// within the grace window and refuses it anything else with an answer that says why (a failed handshake would
+    /// say nothing). Whether it is revoked, replaced or expired is the database's to say, per request.
+    func issued(_ der: [UInt8], now: Date = Date()) -> Bool {
+        guard let leaf = try? Certificate(derEncoded: der) else { return false }
+        return leaf.issuer == certificate.subject
+            && certificate.publicKey.isValidSignature(leaf.signature, for: leaf)
+            && leaf.notValidBefore <= now.addingTimeInterval(300)
     }
 
     /// A certificate serial number as lower-case hex, the key device certificates are stored under.

@@ -86,8 +86,12 @@ public final class CallerCache: Sendable {
         }
     }
 
-    func remember(_ caller: Caller, for fingerprint: String) {
-        let until = ContinuousClock.now + lifetime
+    /// Remembers `caller` for ``lifetime``, and never past `end` (the certificate's end: an expired certificate
+    /// must be looked up again, so that it may only renew itself).
+    func remember(_ caller: Caller, for fingerprint: String, until end: Date = .distantFuture) {
+        let left = end.timeIntervalSinceNow
+        guard left > 0 else { return }
+        let until = ContinuousClock.now + min(lifetime, .milliseconds(Int64(min(left, 86_400) * 1000)))
         entries.withLock { entries in
             if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
             entries[fingerprint] = Entry(caller: caller, until: until)

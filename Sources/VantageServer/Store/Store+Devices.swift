@@ -6,6 +6,7 @@ extension Store {
         id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at,
         (SELECT MAX(c.not_after) FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NULL)
             AS certificate_not_after,
+        clone_detected_at, clone_detail,
         """ + softwareUpdateColumn
 
     func device(from row: SQLRow, now: Int64 = Millis.now()) throws -> Device {
@@ -19,6 +20,7 @@ extension Store {
             softwareVersion: try row.optionalText("software_version"),
             certificateExpiresAt: Millis.date(try row.optionalInteger("certificate_not_after")),
             softwareUpdate: Self.softwareUpdate(try row.optionalText("software_update")),
+            conditions: try conditions(from: row, now: now),
             createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
         )
     }
@@ -97,7 +99,7 @@ extension Store {
 
     /// Records a heartbeat: the device is ONLINE and provisioned; its metrics join its health series. Most
     /// heartbeats are one UPDATE (plus reading the device back); one a minute also stores a sample.
-    public func heartbeat(_ id: String, _ beat: Heartbeat) async throws -> Device {
+    public func heartbeat(_ id: String, _ beat: Heartbeat, peer: String? = nil) async throws -> Device {
         guard Identifiers.isValid(id, prefix: "dev") else { throw APIError.notFound("device", id) }
         let now = Millis.now()
         if let version = beat.softwareVersion, version.count > 64 {
@@ -130,6 +132,7 @@ extension Store {
             ).first
         else { throw APIError.notFound("device", id) }
         if let update = beat.update { try await recordSoftwareUpdate(device: id, update) }
+        if let session = beat.agentSession { try await recordAgentSession(device: id, session, peer: peer, now: now) }
         if try row.optionalInteger("metrics_at") == now, !metrics.isEmpty {
             // One statement for the whole sample; a week's worth kept.
             var insert: SQL = "INSERT INTO device_metrics (device_id, name, at, value) VALUES "

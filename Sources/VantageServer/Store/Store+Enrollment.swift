@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import VantageAPI
+import VantageCore
 import X509
 
 /// Device identity: the CA, enrollment (provisioning token + CSR → certificate), new tokens, revocation, and the
@@ -59,7 +60,8 @@ extension Store {
             ).first
         else { throw refused }
         let deviceID = try row.text("id")
-        let certificate = try authority.issueDeviceCertificate(csrPEM: request.csr, deviceID: deviceID)
+        let certificate = try authority.issueDeviceCertificate(
+            csrPEM: request.csr, deviceID: deviceID, lifetime: deviceCertificateLifetime)
         let serial = CertificateAuthority.serialHex(certificate.serialNumber)
         let fingerprint = CertificateAuthority.fingerprint(of: certificate)
         let notAfter = Millis.from(certificate.notValidAfter)
@@ -70,7 +72,8 @@ extension Store {
             let updated = try await db.query(
                 """
                 UPDATE devices SET token_hash = \(used), token_expires_at = NULL,
-                    provisioning_status = \(ProvisioningStatus.pending.rawValue), updated_at = \(now)
+                    provisioning_status = \(ProvisioningStatus.pending.rawValue), updated_at = \(now),
+                    agent_sessions = NULL, clone_detected_at = NULL, clone_detail = NULL
                 WHERE id = \(deviceID) AND token_hash = \(hash) AND token_expires_at > \(now) RETURNING id
                 """)
             guard !updated.isEmpty else { return false }
@@ -97,11 +100,16 @@ extension Store {
     static let renewalOverlapMillis: Int64 = 86_400_000
 
     /// Signs a new certificate for a device that still holds a valid one (it calls with it): a new key's CSR, no
-    /// token. The older certificates keep working for a day, in case the answer is lost on its way.
-    public func renewCertificate(device deviceID: String, _ request: CertificateRenewal) async throws -> Enrollment {
+    /// token. The older certificates keep working for a day, in case the answer is lost on its way. `expiredAt`:
+    /// the device called with its current certificate after it ended, within the grace window
+    /// (``ExpiredCertificate``); the renewal is audited as one after expiry.
+    public func renewCertificate(device deviceID: String, _ request: CertificateRenewal, expiredAt: Date? = nil)
+        async throws -> Enrollment
+    {
         guard request.csr.utf8.count <= 16_384 else { throw APIError.invalid("csr is longer than 16 KiB") }
         _ = try await device(deviceID)
-        let certificate = try authority.issueDeviceCertificate(csrPEM: request.csr, deviceID: deviceID)
+        let certificate = try authority.issueDeviceCertificate(
+            csrPEM: request.csr, deviceID: deviceID, lifetime: deviceCertificateLifetime)
         let serial = CertificateAuthority.serialHex(certificate.serialNumber)
         let now = Millis.now()
         try await database.transaction { db in
@@ -118,6 +126,13 @@ extension Store {
                 """)
         }
         callers.forgetAll()
+        if let expiredAt {
+            try await audit(
+                actor: "device:\(deviceID)", action: "renewCertificateAfterExpiry",
+                target: "/api/v1/devices/\(deviceID)/certificate",
+                detail:
+                    "certificate renewed after expiry: it ended \(APIJSON.formatTime(expiredAt)); new serial \(serial)")
+        }
         return Enrollment(
             deviceId: deviceID, certificate: try certificate.serializeAsPEM().pemString,
             caCertificate: authority.certificatePEM, certificateExpiresAt: certificate.notValidAfter)
@@ -166,9 +181,10 @@ extension Store {
     func caller(certificate der: [UInt8]) async throws -> Caller? {
         let fingerprint = "sha256:" + SHA256.hash(data: der).hexString
         if let known = callers.caller(fingerprint) { return known }
-        let serial = CertificateAuthority.serialHex(try Certificate(derEncoded: der).serialNumber)
+        let certificate = try Certificate(derEncoded: der)
+        let serial = CertificateAuthority.serialHex(certificate.serialNumber)
         let found = try await caller(certificateSerial: serial, fingerprint: fingerprint)
-        if let found { callers.remember(found, for: fingerprint) }
+        if let found { callers.remember(found, for: fingerprint, until: certificate.notValidAfter) }
         return found
     }
 
@@ -188,5 +204,57 @@ extension Store {
         else { return nil }
         let id = try row.text("device_id")
         return Caller(kind: .device(id: id), actor: "device:\(id)", role: nil)
+    }
+
+    /// What the server makes of a client certificate it issued that is not (or no longer) a device's valid one:
+    /// nil when it is revoked, replaced by a newer one, or unknown; otherwise when it ended and until when it may
+    /// still renew itself.
+    func expiredCertificate(_ der: [UInt8]) async throws -> ExpiredCertificate? {
+        let fingerprint = "sha256:" + SHA256.hash(data: der).hexString
+        let serial = CertificateAuthority.serialHex(try Certificate(derEncoded: der).serialNumber)
+        // Only the device's newest certificate: one that a renewal replaced has a newer one beside it.
+        guard
+            let row = try await database.query(
+                """
+                SELECT c.device_id, c.not_after FROM device_certificates c
+                WHERE c.serial = \(serial) AND c.fingerprint = \(fingerprint) AND c.revoked_at IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM device_certificates n WHERE n.device_id = c.device_id
+                        AND n.created_at > c.created_at)
+                """
+            ).first
+        else { return nil }
+        let id = try row.text("device_id")
+        let ended = try row.integer("not_after")
+        guard ended <= Millis.now() else { return nil }
+        return ExpiredCertificate(
+            caller: Caller(kind: .device(id: id), actor: "device:\(id)", role: nil), endedAt: Millis.date(ended),
+            renewableUntil: Millis.date(ended + expiredRenewalMillis))
+    }
+}
+
+/// A device's current certificate that has ended: it may renew itself until `renewableUntil` (the grace window,
+/// `vantage server --expired-renewal-days`), and do nothing else.
+struct ExpiredCertificate: Sendable {
+    let caller: Caller
+    let endedAt: Date
+    let renewableUntil: Date
+
+    var deviceID: String {
+        if case .device(let id) = caller.kind { return id }
+        return ""
+    }
+
+    func renewable(now: Date = Date()) -> Bool { now < renewableUntil }
+
+    /// Why a request other than renewal is refused (or renewal, past the window), and what to do.
+    var refusal: String {
+        guard renewable() else { return Self.pastWindow(deviceID, endedAt) }
+        return
+            "this device certificate expired on \(APIJSON.formatTime(endedAt)): renew it (POST /api/v1/devices/\(deviceID)/certificate, which vantage agent does by itself) before \(APIJSON.formatTime(renewableUntil))"
+    }
+
+    /// What to do once the grace window is over: enroll again.
+    static func pastWindow(_ deviceID: String, _ endedAt: Date) -> String {
+        "this device certificate expired on \(APIJSON.formatTime(endedAt)), past the renewal window: run `vantage devices token \(deviceID)` on the server and `vantage agent enroll --force …` with the new token on the box"
     }
 }

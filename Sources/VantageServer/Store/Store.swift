@@ -14,6 +14,10 @@ public struct Store: Sendable {
     public let authority: CertificateAuthority
     /// How long a provisioning token can be used, in milliseconds.
     let provisioningTokenLifetime: Int64
+    /// How long a device certificate is valid.
+    let deviceCertificateLifetime: TimeInterval
+    /// How long after its end an expired device certificate may still renew itself, in milliseconds.
+    let expiredRenewalMillis: Int64
     /// Wakes devices waiting for their desired state to change.
     public let changes = ChangeSignal()
     /// Recently authenticated device certificates.
@@ -30,8 +34,12 @@ public struct Store: Sendable {
 
     public init(
         database: any Database, artifacts: any ArtifactStore, secrets: SecretBox, authority: CertificateAuthority,
-        provisioningTokenLifetime: Duration = .seconds(3600), metrics: ServerMetrics = ServerMetrics()
+        provisioningTokenLifetime: Duration = .seconds(3600), metrics: ServerMetrics = ServerMetrics(),
+        deviceCertificateLifetime: Duration = .seconds(365 * 86400),
+        expiredRenewalWindow: Duration = .seconds(30 * 86400)
     ) {
+        self.deviceCertificateLifetime = TimeInterval(deviceCertificateLifetime.components.seconds)
+        self.expiredRenewalMillis = expiredRenewalWindow.components.seconds * 1000
         self.metrics = metrics
         self.database = database
         self.artifacts = artifacts
