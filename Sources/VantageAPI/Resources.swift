@@ -122,6 +122,9 @@ public struct DeviceCondition: Codable, Sendable, Equatable {
         case certificateExpired = "CERTIFICATE_EXPIRED"
         /// The device's certificate is used by two agents on different boxes (or two processes) at once.
         case certificateCloned = "CERTIFICATE_CLONED"
+        /// The disk holding the agent's data is full (its last heartbeat said so): applications keep running, new
+        /// deployments wait, events that cannot be stored are counted; free disk space on the device.
+        case diskFull = "DISK_FULL"
     }
 
     public var kind: Kind

@@ -79,6 +79,11 @@ public final class Agent: Service, Sendable {
     /// This process's id in heartbeats (``Heartbeat/agentSession``): the server tells a cloned box, whose agent
     /// takes turns with another one under the same certificate, from a restart, which changes it once.
     let session = "as_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    /// The volume of the data folder, and whether it is full now (`DISK_FULL`).
+    let volume: DataVolume
+    let diskFull = DiskFullState()
+    /// The free bytes the last heartbeat saw: when they grow by more than the reserve, space returned.
+    private let lastFree = Mutex<Int64?>(nil)
 
     /// Whether the agent stopped to switch to a newly installed software release: the caller then calls
     /// ``SoftwareLauncher/switchRelease(environment:)``.
@@ -96,6 +101,7 @@ public final class Agent: Service, Sendable {
         self.logs = logs
         self.identity = identity
         self.logger = logger
+        volume = DataVolume(folder: configuration.dataDirectory)
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
         // The folder holds the device key, camera passwords (journal), AWS keys and the outbox: the agent's user only,
         // whatever the umask left on the files inside it.
@@ -223,7 +229,8 @@ public final class Agent: Service, Sendable {
     func sendHeartbeats() async {
         var sampler = SystemSampler(dataDirectory: configuration.dataDirectory)
         while !Task.isCancelledOrShuttingDown {
-            let figures = await sample(&sampler)
+            let disk = await watchDisk()
+            let figures = await sample(&sampler, adding: disk)
             let beat = Heartbeat(
                 softwareVersion: configuration.softwareVersion, metrics: figures, update: updater.report,
                 agentSession: session)
@@ -331,8 +338,8 @@ public final class Agent: Service, Sendable {
     // MARK: Health
 
     /// The heartbeat's figures: the system's, the outbox's, the instances'.
-    func sample(_ sampler: inout SystemSampler) async -> [String: Double] {
-        var metrics = sampler.sample()
+    func sample(_ sampler: inout SystemSampler, adding extra: [String: Double] = [:]) async -> [String: Double] {
+        var metrics = sampler.sample().merging(extra) { _, new in new }
         metrics["uptime.seconds"] = (ContinuousClock.now - started).seconds
         let (counters, rejected) = events.counters()
         metrics["outbox.pending"] = Double(counters.pendingEvents)
@@ -356,6 +363,54 @@ public final class Agent: Service, Sendable {
         metrics["cameras.open"] = open
         metrics["frames.inferred"] = Double(inferred)
         return metrics
+    }
+
+    /// Checks the data volume (each heartbeat): `DISK_FULL` is logged once when it fills, and once more when space
+    /// returns. When space returns (or grows by more than the reserve), the deployments refused for want of room are
+    /// taken up at once. While it is full the agent makes room where it can: its rotated logs, then the oldest
+    /// snapshots and clips (images go before events). Answers the heartbeat's `disk.full` (1 while full),
+    /// `disk.full_since` (while full: since when, in seconds since 1970; the server's DISK_FULL condition) and
+    /// `outbox.unstored_events`.
+    func watchDisk() async -> [String: Double] {
+        var figures = ["outbox.unstored_events": Double(events.unstoredEvents)]
+        guard let (free, total, full) = volume.sample() else { return figures }
+        figures["disk.full"] = full ? 1 : 0
+        let metadata: Logger.Metadata = [
+            "disk.path": "\(volume.folder.path)", "disk.free_bytes": "\(free)", "disk.total_bytes": "\(total)",
+        ]
+        let grew = lastFree.withLock { last in
+            defer { last = free }
+            return last.map { free > $0 + DataVolume.reserve(total: total) } ?? false
+        }
+        if grew && !full {
+            // A deployment refused for want of room (the disk need not have been full) goes on now.
+            await reconciler.retryPendingNow()
+        }
+        if diskFull.set(full) {
+            if full {
+                logger.error(
+                    "DISK_FULL: the disk holding the agent's data has \(DataVolume.mebibytes(free)) free; applications keep running, new deployments wait, and events that cannot be stored are counted (outbox.unstored_events); free disk space there",
+                    metadata: metadata)
+            } else {
+                logger.notice(
+                    "disk space returned (\(DataVolume.mebibytes(free)) free): deployments that waited go on",
+                    metadata: metadata)
+                if !grew { await reconciler.retryPendingNow() }
+            }
+        }
+        if let since = diskFull.fullSince { figures["disk.full_since"] = since.timeIntervalSince1970.rounded() }
+        if full {
+            // Twice the reserve, so that a little room gained is not taken again at once.
+            let needed = 2 * DataVolume.reserve(total: total) - free
+            var freed = logs.deleteRotatedFiles()
+            if freed < needed { freed += events.makeRoom(needed - freed) }
+            if freed > 0 {
+                logger.warning(
+                    "made room on the full disk: \(DataVolume.mebibytes(freed)) of old logs and snapshots deleted",
+                    metadata: metadata)
+            }
+        }
+        return figures
     }
 
     /// Whether this version is healthy, as a software release on trial must become: it reached the server, and the

@@ -206,11 +206,28 @@ public final class DeviceLink: ArtifactSource, Sendable {
             // The server ignored the range: start again from the beginning.
             try file.truncate(atOffset: 0)
         }
+        // Refused before a byte is written when the rest of the file cannot fit (with the volume's reserve).
+        let remaining = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0
+        let what = "downloading \(digest)"
+        if remaining > 0, let (free, total) = DataVolume.space(descriptor: file.fileDescriptor),
+            free < remaining + DataVolume.reserve(total: total)
+        {
+            throw DiskSpaceShortage(
+                folder: nil, free: free, needed: remaining, reserve: DataVolume.reserve(total: total), what: what)
+        }
         do {
             for try await chunk in response.body {
-                try chunk.withUnsafeReadableBytes { try file.write(contentsOf: $0) }
+                do {
+                    try chunk.withUnsafeReadableBytes { try file.write(contentsOf: $0) }
+                } catch let error where isOutOfSpace(error) {
+                    let (free, total) = DataVolume.space(descriptor: file.fileDescriptor) ?? (0, 0)
+                    let reserve = DataVolume.reserve(total: total)
+                    throw DiskSpaceShortage(folder: nil, free: free, needed: remaining, reserve: reserve, what: what)
+                }
             }
         } catch let error as LinkError {
+            throw error
+        } catch let error as DiskSpaceShortage {
             throw error
         } catch {
             throw LinkError.unreachable("downloading \(digest) was interrupted: \(error)")

@@ -32,6 +32,9 @@ public final class InstanceEvents: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
+    /// Events no outbox could store because the disk was full (each application was told), since the agent
+    /// started: heartbeats' `outbox.unstored_events`.
+    private let unstored = Mutex<Int64>(0)
     /// The counters of outboxes closed and deleted (their instances removed and drained), kept in
     /// `<folder>/retired.json` so that the device's totals never go down.
     private let retired = Mutex(RetiredOutboxes())
@@ -188,6 +191,34 @@ public final class InstanceEvents: Sendable {
         }
     }
 
+    /// On a full disk, images go first: deletes the oldest snapshots and clips no outbox needs any more (oldest
+    /// first, as retention does), then takes the snapshots off the oldest pending events (each counted in
+    /// `outbox.dropped_snapshots`, their messages say so) and deletes them, until `needed` bytes are freed. Answers
+    /// the bytes freed.
+    func makeRoom(_ needed: Int64) -> Int64 {
+        var freed: Int64 = 0
+        let live = entries.withLock { Array($0.values) }
+        for entry in live where freed < needed && !entry.media.isEmpty {
+            let inUse = (try? entry.pipeline.outbox.filesInUse()) ?? []
+            // Files only: a sweep without limits deletes nothing and says what there is.
+            let held = MediaRetention(directories: entry.media, maxAge: nil, maxBytes: nil).sweep(inUse: inUse)
+            let keep = max(0, held.keptBytes - (needed - freed))
+            freed +=
+                MediaRetention(directories: entry.media, maxAge: nil, maxBytes: keep).sweep(inUse: inUse).deletedBytes
+        }
+        for entry in live where freed < needed {
+            do {
+                for file in try entry.pipeline.outbox.dropSnapshots(freeing: needed - freed) {
+                    freed += DataVolume.size(of: file)
+                    try? FileManager.default.removeItem(atPath: file)
+                }
+            } catch {
+                logger.debug("no snapshot could be dropped from an outbox: \(error)")
+            }
+        }
+        return freed
+    }
+
     private func close(_ id: String) async {
         guard let entry = entries.withLock({ $0.removeValue(forKey: id) }) else { return }
         await entry.pipeline.stop()
@@ -196,6 +227,15 @@ public final class InstanceEvents: Sendable {
     /// Stops every pipeline; what is not delivered stays in the outboxes for the next start.
     public func stopAll() async {
         for id in entries.withLock({ Array($0.keys) }) { await close(id) }
+    }
+
+    /// Events the outboxes could not store because the disk was full, since the agent started.
+    public var unstoredEvents: Int64 { unstored.withLock { $0 } }
+
+    /// `pipeline` as its runtime records into it: an event refused for a full disk is counted
+    /// (``unstoredEvents``) before the application is told.
+    func counting(_ pipeline: EventPipeline) -> any EventRecorder {
+        DiskFullCounting(pipeline: pipeline, unstored: { self.unstored.withLock { $0 += 1 } })
     }
 
     /// Every outbox's counters, summed, and the events the control plane refused for good.
@@ -266,4 +306,27 @@ struct ControlPlaneSink: StoredEventSink {
     }
 
     func shutdown() async {}
+}
+
+/// An instance's pipeline as its runtime records into it, counting the events a full disk kept out.
+struct DiskFullCounting: EventRecorder {
+    let pipeline: EventPipeline
+    let unstored: @Sendable () -> Void
+
+    func record(_ event: OutgoingEvent) throws -> EventPipeline.Recorded {
+        do {
+            return try pipeline.record(event)
+        } catch {
+            if isOutOfSpace(error) { unstored() }
+            throw error
+        }
+    }
+
+    func clipFinished(sequence: Int64, file: String?, error: String?) throws {
+        try pipeline.clipFinished(sequence: sequence, file: file, error: error)
+    }
+
+    func snapshotFinished(sequence: Int64, file: String?, error: String?) throws {
+        try pipeline.snapshotFinished(sequence: sequence, file: file, error: error)
+    }
 }

@@ -68,6 +68,19 @@ public final class LogBuffer: Sendable {
         }
     }
 
+    /// Deletes the rotated log files (`agent.log.1`, `agent.log.2`), for a full disk; the current file stays.
+    /// Answers the bytes freed.
+    func deleteRotatedFiles() -> Int64 {
+        guard let url = state.withLock({ $0.fileURL }) else { return 0 }
+        var freed: Int64 = 0
+        for index in 1..<Self.keptFiles {
+            let file = url.appendingPathExtension("\(index)")
+            let size = DataVolume.size(of: file.path)
+            if (try? FileManager.default.removeItem(at: file)) != nil { freed += size }
+        }
+        return freed
+    }
+
     /// The oldest `limit` lines, left in the queue until ``remove(_:)``.
     func peek(limit: Int) -> [LogLine] { state.withLock { Array($0.lines.prefix(limit)) } }
 

@@ -37,9 +37,10 @@ public struct RuntimeRunner: InstanceRunner {
         self.init(
             stateRoot: stateRoot, artifactsFolder: artifactsFolder,
             recorder: { instance, spec in
-                try await events.open(
-                    instance, application: spec.application.name, outputs: spec.outputs,
-                    media: layout.media(of: instance.id))
+                events.counting(
+                    try await events.open(
+                        instance, application: spec.application.name, outputs: spec.outputs,
+                        media: layout.media(of: instance.id)))
             },
             stopped: { events.release($0) },
             executableSearchPath: executableSearchPath, pythonCacheDirectory: pythonCacheDirectory,

@@ -32,6 +32,13 @@ public enum ApplicationArchive {
         }
     }
 
+    /// The bytes the archive's files say they unpack to (their claimed sizes, summed), or nil when it is no ZIP
+    /// archive. For a check of free space before unpacking; ``unpack(_:into:)`` does not trust the claim.
+    public static func claimedUnpackedBytes(_ archiveFile: URL) -> UInt64? {
+        guard let archive = try? Archive(url: archiveFile, accessMode: .read) else { return nil }
+        return archive.reduce(UInt64(0)) { $0 + ($1.type == .file ? $1.uncompressedSize : 0) }
+    }
+
     private static func unpackEntries(_ archiveFile: URL, into folder: URL) throws {
         let archive: Archive
         do {
@@ -90,6 +97,12 @@ public enum ApplicationArchive {
                         .tooLarge, "the archive unpacks to more than \(maxUnpackedBytes >> 30) GiB")
                 } catch is ManifestLimit {
                     throw manifestTooLarge(path)
+                } catch let error as CocoaError where error.code == .fileWriteOutOfSpace {
+                    throw ApplicationArchiveError(
+                        .diskFull, "cannot unpack the archive into \(folder.path): the disk is full; free disk space")
+                } catch let error as POSIXError where error.code == .ENOSPC || error.code == .EDQUOT {
+                    throw ApplicationArchiveError(
+                        .diskFull, "cannot unpack the archive into \(folder.path): the disk is full; free disk space")
                 } catch {
                     throw ApplicationArchiveError(
                         .corruptEntry, "the archive entry \"\(path.prefix(200))\" is corrupt: \(error)")

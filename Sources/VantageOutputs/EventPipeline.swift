@@ -375,6 +375,8 @@ public final class EventPipeline: EventRecorder {
     private func run(sink name: String) async {
         guard let sink = sinks[name], let wakeup = wakeups[name] else { return }
         var loggedError: String?
+        // An outbox that cannot be written (a full disk) is said once until it can be again, not every 5 s.
+        var loggedWriteError: String?
         while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
             let next: PendingDelivery?
             do {
@@ -397,6 +399,10 @@ public final class EventPipeline: EventRecorder {
                 switch try await attempt(delivery, sink: sink) {
                 case .done:
                     counters.withLock { $0[name, default: SinkCounters()].delivered += 1 }
+                    if loggedWriteError != nil {
+                        logger.info("the outbox can be written again", metadata: ["sink": "\(name)"])
+                        loggedWriteError = nil
+                    }
                     if loggedError != nil {
                         logger.info("sink delivers again", metadata: ["sink": "\(name)"])
                         loggedError = nil
@@ -432,7 +438,10 @@ public final class EventPipeline: EventRecorder {
                     try outbox.fail(delivery, error: error.message, retryAt: retryAt)
                 }
             } catch {
-                logger.error("the outbox cannot be written", metadata: ["error": "\(error)"])
+                if loggedWriteError != "\(error)" {
+                    logger.error("the outbox cannot be written", metadata: ["error": "\(error)"])
+                    loggedWriteError = "\(error)"
+                }
                 await wakeup.wait(seconds: 5)
             }
             progress.advance()

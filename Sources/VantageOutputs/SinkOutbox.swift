@@ -376,6 +376,31 @@ public final class SinkOutbox: Sendable {
         }
     }
 
+    /// Takes the snapshots off the oldest pending events (as the bound does: images go before metadata; their
+    /// messages say so, each drop counted) until their files hold `needed` bytes or none is left, for a full disk.
+    /// Answers the snapshot files let go: the caller deletes them (they are no longer in ``filesInUse()``).
+    /// - Throws: ``OutboxFileError``: the file cannot be written (on a disk too full even for that).
+    public func dropSnapshots(freeing needed: Int64) throws(OutboxFileError) -> [String] {
+        try withDatabase("dropping snapshots to make room on the disk") { db in
+            // In the order dropOldestSnapshots takes them (the lock keeps any other write out meanwhile).
+            var before: [String] = []
+            let list = try db.statement(
+                "SELECT snapshot FROM events WHERE snapshot IS NOT NULL AND snapshot_pending = 0 ORDER BY seq")
+            while try list.step() { before.append(list.text(0) ?? "") }
+            list.reset()
+            var next = totals
+            let dropped = try db.transaction { () throws -> Int in
+                let (freed, count) = try Self.dropOldestSnapshots(db, freeing: needed)
+                next.pendingBytes -= freed
+                next.droppedSnapshots += Int64(count)
+                if count > 0 { try Self.setMeta(db, "dropped_snapshots", next.droppedSnapshots) }
+                return count
+            }
+            totals = next
+            return Array(before.prefix(dropped))
+        }
+    }
+
     /// Fault injection for end-to-end tests: `VANTAGE_TEST_OUTBOX_FULL=1` makes every event fail to be stored as on a
     /// full disk (SQLite's own message, marked as simulated), so that tests can see what applications do then.
     static let simulatedFullDisk = ProcessInfo.processInfo.environment["VANTAGE_TEST_OUTBOX_FULL"] == "1"

@@ -28,7 +28,15 @@ struct ArtifactCache: Sendable {
             try Task.checkCancellation()
             let offset: Int64
             do {
+                try DataVolume.requireSpace(0, in: folder, for: "downloading \(digest)")
                 offset = try await append(from: source, digest: digest, to: partial)
+            } catch var shortage as DiskSpaceShortage {
+                // No room: tried again once there is. A part written so far goes, to give the room back.
+                DeploymentIO.delete(partial)
+                shortage.folder = folder
+                throw shortage.failure
+            } catch let failure as DeploymentFailure where failure.diskFull {
+                throw failure
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 failures += 1
@@ -74,7 +82,8 @@ struct ArtifactCache: Sendable {
                 FileManager.default.createFile(
                     atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
             else {
-                throw DeploymentFailure("cannot create \(partial.path): is the disk full?")
+                try DataVolume.requireSpace(1 << 20, in: folder, for: "downloading \(digest)")
+                throw DeploymentFailure("cannot create \(partial.path): check that the agent's user may write there")
             }
         }
         let handle = try FileHandle(forWritingTo: partial)

@@ -72,10 +72,13 @@ struct DeploymentFailure: Error, CustomStringConvertible {
     var reason: String
     /// Whether trying again later may work (an interrupted download) rather than needing a new desired state.
     var retryable = false
+    /// Whether the data volume had no room for it: tried again as soon as space returns.
+    var diskFull = false
 
-    init(_ reason: String, retryable: Bool = false) {
+    init(_ reason: String, retryable: Bool = false, diskFull: Bool = false) {
         self.reason = reason
-        self.retryable = retryable
+        self.retryable = retryable || diskFull
+        self.diskFull = diskFull
     }
 
     var description: String { reason }
@@ -153,17 +156,32 @@ struct InstanceFolder: Sendable {
         if FileManager.default.fileExists(atPath: destination.path) { return }
         let scratch = unpacking(key)
         DeploymentIO.delete(scratch)
+        // Refused before writing when the unpacked files cannot fit (the archive says what its files take).
+        try DataVolume.requireSpace(Self.unpackedSize(of: archive), in: root, for: "unpacking the version")
         do {
             try DeploymentIO.makeFolder(scratch)
             try ApplicationArchive.unpack(archive, into: scratch)
             _ = try ApplicationArchive.projectRoot(in: scratch)
         } catch {
-            DeploymentIO.delete(scratch)
+            DeploymentIO.delete(scratch)  // never a half-unpacked version left behind
+            if isOutOfSpace(error) {
+                throw DeploymentFailure(
+                    "the disk holding \(root.path) filled up while unpacking the version (\(error)); free disk "
+                        + "space there (the running version is unchanged, and the deployment is tried again once "
+                        + "there is room)", diskFull: true)
+            }
             throw DeploymentFailure("the archive cannot be unpacked: \(error)")
         }
         DeploymentIO.syncTree(scratch)
         try DeploymentIO.makeFolder(versions)
         try DeploymentIO.rename(scratch, over: destination)
+    }
+
+    /// The bytes `archive` takes unpacked, as its entries claim (at least the archive's own size).
+    static func unpackedSize(of archive: URL) -> Int64 {
+        let own = (try? FileManager.default.attributesOfItem(atPath: archive.path)[.size] as? NSNumber)?.int64Value ?? 0
+        let claimed = ApplicationArchive.claimedUnpackedBytes(archive).map { Int64(clamping: $0) } ?? 0
+        return max(own, claimed)
     }
 
     /// The project folder inside `versions/<key>` (the archive's root or its one top-level folder).

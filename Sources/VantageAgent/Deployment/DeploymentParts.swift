@@ -99,6 +99,9 @@ public struct DownloadPolicy: Sendable {
     public var maxDelay: Duration
     /// The wait before a pending deployment is tried again.
     public var pendingRetry: Duration
+    /// The wait before a deployment refused for want of room on the disk is tried again (the agent also takes it up
+    /// as soon as it sees space return).
+    public var roomRetry: Duration = .seconds(15)
 
     /// A policy; the defaults: 5 tries, 1 s apart at first, at most 30 s apart; then again every 5 minutes.
     public init(

@@ -136,6 +136,7 @@ extension Reconciler {
         }
         journals[id] = nil
         lastHealth[id] = nil
+        waitingForRoom[id] = nil
         pruneArtifacts()
         if reporting {
             try await report(
@@ -190,6 +191,8 @@ extension Reconciler {
             do {
                 switch operation.step {
                 case .download:
+                    // Refused before anything is written (the journal included) when the data volume is full.
+                    try DataVolume.requireSpace(0, in: directory, for: "deploying \(target.versionName)")
                     try await enter(.download, id, &journal)
                     try await report(id, .deploymentInProgress, "downloading \(target.versionName)")
                     _ = try await fetch(key)
@@ -215,6 +218,7 @@ extension Reconciler {
                     try await DeploymentIO.run { try folder.unpack(archive, key: key) }
                     operation.step = .stopOld
                 case .stopOld:
+                    waitingForRoom[id] = nil  // the room was found
                     try await enter(.stopOld, id, &journal)
                     try await stopLive(id)
                     operation.step = .switchVersion
@@ -266,7 +270,8 @@ extension Reconciler {
             } catch let error where error is Abandoned || error is CancellationError || Task.isCancelled {
                 throw error
             } catch {
-                let failure = error as? DeploymentFailure ?? DeploymentFailure("\(error)")
+                let failure =
+                    error as? DeploymentFailure ?? DeploymentFailure("\(error)", diskFull: isOutOfSpace(error))
                 switch operation.step {
                 case .download, .unpack:
                     return try await fail(id, target, failure, &journal)
@@ -289,15 +294,26 @@ extension Reconciler {
             journal.operation = nil
             journal.failed = .init(instance: target, reason: failure.reason)
         }
-        try await save(id, journal)
+        do {
+            try await save(id, journal)
+        } catch let error where failure.diskFull && !(error is Abandoned || error is CancellationError) {
+            // The journal cannot be written on the full disk either; the one in memory keeps the deployment pending.
+            logger.debug("The journal cannot be saved on the full disk", metadata: ["instance.id": "\(id)"])
+        }
         if !failure.retryable {
             let folder = folder(id)
             let keep = journal.keptKeys
             try await DeploymentIO.run { folder.prune(keeping: keep) }
             pruneArtifacts()
         }
-        try await report(
-            id, .deploymentError, health: live[id] != nil ? .running : .notAvailable, failure.reason)
+        // Waiting for room is retried often and cheaply (the space check comes first): said again only when the
+        // reason changes.
+        let repeated = failure.diskFull && waitingForRoom[id] == failure.reason
+        waitingForRoom[id] = failure.diskFull ? failure.reason : nil
+        if !repeated {
+            try await report(
+                id, .deploymentError, health: live[id] != nil ? .running : .notAvailable, failure.reason)
+        }
         return failure.retryable ? .pending : .failed
     }
 

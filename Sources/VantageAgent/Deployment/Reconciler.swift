@@ -51,6 +51,9 @@ public actor Reconciler {
     var retries: [String: Task<Void, Never>] = [:]
     /// Instances whose REMOVAL_SUCCEEDED was reported by this process (the server keeps listing them until then).
     var removalReported: Set<String> = []
+    /// Instances whose pending deployment waits for room on the disk, with the reason last reported: tried again
+    /// every `DownloadPolicy.roomRetry`, and reported again only when the reason changes.
+    var waitingForRoom: [String: String] = [:]
     /// Set when `beforeStep` threw: the reconciler then does nothing more, like a killed process.
     var abandoned = false
     /// Set by `stopAll()`.
@@ -261,7 +264,8 @@ public actor Reconciler {
             }
             guard targets[id]?.generation != target.generation else {
                 if target.instance == nil { targets[id] = nil }  // removed: forget it
-                if journals[id]?.operation?.step == .download { scheduleRetry(id) }  // a pending download
+                // A pending download, or an unpack that found no room.
+                if let step = journals[id]?.operation?.step, step == .download || step == .unpack { scheduleRetry(id) }
                 return
             }
         }
@@ -271,10 +275,23 @@ public actor Reconciler {
     /// for hours: the agent only applies new ones).
     private func scheduleRetry(_ id: String) {
         guard retries[id] == nil else { return }
-        let delay = downloadPolicy.pendingRetry
+        let delay = waitingForRoom[id] != nil ? downloadPolicy.roomRetry : downloadPolicy.pendingRetry
         retries[id] = Task {
             try? await Task.sleep(for: delay)
             self.retryPending(id)
+        }
+    }
+
+    /// Takes every pending deployment (a download or unpack that failed for want of room or a network) up again now;
+    /// one whose worker is still busy converges again as soon as it is done. The agent calls this when space returns
+    /// on its data volume.
+    public func retryPendingNow() {
+        for (id, journal) in journals {
+            guard let step = journal.operation?.step, step == .download || step == .unpack else { continue }
+            logger.info(
+                "Taking up a deployment that waited", metadata: ["instance.id": "\(id)", "deployment.step": "\(step)"])
+            retries.removeValue(forKey: id)?.cancel()
+            retryPending(id)
         }
     }
 

@@ -106,6 +106,20 @@ extension Store {
                         "cloned certificate: \(detail). Cut them off with `vantage devices revoke \(id)`, then enroll the box to keep again (`vantage devices token \(id)`, and `vantage agent enroll --force …` on it)",
                     since: Millis.date(detected)))
         }
+        if let text = try row.optionalText("last_metrics"),
+            let metrics = try? Self.decodeJSON([String: Double].self, text), metrics["disk.full"] == 1
+        {
+            // As the agent's last heartbeat said (`disk.full`, `disk.free_bytes`, `disk.full_since`).
+            let free = metrics["disk.free_bytes"].map { " (\(Int64($0) >> 20) MiB free)" } ?? ""
+            let since = metrics["disk.full_since"].map { Date(timeIntervalSince1970: $0) }
+            let heartbeat = Millis.date(try row.optionalInteger("last_heartbeat_at"))
+            conditions.append(
+                DeviceCondition(
+                    kind: .diskFull,
+                    message:
+                        "the disk holding the agent's data is full\(free): applications keep running, new deployments wait and events that cannot be stored are counted (outbox.unstored_events); free disk space on the device",
+                    since: since ?? heartbeat ?? Date()))
+        }
         return conditions.isEmpty ? nil : conditions
     }
 }

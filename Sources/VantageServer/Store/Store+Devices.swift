@@ -6,7 +6,7 @@ extension Store {
         id, name, description, provisioning_status, last_heartbeat_at, software_version, created_at, updated_at,
         (SELECT MAX(c.not_after) FROM device_certificates c WHERE c.device_id = devices.id AND c.revoked_at IS NULL)
             AS certificate_not_after,
-        clone_detected_at, clone_detail,
+        clone_detected_at, clone_detail, last_metrics,
         """ + softwareUpdateColumn
 
     func device(from row: SQLRow, now: Int64 = Millis.now()) throws -> Device {
