@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import VantageAPI
+import VantageAgent
 import VantageClient
 
 #if canImport(FoundationNetworking)
@@ -333,6 +334,63 @@ struct AgentSessionTests {
             let token = try await api.store.newProvisioningToken(device: device.id).provisioningToken
             _ = try await api.enroll(token: token)
             #expect(try await api.store.device(device.id).conditions == nil)
+        }
+    }
+}
+
+@Suite("Expired device certificates: the renewal grace window")
+struct ExpiredCertificateTests {
+    @Test(
+        "an expired current certificate may only renew itself (audited); a replaced one, or one past the window, not",
+        arguments: Engine.allCases)
+    func expiredCertificateOnlyRenews(engine: Engine) async throws {
+        try await APIHarness.run(on: engine, configure: { $0.deviceCertificateLifetime = .seconds(3) }) { api in
+            let (device, credential) = try await api.makeDevice("edge")
+            let link = try #require(credential.link)
+            let old = link.identity
+            let ends = try #require(old.certificateExpiresAt)
+            try await Task.sleep(for: .seconds(max(0, ends.timeIntervalSinceNow) + 0.5))
+
+            let heartbeat = "/api/v1/devices/\(device.id)/heartbeat"
+            let refused = try await api.call(.post, heartbeat, as: credential, json: Heartbeat())
+            api.document.expectError(refused, 401, mentioning: ["expired", "renew"])
+            let state = try await api.call(.get, "/api/v1/devices/\(device.id)/desired-state", as: credential)
+            #expect(state.status == 401, "\(state)")
+            let shown = try await api.store.device(device.id)
+            #expect(shown.conditions?.first?.kind == .certificateExpired, "\(shown)")
+
+            let folder = api.folder.appending(path: "identity")
+            try old.save(to: folder)
+            let renewed = try await link.renewCertificate(savingTo: folder)
+            #expect(try await api.call(.post, heartbeat, as: credential, json: Heartbeat()).status == 200)
+            #expect(renewed.keyPEM != old.keyPEM, "a new key")
+            let audit = try await api.store.auditLog(limit: 20, cursor: nil).items
+            #expect(audit.contains { $0.action == "renewCertificateAfterExpiry" && $0.actor == "device:\(device.id)" })
+
+            // The expired certificate was replaced: it renews nothing any more.
+            let oldLink = try DeviceLink(identity: old)
+            await #expect(throws: LinkError.self) { try await oldLink.renewCertificate(savingTo: folder) }
+            await oldLink.shutdown()
+            #expect(try DeviceIdentity.load(from: folder)?.certificatePEM == renewed.certificatePEM, "kept")
+        }
+        try await APIHarness.run(
+            on: engine,
+            configure: {
+                $0.deviceCertificateLifetime = .seconds(2)
+                $0.expiredRenewalWindow = .zero
+            }
+        ) { api in
+            let (device, credential) = try await api.makeDevice("edge")
+            let link = try #require(credential.link)
+            let ends = try #require(link.identity.certificateExpiresAt)
+            try await Task.sleep(for: .seconds(max(0, ends.timeIntervalSinceNow) + 0.5))
+            let renewal = try await api.call(
+                .post, "/api/v1/devices/\(device.id)/certificate", as: credential,
+                json: CertificateRenewal(csr: try DeviceIdentity.csrPEM(keyPEM: DeviceIdentity.makeKeyPEM())))
+            api.document.expectError(
+                renewal, 401, mentioning: ["past the renewal window", "vantage devices token \(device.id)"])
+            let shown = try await api.store.device(device.id)
+            #expect(shown.conditions?.first?.message.contains("vantage agent enroll --force") == true, "\(shown)")
         }
     }
 }
