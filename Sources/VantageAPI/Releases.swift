@@ -132,6 +132,8 @@ public struct DesiredSoftware: Codable, Sendable, Equatable {
     public var size: Int64
     /// The path of the download on the device endpoint: `/api/v1/devices/{id}/artifacts/{digest}`.
     public var url: String
+    /// The control plane's signature of the tarball (``ArtifactSignature``, base64); nil from older servers.
+    public var signature: String?
 
     public init(rolloutId: String, version: String, digest: String, size: Int64, url: String) {
         self.rolloutId = rolloutId

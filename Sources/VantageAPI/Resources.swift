@@ -567,11 +567,17 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     public var instances: [DesiredInstance]
     /// The release the device must run (a rollout's), nil when no rollout names it: it keeps what it runs.
     public var software: DesiredSoftware?
+    /// The control plane's artifact signing key (Ed25519, raw 32 bytes in base64; ``ArtifactSignature``), which
+    /// the agent pins the first time; nil from servers older than signed artifacts.
+    public var artifactKey: String?
 
-    public init(deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil) {
+    public init(
+        deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil, artifactKey: String? = nil
+    ) {
         self.deviceId = deviceId
         self.instances = instances
         self.software = software
+        self.artifactKey = artifactKey
     }
 }
 
@@ -584,6 +590,8 @@ public struct DesiredInstance: Codable, Sendable, Equatable {
     public var packageVersion: String
     /// The package version's archive (`sha256:…`), to download and verify.
     public var archiveDigest: String
+    /// The control plane's signature of the archive (``ArtifactSignature``, base64); nil from older servers.
+    public var archiveSignature: String?
     public var desiredState: DesiredState
     /// The deployment this state belongs to; the device's reports refer to it.
     public var deploymentId: String?
@@ -642,12 +650,15 @@ public struct DesiredModel: Codable, Sendable, Equatable {
     public var version: Int
     public var digest: String
     public var filename: String
+    /// The control plane's signature of the file (``ArtifactSignature``, base64); nil from older servers.
+    public var signature: String?
 
-    public init(modelId: String, version: Int, digest: String, filename: String) {
+    public init(modelId: String, version: Int, digest: String, filename: String, signature: String? = nil) {
         self.modelId = modelId
         self.version = version
         self.digest = digest
         self.filename = filename
+        self.signature = signature
     }
 }
 

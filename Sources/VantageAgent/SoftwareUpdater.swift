@@ -139,6 +139,16 @@ final class SoftwareUpdater: Sendable {
             say(software, .downloading)
             let cache = ArtifactCache(folder: folder.appending(path: "downloads"))
             let tarball = try await cache.fetch(key: hex, source: source, policy: DownloadPolicy(), logger: logger)
+            // Signed by the control plane's pinned artifact key (the reconciler pins it): checked before unpacking.
+            let trust = ArtifactTrust(file: dataDirectory.appending(path: "deployments/artifact-key"))
+            do {
+                try trust.verify(
+                    .release, digest: software.digest, signature: software.signature,
+                    name: "software release \(software.version)")
+            } catch {
+                DeploymentIO.delete(tarball)
+                throw error
+            }
             say(software, .installing)
             try await unpack(tarball, as: software.version)
             DeploymentIO.delete(tarball)

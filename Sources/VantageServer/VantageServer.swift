@@ -97,13 +97,19 @@ public struct ControlPlane: Sendable {
                 "database schema migrated", metadata: ["db.migrations": "\(applied)", "db.engine": "\(database.kind)"])
         }
         let authority = try await Store.loadAuthority(database: database, secrets: secrets)
+        let store = Store(
+            database: database, artifacts: artifacts, secrets: secrets, authority: authority,
+            provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics,
+            deviceCertificateLifetime: configuration.deviceCertificateLifetime,
+            expiredRenewalWindow: configuration.expiredRenewalWindow)
+        if applied.contains(Schema.artifactSignaturesVersion) {
+            // Once, by the start that made the table: what was uploaded before signing existed.
+            let signed = try await store.signExistingArtifacts()
+            if signed > 0 { logger.info("signed the artifacts uploaded before", metadata: ["artifacts": "\(signed)"]) }
+        }
         return ControlPlane(
             configuration: configuration,
-            store: Store(
-                database: database, artifacts: artifacts, secrets: secrets, authority: authority,
-                provisioningTokenLifetime: configuration.provisioningTokenLifetime, metrics: configuration.metrics,
-                deviceCertificateLifetime: configuration.deviceCertificateLifetime,
-                expiredRenewalWindow: configuration.expiredRenewalWindow),
+            store: store,
             database: database,
             connections: ConnectionLimiter(configuration.listenerLimits, name: "vantage server", logger: logger))
     }

@@ -195,7 +195,11 @@ extension Reconciler {
                     try DataVolume.requireSpace(0, in: directory, for: "deploying \(target.versionName)")
                     try await enter(.download, id, &journal)
                     try await report(id, .deploymentInProgress, "downloading \(target.versionName)")
-                    _ = try await fetch(key)
+                    let archive = try await fetch(key)
+                    // Signed by the control plane (its pinned key): checked before anything is unpacked or used.
+                    try verify(
+                        archive, .package, digest: target.archiveDigest, signature: target.archiveSignature,
+                        name: "the archive of \(target.versionName)")
                     // The model files its model nodes are served with, by digest like the archive.
                     for (node, model) in target.models.sorted(by: { $0.key < $1.key }) {
                         guard let modelKey = DesiredInstance.key(of: model.digest) else {
@@ -203,7 +207,10 @@ extension Reconciler {
                                 "model node \(node): the model digest \"\(model.digest.prefix(80))\" is not sha256: and 64 hexadecimal digits"
                             )
                         }
-                        _ = try await fetch(modelKey)
+                        let file = try await fetch(modelKey)
+                        try verify(
+                            file, .model, digest: model.digest, signature: model.signature,
+                            name: "model node \(node)'s model file \(model.filename)")
                     }
                     operation.step = .unpack
                 case .unpack:
@@ -472,6 +479,16 @@ extension Reconciler {
         } catch {
             abandoned = true
             throw Abandoned()
+        }
+    }
+
+    /// Checks a downloaded artifact's signature (``ArtifactTrust``); one that fails is deleted from the cache.
+    func verify(_ file: URL, _ kind: ArtifactSignature.Kind, digest: String, signature: String?, name: String) throws {
+        do {
+            try trust.verify(kind, digest: digest, signature: signature, name: name)
+        } catch {
+            DeploymentIO.delete(file)
+            throw error
         }
     }
 

@@ -100,6 +100,8 @@ public actor Reconciler {
     var instancesFolder: URL { directory.appending(path: "instances") }
     var desiredStateFile: URL { directory.appending(path: "desired-state.json") }
     func folder(_ id: String) -> InstanceFolder { InstanceFolder(root: instancesFolder.appending(path: id)) }
+    /// The control plane's artifact key pinned here (`artifact-key`), which archives and model files must be signed by.
+    var trust: ArtifactTrust { ArtifactTrust(file: directory.appending(path: "artifact-key")) }
 
     // MARK: - Public API
 
@@ -160,6 +162,12 @@ public actor Reconciler {
     /// pending by a network failure; a deployment that failed is not retried until its desired instance changes.
     public func apply(_ state: DeviceDesiredState) async {
         guard !abandoned, !shuttingDown else { return }
+        do {
+            // Pinned the first time; another key later makes every artifact's check fail (each reported).
+            try trust.learn(state.artifactKey)
+        } catch {
+            logger.error("Not trusting the server's artifact key", metadata: ["error": "\(error)"])
+        }
         let stateFile = desiredStateFile
         let instances = instancesFolder
         let directory = directory

@@ -9,6 +9,9 @@ enum Schema {
         let statements: @Sendable (DatabaseEngineKind) -> [String]
     }
 
+    /// The migration that creates `artifact_signatures`: the server start applying it signs older artifacts.
+    static let artifactSignaturesVersion = 8
+
     static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema") { kind in
             [
@@ -195,6 +198,18 @@ enum Schema {
                 // When that was seen first (NULL: never, or since the device enrolled again), and from where.
                 "ALTER TABLE devices ADD COLUMN clone_detected_at BIGINT",
                 "ALTER TABLE devices ADD COLUMN clone_detail TEXT",
+            ]
+        },
+        Migration(version: 8, name: "artifact signatures") { _ in
+            [
+                // The control plane's Ed25519 signature of each artifact a device downloads (ArtifactSignature):
+                // made at upload; the artifacts uploaded before this migration are signed once, by the server
+                // start that applies it (ControlPlane.open).
+                """
+                CREATE TABLE artifact_signatures (
+                    digest TEXT NOT NULL, kind TEXT NOT NULL, signature TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    PRIMARY KEY (digest, kind))
+                """
             ]
         },
     ]

@@ -384,9 +384,11 @@ enum OpenAPIComponents {
         ),
         (
             "DesiredSoftware",
-            object([
-                ("rolloutId", .text), ("version", .text), ("digest", .text), ("size", .integer()), ("url", .text),
-            ])
+            object(
+                [
+                    ("rolloutId", .text), ("version", .text), ("digest", .text), ("size", .integer()), ("url", .text),
+                    ("signature", .text),
+                ], optional: ["signature"])
         ),
         ("MetricPoint", object([("name", .text), ("time", .time), ("value", .number)])),
         (
@@ -586,8 +588,8 @@ enum OpenAPIComponents {
                     ("packageVersion", .text), ("archiveDigest", .text), ("desiredState", .values(DesiredState.self)),
                     ("deploymentId", .text), ("cameras", .map(.ref("DesiredCamera"))), ("parameters", .map(.any)),
                     ("models", .map(.ref("DesiredModel"))), ("outputs", outputs), ("deviceName", .text),
-                    ("awsCredentials", .ref("AWSCredentials")),
-                ], optional: ["deploymentId", "outputs", "deviceName", "awsCredentials"])
+                    ("awsCredentials", .ref("AWSCredentials")), ("archiveSignature", .text),
+                ], optional: ["deploymentId", "outputs", "deviceName", "awsCredentials", "archiveSignature"])
         ),
         (
             "AWSCredentials",
@@ -614,15 +616,19 @@ enum OpenAPIComponents {
         ("ModelBinding", object([("modelId", .text), ("version", .integer())])),
         (
             "DesiredModel",
-            object([("modelId", .text), ("version", .integer()), ("digest", .text), ("filename", .text)])
+            object(
+                [
+                    ("modelId", .text), ("version", .integer()), ("digest", .text), ("filename", .text),
+                    ("signature", .text),
+                ], optional: ["signature"])
         ),
         (
             "DeviceDesiredState",
             object(
                 [
                     ("deviceId", .text), ("instances", .array(.ref("DesiredInstance"))),
-                    ("software", .ref("DesiredSoftware")),
-                ], optional: ["software"])
+                    ("software", .ref("DesiredSoftware")), ("artifactKey", .text),
+                ], optional: ["software", "artifactKey"])
         ),
     ]
 

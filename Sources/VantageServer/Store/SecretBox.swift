@@ -48,6 +48,16 @@ public struct SecretBox: Sendable {
         return SecretBox(key: SymmetricKey(data: data))
     }
 
+    /// The control plane's artifact signing key (Ed25519; docs/security.md, "Signed artifacts"): derived from the
+    /// secret key with HKDF-SHA256 under its own label, so replicas sharing the secret key sign alike and the signing
+    /// key is never stored anywhere. Not the TLS CA's key: a leaked CA key signs no artifact, and the other way round.
+    var artifactSigningKey: Curve25519.Signing.PrivateKey {
+        let seed = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, info: Data("vantage artifact signing key v1".utf8), outputByteCount: 32)
+        // 32 bytes are always a valid Ed25519 seed.
+        return try! Curve25519.Signing.PrivateKey(rawRepresentation: seed.withUnsafeBytes { Data($0) })
+    }
+
     /// `base64(nonce ‖ ciphertext ‖ tag)`.
     func seal(_ plaintext: String) throws -> String {
         try AES.GCM.seal(Data(plaintext.utf8), using: key).combined!.base64EncodedString()

@@ -88,6 +88,7 @@ extension Store {
         }
         guard upload.size > 0 else { throw APIError.invalid("the model file is empty") }
         try await artifacts.put(file: upload.file, digest: upload.digest)
+        try await signArtifact(upload.digest, .model)
         let descriptorText = descriptor.map { Self.json($0) }
         let now = Millis.now()
         // Two uploads at once may pick the same next number (READ COMMITTED on PostgreSQL): the loser takes the next.
@@ -216,6 +217,7 @@ extension Store {
         let project = try await Blocking.run { try PackageArchive.validate(upload.file, scratch: scratch) }
         let inputs = PackageInputs(project.inputs)
         try await artifacts.put(file: upload.file, digest: upload.digest)
+        try await signArtifact(upload.digest, .package)
         try await Self.unique("version \(version) of package \(id)") {
             try await database.query(
                 """

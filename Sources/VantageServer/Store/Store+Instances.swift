@@ -441,20 +441,23 @@ extension Store {
                         "SELECT digest, filename FROM model_versions WHERE model_id = \(binding.modelId) AND version = \(binding.version)"
                     ).first
                 else { continue }
+                let digest = try row.text("digest")
                 models[node] = DesiredModel(
-                    modelId: binding.modelId, version: binding.version, digest: try row.text("digest"),
-                    filename: try row.text("filename"))
+                    modelId: binding.modelId, version: binding.version, digest: digest,
+                    filename: try row.text("filename"), signature: try await artifactSignature(digest, .model))
             }
-            instances.append(
-                DesiredInstance(
-                    id: instance.id, name: instance.name, packageId: instance.packageId,
-                    packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
-                    desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
-                    parameters: instance.parameters, models: models, outputs: instance.outputs, deviceName: deviceName,
-                    awsCredentials: aws))
+            var desired = DesiredInstance(
+                id: instance.id, name: instance.name, packageId: instance.packageId,
+                packageName: instance.packageName, packageVersion: instance.packageVersion, archiveDigest: archive,
+                desiredState: instance.desiredState, deploymentId: deployment, cameras: cameras,
+                parameters: instance.parameters, models: models, outputs: instance.outputs, deviceName: deviceName,
+                awsCredentials: aws)
+            desired.archiveSignature = try await artifactSignature(archive, .package)
+            instances.append(desired)
         }
         return DeviceDesiredState(
-            deviceId: device, instances: instances, software: try await desiredSoftware(device: device))
+            deviceId: device, instances: instances, software: try await desiredSoftware(device: device),
+            artifactKey: artifactPublicKey)
     }
 }
 

@@ -59,6 +59,7 @@ extension Store {
                 "release \(version) already exists (\(existing.digest)): delete it first or upload another version")
         }
         try await artifacts.put(file: upload.file, digest: upload.digest)
+        try await signArtifact(upload.digest, .release)
         try await Self.unique("release \(version)") {
             try await database.query(
                 "INSERT INTO releases (version, digest, size, created_at) VALUES (\(version), \(upload.digest), \(upload.size), \(Millis.now()))"
@@ -190,9 +191,11 @@ extension Store {
                 guard canary == RolloutDeviceState.healthy.rawValue else { continue }
             }
             let digest = try row.text("digest")
-            return DesiredSoftware(
+            var software = DesiredSoftware(
                 rolloutId: rollout, version: try row.text("release_version"), digest: digest,
                 size: try row.integer("size"), url: "/api/v1/devices/\(device)/artifacts/\(digest)")
+            software.signature = try await artifactSignature(digest, .release)
+            return software
         }
         return nil
     }
