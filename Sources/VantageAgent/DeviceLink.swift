@@ -112,6 +112,11 @@ public final class DeviceLink: ArtifactSource, Sendable {
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw LinkError.unreachable("the server did not answer within \(timeout.nanoseconds / 1_000_000_000) s")
         } catch let error as NIOSSLError {
+            // A wrong clock makes every certificate look not yet valid or expired: say so rather than blame the
+            // server (and keep retrying: the clock may be set any time).
+            if let clock = identity.clockOutsideValidity() {
+                throw LinkError.unreachable("\(clock) (TLS with the server failed: \(error))")
+            }
             throw LinkError.refused(
                 "TLS with the server failed (\(error)): is this the server the device enrolled with?")
         } catch let error as NIOSSLExtraError {

@@ -28,6 +28,8 @@ struct SystemSampler {
             metrics["disk.free_bytes"] = Double(fs.f_bavail) * Double(fs.f_frsize)
             metrics["disk.total_bytes"] = Double(fs.f_blocks) * Double(fs.f_frsize)
         }
+        // The device's wall clock: the server turns it into `clock.skew_seconds` against its own.
+        metrics["clock.unix_seconds"] = Date().timeIntervalSince1970
         return metrics
     }
 

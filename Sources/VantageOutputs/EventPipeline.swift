@@ -390,8 +390,10 @@ public final class EventPipeline: EventRecorder {
                 await wakeup.wait(seconds: 5)
                 continue
             }
+            // A retry time further off than the longest backoff was set by a clock that has since been set back
+            // (a box an hour ahead, corrected): it is due now, not in an hour (or a year).
             let wait = delivery.notBefore.timeIntervalSinceNow
-            if wait > 0 {
+            if wait > 0 && wait <= maxBackoff * 1.2 {
                 await wakeup.wait(seconds: wait)
                 continue
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Keeps the local event folder (snapshots and clips) within its age and size limits: deletes the oldest files first,
 /// never one the outbox still has to deliver.
@@ -22,8 +23,23 @@ public struct MediaRetention: Sendable {
         public var keptBytes: Int64 = 0
     }
 
-    /// Deletes files older than `maxAge`, then the oldest until the total is under `maxBytes`, sparing `inUse`.
-    public func sweep(now: Date = Date(), inUse: Set<String>) -> Sweep {
+    /// Moves every file's modification time by `seconds`: after the wall clock jumped by that much (``WallClockWatch``),
+    /// so that each file keeps its age (a box a year behind set right does not find its fresh snapshots a year old;
+    /// one an hour ahead set back does not keep its files an hour longer). Answers how many files it moved.
+    @discardableResult
+    public func shiftModificationTimes(by seconds: Double) -> Int {
+        var moved = 0
+        for (path, modified, _) in files(now: Date()) {
+            let shifted = modified.addingTimeInterval(seconds)
+            if (try? FileManager.default.setAttributes([.modificationDate: shifted], ofItemAtPath: path)) != nil {
+                moved += 1
+            }
+        }
+        return moved
+    }
+
+    /// Every file with its modification time and size.
+    private func files(now: Date) -> [(path: String, modified: Date, size: Int64)] {
         let fm = FileManager.default
         var files: [(path: String, modified: Date, size: Int64)] = []
         for directory in directories {
@@ -42,6 +58,22 @@ public struct MediaRetention: Sendable {
                 files.append((url.path, values.contentModificationDate ?? now, Int64(values.fileSize ?? 0)))
             }
         }
+        return files
+    }
+
+    /// Deletes files older than `maxAge`, then the oldest until the total is under `maxBytes`, sparing `inUse`.
+    ///
+    /// A file modified more than a minute in the future was written under a clock that was ahead, or the clock is
+    /// behind now (a box that boots with its clock a year back): its age is unknown, so it counts as new and its
+    /// modification time is set to `now`. It is then kept for at most `maxAge` more, rather than for as long as the
+    /// clock is wrong.
+    public func sweep(now: Date = Date(), inUse: Set<String>) -> Sweep {
+        let fm = FileManager.default
+        var files = files(now: now)
+        for index in files.indices where files[index].modified.timeIntervalSince(now) > 60 {
+            try? fm.setAttributes([.modificationDate: now], ofItemAtPath: files[index].path)
+            files[index].modified = now
+        }
         files.sort { $0.modified < $1.modified }
         var total = files.reduce(Int64(0)) { $0 + $1.size }
         var result = Sweep()
@@ -58,5 +90,30 @@ public struct MediaRetention: Sendable {
             }
         }
         return result
+    }
+}
+
+/// Notices jumps of the wall clock — NTP setting right a box that booted a year behind, an operator's `date -s` —
+/// as the difference between how far the wall clock and the monotonic clock moved between two looks. Retention
+/// (``MediaRetention/shiftModificationTimes(by:)``) uses it to keep the media's ages by the monotonic clock.
+public final class WallClockWatch: Sendable {
+    /// A smaller difference is drift or a slow look, not a jump.
+    public let tolerance: Double
+    private let last = Mutex<(wall: Date, monotonic: ContinuousClock.Instant)?>(nil)
+
+    public init(tolerance: Double = 30) { self.tolerance = tolerance }
+
+    /// How far the wall clock jumped since the last look, in seconds (positive: forward), or 0 when it moved with
+    /// the monotonic clock (within ``tolerance``). The first look answers 0.
+    public func jump(wall: Date = Date(), monotonic: ContinuousClock.Instant = .now) -> Double {
+        last.withLock { last in
+            defer { last = (wall, monotonic) }
+            guard let (lastWall, lastMonotonic) = last else { return 0 }
+            let elapsed = monotonic - lastMonotonic
+            let difference =
+                wall.timeIntervalSince(lastWall)
+                - (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            return abs(difference) > tolerance ? difference : 0
+        }
     }
 }

@@ -58,7 +58,11 @@ struct Devices: AsyncParsableCommand {
         func run() async throws {
             try await options.withClient { client in
                 let device = try await client.device(id)
-                options.printItem(device) { ResourceViews.device(device).render() }
+                // The device's clock against the server's, from its last heartbeat (older agents do not say).
+                let skew =
+                    options.json
+                    ? nil : try? await client.deviceMetrics(id, name: "clock.skew_seconds").last?.value
+                options.printItem(device) { ResourceViews.device(device, clockSkewSeconds: skew).render() }
             }
         }
     }

@@ -105,8 +105,13 @@ extension Store {
         if let version = beat.softwareVersion, version.count > 64 {
             throw APIError.invalid("softwareVersion is longer than 64 characters")
         }
-        let metrics = beat.metrics ?? [:]
+        var metrics = beat.metrics ?? [:]
         guard metrics.count <= 64 else { throw APIError.invalid("a heartbeat carries at most 64 metrics") }
+        // The device's wall clock becomes its skew against the server's (what an operator can act on; a heartbeat
+        // is sent as soon as it is made, so the trip adds milliseconds at most).
+        if let clock = metrics.removeValue(forKey: "clock.unix_seconds"), clock.isFinite {
+            metrics["clock.skew_seconds"] = (clock - Double(now) / 1000).rounded()
+        }
         for (name, value) in metrics {
             guard !name.isEmpty, name.count <= 64, value.isFinite else {
                 throw APIError.invalid(
