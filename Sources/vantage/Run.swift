@@ -134,6 +134,12 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "The longest pause between a camera's reconnect attempts (they start at 0.25 s and double).",
+            valueName: "SECONDS"))
+    var reconnectMaxDelay: Double = 5
+
+    @Option(
+        help: ArgumentHelp(
             "Seconds an application may go without asking for anything before it is killed and restarted.",
             valueName: "SECONDS"))
     var appHangTimeout: Double = 30
@@ -173,6 +179,10 @@ struct Run: AsyncParsableCommand {
             throw ValidationError(
                 "--http-allowed-host takes a host name like view.example.com (no scheme, port or path), not "
                     + "'\(name.prefix(64))'")
+        }
+        guard reconnectMaxDelay > 0 && reconnectMaxDelay <= 3600 else {
+            throw ValidationError(
+                "--reconnect-max-delay takes seconds from 0 to 3600 (e.g. 5), not \(reconnectMaxDelay)")
         }
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")
@@ -247,6 +257,7 @@ struct Run: AsyncParsableCommand {
         configuration.instanceName = instance
         configuration.statusInterval = statusInterval > 0 ? .milliseconds(Int(statusInterval * 1000)) : nil
         configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
+        configuration.reconnectMaxDelay = .milliseconds(Int(reconnectMaxDelay * 1000))
         configuration.tensorSlotBytes = tensorSlotMb << 20
         configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
         configuration.endGracePeriod = .milliseconds(Int(max(0, endGrace) * 1000))
