@@ -182,7 +182,7 @@ struct Run: AsyncParsableCommand {
         }
         guard reconnectMaxDelay > 0 && reconnectMaxDelay <= 3600 else {
             throw ValidationError(
-                "--reconnect-max-delay takes seconds from 0 to 3600 (e.g. 5), not \(reconnectMaxDelay)")
+                "--reconnect-max-delay takes seconds, more than 0 and at most 3600 (e.g. 5), not \(reconnectMaxDelay)")
         }
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")
