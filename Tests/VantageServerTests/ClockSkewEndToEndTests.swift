@@ -99,6 +99,13 @@ struct ClockSkewEndToEndTests {
         "an agent an hour ahead reports its skew; one a year behind says its clock breaks TLS, and once set right delivers its backlog in order and keeps its fresh snapshots"
     )
     func clockJumps() async throws {
+        // Not finished: see the .disabled reason. VANTAGE_CLOCK_SKEW_E2E=1 runs it anyway, to work on it.
+        guard ProcessInfo.processInfo.environment["VANTAGE_CLOCK_SKEW_E2E"] == "1" else {
+            print(
+                "skipped: ClockSkewEndToEndTests is not finished (the year-behind agent under libfaketime does not come up in this harness); VANTAGE_CLOCK_SKEW_E2E=1 runs it"
+            )
+            return
+        }
         guard Self.libfaketime != nil else {
             print("skipped: libfaketime is not installed (scripts/setup installs Debian's faketime)")
             return
