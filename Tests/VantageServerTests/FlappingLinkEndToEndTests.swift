@@ -127,15 +127,18 @@ struct FlappingLinkEndToEndTests {
         let tries =
             RetryPolicy.maxAttempts(during: cut, loops: 4, maxBackoff: Self.maxBackoff) + Int(cut / Self.heartbeat) + 1
         let allowed = tries * RetryPolicy.connectionsPerTry
-        // Never giving up: the backoff loops still try in the cut's last stretch (a capped pause and a bit).
-        let lastStretch = attempts.filter { $0 > cutEnd.timeIntervalSince1970 - Self.maxBackoff * 1.25 - 1 }
+        // Never giving up: the backoff loops still try in the cut's last stretch. Not only a capped pause long: a try
+        // whose connection the cut holds open waits for its request timeout first (gaps of 10.6 s were seen in a
+        // 60 s cut), so the stretch is at least 12 s.
+        let stretch = max(Self.maxBackoff * 1.25 + 1, 12)
+        let lastStretch = attempts.filter { $0 > cutEnd.timeIntervalSince1970 - stretch }
         check(
             attempts.count <= allowed,
             "\(attempts.count) connection attempts during a \(Int(cut)) s cut: faster than the backoff allows (\(allowed))"
         )
         check(
-            lastStretch.count >= 2,
-            "the agent stopped trying before the cut ended: \(lastStretch.count) attempts in its last \(Self.maxBackoff * 1.25 + 1) s"
+            lastStretch.count >= 1,
+            "the agent stopped trying before the cut ended: \(lastStretch.count) attempts in its last \(stretch) s"
         )
         let gaps = zip(attempts.dropFirst(), attempts).map { $0 - $1 }
         print(
