@@ -45,7 +45,7 @@ struct ArtifactTrust: Sendable {
         guard let pinned = pinned() else { return }
         guard let signature, !signature.isEmpty else {
             throw DeploymentFailure(
-                "\(name) (\(digest)) comes without the control plane's signature: refused, and not tried again until it changes (docs/security.md, \"Signed artifacts\")"
+                "\(name) (\(digest)) comes without the control plane's signature: refused, and not tried again until it changes; if it is genuine, upload it again through the server (vantage packages push, vantage models upload, vantage releases upload), which signs it (docs/security.md, \"Signed artifacts\")"
             )
         }
         guard let raw = Data(base64Encoded: pinned),
@@ -54,7 +54,7 @@ struct ArtifactTrust: Sendable {
             key.isValidSignature(bytes, for: ArtifactSignature.message(kind: kind, digest: digest))
         else {
             throw DeploymentFailure(
-                "\(name) (\(digest)) does not carry a valid signature by the control plane's artifact key: refused, and not tried again until it changes (docs/security.md, \"Signed artifacts\")"
+                "\(name) (\(digest)) does not carry a valid signature by the control plane's artifact key: refused, and not tried again until it changes; if it is genuine, upload it again through the server (vantage packages push, vantage models upload, vantage releases upload), which signs it (docs/security.md, \"Signed artifacts\")"
             )
         }
     }
