@@ -24,7 +24,7 @@ public struct Release: Codable, Sendable, Equatable {
 public enum RolloutState: String, Codable, Sendable, CaseIterable {
     /// The canary, or the devices after it, are still installing.
     case inProgress = "in-progress"
-    /// Every device runs the release and came back healthy.
+    /// Every device runs the release and came back healthy (or went straight to a later rollout's release).
     case succeeded
     /// The canary (or a later device) rolled the release back: no further device gets it.
     case failed
@@ -45,9 +45,12 @@ public enum RolloutDeviceState: String, Codable, Sendable, CaseIterable {
     case rolledBack = "rolled-back"
     /// The release could not be installed (download, digest, unpacking); the device runs what it ran.
     case failed
+    /// The device came back healthy on a later rollout's release without installing this one (it was offline while
+    /// both were rolled out): set by the server, never reported by a device.
+    case superseded
 
     /// Whether the device is done with the release, one way or the other.
-    public var isFinal: Bool { self == .healthy || self == .rolledBack || self == .failed }
+    public var isFinal: Bool { self == .healthy || self == .rolledBack || self == .failed || self == .superseded }
 }
 
 /// One device in a rollout.

@@ -271,13 +271,17 @@ public struct EventBatch: RequestBody {
 }
 
 public struct NewEvent: Codable, Sendable {
-    public static let fields = ["id", "type", "time", "cameraId", "instanceId", "data", "snapshot"]
+    public static let fields = ["id", "type", "time", "sequence", "cameraId", "instanceId", "data", "snapshot"]
     /// The device's own id for the event, unique on that device: sending it again (after a lost answer) stores
     /// nothing new and answers the id it got the first time.
     public var id: String?
     public var type: String
-    /// When it happened; the time received when absent.
+    /// When it happened, by the device's clock; the time received when absent, or when more than 5 minutes ahead of
+    /// the server's (kept then as the event's `deviceTime`).
     public var time: Date?
+    /// The event's place in the order its instance made them (the agent's outbox sequence, 1, 2, 3…, kept across
+    /// restarts): unlike `time`, it holds when the device's clock jumps. With `instanceId`.
+    public var sequence: Int64?
     public var cameraId: String?
     public var instanceId: String?
     public var data: JSONValue?
@@ -285,12 +289,13 @@ public struct NewEvent: Codable, Sendable {
     public var snapshot: String?
 
     public init(
-        id: String? = nil, type: String, time: Date? = nil, cameraId: String? = nil, instanceId: String? = nil,
-        data: JSONValue? = nil, snapshot: String? = nil
+        id: String? = nil, type: String, time: Date? = nil, sequence: Int64? = nil, cameraId: String? = nil,
+        instanceId: String? = nil, data: JSONValue? = nil, snapshot: String? = nil
     ) {
         self.id = id
         self.type = type
         self.time = time
+        self.sequence = sequence
         self.cameraId = cameraId
         self.instanceId = instanceId
         self.data = data

@@ -125,6 +125,8 @@ public struct DeviceCondition: Codable, Sendable, Equatable {
         /// The disk holding the agent's data is full (its last heartbeat said so): applications keep running, new
         /// deployments wait, events that cannot be stored are counted; free disk space on the device.
         case diskFull = "DISK_FULL"
+        /// The device's clock was more than 5 minutes off the server's at its last heartbeat; check NTP on it.
+        case clockSkew = "CLOCK_SKEW"
     }
 
     public var kind: Kind
@@ -432,14 +434,22 @@ public struct Event: Codable, Sendable, Equatable {
     public var cameraId: String?
     public var instanceId: String?
     public var type: String
+    /// When it happened: the device's time, or the time received when the device's clock was more than 5 minutes
+    /// ahead of the server's (its own time is then `deviceTime`).
     public var time: Date
     public var receivedAt: Date
+    /// The device's time for the event when the server did not take it as `time` (the device's clock was ahead).
+    public var deviceTime: Date?
+    /// The event's place in the order its instance made them (the agent's outbox sequence), which holds when the
+    /// device's clock jumps: `GET /api/v1/events?instanceId=ID&order=sequence` lists by it.
+    public var sequence: Int64?
     public var data: JSONValue
     public var hasSnapshot: Bool
 
     public init(
         id: String, deviceId: String, deviceEventId: String? = nil, cameraId: String? = nil, instanceId: String? = nil,
-        type: String, time: Date, receivedAt: Date, data: JSONValue, hasSnapshot: Bool
+        type: String, time: Date, receivedAt: Date, deviceTime: Date? = nil, sequence: Int64? = nil, data: JSONValue,
+        hasSnapshot: Bool
     ) {
         self.id = id
         self.deviceId = deviceId
@@ -449,6 +459,8 @@ public struct Event: Codable, Sendable, Equatable {
         self.type = type
         self.time = time
         self.receivedAt = receivedAt
+        self.deviceTime = deviceTime
+        self.sequence = sequence
         self.data = data
         self.hasSnapshot = hasSnapshot
     }

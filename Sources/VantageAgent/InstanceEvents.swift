@@ -305,7 +305,7 @@ struct ControlPlaneSink: StoredEventSink {
         let snapshot = event.snapshotFile.flatMap { FileManager.default.contents(atPath: $0) }
         return NewEvent(
             id: Self.deviceEventID(message), type: type, time: message["time"]?.stringValue.flatMap(APIJSON.parseTime),
-            cameraId: cameraId, instanceId: instanceID, data: message["payload"],
+            sequence: event.sequence, cameraId: cameraId, instanceId: instanceID, data: message["payload"],
             snapshot: snapshot.map { $0.base64EncodedString() })
     }
 

@@ -138,6 +138,11 @@ final class SoftwareUpdater: Sendable {
         do {
             say(software, .downloading)
             let cache = ArtifactCache(folder: folder.appending(path: "downloads"))
+            // Room for the tarball (less what an interrupted download left) before a byte is fetched; the unpacked
+            // release is checked once its size can be read from the tarball.
+            let have = DataVolume.size(of: cache.partial(hex).path)
+            try DataVolume.requireSpace(
+                max(0, software.size - have), in: folder, for: "downloading software release \(software.version)")
             let tarball = try await cache.fetch(key: hex, source: source, policy: DownloadPolicy(), logger: logger)
             // Signed by the control plane's pinned artifact key (the reconciler pins it): checked before unpacking.
             let trust = ArtifactTrust(file: dataDirectory.appending(path: "deployments/artifact-key"))
@@ -150,6 +155,8 @@ final class SoftwareUpdater: Sendable {
                 throw error
             }
             say(software, .installing)
+            try DataVolume.requireSpace(
+                Self.unpackedSize(of: tarball), in: folder, for: "unpacking software release \(software.version)")
             try await unpack(tarball, as: software.version)
             DeploymentIO.delete(tarball)
             var next = try SoftwareState.load(from: dataDirectory)
@@ -194,6 +201,17 @@ final class SoftwareUpdater: Sendable {
     static func isPlainName(_ version: String) -> Bool {
         !version.isEmpty && version.count <= 64 && !version.hasPrefix(".")
             && version.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._+~-".contains($0)) }
+    }
+
+    /// The size of a gzip file's content, from its trailer (ISIZE: the size modulo 4 GiB, as `gzip -l` reads it;
+    /// releases are far smaller); 0 when it cannot be read.
+    static func unpackedSize(of file: URL) -> Int64 {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return 0 }
+        defer { try? handle.close() }
+        guard let end = try? handle.seekToEnd(), end >= 18, (try? handle.seek(toOffset: end - 4)) != nil,
+            let trailer = try? handle.read(upToCount: 4), trailer.count == 4
+        else { return 0 }
+        return trailer.reversed().reduce(Int64(0)) { $0 << 8 | Int64($1) }
     }
 
     /// Unpacks the tarball into `DATA/software/<version>/`: into a scratch folder first, renamed into place once

@@ -269,7 +269,12 @@ public enum ResourceViews {
     public static func event(_ event: Event, now: Date = Date()) -> String {
         DetailList([
             ("ID", event.id), ("Type", event.type), ("Time", RelativeTime.full(event.time, now: now)),
-            ("Received", RelativeTime.full(event.receivedAt, now: now)), ("Device", event.deviceId),
+            ("Received", RelativeTime.full(event.receivedAt, now: now)),
+            (
+                "Device's time",
+                event.deviceTime.map { "\(RelativeTime.full($0, now: now)) (its clock was ahead)" } ?? "-"
+            ),
+            ("Sequence", event.sequence.map(String.init) ?? "-"), ("Device", event.deviceId),
             ("Device's event ID", event.deviceEventId ?? "-"),
             ("Camera", event.cameraId ?? "-"), ("Instance", event.instanceId ?? "-"),
             ("Snapshot", event.hasSnapshot ? "yes (GET /api/v1/events/\(event.id)/snapshot)" : "no"),

@@ -292,10 +292,12 @@ public struct ServerClient: Sendable {
         public var limit: Int?
         /// `nextCursor` of the previous page.
         public var cursor: String?
+        /// `time` (the server's default) or `sequence` (one instance's events in the order it made them).
+        public var order: String?
 
         public init(
             device: String? = nil, camera: String? = nil, instance: String? = nil, type: String? = nil,
-            since: Date? = nil, until: Date? = nil, limit: Int? = nil, cursor: String? = nil
+            since: Date? = nil, until: Date? = nil, limit: Int? = nil, cursor: String? = nil, order: String? = nil
         ) {
             self.device = device
             self.camera = camera
@@ -305,6 +307,7 @@ public struct ServerClient: Sendable {
             self.until = until
             self.limit = limit
             self.cursor = cursor
+            self.order = order
         }
     }
 
@@ -316,7 +319,7 @@ public struct ServerClient: Sendable {
                 "deviceId": filter.device, "cameraId": filter.camera, "instanceId": filter.instance,
                 "type": filter.type, "since": filter.since.map(APIJSON.formatTime),
                 "until": filter.until.map(APIJSON.formatTime), "limit": filter.limit.map(String.init),
-                "cursor": filter.cursor,
+                "cursor": filter.cursor, "order": filter.order,
             ])
     }
 

@@ -27,6 +27,11 @@ struct Events: AsyncParsableCommand {
                   vantage events list
                   vantage events list --camera cam_… --type count --since 2026-05-31T08:00:00Z
                   vantage events list --instance ins_… --since 15m --json
+                  vantage events list --instance ins_… --order sequence
+
+                --order sequence lists one instance's events in the order it made them (its outbox sequence), which
+                holds when the device's clock jumped; by time, events a box made with its clock a year behind sit a
+                year back.
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -55,7 +60,20 @@ struct Events: AsyncParsableCommand {
         @Option(help: ArgumentHelp("The page after the one that printed this cursor.", valueName: "C"))
         var cursor: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "time (default), or sequence: the instance's own order (needs --instance).", valueName: "ORDER"))
+        var order: String?
+
         func validate() throws {
+            if let order {
+                guard ["time", "sequence"].contains(order) else {
+                    throw ValidationError("--order must be time or sequence")
+                }
+                if order == "sequence", instance == nil {
+                    throw ValidationError("--order sequence needs --instance ID: each instance numbers its own events")
+                }
+            }
             if let since, CommandLineValues.time(since) == nil {
                 throw ValidationError(
                     "--since \(since) is neither an ISO 8601 time (2026-05-31T12:00:00Z) nor 15m/2h/7d")
@@ -70,7 +88,7 @@ struct Events: AsyncParsableCommand {
                 let page = try await client.events(
                     ServerClient.EventFilter(
                         device: device, camera: camera, instance: instance, type: type, since: sinceTime,
-                        limit: limit, cursor: cursor))
+                        limit: limit, cursor: cursor, order: order))
                 if options.json {
                     printJSON(page)
                     return
@@ -97,6 +115,7 @@ struct Events: AsyncParsableCommand {
             if let type { words += ["--type", type] }
             if let since { words += ["--since", APIJSON.formatTime(since)] }
             if let limit { words += ["--limit", String(limit)] }
+            if let order { words += ["--order", order] }
             words += ["--cursor", cursor]
             return words.map(Self.shellQuoted).joined(separator: " ")
         }

@@ -52,6 +52,7 @@ struct ControlPlaneSinkTests {
         #expect(new.id == "e1")
         #expect(new.type == "defect")
         #expect(new.time == time)
+        #expect(new.sequence == 1, "the outbox's sequence goes along: the instance's order, whatever its clock did")
         #expect(new.instanceId == "inst-1")
         #expect(new.cameraId == "cam-front")
         #expect(new.data == event.payload)

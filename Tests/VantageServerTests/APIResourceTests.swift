@@ -284,6 +284,44 @@ struct APIResourceTests {
                 try await api.call(.get, "\(v1)/cameras/\(camera.id)/snapshot", as: api.viewer))
             #expect(cameraSnapshot.body == TestImages.jpeg, "the camera's snapshot is the event's")
 
+            // A box whose clock jumped (set back a year, then an hour ahead): the instance's sequence keeps the order
+            // it made its events in, and an event from a clock far ahead is kept, at the time received, with its own
+            // time beside (refusing it would lose it).
+            let now = Date()
+            let jumped = [
+                (1, now.addingTimeInterval(-60)), (2, now.addingTimeInterval(-365 * 86_400)),
+                (3, now.addingTimeInterval(3600)),
+            ].map { sequence, time in
+                NewEvent(
+                    id: "jump-\(sequence)", type: "line.crossed", time: time, sequence: Int64(sequence),
+                    cameraId: camera.id, instanceId: instance.id)
+            }
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(device.id)/events", as: deviceToken, json: EventBatch(events: jumped)))
+            let firstPage = try calls.expect(
+                await api.call(
+                    .get, "\(v1)/events?instanceId=\(instance.id)&order=sequence&limit=2", as: api.viewer)
+            ).decode(Page<Event>.self)
+            #expect(firstPage.items.map(\.deviceEventId) == ["jump-3", "jump-2"], "newest first by sequence")
+            let ahead = try #require(firstPage.items.first)
+            #expect(ahead.sequence == 3 && ahead.time <= Date() && ahead.time >= now.addingTimeInterval(-5))
+            #expect(abs((ahead.deviceTime ?? .distantPast).timeIntervalSince(now.addingTimeInterval(3600))) < 1)
+            #expect(firstPage.items.last?.deviceTime == nil, "a time in the past is the device's own")
+            let cursor = try #require(firstPage.nextCursor)
+            let secondPage = try calls.expect(
+                await api.call(
+                    .get, "\(v1)/events?instanceId=\(instance.id)&order=sequence&limit=2&cursor=\(cursor)",
+                    as: api.viewer)
+            ).decode(Page<Event>.self)
+            #expect(
+                secondPage.items.map { $0.deviceEventId ?? $0.id } == ["jump-1", eventID]
+                    && secondPage.nextCursor == nil, "then jump-1, then the event sent without a sequence")
+            let byTime = try calls.expect(
+                await api.call(.get, "\(v1)/events?instanceId=\(instance.id)&limit=10", as: api.viewer)
+            ).decode(Page<Event>.self)
+            #expect(byTime.items.last?.deviceEventId == "jump-2", "by time, the year-behind event sits a year back")
+
             // Tokens
             let token = try calls.expect(
                 await api.call(.post, "\(v1)/tokens", as: api.admin, json: NewToken(name: "ci-bot", role: .viewer))
@@ -358,6 +396,35 @@ struct APIResourceTests {
                 await api.call(.get, "\(v1)/rollouts/\(rollout.id)", as: api.viewer)
             ).decode(Rollout.self)
             #expect(done.state == .succeeded && done.devices.map(\.state) == [.healthy, .healthy], "\(done)")
+            // Two rollouts to a device that is offline: when it comes back it gets the newest one's release alone;
+            // once healthy on it, the older rollout is finished for it (superseded), so it can succeed and its
+            // release be deleted.
+            let skipped = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/rollouts", as: api.ops,
+                    json: NewRollout(releaseVersion: "0.2.1", deviceIds: [device.id]))
+            ).decode(Rollout.self)
+            let latest = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/rollouts", as: api.ops,
+                    json: NewRollout(releaseVersion: "0.2.0", deviceIds: [device.id]))
+            ).decode(Rollout.self)
+            let back = try calls.expect(
+                await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken)
+            ).decode(DeviceDesiredState.self).software
+            #expect(back?.rolloutId == latest.id, "the newest rollout's release, alone")
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(device.id)/heartbeat", as: deviceToken,
+                    json: Heartbeat(
+                        softwareVersion: "0.2.0",
+                        update: SoftwareUpdateReport(rolloutId: latest.id, version: "0.2.0", state: .healthy))))
+            let superseded = try calls.expect(
+                await api.call(.get, "\(v1)/rollouts/\(skipped.id)", as: api.viewer)
+            ).decode(Rollout.self)
+            #expect(
+                superseded.state == .succeeded && superseded.devices.map(\.state) == [.superseded]
+                    && superseded.devices.first?.reason?.contains("0.2.0") == true, "\(superseded)")
             // A device runs it now.
             api.document.expectError(try await api.call(.delete, "\(v1)/releases/0.2.0", as: api.ops), 409)
             calls.expect(try await api.call(.delete, "\(v1)/releases/0.2.1", as: api.ops))

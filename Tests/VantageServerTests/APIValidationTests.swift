@@ -80,9 +80,10 @@ struct APIValidationTests {
                     #"{"events": [{"type": "x", "instanceId": "ins_aaaaaaaaaaaaaaaa"}]}"#, 422, ["events[0].instanceId"]
                 ),
                 (
-                    "a time in the future", .post, "\(v1)/devices/\(device.id)/events",
-                    #"{"events": [{"type": "x", "time": "9999-12-31T00:00:00Z"}]}"#, 400, ["events[0].time", "clock"]
+                    "a sequence without its instance", .post, "\(v1)/devices/\(device.id)/events",
+                    #"{"events": [{"type": "x", "sequence": 7}]}"#, 400, ["events[0].sequence", "instanceId"]
                 ),
+
                 (
                     "a NUL in text", .post, "\(v1)/devices", #"{"name": "edge-9", "description": "a\u0000b"}"#, 400,
                     ["NUL"]
@@ -123,6 +124,8 @@ struct APIValidationTests {
                 ("\(v1)/events?limit=501", ["limit", "1-500"]),
                 ("\(v1)/events?since=yesterday", ["since", "ISO 8601"]),
                 ("\(v1)/events?cursor=bm90LWEtY3Vyc29y", ["cursor"]),
+                ("\(v1)/events?order=sequence", ["order=sequence", "instanceId"]),
+                ("\(v1)/events?order=random", ["order"]),
                 ("\(v1)/audit?cursor=garbage", ["cursor"]),
                 ("\(v1)/instances?status=FINE", ["status", "DEPLOYMENT_PENDING"]),
                 ("\(v1)/devices/\(device.id)/metrics?since=now", ["since"]),

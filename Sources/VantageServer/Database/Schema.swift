@@ -212,6 +212,16 @@ enum Schema {
                 """
             ]
         },
+        Migration(version: 9, name: "event sequences and device times") { _ in
+            [
+                // The instance's own order of its events (the agent's outbox sequence), which a device clock that
+                // jumps cannot disturb; and the device's time of an event whose time the server replaced with the
+                // time received (the device's clock was ahead).
+                "ALTER TABLE events ADD COLUMN sequence BIGINT",
+                "ALTER TABLE events ADD COLUMN device_time BIGINT",
+                "CREATE INDEX events_instance_sequence ON events (instance_id, sequence, id)",
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

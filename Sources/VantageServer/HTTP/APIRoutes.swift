@@ -483,6 +483,11 @@ enum APIRoutes {
                     name: "limit", schema: .integer(minimum: 1, maximum: 500),
                     description: "page size, 1-500 (default 50)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
+                .init(
+                    name: "order", schema: .values(EventQuery.Order.self),
+                    description:
+                        "time (default), or sequence: one instance's events in the order it made them, whatever its clock did (needs instanceId)"
+                ),
             ], status: 200, content: .json(.ref("EventPage"))
         ) { call in
             var query = EventQuery()
@@ -494,6 +499,12 @@ enum APIRoutes {
             query.until = try call.queryTime("until")
             query.limit = try call.queryInt("limit", default: 50)
             query.cursor = call.query("cursor")
+            if let order = call.query("order") {
+                guard let value = EventQuery.Order(rawValue: order) else {
+                    throw APIError.invalid("order must be time or sequence")
+                }
+                query.order = value
+            }
             return .json(try await call.store.events(query))
         },
         APIOperation(

@@ -522,15 +522,17 @@ enum OpenAPIComponents {
             object(
                 [
                     ("id", .text), ("deviceId", .text), ("deviceEventId", .text), ("cameraId", .text),
-                    ("instanceId", .text), ("type", .text), ("time", .time), ("receivedAt", .time), ("data", .any),
+                    ("instanceId", .text), ("type", .text), ("time", .time), ("receivedAt", .time),
+                    ("deviceTime", .time), ("sequence", .integer(minimum: 1)), ("data", .any),
                     ("hasSnapshot", .boolean),
-                ], optional: ["deviceEventId", "cameraId", "instanceId"])
+                ], optional: ["deviceEventId", "cameraId", "instanceId", "deviceTime", "sequence"])
         ),
         (
             "NewEvent",
             request(
                 [
-                    ("id", plainToken), ("type", plainToken), ("time", .requestTime), ("cameraId", .reference),
+                    ("id", plainToken), ("type", plainToken), ("time", .requestTime),
+                    ("sequence", .integer(minimum: 1)), ("cameraId", .reference),
                     ("instanceId", .reference), ("data", .freeJSON), ("snapshot", .string(format: "byte")),
                 ], required: ["type"])
         ),

@@ -4,6 +4,11 @@ import VantageCore
 
 /// Which events to list. Every filter is optional; pages go newest first.
 public struct EventQuery: Sendable {
+    /// The order of a page: by time (the default), or by the instance's own sequence (needs `instance`).
+    public enum Order: String, Sendable, CaseIterable {
+        case time, sequence
+    }
+
     public var device: String?
     public var camera: String?
     public var instance: String?
@@ -12,6 +17,7 @@ public struct EventQuery: Sendable {
     public var until: Date?
     public var limit = 50
     public var cursor: String?
+    public var order = Order.time
 
     public init() {}
 }
@@ -25,7 +31,7 @@ extension Store {
 
     /// The columns ``event(from:)`` reads.
     static let eventColumns =
-        "id, device_id, device_event_id, camera_id, instance_id, type, at, received_at, data, snapshot_digest"
+        "id, device_id, device_event_id, camera_id, instance_id, type, at, received_at, device_time, sequence, data, snapshot_digest"
 
     func event(from row: SQLRow) throws -> Event {
         Event(
@@ -33,6 +39,8 @@ extension Store {
             deviceEventId: try row.optionalText("device_event_id"), cameraId: try row.optionalText("camera_id"),
             instanceId: try row.optionalText("instance_id"), type: try row.text("type"),
             time: Millis.date(try row.integer("at")), receivedAt: Millis.date(try row.integer("received_at")),
+            deviceTime: try row.optionalInteger("device_time").map(Millis.date),
+            sequence: try row.optionalInteger("sequence"),
             data: try Self.decodeJSON(JSONValue.self, try row.text("data")),
             hasSnapshot: try row.optionalText("snapshot_digest") != nil)
     }
@@ -54,6 +62,8 @@ extension Store {
             var id: String
             var event: NewEvent
             var at: Int64
+            /// The device's time when it was not taken as `at` (too far ahead).
+            var deviceTime: Int64?
             var data: String
             var snapshot: [UInt8]?
         }
@@ -81,9 +91,23 @@ extension Store {
                 throw APIError.unprocessable(
                     "\(label).instanceId \"\(instance.prefix(40))\" is not an application instance of this device")
             }
-            if let time = event.time, Millis.from(time) > now + Self.maxClockSkewMillis {
-                throw APIError.invalid(
-                    "\(label).time \(APIJSON.formatTime(time)) is in the future: check the device's clock (NTP)")
+            if let sequence = event.sequence {
+                guard sequence >= 1 else { throw APIError.invalid("\(label).sequence must be 1 or more") }
+                guard event.instanceId != nil else {
+                    throw APIError.invalid("\(label).sequence needs instanceId: sequences are per instance")
+                }
+            }
+            // A device whose clock runs ahead keeps its events: stored at the time received, its own time kept
+            // beside (refusing them would lose them; trusting them would list them above everything for as long
+            // as the clock is ahead). Its order stays in `sequence`; its skew shows as CLOCK_SKEW.
+            var at = now
+            var deviceTime: Int64?
+            if let time = event.time {
+                at = Millis.from(time)
+                if at > now + Self.maxClockSkewMillis {
+                    deviceTime = at
+                    at = now
+                }
             }
             let data = Self.json(event.data ?? .object([:]))
             guard data.utf8.count <= Self.maxEventDataBytes else {
@@ -102,7 +126,7 @@ extension Store {
             }
             checked.append(
                 Checked(
-                    id: Identifiers.make("evt"), event: event, at: event.time.map(Millis.from) ?? now, data: data,
+                    id: Identifiers.make("evt"), event: event, at: at, deviceTime: deviceTime, data: data,
                     snapshot: snapshot))
         }
         var stored: [String: String] = [:]
@@ -111,7 +135,7 @@ extension Store {
         }
         let digests = stored
         let rows = checked
-        // Multi-row INSERTs, 100 events (1000 parameters) each: one round trip per hundred on PostgreSQL. An event
+        // Multi-row INSERTs, 100 events (1200 parameters) each: one round trip per hundred on PostgreSQL. An event
         // whose device id was stored before (a batch sent again after a lost answer) is skipped, and answered with
         // the id it got the first time: delivery may repeat, storage does not.
         let deviceIDs = rows.compactMap(\.event.id)
@@ -119,14 +143,15 @@ extension Store {
             for chunk in stride(from: 0, to: rows.count, by: 100).map({ rows[$0..<min($0 + 100, rows.count)] }) {
                 var sql: SQL = """
                     INSERT INTO events (id, device_id, device_event_id, camera_id, instance_id, type, at, received_at,
-                        data, snapshot_digest) VALUES
+                        device_time, sequence, data, snapshot_digest) VALUES
                     """
                 for (offset, item) in chunk.enumerated() {
                     if offset > 0 { sql.append(", ") }
                     sql.append(
                         """
                         (\(item.id), \(device), \(item.event.id), \(item.event.cameraId), \(item.event.instanceId),
-                         \(item.event.type), \(item.at), \(now), \(item.data), \(digests[item.id]))
+                         \(item.event.type), \(item.at), \(now), \(item.deviceTime), \(item.event.sequence), \(item.data),
+                         \(digests[item.id]))
                         """)
                 }
                 sql.append(" ON CONFLICT (device_id, device_event_id) DO NOTHING")
@@ -159,10 +184,18 @@ extension Store {
         return answered
     }
 
-    /// A page of events, newest first, by keyset pagination on (time, id): each page is an index range scan, so a
-    /// page costs the same at event 1 and event 1,000,000.
+    /// A page of events, newest first, by keyset pagination on (time, id) — or on (sequence, id) for one instance's
+    /// events in the order it made them: each page is an index range scan, so a page costs the same at event 1 and
+    /// event 1,000,000. Events sent without a sequence (by API clients) come last in sequence order.
     public func events(_ query: EventQuery) async throws -> Page<Event> {
         guard (1...500).contains(query.limit) else { throw APIError.invalid("limit must be 1-500") }
+        let bySequence = query.order == .sequence
+        if bySequence, query.instance == nil {
+            throw APIError.invalid(
+                "order=sequence needs instanceId: each instance numbers its own events (list one instance's events)")
+        }
+        // The sort key: sequences of events sent without one count as 0.
+        let key = bySequence ? "COALESCE(sequence, 0)" : "at"
         var sql: SQL =
             "SELECT \(raw: Self.eventColumns) FROM events WHERE 1 = 1"
         if let device = query.device { sql.append(" AND device_id = \(device)") }
@@ -176,13 +209,16 @@ extension Store {
                 throw APIError.invalid(
                     "cursor is not one this server gave: pass nextCursor from the previous page as is")
             }
-            sql.append(" AND (at, id) < (\(at), \(id))")
+            sql.append(" AND (\(raw: key), id) < (\(at), \(id))")
         }
-        sql.append(" ORDER BY at DESC, id DESC LIMIT \(query.limit + 1)")
+        sql.append(" ORDER BY \(raw: key) DESC, id DESC LIMIT \(query.limit + 1)")
         let rows = try await database.query(sql)
         let events = try rows.prefix(query.limit).map { try event(from: $0) }
         let next =
-            rows.count > query.limit ? events.last.map { Self.encodeCursor(at: Millis.from($0.time), id: $0.id) } : nil
+            rows.count > query.limit
+            ? events.last.map {
+                Self.encodeCursor(at: bySequence ? ($0.sequence ?? 0) : Millis.from($0.time), id: $0.id)
+            } : nil
         return Page(items: events, nextCursor: next)
     }
 

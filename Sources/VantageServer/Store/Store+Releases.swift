@@ -182,7 +182,7 @@ extension Store {
             let state = RolloutDeviceState(rawValue: try row.text("state")) ?? .failed
             let rolloutState = RolloutState(rawValue: try row.text("rollout_state")) ?? .failed
             let rollout = try row.text("id")
-            if state == .rolledBack || state == .failed { continue }
+            if state == .rolledBack || state == .failed || state == .superseded { continue }
             if rolloutState == .failed && state != .healthy { continue }
             if try row.integer("position") > 0 && state == .pending {
                 let canary = try await database.query(
@@ -207,19 +207,62 @@ extension Store {
         guard report.version.count <= 64, (report.reason?.count ?? 0) <= 2048 else {
             throw APIError.invalid("update.version is at most 64 characters and update.reason at most 2048")
         }
+        guard report.state != .superseded else {
+            throw APIError.invalid("update.state superseded is the server's to set, not a device's")
+        }
         let now = Millis.now()
-        let final = RolloutDeviceState.allCases.filter(\.isFinal).map(\.rawValue)
         // A device's word is final once it says healthy, rolled back or failed: a late report of an earlier step
         // never undoes it.
-        let changed = try await database.query(
-            """
+        var sql: SQL = """
             UPDATE rollout_devices SET state = \(report.state.rawValue), reason = \(report.reason), updated_at = \(now)
             WHERE rollout_id = \(rollout) AND device_id = \(device) AND state <> \(report.state.rawValue)
-              AND state NOT IN (\(final[0]), \(final[1]), \(final[2]))
               AND EXISTS (SELECT 1 FROM rollouts r WHERE r.id = \(rollout) AND r.release_version = \(report.version))
-            RETURNING position
-            """)
+            """
+        sql.append(Self.notFinal())
+        sql.append(" RETURNING position")
+        let changed = try await database.query(sql)
         guard !changed.isEmpty else { return }
+        try await settleRollout(rollout, now: now)
+        if report.state == .healthy {
+            // Older rollouts this device never took part in (it was offline while they were made, and the newest
+            // one's release came to it alone): it is done with them too, so they can finish.
+            let older = try await database.query(
+                Self.notFinal(
+                    """
+                    SELECT d.rollout_id FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id
+                    WHERE d.device_id = \(device) AND r.id <> \(rollout)
+                      AND r.created_at <= (SELECT created_at FROM rollouts WHERE id = \(rollout))
+                    """, column: "d.state"))
+            for row in older {
+                let id = try row.text("rollout_id")
+                try await database.query(
+                    """
+                    UPDATE rollout_devices SET state = \(RolloutDeviceState.superseded.rawValue),
+                        reason = \("went straight to release \(report.version) (rollout \(rollout))"), updated_at = \(now)
+                    WHERE rollout_id = \(id) AND device_id = \(device)
+                    """)
+                try await settleRollout(id, now: now)
+            }
+        }
+        // The canary's word changes what the other devices (and this one, after a rollback) must run: wake them.
+        if report.state.isFinal { changes.signal() }
+    }
+
+    /// ` AND column NOT IN (…the final states…)` appended to `sql`.
+    static func notFinal(_ sql: SQL = "", column: String = "state") -> SQL {
+        var sql = sql
+        sql.append(" AND \(raw: column) NOT IN (")
+        for (index, state) in RolloutDeviceState.allCases.filter(\.isFinal).enumerated() {
+            if index > 0 { sql.append(", ") }
+            sql.append("\(state.rawValue)")
+        }
+        sql.append(")")
+        return sql
+    }
+
+    /// Finishes a rollout once its devices' words decide it: failed when one rolled back or failed, succeeded when
+    /// every one is healthy (or went straight to a later release); otherwise only its time moves.
+    func settleRollout(_ rollout: String, now: Int64) async throws {
         let states = try await database.query(
             "SELECT device_id, state, reason FROM rollout_devices WHERE rollout_id = \(rollout) ORDER BY position")
         var outcome: (RolloutState, String?)?
@@ -233,7 +276,9 @@ extension Store {
                 .failed,
                 "device \(name) (\(try broken.text("device_id"))) \(try broken.text("state")): \(try broken.optionalText("reason") ?? "no reason given")"
             )
-        } else if try states.allSatisfy({ try $0.text("state") == RolloutDeviceState.healthy.rawValue }) {
+        } else if try states.allSatisfy({
+            [RolloutDeviceState.healthy.rawValue, RolloutDeviceState.superseded.rawValue].contains(try $0.text("state"))
+        }) {
             outcome = (.succeeded, nil)
         }
         if let (state, reason) = outcome {
@@ -245,8 +290,6 @@ extension Store {
         } else {
             try await database.query("UPDATE rollouts SET updated_at = \(now) WHERE id = \(rollout)")
         }
-        // The canary's word changes what the other devices (and this one, after a rollback) must run: wake them.
-        if report.state.isFinal { changes.signal() }
     }
 
     /// `rollout state version reason` of the device's newest rollout, as ``deviceColumns`` reads it.
