@@ -19,7 +19,8 @@ public struct AgentConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(10)
     /// Each instance's outbox bound on disk.
     public var outboxLimitBytes: Int64 = 256 << 20
-    /// The longest pause between reconnect attempts while the server is unreachable (jittered, doubling from 1 s).
+    /// The longest pause between reconnect attempts while the server is unreachable (jittered, doubling from 1 s),
+    /// and between the retries of each instance's event deliveries (the control plane and its sinks).
     public var maxBackoff: Duration = .seconds(60)
     public var healthPolicy = HealthPolicy()
     public var executableSearchPath: [URL] = []
@@ -110,7 +111,7 @@ public final class Agent: Service, Sendable {
         let link = self.link
         events = InstanceEvents(
             folder: configuration.outboxFolder, limitBytes: configuration.outboxLimitBytes,
-            device: identity.deviceID, logger: logger,
+            device: identity.deviceID, logger: logger, maxBackoff: configuration.maxBackoff.seconds,
             send: { batch in _ = try await link.send(events: batch) })
         reports = ReportQueue(link: link, logger: logger)
         updater = SoftwareUpdater(

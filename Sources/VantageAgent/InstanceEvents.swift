@@ -21,6 +21,8 @@ public final class InstanceEvents: Sendable {
     let send: @Sendable ([NewEvent]) async throws -> Void
     /// The device's id: names it in messages when an instance does not say its name.
     let device: String
+    /// The longest pause, in seconds, between a sink's retries (`--max-backoff-seconds`).
+    let maxBackoff: Double
     let logger: Logger
 
     private struct Entry {
@@ -32,20 +34,25 @@ public final class InstanceEvents: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
-    /// Events no outbox could store because the disk was full (each application was told), since the agent
-    /// started: heartbeats' `outbox.unstored_events`.
-    private let unstored = Mutex<Int64>(0)
-    /// The counters of outboxes closed and deleted (their instances removed and drained), kept in
-    /// `<folder>/retired.json` so that the device's totals never go down.
+    /// The counters of outboxes closed and deleted (their instances removed and drained), and the events no outbox
+    /// could store because the disk was full, kept in `<folder>/retired.json` so that the device's totals never go
+    /// down, not even at a restart.
     private let retired = Mutex(RetiredOutboxes())
+    /// When `retired.json` was last written, whether `retired` changed since, and whether the last write failed
+    /// (said once): a disk filling up counts unstored events at the runtime's pace, but the file is written at most
+    /// once a second (each write is an fsync).
+    private let saved = Mutex<(at: ContinuousClock.Instant?, dirty: Bool, failing: Bool)>((nil, false, false))
+    /// Held while `retired.json` is written: one write at a time, of the latest counts.
+    private let writing = Mutex(())
 
     public init(
-        folder: URL, limitBytes: Int64, device: String, logger: Logger,
+        folder: URL, limitBytes: Int64, device: String, logger: Logger, maxBackoff: Double = 60,
         send: @escaping @Sendable ([NewEvent]) async throws -> Void
     ) {
         self.folder = folder
         self.limitBytes = limitBytes
         self.device = device
+        self.maxBackoff = maxBackoff
         self.logger = logger
         self.send = send
         retired.withLock { $0 = RetiredOutboxes.read(in: folder) }
@@ -101,7 +108,8 @@ public final class InstanceEvents: Sendable {
             configuration: outputs,
             context: EventContext(device: sidecar.device, instance: instance.name, application: application),
             outboxPath: outboxFile(of: instance.id).path, limitBytes: limitBytes,
-            builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger)
+            builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger,
+            maxBackoff: maxBackoff)
         pipeline.start()
         entries.withLock {
             $0[instance.id] = Entry(pipeline: pipeline, released: false, media: media, retention: outputs.events)
@@ -130,7 +138,8 @@ public final class InstanceEvents: Sendable {
                     context: EventContext(
                         device: sidecar.device, instance: sidecar.name, application: sidecar.application),
                     outboxPath: outboxFile(of: id).path, limitBytes: limitBytes,
-                    builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger)
+                    builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger,
+                    maxBackoff: maxBackoff)
                 pipeline.start()
                 entries.withLock {
                     $0[id] = Entry(pipeline: pipeline, released: true, media: [], retention: .init())
@@ -170,30 +179,29 @@ public final class InstanceEvents: Sendable {
 
     /// One pass of ``run()``.
     func sweep(media: Bool = true) async {
+        // Unstored events counted since the last write (within its second) are saved now.
+        if saved.withLock({ $0.dirty }) { saveRetired() }
         for (id, entry) in entries.withLock({ $0 }) {
             if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
                 // Removed, counted and its files deleted in one step under the lock, and only if it is still this
                 // pipeline: the instance may have started again meanwhile, with a new one on the same file.
-                let retiredNow = entries.withLock { entries -> RetiredOutboxes? in
-                    guard let current = entries[id], current.pipeline === entry.pipeline else { return nil }
+                let retiredNow = entries.withLock { entries -> Bool in
+                    guard let current = entries[id], current.pipeline === entry.pipeline else { return false }
                     entries[id] = nil
                     for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm", ".json"] {
                         try? FileManager.default.removeItem(at: folder.appending(path: "\(id)\(suffix)"))
                     }
-                    return retired.withLock { retired in
+                    retired.withLock { retired in
                         retired.outbox = retired.outbox + entry.pipeline.outbox.counters
                         retired.outbox.pendingEvents = 0
                         retired.outbox.pendingBytes = 0
                         retired.rejectedEvents += entry.pipeline.deliveryCounters[ControlPlaneSink.name]?.rejected ?? 0
-                        return retired
                     }
+                    saved.withLock { $0.dirty = true }
+                    return true
                 }
-                guard let retiredNow else { continue }
-                do {
-                    try retiredNow.write(in: folder)
-                } catch {
-                    logger.error("the counts of removed instances' outboxes cannot be saved: \(error)")
-                }
+                guard retiredNow else { continue }
+                saveRetired()
                 await entry.pipeline.stop()
                 continue
             }
@@ -241,15 +249,56 @@ public final class InstanceEvents: Sendable {
     /// Stops every pipeline; what is not delivered stays in the outboxes for the next start.
     public func stopAll() async {
         for id in entries.withLock({ Array($0.keys) }) { await close(id) }
+        if saved.withLock({ $0.dirty }) { saveRetired() }
     }
 
-    /// Events the outboxes could not store because the disk was full, since the agent started.
-    public var unstoredEvents: Int64 { unstored.withLock { $0 } }
+    /// Events the outboxes could not store because the disk was full: a running total, kept across restarts.
+    public var unstoredEvents: Int64 { retired.withLock { $0.unstoredEvents } }
 
     /// `pipeline` as its runtime records into it: an event refused for a full disk is counted
     /// (``unstoredEvents``) before the application is told.
     func counting(_ pipeline: EventPipeline) -> any EventRecorder {
-        DiskFullCounting(pipeline: pipeline, unstored: { self.unstored.withLock { $0 += 1 } })
+        DiskFullCounting(pipeline: pipeline, unstored: { self.countUnstored() })
+    }
+
+    /// One more event a full disk kept out: counted at once, saved at once unless the file was written within the
+    /// last second (then by the next count after it, or by ``sweep(media:)`` or ``stopAll()``).
+    func countUnstored() {
+        retired.withLock { $0.unstoredEvents += 1 }
+        let now = ContinuousClock.now
+        let due = saved.withLock { saved -> Bool in
+            saved.dirty = true
+            guard let at = saved.at else { return true }
+            return now - at >= .seconds(1)
+        }
+        if due { saveRetired() }
+    }
+
+    /// Writes `retired.json` with the counts as they are now. A failed write (the disk is full, after all) is tried
+    /// again by the next count or sweep.
+    private func saveRetired() {
+        writing.withLock { _ in
+            let counts = saved.withLock { saved in
+                saved.dirty = false
+                saved.at = ContinuousClock.now
+                return retired.withLock { $0 }
+            }
+            do {
+                try counts.write(in: folder)
+                saved.withLock { $0.failing = false }
+            } catch {
+                let first = saved.withLock { saved in
+                    saved.dirty = true
+                    defer { saved.failing = true }
+                    return !saved.failing
+                }
+                if first {
+                    logger.error(
+                        "the outbox counts cannot be saved (tried again every few seconds): \(error)",
+                        metadata: ["file": "\(folder.appending(path: RetiredOutboxes.fileName).path)"])
+                }
+            }
+        }
     }
 
     /// Every outbox's counters, summed, and the events the control plane refused for good.
@@ -269,9 +318,15 @@ public final class InstanceEvents: Sendable {
 /// The built-in sink of the control plane: the event as the API takes it (`NewEvent`, the snapshot inside as base64),
 /// sent over the device link. The server stores an event once per id, so one sent again after a lost answer is not
 /// duplicated. An event the server refuses (4xx, say about a camera moved to another device meanwhile) is dropped
-/// and counted rather than retried for ever.
+/// and counted rather than retried for ever. A backlog (after an outage) goes in batches of up to
+/// ``batching``'s events per request, which the server stores all or none of; a refused batch is sent again one
+/// event at a time by the pipeline, so that only the refused event is dropped.
 struct ControlPlaneSink: StoredEventSink {
     static let name = "@control-plane"
+    /// Up to 100 events per request, and about 2 MiB (the snapshots are inside, as base64): the server takes 1,000
+    /// and 64 MiB, but a request must go through within the link's 30 s timeout on a slow uplink (2 MiB: 17 s at
+    /// 1 Mbit/s), and a smaller one is quicker to send again when the link drops mid-way.
+    static let batchLimit = StoredEventBatching(maxEvents: 100, maxBytes: 2 << 20)
     let instanceID: String
     let cameraIDs: [String: String]
     let send: @Sendable ([NewEvent]) async throws -> Void
@@ -284,10 +339,23 @@ struct ControlPlaneSink: StoredEventSink {
 
     func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError) {
         let new = newEvent(event, message: message)
+        try await post([new], what: "the event")
+    }
+
+    var batching: StoredEventBatching? { Self.batchLimit }
+
+    func deliver(batch: [(event: StoredEvent, message: JSONValue)]) async throws(SinkError) {
+        let events = batch.map { newEvent($0.event, message: $0.message) }
+        try await post(events, what: "a batch of \(events.count) events")
+    }
+
+    /// Sends `events` in one request. A 4xx refuses them for good (`discard`), except 408 and 429, which say to
+    /// try again later.
+    private func post(_ events: [NewEvent], what: String) async throws(SinkError) {
         do {
-            try await send([new])
-        } catch LinkError.rejected(let status, let reason) {
-            throw SinkError(sink: Self.name, "the server rejected the event (\(status)): \(reason)", discard: true)
+            try await send(events)
+        } catch LinkError.rejected(let status, let reason) where status != 408 && status != 429 {
+            throw SinkError(sink: Self.name, "the server rejected \(what) (\(status)): \(reason)", discard: true)
         } catch {
             throw SinkError(sink: Self.name, "\(error)")
         }

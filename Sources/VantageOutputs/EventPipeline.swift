@@ -87,7 +87,36 @@ public protocol ObjectSink: Sendable {
 public protocol StoredEventSink: Sendable {
     /// Delivers the event; `message` is its message with the objects stored for it. Returns when it was taken.
     func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError)
+    /// How many events one ``deliver(batch:)`` may carry; nil (the default): one event at a time.
+    var batching: StoredEventBatching? { get }
+    /// Delivers several events, in the outbox's order, as one: returns when every one was taken, and a failure
+    /// means none of them counts as taken (the pipeline sends them all again; the receiver must store an event sent
+    /// twice once). A ``SinkError/discard`` refuses the batch, not one event: the pipeline then sends those events
+    /// one at a time, so that only the refused one is dropped.
+    func deliver(batch: [(event: StoredEvent, message: JSONValue)]) async throws(SinkError)
     func shutdown() async
+}
+
+extension StoredEventSink {
+    public var batching: StoredEventBatching? { nil }
+
+    public func deliver(batch: [(event: StoredEvent, message: JSONValue)]) async throws(SinkError) {
+        for item in batch { try await deliver(item.event, message: item.message) }
+    }
+}
+
+/// How a ``StoredEventSink`` takes several events at once: while it has a backlog (after an outage), the pipeline
+/// hands it up to `maxEvents` events per call, in order, but no more than about `maxBytes` (each event's message
+/// and its snapshot as base64); one event larger than that still goes, alone.
+public struct StoredEventBatching: Sendable, Equatable {
+    public var maxEvents: Int
+    public var maxBytes: Int64
+
+    public init(maxEvents: Int, maxBytes: Int64) {
+        precondition(maxEvents > 0 && maxBytes > 0, "a batch holds at least one event")
+        self.maxEvents = maxEvents
+        self.maxBytes = maxBytes
+    }
 }
 
 /// A configured sink, ready to deliver.
@@ -136,9 +165,11 @@ public final class EventPipeline: EventRecorder {
     private let io = BlockingQueue(label: "vantage.outbox")
     private let limits = Mutex<[String: Date]>([:])
     private let counters = Mutex<[String: SinkCounters]>([:])
-    /// Backoff of retryable failures: doubles from `initialBackoff` up to `maxBackoff`; not-retryable ones wait `maxBackoff`.
-    let initialBackoff: Double
-    let maxBackoff: Double
+    /// Backoff of retryable failures: doubles from `initialBackoff` up to `maxBackoff` (jittered down, never above it);
+    /// not-retryable ones wait `maxBackoff`.
+    public let initialBackoff: Double
+    /// The longest pause, in seconds, between a sink's retries.
+    public let maxBackoff: Double
     /// Seconds an event's pending snapshot may take before its sinks give up on it and deliver the event without.
     let snapshotTimeout: Double
 
@@ -173,9 +204,10 @@ public final class EventPipeline: EventRecorder {
 
     /// Opens the outbox at `outboxPath` and connects every configured sink: the pipeline of one application instance.
     /// Pending deliveries of sinks no longer configured stay in the outbox (with a warning) until they are again.
+    /// `maxBackoff` is the longest pause, in seconds, between a sink's retries (the agent's `--max-backoff-seconds`).
     public static func open(
         configuration: OutputsConfiguration, context: EventContext, outboxPath: String, limitBytes: Int64?,
-        builtIn: [String: ConnectedSink], logger: Logger
+        builtIn: [String: ConnectedSink], logger: Logger, maxBackoff: Double = 30
     ) throws -> EventPipeline {
         let outbox = try SinkOutbox(path: outboxPath, limitBytes: limitBytes)
         var sinks: [String: ConnectedSink] = [:]
@@ -193,7 +225,7 @@ public final class EventPipeline: EventRecorder {
         }
         return EventPipeline(
             configuration: configuration, context: context, outbox: outbox, sinks: sinks, builtIn: builtIn,
-            logger: logger)
+            logger: logger, initialBackoff: min(1, maxBackoff), maxBackoff: maxBackoff)
     }
 
     /// Waits until `sink` has nothing left to deliver (or `timeout` passed): the events file is complete before a run
@@ -377,6 +409,11 @@ public final class EventPipeline: EventRecorder {
         var loggedError: String?
         // An outbox that cannot be written (a full disk) is said once until it can be again, not every 5 s.
         var loggedWriteError: String?
+        // A sink that takes batches (the control plane) gets its backlog several events at a time.
+        let batching: StoredEventBatching? =
+            if case .stored(let stored) = sink, let b = stored.batching, b.maxEvents > 1 { b } else { nil }
+        // Deliveries still to send one at a time after the receiver refused them as a batch.
+        var oneByOne = 0
         while !Task.isCancelled && !stopping.load(ordering: .relaxed) {
             let next: PendingDelivery?
             do {
@@ -387,6 +424,7 @@ public final class EventPipeline: EventRecorder {
                 continue
             }
             guard let delivery = next else {
+                oneByOne = 0
                 await wakeup.wait(seconds: 5)
                 continue
             }
@@ -397,10 +435,30 @@ public final class EventPipeline: EventRecorder {
                 await wakeup.wait(seconds: wait)
                 continue
             }
+            var batch: [(delivery: PendingDelivery, event: StoredEvent)] = []
             do {
-                switch try await attempt(delivery, sink: sink) {
-                case .done:
-                    counters.withLock { $0[name, default: SinkCounters()].delivered += 1 }
+                if let batching, oneByOne == 0, case .stored(let stored) = sink {
+                    batch = try self.batch(from: delivery, of: name, batching)
+                    if batch.count > 1 {
+                        try await deliver(batch, to: stored)
+                    }
+                }
+                let delivered: Int
+                if batch.count > 1 {
+                    delivered = batch.count
+                } else {
+                    batch = []
+                    switch try await attempt(delivery, sink: sink) {
+                    case .done:
+                        delivered = 1
+                        oneByOne = max(0, oneByOne - 1)
+                    case .waiting:
+                        delivered = 0
+                        await wakeup.wait(seconds: 1)
+                    }
+                }
+                if delivered > 0 {
+                    counters.withLock { $0[name, default: SinkCounters()].delivered += delivered }
                     if loggedWriteError != nil {
                         logger.info("the outbox can be written again", metadata: ["sink": "\(name)"])
                         loggedWriteError = nil
@@ -409,22 +467,25 @@ public final class EventPipeline: EventRecorder {
                         logger.info("sink delivers again", metadata: ["sink": "\(name)"])
                         loggedError = nil
                     }
-                case .waiting:
-                    await wakeup.wait(seconds: 1)
                 }
+            } catch let error as SinkError where error.discard && !batch.isEmpty {
+                // The receiver refused the batch for one of its events (the control plane answers 4xx for the whole
+                // request, naming the event): rather than drop them all, send these events one at a time, so that
+                // only the refused one is dropped (and counted) and the others are delivered in their order.
+                oneByOne = batch.count
+                logger.warning(
+                    "the sink refused a batch of events; they are sent one at a time so that only the refused one is dropped",
+                    metadata: ["sink": "\(name)", "events": "\(batch.count)", "reason": "\(error.message)"])
             } catch let error as SinkError where error.discard {
                 counters.withLock { $0[name, default: SinkCounters()].rejected += 1 }
+                oneByOne = max(0, oneByOne - 1)
                 logger.error(
                     "the sink refused an event for good; it is dropped",
                     metadata: ["sink": "\(name)", "event": "\(delivery.sequence)", "reason": "\(error.message)"])
                 try? await completed(delivery)
             } catch let error as SinkError {
                 counters.withLock { $0[name, default: SinkCounters()].failures += 1 }
-                let delay =
-                    error.retryable
-                    ? min(maxBackoff, initialBackoff * pow(2, Double(min(delivery.attempts, 20))))
-                    : maxBackoff
-                let jittered = delay * Double.random(in: 0.9...1.1)
+                let jittered = retryDelay(attempts: delivery.attempts, retryable: error.retryable)
                 if loggedError != error.message {
                     logger.warning(
                         "sink delivery failed; the event stays in the outbox and is retried",
@@ -434,6 +495,7 @@ public final class EventPipeline: EventRecorder {
                         ])
                     loggedError = error.message
                 }
+                // A failed batch counts as one failed attempt of its first delivery: the rest wait behind it.
                 let outbox = self.outbox
                 let retryAt = Date().addingTimeInterval(jittered)
                 try? await io.run { () throws(OutboxFileError) in
@@ -447,6 +509,53 @@ public final class EventPipeline: EventRecorder {
                 await wakeup.wait(seconds: 5)
             }
             progress.advance()
+        }
+    }
+
+    /// Seconds until the next try after a failed one (`attempts` failed before it): doubling from `initialBackoff`
+    /// for a retryable failure, `maxBackoff` for another; jittered down by up to 20 %, so never above `maxBackoff`.
+    func retryDelay(attempts: Int, retryable: Bool) -> Double {
+        let delay = retryable ? min(maxBackoff, initialBackoff * pow(2, Double(min(attempts, 20)))) : maxBackoff
+        return delay * Double.random(in: 0.8...1.0)
+    }
+
+    /// The deliveries of `sink` from `head` on that can go together in one batch now: in order, due, their events
+    /// there and not waiting for a snapshot, within the batch's bounds. The first that cannot ends it (it goes on
+    /// its own, in turn).
+    private func batch(
+        from head: PendingDelivery, of sink: String, _ batching: StoredEventBatching
+    ) throws(OutboxFileError) -> [(delivery: PendingDelivery, event: StoredEvent)] {
+        guard head.part == .message else { return [] }
+        var batch: [(delivery: PendingDelivery, event: StoredEvent)] = []
+        var bytes: Int64 = 0
+        let now = Date()
+        for next in try outbox.heads(of: sink, limit: batching.maxEvents) {
+            let delivery = next.delivery
+            guard delivery.part == .message, !batch.isEmpty || delivery.sequence == head.sequence else { break }
+            let wait = delivery.notBefore.timeIntervalSince(now)
+            if wait > 0 && wait <= maxBackoff * 1.2 { break }
+            // The snapshot goes as base64: 4 bytes for every 3.
+            let size = next.messageBytes + (next.snapshotBytes + 2) / 3 * 4
+            if !batch.isEmpty && bytes + size > batching.maxBytes { break }
+            guard let event = try outbox.event(delivery.sequence), event.snapshotPendingSince == nil else { break }
+            batch.append((delivery, event))
+            bytes += size
+        }
+        return batch
+    }
+
+    /// Sends `batch` as one and, once the sink took it, marks every delivery of it done (one write).
+    private func deliver(
+        _ batch: [(delivery: PendingDelivery, event: StoredEvent)], to sink: any StoredEventSink
+    ) async throws {
+        var items: [(event: StoredEvent, message: JSONValue)] = []
+        items.reserveCapacity(batch.count)
+        for item in batch { items.append((item.event, try assemble(item.event))) }
+        try await sink.deliver(batch: items)
+        let outbox = self.outbox
+        let deliveries = batch.map(\.delivery)
+        try await io.run { () throws(OutboxFileError) in
+            try outbox.complete(deliveries)
         }
     }
 

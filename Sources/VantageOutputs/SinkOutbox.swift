@@ -527,6 +527,34 @@ public final class SinkOutbox: Sendable {
         }
     }
 
+    /// The next deliveries of `sink` in order, up to `limit`, each with the bytes its event's message and snapshot
+    /// take (for a batch's bound): what ``head(of:)`` answers, and those after it.
+    func heads(of sink: String, limit: Int) throws(OutboxFileError) -> [(
+        delivery: PendingDelivery, messageBytes: Int64, snapshotBytes: Int64
+    )] {
+        try withDatabase("reading the outbox") { db in
+            let s = try db.statement(
+                """
+                SELECT d.seq, d.part, d.attempts, d.not_before, COALESCE(e.size, 0), COALESCE(e.snapshot_size, 0)
+                    FROM deliveries d LEFT JOIN events e ON e.seq = d.seq WHERE d.sink = ?
+                    ORDER BY d.seq, CASE d.part WHEN 'snapshot' THEN 0 WHEN 'clip' THEN 1 ELSE 2 END LIMIT ?
+                """)
+            try s.bind(sink, at: 1)
+            try s.bind(Int64(limit), at: 2)
+            var result: [(delivery: PendingDelivery, messageBytes: Int64, snapshotBytes: Int64)] = []
+            result.reserveCapacity(limit)
+            while try s.step() {
+                let delivery = PendingDelivery(
+                    sequence: s.int64(0), sink: sink,
+                    part: PendingDelivery.Part(rawValue: s.text(1) ?? "") ?? .message, attempts: Int(s.int64(2)),
+                    notBefore: Date(timeIntervalSince1970: s.double(3)))
+                result.append((delivery, s.int64(4), s.int64(5)))
+            }
+            s.reset()
+            return result
+        }
+    }
+
     /// The event `sequence`, or nil when it is gone.
     public func event(_ sequence: Int64) throws(OutboxFileError) -> StoredEvent? {
         try withDatabase("reading the outbox") { db in
@@ -575,45 +603,57 @@ public final class SinkOutbox: Sendable {
     /// Marks a delivery done: deletes it, keeps what an object sink stored, and deletes the event when nothing of it
     /// is left to deliver.
     public func complete(_ delivery: PendingDelivery, storedObject: JSONValue? = nil) throws(OutboxFileError) {
+        try complete([delivery], storedObject: storedObject)
+    }
+
+    /// Marks several deliveries done (a batch the sink took at once), in one transaction; see
+    /// ``complete(_:storedObject:)``.
+    public func complete(_ deliveries: [PendingDelivery]) throws(OutboxFileError) {
+        try complete(deliveries, storedObject: nil)
+    }
+
+    private func complete(_ deliveries: [PendingDelivery], storedObject: JSONValue?) throws(OutboxFileError) {
         try withDatabase("recording a delivery", durable: false) { db in
-            var finished: Int64?
+            var finished: [Int64] = []
             try db.transaction {
-                let delete = try db.statement("DELETE FROM deliveries WHERE sink = ? AND seq = ? AND part = ?")
-                try delete.bind(delivery.sink, at: 1)
-                try delete.bind(delivery.sequence, at: 2)
-                try delete.bind(delivery.part.rawValue, at: 3)
-                _ = try delete.step()
-                if let storedObject {
-                    let add = try db.statement(
-                        "INSERT OR REPLACE INTO objects(seq, part, sink, object) VALUES (?, ?, ?, ?)")
-                    try add.bind(delivery.sequence, at: 1)
-                    try add.bind(delivery.part.rawValue, at: 2)
-                    try add.bind(delivery.sink, at: 3)
-                    try add.bind(storedObject.jsonText, at: 4)
-                    _ = try add.step()
-                }
-                let seq = delivery.sequence
-                if try Self.count(db, "SELECT count(*) FROM deliveries WHERE seq = ?", seq) == 0 {
-                    let size = try Self.count(
-                        db, "SELECT size + snapshot_size FROM events WHERE seq = ?", seq)
-                    try Self.run(db, "DELETE FROM events WHERE seq = ?", seq)
-                    if db.changes > 0 {
-                        finished = size
+                for delivery in deliveries {
+                    // Looked up each time (the statement cache may be emptied by the statements below).
+                    let delete = try db.statement("DELETE FROM deliveries WHERE sink = ? AND seq = ? AND part = ?")
+                    try delete.bind(delivery.sink, at: 1)
+                    try delete.bind(delivery.sequence, at: 2)
+                    try delete.bind(delivery.part.rawValue, at: 3)
+                    _ = try delete.step()
+                    if let storedObject {
+                        let add = try db.statement(
+                            "INSERT OR REPLACE INTO objects(seq, part, sink, object) VALUES (?, ?, ?, ?)")
+                        try add.bind(delivery.sequence, at: 1)
+                        try add.bind(delivery.part.rawValue, at: 2)
+                        try add.bind(delivery.sink, at: 3)
+                        try add.bind(storedObject.jsonText, at: 4)
+                        _ = try add.step()
                     }
-                    try Self.run(db, "DELETE FROM objects WHERE seq = ?", seq)
+                    let seq = delivery.sequence
+                    if try Self.count(db, "SELECT count(*) FROM deliveries WHERE seq = ?", seq) == 0 {
+                        let size = try Self.count(
+                            db, "SELECT size + snapshot_size FROM events WHERE seq = ?", seq)
+                        try Self.run(db, "DELETE FROM events WHERE seq = ?", seq)
+                        if db.changes > 0 {
+                            finished.append(size)
+                        }
+                        try Self.run(db, "DELETE FROM objects WHERE seq = ?", seq)
+                    }
                 }
             }
-            if let finished {
-                totals.pendingEvents -= 1
-                totals.pendingBytes -= finished
-                sinceCheckpoint.bytes += finished
-                // A drained backlog of some size, or much deleted: give the freed pages back to the disk and shrink
-                // the -wal file. Not after every event of a quiet outbox (each is a write and an fsync on the
-                // delivery path); SQLite's own checkpoints keep the WAL bounded meanwhile.
-                if sinceCheckpoint.bytes >= 4 << 20 || (totals.pendingEvents == 0 && sinceCheckpoint.bytes >= 256 << 10)
-                {
-                    checkpoint(db)
-                }
+            guard !finished.isEmpty else { return }
+            let bytes = finished.reduce(0, +)
+            totals.pendingEvents -= finished.count
+            totals.pendingBytes -= bytes
+            sinceCheckpoint.bytes += bytes
+            // A drained backlog of some size, or much deleted: give the freed pages back to the disk and shrink
+            // the -wal file. Not after every event of a quiet outbox (each is a write and an fsync on the
+            // delivery path); SQLite's own checkpoints keep the WAL bounded meanwhile.
+            if sinceCheckpoint.bytes >= 4 << 20 || (totals.pendingEvents == 0 && sinceCheckpoint.bytes >= 256 << 10) {
+                checkpoint(db)
             }
         }
     }

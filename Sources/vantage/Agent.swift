@@ -85,7 +85,10 @@ struct AgentCommand: AsyncParsableCommand {
             valueName: "SECONDS"))
     var updateDeadlineSeconds: Double = 300
 
-    @Option(help: ArgumentHelp("Longest pause between reconnect attempts, in seconds.", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Longest pause between retries (reconnects, event deliveries to the server and the sinks), in seconds.",
+            valueName: "SECONDS"))
     var maxBackoffSeconds: Double = 60
 
     @Option(

@@ -135,6 +135,8 @@ struct ControlPlaneSinkTests {
     final class ControlPlane: Sendable {
         let received = Mutex<[NewEvent]>([])
         let attempts = Atomic<Int>(0)
+        /// Each request's event ids.
+        let requests = Mutex<[[String]]>([])
         let rejected: Set<String>
         /// Attempts (from 1) that fail as an unreachable server would.
         let down: @Sendable (Int) -> Bool
@@ -146,6 +148,7 @@ struct ControlPlaneSinkTests {
 
         func send(_ events: [NewEvent]) async throws {
             let n = attempts.add(1, ordering: .relaxed).newValue
+            requests.withLock { $0.append(events.map { $0.id ?? "" }) }
             if down(n) { throw LinkError.unreachable("POST /api/v1/device/events: 503 down on purpose") }
             for event in events where rejected.contains(event.id ?? "") {
                 throw LinkError.rejected(422, "POST /api/v1/device/events: camera cam-gone is not on this device")
@@ -198,8 +201,10 @@ struct ControlPlaneSinkTests {
         await pipeline.drain(ControlPlaneSink.name, timeout: .seconds(5))
         await pipeline.stop()
         #expect(server.ids == ["good"])
-        // Tried once: a rejection is not retried.
-        #expect(server.attempts.load(ordering: .relaxed) == 2)
+        // Tried alone once: a rejection is not retried. (Both may first have gone as one batch, which the server
+        // refused whole; then each went alone.)
+        let requests = server.requests.withLock { $0 }
+        #expect(requests == [["bad"], ["good"]] || requests == [["bad", "good"], ["bad"], ["good"]], "\(requests)")
         let counters = try #require(pipeline.deliveryCounters[ControlPlaneSink.name])
         #expect(counters.rejected == 1)
         #expect(counters.delivered == 1)
@@ -224,5 +229,55 @@ struct ControlPlaneSinkTests {
         #expect(counters.rejected == 0)
         #expect(counters.delivered == 3)
         #expect(try pipeline.outbox.backlog().isEmpty)
+    }
+
+    @Test(
+        "a backlog goes to the server 100 events per request, in order; a refused request is sent again one event at a time, so only the refused event is dropped"
+    )
+    func backlogInBatches() async throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let server = ControlPlane(rejected: ["e150"])
+        let pipeline = try f.pipeline(server)
+        // The backlog of an outage, recorded before the pipeline delivers.
+        let ids = (1...250).map { "e\($0)" }
+        for id in ids { try pipeline.record(Self.event(id)) }
+        pipeline.start()
+        await Self.waitUntil { server.ids.count >= 249 }
+        await pipeline.drain(ControlPlaneSink.name, timeout: .seconds(10))
+        await pipeline.stop()
+        #expect(server.ids == ids.filter { $0 != "e150" }, "every other event, in order, once")
+        let requests = server.requests.withLock { $0 }
+        #expect(requests.first == Array(ids[0..<100]), "the first 100 in one request")
+        #expect(requests.contains(Array(ids[100..<200])), "the batch with the refused event went whole first")
+        #expect(requests.filter { $0 == ["e150"] }.count == 1, "then the refused event alone, once")
+        #expect(requests.contains(Array(ids[200..<250])), "after the one-by-one pass, batches again")
+        // The first batch, the refused one, its 100 events alone, the last batch.
+        let expectedRequests = 103
+        #expect(requests.count == expectedRequests, "\(requests.map(\.count))")
+        let counters = try #require(pipeline.deliveryCounters[ControlPlaneSink.name])
+        #expect(counters.rejected == 1)
+        #expect(counters.delivered == 249)
+        #expect(try pipeline.outbox.backlog().isEmpty)
+    }
+
+    @Test("408 and 429 from the server are not a refusal: the event is retried, not dropped")
+    func throttledIsRetried() async throws {
+        let answers = Mutex([429, 408])
+        let sink = Self.sink { _ in
+            if let status = answers.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                throw LinkError.rejected(status, "POST /api/v1/devices/d/events: slow down")
+            }
+        }
+        let (event, message) = Self.stored(Self.event("e1"))
+        for _ in 0..<2 {
+            do {
+                try await sink.deliver(event, message: message)
+                Issue.record("a throttled send must fail")
+            } catch {
+                #expect(!error.discard && error.retryable, "\(error)")
+            }
+        }
+        try await sink.deliver(event, message: message)
     }
 }

@@ -96,7 +96,7 @@ struct InstanceEventsCountersTests {
         let keys = Set(try JSONDecoder().decode([String: Int64].self, from: data).keys)
         let outboxKeys = Set(
             try JSONDecoder().decode([String: Int64].self, from: JSONEncoder().encode(OutboxCounters())).keys)
-        #expect(keys == outboxKeys.union(["rejectedEvents"]), "\(keys)")
+        #expect(keys == outboxKeys.union(["rejectedEvents", "unstoredEvents"]), "\(keys)")
 
         // A restarted agent (and a tool reading the files) sees the same totals.
         let restarted = InstanceEvents(
@@ -134,6 +134,88 @@ struct InstanceEventsCountersTests {
         all.outbox.droppedSnapshots = 5
         all.outbox.recordedEvents = 6
         all.rejectedEvents = 7
+        all.unstoredEvents = 8
         #expect(try RetiredOutboxes.decode(all.encoded()) == all)
     }
+
+    @Test(
+        "events a full disk kept out are a running total: saved to retired.json (at most once a second) and counted on after a restart"
+    )
+    func unstoredSurvivesRestart() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let events = InstanceEvents(
+            folder: folder, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), send: { _ in })
+        // An outbox whose file cannot grow past 24 pages: a full disk, as the runtime's recorder meets it.
+        let outbox = try SinkOutbox(path: folder.appending(path: "ins_full.sqlite").path, maxPageCount: 24)
+        let pipeline = EventPipeline(
+            configuration: OutputsConfiguration(),
+            context: EventContext(device: "box", instance: "i", application: "a"),
+            outbox: outbox, sinks: [:], builtIn: ["@control-plane": .stored(EventsSinkStub())],
+            logger: Logger(label: "test"))
+        let recorder = events.counting(pipeline)
+        let payload = JSONValue.object(["text": .string(String(repeating: "x", count: 2000))])
+        var refused = 0
+        for n in 0..<200 {
+            do {
+                _ = try recorder.record(
+                    OutgoingEvent(id: "e\(n)", type: "defect", camera: "front", source: "node:n", payload: payload))
+            } catch {
+                refused += 1
+            }
+        }
+        #expect(refused > 100, "the full outbox refused the events past its size")
+        #expect(events.unstoredEvents == Int64(refused))
+        func saved() throws -> Int64? {
+            try JSONDecoder().decode(
+                [String: Int64].self, from: Data(contentsOf: folder.appending(path: "retired.json")))[
+                    "unstoredEvents"]
+        }
+        // The first was written at once; the ones within the same second wait for the next write (a sweep, a
+        // count a second later, or the stop), not one fsync each.
+        #expect(try saved() ?? 0 >= 1)
+        await events.sweep(media: false)
+        #expect(try saved() == Int64(refused))
+
+        // A restarted agent reports the same total, and counts on from it.
+        let restarted = InstanceEvents(
+            folder: folder, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), send: { _ in })
+        #expect(restarted.unstoredEvents == Int64(refused))
+        #expect(throws: (any Error).self) {
+            _ = try restarted.counting(pipeline).record(
+                OutgoingEvent(type: "defect", camera: "front", source: "node:n", payload: payload))
+        }
+        #expect(restarted.unstoredEvents == Int64(refused) + 1)
+        await restarted.stopAll()
+        #expect(try saved() == Int64(refused) + 1, "saved by the stop at the latest")
+        #expect(
+            InstanceEvents(
+                folder: folder, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), send: { _ in }
+            ).unstoredEvents == Int64(refused) + 1)
+        // The outbox totals are untouched by it.
+        #expect(restarted.counters().outbox.droppedEvents == 0)
+    }
+
+    @Test("the agent's --max-backoff-seconds bounds the retries of every instance's sinks")
+    func maxBackoffReachesThePipelines() async throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let events = InstanceEvents(
+            folder: folder, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), maxBackoff: 7,
+            send: { _ in })
+        let instance = DesiredInstance(
+            id: "ins_b", name: "entrance", packageId: "pkg_1", packageName: "people", packageVersion: "1.0",
+            archiveDigest: "sha256:0", desiredState: .running,
+            cameras: ["front": DesiredCamera(cameraId: "cam_1", url: "rtsp://camera/stream")], parameters: [:])
+        let pipeline = try await events.open(
+            instance, application: "people", outputs: OutputsConfiguration(), media: [])
+        #expect(pipeline.maxBackoff == 7)
+        await events.stopAll()
+    }
+}
+
+/// A stored-event sink that takes everything (the full-disk test records, it does not deliver).
+struct EventsSinkStub: StoredEventSink {
+    func deliver(_ event: StoredEvent, message: JSONValue) async throws(SinkError) {}
+    func shutdown() async {}
 }

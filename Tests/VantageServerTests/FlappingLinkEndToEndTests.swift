@@ -234,7 +234,8 @@ struct FlappingLinkEndToEndTests {
 
         let note =
             "\(before.pendingEvents) events pending at the heal drained in \(String(format: "%.1f", drain.seconds)) s: "
-            + "\(String(format: "%.0f", rate)) events/s, one event per request"
+            + "\(String(format: "%.0f", rate)) events/s, up to 100 events per request (one per request drained "
+            + "15-16 events/s)"
         print("long outage: \(note)")
         Soak.record(
             fault: "long agent-server outage (backlog)", runs: 1, faults: 1, invariants: 5, failures: failures,
