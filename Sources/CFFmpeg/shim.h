@@ -15,3 +15,4 @@ static inline int vantage_averror_eof(void) { return AVERROR_EOF; }
 static inline int vantage_averror_exit(void) { return AVERROR_EXIT; }
 static inline int vantage_averror_enomem(void) { return AVERROR(ENOMEM); }
 static inline int64_t vantage_av_nopts_value(void) { return AV_NOPTS_VALUE; }
+static inline int vantage_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }

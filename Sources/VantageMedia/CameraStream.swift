@@ -100,6 +100,18 @@ public final class CameraStream: @unchecked Sendable {
     private var lastFrameMicros: Int64 = 0
     /// The newest compressed packets, for clips; nil when `source.packetRingSeconds` is 0.
     let packetRing: PacketRing?
+    /// The outage in progress (camera thread only), for a quiet log: its first failure is logged with the reason,
+    /// then a summary at most every `source.outageLogInterval`, then one line when the camera streams again.
+    private var outage: Outage?
+
+    private struct Outage {
+        /// When the first failure happened (wall clock, for the log; monotonic, for the length).
+        let sinceWall: Date
+        let sinceNanos: UInt64
+        /// `counters.reconnects` at the first failure: the attempts since are the difference.
+        let reconnectsBefore: UInt64
+        var lastLogNanos: UInt64
+    }
 
     public init(source: StreamSource, storage: FrameStorage, logger: Logger) {
         self.source = source
@@ -216,6 +228,7 @@ public final class CameraStream: @unchecked Sendable {
                 logger.info("camera paused")
                 sleep(untilNanos: .max) { !isPaused || stopping }
                 if stopping { break }
+                outage = nil  // a pause is not an outage: its log starts again
                 logger.info("camera resumed")
                 firstAttempt = true
                 delay = source.reconnectInitialDelay
@@ -240,8 +253,7 @@ public final class CameraStream: @unchecked Sendable {
                     setState(.failed)
                     break
                 }
-                logger.warning(
-                    "camera error, reconnecting", metadata: ["error": "\(error.description)", "delay": "\(delay)"])
+                logFailure(error, delay: delay)
             }
             if isPaused { continue }
             if snapshot.decoded > decodedBefore { delay = source.reconnectInitialDelay }
@@ -254,6 +266,55 @@ public final class CameraStream: @unchecked Sendable {
     }
 
     private func setState(_ state: CameraState) { counters.withLock { $0.state = state } }
+
+    /// Logs a failed connection or a broken stream, quietly: a camera that is off for a day makes thousands of
+    /// attempts (one every `reconnectMaxDelay`), and a line for each would bury everything else. The first failure
+    /// of an outage is logged with its reason; after that, one summary at most every `source.outageLogInterval`.
+    private func logFailure(_ error: MediaError, delay: Duration) {
+        let now = monotonicNanos()
+        let reconnects = snapshot.reconnects
+        guard var outage else {
+            self.outage = Outage(sinceWall: Date(), sinceNanos: now, reconnectsBefore: reconnects, lastLogNanos: now)
+            logger.warning(
+                "camera error, reconnecting", metadata: ["error": "\(error.description)", "delay": "\(delay)"])
+            return
+        }
+        let interval = UInt64(max(0, source.outageLogInterval.seconds) * 1e9)
+        guard now - outage.lastLogNanos >= interval else { return }
+        outage.lastLogNanos = now
+        self.outage = outage
+        let attempts = reconnects - outage.reconnectsBefore
+        let since = Self.logTime(outage.sinceWall)
+        logger.warning(
+            "camera still not streaming after \(attempts) attempts since \(since): \(error.description)",
+            metadata: ["attempts": "\(attempts)", "down": "\(Self.span(nanos: now - outage.sinceNanos))"])
+    }
+
+    /// Logs that the camera streams: the first time, or again after an outage (with how long it was down).
+    private func logStreaming(_ source: StreamSource) {
+        guard let outage else {
+            logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
+            return
+        }
+        self.outage = nil
+        let attempts = snapshot.reconnects - outage.reconnectsBefore
+        let down = Self.span(nanos: monotonicNanos() - outage.sinceNanos)
+        logger.info(
+            "camera streaming again after \(attempts) attempts, down for \(down)",
+            metadata: ["source": "\(source.redactedURL)"])
+    }
+
+    /// A time for the log, in UTC: 2026-12-06T20:15:03Z.
+    private static func logTime(_ date: Date) -> String { date.formatted(.iso8601) }
+
+    /// A length of time for the log: "4.2 s", "12 min 5 s", "26 h 3 min".
+    static func span(nanos: UInt64) -> String {
+        let seconds = Double(nanos) / 1e9
+        if seconds < 60 { return String(format: "%.1f s", seconds) }
+        let whole = Int(seconds)
+        if whole < 3600 { return "\(whole / 60) min \(whole % 60) s" }
+        return "\(whole / 3600) h \(whole % 3600 / 60) min"
+    }
 
     private func jittered(_ d: Duration) -> Duration { d * Double.random(in: 0.8...1.2) }
 
@@ -333,15 +394,27 @@ public final class CameraStream: @unchecked Sendable {
             var f: UnsafeMutablePointer<AVFormatContext>? = format
             avformat_close_input(&f)
         }
+        // An RTSP camera's codecs are known from its SDP already: one that FFmpeg names but cannot decode is refused
+        // now, not after probing it. (A codec it does not know at all is only known after the probe: a few RTP
+        // payloads, QuickTime's, say their codec in the packets.)
+        if source.kind == .rtsp, let codec = Self.undecodableVideoCodec(format, unknownToo: false) {
+            throw Self.undecodable(codec, name)
+        }
         armDeadline(source.openTimeout)
-        try check(
-            avformat_find_stream_info(format, nil), .openFailed,
-            "camera \(name): could not read stream information from \(source.redactedURL)",
-            hint: "check that the source sends video")
+        let probed = avformat_find_stream_info(format, nil)
+        if probed < 0 {
+            if stopping { return .stopped }
+            // FFmpeg gets no packets for a codec it does not know over RTSP: the probe runs until the open timeout.
+            if let codec = Self.undecodableVideoCodec(format) { throw Self.undecodable(codec, name) }
+            try check(
+                probed, .openFailed, "camera \(name): could not read stream information from \(source.redactedURL)",
+                hint: "check that the source sends video")
+        }
 
         var decoderPointer: UnsafePointer<AVCodec>? = nil
         let streamIndex = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
         guard streamIndex >= 0, let decoderPointer else {
+            if let codec = Self.undecodableVideoCodec(format) { throw Self.undecodable(codec, name) }
             throw MediaError(
                 .noVideoStream, "camera \(name): \(source.redactedURL) has no video stream Vantage can decode",
                 hint: "point the camera at an H.264, H.265 or MJPEG stream")
@@ -376,7 +449,7 @@ public final class CameraStream: @unchecked Sendable {
         mediaOrigin = nil
         packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         setState(.streaming)
-        logger.info("camera streaming", metadata: ["source": "\(source.redactedURL)"])
+        logStreaming(source)
 
         while true {
             armDeadline(source.stallTimeout)
@@ -438,6 +511,38 @@ public final class CameraStream: @unchecked Sendable {
         }
     }
 
+    /// When the source has video but no video stream this box can decode: the first one's codec, worded for a
+    /// user ("H.265/HEVC", "VP9", or "video in a codec FFmpeg does not know" for a name FFmpeg has never heard of,
+    /// such as AV1 over RTSP in FFmpeg 5.1). Nil when a video stream can be decoded, or there is no video at all.
+    /// `unknownToo: false` looks only at codecs FFmpeg knows.
+    private static func undecodableVideoCodec(
+        _ format: UnsafeMutablePointer<AVFormatContext>, unknownToo: Bool = true
+    ) -> String? {
+        var first: AVCodecID?
+        for index in 0..<Int(format.pointee.nb_streams) {
+            guard let parameters = format.pointee.streams[index]?.pointee.codecpar,
+                parameters.pointee.codec_type == AVMEDIA_TYPE_VIDEO
+            else { continue }
+            let id = parameters.pointee.codec_id
+            if id == AV_CODEC_ID_NONE ? !unknownToo : avcodec_find_decoder(id) != nil { return nil }
+            if first == nil { first = id }
+        }
+        guard let id = first else { return nil }
+        switch id {
+        case AV_CODEC_ID_NONE: return "video in a codec FFmpeg does not know"
+        case AV_CODEC_ID_H264: return "H.264"
+        case AV_CODEC_ID_HEVC: return "H.265/HEVC"
+        case AV_CODEC_ID_MJPEG: return "MJPEG"
+        default: return String(cString: avcodec_get_name(id)).uppercased()
+        }
+    }
+
+    private static func undecodable(_ codec: String, _ name: String) -> MediaError {
+        MediaError(
+            .unsupportedCodec, "camera \(name): the camera sends \(codec), which this box cannot decode",
+            hint: "set the camera's stream to H.264 (in the camera's own settings); retrying")
+    }
+
     private func openError(_ status: Int32) -> MediaError {
         let name = source.name
         let target = source.redactedURL
@@ -446,6 +551,13 @@ public final class CameraStream: @unchecked Sendable {
                 .openFailed,
                 "camera \(name): \(target) did not answer within \(source.openTimeout.seconds) s",
                 hint: "check the address and that the camera is on the network; retrying")
+        }
+        if source.kind == .rtsp && status == vantage_averror_invaliddata() {
+            // Something answered on the port, but not in RTSP: another service, a camera's web page, a wrong port.
+            return MediaError(
+                .openFailed, "camera \(name): \(target) answered, but not in RTSP",
+                hint: "is this an RTSP camera? (check the URL's port and path); retrying",
+                cause: ffmpegErrorText(status))
         }
         let hint: String
         switch source.kind {

@@ -23,6 +23,8 @@ public struct StreamSource: Sendable, Equatable {
     /// Reconnect backoff: the first delay, doubled each failure up to `reconnectMaxDelay`, with ±20% jitter.
     public var reconnectInitialDelay: Duration = .milliseconds(250)
     public var reconnectMaxDelay: Duration = .seconds(5)
+    /// While a camera is unreachable, the log says so at most this often (after its first failure, with the reason).
+    public var outageLogInterval: Duration = .seconds(600)
     /// Frames larger than this are scaled down to fit (Panorama delivered at most about 1080p).
     public var maxWidth: Int = 1920
     public var maxHeight: Int = 1080

@@ -185,6 +185,7 @@ public final class Runtime: Service, Sendable {
             source.stallTimeout = configuration.stallTimeout
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
+            source.outageLogInterval = configuration.cameraLogInterval
             let tag = fileTag
             let make = { (slots: Int) throws -> (CameraStream, SharedMemoryRegion, String) in
                 let path = Self.sharedMemoryPath(tag: tag, camera: camera.name)

@@ -45,6 +45,8 @@ public struct RuntimeConfiguration: Sendable, Codable {
     public var stallTimeout: Duration = .seconds(5)
     public var openTimeout: Duration = .seconds(10)
     public var reconnectMaxDelay: Duration = .seconds(5)
+    /// While a camera is unreachable, the log says so at most this often (`StreamSource.outageLogInterval`).
+    public var cameraLogInterval: Duration = .seconds(600)
     /// OpenVINO's performance hint; nil chooses: `latency` for one camera (each inference on every core),
     /// `throughput` for several (one inference per core, several in flight).
     public var inferenceHint: InferenceModel.PerformanceHint?

@@ -140,6 +140,13 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "While a camera is unreachable, how often the log says so (its first failure is logged at once, with "
+                + "the reason; then one summary line per interval; one line when it is back).",
+            valueName: "SECONDS"))
+    var cameraLogInterval: Double = 600
+
+    @Option(
+        help: ArgumentHelp(
             "Seconds an application may go without asking for anything before it is killed and restarted.",
             valueName: "SECONDS"))
     var appHangTimeout: Double = 30
@@ -183,6 +190,11 @@ struct Run: AsyncParsableCommand {
         guard reconnectMaxDelay > 0 && reconnectMaxDelay <= 3600 else {
             throw ValidationError(
                 "--reconnect-max-delay takes seconds, more than 0 and at most 3600 (e.g. 5), not \(reconnectMaxDelay)")
+        }
+        guard cameraLogInterval > 0 && cameraLogInterval <= 86400 else {
+            throw ValidationError(
+                "--camera-log-interval takes seconds, more than 0 and at most 86400 (e.g. 600), not \(cameraLogInterval)"
+            )
         }
         guard ["tcp", "udp"].contains(transport) else {
             throw ValidationError("--transport must be tcp or udp, not \(transport)")
@@ -258,6 +270,7 @@ struct Run: AsyncParsableCommand {
         configuration.statusInterval = statusInterval > 0 ? .milliseconds(Int(statusInterval * 1000)) : nil
         configuration.stallTimeout = .milliseconds(Int(stallTimeout * 1000))
         configuration.reconnectMaxDelay = .milliseconds(Int(reconnectMaxDelay * 1000))
+        configuration.cameraLogInterval = .milliseconds(Int(cameraLogInterval * 1000))
         configuration.tensorSlotBytes = tensorSlotMb << 20
         configuration.appHangTimeout = .milliseconds(Int(appHangTimeout * 1000))
         configuration.endGracePeriod = .milliseconds(Int(max(0, endGrace) * 1000))

@@ -3,7 +3,9 @@
 // real inference; the day is compressed by `--reconnect-max-delay` (the pause between reconnect attempts, 5 s by
 // default), so one off stretch makes as many attempts as minutes or hours of one would. Checked as a user sees it:
 // the camera reported offline (`/status`: not streaming, with its error) within 20 s, back within 10 s of
-// returning, and the runtime's open files, threads and memory (from /proc) the same after as before.
+// returning, the runtime's open files, threads and memory (from /proc) the same after as before, and a quiet log:
+// per outage the first failure with its reason, a summary per `--camera-log-interval` (600 s by default, 1 s here)
+// and one line when the camera is back, however many attempts it made (a day at 5 s is ~17,000).
 import Foundation
 import Testing
 
@@ -33,9 +35,11 @@ struct CameraOutageEndToEndTests {
     )
     func cameraOffAndOnAgain() async throws {
         let offSeconds = Soak.isOn ? 30.0 : 3.0
+        let logInterval = 1.0
         let camera = try await RTSPCamera()
         let run = try VantageRun([
             "--camera", "camera_node=\(camera.url())", "--stall-timeout", "2", "--reconnect-max-delay", "0.05",
+            "--camera-log-interval", "\(logInterval)",
         ])
         let pid = run.process.processIdentifier
         let (started, first) = try await run.waitForStatus(timeout: 90) {
@@ -45,6 +49,8 @@ struct CameraOutageEndToEndTests {
 
         var offline: [Double] = []
         var back: [Double] = []
+        /// Each outage from the kill until the camera streamed again, for the bound on the log's lines.
+        var outageLengths: [Double] = []
         var failures = 0
         /// The camera loses power for `offSeconds`, then comes back.
         func cycle() async throws {
@@ -64,6 +70,7 @@ struct CameraOutageEndToEndTests {
                 $0.cameraState("camera_node") == "streaming" && $0.cameraCounter("camera_node", "decoded") > decoded
             }
             back.append(Date().timeIntervalSince(restarted))
+            outageLengths.append(Date().timeIntervalSince(killed))
             if !up { failures += 1 }
             #expect(up, "the camera did not come back within 20 s: \(again)")
         }
@@ -99,15 +106,41 @@ struct CameraOutageEndToEndTests {
             after.rssBytes <= before.rssBytes + 32 << 20,
             "memory grew: \(before) -> \(after) over \(reconnects) reconnects")
         check(status.appNumber("restarts") == 0, "the application was not disturbed by the camera: \(status)")
+
+        // The log: per outage one first failure, one line when back, and between them at most one summary per
+        // interval (plus one for the rounding of each outage's edges); never a line per attempt.
+        let log = run.stderr.split(separator: "\n")
+        let outages = outageLengths.count
+        let firstFailures = log.filter { $0.contains("camera error, reconnecting") }.count
+        let summaries = log.filter { $0.contains("camera still not streaming after ") }
+        let backLines = log.filter { $0.contains("camera streaming again after ") }
+        let allowedSummaries = outageLengths.reduce(0) { $0 + Int($1 / logInterval) + 1 }
+        let allReconnects = status.cameraCounter("camera_node", "reconnects")
+        check(firstFailures == outages, "\(firstFailures) first-failure lines for \(outages) outages")
+        check(backLines.count == outages, "\(backLines.count) 'streaming again' lines for \(outages) outages")
+        check(
+            !summaries.isEmpty && summaries.count <= allowedSummaries,
+            "\(summaries.count) summary lines over \(outages) outages (at most \(allowedSummaries) for "
+                + "\(String(format: "%.0f", outageLengths.reduce(0, +))) s down at one per \(logInterval) s)")
+        check(
+            summaries.allSatisfy { $0.contains(" attempts since ") && $0.contains("camera camera_node:") },
+            "a summary says how many attempts since when, and why: \(summaries.first ?? "none")")
+        check(
+            backLines.allSatisfy { $0.contains(" attempts, down for ") },
+            "the line when back says after how many attempts and how long: \(backLines.first ?? "none")")
+        let logLines = firstFailures + summaries.count + backLines.count
+        check(
+            allReconnects >= 5 * logLines,
+            "\(allReconnects) reconnect attempts logged in \(logLines) lines: not quiet")
         check(run.process.isRunning, "the runtime is still running")
 
         let note =
             "\(reconnects) reconnect attempts in \(cycles) outages of \(Int(offSeconds)) s; offline after max "
             + "\(String(format: "%.1f", offline.max() ?? 0)) s, back after max \(String(format: "%.1f", back.max() ?? 0)) s; "
-            + "before \(before), after \(after)"
+            + "before \(before), after \(after); \(allReconnects) attempts logged in \(logLines) lines"
         print("camera outage: \(note)")
         Soak.record(
-            fault: "camera off and on (compressed day)", runs: cycles + 1, faults: cycles + 1, invariants: 8,
+            fault: "camera off and on (compressed day)", runs: cycles + 1, faults: cycles + 1, invariants: 14,
             failures: failures, note: note)
         #expect(run.interrupt() == 0, "Ctrl-C stops cleanly; stderr:\n\(run.stderr.suffix(2000))")
     }
@@ -148,7 +181,7 @@ struct CameraOutageEndToEndTests {
     }
 
     @Test(
-        "bad streams (garbage bytes on the RTSP port, a 100 fps flood) beside two good cameras: the good cameras keep their frame rate and the bad ones are reported with a reason"
+        "bad streams (garbage bytes on the RTSP port, a 100 fps flood, a 1080p H.265 camera, an AV1 camera) beside two good cameras: the good cameras keep their frame rate and the bad ones are reported with a reason"
     )
     func badStreamsBesideGoodOnes() async throws {
         let window = Soak.isOn ? 120.0 : 15.0
@@ -162,8 +195,28 @@ struct CameraOutageEndToEndTests {
                 "libx264", "-preset", "ultrafast", "-g", "100", "-an", flood.path,
             ], timeout: .seconds(120))
         try #require(encoded.succeeded, "ffmpeg could not make the 100 fps file: \(encoded)")
+        // The wrong codec: a camera left at its factory setting, H.265 at 1080p (what most IP cameras sold since
+        // about 2018 default to, e.g. Hikvision's and Dahua's main streams), where Vantage's cameras are expected to
+        // send H.264 at a modest size. FFmpeg here decodes it, so it must cost only its own decode (on its own
+        // thread): 1080p H.265 made from the 1080p sample by libx265, 10 fps, a key frame every 2 s as cameras
+        // send, passed through by scripts/rtsp-camera unchanged (rtph265pay). Ten seconds of it, looping.
+        let hevc = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-hevc-\(UUID()).mp4")
+        defer { try? FileManager.default.removeItem(at: hevc) }
+        let hevcEncoded = try await ProcessRunner.run(
+            "ffmpeg",
+            arguments: [
+                "-v", "error", "-y", "-i", Repo.sampleVideo1080p.path, "-t", "10", "-c:v", "libx265", "-preset",
+                "ultrafast", "-x265-params", "log-level=error", "-g", "20", "-bf", "0", "-tag:v", "hvc1", "-an",
+                hevc.path,
+            ], timeout: .seconds(180))
+        try #require(hevcEncoded.succeeded, "ffmpeg could not make the 1080p H.265 file: \(hevcEncoded)")
         let good = try await RTSPCamera(streams: [.init(mount: "/a"), .init(mount: "/b")])
         let fast = try await RTSPCamera(file: flood, mount: "/flood")
+        let wrongCodec = try await RTSPCamera(file: hevc, mount: "/hevc")
+        // And one this box cannot decode: a camera set to AV1. FFmpeg 5.1 (Debian 12) has no RTP depacketizer for
+        // AV1, so all it ever sees of such a camera is its SDP naming a codec it does not know: scripts/rtsp-camera
+        // --sdp-codec AV1 gives exactly that SDP (rtpmap AV1/90000), whatever its packets carry.
+        let undecodable = try await RTSPCamera(mount: "/av1", options: ["--sdp-codec", "AV1"])
         let (garbage, garbagePort) = try await Self.garbageServer()
         defer { garbage.kill() }
         let goodCameras = ["camera_node_1", "camera_node_2"]
@@ -182,15 +235,18 @@ struct CameraOutageEndToEndTests {
         let mixed = try VantageRun([
             "--camera", "camera_node=\(good.url(mount: "/a"))", "--camera", "camera_node=\(good.url(mount: "/b"))",
             "--camera", "camera_node=rtsp://127.0.0.1:\(garbagePort)/stream", "--camera",
-            "camera_node=\(fast.url(mount: "/flood"))", "--stall-timeout", "2",
+            "camera_node=\(fast.url(mount: "/flood"))", "--camera", "camera_node=\(wrongCodec.url(mount: "/hevc"))",
+            "--camera", "camera_node=\(undecodable.url(mount: "/av1"))", "--stall-timeout", "2",
         ])
         let (mixedUp, mixedStatus) = try await mixed.waitForStatus(timeout: 90) { s in
             goodCameras.allSatisfy { s.cameraCounter($0, "decoded") >= 20 }
                 && s.cameraCounter("camera_node_3", "reconnects") >= 2
                 && s.cameraCounter("camera_node_4", "decoded") >= 100
+                && s.cameraCounter("camera_node_5", "decoded") >= 20
+                && !s.cameraError("camera_node_6").isEmpty
         }
         try #require(mixedUp, "\(mixedStatus)\n\(mixed.stderr.suffix(3000))")
-        let rates = try await Self.decodeRates(mixed, goodCameras + ["camera_node_4"], over: window)
+        let rates = try await Self.decodeRates(mixed, goodCameras + ["camera_node_4", "camera_node_5"], over: window)
         let status = try await mixed.status()
 
         var failures = 0
@@ -210,15 +266,32 @@ struct CameraOutageEndToEndTests {
             status.cameraState("camera_node_3") != "streaming" && garbageError.contains("camera camera_node_3")
                 && status.cameraCounter("camera_node_3", "decoded") == 0,
             "the garbage stream is reported with a reason: \(status.cameraState("camera_node_3")) \(garbageError)")
+        check(
+            garbageError.contains("answered, but not in RTSP")
+                && garbageError.contains("is this an RTSP camera? (check the URL's port and path)"),
+            "the garbage stream's error says what it likely is: \(garbageError)")
+        let codecError = status.cameraError("camera_node_6")
+        check(
+            status.cameraState("camera_node_6") != "streaming" && status.cameraCounter("camera_node_6", "decoded") == 0
+                && codecError.contains(
+                    "camera camera_node_6: the camera sends video in a codec FFmpeg does not know, "
+                        + "which this box cannot decode: set the camera's stream to H.264"),
+            "the camera in a codec this box cannot decode says so, and what to do: \(codecError)")
+        // The H.265 camera decodes at its own 10 fps, full size, while the good ones keep theirs (above).
+        check(
+            status.cameraState("camera_node_5") == "streaming" && rates[3] >= 8
+                && status.cameraCounter("camera_node_5", "width") == 1920,
+            "the 1080p H.265 camera decodes at its own rate: \(String(format: "%.1f", rates[3])) fps, \(status)")
         check(mixed.process.isRunning, "the runtime survives the bad streams")
 
         let note =
             "good cameras \(baseline.map { String(format: "%.1f", $0) }) fps alone, "
             + "\(rates.prefix(2).map { String(format: "%.1f", $0) }) beside the bad ones; flood decoded at "
-            + "\(String(format: "%.0f", rates[2])) fps; garbage: \(garbageError.prefix(160))"
+            + "\(String(format: "%.0f", rates[2])) fps; 1080p H.265 decoded at \(String(format: "%.1f", rates[3])) fps; "
+            + "garbage: \(garbageError.prefix(200)); undecodable: \(codecError.prefix(200))"
         print("bad streams: \(note)")
         Soak.record(
-            fault: "bad streams beside good ones", runs: 1, faults: 2, invariants: 6, failures: failures, note: note)
+            fault: "bad streams beside good ones", runs: 1, faults: 4, invariants: 9, failures: failures, note: note)
         #expect(mixed.interrupt() == 0, "Ctrl-C stops cleanly; stderr:\n\(mixed.stderr.suffix(2000))")
     }
 }

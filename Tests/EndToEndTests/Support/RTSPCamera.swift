@@ -1,5 +1,6 @@
 // A real RTSP camera for end-to-end tests: runs `scripts/rtsp-camera` (a GStreamer RTSP server)
-// serving video files, on 127.0.0.1, H.264 passed through, paced in real time, looping for ever.
+// serving video files, on 127.0.0.1, passed through in their codec (H.264, H.265 or MJPEG), paced in real time,
+// looping for ever. `options` go to the script as they are (e.g. ["--sdp-codec", "AV1"]).
 //
 //     let camera = try await RTSPCamera()                    // vtest.mp4 at /stream
 //     let run = try ChildProcess(Repo.vantageBinary, arguments: ["run", app, "--camera", "Camera_1=\(camera.url())"])
@@ -27,7 +28,7 @@ struct RTSPCameraError: Error, CustomStringConvertible {
 
 /// An RTSP camera serving files at mount points of `rtsp://127.0.0.1:PORT`.
 final class RTSPCamera: Sendable {
-    /// One camera stream: `file` (H.264 MP4/MOV) served at `mount` (e.g. "/cam1").
+    /// One camera stream: `file` (an MP4/MOV in H.264, H.265 or MJPEG) served at `mount` (e.g. "/cam1").
     struct Stream: Sendable {
         let mount: String
         let file: URL
@@ -39,6 +40,8 @@ final class RTSPCamera: Sendable {
     }
 
     let streams: [Stream]
+    /// More options for `scripts/rtsp-camera`, kept across `restart()`.
+    let options: [String]
     /// The address the camera listens on.
     let host = "127.0.0.1"
     /// The TCP port; stays the same across `restart()`.
@@ -52,23 +55,28 @@ final class RTSPCamera: Sendable {
     /// Starts a camera serving `file` at `mount`, and returns once it accepts connections.
     /// `port` 0 picks a free port.
     convenience init(
-        file: URL = Repo.sampleVideo, mount: String = "/stream", port: Int = 0, readyTimeout: Duration = .seconds(20)
+        file: URL = Repo.sampleVideo, mount: String = "/stream", port: Int = 0, options: [String] = [],
+        readyTimeout: Duration = .seconds(20)
     ) async throws {
-        try await self.init(streams: [Stream(mount: mount, file: file)], port: port, readyTimeout: readyTimeout)
+        try await self.init(
+            streams: [Stream(mount: mount, file: file)], port: port, options: options, readyTimeout: readyTimeout)
     }
 
     /// Starts a camera serving each of `streams` at its own mount, and returns once it accepts
     /// connections. `port` 0 picks a free port.
-    init(streams: [Stream], port: Int = 0, readyTimeout: Duration = .seconds(20)) async throws {
+    init(
+        streams: [Stream], port: Int = 0, options: [String] = [], readyTimeout: Duration = .seconds(20)
+    ) async throws {
         precondition(!streams.isEmpty, "an RTSP camera needs at least one stream")
         self.streams = streams
+        self.options = options
         self.readyTimeout = readyTimeout
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("vantage-rtsp-camera-\(UUID().uuidString.prefix(8))", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.logFile = directory.appendingPathComponent("rtsp-camera.log")
         let (process, port) = try await RTSPCamera.launch(
-            streams: streams, port: port, logFile: logFile, readyTimeout: readyTimeout)
+            streams: streams, port: port, options: options, logFile: logFile, readyTimeout: readyTimeout)
         self.port = port
         self.child = Mutex(process)
     }
@@ -129,7 +137,7 @@ final class RTSPCamera: Sendable {
         while ContinuousClock.now < deadline {
             do {
                 let (process, _) = try await RTSPCamera.launch(
-                    streams: streams, port: port, logFile: logFile, readyTimeout: deadline - .now)
+                    streams: streams, port: port, options: options, logFile: logFile, readyTimeout: deadline - .now)
                 child.withLock { $0 = process }
                 return
             } catch {
@@ -166,9 +174,9 @@ final class RTSPCamera: Sendable {
 
     /// Starts `scripts/rtsp-camera` and waits for its `READY rtsp://HOST:PORT` line.
     private static func launch(
-        streams: [Stream], port: Int, logFile: URL, readyTimeout: Duration
+        streams: [Stream], port: Int, options: [String], logFile: URL, readyTimeout: Duration
     ) async throws -> (ChildProcess, Int) {
-        var arguments = ["--address", "127.0.0.1", "--port", String(port)]
+        var arguments = ["--address", "127.0.0.1", "--port", String(port)] + options
         for stream in streams { arguments += ["--stream", "\(stream.mount)=\(stream.file.path)"] }
         let process = try ChildProcess(
             Repo.rtspCameraScript, arguments: arguments, stdout: .capture, stderr: .file(logFile))
