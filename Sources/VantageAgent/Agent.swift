@@ -467,21 +467,21 @@ public final class Agent: Service, Sendable {
 }
 
 /// Doubling pauses from 1 s up to `max`, each with ±25 % jitter so a fleet that lost the server together does
-/// not come back together.
-struct Backoff {
-    let max: Duration
+/// not come back together. (Public for bench/AgentLoad's reconnect storm, which runs the agent's own policy.)
+public struct Backoff: Sendable {
+    public let max: Duration
     private var current: Duration = .seconds(1)
 
-    init(max: Duration) { self.max = max }
+    public init(max: Duration) { self.max = max }
 
-    mutating func next() -> Duration {
+    public mutating func next() -> Duration {
         let base = current
         current = Swift.min(current * 2, max)
         let jitter = Double.random(in: 0.75...1.25)
         return base * jitter
     }
 
-    mutating func reset() { current = .seconds(1) }
+    public mutating func reset() { current = .seconds(1) }
 }
 
 extension Task where Success == Never, Failure == Never {

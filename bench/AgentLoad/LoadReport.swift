@@ -24,6 +24,8 @@ struct LoadReport: Codable, Sendable {
     var peakRssMiB: Double
     /// Whether the server kept up with the heartbeats (``keptUp(_:interval:)``).
     var heartbeatsKeptUp: Bool
+    /// The reconnect storm, when one was asked for (`--storm`).
+    var storm: StormFigures?
 
     /// At least 99% of the target rate answered within the window, no error, and p99 under the interval: a device's
     /// heartbeat answered before its next is due, so beats do not pile up. (Latency spikes below that are shown by

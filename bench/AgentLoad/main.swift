@@ -43,6 +43,15 @@ struct AgentLoad: AsyncParsableCommand {
     @Option(help: "Requests in flight at once while creating, enrolling and connecting devices.")
     var concurrency = 64
 
+    @Option(
+        help: ArgumentHelp(
+            "After the steady state, a reconnect storm of at most this many seconds: prints 'storm: stop the server now', then every device keeps beating and, once refused, retries with the agent's backoff until answered again (bench/agents stops and restarts the server). 0: no storm.",
+            valueName: "SECONDS"))
+    var storm = 0.0
+
+    @Option(help: ArgumentHelp("The agent's --max-backoff-seconds for the storm.", valueName: "SECONDS"))
+    var maxBackoff = 60.0
+
     @Flag(help: "Print one JSON object (for scripts) instead of the table.")
     var json = false
 
@@ -89,6 +98,12 @@ struct AgentLoad: AsyncParsableCommand {
         }
         fleet.progress("steady state: \(connected.count) devices for \(duration) s")
         let steady = await fleet.run(connected)
+        var storm: StormFigures?
+        if self.storm > 0 {
+            fleet.progress("storm: stop the server now (\(connected.count) devices, backoff up to \(maxBackoff) s)")
+            storm = await fleet.storm(connected, maxBackoff: .seconds(maxBackoff), limit: .seconds(self.storm))
+            fleet.progress("storm: over")
+        }
         let memory = ProcessMemory.current()
         fleet.progress("disconnecting")
         await fleet.disconnect(connected)
@@ -100,7 +115,7 @@ struct AgentLoad: AsyncParsableCommand {
             create: create, enroll: enroll, connect: connect, heartbeats: steady.heartbeats,
             desiredStatePolls: steady.polls, scheduleLag: steady.lag, desiredStateChanges: steady.stateChanges,
             rssMiB: memory.rssMiB, peakRssMiB: memory.peakMiB,
-            heartbeatsKeptUp: LoadReport.keptUp(steady.heartbeats, interval: interval))
+            heartbeatsKeptUp: LoadReport.keptUp(steady.heartbeats, interval: interval), storm: storm)
         if json {
             print(try report.json())
         } else {
