@@ -1,22 +1,14 @@
 import Foundation
 import VantageAPI
+import VantageCore
 
 extension ResourceViews {
-    /// Beyond this many seconds either way, a device's clock is flagged (`CLOCK_SKEW`).
-    public static let clockSkewLimitSeconds: Double = 300
-
     /// The device's clock against the server's, from its last heartbeat's `clock.skew_seconds`: "in step", or how
-    /// far ahead or behind it is, flagged `CLOCK_SKEW` with what to do beyond ``clockSkewLimitSeconds``.
+    /// far ahead or behind it is. The flag and what to do are the server's `CLOCK_SKEW` condition (an `Alert` line),
+    /// so they are not said twice.
     public static func clock(skewSeconds skew: Double) -> String {
-        guard abs(skew) > clockSkewLimitSeconds else { return "in step with the server (\(Int(skew.rounded())) s)" }
-        let seconds = Int(abs(skew).rounded())
-        let amount =
-            seconds >= 2 * 86_400
-            ? "\(seconds / 86_400) days"
-            : seconds >= 3600
-                ? "\(seconds / 3600) h \(seconds % 3600 / 60) min" : "\(seconds / 60) min \(seconds % 60) s"
-        return
-            "CLOCK_SKEW: \(amount) \(skew > 0 ? "ahead of" : "behind") the server; check NTP on the device (timedatectl status): event times, media ages and TLS depend on it"
+        guard ClockSkew.isFlagged(skew) else { return "in step with the server (\(Int(skew.rounded())) s)" }
+        return "\(ClockSkew.describe(skew)) the server (\(Int(skew.rounded())) s)"
     }
 
     /// ``device(_:now:)`` with a `Clock` line after the last heartbeat when the device reported its clock.

@@ -3,7 +3,7 @@ import VantageAPI
 import VantageCore
 
 /// What an operator must look at on a device: its certificate ended (renewable within the grace window, or past
-/// it), or its certificate is used from two places at once (a cloned box).
+/// it), its certificate is used from two places at once (a cloned box), its disk is full, or its clock is wrong.
 ///
 /// Clones are told apart from restarts by the agent's session id (``Heartbeat/agentSession``, random per agent
 /// process): a restart changes it once and the old one is never heard again, while two agents with one identity
@@ -106,19 +106,25 @@ extension Store {
                         "cloned certificate: \(detail). Cut them off with `vantage devices revoke \(id)`, then enroll the box to keep again (`vantage devices token \(id)`, and `vantage agent enroll --force …` on it)",
                     since: Millis.date(detected)))
         }
-        if let text = try row.optionalText("last_metrics"),
-            let metrics = try? Self.decodeJSON([String: Double].self, text), metrics["disk.full"] == 1
-        {
+        // The figures of the last heartbeat.
+        let metrics = try row.optionalText("last_metrics").flatMap { try? Self.decodeJSON([String: Double].self, $0) }
+        let heartbeat = Millis.date(try row.optionalInteger("last_heartbeat_at"))
+        if let metrics, metrics["disk.full"] == 1 {
             // As the agent's last heartbeat said (`disk.full`, `disk.free_bytes`, `disk.full_since`).
             let free = metrics["disk.free_bytes"].map { " (\(Int64($0) >> 20) MiB free)" } ?? ""
             let since = metrics["disk.full_since"].map { Date(timeIntervalSince1970: $0) }
-            let heartbeat = Millis.date(try row.optionalInteger("last_heartbeat_at"))
             conditions.append(
                 DeviceCondition(
                     kind: .diskFull,
                     message:
                         "the disk holding the agent's data is full\(free): applications keep running, new deployments wait and events that cannot be stored are counted (outbox.unstored_events); free disk space on the device",
                     since: since ?? heartbeat ?? Date()))
+        }
+        if let skew = metrics?["clock.skew_seconds"], ClockSkew.isFlagged(skew) {
+            // The skew the last heartbeat showed (``heartbeat(_:_:peer:)`` turns the device's clock into it): the
+            // server knows it since then.
+            conditions.append(
+                DeviceCondition(kind: .clockSkew, message: ClockSkew.message(skew), since: heartbeat ?? Date()))
         }
         return conditions.isEmpty ? nil : conditions
     }
