@@ -38,6 +38,29 @@ public struct MediaRetention: Sendable {
         return moved
     }
 
+    /// A wall-clock jump that a retention loop followed: how far, and how many files' times moved with it.
+    public struct ClockJump: Sendable, Equatable, CustomStringConvertible {
+        /// Seconds, positive when the clock jumped forward.
+        public var seconds: Double
+        public var movedFiles: Int
+
+        /// What the loop logs (a warning: a box whose clock jumps has a wrong clock or none set at boot).
+        public var description: String {
+            "the wall clock jumped \(Int(seconds.rounded())) s \(seconds > 0 ? "forward" : "back") (the monotonic clock did not): snapshot and clip times moved with it, so retention keeps them by their real age"
+        }
+    }
+
+    /// One look of a retention loop (the agent's, `vantage run`'s), every few seconds: when `watch` saw the wall
+    /// clock jump since its last look, every file's time moves with it (``shiftModificationTimes(by:)``) and the
+    /// answer says so, for the loop to log it and sweep at once, by the clock as it is now; nil when it did not jump.
+    public func followWallClock(
+        _ watch: WallClockWatch, wall: Date = Date(), monotonic: ContinuousClock.Instant = .now
+    ) -> ClockJump? {
+        let jump = watch.jump(wall: wall, monotonic: monotonic)
+        guard jump != 0 else { return nil }
+        return ClockJump(seconds: jump, movedFiles: shiftModificationTimes(by: jump))
+    }
+
     /// Every file with its modification time and size.
     private func files(now: Date) -> [(path: String, modified: Date, size: Int64)] {
         let fm = FileManager.default

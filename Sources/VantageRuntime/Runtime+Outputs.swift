@@ -87,7 +87,8 @@ extension Runtime {
     }
 
     /// Deletes old snapshots and clips every minute (by `outputs.events.maxAge` and `maxSize`), sparing those the
-    /// outbox still has to deliver.
+    /// outbox still has to deliver. A jump of the wall clock (NTP setting right a box that booted a year behind)
+    /// moves the files' times with it, so they keep their real ages, and they are swept at once, as the agent does.
     func sweepMedia() async throws {
         // Under the agent, the agent sweeps: it holds the outbox that knows which files are still needed.
         guard let pipeline else { return }
@@ -96,15 +97,30 @@ extension Runtime {
                 configuration.snapshotsDirectory ?? configuration.stateDirectory.appendingPathComponent("snapshots"),
                 configuration.stateDirectory.appendingPathComponent("clips"),
             ], maxAge: outputs.events.maxAge, maxBytes: outputs.events.maxBytes)
+        let clock = WallClockWatch()
+        var pass = 0
         while !Task.isCancelled {
-            let inUse = (try? pipeline.outbox.filesInUse()) ?? []
-            let sweep = retention.sweep(inUse: inUse)
-            if sweep.deletedFiles > 0 {
-                logger.info(
-                    "deleted old snapshots and clips",
-                    metadata: ["files": "\(sweep.deletedFiles)", "bytes": "\(sweep.deletedBytes)"])
+            // Looks at the clock every 5 s (a jump is followed before a sweep can misjudge an age), sweeps every
+            // 12th look.
+            let jump = retention.followWallClock(clock)
+            if let jump {
+                logger.warning(
+                    "\(jump)",
+                    metadata: [
+                        "clock.jump_seconds": "\(Int(jump.seconds.rounded()))", "media.files": "\(jump.movedFiles)",
+                    ])
             }
-            try await Task.sleep(for: .seconds(60))
+            if pass % 12 == 0 || jump != nil {
+                let inUse = (try? pipeline.outbox.filesInUse()) ?? []
+                let sweep = retention.sweep(inUse: inUse)
+                if sweep.deletedFiles > 0 {
+                    logger.info(
+                        "deleted old snapshots and clips",
+                        metadata: ["files": "\(sweep.deletedFiles)", "bytes": "\(sweep.deletedBytes)"])
+                }
+            }
+            pass += 1
+            try await Task.sleep(for: .seconds(5))
         }
     }
 }

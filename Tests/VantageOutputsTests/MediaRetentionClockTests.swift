@@ -55,4 +55,41 @@ struct MediaRetentionClockTests {
         #expect(abs(modified.timeIntervalSinceNow) < 60, "dated now: \(modified)")
         #expect(retention.sweep(now: Date().addingTimeInterval(7200), inUse: []).deletedFiles == 1)
     }
+
+    @Test(
+        "a retention loop (vantage run's, the agent's) follows a jump: files made a year behind keep their ages and the fresh ones stay"
+    )
+    func loopFollowsTheJump() throws {
+        // The box booted a year behind: its snapshots are dated by that clock. NTP then sets it right.
+        let year: Double = 31_536_000
+        let booted = Date().addingTimeInterval(-year)
+        let folder = try folder([
+            "fresh.jpg": booted.addingTimeInterval(-60), "old.jpg": booted.addingTimeInterval(-7200),
+        ])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let retention = MediaRetention(directories: [folder], maxAge: 3600, maxBytes: nil)
+        let watch = WallClockWatch()
+        let start = ContinuousClock.now
+        #expect(retention.followWallClock(watch, wall: booted, monotonic: start) == nil, "the first look")
+        #expect(
+            retention.followWallClock(watch, wall: booted.addingTimeInterval(5), monotonic: start + .seconds(5)) == nil)
+        // Five seconds later by the monotonic clock, a year and ten seconds later by the wall clock.
+        let now = booted.addingTimeInterval(year + 10)
+        let jump = try #require(retention.followWallClock(watch, wall: now, monotonic: start + .seconds(10)))
+        #expect(abs(jump.seconds - year) < 1 && jump.movedFiles == 2, "\(jump)")
+        #expect(jump.description.contains("jumped 31536000 s forward"), "\(jump)")
+        // The sweep the jump calls for, by the clock as it is now.
+        let sweep = retention.sweep(now: now, inUse: [])
+        #expect(sweep.deletedFiles == 1 && sweep.keptFiles == 1, "\(sweep)")
+        #expect(FileManager.default.fileExists(atPath: folder.appending(path: "fresh.jpg").path))
+        let modified = try #require(
+            try FileManager.default.attributesOfItem(atPath: folder.appending(path: "fresh.jpg").path)[
+                .modificationDate]
+                as? Date)
+        #expect(
+            abs(now.timeIntervalSince(modified) - 70) < 2, "a minute old (and the 10 s since), not a year: \(modified)")
+        // No jump, no move.
+        #expect(
+            retention.followWallClock(watch, wall: now.addingTimeInterval(5), monotonic: start + .seconds(15)) == nil)
+    }
 }
