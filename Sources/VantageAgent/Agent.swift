@@ -157,7 +157,7 @@ public final class Agent: Service, Sendable {
         // What ran before the restart runs again at once, from disk, whether or not the server answers.
         await reconciler.resume()
         // Events of instances removed before the restart still go to the control plane.
-        await events.resumeLeftovers()
+        await events.resumeLeftovers(installedIn: reconciler.instancesFolder)
         // Back after the certificate ended (the box was off, or offline, at renewal time): renew it before anything
         // else, within the server's grace window, so the first heartbeat already goes through.
         if link.identity.certificateEnds(within: 0) {

@@ -31,6 +31,10 @@ public final class InstanceEvents: Sendable {
         var released: Bool
         var media: [URL]
         var retention: OutputsConfiguration.LocalEvents
+        /// Opened at start by ``resumeLeftovers(installedIn:)``, not by its instance: while the instance's folder is
+        /// still installed (its worker may be starting), its outbox is kept even when empty, so that the instance
+        /// goes on with it and its event sequence goes on from where it was (the server orders by it).
+        var installedFolder: URL?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -122,9 +126,11 @@ public final class InstanceEvents: Sendable {
         entries.withLock { $0[instanceID]?.released = true }
     }
 
-    /// Opens the outboxes left by instances that are not running (removed before a restart) so that their events
-    /// still reach the control plane. Their own sinks' settings are gone with the instance: those deliveries wait.
-    public func resumeLeftovers() async {
+    /// Opens the outboxes left by instances that are not running (removed before a restart, or still starting) so
+    /// that their events still reach the control plane. Their own sinks' settings are gone with the instance: those
+    /// deliveries wait. One whose instance is still installed in `instances` (`<folder>/<id>`: its worker may be
+    /// starting) is not retired when empty, so the instance goes on with the same outbox and sequence.
+    public func resumeLeftovers(installedIn instances: URL? = nil) async {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         for file in files where file.hasSuffix(".json") {
             let id = String(file.dropLast(5))
@@ -142,7 +148,9 @@ public final class InstanceEvents: Sendable {
                     maxBackoff: maxBackoff)
                 pipeline.start()
                 entries.withLock {
-                    $0[id] = Entry(pipeline: pipeline, released: true, media: [], retention: .init())
+                    $0[id] = Entry(
+                        pipeline: pipeline, released: true, media: [], retention: .init(),
+                        installedFolder: instances?.appending(path: id))
                 }
             } catch {
                 logger.error(
@@ -182,7 +190,8 @@ public final class InstanceEvents: Sendable {
         // Unstored events counted since the last write (within its second) are saved now.
         if saved.withLock({ $0.dirty }) { saveRetired() }
         for (id, entry) in entries.withLock({ $0 }) {
-            if entry.released, entry.pipeline.outbox.counters.pendingEvents == 0 {
+            let installed = entry.installedFolder.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+            if entry.released, !installed, entry.pipeline.outbox.counters.pendingEvents == 0 {
                 // Removed, counted and its files deleted in one step under the lock, and only if it is still this
                 // pipeline: the instance may have started again meanwhile, with a new one on the same file.
                 let retiredNow = entries.withLock { entries -> Bool in

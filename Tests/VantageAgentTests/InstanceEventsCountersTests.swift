@@ -107,6 +107,51 @@ struct InstanceEventsCountersTests {
         await events.stopAll()
     }
 
+    @Test(
+        "at a restart, a drained outbox whose instance is still installed is kept, so its events' sequence goes on; one whose instance was removed goes"
+    )
+    func restartKeepsTheSequence() async throws {
+        // Seen in ClockSkewEndToEndTests: the agent restarted with the outbox delivered; the leftover was opened
+        // (and, empty, deleted) before the instance's worker opened it, so its events were numbered from 1 again
+        // and the server held two events with sequence 3.
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let instances = folder.appending(path: "instances")
+        let send: @Sendable ([NewEvent]) async throws -> Void = { _ in }
+        func instance(_ id: String) -> DesiredInstance {
+            DesiredInstance(
+                id: id, name: id, packageId: "pkg_1", packageName: "people", packageVersion: "1.0",
+                archiveDigest: "sha256:0", desiredState: .running,
+                cameras: ["front": DesiredCamera(cameraId: "cam_1", url: "rtsp://camera/stream")], parameters: [:])
+        }
+        let outboxes = folder.appending(path: "outbox")
+        let first = InstanceEvents(
+            folder: outboxes, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), send: send)
+        for id in ["ins_kept", "ins_removed"] {
+            let pipeline = try await first.open(
+                instance(id), application: "people", outputs: OutputsConfiguration(), media: [])
+            for n in 1...3 { _ = try pipeline.record(Self.event("\(id)-\(n)")) }
+            await pipeline.drain(ControlPlaneSink.name, timeout: .seconds(10))
+        }
+        await first.stopAll()
+        // ins_kept is installed (the reconciler will start it); ins_removed was removed while the agent was down.
+        try FileManager.default.createDirectory(
+            at: instances.appending(path: "ins_kept"), withIntermediateDirectories: true)
+
+        let restarted = InstanceEvents(
+            folder: outboxes, limitBytes: 1 << 20, device: "box", logger: Logger(label: "test"), send: send)
+        await restarted.resumeLeftovers(installedIn: instances)
+        await restarted.sweep(media: false)
+        #expect(FileManager.default.fileExists(atPath: restarted.outboxFile(of: "ins_kept").path), "kept")
+        #expect(!FileManager.default.fileExists(atPath: restarted.outboxFile(of: "ins_removed").path), "retired")
+        // The worker starts now: the next event is number 4, not 1.
+        let pipeline = try await restarted.open(
+            instance("ins_kept"), application: "people", outputs: OutputsConfiguration(), media: [])
+        let recorded = try pipeline.record(Self.event("after-restart"))
+        #expect(recorded.sequence == 4, "\(recorded)")
+        await restarted.stopAll()
+    }
+
     @Test("a retired.json written by an older agent is still read: the counters it lacks are 0")
     func oldRetiredFile() throws {
         let folder = try Self.folder()
