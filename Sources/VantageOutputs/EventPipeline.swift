@@ -366,7 +366,13 @@ public final class EventPipeline: EventRecorder {
                 let key = "\(rule.name)|\(event.camera ?? "")"
                 var last = limits.withLock { $0[key] }
                 if last == nil { last = try outbox.lastSent(key) }
-                if let last, event.time.timeIntervalSince(last) < every { continue }
+                // Within the period: held back. An event more than a period *before* the last one sent means the
+                // clock was set back (a box that booted a year behind, then NTP, or the other way): the limit starts
+                // again from it rather than holding everything back until the clock catches up.
+                if let last {
+                    let gap = event.time.timeIntervalSince(last)
+                    if gap < every, gap >= -every { continue }
+                }
                 limits.withLock { $0[key] = event.time }
                 try outbox.setLastSent(key, event.time)
             }

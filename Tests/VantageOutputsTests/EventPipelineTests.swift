@@ -203,6 +203,38 @@ struct EventPipelineTests {
         #expect(alerts2.ids.isEmpty)
     }
 
+    @Test(
+        "A rate limit survives a clock set back (a box that booted a year behind): it starts again, it does not hold events back for a year"
+    )
+    func rateLimitAcrossAClockJump() async throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let json = """
+            {"sinks": {"alerts": {"type": "webhook", "url": "http://y"}},
+             "rules": [{"when": {"type": "zone.*"}, "send": "alerts", "atMostEvery": "1m"}]}
+            """
+        let alerts = RecordingSink("alerts")
+        let p = try f.pipeline(json, sinks: ["alerts": .messages(alerts)])
+        p.start()
+        let now = Date()
+        let yearBack = now.addingTimeInterval(-365 * 86_400)
+        for (id, time) in [
+            ("now", now), ("now+10s", now.addingTimeInterval(10)),  // held back: within the minute
+            ("now-20s", now.addingTimeInterval(-20)),  // a little out of order: still within the period
+            ("year-back", yearBack),  // the clock set back a year: sent, the limit starts again from it
+            ("year-back+10s", yearBack.addingTimeInterval(10)),  // held back again
+            ("year-back+70s", yearBack.addingTimeInterval(70)),  // the next minute
+        ] {
+            try p.record(
+                OutgoingEvent(
+                    id: id, type: "zone.enter", time: time, camera: nil, source: "analytics:a", payload: .null))
+        }
+        await Self.waitUntil { alerts.ids.count == 3 }
+        try await Task.sleep(for: .milliseconds(200))
+        await p.stop()
+        #expect(alerts.ids == ["now", "year-back", "year-back+70s"])
+    }
+
     @Test("Retention deletes the oldest media beyond the size limit, but not files still waiting for a sink")
     func retention() throws {
         let f = try Fixture()
