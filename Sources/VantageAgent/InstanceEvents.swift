@@ -166,23 +166,21 @@ public final class InstanceEvents: Sendable {
         let clock = WallClockWatch()
         while !Task.isCancelledOrShuttingDown {
             // A jump of the wall clock moves the media's times with it (their ages stay right), and they are swept
-            // at once, by the clock as it is now.
-            let jump = clock.jump()
-            if jump != 0 { shiftMedia(by: jump) }
+            // at once, by the clock as it is now (the same look `vantage run`'s retention loop takes).
+            let media = entries.withLock { $0.values.flatMap(\.media) }
+            let jump = MediaRetention(directories: media, maxAge: nil, maxBytes: nil).followWallClock(clock)
+            if let jump {
+                logger.warning(
+                    "\(jump)",
+                    metadata: [
+                        "clock.jump_seconds": "\(Int(jump.seconds.rounded()))", "media.files": "\(jump.movedFiles)",
+                    ])
+            }
             // Drained outboxes go within 5 s; media is swept every minute (it lists the snapshot folders).
-            await sweep(media: pass % 12 == 0 || jump != 0)
+            await sweep(media: pass % 12 == 0 || jump != nil)
             pass += 1
             try? await Task.sleep(for: .seconds(5))
         }
-    }
-
-    /// After the wall clock jumped by `seconds`: every instance's snapshots and clips keep their ages.
-    func shiftMedia(by seconds: Double) {
-        let media = entries.withLock { $0.values.flatMap(\.media) }
-        let moved = MediaRetention(directories: media, maxAge: nil, maxBytes: nil).shiftModificationTimes(by: seconds)
-        logger.warning(
-            "the wall clock jumped \(Int(seconds.rounded())) s \(seconds > 0 ? "forward" : "back") (the monotonic clock did not): snapshot and clip times moved with it, so retention keeps them by their real age",
-            metadata: ["clock.jump_seconds": "\(Int(seconds.rounded()))", "media.files": "\(moved)"])
     }
 
     /// One pass of ``run()``.

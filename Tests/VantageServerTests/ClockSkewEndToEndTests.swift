@@ -122,9 +122,8 @@ struct ClockSkewEndToEndTests {
     /// An instance's events, listed by `sequence` (`GET /api/v1/events?instanceId=…&order=sequence`), are in the
     /// order the device made them whatever its clock did: numbered 1, 2, 3… with no gap and none twice, listed newest
     /// first, and received in that order. Answers what is wrong, and how many events there were.
-    /// `renumbered`: some numbers came twice, with different events (see `checkOrder`).
     static func inOrder(_ fleet: Fleet, instance: String) async throws -> (
-        problem: String?, count: Int, renumbered: Bool
+        problem: String?, count: Int
     ) {
         var listed: [Event] = []
         var cursor: String?
@@ -135,9 +134,9 @@ struct ClockSkewEndToEndTests {
             cursor = page.nextCursor
         } while cursor != nil
         let sequences = listed.map { $0.sequence ?? -1 }
-        if sequences.contains(-1) { return ("\(instance): an event without a sequence", listed.count, false) }
+        if sequences.contains(-1) { return ("\(instance): an event without a sequence", listed.count) }
         let ids = listed.compactMap(\.deviceEventId)
-        if Set(ids).count != ids.count { return ("\(instance): an event was stored twice", listed.count, false) }
+        if Set(ids).count != ids.count { return ("\(instance): an event was stored twice", listed.count) }
         let made = Array(listed.reversed())
         if made.map({ $0.sequence! }) != (0..<Int64(made.count)).map({ $0 + 1 }) {
             let twice = Dictionary(grouping: listed, by: { $0.sequence! }).values.filter { $0.count > 1 }.first ?? []
@@ -148,16 +147,16 @@ struct ClockSkewEndToEndTests {
                         : "; sequence \(twice[0].sequence!) twice: "
                             + twice.map { "\($0.deviceEventId ?? $0.id) made \($0.time), received \($0.receivedAt)" }
                             .joined(separator: " and ")),
-                listed.count, !twice.isEmpty
+                listed.count
             )
         }
         for (earlier, later) in zip(made, made.dropFirst()) where later.receivedAt < earlier.receivedAt {
             return (
                 "\(instance): event \(later.sequence!) was received (\(later.receivedAt)) before \(earlier.sequence!) (\(earlier.receivedAt))",
-                listed.count, false
+                listed.count
             )
         }
-        return (nil, listed.count, false)
+        return (nil, listed.count)
     }
 
     @Test(
@@ -212,7 +211,7 @@ struct ClockSkewEndToEndTests {
         /// A renumbering (two events with one sequence) was found here: an agent restarted with its instance's
         /// outbox drained retired that outbox before the instance's worker opened it, and numbered from 1 again.
         /// Fixed in InstanceEvents (a leftover whose instance is installed is kept); now it fails like any disorder.
-        func checkOrder(_ order: (problem: String?, count: Int, renumbered: Bool)) {
+        func checkOrder(_ order: (problem: String?, count: Int)) {
             check(order.problem == nil, order.problem ?? "")
         }
 
