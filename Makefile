@@ -8,7 +8,7 @@ API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: all setup build release demo test test-python package package-test container-test soak power-cut bench fuzz lint format clean help
+.PHONY: all setup build release demo test test-python package package-test container-test console-screenshots soak power-cut bench fuzz lint format clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test   set up, build, and run every test (Python SDK, unit and end-to-end)"
 	@echo "make package  build the release .deb and .tar.gz into .build/package (see docs/install.md)"
 	@echo "make container-test  build the server and agent images from the .deb and run them with podman (not in make test; skipped without podman)"
+	@echo "make console-screenshots  the console's browser tests, saving docs/console/*.png (docs/console.md)"
 	@echo "make soak   the reliability tests' long, randomized forms (SOAK_SECONDS each, default 300) and their table (docs/reliability.md)"
 	@echo "make power-cut  only the power-cut harness, POWER_CUT_ARGS (default --runs 200) (docs/reliability.md)"
 	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
@@ -66,6 +67,14 @@ container-test: build
 	scripts/container-test
 
 # The reliability tests' long forms (docs/reliability.md): power cuts, full disk, flapping links, camera outages…
+# docs/console.md's screenshots: the console's browser tests (suites named Console*) save each page at 1440 px and
+# 375 px into docs/console while they drive it, so the pictures show what the tests saw.
+console-screenshots: build
+	$(SWIFT) build --build-tests
+	@scripts/postgres start >/dev/null
+	VANTAGE_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) \
+		$(SWIFT) test --skip-build --no-parallel --filter 'Console'
+
 soak: build
 	$(SWIFT) build --build-tests
 	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) scripts/soak

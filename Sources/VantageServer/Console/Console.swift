@@ -54,10 +54,16 @@ struct Console: Sendable {
                     cursor: value("cursor")))
         }
         page("/events/:id", on: router) { _, context in try await pages.event(context.parameters.get("id") ?? "") }
+        // Each feature's own pages (Console+<Feature>.swift).
+        addLiveRoutes(to: router, pages: pages)
+        addDeployRoutes(to: router, pages: pages)
+        addEventsRoutes(to: router, pages: pages)
+        addHealthRoutes(to: router, pages: pages)
+        addFleetRoutes(to: router, pages: pages)
     }
 
     /// A page that needs a signed-in viewer; anyone else is sent to the login form, which comes back here.
-    private func page(
+    func page(
         _ path: String, on router: Router<ServerContext>,
         _ render: @escaping @Sendable (Request, ServerContext) async throws -> ConsolePage
     ) {

@@ -1,7 +1,16 @@
 /// The console's style sheet, script and icon, served from memory (`/console.css`, `/console.js`, `/favicon.svg`).
 /// Pages carry no inline script or style, so the Content-Security-Policy can allow only these files.
 enum ConsoleAssets {
-    static let style = """
+    /// The style sheet: the base rules here, then each feature's own (ConsoleAssets+<Feature>.swift).
+    static let style = [baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle].joined(separator: "\n")
+
+    /// The script: the base (api(), forms, times) here, then each feature's own, each wrapped so its names stay its
+    /// own.
+    static let script = ([baseScript] + [liveScript, deployScript, eventsScript, healthScript, fleetScript].map {
+        $0.isEmpty ? "" : "(() => {\n" + $0 + "\n})();\n"
+    }).joined(separator: "\n")
+
+    static let baseStyle = """
         :root { --ink: #1d2330; --muted: #667085; --line: #d9dee7; --panel: #fff; --accent: #2563eb; --bad: #b42318; }
         * { box-sizing: border-box; }
         [hidden] { display: none !important; }
@@ -105,7 +114,7 @@ enum ConsoleAssets {
 
     /// The console's one script. `api(method, path, body)` calls the REST API with the session's CSRF token and
     /// throws the server's message; the rest wires the page's forms and buttons to it.
-    static let script = #"""
+    static let baseScript = #"""
         // Vantage console: the forms call the REST API (/api/v1) with the session cookie and the CSRF token.
         'use strict';
 

@@ -280,7 +280,7 @@ enum ConsoleLayout {
             <link rel="stylesheet" href="/console.css">
             <script src="/console.js" defer></script>
             </head>
-            <body>
+            <body data-role="\(viewer?.role.rawValue ?? "")">
             <header class="topbar"><a class="brand" href="/">Vantage</a>\(navigation)\(account)</header>
             <main>
             \(page.body)

@@ -158,6 +158,35 @@ final class WebDriver: @unchecked Sendable {
         return Data(base64Encoded: base64) ?? Data()
     }
 
+    /// Sets the browser window's size in CSS pixels (the viewport is a little smaller in headful browsers; headless
+    /// Chromium's is the window's).
+    func setWindowSize(width: Int, height: Int) async throws {
+        _ = try await command("POST", "/window/rect", ["width": width, "height": height])
+    }
+
+    /// For docs/console.md: when `VANTAGE_CONSOLE_SCREENSHOTS` names a folder (`make console-screenshots` sets it to
+    /// docs/console), saves the current page as `<name>-1440.png` and `<name>-375.png` there (a phone's width),
+    /// then puts the window back to its size. Without the variable it does nothing, so `make test` leaves the
+    /// working tree alone.
+    func saveScreenshots(_ name: String) async throws {
+        guard let folder = ProcessInfo.processInfo.environment["VANTAGE_CONSOLE_SCREENSHOTS"], !folder.isEmpty
+        else { return }
+        let directory = URL(fileURLWithPath: folder, isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (width, height) in [(1440, 1000), (375, 812)] {
+            try await setWindowSize(width: width, height: height)
+            try await Task.sleep(for: .milliseconds(300))  // a layout pass, and images that follow the width
+            // The whole page, not only the first screen (up to 4000 px tall).
+            let full = try await executeScript("return document.documentElement.scrollHeight") as? Int ?? height
+            if full > height {
+                try await setWindowSize(width: width, height: min(full + 20, 4000))
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try await screenshotPNG().write(to: directory.appending(path: "\(name)-\(width).png"))
+        }
+        try await setWindowSize(width: 1280, height: 900)
+    }
+
     // MARK: Elements
 
     /// The first element matching the CSS selector, waiting up to `findTimeout` for one to appear.
