@@ -109,8 +109,13 @@ struct ConsoleTests {
                     .body)
                 #expect(!html.contains("No heartbeats yet"))
                 #expect(html.components(separatedBy: "<svg").count == 3, "one chart per metric")
-                #expect(html.contains("<strong>cpu.percent</strong> <span class=\"muted\">latest 40</span>"))
-                #expect(html.contains("<strong>memory.bytes</strong> <span class=\"muted\">latest 3.2 G</span>"))
+                #expect(
+                    html.contains(
+                        "<strong class=\"chart-title\">CPU</strong> <span class=\"muted chart-latest\">latest 40 %</span>"))
+                #expect(
+                    html.contains(
+                        "<strong class=\"chart-title\">Memory used</strong> <span class=\"muted chart-latest\">latest 3.2 GB</span>"
+                    ))
 
                 let missing = try await client.execute(
                     uri: "/devices/dev_aaaaaaaaaaaaaaaa", method: .get, headers: [.cookie: cookie])

@@ -99,17 +99,7 @@ struct ConsolePages: Sendable {
         let cameras = try await store.listCameras().filter { $0.deviceId == device.id }
         let instances = try await store.listInstances(device: device.id)
         let now = Date()
-        let since = now.addingTimeInterval(-86_400)
-        // One chart per figure of the last heartbeat: its series (a point a minute, then the latest value).
-        var points: [MetricPoint] = []
-        for latest in try await store.latestMetrics(device: device.id).sorted(by: { $0.name < $1.name }) {
-            points += try await store.metrics(device: device.id, name: latest.name, since: since)
-        }
-        let charts = LineChart.charts(points, from: since, to: now)
-        let health: HTML =
-            charts.isEmpty
-            ? "<p class=\"empty\" id=\"no-heartbeats\">No heartbeats yet in the last 24 hours: the device has not reported any metrics.</p>"
-            : "<div class=\"charts\">\(charts.map(\.svg))</div>"
+        let health = try await deviceHealth(device)  // ConsolePages+Health.swift
         return ConsolePage(
             title: device.name, section: .devices,
             body: """
@@ -146,7 +136,7 @@ struct ConsolePages: Sendable {
             title: "Cameras", section: .cameras,
             body: """
                 <h1>Cameras</h1>
-                \(Self.cameraTable(cameras, devices: names))
+                \(Self.cameraTable(cameras, devices: names, health: try await cameraHealth(cameras, devices: devices)))
                 <section class="panel">
                 <h2>Add a camera</h2>
                 <form id="camera-form" class="grid-form">
@@ -165,7 +155,10 @@ struct ConsolePages: Sendable {
     }
 
     /// Cameras with their latest snapshot; `devices` names the device column (empty: no device column).
-    static func cameraTable(_ cameras: [Camera], devices: [String: String]) -> HTML {
+    /// `health` (the cameras page's) adds each camera's status and frames per second.
+    static func cameraTable(
+        _ cameras: [Camera], devices: [String: String], health: [String: CameraHealth]? = nil
+    ) -> HTML {
         let showDevice = !devices.isEmpty
         let rows: [HTML] = cameras.map { camera in
             let snapshot: HTML =
@@ -178,14 +171,16 @@ struct ConsolePages: Sendable {
                 } ?? "<span class=\"muted\">none</span>"
             return """
                 <tr id="camera-\(camera.id)"><td>\(snapshot)</td><td>\(camera.name)<br><code class="muted">\(camera.id)</code></td>\
+                \(health.map { Self.cameraHealthCells(camera, $0[camera.id]) } ?? "")\
                 <td><code>\(camera.url)</code>\(HTML.when(camera.hasCredentials, " <span class=\"muted\">(with credentials)</span>"))</td>\
                 \(HTML.when(showDevice, "<td>\(device)</td>"))<td>\(HTML.time(camera.snapshotAt))</td></tr>
                 """
         }
         return """
             <table class="list" id="cameras">
-            <thead><tr><th>Snapshot</th><th>Name</th><th>Stream</th>\(HTML.when(showDevice, "<th>Device</th>"))<th>Snapshot taken</th></tr></thead>
-            <tbody>\(rows.isEmpty ? emptyRow(showDevice ? 5 : 4, "No cameras.") : "\(rows)")</tbody>
+            <thead><tr><th>Snapshot</th><th>Name</th>\(HTML.when(health != nil, "<th>Status</th><th>FPS</th>"))<th>Stream</th>\
+            \(HTML.when(showDevice, "<th>Device</th>"))<th>Snapshot taken</th></tr></thead>
+            <tbody>\(rows.isEmpty ? emptyRow((showDevice ? 5 : 4) + (health == nil ? 0 : 2), "No cameras.") : "\(rows)")</tbody>
             </table>
             """
     }

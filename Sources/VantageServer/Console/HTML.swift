@@ -125,64 +125,119 @@ extension HTML {
 
 // MARK: - Health charts
 
-/// A small line chart of one metric, drawn on the server as inline SVG (no script, no library).
+/// A small line chart of one metric, drawn on the server as inline SVG. The time axis spans the data inside the
+/// chosen range (from the first point shown to the last), labelled in UTC; each point carries its time and value
+/// (an SVG `<title>`, and `data-label`, which console.js shows on hover).
 struct LineChart {
-    let name: String
+    let title: String
+    /// The heartbeat's key (`camera.cam_….fps`), for scripts and tests.
+    let metric: String
     let points: [MetricPoint]
+    /// The range chosen: points outside it are left out.
     let from: Date
     let to: Date
+    var format: (Double) -> String = { HTML.number($0) }
 
     static let width = 360.0
     static let height = 120.0
     // The plot area inside the view box; the margins hold the axis labels.
-    static let left = 48.0
+    static let left = 56.0
     static let right = 352.0
     static let top = 10.0
     static let bottom = 100.0
+    /// The most points drawn: more are averaged in equal slices of time.
+    static let maximumPoints = 180
+
+    /// The points to draw: inside the range, oldest first, at most `maximumPoints`.
+    var shown: [MetricPoint] {
+        let inside = points.filter { $0.time >= from && $0.time <= to }.sorted { $0.time < $1.time }
+        guard inside.count > Self.maximumPoints, let first = inside.first, let last = inside.last else { return inside }
+        let slice = last.time.timeIntervalSince(first.time) / Double(Self.maximumPoints)
+        var buckets: [Int: (time: Double, value: Double, count: Double)] = [:]
+        for point in inside {
+            let index = min(Self.maximumPoints - 1, Int(point.time.timeIntervalSince(first.time) / slice))
+            let sum = buckets[index] ?? (0, 0, 0)
+            buckets[index] = (sum.time + point.time.timeIntervalSince1970, sum.value + point.value, sum.count + 1)
+        }
+        return buckets.keys.sorted().compactMap { index in
+            buckets[index].map {
+                MetricPoint(
+                    name: metric, time: Date(timeIntervalSince1970: $0.time / $0.count), value: $0.value / $0.count)
+            }
+        }
+    }
+
+    /// The time axis: from the first point shown to the last, at least a minute wide (a single point sits at its
+    /// right end).
+    var axis: (start: Date, end: Date)? {
+        let shown = shown
+        guard let first = shown.first, let last = shown.last else { return nil }
+        let start = min(first.time, last.time.addingTimeInterval(-60))
+        return (max(from, start), last.time)
+    }
+
+    /// A time on the axis, in UTC: `14:05`, with the day when the axis spans more than a day.
+    static func timeLabel(_ date: Date, withDay: Bool) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = withDay ? "d MMM HH:mm" : "HH:mm"
+        return formatter.string(from: date)
+    }
 
     var svg: HTML {
-        let values = points.map(\.value)
-        guard let low = values.min(), let high = values.max(), let last = points.last else { return "" }
-        // A flat series gets a band around its value so that the line sits in the middle.
-        let (minimum, maximum) =
-            low == high ? (low - max(1, abs(low) * 0.1), high + max(1, abs(high) * 0.1)) : (low, high)
-        let span = to.timeIntervalSince(from)
+        let shown = shown
+        guard let axis, let last = shown.last else {
+            return """
+                <figure class="chart" data-metric="\(metric)">
+                <figcaption><strong>\(title)</strong> <span class="muted">no data in this range</span></figcaption>
+                </figure>
+                """
+        }
+        let values = shown.map(\.value)
+        let low = values.min() ?? 0
+        let high = values.max() ?? 0
+        // From zero for figures that are never negative, so that a small wobble does not look like a swing.
+        let floor = min(0, low)
+        let (minimum, maximum) = high == floor ? (floor, floor + max(1, abs(floor) * 0.1)) : (floor, high)
+        let span = max(1, axis.end.timeIntervalSince(axis.start))
         func x(_ time: Date) -> Double {
-            Self.left + (Self.right - Self.left) * min(1, max(0, time.timeIntervalSince(from) / span))
+            Self.left + (Self.right - Self.left) * min(1, max(0, time.timeIntervalSince(axis.start) / span))
         }
         func y(_ value: Double) -> Double {
             Self.bottom - (Self.bottom - Self.top) * (value - minimum) / (maximum - minimum)
         }
         func coordinate(_ value: Double) -> String { String(format: "%.1f", value) }
-        let line = points.map { "\(coordinate(x($0.time))),\(coordinate(y($0.value)))" }.joined(separator: " ")
-        let mark: HTML =
-            points.count == 1
-            ? "<circle class=\"chart-line\" cx=\"\(coordinate(x(last.time)))\" cy=\"\(coordinate(y(last.value)))\" r=\"2.5\"/>"
-            : "<polyline class=\"chart-line\" fill=\"none\" points=\"\(line)\"/>"
-        let label =
-            "\(name) over the last 24 hours: latest \(HTML.number(last.value)), lowest \(HTML.number(low)), highest \(HTML.number(high))"
+        let withDay = span > 86_400
+        let line = shown.map { "\(coordinate(x($0.time))),\(coordinate(y($0.value)))" }.joined(separator: " ")
+        let polyline: HTML =
+            shown.count > 1 ? "<polyline class=\"chart-line\" fill=\"none\" points=\"\(line)\"/>" : ""
+        let marks: [HTML] = shown.map { point in
+            let label = "\(Self.timeLabel(point.time, withDay: true)) UTC: \(format(point.value))"
+            return """
+                <circle class="chart-point" cx="\(coordinate(x(point.time)))" cy="\(coordinate(y(point.value)))" \
+                r="\(shown.count == 1 ? "3" : "2")" data-label="\(label)"><title>\(label)</title></circle>
+                """
+        }
+        let startLabel = Self.timeLabel(axis.start, withDay: withDay)
+        let endLabel = Self.timeLabel(axis.end, withDay: withDay)
+        let summary =
+            "\(title) from \(startLabel) to \(endLabel) UTC: latest \(format(last.value)), lowest \(format(low)), highest \(format(high))"
         return """
-            <figure class="chart">
-            <figcaption><strong>\(name)</strong> <span class="muted">latest \(HTML.number(last.value))</span></figcaption>
-            <svg viewBox="0 0 \(Int(Self.width)) \(Int(Self.height))" role="img" aria-label="\(label)">
-            <title>\(label)</title>
+            <figure class="chart" data-metric="\(metric)">
+            <figcaption><strong class="chart-title">\(title)</strong> <span class="muted chart-latest">latest \(format(last.value))</span>\
+            <output class="chart-readout" aria-live="polite"></output></figcaption>
+            <svg viewBox="0 0 \(Int(Self.width)) \(Int(Self.height))" role="img" aria-label="\(summary)">
             <line class="chart-axis" x1="\(Int(Self.left))" y1="\(Int(Self.bottom))" x2="\(Int(Self.right))" y2="\(Int(Self.bottom))"/>
             <line class="chart-axis" x1="\(Int(Self.left))" y1="\(Int(Self.top))" x2="\(Int(Self.left))" y2="\(Int(Self.bottom))"/>
-            <text class="chart-label" x="\(Int(Self.left) - 4)" y="\(Int(Self.top) + 4)" text-anchor="end">\(HTML.number(maximum))</text>
-            <text class="chart-label" x="\(Int(Self.left) - 4)" y="\(Int(Self.bottom))" text-anchor="end">\(HTML.number(minimum))</text>
-            <text class="chart-label" x="\(Int(Self.left))" y="\(Int(Self.height) - 4)">24 h ago</text>
-            <text class="chart-label" x="\(Int(Self.right))" y="\(Int(Self.height) - 4)" text-anchor="end">now</text>
-            \(mark)
+            <text class="chart-label" x="\(Int(Self.left) - 4)" y="\(Int(Self.top) + 4)" text-anchor="end">\(format(maximum))</text>
+            <text class="chart-label" x="\(Int(Self.left) - 4)" y="\(Int(Self.bottom))" text-anchor="end">\(format(minimum))</text>
+            <text class="chart-label chart-start" x="\(Int(Self.left))" y="\(Int(Self.height) - 4)">\(startLabel)</text>
+            <text class="chart-label chart-end" x="\(Int(Self.right))" y="\(Int(Self.height) - 4)" text-anchor="end">\(endLabel) UTC</text>
+            \(polyline)\(marks)
             </svg>
             </figure>
             """
-    }
-
-    /// One chart per metric name, in name order.
-    static func charts(_ points: [MetricPoint], from: Date, to: Date) -> [LineChart] {
-        Dictionary(grouping: points, by: \.name).sorted { $0.key < $1.key }.map { name, series in
-            LineChart(name: name, points: series.sorted { $0.time < $1.time }, from: from, to: to)
-        }
     }
 }
 
