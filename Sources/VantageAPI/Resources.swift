@@ -584,7 +584,11 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     public var artifactKey: String?
 
     public init(
-        deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil, artifactKey: String? = nil
+        deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil, artifactKey: String? = nil,
+        live: LiveRequest? = nil
+    /// The instances someone watches live in the console: the agent sends their annotated frames to the control
+    /// plane while they are listed (nil or empty: none). Not part of what the device runs.
+    public var live: LiveRequest?
     ) {
         self.deviceId = deviceId
         self.instances = instances
@@ -593,6 +597,19 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     }
 }
 
+        self.live = live
+    }
+}
+
+/// What a device relays live: these instances' annotated frames, at most `framesPerSecond` per stream, each frame
+/// POSTed to `/api/v1/devices/{id}/live/{instanceId}` (``LiveRelay`` on the server).
+public struct LiveRequest: Codable, Sendable, Equatable {
+    public var instances: [String]
+    public var framesPerSecond: Double
+
+    public init(instances: [String], framesPerSecond: Double) {
+        self.instances = instances
+        self.framesPerSecond = framesPerSecond
 /// One application instance as a device runs it.
 public struct DesiredInstance: Codable, Sendable, Equatable {
     public var id: String

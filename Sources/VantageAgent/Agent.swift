@@ -67,6 +67,8 @@ public final class Agent: Service, Sendable {
     let logs: LogBuffer
     /// The camera streams all instances share.
     let cameraHub = CameraHub()
+    /// Watched instances' live frames, on their way to the control plane.
+    let live: LiveRelayHub
     let logger: Logger
     /// Software releases: installs what the desired state names and ends this version's trial once healthy.
     let updater: SoftwareUpdater
@@ -120,12 +122,19 @@ public final class Agent: Service, Sendable {
             logger: logger)
         let artifacts = configuration.deploymentsFolder.appending(path: "artifacts/sha256")
         let runner: any InstanceRunner =
-            if let executable = configuration.runtimeExecutable {
-                ProcessRuntimeRunner(
-                    executable: executable, stateRoot: configuration.stateFolder, artifactsFolder: artifacts,
-                    events: events, executableSearchPath: configuration.executableSearchPath,
-                    pythonCacheDirectory: configuration.pythonCacheDirectory, reporter: reports,
-                    logLevel: configuration.logLevel, logger: logger)
+        let live = LiveRelayHub(logger: logger)
+        self.live = live
+        var processRunner: ProcessRuntimeRunner?
+        if let executable = configuration.runtimeExecutable {
+            processRunner = ProcessRuntimeRunner(
+                executable: executable, stateRoot: configuration.stateFolder, artifactsFolder: artifacts,
+                events: events, executableSearchPath: configuration.executableSearchPath,
+                pythonCacheDirectory: configuration.pythonCacheDirectory, reporter: reports,
+                logLevel: configuration.logLevel, logger: logger)
+            processRunner?.live = live
+        }
+            if let processRunner {
+                processRunner
             } else {
                 RuntimeRunner(
                     stateRoot: configuration.stateFolder, artifactsFolder: artifacts, events: events,
@@ -179,6 +188,7 @@ public final class Agent: Service, Sendable {
                 }
                 group.addTask { await self.reports.run() }
                 group.addTask { await self.shipLogs() }
+                group.addTask { await self.live.run(link: self.link) }
                 group.addTask { await self.renewCertificate() }
                 group.addTask {
                     // Returns only when a new release is installed: the agent stops, and the launcher starts it.
@@ -212,6 +222,7 @@ public final class Agent: Service, Sendable {
                     logger.debug("desired state changed", metadata: ["etag": "\(tag ?? "")"])
                     etag = tag
                     updater.offer(state.software)
+                    live.update(state.live)
                     await reconciler.apply(state)
                 }
                 markReachable()

@@ -183,6 +183,16 @@ public final class DeviceLink: ArtifactSource, Sendable {
         return try await call(.POST, "\(devicePath)/events", json: EventBatch(events: events), as: IDs.self).ids
     }
 
+    /// Sends one live frame of `instance`'s `stream`; answers the HTTP status (204 sent, 410 nobody watches).
+    public func sendLiveFrame(instance: String, stream: String, jpeg: Data, time: Double) async throws -> Int {
+        let query = stream.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? stream
+        return try await send(
+            "POST", "\(devicePath)/live/\(instance)?stream=\(query)",
+            headers: [("content-type", "image/jpeg"), ("x-frame-time", String(format: "%.3f", time))],
+            body: Array(jpeg), maxBytes: 64 << 10
+        ).status
+    }
+
     public func send(logs: [LogLine]) async throws {
         let path = "\(devicePath)/logs"
         let answer = try await send("POST", path, body: Array(try APIJSON.encoder().encode(LogBatch(lines: logs))))

@@ -30,6 +30,8 @@ public struct ProcessRuntimeRunner: InstanceRunner {
     public var logger: Logger
     /// The longest pause before a crashed worker starts again.
     public var maxRestartDelay: Duration = .seconds(30)
+    /// Where watched instances' live frames go (nil: no live relay).
+    public var live: LiveRelayHub?
 
     public init(
         executable: URL, stateRoot: URL, artifactsFolder: URL, events: InstanceEvents, executableSearchPath: [URL],
@@ -66,7 +68,7 @@ public struct ProcessRuntimeRunner: InstanceRunner {
         let supervised = SupervisedRuntime(
             executable: executable, spec: spec, recorder: pipeline, reporter: reporter, maxDelay: maxRestartDelay,
             onStop: { events.release(instance.id) }, respec: { try runner.spec(for: $0, project: project) },
-            logger: instanceLogger)
+            live: live, logger: instanceLogger)
         do {
             try await supervised.startFirst()
         } catch {
@@ -91,6 +93,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     let onStop: @Sendable () -> Void
     let reporter: (any DeploymentReporter)?
     let maxDelay: Duration
+    let live: LiveRelayHub?
     let logger: Logger
     var instanceID: String { spec.instanceID }
 
@@ -126,8 +129,10 @@ final class SupervisedRuntime: RunningInstance, Sendable {
     init(
         executable: URL, spec: WorkerSpec, recorder: any EventRecorder, reporter: (any DeploymentReporter)?,
         maxDelay: Duration, onStop: @escaping @Sendable () -> Void = {},
-        respec: (@Sendable (DesiredInstance) throws -> RuntimeSpec)? = nil, logger: Logger
+        respec: (@Sendable (DesiredInstance) throws -> RuntimeSpec)? = nil, live: LiveRelayHub? = nil,
+        logger: Logger
     ) {
+        self.live = live
         self.executable = executable
         self.state = Mutex(State(spec: spec))
         self.respec = respec
@@ -312,6 +317,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
                 return (state.startWaiter, state.workerCrashes > 0)
             }
             waiter?.resume(returning: nil)
+            live?.workerReady(instanceID, writer: writer)
             if recovered {
                 logger.notice("the runtime worker runs the instance again")
                 report(.running, "running again after the runtime crashed")
@@ -347,6 +353,8 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             } catch {
                 logger.warning("the snapshot of an event could not be recorded: \(error)")
             }
+        case .liveFrame(let stream, let jpeg, let time):
+            live?.offer(instanceID, stream: stream, jpeg: jpeg, time: time)
         case .log(let line):
             var metadata = Logger.Metadata()
             for (key, value) in line.metadata { metadata[key] = "\(value)" }
@@ -387,6 +395,7 @@ final class SupervisedRuntime: RunningInstance, Sendable {
         // Let the stderr reader take the crash report first: it ends with the worker's standard error, unless a
         // child of the worker still holds it open.
         _ = state.withLock { $0.stderrEnded }.wait(timeout: .now() + .seconds(1))
+        if let live, let writer = state.withLock({ $0.stdin }) { live.workerGone(instanceID, writer: writer) }
         let (stopping, wasRunning, waiter, tail) = state.withLock { state in
             defer {
                 state.startWaiter = nil

@@ -163,6 +163,9 @@ struct StateLayout: Sendable {
         configuration.realtime = true
         configuration.loop = true
         configuration.httpPort = nil
+        // No HTTP on the device: the live view is relayed to the control plane while someone watches (LiveRelayHub).
+        configuration.liveRelay = true
+        configuration.liveFramesPerSecond = LiveRelayHub.maxFramesPerSecond
         configuration.statusInterval = nil
         configuration.deviceName = instance.deviceName
         configuration.instanceName = instance.name

@@ -55,6 +55,7 @@ public enum RuntimeWorker {
         let stop = StopSignal()
         // The runtime once it runs, for camera credentials the agent sends meanwhile (kept until then).
         let cameraUpdates = Mutex<(runtime: Runtime?, pending: [CameraSource])>((nil, []))
+        let live = LiveFollower(writer: writer)
         // Reads the agent's answers; the end of the pipe means the agent is gone.
         let listener = Thread {
             while let line = try? reader.next() {
@@ -74,9 +75,12 @@ public enum RuntimeWorker {
                             "camera credentials updated; the stream uses them from its next connection",
                             metadata: ["cameras": "\(names)"])
                     }
+                case .live(let framesPerSecond)?:
+                    live.relay(framesPerSecond: framesPerSecond)
                 default: break
                 }
             }
+            live.relay(framesPerSecond: nil)
             acks.closeAll()
             stop.fire()
         }
@@ -100,6 +104,7 @@ public enum RuntimeWorker {
                 return state.pending
             }
             if !pending.isEmpty { runtime.updateCameraCredentials(pending) }
+            live.started(runtime)
         } catch {
             try? writer.send(WorkerMessage.failed("\(error)"))
             return 1
@@ -114,8 +119,63 @@ public enum RuntimeWorker {
             if (try? writer.send(WorkerMessage.status(status))) == nil { break }
             try? await Task.sleep(for: .seconds(1))
         }
+        live.relay(framesPerSecond: nil)
         await running.stop()
         return 0
+    }
+}
+
+/// The worker's side of the live relay: while the agent asks for it, follows every camera stream of the runtime's
+/// live view and sends each frame to the agent (``WorkerMessage/liveFrame(stream:jpeg:)``), at most
+/// `framesPerSecond` a stream. A request that comes before the runtime runs waits for it.
+final class LiveFollower: Sendable {
+    private struct State {
+        var runtime: Runtime?
+        var framesPerSecond: Double?
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    let writer: LineWriter
+
+    init(writer: LineWriter) { self.writer = writer }
+
+    /// The runtime runs: start following if the agent asked already.
+    func started(_ runtime: Runtime) {
+        state.withLock { state in
+            state.runtime = runtime
+            restart(&state)
+        }
+    }
+
+    /// Follow at this rate, or stop (nil).
+    func relay(framesPerSecond: Double?) {
+        state.withLock { state in
+            state.framesPerSecond = framesPerSecond.map { max(0.1, $0) }
+            restart(&state)
+        }
+    }
+
+    private func restart(_ state: inout State) {
+        for task in state.tasks { task.cancel() }
+        state.tasks = []
+        guard let fps = state.framesPerSecond, let liveView = state.runtime?.liveView else { return }
+        let interval = Duration.seconds(1 / fps)
+        let writer = writer
+        for name in liveView.streamNames {
+            state.tasks.append(
+                Task.detached {
+                    var last = ContinuousClock.now - interval
+                    await liveView.follow(stream: name) { jpeg in
+                        // Slower than the live view encodes: the frames in between are skipped (with a little
+                        // slack, so that 5 fps in and 5 fps asked give 5, not 2.5).
+                        guard ContinuousClock.now - last >= interval * 0.8, !Task.isCancelled else { return }
+                        last = .now
+                        try? writer.send(
+                            WorkerMessage.liveFrame(stream: name, jpeg: jpeg, time: Date().timeIntervalSince1970))
+                    }
+                })
+        }
     }
 }
 

@@ -20,6 +20,8 @@ enum SupervisorMessage: Codable, Sendable {
     /// New credentials for running cameras (a rotated password): each stream uses them from its next connection;
     /// nothing is restarted.
     case cameraCredentials([CameraSource])
+    /// Relay the live view (every camera stream, at most this many frames a second each), or stop (nil).
+    case live(framesPerSecond: Double?)
 }
 
 /// What a runtime worker sends the agent.
@@ -39,6 +41,9 @@ enum WorkerMessage: Codable, Sendable {
     case snapshot(outboxSequence: Int64, file: String?, error: String?)
     /// A log line of the runtime, for the agent's log (and so the server).
     case log(WorkerLogLine)
+    /// An annotated JPEG of a camera stream, while the agent asked for the live view.
+    /// `time`: when it was encoded (Unix seconds), so the relay's delay can be measured.
+    case liveFrame(stream: String, jpeg: Data, time: Double)
 }
 
 /// Everything a worker needs to run one instance: the ``RuntimeSpec`` the agent made (the worker resolves nothing),

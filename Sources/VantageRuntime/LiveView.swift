@@ -1,3 +1,4 @@
+public import Foundation
 internal import Hummingbird
 public import Logging
 import Synchronization
@@ -113,6 +114,20 @@ public final class LiveView: Sendable {
     /// How many clients are waiting for frames of `stream` now.
     public func viewerCount(stream name: String) -> Int {
         stream(named: name, creating: false)?.viewers.load(ordering: .relaxed) ?? 0
+    }
+
+    /// Watches `stream` until the task is cancelled or the live view shuts down: every frame encoded for it (at most
+    /// ``Configuration/maxFramesPerSecond``) goes to `deliver`, which may take its time (frames encoded meanwhile are
+    /// skipped; the next one delivered is the newest). For a relay that carries the frames elsewhere.
+    public func follow(stream name: String, _ deliver: (Data) async -> Void) async {
+        guard let stream = stream(named: name, creating: true), !isShuttingDown else { return }
+        let viewer = beginViewing(stream)
+        defer { stream.endViewing(viewer) }
+        var sequence: UInt64 = 0
+        while !Task.isCancelled, let frame = await stream.nextFrame(after: sequence, viewer: viewer) {
+            sequence = frame.sequence
+            await deliver(Data(frame.jpeg.readableBytesView))
+        }
     }
 
     /// The last JPEG encoded for `stream`, or nil if there is none.

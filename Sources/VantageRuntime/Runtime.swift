@@ -33,7 +33,8 @@ public final class Runtime: Service, Sendable {
     private let sharedMemory: [SharedMemoryRegion]
     let models: ModelService
     let hosts: [AppHost]
-    let liveView: LiveView?
+    /// The annotated live view: made when HTTP serves it (`vantage run`) or the agent relays it; nil otherwise.
+    public let liveView: LiveView?
     let events: EventSink
     /// The runtime's own outbox and sinks (`vantage run`); nil when events go to an outside ``EventRecorder`` (the
     /// agent's pipeline of the instance).
@@ -218,8 +219,12 @@ public final class Runtime: Service, Sendable {
         cameraPaths = paths
         sharedMemory = regions
         liveView =
-            configuration.httpPort == nil
-            ? nil : LiveView(configuration: LiveView.Configuration(appName: application.name), logger: logger)
+            configuration.httpPort == nil && !configuration.liveRelay
+            ? nil
+            : LiveView(
+                configuration: LiveView.Configuration(
+                    appName: application.name, maxFramesPerSecond: configuration.liveFramesPerSecond),
+                logger: logger)
         for camera in application.cameras { liveView?.addStream(camera.name) }
         let pipeline =
             recorder == nil

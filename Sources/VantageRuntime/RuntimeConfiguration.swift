@@ -18,6 +18,10 @@ public struct RuntimeConfiguration: Sendable, Codable {
     /// Names the live view may be reached by besides IP addresses, localhost, `httpHost` and this machine's name
     /// (`--http-allowed-host`): requests naming another host are refused (DNS rebinding).
     public var httpAllowedHosts: [String] = []
+    /// Make the live view (frames encoded only while watched) even without HTTP: the agent relays it to the control
+    /// plane (``Runtime/liveView``), at most `liveFramesPerSecond` frames a second per stream.
+    public var liveRelay = false
+    public var liveFramesPerSecond: Double = 15
     /// Events as JSON lines (the built-in `@events` sink of the runtime's own pipeline): to this file, or to standard
     /// output when nil. Not used when events are recorded elsewhere (the agent's pipeline).
     public var eventsFile: URL?

@@ -1,8 +1,126 @@
-// The console's style and script for live video relayed from the agents (instance live page, camera grid).
+// The console's style and script for live video relayed from the agents (instance live page, the live grid).
 extension ConsoleAssets {
     static let liveStyle = """
+        .live-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 16px; }
+        .live-grid.single { grid-template-columns: 1fr; }
+        .live-tile { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 10px;
+          overflow: hidden; }
+        .live-frame { position: relative; background: #111827; aspect-ratio: 4 / 3; display: flex;
+          align-items: center; justify-content: center; }
+        .live-frame img { display: block; width: 100%; height: 100%; object-fit: contain; }
+        .live-state { color: #d1d5db; margin: 0; padding: 16px; text-align: center; font-size: 14px; }
+        .live-state button { margin-top: 8px; }
+        .live-tile figcaption { padding: 8px 12px; display: flex; align-items: center; gap: 8px;
+          justify-content: space-between; }
+        .live-badge { background: #b42318; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 11px;
+          font-weight: 700; letter-spacing: .05em; }
         """
 
     static let liveScript = #"""
+        // Live tiles: an MJPEG stream (the instance page) or a frame fetched twice a second (the grid), only while
+        // the page is visible, so that a hidden tab costs the device and the server nothing.
+        const grid = document.getElementById('live');
+        if (!grid) return;
+        const polling = grid.dataset.liveMode === 'poll';
+
+        function source(tile) {
+          const stream = tile.dataset.stream ? 'stream=' + encodeURIComponent(tile.dataset.stream) : '';
+          const fresh = polling ? 't=' + Date.now() : '';
+          const query = [stream, fresh].filter(Boolean).join('&');
+          return tile.dataset.source + (query ? '?' + query : '');
+        }
+
+        function showState(tile, text, retry) {
+          const state = tile.querySelector('.live-state');
+          const img = tile.querySelector('img');
+          img.hidden = true;
+          tile.querySelector('.live-badge').hidden = true;
+          state.hidden = false;
+          state.textContent = text;
+          if (retry) {
+            const button = document.createElement('button');
+            button.type = 'button';
+            button.textContent = 'Try again';
+            button.addEventListener('click', () => start(tile));
+            state.append(document.createElement('br'), button);
+          }
+        }
+
+        function showing(tile) {
+          tile.querySelector('img').hidden = false;
+          tile.querySelector('.live-state').hidden = true;
+          tile.querySelector('.live-badge').hidden = false;
+          tile.dataset.frames = String(Number(tile.dataset.frames || 0) + 1);
+        }
+
+        function start(tile) {
+          const img = tile.querySelector('img');
+          clearTimeout(tile._timer);
+          showState(tile, 'connecting to the device…', false);
+          img.onload = () => {
+            showing(tile);
+            if (polling && !document.hidden) tile._timer = setTimeout(() => { img.src = source(tile); }, 500);
+            if (!polling) findStreams();
+          };
+          img.onerror = () => {
+            if (document.hidden) return;
+            showState(tile, polling
+              ? 'No frame from the device: it may be offline, or the instance not running.'
+              : 'The stream ended: no frame from the device for 15 s (is it online, and the instance running?).',
+              true);
+            if (polling) tile._timer = setTimeout(() => start(tile), 10000);
+          };
+          img.src = source(tile);
+          // Chromium fires no load event for the frames of a multipart stream after the first: watch the image.
+          if (!polling) {
+            clearInterval(tile._watch);
+            tile._watch = setInterval(() => { if (img.naturalWidth > 0 && img.hidden) showing(tile); }, 500);
+          }
+        }
+
+        function stop(tile) {
+          clearTimeout(tile._timer);
+          clearInterval(tile._watch);
+          const img = tile.querySelector('img');
+          img.onload = img.onerror = null;
+          img.removeAttribute('src');
+          showState(tile, 'paused while the page is hidden', false);
+        }
+
+        // An instance with several cameras: one tile per camera stream, once the device named them.
+        let streamsAsked = false;
+        async function findStreams() {
+          if (streamsAsked || !grid.dataset.streams) return;
+          streamsAsked = true;
+          try {
+            const answer = await api('GET', grid.dataset.streams);
+            const streams = answer.streams || [];
+            if (streams.length < 2) return;
+            const first = grid.querySelector('.live-tile');
+            for (const stream of streams) {
+              const tile = first.cloneNode(true);
+              tile.dataset.stream = stream;
+              tile.querySelector('figcaption').firstChild.textContent += ' · ' + stream + ' ';
+              grid.append(tile);
+              start(tile);
+            }
+            stop(first);
+            first.remove();
+            grid.classList.remove('single');
+          } catch (error) {
+            // One tile of the newest frames stays.
+          }
+        }
+
+        const tiles = () => grid.querySelectorAll('.live-tile');
+        for (const tile of tiles()) start(tile);
+        document.addEventListener('visibilitychange', () => {
+          for (const tile of tiles()) document.hidden ? stop(tile) : start(tile);
+        });
+        window.addEventListener('pagehide', () => { for (const tile of tiles()) stop(tile); });
+
+        for (const select of document.querySelectorAll('select[data-autosubmit]')) {
+          select.addEventListener('change', () => select.form.submit());
+        }
         """#
 }

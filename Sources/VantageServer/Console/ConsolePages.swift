@@ -109,6 +109,7 @@ struct ConsolePages: Sendable {
                 <dt>Id</dt><dd><code>\(device.id)</code></dd>
                 <dt>Description</dt><dd>\(device.description)</dd>
                 <dt>Provisioning</dt><dd>\(HTML.badge(device.provisioningStatus.rawValue))</dd>
+                <p class="watch"><a class="button" id="watch-device" href="/live\(HTML.query([("deviceId", device.id)]))">Watch its cameras live</a></p>
                 <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
                 <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
                 <dt>Software update</dt><dd id="software-update">\(device.softwareUpdate.map { "\($0.releaseVersion): \($0.state.rawValue)\($0.reason.map { " (\($0))" } ?? "") (rollout \($0.rolloutId))" } ?? "none")</dd>
@@ -399,6 +400,7 @@ struct ConsolePages: Sendable {
                 <form id="instance-form" class="grid-form panel" data-package="\(package.id)" data-version="\(version)">
                 <label>Instance name <input name="name" id="instance-name" value="\(packageVersion.application)" required autocomplete="off"></label>
                 <label>Description <input name="description" autocomplete="off"></label>
+                \(HTML.when(instance.desiredState == .running, "<p class=\"watch\"><a class=\"button\" id=\"watch-live\" href=\"/instances/\(HTML.path(instance.id))/live\">Watch live</a></p>"))
                 <label>Device <select name="deviceId" id="device" required><option value="">choose a device</option>\(deviceOptions)</select></label>
                 \(HTML.when(!cameraFields.isEmpty, "<h2>Cameras</h2>\(cameraFields)"))
                 \(HTML.when(!parameterFields.isEmpty, "<h2>Parameters</h2><p class=\"help\">Leave a field empty for the package's default (shown greyed).</p>\(parameterFields)"))

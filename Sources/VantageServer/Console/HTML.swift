@@ -278,6 +278,7 @@ enum ConsoleSection: String, CaseIterable, Sendable {
     case devices = "Devices"
     case cameras = "Cameras"
     case models = "Models"
+    case live = "Live"
     case packages = "Packages"
     case instances = "Instances"
     case events = "Events"

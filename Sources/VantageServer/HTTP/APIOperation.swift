@@ -79,6 +79,8 @@ enum APIReply: Sendable {
     case resumableFile(URL, contentType: String)
     /// A small document that is not JSON (the CA certificate).
     case bytes([UInt8], contentType: String)
+    /// A body written while it is sent (the live view's multipart stream).
+    case stream(ResponseBody, contentType: String)
     case empty
 }
 
@@ -416,6 +418,10 @@ extension APIOperation {
         }
     }
 }
+        case .stream(let body, let contentType):
+            return Response(
+                status: .init(code: status), headers: [.contentType: contentType, .cacheControl: "no-store"],
+                body: body)
 
 /// Answers a request whose path is an operation's but whose method none of that path's operations take with 405 and
 /// an `Allow` header naming the methods it does take (the router alone would answer 404, as for an unknown path).

@@ -12,7 +12,7 @@ enum APIRoutes {
     struct EventIDs: Encodable, Sendable { let ids: [String] }
 
     static func all() -> [APIOperation] {
-        system + devices + cameras + models + packages + instances + events + releases + rollouts + access
+        system + devices + cameras + models + packages + instances + live + events + releases + rollouts + access
     }
 
     // MARK: System
@@ -131,7 +131,11 @@ enum APIRoutes {
             let deadline = ContinuousClock.now + .seconds(wait)
             while true {
                 let generation = call.store.changes.generation
-                let state = try await call.store.desiredState(device: device)
+                var state = try await call.store.desiredState(device: device)
+                let watched = call.store.live.watched(among: state.instances.map(\.id))
+                if !watched.isEmpty {
+                    state.live = LiveRequest(instances: watched, framesPerSecond: call.store.live.framesPerSecond)
+                }
                 let remaining = deadline - ContinuousClock.now
                 guard let sent, remaining > .zero,
                     sent.contains(APIOperation.etag(try APIJSON.encoder().encode(state)))

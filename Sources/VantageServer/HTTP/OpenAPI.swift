@@ -629,10 +629,15 @@ enum OpenAPIComponents {
             object(
                 [
                     ("deviceId", .text), ("instances", .array(.ref("DesiredInstance"))),
-                    ("software", .ref("DesiredSoftware")), ("artifactKey", .text),
-                ], optional: ["software", "artifactKey"])
+                    ("software", .ref("DesiredSoftware")), ("artifactKey", .text), ("live", .ref("LiveRequest")),
+                ], optional: ["software", "artifactKey", "live"])
         ),
     ]
+        (
+            "LiveRequest",
+            object([("instances", .array(.text)), ("framesPerSecond", .number)])
+        ),
+        ("LiveStreams", object([("streams", .array(.text)), ("framesPerSecond", .number)])),
 
     /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.
     static let csr = OpenAPISchema.string(pattern: csrPattern, maxLength: 16_384)

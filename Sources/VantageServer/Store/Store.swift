@@ -20,6 +20,8 @@ public struct Store: Sendable {
     let expiredRenewalMillis: Int64
     /// Wakes devices waiting for their desired state to change.
     public let changes = ChangeSignal()
+    /// Instances' live views, relayed from their devices while someone watches.
+    public let live = LiveRelay()
     /// Recently authenticated device certificates.
     let callers = CallerCache()
     /// Prometheus metrics (`/metrics`).

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import VantageAPI
+import VantageClient
+
+/// Live video relayed through the control plane: a real server, a real agent running the people counter with real
+/// inference on the sample video, and the console in headless Chromium. The device opens no port: the page's
+/// watcher puts the instance in the device's desired state, the agent's worker encodes annotated frames and the
+/// agent POSTs them over its mutual-TLS link; the server hands them to the page.
+@Suite("ConsoleLiveTests", .serialized)
+struct ConsoleLiveTests {
+    static let password = "correct horse battery"
+
+    @Test(.enabled(if: WebDriver.isAvailable, Comment(rawValue: WebDriver.skipReason)))
+    func watchingAnInstanceLive() async throws {
+        let fleet = try await Fleet.start()
+        defer { fleet.stop() }
+        let (device, agent) = try await fleet.enrollAgent("dock")
+        defer { agent.stop() }
+        let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
+        try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
+        try Self.addUser("olive", role: .operator, data: fleet.folder.appending(path: "server"))
+
+        // Nobody watches: the device is asked for nothing, and a frame it sends anyway is refused.
+        #expect(try Self.liveRequest(fleet) == nil, "the desired state asks for live frames while nobody watches")
+
+        let browser = try await WebDriver.start()
+        defer { Task { await browser.quit() } }
+        let base = fleet.client.baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        try await browser.go(base + "/instances/\(instance)/live")
+        try await browser.find("#user").type("olive")
+        try await browser.find("#password").type(Self.password)
+        try await browser.find("button[type=submit]").click()
+
+        // A frame arrives and shows: the image has the video's size and the LIVE badge is on.
+        let started = ContinuousClock.now
+        try await browser.waitUntil(timeout: .seconds(30), "a live frame in the page") {
+            let width = try await browser.executeScript(
+                "const i = document.querySelector('.live-tile img'); return i && !i.hidden ? i.naturalWidth : 0")
+            return (width as? Int ?? 0) > 0
+        }
+        let firstFrame = ContinuousClock.now - started
+        let size = try await browser.executeScript(
+            "const i = document.querySelector('.live-tile img'); return [i.naturalWidth, i.naturalHeight]")
+        #expect(size as? [Int] == [768, 576], "the relayed frame is the camera's: \(String(describing: size))")
+        #expect(try await browser.find(".live-badge").isDisplayed())
+        let errors = try await browser.severeLogs()
+        #expect(errors.isEmpty, "\(errors)")
+
+        // Boxes are drawn: the people counter outlines each person it detects in pure green (its addRect's
+        // default), which the sample video has none of (no pixel with G > 180, R and B < 90 in any of its frames,
+        // counted with ffmpeg at 2 fps). Counted on the frame the browser shows, over a few frames (a frame
+        // without people has none).
+        var greenest = 0
+        for _ in 0..<10 {
+            let green = try await browser.executeScript(
+                """
+                const i = document.querySelector('.live-tile img');
+                const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+                const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+                const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+                for (let p = 0; p < d.length; p += 4) if (d[p + 1] > 180 && d[p] < 90 && d[p + 2] < 90) n++;
+                return n;
+                """)
+            greenest = max(greenest, green as? Int ?? 0)
+            if greenest > 300 { break }
+            try await Task.sleep(for: .milliseconds(700))
+        }
+        #expect(greenest > 300, "no green boxes in the live frames (\(greenest) green pixels at most)")
+        print("ConsoleLiveTests: \(greenest) box-green pixels in the greenest frame")
+
+        // The stream keeps coming: the page shows newer frames (the server's stream, not one still image).
+        #expect(try Self.liveRequest(fleet)?.instances == [instance])
+        try await browser.saveScreenshots("instance-live")
+
+        // The grid of the device's running instances, refreshed by polling.
+        try await browser.go(base + "/live?deviceId=\(device)")
+        try await browser.waitUntil(timeout: .seconds(20), "a frame in the grid's tile") {
+            let count = try await browser.executeScript(
+                "const t = document.querySelector('.live-tile'); return t ? Number(t.dataset.frames || 0) : 0")
+            return (count as? Int ?? 0) >= 2
+        }
+        #expect(try await browser.find(".live-tile figcaption a").text().contains("people-"))
+        try await browser.saveScreenshots("live-grid")
+        let gridErrors = try await browser.severeLogs()
+        #expect(gridErrors.isEmpty, "\(gridErrors)")
+
+        // The page closes: the linger passes, the device is told to stop, and stops sending.
+        try await browser.go(base + "/devices")
+        try await fleet.waitUntil("the device is no longer asked for frames", timeout: .seconds(30)) {
+            try Self.liveRequest(fleet) == nil
+        }
+        #expect(firstFrame < .seconds(30))
+    }
+
+    /// What the agent of "dock" was last asked to relay, from the desired state it keeps on disk.
+    static func liveRequest(_ fleet: Fleet) throws -> LiveRequest? {
+        let file = fleet.agentFolder("dock").appending(path: "deployments/desired-state.json")
+        return try JSONDecoder().decode(DeviceDesiredState.self, from: Data(contentsOf: file)).live
+    }
+
+    /// A console user made with `vantage server init-admin` on the running server's data folder.
+    static func addUser(_ name: String, role: Role, data: URL) throws {
+        let process = Process()
+        process.executableURL = try ServerProcess.binary()
+        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", role.rawValue]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data((password + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw APITestError("init-admin failed for \(name)") }
+    }
+}
