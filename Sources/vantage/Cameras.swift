@@ -49,7 +49,7 @@ struct Cameras: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The camera's id (cam_…).")
+        @Argument(help: "The camera's id (cam_…) or name.")
         var id: String
 
         func run() async throws {
@@ -132,7 +132,7 @@ struct Cameras: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The camera's id (cam_…).")
+        @Argument(help: "The camera's id (cam_…) or name.")
         var id: String
 
         @Option(help: "A new name: letters, digits, '-', '_', '.' or spaces.")
@@ -194,7 +194,7 @@ struct Cameras: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The camera's id (cam_…).")
+        @Argument(help: "The camera's id (cam_…) or name.")
         var id: String
 
         func run() async throws {

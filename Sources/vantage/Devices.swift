@@ -52,7 +52,7 @@ struct Devices: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The device's id (dev_…).")
+        @Argument(help: "The device's id (dev_…) or name.")
         var id: String
 
         func run() async throws {
@@ -124,7 +124,7 @@ struct Devices: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The device's id (dev_…).")
+        @Argument(help: "The device's id (dev_…) or name.")
         var id: String
 
         func run() async throws {
@@ -150,7 +150,7 @@ struct Devices: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The device's id (dev_…).")
+        @Argument(help: "The device's id (dev_…) or name.")
         var id: String
 
         @OptionGroup var lines: LogOptions
@@ -174,7 +174,7 @@ struct Devices: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The device's id (dev_…).")
+        @Argument(help: "The device's id (dev_…) or name.")
         var id: String
 
         func run() async throws {
@@ -196,7 +196,7 @@ struct Devices: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The device's id (dev_…).")
+        @Argument(help: "The device's id (dev_…) or name.")
         var id: String
 
         func run() async throws {

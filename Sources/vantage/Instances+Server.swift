@@ -61,7 +61,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         func run() async throws {
@@ -204,7 +204,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         @Option(help: ArgumentHelp("The package version to deploy.", valueName: "V"))
@@ -296,7 +296,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         @OptionGroup var lines: LogOptions
@@ -317,7 +317,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         func run() async throws {
@@ -334,7 +334,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         func run() async throws {
@@ -353,7 +353,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         func run() async throws {
@@ -381,7 +381,7 @@ extension Instances {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The instance's id (ins_…).")
+        @Argument(help: "The instance's id (ins_…) or name.")
         var id: String
 
         func run() async throws {

@@ -47,7 +47,7 @@ struct Models: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The model's id (mdl_…).")
+        @Argument(help: "The model's id (mdl_…) or name.")
         var id: String
 
         func run() async throws {
@@ -100,7 +100,7 @@ struct Models: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The model's id (mdl_…).")
+        @Argument(help: "The model's id (mdl_…) or name.")
         var id: String
 
         @Argument(help: "The model file.", completion: .file())
@@ -147,7 +147,7 @@ struct Models: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The model's id (mdl_…).")
+        @Argument(help: "The model's id (mdl_…) or name.")
         var id: String
 
         @Option(help: "The version number (default: the latest).")
@@ -184,7 +184,7 @@ struct Models: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The model's id (mdl_…).")
+        @Argument(help: "The model's id (mdl_…) or name.")
         var id: String
 
         func run() async throws {

@@ -148,7 +148,7 @@ struct Packages: AsyncParsableCommand {
 
         @OptionGroup var options: ClientOptions
 
-        @Argument(help: "The package's id (pkg_…).")
+        @Argument(help: "The package's id (pkg_…) or name.")
         var id: String
 
         func run() async throws {

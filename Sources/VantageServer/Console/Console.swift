@@ -24,7 +24,7 @@ struct Console: Sendable {
         router.post("/login") { request, context in try await login(request, context) }
         router.post("/logout") { request, context in try await logout(request, context) }
 
-        let pages = ConsolePages(store: store)
+        let pages = ConsolePages(store: store, deviceEndpoint: configuration.deviceEndpoint)
         page("/", on: router) { _, _ in try await pages.overview() }
         page("/devices", on: router) { _, _ in try await pages.devices() }
         page("/devices/:id", on: router) { _, context in try await pages.device(context.parameters.get("id") ?? "") }

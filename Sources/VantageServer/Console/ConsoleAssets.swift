@@ -226,8 +226,9 @@ enum ConsoleAssets {
           box.querySelector('.device-name').textContent = created.device.name;
           box.querySelector('.device-token').textContent = created.provisioningToken;
           box.querySelector('.device-expiry').textContent = created.tokenExpiresAt;
-          box.querySelector('.device-command').textContent = 'vantage agent --server https://HOST:8443 --token '
-            + created.provisioningToken + ' --ca-hash ' + created.caFingerprint;
+          const command = box.querySelector('.device-command');
+          command.textContent = 'vantage agent enroll --server ' + (command.dataset.endpoint || 'https://HOST:8443')
+            + ' --token ' + created.provisioningToken + ' --ca-hash ' + created.caFingerprint;
           box.hidden = false;
           form.reset();
         });

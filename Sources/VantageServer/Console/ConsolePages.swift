@@ -6,6 +6,8 @@ import VantageCore
 /// them to the REST API, which validates them, so no rule lives in this file.
 struct ConsolePages: Sendable {
     let store: Store
+    /// Where agents reach the device endpoint (`https://host:port`), for the enrol command; nil: not served.
+    var deviceEndpoint: String? = nil
 
     // MARK: Overview
 
@@ -85,9 +87,8 @@ struct ConsolePages: Sendable {
                 <p>Registered <strong class="device-name"></strong>. Its provisioning token is shown this once, \
                 works once, until <span class="device-expiry"></span>:</p>
                 <pre class="secret device-token"></pre>
-                <p>On the device, enroll and start the agent with (HOST: where it reaches this server's device \
-                endpoint):</p>
-                <pre class="device-command"></pre>
+                <p>On the device, enroll the agent with (sudo where the vantage package is installed):</p>
+                <pre class="device-command" data-endpoint="\(deviceEndpoint ?? "")"></pre>
                 <p><a href="/devices">Show it in the list</a></p>
                 </div>
                 </section>
@@ -117,6 +118,7 @@ struct ConsolePages: Sendable {
                 \((device.conditions ?? []).map { "<dt>Alert</dt><dd class=\"alert\" id=\"condition-\($0.kind.rawValue)\">\($0.message) (since \(HTML.time($0.since)))</dd>" as HTML })
                 <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
                 </dl>
+                \(deviceActions(device, instances: instances))
                 <h2>Health</h2>
                 \(health)
                 <h2>Cameras</h2>
@@ -137,7 +139,8 @@ struct ConsolePages: Sendable {
             title: "Cameras", section: .cameras,
             body: """
                 <h1>Cameras</h1>
-                \(Self.cameraTable(cameras, devices: names, health: try await cameraHealth(cameras, devices: devices)))
+                \(Self.cameraTable(cameras, devices: names, health: try await cameraHealth(cameras, devices: devices), uses: try await uses(.camera)))
+                \(Self.cameraEditForm(devices: devices))
                 <section class="panel">
                 <h2>Add a camera</h2>
                 <form id="camera-form" class="grid-form">
@@ -158,7 +161,8 @@ struct ConsolePages: Sendable {
     /// Cameras with their latest snapshot; `devices` names the device column (empty: no device column).
     /// `health` (the cameras page's) adds each camera's status and frames per second.
     static func cameraTable(
-        _ cameras: [Camera], devices: [String: String], health: [String: CameraHealth]? = nil
+        _ cameras: [Camera], devices: [String: String], health: [String: CameraHealth]? = nil,
+        uses: [String: [InstanceUse]]? = nil
     ) -> HTML {
         let showDevice = !devices.isEmpty
         let rows: [HTML] = cameras.map { camera in
@@ -174,14 +178,15 @@ struct ConsolePages: Sendable {
                 <tr id="camera-\(camera.id)"><td>\(snapshot)</td><td>\(camera.name)<br><code class="muted">\(camera.id)</code></td>\
                 \(health.map { Self.cameraHealthCells(camera, $0[camera.id]) } ?? "")\
                 <td><code>\(camera.url)</code>\(HTML.when(camera.hasCredentials, " <span class=\"muted\">(with credentials)</span>"))</td>\
-                \(HTML.when(showDevice, "<td>\(device)</td>"))<td>\(HTML.time(camera.snapshotAt))</td></tr>
+                \(HTML.when(showDevice, "<td>\(device)</td>"))<td>\(HTML.time(camera.snapshotAt))</td>\
+                \(uses.map { Self.cameraActionCells(camera, $0[camera.id]) } ?? "")</tr>
                 """
         }
         return """
             <table class="list" id="cameras">
             <thead><tr><th>Snapshot</th><th>Name</th>\(HTML.when(health != nil, "<th>Status</th><th>FPS</th>"))<th>Stream</th>\
-            \(HTML.when(showDevice, "<th>Device</th>"))<th>Snapshot taken</th></tr></thead>
-            <tbody>\(rows.isEmpty ? emptyRow((showDevice ? 5 : 4) + (health == nil ? 0 : 2), "No cameras.") : "\(rows)")</tbody>
+            \(HTML.when(showDevice, "<th>Device</th>"))<th>Snapshot taken</th>\(HTML.when(uses != nil, "<th>Used by</th><th></th>"))</tr></thead>
+            <tbody>\(rows.isEmpty ? emptyRow((showDevice ? 5 : 4) + (health == nil ? 0 : 2) + (uses == nil ? 0 : 2), "No cameras.") : "\(rows)")</tbody>
             </table>
             """
     }
@@ -190,6 +195,7 @@ struct ConsolePages: Sendable {
 
     func models() async throws -> ConsolePage {
         let models = try await store.listModels()
+        let modelUses = try await uses(.model)
         let rows: [HTML] = models.map { model in
             let versions: [HTML] = model.versions.reversed().map { version in
                 """
@@ -199,7 +205,8 @@ struct ConsolePages: Sendable {
             }
             return """
                 <tr><td>\(model.name)</td><td>\(model.description)</td>\
-                <td>\(versions.isEmpty ? "<span class=\"muted\">no version yet</span>" as HTML : "<ul class=\"plain\">\(versions)</ul>")</td></tr>
+                <td>\(versions.isEmpty ? "<span class=\"muted\">no version yet</span>" as HTML : "<ul class=\"plain\">\(versions)</ul>")</td>\
+                \(Self.usedByCell(modelUses[model.id]))<td>\(Self.deleteButton(.model, id: model.id, name: model.name, uses: modelUses[model.id]))</td></tr>
                 """
         }
         return ConsolePage(
@@ -207,9 +214,10 @@ struct ConsolePages: Sendable {
             body: """
                 <h1>Models</h1>
                 <table class="list" id="models">
-                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th></tr></thead>
-                <tbody>\(rows.isEmpty ? Self.emptyRow(3, "No models yet.") : "\(rows)")</tbody>
+                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th><th>Used by</th><th></th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(5, "No models yet.") : "\(rows)")</tbody>
                 </table>
+                <p class="form-error" role="alert" hidden id="delete-error"></p>
                 <section class="panel">
                 <h2>Upload a model version</h2>
                 <form id="model-form" class="grid-form">
@@ -229,6 +237,7 @@ struct ConsolePages: Sendable {
 
     func packages() async throws -> ConsolePage {
         let packages = try await store.listPackages()
+        let packageUses = try await uses(.package)
         let rows: [HTML] = packages.map { package in
             let versions: [HTML] = package.versions.reversed().map { version in
                 "<li><a href=\"/packages/\(HTML.path(package.id))#version-\(version.version)\">\(version.version)</a> \(version.application) \(HTML.badge(version.status.rawValue))</li>"
@@ -236,7 +245,8 @@ struct ConsolePages: Sendable {
             return """
                 <tr><td><a href="/packages/\(HTML.path(package.id))">\(package.name)</a></td><td>\(package.description)</td>\
                 <td>\(versions.isEmpty ? "<span class=\"muted\">no version yet</span>" as HTML : "<ul class=\"plain\">\(versions)</ul>")</td>\
-                <td>\(HTML.time(package.createdAt))</td></tr>
+                <td>\(HTML.time(package.createdAt))</td>\(Self.usedByCell(packageUses[package.id]))\
+                <td>\(Self.deleteButton(.package, id: package.id, name: package.name, uses: packageUses[package.id]))</td></tr>
                 """
         }
         return ConsolePage(
@@ -244,9 +254,10 @@ struct ConsolePages: Sendable {
             body: """
                 <h1>Packages</h1>
                 <table class="list" id="packages">
-                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th><th>Created</th></tr></thead>
-                <tbody>\(rows.isEmpty ? Self.emptyRow(4, "No packages yet: upload an application project below.") : "\(rows)")</tbody>
+                <thead><tr><th>Name</th><th>Description</th><th>Versions (newest first)</th><th>Created</th><th>Used by</th><th></th></tr></thead>
+                <tbody>\(rows.isEmpty ? Self.emptyRow(6, "No packages yet: upload an application project below.") : "\(rows)")</tbody>
                 </table>
+                <p class="form-error" role="alert" hidden id="delete-error"></p>
                 <section class="panel">
                 <h2>Upload a package version</h2>
                 <p class="help">A ZIP of an application project folder (the folder with <code>graphs/</code>, or its parent). \

@@ -282,6 +282,8 @@ enum ConsoleSection: String, CaseIterable, Sendable {
     case packages = "Packages"
     case instances = "Instances"
     case events = "Events"
+    /// API tokens, users and the audit log (admins only; the style sheet hides the link from others).
+    case access = "Access"
 
     var path: String { self == .overview ? "/" : "/" + rawValue.lowercased() }
 }

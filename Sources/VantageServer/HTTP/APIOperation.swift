@@ -93,11 +93,13 @@ struct APICall: Sendable {
     let operation: APIOperation
 
     var caller: Caller? { context.caller }
+    /// Names given where an id is taken, as ids (``APIOperation/resolveNames(_:_:store:)``).
+    var resolved = ResolvedNames()
 
     /// A path parameter (`{id}`).
-    func parameter(_ name: String) -> String { context.parameters.get(name) ?? "" }
+    func parameter(_ name: String) -> String { resolved.path[name] ?? context.parameters.get(name) ?? "" }
 
-    func query(_ name: String) -> String? { request.uri.queryParameters.get(name) }
+    func query(_ name: String) -> String? { resolved.query[name] ?? request.uri.queryParameters.get(name) }
 
     func queryInt(_ name: String, default value: Int) throws -> Int {
         guard let text = query(name) else { return value }
@@ -307,8 +309,9 @@ extension APIOperation {
                 throw APIError.invalid(problem)
             }
         }
-        let call = APICall(
+        var call = APICall(
             request: request, context: context, store: store, configuration: configuration, operation: self)
+        call.resolved = try await resolveNames(request, context, store: store)
         let reply = try await handle(call)
         // An operator's change may change some device's desired state: waiting devices look again. Devices' own
         // calls (heartbeats, events, reports: a thousand a second in a big fleet) never wake the others.

@@ -12,7 +12,7 @@ enum APIRoutes {
     struct EventIDs: Encodable, Sendable { let ids: [String] }
 
     static func all() -> [APIOperation] {
-        system + devices + cameras + models + packages + instances + live + events + releases + rollouts + access
+        system + devices + cameras + models + packages + instances + live + events + releases + rollouts + access + fleet
     }
 
     // MARK: System
@@ -398,7 +398,7 @@ enum APIRoutes {
             method: .get, path: "\(base)/instances", id: "listInstances", tag: "instances",
             summary: "List application instances", access: .role(.viewer),
             query: [
-                .init(name: "deviceId", schema: .text, description: "only this device's"),
+                .init(name: "deviceId", schema: .text, description: "only this device's (its id or name)"),
                 .init(name: "status", schema: .values(InstanceStatus.self), description: "only in this status"),
             ], status: 200, content: .json(OpenAPIComponents.list(of: "ApplicationInstance"))
         ) { call in
@@ -477,9 +477,9 @@ enum APIRoutes {
             method: .get, path: "\(base)/events", id: "listEvents", tag: "events",
             summary: "Events, newest first, filtered and paged by cursor", access: .role(.viewer),
             query: [
-                .init(name: "deviceId", schema: .text, description: "only this device's"),
-                .init(name: "cameraId", schema: .text, description: "only this camera's"),
-                .init(name: "instanceId", schema: .text, description: "only this instance's"),
+                .init(name: "deviceId", schema: .text, description: "only this device's (its id or name)"),
+                .init(name: "cameraId", schema: .text, description: "only this camera's (its id or name)"),
+                .init(name: "instanceId", schema: .text, description: "only this instance's (its id or name)"),
                 .init(name: "type", schema: .text, description: "only this type"),
                 .init(name: "since", schema: .requestTime, description: "at or after this time"),
                 .init(name: "until", schema: .requestTime, description: "before this time"),
@@ -634,11 +634,14 @@ enum APIRoutes {
                     name: "limit", schema: .integer(minimum: 1, maximum: 500),
                     description: "page size, 1-500 (default 100)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
+                .init(name: "actor", schema: .text, description: "only this actor's lines, e.g. user:alice"),
+                .init(name: "action", schema: .text, description: "only this action (an operation id), e.g. revokeDevice"),
             ], status: 200, content: .json(.ref("AuditPage"))
         ) { call in
             .json(
                 try await call.store.auditLog(
-                    limit: try call.queryInt("limit", default: 100), cursor: call.query("cursor")))
+                    limit: try call.queryInt("limit", default: 100), cursor: call.query("cursor"),
+                    actor: call.query("actor"), action: call.query("action")))
         },
     ]
 }

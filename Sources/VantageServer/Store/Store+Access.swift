@@ -242,10 +242,14 @@ extension Store {
             """)
     }
 
-    /// Audit lines, newest first, a page at a time.
-    public func auditLog(limit: Int, cursor: String?) async throws -> Page<AuditEntry> {
+    /// Audit lines, newest first, a page at a time; `actor` and `action`, when given, keep only those lines.
+    public func auditLog(limit: Int, cursor: String?, actor: String? = nil, action: String? = nil) async throws
+        -> Page<AuditEntry>
+    {
         guard (1...500).contains(limit) else { throw APIError.invalid("limit must be 1-500") }
         var sql: SQL = "SELECT id, at, actor, action, target, detail FROM audit_log WHERE 1 = 1"
+        if let actor { sql.append(" AND actor = \(actor)") }
+        if let action { sql.append(" AND action = \(action)") }
         if let cursor {
             guard let (at, id) = Self.decodeCursor(cursor, prefix: "aud") else {
                 throw APIError.invalid(

@@ -67,6 +67,7 @@ extension Store {
 
     public func deleteModel(_ id: String) async throws {
         _ = try await model(id)
+        try await refuseDeletingModelInUse(id)
         try await database.query("DELETE FROM models WHERE id = \(id)")
     }
 
