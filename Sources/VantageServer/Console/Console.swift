@@ -25,20 +25,22 @@ struct Console: Sendable {
         router.post("/logout") { request, context in try await logout(request, context) }
 
         let pages = ConsolePages(store: store, deviceEndpoint: configuration.deviceEndpoint)
-        page("/", on: router) { _, _ in try await pages.overview() }
+        page("/", on: router) { request, _ in
+            try await pages.overview(showRemoved: request.uri.queryParameters.get("removed") == "1")
+        }
         page("/devices", on: router) { _, _ in try await pages.devices() }
-        page("/devices/:id", on: router) { _, context in try await pages.device(context.parameters.get("id") ?? "") }
+        page("/devices/:id", on: router) { request, context in
+            try await pages.device(
+                context.parameters.get("id") ?? "", showRemoved: request.uri.queryParameters.get("removed") == "1")
+        }
         page("/cameras", on: router) { _, _ in try await pages.cameras() }
         page("/models", on: router) { _, _ in try await pages.models() }
         page("/packages", on: router) { _, _ in try await pages.packages() }
         page("/packages/:id", on: router) { _, context in
             try await pages.package(context.parameters.get("id") ?? "")
         }
-        page("/instances", on: router) { _, _ in try await pages.instances() }
-        page("/instances/new", on: router) { request, _ in
-            try await pages.newInstance(
-                package: request.uri.queryParameters.get("package") ?? "",
-                version: request.uri.queryParameters.get("version") ?? "")
+        page("/instances", on: router) { request, _ in
+            try await pages.instances(showRemoved: request.uri.queryParameters.get("removed") == "1")
         }
         page("/instances/:id", on: router) { _, context in
             try await pages.instance(context.parameters.get("id") ?? "")

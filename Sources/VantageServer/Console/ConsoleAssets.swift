@@ -273,24 +273,6 @@ enum ConsoleAssets {
           location.href = '/packages/' + encodeURIComponent(id) + '#version-' + encodeURIComponent(version);
         });
 
-        onSubmit('instance-form', async (form) => {
-          const cameras = {};
-          for (const select of form.querySelectorAll('[data-camera-node]')) {
-            cameras[select.dataset.cameraNode] = select.value;
-          }
-          const parameters = {};
-          for (const input of form.querySelectorAll('[data-parameter]')) {
-            const text = input.value.trim();
-            if (text !== '') parameters[input.dataset.parameter] = typed(text, input.dataset.type);
-          }
-          const instance = await api('POST', '/api/v1/instances', {
-            name: field(form, 'name'), description: optional(field(form, 'description')),
-            packageId: form.dataset.package, packageVersion: form.dataset.version, deviceId: field(form, 'deviceId'),
-            cameras, parameters,
-          });
-          location.href = '/instances/' + encodeURIComponent(instance.id);
-        });
-
         const actions = document.getElementById('instance-actions');
         if (actions) {
           const path = '/api/v1/instances/' + encodeURIComponent(actions.dataset.instance);

@@ -11,9 +11,10 @@ struct ConsolePages: Sendable {
 
     // MARK: Overview
 
-    func overview() async throws -> ConsolePage {
+    func overview(showRemoved: Bool = false) async throws -> ConsolePage {
         let devices = try await store.listDevices()
-        let instances = try await store.listInstances()
+        let all = try await store.listInstances()
+        let instances = showRemoved ? all : all.filter { $0.desiredState != .removed }
         let events = try await store.eventCount(since: Date().addingTimeInterval(-86_400))
         func count(_ health: HealthStatus) -> Int { instances.filter { $0.healthStatus == health }.count }
         let online = devices.filter { $0.connectionStatus == .online }.count
@@ -46,7 +47,8 @@ struct ConsolePages: Sendable {
                 \(HealthStatus.allCases.map { health -> HTML in
                     "<dt>\(HTML.badge(health.rawValue))</dt><dd id=\"instances-\(health.rawValue.lowercased())\">\(count(health))</dd>"
                 })
-                </dl><p class="muted">by health</p></a>
+                </dl><p class="muted">by health\
+                \(HTML.when(!showRemoved && all.count > instances.count, ", \(all.count - instances.count) removed not counted"))</p></a>
                 <a class="tile" href="/events"><h2>Events</h2><dl>
                 <dt>last 24 hours</dt><dd id="events-24h">\(events)</dd>
                 </dl></a>
@@ -95,10 +97,11 @@ struct ConsolePages: Sendable {
                 """)
     }
 
-    func device(_ id: String) async throws -> ConsolePage {
+    func device(_ id: String, showRemoved: Bool = false) async throws -> ConsolePage {
         let device = try await store.device(id)
         let cameras = try await store.listCameras().filter { $0.deviceId == device.id }
-        let instances = try await store.listInstances(device: device.id)
+        let allInstances = try await store.listInstances(device: device.id)
+        let instances = showRemoved ? allInstances : allInstances.filter { $0.desiredState != .removed }
         let now = Date()
         let health = try await deviceHealth(device)  // ConsolePages+Health.swift
         return ConsolePage(
@@ -118,13 +121,14 @@ struct ConsolePages: Sendable {
                 \((device.conditions ?? []).map { "<dt>Alert</dt><dd class=\"alert\" id=\"condition-\($0.kind.rawValue)\">\($0.message) (since \(HTML.time($0.since)))</dd>" as HTML })
                 <dt>Registered</dt><dd>\(HTML.time(device.createdAt))</dd>
                 </dl>
-                \(deviceActions(device, instances: instances))
+                \(deviceActions(device, instances: allInstances))
                 <h2>Health</h2>
                 \(health)
                 <h2>Cameras</h2>
                 \(Self.cameraTable(cameras, devices: [:]))
                 <h2>Application instances</h2>
                 \(Self.instanceTable(instances, devices: [device.id: device.name]))
+                \(Self.removedLink(path: "/devices/\(HTML.path(device.id))", shown: showRemoved, hidden: allInstances.count - instances.count))
                 """)
     }
 
@@ -320,16 +324,18 @@ struct ConsolePages: Sendable {
 
     // MARK: Application instances
 
-    func instances() async throws -> ConsolePage {
-        let instances = try await store.listInstances()
+    func instances(showRemoved: Bool = false) async throws -> ConsolePage {
+        let all = try await store.listInstances()
+        let instances = showRemoved ? all : all.filter { $0.desiredState != .removed }
         let devices = try await store.listDevices()
         let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         return ConsolePage(
             title: "Application instances", section: .instances,
             body: """
                 <h1>Application instances</h1>
+                <p class="actions"><a class="button edit-action" href="/instances/new" id="deploy-new">Deploy an application</a></p>
                 \(Self.instanceTable(instances, devices: names))
-                <p class="help">To deploy an application, open a <a href="/packages">package</a> version and choose Deploy.</p>
+                \(Self.removedLink(path: "/instances", shown: showRemoved, hidden: all.count - instances.count))
                 """)
     }
 
@@ -349,77 +355,6 @@ struct ConsolePages: Sendable {
             <tbody>\(rows.isEmpty ? emptyRow(6, "No application instances.") : "\(rows)")</tbody>
             </table>
             """
-    }
-
-    /// The form that deploys a package version: a device, a camera per camera node, and a value per parameter the
-    /// manifest lets a deployment override. console.js posts it to the API as a NewInstance.
-    func newInstance(package id: String, version: String) async throws -> ConsolePage {
-        let package = try await store.package(id)
-        guard let packageVersion = package.versions.first(where: { $0.version == version }) else {
-            throw APIError(404, "package \(package.name) has no version \"\(version)\"")
-        }
-        let devices = try await store.listDevices()
-        let cameras = try await store.listCameras()
-        let deviceOptions: [HTML] = devices.map { "<option value=\"\($0.id)\">\($0.name)</option>" }
-        let cameraOptions: [HTML] = cameras.map { "<option value=\"\($0.id)\">\($0.name)</option>" }
-        let cameraFields: [HTML] = packageVersion.cameras.map { input in
-            """
-            <label>\(input.title ?? input.node) <span class="muted">(\(input.node))</span>\
-            <select name="camera-\(input.node)" id="camera-\(input.node)" data-camera-node="\(input.node)" required>\
-            <option value="">choose a camera</option>\(cameraOptions)</select>\
-            \(HTML.when(input.description != nil, "<span class=\"help\">\(input.description ?? "")</span>"))</label>
-            """
-        }
-        let overridable = packageVersion.parameters.filter(\.overridable)
-        let parameterFields: [HTML] = overridable.map { parameter in
-            let help = [parameter.description, parameter.constraintText].compactMap { $0 }.joined(separator: " ")
-            let control: HTML
-            if parameter.type == "boolean" {
-                control = """
-                    <select name="param-\(parameter.node)" id="param-\(parameter.node)" data-parameter="\(parameter.node)" \
-                    data-type="boolean"\(HTML.when(parameter.mandatory, " required"))>\
-                    <option value="">default (\(parameter.defaultValue.text))</option>\
-                    <option value="true">true</option><option value="false">false</option></select>
-                    """
-            } else {
-                let numeric = parameter.type == "int32" || parameter.type == "float32"
-                control = """
-                    <input name="param-\(parameter.node)" id="param-\(parameter.node)" data-parameter="\(parameter.node)" \
-                    data-type="\(parameter.type)" placeholder="\(parameter.defaultValue.text)" autocomplete="off"\
-                    \(HTML.when(numeric, " inputmode=\"decimal\""))\
-                    \(HTML.when(parameter.constraintRegex != nil, " pattern=\"\(parameter.constraintRegex ?? "")\""))\
-                    \(HTML.when(parameter.mandatory, " required"))>
-                    """
-            }
-            return """
-                <label>\(parameter.title ?? parameter.node) <span class="muted">(\(parameter.node), \(parameter.type))</span>\
-                \(control)\(HTML.when(!help.isEmpty, "<span class=\"help\">\(help)</span>"))</label>
-                """
-        }
-        let fixed = packageVersion.parameters.filter { !$0.overridable }
-        let fixedList: HTML =
-            fixed.isEmpty
-            ? ""
-            : """
-            <p class="help">Set by the package: \(fixed.map { "<code>\($0.node) = \($0.defaultValue.text)</code>" as HTML })</p>
-            """
-        return ConsolePage(
-            title: "Deploy \(package.name) \(version)", section: .instances,
-            body: """
-                <p class="crumbs"><a href="/packages">Packages</a> / <a href="/packages/\(HTML.path(package.id))">\(package.name)</a> /</p>
-                <h1>Deploy \(package.name) \(version)</h1>
-                <form id="instance-form" class="grid-form panel" data-package="\(package.id)" data-version="\(version)">
-                <label>Instance name <input name="name" id="instance-name" value="\(packageVersion.application)" required autocomplete="off"></label>
-                <label>Description <input name="description" autocomplete="off"></label>
-                \(HTML.when(instance.desiredState == .running, "<p class=\"watch\"><a class=\"button\" id=\"watch-live\" href=\"/instances/\(HTML.path(instance.id))/live\">Watch live</a></p>"))
-                <label>Device <select name="deviceId" id="device" required><option value="">choose a device</option>\(deviceOptions)</select></label>
-                \(HTML.when(!cameraFields.isEmpty, "<h2>Cameras</h2>\(cameraFields)"))
-                \(HTML.when(!parameterFields.isEmpty, "<h2>Parameters</h2><p class=\"help\">Leave a field empty for the package's default (shown greyed).</p>\(parameterFields)"))
-                \(fixedList)
-                <button type="submit">Deploy</button>
-                <p class="form-error" role="alert" hidden></p>
-                </form>
-                """)
     }
 
     func instance(_ id: String) async throws -> ConsolePage {
@@ -456,6 +391,8 @@ struct ConsolePages: Sendable {
             actions.append("<button type=\"button\" data-instance-action=\"start\">Start</button>")
         }
         if instance.desiredState != .removed {
+            let edit = "/instances/\(HTML.path(instance.id))/edit"
+            actions.append("<a class=\"button edit-action\" id=\"edit-instance\" href=\"\(edit)\">Edit</a>")
             actions.append("<button type=\"button\" class=\"danger\" data-instance-action=\"remove\">Remove</button>")
         }
         return ConsolePage(
@@ -463,6 +400,7 @@ struct ConsolePages: Sendable {
             body: """
                 <p class="crumbs"><a href="/instances">Application instances</a> /</p>
                 <h1>\(instance.name) \(HTML.badge(instance.healthStatus.rawValue))</h1>
+                \(HTML.when(instance.desiredState == .running, "<p class=\"watch\"><a class=\"button\" id=\"watch-live\" href=\"/instances/\(HTML.path(instance.id))/live\">Watch live</a></p>"))
                 <div class="actions" id="instance-actions" data-instance="\(instance.id)">\(actions)
                 <p class="form-error" role="alert" hidden></p></div>
                 <dl class="facts">
