@@ -10,9 +10,14 @@ extension ConsoleAssets {
         .chart-readout:empty { display: none; }
         .chart-point { fill: var(--accent); stroke: transparent; stroke-width: 8; cursor: crosshair; }
         .chart-point:hover, .chart-point.active { fill: #1e3a8a; r: 4; }
-        #system-figures td.value { font-variant-numeric: tabular-nums; white-space: nowrap; }
+        #system-figures td.value { font-variant-numeric: tabular-nums; }
         .camera-fps { font-variant-numeric: tabular-nums; }
-        @media (max-width: 600px) { .charts { grid-template-columns: 1fr; } }
+        @media (max-width: 600px) {
+          .charts { grid-template-columns: 1fr; }
+          /* Smaller thumbnails, so that a camera's status fits beside its name on a phone. */
+          #cameras img.thumb, #cameras .no-snapshot { width: 72px; height: 40px; font-size: 10px; }
+          #cameras code.muted { font-size: 10px; }
+        }
         """
 
     // Hovering (or focusing) a point of a chart shows its time and value above the chart.

@@ -127,7 +127,10 @@ struct HealthMetric: Sendable {
             if figure == "inference_p99_ms" {
                 return metric(2, .instances, "Inference time p99 — \(who)", .milliseconds)
             }
-            return metric(3, .instances, "\(figure) — \(who)")
+            if figure == "runtime_crashes" {
+                return metric(3, .instances, "Runtime worker crashes per minute — \(who)", .perMinute, counter: true)
+            }
+            return metric(4, .instances, "\(figure) — \(who)")
         }
         return metric(0, .other, name)
     }
@@ -137,7 +140,7 @@ struct HealthMetric: Sendable {
         switch unit {
         case .plain: HTML.number(value)
         case .percent: HTML.number(value) + " %"
-        case .bytes: HTML.bytes(Int64(value.rounded()))
+        case .bytes: value == 0 ? "0" : HTML.bytes(Int64(value.rounded()))
         case .seconds: HTML.number(value) + " s"
         case .milliseconds: HTML.number(value) + " ms"
         case .perSecond: HTML.number(value) + " /s"
@@ -374,7 +377,9 @@ extension ConsolePages {
             let charts = series.filter { $0.metric.group == group && $0.metric.charted }.map { item in
                 LineChart(
                     title: item.metric.title, metric: item.metric.name, points: item.points, from: window.0,
-                    to: window.1, format: item.metric.format
+                    to: window.1, format: item.metric.format,
+                    emptyText: item.metric.isCounter && item.latest != nil
+                        ? "a rate needs two samples, a minute apart: shown after the next one" : "no data in this range"
                 ).svg
             }
             guard !charts.isEmpty else { return nil }

@@ -137,6 +137,8 @@ struct LineChart {
     let from: Date
     let to: Date
     var format: (Double) -> String = { HTML.number($0) }
+    /// What the chart says when no point falls in the range.
+    var emptyText = "no data in this range"
 
     static let width = 360.0
     static let height = 120.0
@@ -152,10 +154,11 @@ struct LineChart {
     var shown: [MetricPoint] {
         let inside = points.filter { $0.time >= from && $0.time <= to }.sorted { $0.time < $1.time }
         guard inside.count > Self.maximumPoints, let first = inside.first, let last = inside.last else { return inside }
-        let slice = last.time.timeIntervalSince(first.time) / Double(Self.maximumPoints)
+        // The latest point stays as it is (the caption's "latest"); the others are averaged.
+        let slice = last.time.timeIntervalSince(first.time) / Double(Self.maximumPoints - 1)
         var buckets: [Int: (time: Double, value: Double, count: Double)] = [:]
-        for point in inside {
-            let index = min(Self.maximumPoints - 1, Int(point.time.timeIntervalSince(first.time) / slice))
+        for point in inside.dropLast() {
+            let index = min(Self.maximumPoints - 2, Int(point.time.timeIntervalSince(first.time) / slice))
             let sum = buckets[index] ?? (0, 0, 0)
             buckets[index] = (sum.time + point.time.timeIntervalSince1970, sum.value + point.value, sum.count + 1)
         }
@@ -164,7 +167,7 @@ struct LineChart {
                 MetricPoint(
                     name: metric, time: Date(timeIntervalSince1970: $0.time / $0.count), value: $0.value / $0.count)
             }
-        }
+        } + [last]
     }
 
     /// The time axis: from the first point shown to the last, at least a minute wide (a single point sits at its
@@ -190,7 +193,7 @@ struct LineChart {
         guard let axis, let last = shown.last else {
             return """
                 <figure class="chart" data-metric="\(metric)">
-                <figcaption><strong>\(title)</strong> <span class="muted">no data in this range</span></figcaption>
+                <figcaption><strong class="chart-title">\(title)</strong> <span class="muted chart-empty">\(emptyText)</span></figcaption>
                 </figure>
                 """
         }
