@@ -121,7 +121,7 @@ public struct NewInstance: RequestBody {
     public var cameras: [String: String]
     /// Overridable parameter node → value.
     public var parameters: [String: JSONValue]?
-    /// Model node → model id (its latest version): the model file the node serves, from the server's models,
+    /// Model node → model id (its latest version) or `ID@VERSION`: the model file the node serves, from the server's models,
     /// instead of the file the package names (like `vantage run --model NODE=FILE`).
     public var models: [String: String]?
     /// An `outputs` document (sinks, rules, analytics; see docs/outputs.md) the device runs the instance with, like
@@ -164,7 +164,7 @@ public struct InstanceUpdate: RequestBody {
     public var packageVersion: String?
     public var cameras: [String: String]?
     public var parameters: [String: JSONValue]?
-    /// Model node → model id: binds (again) to each model's latest version.
+    /// Model node → model id: binds (again) to each model's latest version; `ID@VERSION` binds that version.
     public var models: [String: String]?
     /// A new `outputs` document, replacing the instance's; an empty object (`{}`) removes it.
     public var outputs: JSONValue?

@@ -50,6 +50,16 @@ struct ConsoleDeployTests {
             #expect(error.status == 409, "\(error)")
             #expect(error.message.contains("yard") && error.message.contains("edge-other"), "\(error.message)")
         }
+        // A model version the model does not have is refused, naming the versions it has.
+        do {
+            _ = try await client.createInstance(
+                NewInstance(
+                    name: "pinned", packageId: packageID, packageVersion: "1.0", deviceId: device,
+                    cameras: ["camera_node": lobby.id], models: ["model_node": "\(model.id)@7"]))
+            Issue.record("the API accepted version 7 of a model with one version")
+        } catch let error as ClientError {
+            #expect(error.status == 422 && error.message.contains("has no version 7 (it has 1)"), "\(error)")
+        }
         #expect(try await client.listInstances().isEmpty)
 
         let browser = try await WebDriver.start()
@@ -148,8 +158,8 @@ struct ConsoleDeployTests {
         // Models: the package's model node, bound to the server's person detector.
         #expect(try await currentStep() == "models")
         let modelSelect = try await browser.find("#model-model_node")
-        #expect(try await modelSelect.text().contains("person-detector — version 1"))
-        try await modelSelect.select(model.id)
+        #expect(try await modelSelect.text().contains("person-detector — version 1 (latest)"))
+        try await modelSelect.select("\(model.id)@1")
         try await next()
 
         // Parameters: the constraint's human text is shown, and the browser checks what the server would.
@@ -221,7 +231,7 @@ struct ConsoleDeployTests {
         try await expectCleanPage()
         let editScore = try await browser.find("#param-min_score")
         #expect(try await editScore.property("value") as? String == "0.6")
-        #expect(try await browser.find("#model-model_node").property("value") as? String == model.id)
+        #expect(try await browser.find("#model-model_node").property("value") as? String == "\(model.id)@1")
         try await browser.find("#edit-review").click()
         #expect(try await browser.find("#edit-form .status").text().contains("Nothing changed"))
         try await editScore.clear()

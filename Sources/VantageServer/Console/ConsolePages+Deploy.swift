@@ -242,13 +242,16 @@ extension ConsolePages {
             return "<p class=\"empty\">This application has no model node (or its archive could not be read).</p>"
         }
         let fields: [HTML] = nodes.map { node in
-            let bound = current[node]?.modelId ?? ""
-            let options: [HTML] = models.compactMap { model in
-                guard let latest = model.versions.max(by: { $0.version < $1.version }) else { return nil }
-                return """
-                    <option value="\(model.id)" data-version="\(latest.version)"\(HTML.when(model.id == bound, " selected"))>\
-                    \(model.name) — version \(latest.version), \(latest.filename)</option>
-                    """
+            let bound = current[node].map { "\($0.modelId)@\($0.version)" } ?? ""
+            let options: [HTML] = models.flatMap { model in
+                let newest = model.versions.map(\.version).max()
+                return model.versions.sorted { $0.version > $1.version }.map { entry -> HTML in
+                    let value = "\(model.id)@\(entry.version)"
+                    return """
+                        <option value="\(value)"\(HTML.when(value == bound, " selected"))>\(model.name) — version \
+                        \(entry.version)\(entry.version == newest ? " (latest)" : ""), \(entry.filename)</option>
+                        """
+                }
             }
             return """
                 <label>\(node) <select name="model-\(node)" id="model-\(node)" data-model-node="\(node)" \
@@ -256,8 +259,8 @@ extension ConsolePages {
                 """
         }
         return """
-            <p class="help">A model of the server replaces the file the package names for that node (its latest \
-            version; upload a new version on the <a href="/models">models page</a>).</p>
+            <p class="help">A model of the server (a version of it) replaces the file the package names for that node; \
+            upload models and new versions on the <a href="/models">models page</a>.</p>
             \(fields)
             """
     }

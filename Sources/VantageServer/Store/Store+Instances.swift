@@ -124,13 +124,20 @@ extension Store {
         return checked
     }
 
-    /// Model node → model id, resolved to each model's latest version. The runtime on the device checks that the
-    /// node is a model node of the application (a wrong one fails the deployment with a message saying so).
+    /// Model node → model id, resolved to each model's latest version, or `"ID@VERSION"` for that version of it.
+    /// The runtime on the device checks that the node is a model node of the application (a wrong one fails the
+    /// deployment with a message saying so).
     func bindModels(_ models: [String: String]) async throws -> [String: ModelBinding] {
         var bound: [String: ModelBinding] = [:]
-        for (node, modelId) in models.sorted(by: { $0.key < $1.key }) {
+        for (node, given) in models.sorted(by: { $0.key < $1.key }) {
             guard !node.isEmpty, node.count <= 128 else {
                 throw APIError.invalid("models: a model node name is 1-128 characters")
+            }
+            var modelId = given
+            var pinned: Int?
+            if let at = given.lastIndex(of: "@"), let version = Int(given[given.index(after: at)...]) {
+                modelId = String(given[..<at])
+                pinned = version
             }
             let model: Model
             do {
@@ -138,12 +145,18 @@ extension Store {
             } catch let error as APIError where error.status == 404 {
                 throw APIError.unprocessable("models.\(node): \(error.message)")
             }
-            guard let latest = model.versions.map(\.version).max() else {
+            let versions = model.versions.map(\.version)
+            guard let latest = versions.max() else {
                 throw APIError.unprocessable(
                     "models.\(node): model \(model.name) has no version yet: upload one (vantage models upload \(modelId) FILE)"
                 )
             }
-            bound[node] = ModelBinding(modelId: modelId, version: latest)
+            if let pinned, !versions.contains(pinned) {
+                throw APIError.unprocessable(
+                    "models.\(node): model \(model.name) has no version \(pinned) (it has \(versions.sorted().map(String.init).joined(separator: ", "))): "
+                        + "give one of them as \(model.id)@VERSION, or the id alone for the latest")
+            }
+            bound[node] = ModelBinding(modelId: model.id, version: pinned ?? latest)
         }
         return bound
     }
