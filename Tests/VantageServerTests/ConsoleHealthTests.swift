@@ -125,6 +125,7 @@ struct ConsoleHealthTests {
         #expect(try await browser.find("#health-system h3").text() == "System")
         #expect(try await browser.find("#health-cameras h3").text() == "Cameras")
         #expect(try await chart("cpu.percent").find(".chart-latest").text() == "latest 40 %")
+        #expect(try await browser.find("#camera-\(cameras.dock.id) .camera-status").text() == "streaming")
         try await browser.saveScreenshots("device")
 
         // The system page: every figure with its value now; counters as rates.
@@ -158,6 +159,11 @@ struct ConsoleHealthTests {
         }
         #expect(lowest >= 0, "a rate below zero: \(lowest)")
         try await browser.saveScreenshots("device-system")
+
+        // A range the picker does not offer is refused with the ones it does.
+        try await browser.go(base + "/devices/\(device.id)/system?range=2d")
+        #expect(try await browser.find(".form-error").text() == "range must be one of 1h, 6h, 24h, 7d, not \"2d\"")
+        try await browser.go(base + "/devices/\(device.id)/system?range=7d")
 
         // 1 hour: the axis spans that hour, in hours and minutes only.
         try await browser.find(".range-picker a[data-range='1h']").click()
@@ -204,7 +210,9 @@ struct ConsoleHealthTests {
         let wideOnes = try await Self.wide(browser)
         #expect((camerasWidth ?? 999) <= 376, "the cameras page is \(camerasWidth ?? -1) px wide at 375: \(wideOnes)")
         try await browser.setWindowSize(width: 1440, height: 900)
-        #expect(try await browser.severeLogs().isEmpty)
+        // The refused range's 400 is the only console error allowed.
+        let severe = try await browser.severeLogs().filter { !$0.contains("range=2d") }
+        #expect(severe.isEmpty, "\(severe)")
     }
 
     /// The elements that reach past the window's right edge (for a failure's message).

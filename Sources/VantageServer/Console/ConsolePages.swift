@@ -125,7 +125,7 @@ struct ConsolePages: Sendable {
                 <h2>Health</h2>
                 \(health)
                 <h2>Cameras</h2>
-                \(Self.cameraTable(cameras, devices: [:]))
+                \(Self.cameraTable(cameras, devices: [:], health: try await cameraHealth(cameras, devices: [device])))
                 <h2>Application instances</h2>
                 \(Self.instanceTable(instances, devices: [device.id: device.name]))
                 \(Self.removedLink(path: "/devices/\(HTML.path(device.id))", shown: showRemoved, hidden: allInstances.count - instances.count))
