@@ -445,11 +445,13 @@ public struct Event: Codable, Sendable, Equatable {
     public var sequence: Int64?
     public var data: JSONValue
     public var hasSnapshot: Bool
+    /// The device uploaded an MP4 clip of the event (`GET /api/v1/events/ID/clip`); it may come after the event.
+    public var hasClip: Bool
 
     public init(
         id: String, deviceId: String, deviceEventId: String? = nil, cameraId: String? = nil, instanceId: String? = nil,
         type: String, time: Date, receivedAt: Date, deviceTime: Date? = nil, sequence: Int64? = nil, data: JSONValue,
-        hasSnapshot: Bool
+        hasSnapshot: Bool, hasClip: Bool = false
     ) {
         self.id = id
         self.deviceId = deviceId
@@ -463,6 +465,7 @@ public struct Event: Codable, Sendable, Equatable {
         self.sequence = sequence
         self.data = data
         self.hasSnapshot = hasSnapshot
+        self.hasClip = hasClip
     }
 }
 

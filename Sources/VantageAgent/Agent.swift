@@ -114,7 +114,8 @@ public final class Agent: Service, Sendable {
         events = InstanceEvents(
             folder: configuration.outboxFolder, limitBytes: configuration.outboxLimitBytes,
             device: identity.deviceID, logger: logger, maxBackoff: configuration.maxBackoff.seconds,
-            send: { batch in _ = try await link.send(events: batch) })
+            send: { batch in _ = try await link.send(events: batch) },
+            uploadClip: { id, file in try await link.upload(clip: file, eventID: id) })
         reports = ReportQueue(link: link, logger: logger)
         updater = SoftwareUpdater(
             dataDirectory: configuration.dataDirectory, version: configuration.softwareVersion,

@@ -183,6 +183,15 @@ public final class DeviceLink: ArtifactSource, Sendable {
         return try await call(.POST, "\(devicePath)/events", json: EventBatch(events: events), as: IDs.self).ids
     }
 
+    /// Uploads the MP4 clip of the event the device named `eventID` (its `NewEvent.id`); the server keeps one clip per
+    /// event, so an upload sent again is harmless.
+    public func upload(clip file: URL, eventID: String) async throws {
+        let path = "\(devicePath)/events/\(eventID)/clip"
+        let bytes = try Data(contentsOf: file)
+        let answer = try await send("PUT", path, headers: [("content-type", "video/mp4")], body: Array(bytes))
+        try Self.check(answer, .PUT, path)
+    }
+
     /// Sends one live frame of `instance`'s `stream`; answers the HTTP status (204 sent, 410 nobody watches).
     public func sendLiveFrame(instance: String, stream: String, jpeg: Data, time: Double) async throws -> Int {
         let query = stream.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? stream

@@ -19,6 +19,9 @@ public final class InstanceEvents: Sendable {
     public let limitBytes: Int64
     /// Sends events to the control plane (the device link), answering once they are stored there.
     let send: @Sendable ([NewEvent]) async throws -> Void
+    /// Uploads an event's clip to the control plane (the device link): the device's event id and the MP4 file. Nil:
+    /// no clips go there (nor are cut for it).
+    let uploadClip: (@Sendable (String, URL) async throws -> Void)?
     /// The device's id: names it in messages when an instance does not say its name.
     let device: String
     /// The longest pause, in seconds, between a sink's retries (`--max-backoff-seconds`).
@@ -51,9 +54,11 @@ public final class InstanceEvents: Sendable {
 
     public init(
         folder: URL, limitBytes: Int64, device: String, logger: Logger, maxBackoff: Double = 60,
-        send: @escaping @Sendable ([NewEvent]) async throws -> Void
+        send: @escaping @Sendable ([NewEvent]) async throws -> Void,
+        uploadClip: (@Sendable (String, URL) async throws -> Void)? = nil
     ) {
         self.folder = folder
+        self.uploadClip = uploadClip
         self.limitBytes = limitBytes
         self.device = device
         self.maxBackoff = maxBackoff
@@ -112,13 +117,20 @@ public final class InstanceEvents: Sendable {
             configuration: outputs,
             context: EventContext(device: sidecar.device, instance: instance.name, application: application),
             outboxPath: outboxFile(of: instance.id).path, limitBytes: limitBytes,
-            builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger,
+            builtIn: builtInSinks(sidecar), logger: logger,
             maxBackoff: maxBackoff)
         pipeline.start()
         entries.withLock {
             $0[instance.id] = Entry(pipeline: pipeline, released: false, media: media, retention: outputs.events)
         }
         return pipeline
+    }
+
+    /// The control plane's sinks of an instance: its events, and (when the agent uploads them) their clips.
+    func builtInSinks(_ sidecar: Sidecar) -> [String: ConnectedSink] {
+        var sinks: [String: ConnectedSink] = [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))]
+        if let uploadClip { sinks[ControlPlaneClipSink.name] = .clips(ControlPlaneClipSink(upload: uploadClip)) }
+        return sinks
     }
 
     /// The instance stopped: its pipeline delivers what is left and then goes (see ``sweep()``).
@@ -144,7 +156,7 @@ public final class InstanceEvents: Sendable {
                     context: EventContext(
                         device: sidecar.device, instance: sidecar.name, application: sidecar.application),
                     outboxPath: outboxFile(of: id).path, limitBytes: limitBytes,
-                    builtIn: [ControlPlaneSink.name: .stored(ControlPlaneSink(sidecar, send: send))], logger: logger,
+                    builtIn: builtInSinks(sidecar), logger: logger,
                     maxBackoff: maxBackoff)
                 pipeline.start()
                 entries.withLock {
@@ -392,6 +404,29 @@ struct ControlPlaneSink: StoredEventSink {
         guard let id = message["id"]?.stringValue else { return nil }
         guard let phase = message["phase"]?.stringValue else { return id }
         return "\(id)/\(phase)/\(message["time"]?.stringValue ?? "")"
+    }
+
+    func shutdown() async {}
+}
+
+/// The control plane's clip uploads: a rule that asks for a clip (`"clip": true`) gets one cut, and once it is, this
+/// sink uploads it (MP4, `PUT /api/v1/devices/ID/events/EVENT/clip`), keyed by the device's event id, so an upload
+/// sent again is stored once. The event itself went before, by ``ControlPlaneSink``, without waiting for the clip;
+/// a clip that reaches the server before its event is answered 409 and retried, like any failed delivery.
+struct ControlPlaneClipSink: ClipSink {
+    static let name = "@control-plane-clips"
+    let upload: @Sendable (String, URL) async throws -> Void
+
+    func deliver(clip file: URL, of event: StoredEvent) async throws(SinkError) {
+        // An event without an id cannot be named to the server: there is nothing to attach its clip to.
+        guard let id = ControlPlaneSink.deviceEventID(event.message) else { return }
+        do {
+            try await upload(id, file)
+        } catch LinkError.rejected(let status, let reason) where status != 408 && status != 409 && status != 429 {
+            throw SinkError(sink: Self.name, "the server rejected the clip (\(status)): \(reason)", discard: true)
+        } catch {
+            throw SinkError(sink: Self.name, "\(error)")
+        }
     }
 
     func shutdown() async {}

@@ -105,6 +105,14 @@ extension StoredEventSink {
     }
 }
 
+/// A sink that takes only the clips of events whose messages another sink carries: the control plane's clip
+/// uploads. A clip goes once it is cut; the event itself is not held back for it.
+public protocol ClipSink: Sendable {
+    /// Delivers the clip `file` of `event`; returns when it was taken.
+    func deliver(clip file: URL, of event: StoredEvent) async throws(SinkError)
+    func shutdown() async
+}
+
 /// How a ``StoredEventSink`` takes several events at once: while it has a backlog (after an outage), the pipeline
 /// hands it up to `maxEvents` events per call, in order, but no more than about `maxBytes` (each event's message
 /// and its snapshot as base64); one event larger than that still goes, alone.
@@ -124,6 +132,7 @@ public enum ConnectedSink: Sendable {
     case messages(any MessageSink)
     case objects(any ObjectSink)
     case stored(any StoredEventSink)
+    case clips(any ClipSink)
 }
 
 /// Where a runtime records its events: an ``EventPipeline`` in the same process (`vantage run`, or the agent's
@@ -150,6 +159,8 @@ public final class EventPipeline: EventRecorder {
     /// Sinks that take every event whatever the rules say (the control plane, the local events file); their names
     /// start with `@`, which a configured sink's name cannot.
     private let builtIn: [String]
+    /// The sinks that take only clips (``ClipSink``): messages do not wait for them.
+    private let clipOnlySinks: Set<String>
     private let logger: Logger
     private let wakeups: [String: Wakeup]
     /// Marks each delivery attempt's outcome (done, refused, failed, waiting), for `drain`.
@@ -193,6 +204,10 @@ public final class EventPipeline: EventRecorder {
         self.outbox = outbox
         self.sinks = sinks.merging(builtIn) { $1 }
         self.builtIn = builtIn.keys.sorted()
+        clipOnlySinks = Set(
+            self.sinks.compactMap { name, sink in
+                if case .clips = sink { name } else { nil }
+            })
         self.logger = logger
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
@@ -279,6 +294,7 @@ public final class EventPipeline: EventRecorder {
             case .messages(let s): await s.shutdown()
             case .objects(let s): await s.shutdown()
             case .stored(let s): await s.shutdown()
+            case .clips(let s): await s.shutdown()
             }
         }
         for t in tasks { await t.value }
@@ -319,12 +335,15 @@ public final class EventPipeline: EventRecorder {
             if route.clip { deliveries.append((sink, .clip)) }
         }
         for sink in route.messageSinks { deliveries.append((sink, .message)) }
+        if route.clip { for sink in route.clipSinks { deliveries.append((sink, .clip)) } }
         let sequence = try outbox.add(
             message: event.message(context: context), snapshotFile: hasSnapshot ? event.snapshotFile : nil,
             snapshotPending: hasSnapshot && event.snapshotPending, clipPending: route.clip,
             objectSinks: route.objectSinks, deliveries: deliveries)
         for d in deliveries { wakeups[d.sink]?.signal() }
-        return Recorded(sequence: sequence, wantsClip: route.clip, sinks: route.messageSinks + route.objectSinks)
+        return Recorded(
+            sequence: sequence, wantsClip: route.clip,
+            sinks: route.messageSinks + route.objectSinks + (route.clip ? route.clipSinks : []))
     }
 
     /// The clip of a recorded event was written (`file`) or could not be (`error`).
@@ -347,6 +366,8 @@ public final class EventPipeline: EventRecorder {
     struct Route {
         var messageSinks: [String] = []
         var objectSinks: [String] = []
+        /// Sinks that take only clips (``ClipSink``): a clip is cut for them too.
+        var clipSinks: [String] = []
         var snapshot = false
         var clip = false
     }
@@ -385,11 +406,12 @@ public final class EventPipeline: EventRecorder {
             switch sinks[name] {
             case .objects?: route.objectSinks.append(name)
             case .messages?, .stored?: route.messageSinks.append(name)
+            case .clips?: route.clipSinks.append(name)
             case nil: break
             }
         }
         if !builtIn.isEmpty { route.snapshot = true }
-        route.clip = clip && !route.objectSinks.isEmpty
+        route.clip = clip && !(route.objectSinks.isEmpty && route.clipSinks.isEmpty)
         return route
     }
 
@@ -614,9 +636,21 @@ public final class EventPipeline: EventRecorder {
                 file: URL(fileURLWithPath: file), event: event.message, part: delivery.part)
             try await completed(delivery, storedObject: stored)
             return .done
+        case (.clips(let clips), _):
+            if event.clipState == .pending { return .waiting }
+            guard event.clipState == .ready, let file = event.clipFile, FileManager.default.fileExists(atPath: file)
+            else {
+                // Not cut, or deleted since (a full disk's cleanup): the event's message says so; nothing to send.
+                try await completed(delivery)
+                return .done
+            }
+            try await clips.deliver(clip: URL(fileURLWithPath: file), of: event)
+            try await completed(delivery)
+            return .done
         case (.messages(let messages), _):
             if event.clipState == .pending { return .waiting }
-            if try outbox.hasPendingObjects(delivery.sequence) { return .waiting }
+            // Waits for the object stores' uploads, which its message names (not for a clip-only sink's).
+            if try outbox.hasPendingObjects(delivery.sequence, ignoring: clipOnlySinks) { return .waiting }
             let message = try assemble(event)
             try await messages.send(Array(message.jsonText.utf8), event: message)
             try await completed(delivery)

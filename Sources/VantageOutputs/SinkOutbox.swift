@@ -578,10 +578,21 @@ public final class SinkOutbox: Sendable {
         }
     }
 
-    /// Whether any object-storage delivery of event `sequence` is still pending (its message waits for them).
-    public func hasPendingObjects(_ sequence: Int64) throws(OutboxFileError) -> Bool {
+    /// Whether any object-storage delivery of event `sequence` is still pending (its message waits for them), those
+    /// of `sinks` aside.
+    public func hasPendingObjects(_ sequence: Int64, ignoring sinks: Set<String> = []) throws(OutboxFileError) -> Bool {
         try withDatabase("reading the outbox") { db in
-            try Self.count(db, "SELECT count(*) FROM deliveries WHERE seq = ? AND part != 'message'", sequence) > 0
+            guard !sinks.isEmpty else {
+                return try Self.count(
+                    db, "SELECT count(*) FROM deliveries WHERE seq = ? AND part != 'message'", sequence) > 0
+            }
+            let s = try db.statement("SELECT sink FROM deliveries WHERE seq = ? AND part != 'message'")
+            try s.bind(sequence, at: 1)
+            defer { s.reset() }
+            while try s.step() {
+                if !sinks.contains(s.text(0) ?? "") { return true }
+            }
+            return false
         }
     }
 

@@ -45,17 +45,6 @@ struct Console: Sendable {
         page("/instances/:id", on: router) { _, context in
             try await pages.instance(context.parameters.get("id") ?? "")
         }
-        page("/events", on: router) { request, _ in
-            let query = request.uri.queryParameters
-            func value(_ name: String) -> String? {
-                query.get(name).flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
-            }
-            return try await pages.events(
-                ConsolePages.EventFilter(
-                    device: value("deviceId"), camera: value("cameraId"), type: value("type"), since: value("since"),
-                    cursor: value("cursor")))
-        }
-        page("/events/:id", on: router) { _, context in try await pages.event(context.parameters.get("id") ?? "") }
         // Each feature's own pages (Console+<Feature>.swift).
         addLiveRoutes(to: router, pages: pages)
         addDeployRoutes(to: router, pages: pages)

@@ -222,6 +222,12 @@ enum Schema {
                 "CREATE INDEX events_instance_sequence ON events (instance_id, sequence, id)",
             ]
         },
+        Migration(version: 10, name: "event clips") { _ in
+            [
+                // The MP4 clip a device uploaded for an event (an artifact digest, like snapshot_digest).
+                "ALTER TABLE events ADD COLUMN clip_digest TEXT"
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

@@ -221,8 +221,8 @@ struct APICall: Sendable {
     /// Streams the body into a file in the artifact store's scratch folder, hashing as it goes; refuses more than
     /// the configured upload limit. The caller moves the file into the store (or it is deleted with the folder's
     /// next clean-up).
-    func receiveUpload() async throws -> Upload {
-        let limit = configuration.maxUploadBytes
+    func receiveUpload(limit smaller: Int64? = nil, what: String = "the server's limit") async throws -> Upload {
+        let limit = min(configuration.maxUploadBytes, smaller ?? .max)
         let file = store.artifacts.scratchFolder.appending(path: "upload-\(UUID().uuidString)")
         guard FileManager.default.createFile(atPath: file.path, contents: nil) else {
             throw APIError(507, "cannot write the upload to \(store.artifacts.scratchFolder.path): is the disk full?")
@@ -236,7 +236,9 @@ struct APICall: Sendable {
                 size += Int64(buffer.readableBytes)
                 guard size <= limit else {
                     throw APIError(
-                        413, "the upload is larger than the server's limit of \(limit >> 20) MiB (--max-upload-mb)")
+                        413,
+                        "the upload is larger than \(what) of \(limit >> 20) MiB"
+                            + (smaller == nil ? " (--max-upload-mb)" : ""))
                 }
                 buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                 do {

@@ -12,7 +12,8 @@ enum APIRoutes {
     struct EventIDs: Encodable, Sendable { let ids: [String] }
 
     static func all() -> [APIOperation] {
-        system + devices + cameras + models + packages + instances + live + events + releases + rollouts + access + fleet
+        system + devices + cameras + models + packages + instances + live + events + eventReview + releases + rollouts
+            + access + fleet
     }
 
     // MARK: System

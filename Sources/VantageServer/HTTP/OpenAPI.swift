@@ -524,7 +524,7 @@ enum OpenAPIComponents {
                     ("id", .text), ("deviceId", .text), ("deviceEventId", .text), ("cameraId", .text),
                     ("instanceId", .text), ("type", .text), ("time", .time), ("receivedAt", .time),
                     ("deviceTime", .time), ("sequence", .integer(minimum: 1)), ("data", .any),
-                    ("hasSnapshot", .boolean),
+                    ("hasSnapshot", .boolean), ("hasClip", .boolean),
                 ], optional: ["deviceEventId", "cameraId", "instanceId", "deviceTime", "sequence"])
         ),
         (
@@ -562,6 +562,7 @@ enum OpenAPIComponents {
         ),
         ("EventIds", object([("ids", .array(.text))])),
         ("EventPage", page(of: "Event")),
+        ("EventTypes", object([("types", .array(.text))])),
         (
             "APIToken",
             object(

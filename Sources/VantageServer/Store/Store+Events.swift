@@ -31,7 +31,7 @@ extension Store {
 
     /// The columns ``event(from:)`` reads.
     static let eventColumns =
-        "id, device_id, device_event_id, camera_id, instance_id, type, at, received_at, device_time, sequence, data, snapshot_digest"
+        "id, device_id, device_event_id, camera_id, instance_id, type, at, received_at, device_time, sequence, data, snapshot_digest, clip_digest"
 
     func event(from row: SQLRow) throws -> Event {
         Event(
@@ -42,7 +42,8 @@ extension Store {
             deviceTime: try row.optionalInteger("device_time").map(Millis.date),
             sequence: try row.optionalInteger("sequence"),
             data: try Self.decodeJSON(JSONValue.self, try row.text("data")),
-            hasSnapshot: try row.optionalText("snapshot_digest") != nil)
+            hasSnapshot: try row.optionalText("snapshot_digest") != nil,
+            hasClip: try row.optionalText("clip_digest") != nil)
     }
 
     /// 1-64 letters, digits, `_`, `.`, `:` or `-`: event types and devices' event ids.
@@ -198,12 +199,7 @@ extension Store {
         let key = bySequence ? "COALESCE(sequence, 0)" : "at"
         var sql: SQL =
             "SELECT \(raw: Self.eventColumns) FROM events WHERE 1 = 1"
-        if let device = query.device { sql.append(" AND device_id = \(device)") }
-        if let camera = query.camera { sql.append(" AND camera_id = \(camera)") }
-        if let instance = query.instance { sql.append(" AND instance_id = \(instance)") }
-        if let type = query.type { sql.append(" AND type = \(type)") }
-        if let since = query.since { sql.append(" AND at >= \(Millis.from(since))") }
-        if let until = query.until { sql.append(" AND at < \(Millis.from(until))") }
+        sql.append(Self.eventFilters(query))
         if let cursor = query.cursor {
             guard let (at, id) = Self.decodeCursor(cursor) else {
                 throw APIError.invalid(
@@ -261,5 +257,82 @@ extension Store {
         Int(
             try await database.query("SELECT COUNT(*) AS n FROM events WHERE at >= \(Millis.from(since))").first?
                 .integer("n") ?? 0)
+    }
+}
+
+// MARK: Review: clips, types, counts
+
+extension Store {
+    /// The largest clip a device may upload (a 60 s pre-roll and post-roll at a high bit rate fits).
+    static let maxClipBytes: Int64 = 64 << 20
+
+    /// The `AND …` conditions of `query`'s filters (not its cursor or order).
+    static func eventFilters(_ query: EventQuery) -> SQL {
+        var sql: SQL = ""
+        if let device = query.device { sql.append(" AND device_id = \(device)") }
+        if let camera = query.camera { sql.append(" AND camera_id = \(camera)") }
+        if let instance = query.instance { sql.append(" AND instance_id = \(instance)") }
+        if let type = query.type { sql.append(" AND type = \(type)") }
+        if let since = query.since { sql.append(" AND at >= \(Millis.from(since))") }
+        if let until = query.until { sql.append(" AND at < \(Millis.from(until))") }
+        return sql
+    }
+
+    /// Keeps `upload` (an MP4 the device sent) as the clip of the event it named `deviceEventID`. Sent again, the
+    /// same clip is kept once (the first one stays). The event must be on the server first: a clip that overtook
+    /// its event is refused with 409, and the device sends it again later.
+    public func attachClip(device: String, deviceEventID: String, upload: Upload) async throws -> Event {
+        _ = try await self.device(device)
+        guard Self.isPlainToken(deviceEventID) else {
+            throw APIError.invalid("the event id must be 1-64 letters, digits, '_', '.', ':' or '-'")
+        }
+        guard
+            let row = try await database.query(
+                """
+                SELECT \(raw: Self.eventColumns) FROM events WHERE device_id = \(device)
+                    AND device_event_id = \(deviceEventID)
+                """
+            ).first
+        else {
+            throw APIError(
+                409,
+                "event \(deviceEventID.prefix(64)) of this device has not reached the server yet: send the event first, then its clip"
+            )
+        }
+        let event = try event(from: row)
+        if event.hasClip { return event }
+        let header = try FileHandle(forReadingFrom: upload.file).read(upToCount: 12) ?? Data()
+        guard header.count == 12, header[4..<8] == Data("ftyp".utf8) else {
+            throw APIError.invalid("the clip is not an MP4 file (no ftyp box at its start): send the clip's MP4 file")
+        }
+        try await artifacts.put(file: upload.file, digest: upload.digest)
+        try await database.query(
+            "UPDATE events SET clip_digest = \(upload.digest) WHERE id = \(event.id) AND clip_digest IS NULL")
+        var stored = event
+        stored.hasClip = true
+        return stored
+    }
+
+    /// The file of an event's clip (MP4).
+    public func eventClip(_ id: String) async throws -> URL {
+        _ = try await event(id)
+        guard
+            let digest = try await database.query("SELECT clip_digest FROM events WHERE id = \(id)").first?
+                .optionalText("clip_digest"), let url = try await artifacts.file(for: digest)
+        else { throw APIError.notFound("clip for event", id) }
+        return url
+    }
+
+    /// How many events of each type match `query`'s filters (its cursor and limit aside), most first.
+    public func eventTypeCounts(_ query: EventQuery) async throws -> [(type: String, count: Int)] {
+        var sql: SQL = "SELECT type, COUNT(*) AS n FROM events WHERE 1 = 1"
+        sql.append(Self.eventFilters(query))
+        sql.append(" GROUP BY type ORDER BY n DESC, type LIMIT 200")
+        return try await database.query(sql).map { (try $0.text("type"), Int(try $0.integer("n"))) }
+    }
+
+    /// The distinct event types the server has (at most 200, by name).
+    public func eventTypes() async throws -> [String] {
+        try await database.query("SELECT DISTINCT type FROM events ORDER BY type LIMIT 200").map { try $0.text("type") }
     }
 }
