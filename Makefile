@@ -6,6 +6,7 @@ DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 API_BENCH_ARGS ?=
 AGENTS_BENCH_ARGS ?=
+LIVE_BENCH_ARGS ?=
 export PATH := /opt/swift/usr/bin:$(PATH)
 
 .PHONY: all setup build release demo test test-python package package-test container-test console-screenshots soak power-cut bench fuzz lint format clean help
@@ -20,7 +21,7 @@ help:
 	@echo "make console-screenshots  the console's browser tests, saving docs/console/*.png (docs/console.md)"
 	@echo "make soak   the reliability tests' long, randomized forms (SOAK_SECONDS each, default 300) and their table (docs/reliability.md)"
 	@echo "make power-cut  only the power-cut harness, POWER_CUT_ARGS (default --runs 200) (docs/reliability.md)"
-	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table and the simulated agents table"
+	@echo "make bench  build for release; print the runtime's throughput/latency table, the API load table, the simulated agents table and the live relay's cost"
 	@echo "make fuzz   fuzz the app protocol, manifest, overrides and outputs parsers with libFuzzer, FUZZ_SECONDS (60) each"
 	@echo "make lint   check formatting (swift format)"
 	@echo "scripts/postgres start|stop   the PostgreSQL 15 server the control plane tests use (make test starts it)"
@@ -93,6 +94,7 @@ bench: release
 	@scripts/postgres start >/dev/null
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/api $(API_BENCH_ARGS)
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/agents $(AGENTS_BENCH_ARGS)
+	bench/live $(LIVE_BENCH_ARGS)
 
 # libFuzzer build in .build/fuzz (the normal build is untouched); see docs/fuzzing.md. FUZZ_TARGETS and FUZZ_ARGS too.
 fuzz: setup

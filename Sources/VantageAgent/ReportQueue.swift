@@ -24,12 +24,8 @@ actor ReportQueue: DeploymentReporter {
         } else {
             pending.append((instanceId, report))
         }
-        logger.info(
-            "instance \(report.status?.rawValue ?? "")",
-            metadata: [
-                "instance.id": "\(instanceId)", "health": "\(report.healthStatus?.rawValue ?? "")",
-                "reason": "\(report.statusDescription ?? "")",
-            ])
+        // Not logged here: the reconciler logs each report once ("Instance report"), and a worker's crash and recovery
+        // have their own lines; a second line per state change only doubled the log.
         wakeUp?.resume()
         wakeUp = nil
     }

@@ -4,6 +4,7 @@ public import Hummingbird
 public import Logging
 import ServiceLifecycle
 import VantageApp
+import VantageCore
 public import VantageListeners
 
 /// The live view's HTTP server, as a Hummingbird application the runtime adds to its
@@ -305,8 +306,9 @@ struct LiveViewRoutes: Sendable {
         for name in liveView.streamNames {
             let html = htmlEscape(name)
             figures += """
-                <figure><a href="/streams/\(html).jpg"><img src="/streams/\(html).mjpeg" alt="live view of \(html)"></a>\
-                <figcaption>\(html)</figcaption></figure>
+                <figure class="live-tile"><div class="live-frame"><img src="/streams/\(html).mjpeg" \
+                alt="live view of \(html)"></div><figcaption><code>\(html)</code> \
+                <a href="/streams/\(html).jpg">still image</a> <span class="live-badge">LIVE</span></figcaption></figure>
 
                 """
         }
@@ -319,25 +321,21 @@ struct LiveViewRoutes: Sendable {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(htmlEscape(title))</title>
             <style>
-            body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #111; color: #eee; }
-            h1 { font-size: 1.4rem; font-weight: 600; }
-            .streams { display: flex; flex-wrap: wrap; gap: 1rem; }
-            figure { margin: 0; }
-            figure img { display: block; max-width: min(100%, 960px); min-width: 320px; min-height: 180px; background: #000; }
-            figcaption { padding: .3rem 0; color: #aaa; font-family: ui-monospace, monospace; }
-            table { border-collapse: collapse; margin-top: .5rem; }
-            th, td { border: 1px solid #333; padding: .25rem .7rem; text-align: left; font-family: ui-monospace, monospace; }
-            th { color: #aaa; font-weight: normal; }
-            .error { color: #f77; }
-            a { color: inherit; }
+            \(VantageStyle.css)
+            #status th { width: 40%; }
+            .error { color: var(--bad); }
             </style>
             </head>
             <body>
-            <h1>\(htmlEscape(title))</h1>
-            <section class="streams">
+            <header class="topbar"><span class="brand">Vantage</span>\
+            <span>\(htmlEscape(liveView.configuration.appName))</span></header>
+            <main>
+            <h1>\(htmlEscape(liveView.configuration.appName)) <span class="muted">live</span></h1>
+            <section class="live-grid\(liveView.streamNames.count == 1 ? " single" : "")">
             \(figures)</section>
             <h2>Status</h2>
-            <table id="status"><tbody><tr><td>loading…</td></tr></tbody></table>
+            <table id="status" class="list"><tbody><tr><td>loading…</td></tr></tbody></table>
+            </main>
             <script>
             function rows(value, prefix, out) {
               if (value && typeof value === "object" && !Array.isArray(value) && prefix.split(".").length < 3) {

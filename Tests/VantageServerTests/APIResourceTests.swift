@@ -439,6 +439,14 @@ struct APIResourceTests {
                 .decode(Device.self)
             #expect(revoked.provisioningStatus == .awaitingProvisioning)
 
+            // What keeps a camera, model or package from being deleted: the instances that use it.
+            struct Uses: Decodable { let items: [InstanceUse] }
+            for path in ["cameras/\(camera.id)", "models/\(model.id)", "packages/\(package.id)"] {
+                let uses = try calls.expect(await api.call(.get, "\(v1)/\(path)/used-by", as: api.viewer))
+                    .decode(Uses.self)
+                #expect(path.hasPrefix("models") || uses.items.map(\.id) == [instance.id], "\(path): \(uses.items)")
+            }
+
             // Taking the fleet down again
             let removed = try calls.expect(await api.call(.delete, "\(v1)/instances/\(instance.id)", as: api.ops))
                 .decode(ApplicationInstance.self)

@@ -21,6 +21,16 @@ struct ConsoleLiveTests {
         try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
         try Self.addUser("olive", role: .operator, data: fleet.folder.appending(path: "server"))
 
+        // The application's own log lines reach the server with the instance's (the people counter logs its
+        // cameras and settings when it starts), and a state change is logged once, not twice.
+        try await fleet.waitUntil("the app's own log line on the server", timeout: .seconds(30)) {
+            try await fleet.client.instanceLogs(instance).contains { $0.message.contains("people counter on") }
+        }
+        let succeeded = agent.output.split(separator: "\n").filter { $0.contains("DEPLOYMENT_SUCCEEDED") }
+        #expect(
+            succeeded.count == 1,
+            "a state change logged \(succeeded.count) times:\n\(succeeded.joined(separator: "\n"))")
+
         // Nobody watches: the device is asked for nothing, and a frame it sends anyway is refused.
         #expect(try Self.liveRequest(fleet) == nil, "the desired state asks for live frames while nobody watches")
 
@@ -85,8 +95,17 @@ struct ConsoleLiveTests {
         let gridErrors = try await browser.severeLogs()
         #expect(gridErrors.isEmpty, "\(gridErrors)")
 
+        // The overview keeps itself current: a device registered meanwhile shows up without a reload.
+        try await browser.go(base + "/")
+        let never = try await browser.find("#devices-never").text()
+        _ = try await browser.executeScript("window.sameDocument = true")
+        _ = try await fleet.client.createDevice(NewDevice(name: "yard"))
+        try await browser.waitUntil(timeout: .seconds(30), "the overview counts the new device") {
+            try await browser.find("#devices-never").text() == String((Int(never) ?? -1) + 1)
+        }
+        #expect(try await browser.executeScript("return window.sameDocument === true") as? Bool == true)
+
         // The page closes: the linger passes, the device is told to stop, and stops sending.
-        try await browser.go(base + "/devices")
         try await fleet.waitUntil("the device is no longer asked for frames", timeout: .seconds(30)) {
             try Self.liveRequest(fleet) == nil
         }

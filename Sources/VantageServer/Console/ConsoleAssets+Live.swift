@@ -1,20 +1,46 @@
-// The console's style and script for live video relayed from the agents (instance live page, the live grid).
+// The console's script for live video relayed from the agents (instance live page, the live grid); its style is
+// VantageStyle's, shared with `vantage run`'s live view page.
 extension ConsoleAssets {
     static let liveStyle = """
-        .live-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 16px; }
-        .live-grid.single { grid-template-columns: 1fr; }
-        .live-tile { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 10px;
-          overflow: hidden; }
-        .live-frame { position: relative; background: #111827; aspect-ratio: 4 / 3; display: flex;
-          align-items: center; justify-content: center; }
-        .live-frame img { display: block; width: 100%; height: 100%; object-fit: contain; }
-        .live-state { color: #d1d5db; margin: 0; padding: 16px; text-align: center; font-size: 14px; }
-        .live-state button { margin-top: 8px; }
-        .live-tile figcaption { padding: 8px 12px; display: flex; align-items: center; gap: 8px;
-          justify-content: space-between; }
-        .live-badge { background: #b42318; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 11px;
-          font-weight: 700; letter-spacing: .05em; }
         """
+
+    /// Parts of a page that keep themselves current (`data-refresh="SECONDS"` on an element with an id): the page is
+    /// fetched again and those elements' contents replaced, while the tab is visible and nobody types in them. Plain
+    /// polling of the page's own URL: no second API for the console to keep in step.
+    static let refreshScript = #"""
+        const regions = [...document.querySelectorAll('[data-refresh][id]')];
+        if (regions.length === 0) return;
+        const seconds = Math.max(2, Math.min(...regions.map(r => Number(r.dataset.refresh) || 10)));
+        let busy = false;
+        async function refresh() {
+          if (document.hidden || busy) return;
+          const focused = document.activeElement;
+          busy = true;
+          try {
+            const response = await fetch(location.href, { headers: { 'Accept': 'text/html' }, cache: 'no-store' });
+            if (!response.ok || response.redirected) return;
+            const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+            for (const region of regions) {
+              if (focused && region.contains(focused) && focused.matches('input, select, textarea')) continue;
+              const next = fresh.getElementById(region.id);
+              if (!next || next.innerHTML === last.get(region)) continue;
+              last.set(region, next.innerHTML);
+              region.innerHTML = next.innerHTML;
+              localTimes(region);
+              region.dispatchEvent(new CustomEvent('console:refreshed', { bubbles: true }));
+            }
+            document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+          } catch (error) {
+            // Offline for a moment: the next round tries again.
+          } finally {
+            busy = false;
+          }
+        }
+        // What the server last sent for each region (kept out of the DOM).
+        const last = new Map(regions.map(region => [region, region.innerHTML]));
+        setInterval(refresh, seconds * 1000);
+        document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+        """#
 
     static let liveScript = #"""
         // Live tiles: an MJPEG stream (the instance page) or a frame fetched twice a second (the grid), only while

@@ -1,50 +1,24 @@
+import VantageCore
+
 /// The console's style sheet, script and icon, served from memory (`/console.css`, `/console.js`, `/favicon.svg`).
 /// Pages carry no inline script or style, so the Content-Security-Policy can allow only these files.
 enum ConsoleAssets {
     /// The style sheet: the base rules here, then each feature's own (ConsoleAssets+<Feature>.swift).
-    static let style = [baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle].joined(separator: "\n")
+    static let style = [
+        VantageStyle.css, baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle,
+    ].joined(separator: "\n")
 
     /// The script: the base (api(), forms, times) here, then each feature's own, each wrapped so its names stay its
     /// own.
-    static let script = ([baseScript] + [liveScript, deployScript, eventsScript, healthScript, fleetScript].map {
-        $0.isEmpty ? "" : "(() => {\n" + $0 + "\n})();\n"
-    }).joined(separator: "\n")
+    static let script =
+        ([baseScript]
+        + [
+            liveScript, refreshScript, deployScript, eventsScript, healthScript, fleetScript,
+        ].map {
+            $0.isEmpty ? "" : "(() => {\n" + $0 + "\n})();\n"
+        }).joined(separator: "\n")
 
     static let baseStyle = """
-        :root { --ink: #1d2330; --muted: #667085; --line: #d9dee7; --panel: #fff; --accent: #2563eb; --bad: #b42318; }
-        * { box-sizing: border-box; }
-        [hidden] { display: none !important; }
-        body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-          background: #f4f6f9; }
-        a { color: var(--accent); }
-        code, pre { font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-        .topbar { display: flex; align-items: center; gap: 24px; padding: 0 24px; height: 52px; background: #1f2a37;
-          color: #e5e7eb; }
-        .topbar a { color: #e5e7eb; text-decoration: none; }
-        .brand { font-weight: 700; font-size: 17px; letter-spacing: .02em; }
-        .topbar nav { display: flex; gap: 4px; flex: 1; }
-        .topbar nav a { padding: 6px 10px; border-radius: 6px; }
-        .topbar nav a:hover { background: #334155; }
-        .topbar nav a[aria-current=page] { background: #3b4a5e; color: #fff; }
-        .account { display: flex; align-items: center; gap: 8px; }
-        .account .role { color: #9ca3af; font-size: 13px; }
-        .logout { margin: 0; }
-        main { max-width: 1200px; margin: 0 auto; padding: 20px 24px 48px; }
-        h1 { font-size: 24px; margin: 8px 0 16px; }
-        h2 { font-size: 18px; margin: 24px 0 10px; }
-        h3 { font-size: 15px; margin: 16px 0 8px; }
-        .muted, .help { color: var(--muted); }
-        .help { font-size: 13px; display: block; }
-        .crumbs { margin: 0; color: var(--muted); }
-        .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px;
-          margin: 20px 0; }
-        .panel > h2:first-child { margin-top: 0; }
-        table.list { width: 100%; border-collapse: collapse; background: var(--panel); border: 1px solid var(--line);
-          border-radius: 8px; overflow: hidden; }
-        table.list th, table.list td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line);
-          vertical-align: top; }
-        table.list th { background: #eef1f6; font-weight: 600; font-size: 13px; }
-        table.list tr:last-child td { border-bottom: none; }
         td.empty, p.empty { color: var(--muted); font-style: italic; }
         ul.plain { list-style: none; margin: 0; padding: 0; }
         ul.plain li + li { margin-top: 4px; }
@@ -297,14 +271,18 @@ enum ConsoleAssets {
           }
         }
 
-        // Times come in UTC; show them in the browser's time zone (the UTC text stays as the tooltip).
-        for (const time of document.querySelectorAll('time[datetime]')) {
-          const date = new Date(time.getAttribute('datetime'));
-          if (!isNaN(date)) {
-            time.title = time.textContent;
-            time.textContent = date.toLocaleString();
+        // Times come in UTC; show them in the browser's time zone (the UTC text stays as the tooltip). Also called on
+        // the parts of a page that refresh themselves.
+        function localTimes(root) {
+          for (const time of root.querySelectorAll('time[datetime]')) {
+            const date = new Date(time.getAttribute('datetime'));
+            if (!isNaN(date)) {
+              time.title = time.textContent;
+              time.textContent = date.toLocaleString();
+            }
           }
         }
+        localTimes(document);
 
         """#
 

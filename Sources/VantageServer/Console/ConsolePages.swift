@@ -37,6 +37,7 @@ struct ConsolePages: Sendable {
             title: "Overview", section: .overview,
             body: """
                 <h1>Overview</h1>
+                <div id="overview-now" data-refresh="10">
                 <div class="tiles">
                 <a class="tile" href="/devices"><h2>Devices</h2><dl>
                 <dt>\(HTML.badge("ONLINE"))</dt><dd id="devices-online">\(online)</dd>
@@ -54,6 +55,7 @@ struct ConsolePages: Sendable {
                 </dl></a>
                 </div>
                 \(attention)
+                </div>
                 """)
     }
 
@@ -109,11 +111,11 @@ struct ConsolePages: Sendable {
             body: """
                 <p class="crumbs"><a href="/devices">Devices</a> /</p>
                 <h1>\(device.name) \(HTML.badge(device.connectionStatus.rawValue))</h1>
+                <p class="watch"><a class="button" id="watch-device" href="/live\(HTML.query([("deviceId", device.id)]))">Watch its cameras live</a></p>
                 <dl class="facts">
                 <dt>Id</dt><dd><code>\(device.id)</code></dd>
                 <dt>Description</dt><dd>\(device.description)</dd>
                 <dt>Provisioning</dt><dd>\(HTML.badge(device.provisioningStatus.rawValue))</dd>
-                <p class="watch"><a class="button" id="watch-device" href="/live\(HTML.query([("deviceId", device.id)]))">Watch its cameras live</a></p>
                 <dt>Last heartbeat</dt><dd>\(HTML.time(device.lastHeartbeat))</dd>
                 <dt>Software</dt><dd>\(device.softwareVersion ?? "")</dd>
                 <dt>Software update</dt><dd id="software-update">\(device.softwareUpdate.map { "\($0.releaseVersion): \($0.state.rawValue)\($0.reason.map { " (\($0))" } ?? "") (rollout \($0.rolloutId))" } ?? "none")</dd>

@@ -33,7 +33,11 @@ extension APIOperation {
                 let value = request.uri.queryParameters.get(filter), !value.isEmpty,
                 !Identifiers.isValid(value, prefix: kind.prefix)
             else { continue }
-            resolved.query[filter] = try await store.resolve(kind, value)
+            do {
+                resolved.query[filter] = try await store.resolve(kind, value)
+            } catch let error as APIError where error.status == 404 {
+                // A filter that names nothing filters as given: the list is empty, as for an unknown id.
+            }
         }
         return resolved
     }
