@@ -585,21 +585,18 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     /// The control plane's artifact signing key (Ed25519, raw 32 bytes in base64; ``ArtifactSignature``), which
     /// the agent pins the first time; nil from servers older than signed artifacts.
     public var artifactKey: String?
+    /// The instances someone watches live in the console: the agent sends their annotated frames to the control
+    /// plane while they are listed (nil or empty: none). Not part of what the device runs.
+    public var live: LiveRequest?
 
     public init(
         deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil, artifactKey: String? = nil,
         live: LiveRequest? = nil
-    /// The instances someone watches live in the console: the agent sends their annotated frames to the control
-    /// plane while they are listed (nil or empty: none). Not part of what the device runs.
-    public var live: LiveRequest?
     ) {
         self.deviceId = deviceId
         self.instances = instances
         self.software = software
         self.artifactKey = artifactKey
-    }
-}
-
         self.live = live
     }
 }
@@ -613,6 +610,9 @@ public struct LiveRequest: Codable, Sendable, Equatable {
     public init(instances: [String], framesPerSecond: Double) {
         self.instances = instances
         self.framesPerSecond = framesPerSecond
+    }
+}
+
 /// One application instance as a device runs it.
 public struct DesiredInstance: Codable, Sendable, Equatable {
     public var id: String

@@ -122,7 +122,6 @@ public final class Agent: Service, Sendable {
             deadline: configuration.updateDeadline, maxStarts: configuration.updateMaxStarts, source: link,
             logger: logger)
         let artifacts = configuration.deploymentsFolder.appending(path: "artifacts/sha256")
-        let runner: any InstanceRunner =
         let live = LiveRelayHub(logger: logger)
         self.live = live
         var processRunner: ProcessRuntimeRunner?
@@ -134,6 +133,7 @@ public final class Agent: Service, Sendable {
                 logLevel: configuration.logLevel, logger: logger)
             processRunner?.live = live
         }
+        let runner: any InstanceRunner =
             if let processRunner {
                 processRunner
             } else {
@@ -188,8 +188,8 @@ public final class Agent: Service, Sendable {
                     while !Task.isCancelledOrShuttingDown { try? await Task.sleep(for: .seconds(3600)) }
                 }
                 group.addTask { await self.reports.run() }
-                group.addTask { await self.shipLogs() }
                 group.addTask { await self.live.run(link: self.link) }
+                group.addTask { await self.shipLogs() }
                 group.addTask { await self.renewCertificate() }
                 group.addTask {
                     // Returns only when a new release is installed: the agent stops, and the launcher starts it.
@@ -222,8 +222,8 @@ public final class Agent: Service, Sendable {
                 {
                     logger.debug("desired state changed", metadata: ["etag": "\(tag ?? "")"])
                     etag = tag
-                    updater.offer(state.software)
                     live.update(state.live)
+                    updater.offer(state.software)
                     await reconciler.apply(state)
                 }
                 markReachable()

@@ -278,10 +278,10 @@ struct Viewer: Sendable {
 /// The console's sections, in the navigation bar's order.
 enum ConsoleSection: String, CaseIterable, Sendable {
     case overview = "Overview"
+    case live = "Live"
     case devices = "Devices"
     case cameras = "Cameras"
     case models = "Models"
-    case live = "Live"
     case packages = "Packages"
     case instances = "Instances"
     case events = "Events"

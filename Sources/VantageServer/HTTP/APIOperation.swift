@@ -418,15 +418,15 @@ extension APIOperation {
             return Response(
                 status: .init(code: status), headers: [.contentType: contentType],
                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .stream(let body, let contentType):
+            return Response(
+                status: .init(code: status), headers: [.contentType: contentType, .cacheControl: "no-store"],
+                body: body)
         case .empty:
             return Response(status: .init(code: status))
         }
     }
 }
-        case .stream(let body, let contentType):
-            return Response(
-                status: .init(code: status), headers: [.contentType: contentType, .cacheControl: "no-store"],
-                body: body)
 
 /// Answers a request whose path is an operation's but whose method none of that path's operations take with 405 and
 /// an `Allow` header naming the methods it does take (the router alone would answer 404, as for an unknown path).

@@ -633,12 +633,12 @@ enum OpenAPIComponents {
                     ("software", .ref("DesiredSoftware")), ("artifactKey", .text), ("live", .ref("LiveRequest")),
                 ], optional: ["software", "artifactKey", "live"])
         ),
-    ]
         (
             "LiveRequest",
             object([("instances", .array(.text)), ("framesPerSecond", .number)])
         ),
         ("LiveStreams", object([("streams", .array(.text)), ("framesPerSecond", .number)])),
+    ]
 
     /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.
     static let csr = OpenAPISchema.string(pattern: csrPattern, maxLength: 16_384)
