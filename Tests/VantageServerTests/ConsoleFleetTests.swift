@@ -169,6 +169,42 @@ struct ConsoleFleetTests {
         #expect(refused.contains(instanceName), "\(refused)")
         #expect(try await fleet.client.listModels().map(\.name) == ["person-detector"])
 
+        // A camera: edited (its stored password is never shown, and left empty it stays), then refused deletion
+        // while the instance uses it.
+        let camera = try #require(try await fleet.client.listCameras().first)
+        try await browser.go(base + "/cameras")
+        try await acceptConfirms()
+        try await browser.find("button[data-edit-camera=\"\(camera.id)\"]").click()
+        let description = try await browser.find("#camera-edit input[name=description]")
+        try await browser.waitUntil(timeout: .seconds(10), "the edit form") { try await description.isDisplayed() }
+        #expect(try await browser.find("#camera-edit input[name=url]").property("value") as? String == camera.url)
+        try await description.clear()
+        try await description.type("sample video")
+        try await browser.find("#camera-edit button[type=submit]").click()
+        try await browser.waitUntil(timeout: .seconds(10), "the camera saved") {
+            try await fleet.client.camera(camera.id).description == "sample video"
+        }
+        try await browser.go(base + "/cameras")
+        try await acceptConfirms()
+        try await browser.find("button[data-delete=cameras][data-id=\"\(camera.id)\"]").click()
+        let cameraRefusal = try await browser.find("#delete-error")
+        try await browser.waitUntil(timeout: .seconds(10), "the camera's refusal") {
+            try await cameraRefusal.isDisplayed()
+        }
+        let cameraRefused = try await cameraRefusal.text()
+        #expect(cameraRefused.contains(instanceName) || cameraRefused.contains("is bound in"), "\(cameraRefused)")
+        #expect(try await fleet.client.listCameras().count == 1)
+
+        // A device with no instances is deleted from its page.
+        let spare = try #require(try await fleet.client.listDevices().first { $0.name == "spare" })
+        try await browser.go(base + "/devices/\(spare.id)")
+        try await acceptConfirms()
+        try await browser.find("button[data-device-action=delete]").click()
+        try await waitForPath("/devices")
+        try await browser.waitUntil(timeout: .seconds(10), "spare gone") {
+            try await !fleet.client.listDevices().contains { $0.name == "spare" }
+        }
+
         // The device page: rename, a new token shown once with the enrol command, then revoke.
         try await browser.go(base + "/devices/\(device)")
         try await acceptConfirms()
