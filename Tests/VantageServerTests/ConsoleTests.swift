@@ -144,7 +144,8 @@ struct ConsoleTests {
                 }
                 // Newest first, 200 a page (in groups), then an "Older" link that keeps the filters.
                 let first = try await page("/events?deviceId=\(device.id)")
-                #expect(first.html.contains("{&quot;count&quot;:209}") && !first.html.contains("{&quot;count&quot;:9}<"))
+                #expect(
+                    first.html.contains("{&quot;count&quot;:209}") && !first.html.contains("{&quot;count&quot;:9}<"))
                 let older = try #require(Self.link("older", in: first.html))
                 #expect(older.contains("deviceId=\(device.id)") && older.contains("cursor="))
                 let second = try await page(older)
@@ -154,7 +155,8 @@ struct ConsoleTests {
                 let doors = try await page("/events?type=door.open")
                 // (The type select still offers every type.)
                 #expect(
-                    doors.html.contains("data-type=\"door.open\"") && !doors.html.contains("data-type=\"people.count\""))
+                    doors.html.contains("data-type=\"door.open\"")
+                        && !doors.html.contains("data-type=\"people.count\""))
                 let none = try await page("/events?type=nothing")
                 #expect(none.html.contains("No events in this range."))
                 let recent = try await page("/events?since=\(APIJSON.formatTime(start.addingTimeInterval(50)))")
