@@ -242,6 +242,7 @@ struct ConsoleDeployTests {
         let rows = try await browser.findAll("#edit-changes tbody tr")
         #expect(rows.count == 1)
         #expect(try await rows.first?.text() == "parameter min_score 0.6 0.4")
+        _ = try await browser.executeScript("document.activeElement.blur(); window.scrollTo(0, 0)", [])
         try await browser.saveScreenshots("instance-edit")
         try await browser.setWindowSize(width: 375, height: 812)
         let editWidth = try await browser.executeScript("return document.documentElement.scrollWidth", [])
