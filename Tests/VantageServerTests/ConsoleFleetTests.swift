@@ -269,7 +269,10 @@ struct ConsoleFleetTests {
         try await signIn("vic", then: "/devices/\(device)")
         let viewerButtons = try await visibleButtons()
         #expect(viewerButtons == [], "\(viewerButtons)")
-        for path in ["/cameras", "/models", "/packages", "/instances", "/devices"] {
+        // The instance page among them: a viewer used to see Stop and Remove there, and get an error naming an
+        // API operation.
+        let instance = try #require(try await fleet.client.listInstances().first { $0.name == instanceName })
+        for path in ["/cameras", "/models", "/packages", "/instances", "/instances/\(instance.id)", "/devices"] {
             try await browser.go(base + path)
             let buttons = try await visibleButtons()
             #expect(buttons == [], "\(path): \(buttons)")
