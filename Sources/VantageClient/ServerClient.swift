@@ -247,15 +247,27 @@ public struct ServerClient: Sendable {
         try await call(.get, "instances", id)
     }
 
-    /// An instance's newest log lines (at most `limit`), oldest first, from `since` on.
-    public func instanceLogs(_ id: String, since: Date? = nil, limit: Int = 200) async throws -> [LogLine] {
+    /// An instance's newest log lines (at most `limit`), oldest first, from `since` on; with `level`, only that level
+    /// and above; with `contains`, only lines holding that text (case-insensitive).
+    public func instanceLogs(
+        _ id: String, since: Date? = nil, limit: Int = 200, level: String? = nil, contains: String? = nil
+    ) async throws -> [LogLine] {
         try await list(
-            "instances", id, "logs", query: ["since": since.map(APIJSON.formatTime), "limit": String(limit)])
+            "instances", id, "logs",
+            query: [
+                "since": since.map(APIJSON.formatTime), "limit": String(limit), "level": level, "contains": contains,
+            ])
     }
 
-    /// A device agent's own newest log lines, oldest first.
-    public func deviceLogs(_ id: String, since: Date? = nil, limit: Int = 200) async throws -> [LogLine] {
-        try await list("devices", id, "logs", query: ["since": since.map(APIJSON.formatTime), "limit": String(limit)])
+    /// A device agent's own newest log lines, oldest first, filtered as ``instanceLogs(_:since:limit:level:contains:)``.
+    public func deviceLogs(
+        _ id: String, since: Date? = nil, limit: Int = 200, level: String? = nil, contains: String? = nil
+    ) async throws -> [LogLine] {
+        try await list(
+            "devices", id, "logs",
+            query: [
+                "since": since.map(APIJSON.formatTime), "limit": String(limit), "level": level, "contains": contains,
+            ])
     }
 
     /// Deploys a package version to a device.

@@ -147,6 +147,7 @@ struct Devices: AsyncParsableCommand {
 
                   vantage devices logs dev_… --follow
                 """)
+                  vantage devices logs dev_… --level warning --grep enroll
 
         @OptionGroup var options: ClientOptions
 
@@ -157,7 +158,9 @@ struct Devices: AsyncParsableCommand {
 
         func run() async throws {
             try await options.withClient { client in
-                try await lines.print(json: options.json) { try await client.deviceLogs(id, since: $0, limit: $1) }
+                try await lines.print(json: options.json) {
+                    try await client.deviceLogs(id, since: $0, limit: $1, level: lines.level, contains: lines.grep)
+                }
             }
         }
     }

@@ -292,6 +292,7 @@ extension Instances {
 
                   vantage instances logs ins_…
                   vantage instances logs ins_… --limit 1000 --follow
+                  vantage instances logs ins_… --level warning --grep camera
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -303,7 +304,10 @@ extension Instances {
 
         func run() async throws {
             try await options.withClient { client in
-                try await lines.print(json: options.json) { try await client.instanceLogs(id, since: $0, limit: $1) }
+                try await lines.print(json: options.json) {
+                    try await client.instanceLogs(
+                        id, since: $0, limit: $1, level: lines.level, contains: lines.grep)
+                }
             }
         }
     }
@@ -438,14 +442,33 @@ enum InstanceBindings {
     }
 }
 
-/// `--limit` and `--follow` of `instances logs` and `devices logs`, and the printing: the newest lines, then with
-/// `--follow` newer ones every two seconds (lines at the last printed time that were printed already are skipped).
+/// `--limit`, `--level`, `--grep` and `--follow` of `instances logs` and `devices logs`, and the printing: the newest
+/// lines, then with `--follow` newer ones every two seconds (lines at the last printed time that were printed already
+/// are skipped).
 struct LogOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How many of the newest lines (1-5000).", valueName: "N"))
     var limit = 200
 
-    @Flag(help: "Keep printing new lines until Ctrl-C.")
+    @Option(
+        help: ArgumentHelp(
+            "Only lines of this level or above: trace, debug, info, notice, warning, error, critical.",
+            valueName: "LEVEL"))
+    var level: String?
+
+    @Option(help: ArgumentHelp("Only lines whose message holds this text (case-insensitive).", valueName: "TEXT"))
+    var grep: String?
+
+    @Flag(help: "Keep printing new lines (every 2 s) until Ctrl-C.")
     var follow = false
+
+    static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    func validate() throws {
+        if let level, !Self.levels.contains(level.lowercased()) {
+            throw ValidationError("--level must be one of \(Self.levels.joined(separator: ", ")), not \"\(level)\"")
+        }
+        if let grep, grep.isEmpty { throw ValidationError("--grep needs some text to look for") }
+    }
 
     /// `fetch(since, limit)` answers lines oldest first.
     func print(json: Bool, fetch: (Date?, Int) async throws -> [LogLine]) async throws {
@@ -465,6 +488,7 @@ struct LogOptions: ParsableArguments {
                 last = line.time
             }
             guard follow else { return }
+            fflush(nil)  // standard output is block-buffered when piped: show each round's lines now
             try await Task.sleep(for: .seconds(2))
         }
     }

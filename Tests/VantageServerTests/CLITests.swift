@@ -338,6 +338,72 @@ struct CLITests {
         #expect(missing.status != 0 && missing.stderr.contains("no event evt_nothere"), "\(missing)")
     }
 
+    @Test("devices logs --level and --grep filter the lines; --follow prints a line that arrives later")
+    func logsFilterAndFollow() async throws {
+        let server = try await CLIServer.start()
+        defer { server.stop() }
+        let cli = try CLI(flags: ["--server", server.url, "--token", server.adminToken])
+        let client = ServerClient(baseURL: URL(string: server.url)!, token: server.adminToken)
+        let created = try await client.createDevice(NewDevice(name: "dock-box"))
+        let identityFolder = cli.folder.appending(path: "device")
+        let identity = try await Enroller.enroll(
+            server: try await server.server.deviceEndpoint(), token: created.provisioningToken,
+            trust: .fingerprint(created.caFingerprint), folder: identityFolder, logger: Logger(label: "test"))
+        let link = try DeviceLink(identity: identity)
+        do {
+            try await shipAndFollow(link: link, cli: cli, id: created.device.id)
+        } catch {
+            await link.shutdown()
+            throw error
+        }
+        await link.shutdown()
+    }
+
+    private func shipAndFollow(link: DeviceLink, cli: CLI, id: String) async throws {
+        try await link.send(logs: [
+            LogLine(time: Date(), level: "info", message: "connected to the server"),
+            LogLine(time: Date(), level: "warning", message: "Camera dock stalled"),
+            LogLine(time: Date(), level: "error", message: "disk almost full"),
+        ])
+
+        let warnings = try await cli.run(["devices", "logs", id, "--level", "warning"])
+        #expect(warnings.status == 0, "\(warnings)")
+        #expect(warnings.stdout.contains("WARNING Camera dock stalled") && warnings.stdout.contains("ERROR disk"))
+        #expect(!warnings.stdout.contains("connected to the server"), "info lines are below --level warning")
+        let found = try await cli.run(["devices", "logs", id, "--grep", "CAMERA"])
+        #expect(found.status == 0 && found.stdout.split(separator: "\n").count == 1, "\(found)")
+        #expect(found.stdout.contains("Camera dock stalled"), "\(found)")
+        let wrong = try await cli.run(["devices", "logs", id, "--level", "loud"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("--level must be one of"), "\(wrong)")
+
+        // --follow: a line shipped after the command started is printed within a few seconds.
+        let output = cli.folder.appending(path: "follow.txt")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        let process = Process()
+        process.executableURL = try ServerProcess.binary()
+        process.arguments = ["devices", "logs", id, "--follow", "--grep", "dock"] + cli.flags
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VANTAGE_") }
+            .merging(["VANTAGE_CONFIG": cli.configFile.path]) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        func printed() -> String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+        try await waitFor("the first lines", timeout: .seconds(20)) { printed().contains("Camera dock stalled") }
+        try await link.send(logs: [LogLine(time: Date(), level: "notice", message: "dock camera back")])
+        try await waitFor("the new line", timeout: .seconds(20)) { printed().contains("NOTICE dock camera back") }
+        #expect(process.isRunning, "--follow keeps running until Ctrl-C")
+        #expect(printed().components(separatedBy: "Camera dock stalled").count == 2, "no line printed twice")
+    }
+
+    private func waitFor(_ what: String, timeout: Duration, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw CLITestError("\(what) did not come within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     // MARK: The client library's pure parts
 
     @Test("flags win over the environment, which wins over the saved file; a saved token goes only to its server")

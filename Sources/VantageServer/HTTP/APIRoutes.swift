@@ -164,7 +164,8 @@ enum APIRoutes {
                 Items(
                     items: try await call.store.logs(
                         device: device.id, instance: nil, since: try call.queryTime("since"),
-                        limit: try call.queryInt("limit", default: 200))))
+                        limit: try call.queryInt("limit", default: 200), level: call.query("level"),
+                        contains: call.query("contains"))))
         },
         APIOperation(
             method: .post, path: "\(base)/devices/{id}/logs", id: "sendLogs", tag: "device-facing",
@@ -218,6 +219,12 @@ enum APIRoutes {
     static let cameras: [APIOperation] = [
         APIOperation(
             method: .get, path: "\(base)/cameras", id: "listCameras", tag: "cameras", summary: "List cameras",
+        .init(
+            name: "level", schema: .string(values: Store.logLevelOrder),
+            description: "only lines of this level or above (warning: warning, error and critical)"),
+        .init(
+            name: "contains", schema: .requestText(maxLength: Store.maxLogSearchLength),
+            description: "only lines whose message holds this text, case-insensitive (at most 200 characters)"),
             access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Camera"))
         ) { call in .json(Items(items: try await call.store.listCameras())) },
         APIOperation(
@@ -456,7 +463,8 @@ enum APIRoutes {
                 Items(
                     items: try await call.store.logs(
                         device: instance.deviceId, instance: instance.id, since: try call.queryTime("since"),
-                        limit: try call.queryInt("limit", default: 200))))
+                        limit: try call.queryInt("limit", default: 200), level: call.query("level"),
+                        contains: call.query("contains"))))
         },
         APIOperation(
             method: .post, path: "\(base)/instances/{id}/report", id: "reportInstanceStatus", tag: "device-facing",

@@ -7,7 +7,10 @@ extension Store {
     static let maxLogLinesPerBatch = 1000
     static let maxLogLineBytes = 8192
     static let maxLogLinesPerDevice = 20_000
-    static let logLevels: Set<String> = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    /// Log levels from least to most severe (swift-log's).
+    static let logLevelOrder = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    static let logLevels = Set(logLevelOrder)
+    static let maxLogSearchLength = 200
 
     /// Stores a device's log lines. A line too long is cut (and says so); an unknown level reads as `info`.
     public func appendLogs(device: String, _ batch: LogBatch) async throws {
@@ -50,8 +53,11 @@ extension Store {
     }
 
     /// The newest `limit` lines of an instance (or, with `instance` nil, of the device's agent), oldest first,
-    /// from `since` on.
-    public func logs(device: String, instance: String?, since: Date?, limit: Int) async throws -> [LogLine] {
+    /// from `since` on; with `level`, only lines of that level or above; with `contains`, only lines whose
+    /// message holds that text (case-insensitive).
+    public func logs(
+        device: String, instance: String?, since: Date?, limit: Int, level: String? = nil, contains: String? = nil
+    ) async throws -> [LogLine] {
         guard (1...5000).contains(limit) else { throw APIError.invalid("limit must be 1 to 5000, not \(limit)") }
         var sql: SQL = "SELECT instance_id, at, level, message FROM device_logs WHERE device_id = \(device)"
         if let instance {
@@ -60,6 +66,26 @@ extension Store {
             sql.append(" AND instance_id IS NULL")
         }
         if let since { sql.append(" AND at >= \(Millis.from(since))") }
+        if let level {
+            guard let lowest = Self.logLevelOrder.firstIndex(of: level.lowercased()) else {
+                throw APIError.invalid(
+                    "level must be one of \(Self.logLevelOrder.joined(separator: ", ")), not \"\(level.prefix(40))\"")
+            }
+            let levels = Self.logLevelOrder[lowest...]
+            sql.append(" AND level IN (")
+            for (index, name) in levels.enumerated() { sql.append(index == 0 ? "\(name)" : ", \(name)") }
+            sql.append(")")
+        }
+        if let contains, !contains.isEmpty {
+            guard contains.count <= Self.maxLogSearchLength, !contains.contains("\u{0}") else {
+                throw APIError.invalid(
+                    "contains must be at most \(Self.maxLogSearchLength) characters of text (got \(contains.count))")
+            }
+            // LIKE with its wildcards escaped; lower() on both sides makes it case-insensitive on both engines.
+            let escaped = contains.lowercased().replacingOccurrences(of: "!", with: "!!")
+                .replacingOccurrences(of: "%", with: "!%").replacingOccurrences(of: "_", with: "!_")
+            sql.append(" AND lower(message) LIKE \("%" + escaped + "%") ESCAPE '!'")
+        }
         sql.append(" ORDER BY id DESC LIMIT \(limit)")
         return try await database.query(sql).reversed().map {
             LogLine(
