@@ -329,3 +329,16 @@ public struct LogLine: Codable, Sendable, Equatable {
         self.message = message
     }
 }
+
+/// How a device carried out a ``CameraSignal``.
+public struct CameraSignalResult: RequestBody, Equatable {
+    public static let fields = ["ok", "message"]
+    public var ok: Bool
+    /// What happened, in words ("camera node camera_node paused") or why not.
+    public var message: String
+
+    public init(ok: Bool, message: String) {
+        self.ok = ok
+        self.message = message
+    }
+}

@@ -588,6 +588,9 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
     /// The instances someone watches live in the console: the agent sends their annotated frames to the control
     /// plane while they are listed (nil or empty: none). Not part of what the device runs.
     public var live: LiveRequest?
+    /// Camera pauses and resumes asked from the console, waiting for the device to carry them out (each once, by
+    /// its id) and say how it went (`POST /api/v1/devices/{id}/signals/{signalId}`). Not part of what the device runs.
+    public var signals: [CameraSignal]?
 
     public init(
         deviceId: String, instances: [DesiredInstance], software: DesiredSoftware? = nil, artifactKey: String? = nil,
@@ -598,6 +601,22 @@ public struct DeviceDesiredState: Codable, Sendable, Equatable {
         self.software = software
         self.artifactKey = artifactKey
         self.live = live
+    }
+}
+
+/// Pause or resume a running instance's camera node (Panorama's PAUSE/RESUME signals), asked from the console.
+public struct CameraSignal: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceId: String
+    public var node: String
+    /// `pause` or `resume`.
+    public var signal: String
+
+    public init(id: String, instanceId: String, node: String, signal: String) {
+        self.id = id
+        self.instanceId = instanceId
+        self.node = node
+        self.signal = signal
     }
 }
 

@@ -223,6 +223,7 @@ public final class Agent: Service, Sendable {
                     logger.debug("desired state changed", metadata: ["etag": "\(tag ?? "")"])
                     etag = tag
                     live.update(state.live)
+                    live.apply(signals: state.signals ?? [])
                     updater.offer(state.software)
                     await reconciler.apply(state)
                 }

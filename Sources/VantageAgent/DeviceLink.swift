@@ -192,6 +192,13 @@ public final class DeviceLink: ArtifactSource, Sendable {
         try Self.check(answer, .PUT, path)
     }
 
+    /// Says how the camera signal `id` of the desired state went.
+    public func finishSignal(_ id: String, _ result: CameraSignalResult) async throws {
+        let path = "\(devicePath)/signals/\(id)"
+        let answer = try await send("POST", path, body: Array(try APIJSON.encoder().encode(result)))
+        try Self.check(answer, .POST, path)
+    }
+
     /// Sends one live frame of `instance`'s `stream`; answers the HTTP status (204 sent, 410 nobody watches).
     public func sendLiveFrame(instance: String, stream: String, jpeg: Data, time: Double) async throws -> Int {
         let query = stream.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? stream

@@ -27,6 +27,9 @@ public final class LiveRelayHub: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var sent = 0
         var refused = 0
+        /// Camera signals already passed on (by id), until they leave the desired state.
+        var handledSignals: Set<String> = []
+        var link: DeviceLink?
     }
 
     private let state = Mutex(State())
@@ -67,6 +70,50 @@ public final class LiveRelayHub: Sendable {
         for (writer, rate) in messages { try? writer.send(SupervisorMessage.live(framesPerSecond: rate)) }
     }
 
+    /// The desired state's camera signals: each new one goes to its instance's worker, whose answer goes back to the
+    /// server (``signalDone(_:_:)``); one whose instance has no worker here is answered at once.
+    public func apply(signals: [CameraSignal]) {
+        let (send, absent) = state.withLock { state -> ([(LineWriter, CameraSignal)], [CameraSignal]) in
+            var send: [(LineWriter, CameraSignal)] = []
+            var absent: [CameraSignal] = []
+            for signal in signals where !state.handledSignals.contains(signal.id) {
+                state.handledSignals.insert(signal.id)
+                if let writer = state.workers[signal.instanceId] {
+                    send.append((writer, signal))
+                } else {
+                    absent.append(signal)
+                }
+            }
+            state.handledSignals.formIntersection(signals.map(\.id))
+            return (send, absent)
+        }
+        for (writer, signal) in send {
+            logger.info(
+                "camera signal", metadata: ["instance.id": "\(signal.instanceId)", "node": "\(signal.node)",
+                "signal": "\(signal.signal)"])
+            try? writer.send(SupervisorMessage.signal(id: signal.id, node: signal.node, signal: signal.signal))
+        }
+        for signal in absent {
+            signalDone(
+                signal.id,
+                CameraSignalResult(
+                    ok: false, message: "instance \(signal.instanceId) is not running on the device now"))
+        }
+    }
+
+    /// A worker carried out signal `id`: the server hears how it went.
+    func signalDone(_ id: String, _ result: CameraSignalResult) {
+        guard let link = state.withLock({ $0.link }) else { return }
+        let logger = logger
+        Task {
+            do {
+                try await link.finishSignal(id, result)
+            } catch {
+                logger.warning("could not tell the server how a camera signal went", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// A worker runs `instance` (it started, or started again after a crash): it relays if someone watches.
     func workerReady(_ instance: String, writer: LineWriter) {
         let rate = state.withLock { state -> Double? in
@@ -97,6 +144,7 @@ public final class LiveRelayHub: Sendable {
 
     /// Sends frames as they come until the task is cancelled: the oldest-waiting stream first, one request at a time.
     public func run(link: DeviceLink) async {
+        state.withLock { $0.link = link }
         var order: [String] = []  // "instance/stream" keys, least recently sent first
         while !Task.isCancelledOrShuttingDown {
             let next = state.withLock { state -> (String, String, (jpeg: Data, time: Double))? in

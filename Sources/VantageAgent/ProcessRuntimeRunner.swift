@@ -355,6 +355,8 @@ final class SupervisedRuntime: RunningInstance, Sendable {
             }
         case .liveFrame(let stream, let jpeg, let time):
             live?.offer(instanceID, stream: stream, jpeg: jpeg, time: time)
+        case .signalResult(let id, let ok, let message):
+            live?.signalDone(id, CameraSignalResult(ok: ok, message: message))
         case .log(let line):
             var metadata = Logger.Metadata()
             for (key, value) in line.metadata { metadata[key] = "\(value)" }

@@ -77,6 +77,18 @@ public enum RuntimeWorker {
                     }
                 case .live(let framesPerSecond)?:
                     live.relay(framesPerSecond: framesPerSecond)
+                case .signal(let id, let node, let signal)?:
+                    let runtime = cameraUpdates.withLock { $0.runtime }
+                    let answer: WorkerMessage
+                    do {
+                        guard let runtime else { throw RuntimeError("the instance is still starting: try again") }
+                        _ = try runtime.signal(node: node, signal)
+                        answer = .signalResult(
+                            id: id, ok: true, message: "camera node \(node) \(signal == "pause" ? "paused" : "resumed")")
+                    } catch {
+                        answer = .signalResult(id: id, ok: false, message: "\(error)")
+                    }
+                    try? writer.send(answer)
                 default: break
                 }
             }

@@ -22,6 +22,9 @@ enum SupervisorMessage: Codable, Sendable {
     case cameraCredentials([CameraSource])
     /// Relay the live view (every camera stream, at most this many frames a second each), or stop (nil).
     case live(framesPerSecond: Double?)
+    /// Pause or resume a camera node (a ``CameraSignal`` from the console); answered with
+    /// ``WorkerMessage/signalResult(id:ok:message:)``.
+    case signal(id: String, node: String, signal: String)
 }
 
 /// What a runtime worker sends the agent.
@@ -44,6 +47,8 @@ enum WorkerMessage: Codable, Sendable {
     /// An annotated JPEG of a camera stream, while the agent asked for the live view.
     /// `time`: when it was encoded (Unix seconds), so the relay's delay can be measured.
     case liveFrame(stream: String, jpeg: Data, time: Double)
+    /// How a ``SupervisorMessage/signal(id:node:signal:)`` went.
+    case signalResult(id: String, ok: Bool, message: String)
 }
 
 /// Everything a worker needs to run one instance: the ``RuntimeSpec`` the agent made (the worker resolves nothing),

@@ -38,6 +38,8 @@ struct ConsoleLiveTests {
         defer { Task { await browser.quit() } }
         let base = fleet.client.baseURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         try await browser.go(base + "/instances/\(instance)/live")
+        _ = try await browser.find("#user")
+        try await browser.saveScreenshots("login")
         try await browser.find("#user").type("olive")
         try await browser.find("#password").type(Self.password)
         try await browser.find("button[type=submit]").click()
@@ -79,6 +81,41 @@ struct ConsoleLiveTests {
         #expect(greenest > 300, "no green boxes in the live frames (\(greenest) green pixels at most)")
         print("ConsoleLiveTests: \(greenest) box-green pixels in the greenest frame")
 
+        // Pause the camera from the page: the device confirms, and the picture stops changing; Resume starts it again.
+        func frameDigest() async throws -> String {
+            let value = try await browser.executeScript(
+                """
+                const i = document.querySelector('.live-tile img');
+                const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+                const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+                const d = g.getImageData(0, 0, c.width, c.height).data; let h = 0;
+                for (let p = 0; p < d.length; p += 97) h = (h * 31 + d[p]) >>> 0;
+                return String(h);
+                """)
+            return value as? String ?? ""
+        }
+        let status = try await browser.find("#camera-controls .status")
+        try await browser.find("#camera-controls button[data-camera-signal=pause]").click()
+        do {
+            try await browser.waitUntil(timeout: .seconds(20), "the device confirms the pause") {
+                try await status.text().contains("paused")
+            }
+        } catch {
+            let shown = try await browser.find("#camera-controls").text()
+            throw APITestError("\(error)\nthe page says: \(shown)\nagent:\n\(agent.output.suffix(3000))")
+        }
+        try await Task.sleep(for: .seconds(1))
+        let paused = try await frameDigest()
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await frameDigest() == paused, "the picture still changes while the camera is paused")
+        try await browser.find("#camera-controls button[data-camera-signal=resume]").click()
+        try await browser.waitUntil(timeout: .seconds(20), "the device confirms the resume") {
+            try await status.text().contains("resumed")
+        }
+        try await browser.waitUntil(timeout: .seconds(20), "the picture moves again") {
+            try await frameDigest() != paused
+        }
+
         // The stream keeps coming: the page shows newer frames (the server's stream, not one still image).
         #expect(try Self.liveRequest(fleet)?.instances == [instance])
         try await browser.saveScreenshots("instance-live")
@@ -94,6 +131,16 @@ struct ConsoleLiveTests {
         try await browser.saveScreenshots("live-grid")
         let gridErrors = try await browser.severeLogs()
         #expect(gridErrors.isEmpty, "\(gridErrors)")
+
+        // The pages around the running instance, for docs/console.md (a real fleet of one device).
+        for (name, path) in [
+            ("overview", "/"), ("instances", "/instances"), ("instance", "/instances/\(instance)"),
+            ("packages", "/packages"), ("package", "/packages/\(fleet.packageID ?? "")"), ("models", "/models"),
+        ] {
+            try await browser.go(base + path)
+            _ = try await browser.find("main h1")
+            try await browser.saveScreenshots(name)
+        }
 
         // The overview keeps itself current: a device registered meanwhile shows up without a reload.
         try await browser.go(base + "/")

@@ -145,6 +145,31 @@ extension ConsoleAssets {
         });
         window.addEventListener('pagehide', () => { for (const tile of tiles()) stop(tile); });
 
+        // Pause and resume camera nodes: the server asks the device and answers once it did.
+        const controls = document.getElementById('camera-controls');
+        if (controls) {
+          for (const button of controls.querySelectorAll('button[data-camera-signal]')) {
+            button.addEventListener('click', async () => {
+              const status = controls.querySelector('.status');
+              const error = controls.querySelector('.form-error');
+              error.hidden = true;
+              status.textContent = 'asking the device…';
+              for (const b of controls.querySelectorAll('button')) b.disabled = true;
+              try {
+                const path = '/api/v1/instances/' + encodeURIComponent(controls.dataset.instance) + '/nodes/'
+                  + encodeURIComponent(button.dataset.node) + '/' + button.dataset.cameraSignal;
+                const answer = await api('POST', path);
+                status.textContent = answer.message;
+              } catch (failure) {
+                status.textContent = '';
+                showError(controls, failure.message);
+              } finally {
+                for (const b of controls.querySelectorAll('button')) b.disabled = false;
+              }
+            });
+          }
+        }
+
         for (const select of document.querySelectorAll('select[data-autosubmit]')) {
           select.addEventListener('change', () => select.form.submit());
         }

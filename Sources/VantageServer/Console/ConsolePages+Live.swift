@@ -10,6 +10,14 @@ extension ConsolePages {
         let device = try? await store.device(instance.deviceId)
         let running = instance.desiredState == .running
         let path = "/api/v1/instances/\(HTML.path(instance.id))/live"
+        // Pause and resume each camera node (operators; the device does it and says so).
+        let controls: [HTML] = instance.cameras.keys.sorted().map { node in
+            """
+            <li><code>\(node)</code> \
+            <button type="button" data-camera-signal="pause" data-node="\(node)">Pause</button> \
+            <button type="button" data-camera-signal="resume" data-node="\(node)">Resume</button></li>
+            """
+        }
         let body: HTML =
             running
             ? """
@@ -17,6 +25,14 @@ extension ConsolePages {
             data-streams="\(path)/streams">
             \(Self.liveTile(source: path, title: instance.name, link: nil, instance: instance.id))
             </div>
+            \(HTML.when(!controls.isEmpty, """
+                <section class="panel needs-operator" id="camera-controls" data-instance="\(instance.id)">
+                <h2>Cameras</h2><ul class="plain">\(controls)</ul>
+                <p class="help">Pause stops reading a camera (its stream and inference), Resume starts it again; the \
+                device confirms within seconds. A restart of the instance starts every camera as its manifest says.</p>
+                <p class="status" aria-live="polite"></p><p class="form-error" role="alert" hidden></p>
+                </section>
+                """))
             """
             : """
             <p class="empty" id="live-stopped">\(instance.name) is \(instance.desiredState.rawValue.lowercased()): \

@@ -121,7 +121,57 @@ extension APIRoutes {
             case .wrongDevice: throw APIError(403, "instance \(instance) does not run on device \(device)")
             }
         },
+        APIOperation(
+            method: .post, path: "\(base)/instances/{id}/nodes/{node}/{signal}", id: "signalInstanceCamera",
+            tag: "instances",
+            summary:
+                "Pause or resume one camera node of a running instance (Panorama's PAUSE/RESUME), through its device; "
+                + "answers when the device did it (504 when it did not answer in 15 s)",
+            access: .role(.operator), status: 200, content: .json(.ref("CameraSignalResult"))
+        ) { call in
+            let instance = try await liveInstance(call)
+            let signal = call.parameter("signal")
+            guard signal == "pause" || signal == "resume" else {
+                throw APIError.invalid("the signal must be pause or resume, not \"\(signal.prefix(40))\"")
+            }
+            let node = call.parameter("node")
+            guard instance.cameras[node] != nil else {
+                throw APIError.notFound(
+                    "camera node", "\(node.prefix(80)) of instance \(instance.name) (its camera nodes: "
+                        + "\(instance.cameras.keys.sorted().joined(separator: ", ")))")
+            }
+            let request = CameraSignal(
+                id: Identifiers.make("sig"), instanceId: instance.id, node: node, signal: signal)
+            guard
+                let result = await call.store.live.send(
+                    request, device: instance.deviceId, changes: call.store.changes, timeout: signalTimeout)
+            else {
+                throw APIError(
+                    504,
+                    "device \(instance.deviceId) did not confirm within \(signalTimeout.components.seconds) s: it "
+                        + "may be offline; nothing is left pending (try again when it is online)")
+            }
+            guard result.ok else { throw APIError(409, result.message) }
+            return .json(result)
+        },
+        APIOperation(
+            method: .post, path: "\(base)/devices/{id}/signals/{signalId}", id: "finishCameraSignal",
+            tag: "device-facing", summary: "A device says how it carried out a camera signal of its desired state",
+            access: .device, body: .json("CameraSignalResult", fields: CameraSignalResult.fields), status: 204,
+            content: .none, audited: false
+        ) { call in
+            let device = call.parameter("id")
+            try call.requireDevice(device)
+            let result = try await call.decode(CameraSignalResult.self)
+            guard call.store.live.finish(call.parameter("signalId"), device: device, result: result) else {
+                throw APIError.notFound("signal", "\(call.parameter("signalId").prefix(40)) waiting for this device")
+            }
+            return .empty
+        },
     ]
+
+    /// How long a pause or resume waits for the device.
+    static let signalTimeout: Duration = .seconds(15)
 
     /// The largest frame a device may send: a 4K JPEG at quality 75 is about 1.5 MiB.
     static let maxLiveFrameBytes = 4 << 20

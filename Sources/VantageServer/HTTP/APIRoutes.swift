@@ -137,6 +137,8 @@ enum APIRoutes {
                 if !watched.isEmpty {
                     state.live = LiveRequest(instances: watched, framesPerSecond: call.store.live.framesPerSecond)
                 }
+                let signals = call.store.live.pendingSignals(device: device)
+                if !signals.isEmpty { state.signals = signals }
                 let remaining = deadline - ContinuousClock.now
                 guard let sent, remaining > .zero,
                     sent.contains(APIOperation.etag(try APIJSON.encoder().encode(state)))

@@ -631,13 +631,19 @@ enum OpenAPIComponents {
                 [
                     ("deviceId", .text), ("instances", .array(.ref("DesiredInstance"))),
                     ("software", .ref("DesiredSoftware")), ("artifactKey", .text), ("live", .ref("LiveRequest")),
-                ], optional: ["software", "artifactKey", "live"])
+                    ("signals", .array(.ref("CameraSignal"))),
+                ], optional: ["software", "artifactKey", "live", "signals"])
         ),
         (
             "LiveRequest",
             object([("instances", .array(.text)), ("framesPerSecond", .number)])
         ),
         ("LiveStreams", object([("streams", .array(.text)), ("framesPerSecond", .number)])),
+        (
+            "CameraSignal",
+            object([("id", .text), ("instanceId", .text), ("node", .text), ("signal", .string(values: ["pause", "resume"]))])
+        ),
+        ("CameraSignalResult", object([("ok", .boolean), ("message", .requestText(maxLength: 2000))])),
     ]
 
     /// A certificate signing request in PEM: printable ASCII lines, at most 16 KiB.

@@ -220,4 +220,75 @@ public final class LiveRelay: Sendable {
     private func wake(_ instance: String, _ id: UInt64) {
         state.withLock { $0.instances[instance]?.waiters.removeValue(forKey: id) }?.resume()
     }
+
+    // MARK: Camera signals
+
+    private struct PendingSignal {
+        var signal: CameraSignal
+        var device: String
+        var result: CameraSignalResult?
+        var waiter: CheckedContinuation<CameraSignalResult?, Never>?
+    }
+
+    private let signals = Mutex<[String: PendingSignal]>([:])
+
+    /// Asks `device` to pause or resume a camera node of one of its instances (through its desired state) and waits
+    /// up to `timeout` for it to say how it went; nil when it did not answer in time (the request is then dropped:
+    /// a device that comes back later does not act on it).
+    public func send(
+        _ signal: CameraSignal, device: String, changes: ChangeSignal, timeout: Duration
+    ) async -> CameraSignalResult? {
+        signals.withLock { $0[signal.id] = PendingSignal(signal: signal, device: device) }
+        changes.signal()
+        defer {
+            signals.withLock { _ = $0.removeValue(forKey: signal.id) }
+            changes.signal()
+        }
+        return await withTaskGroup(of: CameraSignalResult?.self) { group in
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<CameraSignalResult?, Never>) in
+                        let done = self.signals.withLock { pending -> CameraSignalResult?? in
+                            guard !Task.isCancelled, pending[signal.id] != nil else { return .some(nil) }
+                            if let result = pending[signal.id]?.result { return .some(result) }
+                            pending[signal.id]?.waiter = continuation
+                            return .none
+                        }
+                        if let done { continuation.resume(returning: done) }
+                    }
+                } onCancel: {
+                    self.signals.withLock { pending -> CheckedContinuation<CameraSignalResult?, Never>? in
+                        defer { pending[signal.id]?.waiter = nil }
+                        return pending[signal.id]?.waiter
+                    }?.resume(returning: nil)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// The signals waiting for `device`, oldest first by id.
+    public func pendingSignals(device: String) -> [CameraSignal] {
+        signals.withLock { pending in
+            pending.values.filter { $0.device == device && $0.result == nil }.map(\.signal).sorted { $0.id < $1.id }
+        }
+    }
+
+    /// `device` carried out signal `id`; false when no such signal waits for it (answered late, or another device's).
+    public func finish(_ id: String, device: String, result: CameraSignalResult) -> Bool {
+        let (known, waiter) = signals.withLock { pending -> (Bool, CheckedContinuation<CameraSignalResult?, Never>?) in
+            guard pending[id]?.device == device else { return (false, nil) }
+            pending[id]?.result = result
+            defer { pending[id]?.waiter = nil }
+            return (true, pending[id]?.waiter)
+        }
+        waiter?.resume(returning: result)
+        return known
+    }
 }
