@@ -149,12 +149,19 @@ public struct DeviceCreated: Codable, Sendable {
     public var provisioningToken: String
     public var tokenExpiresAt: Date
     public var caFingerprint: String
+    /// Where agents reach the server's device endpoint (`https://host:port`, what `vantage agent enroll --server`
+    /// takes); nil when the server does not serve one.
+    public var deviceEndpoint: String?
 
-    public init(device: Device, provisioningToken: String, tokenExpiresAt: Date, caFingerprint: String) {
+    public init(
+        device: Device, provisioningToken: String, tokenExpiresAt: Date, caFingerprint: String,
+        deviceEndpoint: String? = nil
+    ) {
         self.device = device
         self.provisioningToken = provisioningToken
         self.tokenExpiresAt = tokenExpiresAt
         self.caFingerprint = caFingerprint
+        self.deviceEndpoint = deviceEndpoint
     }
 }
 

@@ -105,10 +105,11 @@ struct Devices: AsyncParsableCommand {
         let expiry = ISO8601DateFormatter().string(from: created.tokenExpiresAt)
         print("provisioning token (shown only this once; single use, valid until \(expiry)):")
         print("  \(created.provisioningToken)")
-        print("on the device, enroll and start with (HOST: where it reaches this server's device endpoint; sudo where")
-        print("the vantage package is installed):")
+        // An older server does not say where its device endpoint is: HOST stands for it then.
+        let server = created.deviceEndpoint ?? "https://HOST:8443"
+        print("on the device, enroll and start with (sudo where the vantage package is installed):")
         print(
-            "  vantage agent enroll --server https://HOST:8443 --token \(created.provisioningToken) --ca-hash \(created.caFingerprint)"
+            "  vantage agent enroll --server \(server) --token \(created.provisioningToken) --ca-hash \(created.caFingerprint)"
         )
     }
 

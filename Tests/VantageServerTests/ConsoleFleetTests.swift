@@ -91,6 +91,13 @@ struct ConsoleFleetTests {
         #expect(shown.status == 0 && shown.stdout.contains(device), "\(shown)")
         let listed = try await cli(["instances", "list", "--device", "edge-f"])
         #expect(listed.status == 0 && listed.stdout.contains(instance), "\(listed)")
+        // devices create prints the enrol command with the server's real device endpoint.
+        let spareBox = try await cli(["devices", "create", "cli-box"])
+        #expect(
+            spareBox.status == 0
+                && spareBox.stdout.contains(
+                    "vantage agent enroll --server https://127.0.0.1:\(fleet.devicePort) --token vd_"),
+            "\(spareBox)")
         let unknown = try await cli(["models", "show", "no-such-model"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no model no-such-model"), "\(unknown)")
 

@@ -39,7 +39,8 @@ enum APIRoutes {
             summary: "Register a device; answers its provisioning token once", access: .role(.operator),
             body: .json("NewDevice", fields: NewDevice.fields), status: 201, content: .json(.ref("DeviceCreated"))
         ) { call in
-            let created = try await call.store.createDevice(try await call.decode(NewDevice.self))
+            var created = try await call.store.createDevice(try await call.decode(NewDevice.self))
+            created.deviceEndpoint = call.configuration.deviceEndpoint
             return .json(created, created: created.device.id)
         },
         APIOperation(
@@ -65,7 +66,11 @@ enum APIRoutes {
             tag: "devices",
             summary: "A new one-time provisioning token, to enroll the device again (its old token dies)",
             access: .role(.operator), status: 200, content: .json(.ref("DeviceCreated"))
-        ) { call in .json(try await call.store.newProvisioningToken(device: call.parameter("id"))) },
+        ) { call in
+            var created = try await call.store.newProvisioningToken(device: call.parameter("id"))
+            created.deviceEndpoint = call.configuration.deviceEndpoint
+            return .json(created)
+        },
         APIOperation(
             method: .post, path: "\(base)/devices/{id}/revoke", id: "revokeDevice", tag: "devices",
             summary: "Revoke the device's certificate and token: its next request is refused",

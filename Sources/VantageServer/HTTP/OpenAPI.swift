@@ -306,10 +306,11 @@ enum OpenAPIComponents {
         ),
         (
             "DeviceCreated",
-            object([
-                ("device", .ref("Device")), ("provisioningToken", .text), ("tokenExpiresAt", .time),
-                ("caFingerprint", .text),
-            ])
+            object(
+                [
+                    ("device", .ref("Device")), ("provisioningToken", .text), ("tokenExpiresAt", .time),
+                    ("caFingerprint", .text), ("deviceEndpoint", .text),
+                ], optional: ["deviceEndpoint"])
         ),
         (
             "EnrollmentRequest",
