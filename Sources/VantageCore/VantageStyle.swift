@@ -49,5 +49,10 @@ public enum VantageStyle {
           justify-content: space-between; }
         .live-badge { background: #b42318; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 11px;
           font-weight: 700; letter-spacing: .05em; }
+        @media (max-width: 600px) {
+          main { padding: 12px 12px 32px; }
+          .topbar { gap: 12px; padding: 0 12px; }
+          table.list { display: block; overflow-x: auto; max-width: 100%; }
+        }
         """
 }
