@@ -247,8 +247,9 @@ struct ConsoleTests {
         #expect(token.hasPrefix("vd_"))
         let command = try await browser.find("#device-created .device-command").text()
         #expect(
-            command.contains("vantage agent enroll --server https://127.0.0.1:8443 ") && command.contains("--token \(token)")
-                && command.contains("--ca-hash \(store.authority.fingerprint)"), "\(command)")
+            command.contains("vantage agent enroll --server https://127.0.0.1:8443 ")
+                && command.contains("--token \(token)") && command.contains("--ca-hash \(store.authority.fingerprint)"),
+            "\(command)")
         #expect(try await store.listDevices().map(\.name) == ["gate-1", "gate-2"])
 
         // Add a camera with credentials, which never come back to the page.
