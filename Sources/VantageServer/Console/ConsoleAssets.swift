@@ -5,7 +5,7 @@ import VantageCore
 enum ConsoleAssets {
     /// The style sheet: the base rules here, then each feature's own (ConsoleAssets+<Feature>.swift).
     static let style = [
-        VantageStyle.css, baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle,
+        VantageStyle.css, baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle, logsStyle,
     ].joined(separator: "\n")
 
     /// The script: the base (api(), forms, times) here, then each feature's own, each wrapped so its names stay its
@@ -13,7 +13,7 @@ enum ConsoleAssets {
     static let script =
         ([baseScript]
         + [
-            liveScript, refreshScript, deployScript, eventsScript, healthScript, fleetScript,
+            liveScript, refreshScript, deployScript, eventsScript, healthScript, fleetScript, logsScript,
         ].map {
             $0.isEmpty ? "" : "(() => {\n" + $0 + "\n})();\n"
         }).joined(separator: "\n")

@@ -374,11 +374,10 @@ struct ConsolePages: Sendable {
         let models: [HTML] = instance.models.sorted { $0.key < $1.key }.map { node, binding in
             "<tr><td><code>\(node)</code></td><td><a href=\"/models\">\(binding.modelId)</a> version \(String(binding.version))</td></tr>"
         }
-        let logLines = try await store.logs(device: instance.deviceId, instance: instance.id, since: nil, limit: 100)
-        let logs: HTML =
-            logLines.isEmpty
-            ? "<p class=\"empty\" id=\"no-logs\">No log lines from the device yet.</p>"
-            : "<pre class=\"logs\" id=\"logs\">\(logLines.map { line -> HTML in "\(HTML.time(line.time)) \(line.level.uppercased()) \(line.message)\n" })</pre>"
+        let logs = Self.logView(
+            try await store.logs(
+                device: instance.deviceId, instance: instance.id, since: nil, limit: Self.logViewLimit),
+            api: "/api/v1/instances/\(HTML.path(instance.id))/logs")
         let history: [HTML] = deployments.map { deployment in
             """
             <tr><td>\(HTML.time(deployment.createdAt))</td><td>\(deployment.packageVersion)</td>\
