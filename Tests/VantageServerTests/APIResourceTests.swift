@@ -12,6 +12,16 @@ import VantageServer
 struct APIResourceTests {
     static let v1 = "/api/v1"
 
+    /// Waits (up to 10 s) until `condition` holds.
+    static func poll(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw APITestError("timed out waiting until \(what)")
+    }
+
     @Test(
         "every operation answers its documented status and schema, and every change is audited",
         arguments: Engine.allCases)
@@ -322,6 +332,57 @@ struct APIResourceTests {
             ).decode(Page<Event>.self)
             #expect(byTime.items.last?.deviceEventId == "jump-2", "by time, the year-behind event sits a year back")
 
+            // A clip of an event, uploaded by its device under the device's own event id, and the types seen.
+            calls.expect(
+                try await api.call(
+                    .put, "\(v1)/devices/\(device.id)/events/jump-1/clip", as: deviceToken,
+                    body: APIEventClipTests.mp4))
+            let clipped = try #require(secondPage.items.first { $0.deviceEventId == "jump-1" })
+            let clip = calls.expect(try await api.call(.get, "\(v1)/events/\(clipped.id)/clip", as: api.viewer))
+            #expect(clip.body == APIEventClipTests.mp4)
+            struct Types: Decodable { let types: [String] }
+            let types = try calls.expect(await api.call(.get, "\(v1)/event-types", as: api.viewer)).decode(Types.self)
+            #expect(Set(types.types) == ["people.count", "line.crossed"], "\(types.types)")
+
+            // Live: a watcher asks for a frame, the device (told by its desired state) sends one, the watcher gets
+            // it; then one frame as a stream; then a camera paused through the device.
+            let watcher = Task {
+                try await api.call(.get, "\(v1)/instances/\(instance.id)/live/frame", as: api.viewer)
+            }
+            try await Self.poll("the desired state asks for live frames") {
+                let state = try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken)
+                return try state.decode(DeviceDesiredState.self).live?.instances == [instance.id]
+            }
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(device.id)/live/\(instance.id)?stream=camera_node", as: deviceToken,
+                    body: TestImages.jpeg, headers: [.contentType: "image/jpeg"]))
+            #expect(calls.expect(try await watcher.value).body == TestImages.jpeg)
+            struct Streams: Decodable { let streams: [String] }
+            let streams = try calls.expect(
+                await api.call(.get, "\(v1)/instances/\(instance.id)/live/streams", as: api.viewer)
+            ).decode(Streams.self)
+            #expect(streams.streams == ["camera_node"])
+            let mjpeg = calls.expect(
+                try await api.call(.get, "\(v1)/instances/\(instance.id)/live?frames=1", as: api.viewer))
+            #expect(String(decoding: mjpeg.body.prefix(60), as: UTF8.self).hasPrefix("--frame\r\nContent-Type: image/jpeg"))
+            let pause = Task {
+                try await api.call(.post, "\(v1)/instances/\(instance.id)/nodes/camera_node/pause", as: api.ops)
+            }
+            var signal: CameraSignal?
+            try await Self.poll("the desired state carries the pause") {
+                let state = try await api.call(.get, "\(v1)/devices/\(device.id)/desired-state", as: deviceToken)
+                signal = try state.decode(DeviceDesiredState.self).signals?.first
+                return signal != nil
+            }
+            #expect(signal?.node == "camera_node" && signal?.signal == "pause")
+            calls.expect(
+                try await api.call(
+                    .post, "\(v1)/devices/\(device.id)/signals/\(signal?.id ?? "")", as: deviceToken,
+                    json: CameraSignalResult(ok: true, message: "camera node camera_node paused")))
+            let paused = try calls.expect(try await pause.value).decode(CameraSignalResult.self)
+            #expect(paused.ok && paused.message.contains("paused"))
+
             // Tokens
             let token = try calls.expect(
                 await api.call(.post, "\(v1)/tokens", as: api.admin, json: NewToken(name: "ci-bot", role: .viewer))
@@ -465,7 +526,9 @@ struct APIResourceTests {
             #expect(
                 missed.isEmpty, "operations this test did not call (a new route needs a call here): \(missed.sorted())")
 
-            let telemetry: Set<String> = ["sendHeartbeat", "sendEvents", "sendLogs"]
+            let telemetry: Set<String> = [
+                "sendHeartbeat", "sendEvents", "sendLogs", "sendLiveFrame", "finishCameraSignal", "uploadEventClip",
+            ]
             // Enrollment is anonymous (the token is in the body): it is audited under the device's name.
             #expect(audit.contains { $0.action == "enrollDevice" && $0.actor == "device:\(device.id)" })
             for mutation in calls.mutations where !telemetry.contains(mutation.operation) && mutation.actor != nil {

@@ -9,7 +9,7 @@ import VantageClient
 /// real agent that runs the people counter with real inference (the SSDLite person detector).
 @Suite("ConsoleDeployTests", .serialized)
 struct ConsoleDeployTests {
-    static let password = LoginThrottleTests.password
+    static let password = ConsoleUsers.password
 
     @Test(
         "an operator deploys the people counter through the wizard with the server's person detector, sees it RUNNING, edits a parameter (old → new shown), and the new deployment reaches the device; another device's camera is neither offered nor accepted; removed instances leave the lists; a viewer gets no Edit",
@@ -20,8 +20,8 @@ struct ConsoleDeployTests {
         let (device, agent) = try await fleet.enrollAgent("edge-deploy")
         defer { agent.stop() }
         let data = fleet.folder.appending(path: "server")
-        try LoginThrottleTests.makeUser("olga", in: data)
-        try Self.makeViewer("vera", in: data)
+        try ConsoleUsers.add("olga", role: .operator, data: data)
+        try ConsoleUsers.add("vera", role: .viewer, data: data)
         let client = fleet.client
         let other = try await client.createDevice(NewDevice(name: "edge-other")).device
         let lobby = try await client.createCamera(
@@ -62,18 +62,11 @@ struct ConsoleDeployTests {
         }
         #expect(try await client.listInstances().isEmpty)
 
-        let browser = try await WebDriver.start()
-        do {
+        try await WebDriver.withBrowser { browser in
             try await Self.drive(
                 browser, base: fleet.client.baseURL.absoluteString, fleet: fleet, agent: agent, device: device,
                 lobby: lobby, yard: yard, model: model)
-        } catch {
-            if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-            if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-            await browser.quit()
-            throw error
         }
-        await browser.quit()
     }
 
     static func drive(
@@ -283,19 +276,5 @@ struct ConsoleDeployTests {
         #expect(try await !visible("#deploy-new"))
         try await browser.go(base + "/instances/\(instanceID)/edit")
         #expect(try await browser.find("main").text().contains("operator or admin role"))
-    }
-
-    static func makeViewer(_ name: String, in data: URL) throws {
-        let process = Process()
-        process.executableURL = try ServerProcess.binary()
-        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", "viewer"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data((password + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw APITestError("init-admin --role viewer failed") }
     }
 }

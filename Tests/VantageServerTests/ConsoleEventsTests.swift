@@ -14,7 +14,7 @@ import VantageCore
 /// selects, finds the rule's event and plays its clip.
 @Suite("ConsoleEventsTests", .serialized)
 struct ConsoleEventsTests {
-    static let password = "correct horse battery"
+    static let password = ConsoleUsers.password
 
     @Test(.enabled(if: WebDriver.isAvailable, Comment(rawValue: WebDriver.skipReason)))
     func findingAnEventAndPlayingItsClip() async throws {
@@ -33,7 +33,7 @@ struct ConsoleEventsTests {
         ])
         let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0", outputs: outputs)
         try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
-        try Self.addUser("rita", data: fleet.folder.appending(path: "server"))
+        try ConsoleUsers.add("rita", role: .viewer, data: fleet.folder.appending(path: "server"))
 
         // The clip follows its event: cut on the device after its post-roll, then uploaded.
         var clipped: Event?
@@ -58,17 +58,10 @@ struct ConsoleEventsTests {
         #expect(http.statusCode == 206 && head.count == 100, "\(http.statusCode) \(head.count)")
         #expect(String(decoding: head[4..<8], as: UTF8.self) == "ftyp", "the clip is an MP4")
 
-        let browser = try await WebDriver.start()
-        do {
+        try await WebDriver.withBrowser { browser in
             try await Self.review(
                 browser, fleet: fleet, device: device, camera: camera, instance: instance, event: event)
-        } catch {
-            if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-            if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-            await browser.quit()
-            throw error
         }
-        await browser.quit()
     }
 
     static func review(
@@ -146,20 +139,5 @@ struct ConsoleEventsTests {
         let severe = try await browser.severeLogs()
         #expect(severe.isEmpty, "console errors: \(severe)")
         try await browser.saveScreenshots("event")
-    }
-
-    /// A console user made with `vantage server init-admin` on the running server's data folder.
-    static func addUser(_ name: String, data: URL) throws {
-        let process = Process()
-        process.executableURL = try ServerProcess.binary()
-        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", "viewer"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data((password + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw APITestError("init-admin failed for \(name)") }
     }
 }

@@ -11,7 +11,7 @@ import VantageClient
 
 @Suite("ConsoleFleetTests", .serialized, .timeLimit(.minutes(10)))
 struct ConsoleFleetTests {
-    static let password = "correct horse battery"
+    static let password = ConsoleUsers.password
 
     // MARK: Names where ids go (no browser)
 
@@ -64,8 +64,8 @@ struct ConsoleFleetTests {
         let fleet = try await Fleet.start()
         defer { fleet.stop() }
         let data = fleet.folder.appending(path: "server")
-        try Self.makeUser("ada", role: .admin, in: data)
-        try Self.makeUser("vic", role: .viewer, in: data)
+        try ConsoleUsers.add("ada", role: .admin, data: data)
+        try ConsoleUsers.add("vic", role: .viewer, data: data)
         let (device, agent) = try await fleet.enrollAgent("edge-f")
         defer { agent.stop() }
         try await fleet.waitUntil("edge-f is online", timeout: .seconds(60)) {
@@ -101,17 +101,10 @@ struct ConsoleFleetTests {
         let unknown = try await cli(["models", "show", "no-such-model"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no model no-such-model"), "\(unknown)")
 
-        let browser = try await WebDriver.start()
-        do {
+        try await WebDriver.withBrowser { browser in
             try await Self.drive(
                 browser, base: base, fleet: fleet, device: device, agent: agent, instanceName: instanceName)
-        } catch {
-            if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-            if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-            await browser.quit()
-            throw error
         }
-        await browser.quit()
     }
 
     static func drive(
@@ -291,19 +284,4 @@ struct ConsoleFleetTests {
     }
 
     // MARK: Support
-
-    /// A console user made with `vantage server init-admin` on the running server's data folder.
-    static func makeUser(_ name: String, role: Role, in data: URL) throws {
-        let process = Process()
-        process.executableURL = try ServerProcess.binary()
-        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", role.rawValue]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data((password + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw APITestError("init-admin failed for \(name)") }
-    }
 }

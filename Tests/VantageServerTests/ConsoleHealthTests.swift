@@ -82,16 +82,9 @@ struct ConsoleHealthTests {
                     "outbox.dropped_events": events + 30, "outbox.pending": 4,
                 ]))
 
-            let browser = try await WebDriver.start()
-            do {
+            try await WebDriver.withBrowser { browser in
                 try await Self.drive(browser, base: base, device: device, cameras: (dock, lobby, yard))
-            } catch {
-                if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-                if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-                await browser.quit()
-                throw error
             }
-            await browser.quit()
         }
     }
 

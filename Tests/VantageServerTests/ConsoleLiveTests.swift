@@ -9,8 +9,6 @@ import VantageClient
 /// agent POSTs them over its mutual-TLS link; the server hands them to the page.
 @Suite("ConsoleLiveTests", .serialized)
 struct ConsoleLiveTests {
-    static let password = "correct horse battery"
-
     @Test(.enabled(if: WebDriver.isAvailable, Comment(rawValue: WebDriver.skipReason)))
     func watchingAnInstanceLive() async throws {
         let fleet = try await Fleet.start()
@@ -19,7 +17,7 @@ struct ConsoleLiveTests {
         defer { agent.stop() }
         let instance = try await fleet.deployPeopleCounter(on: device, version: "1.0")
         try await fleet.waitForDeployment(instance, version: "1.0", agent: agent)
-        try Self.addUser("olive", role: .operator, data: fleet.folder.appending(path: "server"))
+        try ConsoleUsers.add("olive", role: .operator, data: fleet.folder.appending(path: "server"))
 
         // The application's own log lines reach the server with the instance's (the people counter logs its
         // cameras and settings when it starts), and a state change is logged once, not twice.
@@ -40,9 +38,7 @@ struct ConsoleLiveTests {
         try await browser.go(base + "/instances/\(instance)/live")
         _ = try await browser.find("#user")
         try await browser.saveScreenshots("login")
-        try await browser.find("#user").type("olive")
-        try await browser.find("#password").type(Self.password)
-        try await browser.find("button[type=submit]").click()
+        try await browser.signIn("olive")
 
         // A frame arrives and shows: the image has the video's size and the LIVE badge is on.
         let started = ContinuousClock.now
@@ -163,20 +159,5 @@ struct ConsoleLiveTests {
     static func liveRequest(_ fleet: Fleet) throws -> LiveRequest? {
         let file = fleet.agentFolder("dock").appending(path: "deployments/desired-state.json")
         return try JSONDecoder().decode(DeviceDesiredState.self, from: Data(contentsOf: file)).live
-    }
-
-    /// A console user made with `vantage server init-admin` on the running server's data folder.
-    static func addUser(_ name: String, role: Role, data: URL) throws {
-        let process = Process()
-        process.executableURL = try ServerProcess.binary()
-        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", role.rawValue]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data((password + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw APITestError("init-admin failed for \(name)") }
     }
 }

@@ -191,19 +191,11 @@ struct ConsoleTests {
             let archive = try Self.zipOfPeopleCounter()
             defer { try? FileManager.default.removeItem(at: archive.deletingLastPathComponent()) }
 
-            let browser = try await WebDriver.start()
-            do {
+            try await WebDriver.withBrowser { browser in
                 try await Self.drive(
                     browser, base: base, store: store, device: device, camera: camera, event: events[0],
                     archive: archive)
-            } catch {
-                // Saved with --attachments-path.
-                if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-                if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-                await browser.quit()
-                throw error
             }
-            await browser.quit()
         }
     }
 

@@ -15,22 +15,7 @@ import VantageCore
 /// the password hashing they cost is bounded.
 @Suite("Login throttling", .serialized)
 struct LoginThrottleTests {
-    static let password = "correct horse battery"
-
-    /// A console user made with `vantage server init-admin` on the running server's data folder.
-    static func makeUser(_ name: String, in data: URL) throws {
-        let process = Process()
-        process.executableURL = try ServerProcess.binary()
-        process.arguments = ["server", "init-admin", "--data", data.path, "--user", name, "--role", "operator"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        input.fileHandleForWriting.write(Data((password + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw APITestError("init-admin failed") }
-    }
+    static let password = ConsoleUsers.password
 
     /// Answers redirects as they are (a successful sign-in is a 303), and keeps no cookies.
     final class NoRedirects: NSObject, URLSessionTaskDelegate, Sendable {
@@ -68,7 +53,7 @@ struct LoginThrottleTests {
     @Test("failures for one user are throttled, audited, and cleared by a success")
     func perUserThrottle() async throws {
         let server = try await RunningServer.start()
-        try Self.makeUser("alice", in: server.data)
+        try ConsoleUsers.add("alice", role: .operator, data: server.data)
         for attempt in 1...5 {
             let (status, _) = try await Self.signIn(server, user: "alice", password: "guess-\(attempt)")
             #expect(status == 401, "attempt \(attempt)")

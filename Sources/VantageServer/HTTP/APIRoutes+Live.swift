@@ -19,18 +19,27 @@ extension APIRoutes {
                 + "its device relays frames while someone watches; the stream ends after 15 s without a frame",
             access: .role(.viewer),
             query: [
-                .init(name: "stream", schema: .text, description: "one camera stream (default: any, the newest frame)")
+                .init(
+                    name: "stream", schema: .text, description: "one camera stream (default: any, the newest frame)"),
+                .init(
+                    name: "frames", schema: .integer(minimum: 1, maximum: 1_000_000),
+                    description: "end the stream after this many frames (default: while the client reads)"),
             ],
             status: 200, content: .binary("multipart/x-mixed-replace; boundary=frame")
         ) { call in
             let instance = try await liveInstance(call)
             let watch = call.store.live.watch(instance.id, device: instance.deviceId, changes: call.store.changes)
             let stream = call.query("stream")
+            let limit = try call.queryInt("frames", default: Int.max)
             let interval = Duration.seconds(1 / call.store.live.framesPerSecond) / 2
             let body = ResponseBody { writer in
                 defer { watch.end() }
                 var sequence: UInt64 = 0
-                while let frame = await watch.next(stream: stream, after: sequence, timeout: liveFrameTimeout) {
+                var sent = 0
+                while sent < limit,
+                    let frame = await watch.next(stream: stream, after: sequence, timeout: liveFrameTimeout)
+                {
+                    sent += 1
                     sequence = frame.sequence
                     var part = ByteBuffer(
                         string:
