@@ -44,6 +44,8 @@ struct ConsoleLogsTests {
                     line(2, "warning", "camera gate stalled, reconnecting"),
                     line(3, "info", "frame rate " + String(repeating: "steady and unremarkable ", count: 30)),
                     line(4, "error", "Model failed to load: detector.onnx"),
+                    LogLine(time: start, level: "info", message: "agent connected"),
+                    LogLine(time: start, level: "warning", message: "agent clock is 3 s off"),
                 ]))
 
             let browser = try await WebDriver.start()
@@ -120,7 +122,18 @@ struct ConsoleLogsTests {
         #expect(try await shown().count == 6, "no line shown twice")
         #expect(try await browser.executeScript("return window.notReloaded === true") as? Bool == true)
 
+        // The device's page: the agent's own lines, with the same filters.
+        try await browser.go(base + "/devices/\(device)")
+        let agentLines = try await shown()
+        #expect(agentLines.count == 2, "the agent's lines only: \(agentLines)")
+        try await browser.find("#log-level").select("warning")
+        try await browser.waitUntil(timeout: .seconds(5), "the agent's info line hidden") {
+            try await shown().count == 1
+        }
+        #expect(try await shown().first?.contains("WARNING agent clock is 3 s off") == true)
+
         // At a phone's width nothing overflows sideways; the long line wraps.
+        try await browser.go(base + "/instances/\(instance)")
         try await browser.setWindowSize(width: 375, height: 812)
         try await Task.sleep(for: .milliseconds(300))
         let width = try await browser.executeScript("return document.documentElement.scrollWidth") as? Int ?? 9999

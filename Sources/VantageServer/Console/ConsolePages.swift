@@ -131,6 +131,8 @@ struct ConsolePages: Sendable {
                 <h2>Application instances</h2>
                 \(Self.instanceTable(instances, devices: [device.id: device.name]))
                 \(Self.removedLink(path: "/devices/\(HTML.path(device.id))", shown: showRemoved, hidden: allInstances.count - instances.count))
+                <h2>Agent log</h2>
+                \(Self.logView(try await store.logs(device: device.id, instance: nil, since: nil, limit: Self.logViewLimit), api: "/api/v1/devices/\(HTML.path(device.id))/logs"))
                 """)
     }
 
