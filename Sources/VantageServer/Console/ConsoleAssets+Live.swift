@@ -92,7 +92,7 @@ extension ConsoleAssets {
             if (document.hidden) return;
             showState(tile, polling
               ? 'No frame from the device: it may be offline, or the instance not running.'
-              : 'The stream ended: no frame from the device for 15 s (is it online, and the instance running?).',
+              : 'The stream ended: no frame from the device for 15 s (is it online, the instance running, the camera not paused?).',
               true);
             if (polling) tile._timer = setTimeout(() => start(tile), 10000);
           };

@@ -241,10 +241,12 @@ extension ConsolePages {
                 <button type="submit">Show</button> <a href="/events">Clear</a>
                 </form>
                 \(HTML.when(problem != nil, "<p class=\"form-error\" role=\"alert\">\(problem ?? "")</p>"))
+                <div id="events-now"\(HTML.when(filter.cursor == nil && range != "custom", " data-refresh=\"15\""))>
                 \(summary)
                 \(HTML.when(!chips.isEmpty, "<ul class=\"type-chips\" id=\"event-types\">\(chips)</ul>"))
                 \(HTML.when(!timelines.isEmpty, "<h2>Timeline</h2><div class=\"timelines\" id=\"timelines\">\(timelines)</div>"))
                 \(HTML.when(!groupItems.isEmpty, "<h2>By type, camera and track</h2><div id=\"events\">\(groupItems)</div>"))
+                </div>
                 <p class="paging">\(paging)</p>
                 """,
             status: problem == nil ? 200 : 400)

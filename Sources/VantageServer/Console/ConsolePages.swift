@@ -373,8 +373,13 @@ struct ConsolePages: Sendable {
         let parameters: [HTML] = instance.parameters.sorted { $0.key < $1.key }.map { node, value in
             "<tr><td><code>\(node)</code></td><td><code>\(value.text)</code></td></tr>"
         }
+        let modelNames = Dictionary(
+            try await store.listModels().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         let models: [HTML] = instance.models.sorted { $0.key < $1.key }.map { node, binding in
-            "<tr><td><code>\(node)</code></td><td><a href=\"/models\">\(binding.modelId)</a> version \(String(binding.version))</td></tr>"
+            """
+            <tr><td><code>\(node)</code></td><td><a href="/models">\(modelNames[binding.modelId] ?? binding.modelId)</a> \
+            version \(String(binding.version))</td></tr>
+            """
         }
         let logs = Self.logView(
             try await store.logs(
@@ -406,6 +411,7 @@ struct ConsolePages: Sendable {
                 \(HTML.when(instance.desiredState == .running, "<p class=\"watch\"><a class=\"button\" id=\"watch-live\" href=\"/instances/\(HTML.path(instance.id))/live\">Watch live</a></p>"))
                 <div class="actions" id="instance-actions" data-instance="\(instance.id)">\(actions)
                 <p class="form-error" role="alert" hidden></p></div>
+                <div id="instance-now" data-refresh="5">
                 <dl class="facts">
                 <dt>Id</dt><dd><code>\(instance.id)</code></dd>
                 <dt>Description</dt><dd>\(instance.description)</dd>
@@ -416,6 +422,7 @@ struct ConsolePages: Sendable {
                 \(HTML.when(instance.awsCredentials != nil, "<dt>AWS credentials</dt><dd><code>\(instance.awsCredentials?.accessKeyId ?? "")</code> \(instance.awsCredentials?.region ?? "")</dd>"))
                 <dt>Updated</dt><dd>\(HTML.time(instance.updatedAt))</dd>
                 </dl>
+                </div>
                 <h2>Cameras</h2>
                 <table class="list"><thead><tr><th>Node</th><th>Camera</th></tr></thead>
                 <tbody>\(bindings.isEmpty ? Self.emptyRow(2, "none") : "\(bindings)")</tbody></table>
@@ -426,8 +433,10 @@ struct ConsolePages: Sendable {
                 <table class="list" id="models"><thead><tr><th>Node</th><th>Model</th></tr></thead>
                 <tbody>\(models.isEmpty ? Self.emptyRow(2, "the package's own files") : "\(models)")</tbody></table>
                 <h2>Deployments</h2>
+                <div id="deployments-now" data-refresh="5">
                 <table class="list" id="deployments"><thead><tr><th>Requested</th><th>Version</th><th>Desired</th><th>Status</th><th>Message</th><th>Updated</th></tr></thead>
                 <tbody>\(history.isEmpty ? Self.emptyRow(6, "none") : "\(history)")</tbody></table>
+                </div>
                 <h2>Logs</h2>
                 \(logs)
                 """)
