@@ -147,8 +147,8 @@ struct Devices: AsyncParsableCommand {
                 Each instance's lines are under vantage instances logs ID.
 
                   vantage devices logs dev_… --follow
-                """)
                   vantage devices logs dev_… --level warning --grep enroll
+                """)
 
         @OptionGroup var options: ClientOptions
 

@@ -219,6 +219,12 @@ enum APIRoutes {
             name: "limit", schema: .integer(minimum: 1, maximum: 5000),
             description: "how many of the newest lines (1-5000, default 200)"),
         .init(name: "since", schema: .requestTime, description: "only lines from this time on"),
+        .init(
+            name: "level", schema: .string(values: Store.logLevelOrder),
+            description: "only lines of this level or above (warning: warning, error and critical)"),
+        .init(
+            name: "contains", schema: .requestText(maxLength: Store.maxLogSearchLength),
+            description: "only lines whose message holds this text, case-insensitive (at most 200 characters)"),
     ]
 
     // MARK: Cameras
@@ -226,12 +232,6 @@ enum APIRoutes {
     static let cameras: [APIOperation] = [
         APIOperation(
             method: .get, path: "\(base)/cameras", id: "listCameras", tag: "cameras", summary: "List cameras",
-        .init(
-            name: "level", schema: .string(values: Store.logLevelOrder),
-            description: "only lines of this level or above (warning: warning, error and critical)"),
-        .init(
-            name: "contains", schema: .requestText(maxLength: Store.maxLogSearchLength),
-            description: "only lines whose message holds this text, case-insensitive (at most 200 characters)"),
             access: .role(.viewer), status: 200, content: .json(OpenAPIComponents.list(of: "Camera"))
         ) { call in .json(Items(items: try await call.store.listCameras())) },
         APIOperation(
