@@ -398,6 +398,22 @@ struct APIResourceTests {
             calls.expect(try await api.call(.delete, "\(v1)/tokens/\(token.token.id)", as: api.admin))
             api.document.expectError(try await api.call(.get, "\(v1)/me", as: bot), 401)
 
+            // Console users
+            let dana = try calls.expect(
+                await api.call(
+                    .post, "\(v1)/users", as: api.admin,
+                    json: NewUser(name: "dana", role: .operator, password: "a long enough password"))
+            ).decode(User.self)
+            #expect(dana.name == "dana" && dana.role == .operator)
+            let users = calls.expect(try await api.call(.get, "\(v1)/users", as: api.admin))
+            #expect(try users.decode(Page<User>.self).items.map(\.name).contains("dana"))
+            #expect(!users.text.contains("a long enough password") && !users.text.contains("pbkdf2"))
+            let demoted = try calls.expect(
+                await api.call(.patch, "\(v1)/users/dana", as: api.admin, json: UserChange(role: .viewer))
+            ).decode(User.self)
+            #expect(demoted.role == .viewer)
+            calls.expect(try await api.call(.delete, "\(v1)/users/dana", as: api.admin))
+
             // Software releases (a tarball as make package writes one) and a rollout to the device.
             var releases: [Release] = []
             for version in ["0.2.0", "0.2.1"] {

@@ -13,7 +13,7 @@ enum APIRoutes {
 
     static func all() -> [APIOperation] {
         system + devices + cameras + models + packages + instances + live + events + eventReview + releases + rollouts
-            + access + fleet
+            + access + users + fleet
     }
 
     // MARK: System

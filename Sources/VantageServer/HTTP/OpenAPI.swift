@@ -573,6 +573,22 @@ enum OpenAPIComponents {
         ("APITokenCreated", object([("token", .ref("APIToken")), ("secret", .text)])),
         ("NewToken", request([("name", .name), ("role", .ref("Role"))], required: ["name", "role"])),
         (
+            "User",
+            object(
+                [("name", .text), ("role", .ref("Role")), ("createdAt", .time), ("lastSignInAt", .time)],
+                optional: ["lastSignInAt"])
+        ),
+        (
+            "NewUser",
+            request(
+                [("name", .name), ("role", .ref("Role")), ("password", .secret(minLength: 8, maxLength: 1024))],
+                required: ["name", "role", "password"])
+        ),
+        (
+            "UserChange",
+            request([("role", .ref("Role")), ("password", .secret(minLength: 8, maxLength: 1024))], required: [])
+        ),
+        (
             "AuditEntry",
             object(
                 [
