@@ -61,7 +61,7 @@ extension ConsoleAssets {
                 const created = await api('POST', path + '/provisioning-token');
                 const box = document.getElementById('device-token');
                 box.querySelector('.device-token').textContent = created.provisioningToken;
-                box.querySelector('.device-expiry').textContent = new Date(created.tokenExpiresAt).toLocaleString();
+                box.querySelector('.device-expiry').textContent = created.tokenExpiresAt.slice(0, 19).replace('T', ' ') + ' UTC';
                 const command = box.querySelector('.device-command');
                 command.textContent = 'vantage agent enroll --force --server '
                   + (command.dataset.endpoint || 'https://HOST:8443') + ' --token ' + created.provisioningToken

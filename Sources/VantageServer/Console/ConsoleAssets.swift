@@ -6,6 +6,7 @@ enum ConsoleAssets {
     /// The style sheet: the base rules here, then each feature's own (ConsoleAssets+<Feature>.swift).
     static let style = [
         VantageStyle.css, baseStyle, liveStyle, deployStyle, eventsStyle, healthStyle, fleetStyle, logsStyle,
+        usersStyle,
     ].joined(separator: "\n")
 
     /// The script: the base (api(), forms, times) here, then each feature's own, each wrapped so its names stay its
@@ -13,7 +14,7 @@ enum ConsoleAssets {
     static let script =
         ([baseScript]
         + [
-            liveScript, refreshScript, deployScript, eventsScript, healthScript, fleetScript, logsScript,
+            liveScript, refreshScript, deployScript, eventsScript, healthScript, fleetScript, logsScript, usersScript,
         ].map {
             $0.isEmpty ? "" : "(() => {\n" + $0 + "\n})();\n"
         }).joined(separator: "\n")
@@ -199,7 +200,7 @@ enum ConsoleAssets {
           const box = document.getElementById('device-created');
           box.querySelector('.device-name').textContent = created.device.name;
           box.querySelector('.device-token').textContent = created.provisioningToken;
-          box.querySelector('.device-expiry').textContent = created.tokenExpiresAt;
+          box.querySelector('.device-expiry').textContent = created.tokenExpiresAt.slice(0, 19).replace('T', ' ') + ' UTC';
           const command = box.querySelector('.device-command');
           command.textContent = 'vantage agent enroll --server ' + (command.dataset.endpoint || 'https://HOST:8443')
             + ' --token ' + created.provisioningToken + ' --ca-hash ' + created.caFingerprint;
@@ -271,15 +272,12 @@ enum ConsoleAssets {
           }
         }
 
-        // Times come in UTC; show them in the browser's time zone (the UTC text stays as the tooltip). Also called on
-        // the parts of a page that refresh themselves.
+        // Every time on every page is in UTC and says so (one zone, as in the charts, events and logs); the browser's
+        // own time is its tooltip. Also called on the parts of a page that refresh themselves.
         function localTimes(root) {
           for (const time of root.querySelectorAll('time[datetime]')) {
             const date = new Date(time.getAttribute('datetime'));
-            if (!isNaN(date)) {
-              time.title = time.textContent;
-              time.textContent = date.toLocaleString();
-            }
+            if (!isNaN(date)) time.title = date.toLocaleString() + ' in your time zone';
           }
         }
         localTimes(document);

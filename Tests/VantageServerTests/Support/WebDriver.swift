@@ -179,9 +179,11 @@ final class WebDriver: @unchecked Sendable {
             // The whole page, not only the first screen (up to 4000 px tall).
             let full = try await executeScript("return document.documentElement.scrollHeight") as? Int ?? height
             if full > height {
-                try await setWindowSize(width: width, height: min(full + 20, 4000))
+                // The window's height is a little more than the page's viewport (the browser's own frame).
+                try await setWindowSize(width: width, height: min(full + 140, 4000))
                 try await Task.sleep(for: .milliseconds(200))
             }
+            _ = try await executeScript("window.scrollTo(0, 0)")
             try await screenshotPNG().write(to: directory.appending(path: "\(name)-\(width).png"))
         }
         try await setWindowSize(width: 1280, height: 900)
