@@ -89,8 +89,11 @@ public final class LiveRelayHub: Sendable {
         }
         for (writer, signal) in send {
             logger.info(
-                "camera signal", metadata: ["instance.id": "\(signal.instanceId)", "node": "\(signal.node)",
-                "signal": "\(signal.signal)"])
+                "camera signal",
+                metadata: [
+                    "instance.id": "\(signal.instanceId)", "node": "\(signal.node)",
+                    "signal": "\(signal.signal)",
+                ])
             try? writer.send(SupervisorMessage.signal(id: signal.id, node: signal.node, signal: signal.signal))
         }
         for signal in absent {

@@ -84,7 +84,8 @@ public enum RuntimeWorker {
                         guard let runtime else { throw RuntimeError("the instance is still starting: try again") }
                         _ = try runtime.signal(node: node, signal)
                         answer = .signalResult(
-                            id: id, ok: true, message: "camera node \(node) \(signal == "pause" ? "paused" : "resumed")")
+                            id: id, ok: true, message: "camera node \(node) \(signal == "pause" ? "paused" : "resumed")"
+                        )
                     } catch {
                         answer = .signalResult(id: id, ok: false, message: "\(error)")
                     }

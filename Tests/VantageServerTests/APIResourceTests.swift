@@ -365,7 +365,8 @@ struct APIResourceTests {
             #expect(streams.streams == ["camera_node"])
             let mjpeg = calls.expect(
                 try await api.call(.get, "\(v1)/instances/\(instance.id)/live?frames=1", as: api.viewer))
-            #expect(String(decoding: mjpeg.body.prefix(60), as: UTF8.self).hasPrefix("--frame\r\nContent-Type: image/jpeg"))
+            #expect(
+                String(decoding: mjpeg.body.prefix(60), as: UTF8.self).hasPrefix("--frame\r\nContent-Type: image/jpeg"))
             let pause = Task {
                 try await api.call(.post, "\(v1)/instances/\(instance.id)/nodes/camera_node/pause", as: api.ops)
             }

@@ -111,7 +111,8 @@ struct ConsoleTests {
                 #expect(html.components(separatedBy: "<svg").count == 3, "one chart per metric")
                 #expect(
                     html.contains(
-                        "<strong class=\"chart-title\">CPU</strong> <span class=\"muted chart-latest\">latest 40 %</span>"))
+                        "<strong class=\"chart-title\">CPU</strong> <span class=\"muted chart-latest\">latest 40 %</span>"
+                    ))
                 #expect(
                     html.contains(
                         "<strong class=\"chart-title\">Memory used</strong> <span class=\"muted chart-latest\">latest 3.2 GB</span>"

@@ -146,7 +146,8 @@ extension APIRoutes {
             let node = call.parameter("node")
             guard instance.cameras[node] != nil else {
                 throw APIError.notFound(
-                    "camera node", "\(node.prefix(80)) of instance \(instance.name) (its camera nodes: "
+                    "camera node",
+                    "\(node.prefix(80)) of instance \(instance.name) (its camera nodes: "
                         + "\(instance.cameras.keys.sorted().joined(separator: ", ")))")
             }
             let request = CameraSignal(
