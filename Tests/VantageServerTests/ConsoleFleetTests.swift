@@ -27,14 +27,7 @@ struct ConsoleFleetTests {
             let missing = await #expect(throws: APIError.self) { try await store.resolve(.model, "person-detector") }
             #expect(missing?.status == 404 && missing?.message.contains("no model person-detector") == true)
             // Two instances may share a name: the name alone is refused, naming both ids.
-            let archive = try ConsoleTests.zipOfPeopleCounter()
-            defer { try? FileManager.default.removeItem(at: archive.deletingLastPathComponent()) }
-            let bytes = try Data(contentsOf: archive)
-            let package = try await store.createPackage(NewPackage(name: "people-counter"))
-            _ = try await store.addPackageVersion(
-                package.id, version: "1.0",
-                upload: Upload(
-                    file: archive, digest: "sha256:" + SHA256.hash(data: bytes).hexString, size: Int64(bytes.count)))
+            let package = try await ConsoleTests.addPeopleCounter(to: store)
             var ids: [String] = []
             for _ in 0..<2 {
                 ids.append(

@@ -19,14 +19,7 @@ struct ConsoleLogsTests {
             let device = try await store.createDevice(NewDevice(name: "dock")).device
             let camera = try await store.createCamera(
                 NewCamera(name: "gate", url: "rtsp://192.0.2.10:554/stream1", deviceId: device.id))
-            let archive = try ConsoleTests.zipOfPeopleCounter()
-            defer { try? FileManager.default.removeItem(at: archive.deletingLastPathComponent()) }
-            let bytes = try Data(contentsOf: archive)
-            let package = try await store.createPackage(NewPackage(name: "people-counter"))
-            _ = try await store.addPackageVersion(
-                package.id, version: "1.0",
-                upload: Upload(
-                    file: archive, digest: "sha256:" + SHA256.hash(data: bytes).hexString, size: Int64(bytes.count)))
+            let package = try await ConsoleTests.addPeopleCounter(to: store)
             let instance = try await store.createInstance(
                 NewInstance(
                     name: "people", packageId: package.id, packageVersion: "1.0", deviceId: device.id,
@@ -48,16 +41,9 @@ struct ConsoleLogsTests {
                     LogLine(time: start, level: "warning", message: "agent clock is 3 s off"),
                 ]))
 
-            let browser = try await WebDriver.start()
-            do {
+            try await WebDriver.withBrowser { browser in
                 try await Self.drive(browser, base: base, store: store, device: device.id, instance: instance.id)
-            } catch {
-                if let page = try? await browser.pageSource() { Attachment.record(page, named: "page.html") }
-                if let png = try? await browser.screenshotPNG() { Attachment.record(png, named: "page.png") }
-                await browser.quit()
-                throw error
             }
-            await browser.quit()
         }
     }
 

@@ -1,6 +1,8 @@
+import Crypto
 import Foundation
 import Testing
 import VantageAPI
+@testable import VantageServer
 
 // What the console's browser tests share: console users made the way an operator makes them, and a browser that
 // leaves its page behind when a test fails.
@@ -22,6 +24,22 @@ enum ConsoleUsers {
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw APITestError("init-admin failed for \(name)") }
+    }
+}
+
+extension ConsoleTests {
+    /// The people counter's project as a ZIP, registered straight in `store` as `version` of a package
+    /// "people-counter" (for tests that need a package but no agent to run it).
+    static func addPeopleCounter(to store: Store, version: String = "1.0") async throws -> Package {
+        let archive = try zipOfPeopleCounter()
+        defer { try? FileManager.default.removeItem(at: archive.deletingLastPathComponent()) }
+        let bytes = try Data(contentsOf: archive)
+        let package = try await store.createPackage(NewPackage(name: "people-counter"))
+        _ = try await store.addPackageVersion(
+            package.id, version: version,
+            upload: Upload(
+                file: archive, digest: "sha256:" + SHA256.hash(data: bytes).hexString, size: Int64(bytes.count)))
+        return package
     }
 }
 
