@@ -7,7 +7,7 @@ extension Console {
     func addFleetRoutes(to router: Router<ServerContext>, pages: ConsolePages) {
         page("/access", on: router) { _, context in
             guard Viewer(context.caller)?.role == .admin else { return Self.adminsOnly }
-            return try await pages.access()
+            return try await pages.access(actor: context.caller?.actor)
         }
         page("/audit", on: router) { request, context in
             guard Viewer(context.caller)?.role == .admin else { return Self.adminsOnly }

@@ -155,7 +155,7 @@ struct Console: Sendable {
             \(HTML.when(next != nil, "<input type=\"hidden\" name=\"next\" value=\"\(next ?? "")\">"))
             <button type="submit">Sign in</button>
             </form>
-            <p class="muted">An admin creates users with <code>vantage server init-admin --user NAME</code>.</p>
+            <p class="muted">An admin creates users on the Access page, or with <code>vantage server init-admin --user NAME</code>.</p>
             </section>
             """
         return ConsoleLayout.document(ConsolePage(title: "Sign in", body: body), viewer: nil)

@@ -126,18 +126,15 @@ extension ConsolePages {
 
     // MARK: Access (admins)
 
-    func access() async throws -> ConsolePage {
+    func access(actor: String? = nil) async throws -> ConsolePage {
         let tokens = try await store.listTokens()
-        let users = try await store.consoleUsers()
+        let users = try await usersSection(actor: actor)
         let tokenRows: [HTML] = tokens.map { token in
             """
             <tr id="token-\(token.id)"><td>\(token.name)</td><td>\(HTML.badge(token.role.rawValue.uppercased()))</td>\
             <td>\(HTML.time(token.createdAt))</td><td>\(HTML.time(token.lastUsedAt))</td>\
             <td><button type="button" class="danger small" data-revoke-token="\(token.id)" data-name="\(token.name)">Revoke</button></td></tr>
             """
-        }
-        let userRows: [HTML] = users.map { user in
-            "<tr><td>\(user.name)</td><td>\(HTML.badge(user.role.rawValue.uppercased()))</td><td>\(HTML.time(user.createdAt))</td></tr>"
         }
         return ConsolePage(
             title: "Access", section: .access,
@@ -164,12 +161,7 @@ extension ConsolePages {
                 <p>Use it with <code>vantage login --server URL --token SECRET</code> or <code>Authorization: Bearer SECRET</code>.</p>
                 </div>
                 </section>
-                <h2>Users</h2>
-                <div class="table-scroll"><table class="list" id="users">
-                <thead><tr><th>Name</th><th>Role</th><th>Created</th></tr></thead>
-                <tbody>\(userRows.isEmpty ? Self.emptyRow(3, "No console users.") : "\(userRows)")</tbody>
-                </table></div>
-                <p class="help">Users are created and given a role on the server: <code>vantage server init-admin --user NAME</code>.</p>
+                \(users)
                 """)
     }
 
