@@ -359,6 +359,25 @@ public struct ServerClient: Sendable {
         try await callWithoutAnswer(.delete, "tokens", id)
     }
 
+    // MARK: Console users (admins)
+
+    public func listUsers() async throws -> [User] {
+        try await list("users")
+    }
+
+    public func createUser(_ new: NewUser) async throws -> User {
+        try await call(.post, "users", body: new)
+    }
+
+    /// A new role or password; either ends the user's console sessions.
+    public func updateUser(_ name: String, _ change: UserChange) async throws -> User {
+        try await call(.patch, "users", name, body: change)
+    }
+
+    public func deleteUser(_ name: String) async throws {
+        try await callWithoutAnswer(.delete, "users", name)
+    }
+
     /// One page of the audit log, newest first.
     public func auditLog(limit: Int? = nil, cursor: String? = nil) async throws -> Page<AuditEntry> {
         try await call(.get, "audit", query: ["limit": limit.map(String.init), "cursor": cursor])

@@ -16,5 +16,6 @@ struct Vantage: AsyncParsableCommand {
             Devices.self, Cameras.self,
             Models.self,
             Packages.self, Instances.self, Events.self, Releases.self, Rollouts.self,
+            Users.self,
         ])
 }
