@@ -79,6 +79,8 @@ struct ConsoleUsersTests {
         #expect(try await browser.find("#users select[data-user-role=ada]").property("value") as? String == "admin")
         #expect(try await store.listUsers().first { $0.name == "ada" }?.role == .admin)
 
+        let severe = try await browser.severeLogs()
+        #expect(severe.allSatisfy { $0.contains("409") }, "console errors besides the refused calls: \(severe)")
         try await browser.saveScreenshots("access")
         try await browser.setWindowSize(width: 375, height: 812)
         let width = try await browser.executeScript("return document.documentElement.scrollWidth") as? Int ?? 0
