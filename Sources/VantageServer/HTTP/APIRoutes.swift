@@ -651,7 +651,8 @@ enum APIRoutes {
                     description: "page size, 1-500 (default 100)"),
                 .init(name: "cursor", schema: .text, description: "nextCursor of the previous page"),
                 .init(name: "actor", schema: .text, description: "only this actor's lines, e.g. user:alice"),
-                .init(name: "action", schema: .text, description: "only this action (an operation id), e.g. revokeDevice"),
+                .init(
+                    name: "action", schema: .text, description: "only this action (an operation id), e.g. revokeDevice"),
             ], status: 200, content: .json(.ref("AuditPage"))
         ) { call in
             .json(

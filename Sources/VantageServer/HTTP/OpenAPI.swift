@@ -658,7 +658,10 @@ enum OpenAPIComponents {
         ("LiveStreams", object([("streams", .array(.text)), ("framesPerSecond", .number)])),
         (
             "CameraSignal",
-            object([("id", .text), ("instanceId", .text), ("node", .text), ("signal", .string(values: ["pause", "resume"]))])
+            object([
+                ("id", .text), ("instanceId", .text), ("node", .text),
+                ("signal", .string(values: ["pause", "resume"])),
+            ])
         ),
         ("CameraSignalResult", object([("ok", .boolean), ("message", .requestText(maxLength: 2000))])),
     ]
