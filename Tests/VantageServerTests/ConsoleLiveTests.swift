@@ -140,11 +140,17 @@ struct ConsoleLiveTests {
 
         // The overview keeps itself current: a device registered meanwhile shows up without a reload.
         try await browser.go(base + "/")
-        let never = try await browser.find("#devices-never").text()
+        // Read by script: the refreshed region's elements are replaced, so a found element can go stale.
+        _ = try await browser.find("#devices-never")
+        func neverSeen() async throws -> String {
+            try await browser.executeScript("return document.getElementById('devices-never').textContent") as? String
+                ?? ""
+        }
+        let never = try await neverSeen()
         _ = try await browser.executeScript("window.sameDocument = true")
         _ = try await fleet.client.createDevice(NewDevice(name: "yard"))
         try await browser.waitUntil(timeout: .seconds(30), "the overview counts the new device") {
-            try await browser.find("#devices-never").text() == String((Int(never) ?? -1) + 1)
+            try await neverSeen() == String((Int(never) ?? -1) + 1)
         }
         #expect(try await browser.executeScript("return window.sameDocument === true") as? Bool == true)
 

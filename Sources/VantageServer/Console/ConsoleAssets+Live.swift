@@ -20,6 +20,8 @@ extension ConsoleAssets {
             const response = await fetch(location.href, { headers: { 'Accept': 'text/html' }, cache: 'no-store' });
             if (!response.ok || response.redirected) return;
             const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+            // As the page's own parts were when it loaded, so that an unchanged part compares equal and is left alone.
+            localTimes(fresh);
             for (const region of regions) {
               if (focused && region.contains(focused) && focused.matches('input, select, textarea')) continue;
               const next = fresh.getElementById(region.id);

@@ -100,14 +100,18 @@ extension APIRoutes {
                 "A device sends one annotated JPEG frame of an instance someone watches (410 once nobody does)",
             access: .device,
             query: [
+                // Required, but checked in the handler: another device's call is refused (403) before its query is read.
                 .init(
                     name: "stream", schema: .string(pattern: "^[A-Za-z0-9_.-]{1,200}$"),
-                    description: "the camera stream the frame is of", required: true)
+                    description: "the camera stream the frame is of (required)")
             ],
             body: .binary("image/jpeg"), status: 204, content: .none, audited: false
         ) { call in
             let device = call.parameter("id")
             try call.requireDevice(device)
+            guard let stream = call.query("stream"), !stream.isEmpty else {
+                throw APIError.invalid("query parameter stream is required: the camera stream the frame is of")
+            }
             let instance = call.parameter("instanceId")
             let jpeg: ByteBuffer
             do {
@@ -123,7 +127,7 @@ extension APIRoutes {
             // so a frame costs no database query).
             let time = call.request.headers[HTTPField.Name("X-Frame-Time")!].flatMap(Double.init)
             switch call.store.live.publish(
-                instance, device: device, stream: call.query("stream") ?? "", jpeg: jpeg, encodedAt: time)
+                instance, device: device, stream: stream, jpeg: jpeg, encodedAt: time)
             {
             case .published: return .empty
             case .notWatched: throw notWatched(instance)
