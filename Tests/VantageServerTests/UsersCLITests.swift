@@ -14,15 +14,8 @@ struct UsersCLITests {
         let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-users-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let server = try ServerProcess(
-            try ServerProcess.binary(),
-            [
-                "server", "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--data",
-                folder.appending(path: "data").path, "--log-level", "trace",
-            ], name: "users-cli")
+        let (server, url, token) = try await ServerProcess.tracing(in: folder, name: "users-cli")
         defer { server.stop() }
-        let url = String(try await server.waitUntilListening().absoluteString.dropLast())
-        let token = try #require(server.adminToken, "no first-start token:\n\(server.output)")
 
         var outputs: [String] = []
         func vantage(_ arguments: [String], stdin: String = "") async throws -> (status: Int32, output: String) {

@@ -9,6 +9,27 @@ final class ServerProcess: @unchecked Sendable {
 
     /// The built binary: `VANTAGE_BINARY`, else beside the test bundle (the same build folder: `.build/debug`,
     /// `.build-x/debug`), else `.build/debug/vantage`.
+    /// A `vantage server` on free ports with its data in `folder/data`, logging at trace level (so that a test can
+    /// check what it never logs), once it listens: its URL without the final `/` and the first-start admin token.
+    static func tracing(in folder: URL, name: String) async throws -> (
+        server: ServerProcess, url: String, token: String
+    ) {
+        let server = try ServerProcess(
+            try binary(),
+            [
+                "server", "--listen", "127.0.0.1:0", "--device-listen", "127.0.0.1:0", "--data",
+                folder.appending(path: "data").path, "--log-level", "trace",
+            ], name: name)
+        do {
+            let url = String(try await server.waitUntilListening().absoluteString.dropLast())
+            guard let token = server.adminToken else { throw APITestError("no first-start token:\n\(server.output)") }
+            return (server, url, token)
+        } catch {
+            server.stop()
+            throw error
+        }
+    }
+
     static func binary() throws -> URL {
         if let path = ProcessInfo.processInfo.environment["VANTAGE_BINARY"], !path.isEmpty {
             return URL(filePath: path)
