@@ -177,8 +177,9 @@ final class WebDriver: @unchecked Sendable {
             try await setWindowSize(width: width, height: height)
             try await Task.sleep(for: .milliseconds(300))  // a layout pass, and images that follow the width
             // The whole page, not only the first screen (up to 4000 px tall).
-            let sizes = try await executeScript(
-                "return [document.documentElement.scrollHeight, window.innerHeight]") as? [Int] ?? []
+            let sizes =
+                try await executeScript(
+                    "return [document.documentElement.scrollHeight, window.innerHeight]") as? [Int] ?? []
             if sizes.count == 2, sizes[0] > sizes[1] {
                 // The window is taller than the page's viewport by the browser's own frame: add the difference.
                 try await setWindowSize(width: width, height: min(sizes[0] + (height - sizes[1]) + 8, 4000))
