@@ -246,6 +246,13 @@ struct ConsoleFleetTests {
         try await browser.waitUntil(timeout: .seconds(10), "the token gone") {
             try await !fleet.client.listTokens().contains { $0.name == "ci-deploy" }
         }
+        // The page reloads itself after the revocation: let it, before going elsewhere (the reload would win).
+        try await browser.waitUntil(timeout: .seconds(10), "the page shows the token gone") {
+            try await browser.executeScript(
+                "return document.readyState === 'complete' && !document.querySelector('[data-revoke-token=\"\(ci.id)\"]')"
+            )
+                as? Bool == true
+        }
 
         // The audit log, filtered: ada's revocation is there.
         try await browser.go(base + "/audit?action=revokeDevice")
