@@ -102,21 +102,3 @@ extension Store {
         }
     }
 }
-
-/// A console user as the access page lists it (never the password hash).
-public struct ConsoleUser: Sendable {
-    public var name: String
-    public var role: Role
-    public var createdAt: Date
-}
-
-extension Store {
-    /// The console's users, by name.
-    public func consoleUsers() async throws -> [ConsoleUser] {
-        try await database.query("SELECT name, role, created_at FROM users ORDER BY name").map { row in
-            ConsoleUser(
-                name: try row.text("name"), role: Role(rawValue: try row.text("role")) ?? .viewer,
-                createdAt: Millis.date(try row.integer("created_at")))
-        }
-    }
-}
