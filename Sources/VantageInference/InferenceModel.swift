@@ -73,7 +73,7 @@ public final class InferenceModel: Sendable {
     /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
     /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes faster
     /// than the dynamic one). The key is `plainKey(_:)`.
-    private let plainVariants: Mutex<[[Int]: PlainVariant]>
+    let plainVariants: Mutex<[[Int]: PlainVariant]>
     /// At most this many static variants; further shapes share the dynamic one.
     static let maxPlainVariants = 4
 
