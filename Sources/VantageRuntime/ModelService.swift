@@ -50,6 +50,7 @@ final class ModelService: Sendable {
                     "input": "\(model.frameInputError == nil ? "\(model.frameInput)" : "arrays only")",
                     "requests": "\(requests.count)",
                     "cached": "\(model.loadedFromCache)",
+                    "precision": "\(model.precision)",
                 ])
         }
         self.entries = entries
