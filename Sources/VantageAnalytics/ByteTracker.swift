@@ -99,6 +99,22 @@ public struct ByteTracker: Sendable {
     /// ``SceneAnalyzer/update(tracks:ended:time:)`` so zones see them leave.
     public var ended: [Track] { endedTracks }
 
+    /// Where the confirmed and lost tracks are at `time` (after the last update), as the motion model predicts:
+    /// for frames the detector skips (a detection rate below the camera's). Changes nothing in the tracker; writes
+    /// into `result` (emptied first), so a caller reusing it allocates nothing.
+    public func predict(at time: Double, into result: inout [Track]) {
+        result.removeAll(keepingCapacity: true)
+        let dt = lastTime.map { max(0, time - $0) } ?? 0
+        for entry in entries where entry.state != .tentative {
+            var moved = entry
+            moved.predict(dt)
+            result.append(moved.track)
+        }
+    }
+
+    /// Whether any track is alive (tentative, confirmed or lost): the detector must keep looking.
+    public var hasTracks: Bool { !entries.isEmpty }
+
     /// One frame's detections at `time` (seconds, any monotonic origin). Answers the tracks seen in this frame,
     /// tentative and confirmed, oldest first.
     ///

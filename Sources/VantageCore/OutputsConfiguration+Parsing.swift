@@ -110,7 +110,11 @@ extension OutputsConfiguration {
 
     private static func analyticsNode(_ node: Node) throws(OutputsConfigurationError) -> AnalyticsNode {
         let o = try node.object(
-            allowed: ["name", "camera", "model", "classes", "minScore", "tracker", "zones", "lines", "objectEvents"])
+            allowed: [
+                "name", "camera", "model", "classes", "minScore", "tracker", "zones", "lines", "objectEvents",
+                "detectFps",
+                "motion",
+            ])
         let name = try o.required("name").identifier()
         var result = AnalyticsNode(
             name: name, camera: try o.required("camera").string(), model: try o.required("model").string())
@@ -122,6 +126,8 @@ extension OutputsConfiguration {
         }
         if let v = o["minScore"] { result.minScore = try v.number(in: 0...1) }
         if let v = o["objectEvents"] { result.objectEvents = try v.bool() }
+        if let v = o["detectFps"], !v.isNull { result.detectFps = try v.number(in: 0.1...120) }
+        if let v = o["motion"] { result.motion = try motionSettings(v) }
         if let t = o["tracker"] {
             let tc = try t.object(
                 allowed: ["highScore", "lowScore", "newTrackScore", "matchIoU", "confirmFrames", "maxLostSeconds"])
@@ -167,6 +173,30 @@ extension OutputsConfiguration {
             try unique(result.lines.map(\.name), at: lines.path, what: "line")
         }
         return result
+    }
+
+    /// `"motion": true` (the defaults), `false`/`null` (off), or an object of settings.
+    private static func motionSettings(_ node: Node) throws(OutputsConfigurationError) -> MotionSettings? {
+        if node.isNull { return nil }
+        if case .bool(let on) = node.raw { return on ? MotionSettings() : nil }
+        let o = try node.object(allowed: ["threshold", "minArea", "backgroundRate", "lightingChange", "masks", "show"])
+        var m = MotionSettings()
+        if let v = o["threshold"] { m.threshold = try v.number(in: 1...255) }
+        if let v = o["minArea"] { m.minArea = try v.number(in: 0...1) }
+        if let v = o["backgroundRate"] { m.backgroundRate = try v.number(in: 0.01...1) }
+        if let v = o["lightingChange"] { m.lightingChange = try v.number(in: 0.05...1) }
+        if let v = o["show"] { m.show = try v.bool() }
+        if let masks = o["masks"] {
+            m.masks = try masks.array().map { mask throws(OutputsConfigurationError) in
+                let polygon = try mask.array().map { p throws(OutputsConfigurationError) in try p.point() }
+                guard polygon.count >= 3 else {
+                    throw OutputsConfigurationError(
+                        mask.path, "a mask is a polygon of at least 3 points, e.g. [[0,0],[0.3,0],[0.3,0.2]]")
+                }
+                return polygon
+            }
+        }
+        return m
     }
 
     /// The settings each kind of sink accepts, and which are required.

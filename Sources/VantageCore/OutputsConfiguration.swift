@@ -68,6 +68,12 @@ public struct OutputsConfiguration: Sendable, Equatable, Codable {
         public var lines: [CountingLine] = []
         /// Raise `object.start` / `object.update` / `object.end` events for every confirmed track.
         public var objectEvents = true
+        /// How often (per second) the detector runs on the camera's frames; nil runs it on every frame. The frames in
+        /// between are still decoded and shown, and the tracker predicts where its objects are on them.
+        public var detectFps: Double?
+        /// Run the detector only on frames with motion (and while tracks are in view, so they are not lost); nil
+        /// runs it whatever moves.
+        public var motion: MotionSettings?
         public init(name: String, camera: String, model: String) {
             self.name = name
             self.camera = camera

@@ -7,9 +7,13 @@ import VantageInference
 import VantageMedia
 import VantageOutputs
 
-/// A built-in analytics node (`outputs.analytics` in the manifest): runs a detector on every frame of one camera,
+/// A built-in analytics node (`outputs.analytics` in the manifest): runs a detector on the frames of one camera,
 /// tracks the objects, and raises object, zone and line events without any code. Its annotated view (boxes with
 /// track IDs, zones, lines and their counts) is a live-view stream named after the node.
+///
+/// Every frame is looked at; the detector runs on a frame when it is due (`detectFps`, every frame by default) and,
+/// with motion gating (`motion`), only when something moves or a track is in view. On the other frames the tracker
+/// predicts where its objects are (for the live view); zones and lines are judged on detected frames only.
 final class AnalyticsRunner: @unchecked Sendable {
     // Unchecked: the tracker, the scene and the scratch buffers are touched only by `run()`'s one task; the
     // counters are in a Mutex.
@@ -28,6 +32,12 @@ final class AnalyticsRunner: @unchecked Sendable {
     private var scene: SceneAnalyzer
     private var detections: [TrackerDetection] = []
     private var overlays: [Overlay] = []
+    /// Predicted tracks on frames the detector skips (reused).
+    private var predicted: [Track] = []
+    private let motion: MotionDetector?
+    /// Seconds between detections (nil: every frame), and the time of the last one.
+    private let detectInterval: Double?
+    private var lastDetection = -Double.infinity
     private let stopRequested = Atomic<Bool>(false)
     /// Encodes snapshots and records events off this node's loop.
     private let snapshots: SnapshotWorker
@@ -46,7 +56,13 @@ final class AnalyticsRunner: @unchecked Sendable {
 
     /// What the node did, for the status line and `/status`.
     struct Counters: Sendable, Equatable {
+        /// Frames looked at, and those the detector ran on.
         var frames: UInt64 = 0
+        var detections: UInt64 = 0
+        /// Frames due for detection that were skipped: no motion and no track in view.
+        var stillFrames: UInt64 = 0
+        /// Decode to decision (tracked, events raised) of every frame looked at.
+        var latency = LatencyHistogram()
         var events: UInt64 = 0
         var activeTracks = 0
         var lineCounts: [String: [String: Int]] = [:]
@@ -113,6 +129,9 @@ final class AnalyticsRunner: @unchecked Sendable {
         scene = SceneAnalyzer(zones: node.zones, lines: node.lines)
         detections.reserveCapacity(128)
         overlays.reserveCapacity(256)
+        predicted.reserveCapacity(64)
+        motion = node.motion.map(MotionDetector.init(settings:))
+        detectInterval = node.detectFps.map { 1 / $0 }
         liveView?.addStream(node.name)
     }
 
@@ -140,7 +159,34 @@ final class AnalyticsRunner: @unchecked Sendable {
         finish()
     }
 
+    /// Decides whether the detector runs on `frame`, and runs it or predicts.
     private func analyse(_ frame: FrameInfo) async throws {
+        let time = Double(frame.timestampMicros) / 1e6
+        let moving = motion?.update(camera: camera, slot: frame.slot, time: time) ?? true
+        // Due when the interval has (nearly: camera clocks jitter) passed since the last detection.
+        let due = detectInterval.map { time - lastDetection >= $0 * 0.9 } ?? true
+        if due && (moving || tracker.hasTracks) {
+            lastDetection = time
+            try await detectAndTrack(frame, time: time)
+        } else {
+            if let liveView, liveView.viewerCount(stream: node.name) > 0, camera.ensureBGR(slot: frame.slot) {
+                tracker.predict(at: time, into: &predicted)
+                drawOverlays(tracks: predicted)
+                let image = ImageBuffer(
+                    base: camera.pixels(of: frame.slot), width: frame.width, height: frame.height, stride: frame.stride)
+                liveView.publish(stream: node.name, overlays: overlays) { image }
+            }
+            let latency = monotonicNanos() - frame.decodedAtNanos
+            counters.withLock { c in
+                c.frames += 1
+                if due { c.stillFrames += 1 }
+                c.latency.record(nanos: latency)
+            }
+        }
+    }
+
+    /// Runs the detector on `frame`, tracks, and raises the events.
+    private func detectAndTrack(_ frame: FrameInfo, time: Double) async throws {
         let minScore = node.minScore
         let classes = self.classes
         detections.removeAll(keepingCapacity: true)
@@ -154,7 +200,6 @@ final class AnalyticsRunner: @unchecked Sendable {
                             yMax: Double(d.box.yMax))))
             }
         }
-        let time = Double(frame.timestampMicros) / 1e6
         let tracks = tracker.update(detections, time: time)
         let ended = tracker.ended
         let sceneEvents = scene.update(tracks: tracks, ended: ended, time: time)
@@ -189,9 +234,12 @@ final class AnalyticsRunner: @unchecked Sendable {
         }
 
         let active = tracks.count { $0.state == .confirmed }
+        let latency = monotonicNanos() - frame.decodedAtNanos
         counters.withLock { c in
             c.frames += 1
+            c.detections += 1
             c.activeTracks = active
+            c.latency.record(nanos: latency)
         }
         if !sceneEvents.isEmpty {  // counts and occupancy change only with an event
             let counts = scene.counts
@@ -356,10 +404,16 @@ final class AnalyticsRunner: @unchecked Sendable {
                     text: "\(line.name) in \(count.in) out \(count.out)", x: Float(line.from.x), y: Float(line.from.y),
                     color: .cyan))
         }
-        for track in tracks where track.state == .confirmed {
+        for track in tracks where track.state != .tentative {
             let b = track.box
             overlays.append(.rect(x0: Float(b.xMin), y0: Float(b.yMin), x1: Float(b.xMax), y1: Float(b.yMax)))
             overlays.append(.label(text: "#\(track.id) \(labels(track.classId))", x: Float(b.xMin), y: Float(b.yMin)))
+        }
+        if let motion, motion.settings.show {
+            for b in motion.boxes {
+                overlays.append(
+                    .rect(x0: Float(b.xMin), y0: Float(b.yMin), x1: Float(b.xMax), y1: Float(b.yMax), color: .orange))
+            }
         }
     }
 

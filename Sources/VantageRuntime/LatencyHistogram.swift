@@ -1,6 +1,6 @@
 /// Latency percentiles without storing samples: fixed log-spaced buckets from 0.1 ms to about 100 s.
 /// Recording allocates nothing.
-struct LatencyHistogram: Sendable {
+struct LatencyHistogram: Sendable, Equatable {
     private static let bucketsPerDecade = 20
     private static let decades = 6
     private var counts = [UInt64](repeating: 0, count: bucketsPerDecade * decades + 1)

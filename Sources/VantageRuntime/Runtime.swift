@@ -507,7 +507,8 @@ public final class Runtime: Service, Sendable {
             analytics: analytics.map { a in
                 let c = a.status
                 return StatusReport.Analytics(
-                    name: a.node.name, camera: a.node.camera, frames: c.frames, events: c.events,
+                    name: a.node.name, camera: a.node.camera, frames: c.frames, detections: c.detections,
+                    stillFrames: c.stillFrames, events: c.events,
                     activeTracks: c.activeTracks, lineCounts: c.lineCounts, occupancy: c.occupancy,
                     lastError: c.lastError)
             },
@@ -553,6 +554,13 @@ public final class Runtime: Service, Sendable {
                 latency.merge(s.decisionLatency)
             }
         }
+        var detections: UInt64 = 0
+        for a in analytics {
+            a.counters.withLock { c in
+                detections += c.detections
+                latency.merge(c.latency)
+            }
+        }
         var perCamera: [String: CameraCounters] = [:]
         for (i, c) in cameras.enumerated() { perCamera[cameraNames[i]] = c.snapshot }
         let streamingStart = camerasStarted.withLock { $0 }
@@ -564,6 +572,6 @@ public final class Runtime: Service, Sendable {
             streamingFramesPerSecond: streaming.flatMap { $0 > 0 ? Double(frames) / $0 : nil },
             events: events.count, dropped: perCamera.values.reduce(0) { $0 + $1.dropped }, appRestarts: restarts,
             decisionLatencyP50Ms: latency.percentile(0.5), decisionLatencyP99Ms: latency.percentile(0.99),
-            cameras: perCamera)
+            detections: detections, cameras: perCamera)
     }
 }

@@ -19,6 +19,8 @@ public struct RunSummary: Sendable, Codable {
     public var appRestarts: Int
     public var decisionLatencyP50Ms: Double?
     public var decisionLatencyP99Ms: Double?
+    /// Frames the analytics nodes' detectors ran on.
+    public var detections: UInt64 = 0
     public var cameras: [String: CameraCounters]
 }
 
@@ -58,6 +60,10 @@ public struct StatusReport: Sendable, Codable {
         public var name: String
         public var camera: String
         public var frames: UInt64
+        /// Frames the detector ran on (fewer than `frames` with `detectFps` or motion gating).
+        public var detections: UInt64 = 0
+        /// Frames due for detection but skipped because nothing moved and no track was in view.
+        public var stillFrames: UInt64 = 0
         public var events: UInt64
         public var activeTracks: Int
         public var lineCounts: [String: [String: Int]]
@@ -99,7 +105,9 @@ public struct StatusReport: Sendable, Codable {
                 + "restarts \(a.restarts), decision p50 \(ms(a.decisionLatencyP50Ms)) p99 \(ms(a.decisionLatencyP99Ms))"
         }
         lines += analytics.map { a in
-            var line = "analytics \(a.name): frames \(a.frames), tracks \(a.activeTracks), events \(a.events)"
+            var line =
+                "analytics \(a.name): frames \(a.frames), detected \(a.detections), tracks \(a.activeTracks), "
+                + "events \(a.events)"
             for (name, c) in a.lineCounts.sorted(by: { $0.key < $1.key }) {
                 line += ", \(name) in \(c["in"] ?? 0) out \(c["out"] ?? 0)"
             }

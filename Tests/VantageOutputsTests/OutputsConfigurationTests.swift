@@ -51,6 +51,37 @@ struct OutputsConfigurationTests {
         #expect(text.contains("password=<redacted>"))
     }
 
+    @Test("An analytics node's detection rate and motion gating: defaults, settings, and mistakes named")
+    func detectionRateAndMotion() throws {
+        func node(_ fields: String) throws -> OutputsConfiguration.AnalyticsNode? {
+            try OutputsConfiguration(
+                json: Data(#"{"analytics": [{"name": "a", "camera": "c", "model": "m"\#(fields)}]}"#.utf8)
+            ).analytics.first
+        }
+        let plain = try #require(try node(""))
+        #expect(plain.detectFps == nil && plain.motion == nil, "every frame, no gating, unless asked")
+        let on = try #require(try node(#", "detectFps": 5, "motion": true"#))
+        #expect(on.detectFps == 5 && on.motion == MotionSettings())
+        let tuned = try #require(
+            try node(
+                #", "motion": {"threshold": 30, "minArea": 0.01, "show": true, "masks": [[[0,0],[0.2,0],[0.2,0.1]]]}"#))
+        #expect(tuned.motion?.threshold == 30 && tuned.motion?.minArea == 0.01 && tuned.motion?.show == true)
+        #expect(tuned.motion?.masks.first?.count == 3)
+        #expect(try node(#", "motion": false"#)?.motion == nil)
+        func error(_ fields: String) -> String {
+            do {
+                _ = try node(fields)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error(#", "detectFps": 0"#).contains("outputs.analytics[0].detectFps"))
+        #expect(error(#", "motion": {"threshold": 300}"#).contains("must be from 1.0 to 255.0"))
+        #expect(error(#", "motion": {"masks": [[[0,0],[1,1]]]}"#).contains("at least 3 points"))
+        #expect(error(#", "motion": {"sensitivity": 3}"#).contains("is not known here"))
+    }
+
     @Test("Mistakes are named with their path and what to write instead")
     func clearErrors() {
         func error(_ json: String, environment: [String: String] = [:]) -> String {
