@@ -81,3 +81,115 @@ struct AnalyticsNodeTests {
         #expect(enters > 0 && enters == leaves)
     }
 }
+
+/// The detector apart from the camera rate, and only where something moves, on the real sample video: the hand-counted
+/// line of Tests/GroundTruth must still be counted within one per direction, with half the detections or fewer.
+@Suite(
+    "Analytics nodes: detection rate and motion gating",
+    .enabled(if: sdkTestReady, "run scripts/setup: the sample video and the person detector"))
+struct AnalyticsDetectionRateTests {
+    struct Run {
+        var countIn = 0
+        var countOut = 0
+        var status: StatusReport.Analytics
+    }
+
+    /// The defect-alert example's camera and detector with one analytics node counting the ground truth's line,
+    /// `fields` added to the node, on `video`.
+    static func run(video: URL, fields: String, in work: URL) async throws -> Run {
+        let app = work.appendingPathComponent("app")
+        try copyExample("defect-alert", to: app)
+        let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
+        var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
+        var body = try #require(graph["nodeGraph"] as? [String: Any])
+        body["outputs"] = nil
+        graph["nodeGraph"] = body
+        try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+        let outputs = work.appendingPathComponent("outputs.json")
+        try """
+        {"analytics": [{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"],
+          "lines": [{"name": "path", "from": [0.3, 0.62], "to": [0.3, 0.3]}]\(fields)}]}
+        """.write(to: outputs, atomically: true, encoding: .utf8)
+        var (_, configuration) = try sampleVideoRun(of: app, in: work)
+        var overrides = RunOverrides()
+        try overrides.addCamera(argument: "camera_node=\(video.path)")
+        let application = try ApplicationProject.load(app).resolve(overrides)
+        configuration.outputsFile = outputs
+        let runtime = try await Runtime.make(
+            application: application, configuration: configuration, logger: Logger(label: "test"))
+        try await runtime.run()
+        let status = try #require(runtime.status().analytics.first)
+        let counts = status.lineCounts["path"] ?? [:]
+        return Run(countIn: counts["in"] ?? 0, countOut: counts["out"] ?? 0, status: status)
+    }
+
+    static func truth() throws -> (in: Int, out: Int) {
+        let truth = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: repoRoot.appendingPathComponent("Tests/GroundTruth/vtest-line-crossings.json")))
+                as? [String: Any])
+        let totals = try #require(truth["totals"] as? [String: Int])
+        return (totals["in"]!, totals["out"]!)
+    }
+
+    @Test("detectFps 5 on a 10 fps camera: the detector runs on every other frame, every frame is still looked at")
+    func halfTheDetections() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-rate-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let r = try await Self.run(
+            video: repoRoot.appendingPathComponent(".deps/media/vtest.mp4"), fields: #", "detectFps": 5"#, in: work)
+        let truth = try Self.truth()
+        print(
+            "detectFps 5 on vtest: in \(r.countIn) out \(r.countOut), detections \(r.status.detections) of \(r.status.frames)"
+        )
+        #expect(r.status.frames > 700, "every frame is looked at")
+        let share = Double(r.status.detections) / Double(r.status.frames)
+        #expect(share > 0.45 && share < 0.55, "the detector ran on \(r.status.detections) of \(r.status.frames) frames")
+        #expect(abs(r.countIn - truth.in) <= 1 && abs(r.countOut - truth.out) <= 1)
+    }
+
+    /// The video: 8 s of the plaza with nobody in it (the median of the sample video's frames, which removes the
+    /// walkers), with per-pixel noise as a real camera's sensor gives, then the sample video itself.
+    static func stillThenWalkers(in work: URL) throws -> URL {
+        let sample = repoRoot.appendingPathComponent(".deps/media/vtest.mp4").path
+        let empty = work.appendingPathComponent("plaza.png").path
+        let video = work.appendingPathComponent("still-then-walkers.mp4")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        func ffmpeg(_ arguments: [String]) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            p.arguments = ["-nostdin", "-loglevel", "error", "-y"] + arguments
+            try p.run()
+            p.waitUntilExit()
+            try #require(p.terminationStatus == 0, "ffmpeg \(arguments.joined(separator: " "))")
+        }
+        try ffmpeg([
+            "-i", sample, "-vf", "select='not(mod(n,20))',tmedian=radius=19", "-vsync", "0", "-update", "1",
+            "-frames:v", "40", empty,
+        ])
+        try ffmpeg([
+            "-loop", "1", "-framerate", "10", "-t", "8", "-i", empty, "-i", sample, "-filter_complex",
+            "[0:v]format=yuv420p,noise=alls=6:allf=t[a];[a][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
+            "-preset", "veryfast", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", video.path,
+        ])
+        return video
+    }
+
+    @Test("Motion gating: an empty scene costs no detection at all; the people walking in after it are counted")
+    func stillSceneIsFree() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vantage-motion-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let video = try Self.stillThenWalkers(in: work)
+        let gated = try await Self.run(video: video, fields: #", "detectFps": 5, "motion": true"#, in: work)
+        let truth = try Self.truth()
+        print(
+            "detectFps 5 + motion on still+vtest: in \(gated.countIn) out \(gated.countOut), detections "
+                + "\(gated.status.detections), still \(gated.status.stillFrames) of \(gated.status.frames)")
+        #expect(gated.status.frames > 780)
+        // While nothing moves, a detection stays due and every frame of the 8 s (80) is skipped as still.
+        #expect(gated.status.stillFrames >= 76, "\(gated.status.stillFrames) due frames skipped as still")
+        // The walkers move all the time: from then on the detector runs at its rate (795 frames at 10 fps → ≤ 398).
+        #expect(gated.status.detections <= 400 && gated.status.detections >= 360)
+        #expect(abs(gated.countIn - truth.in) <= 1 && abs(gated.countOut - truth.out) <= 1)
+    }
+}
