@@ -7,7 +7,7 @@ import VantageCore
 /// `vantage models`: model files, versioned.
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List, describe, create, upload, download and delete models on a Vantage server.",
+        abstract: "List, describe, create, upload, download, delete models on a server; optimize a model file to INT8.",
         discussion: """
             A model holds versions of a model file (ONNX, TensorFlow .pb, TFLite, OpenVINO), each stored once by \
             its SHA-256 digest.
@@ -15,8 +15,9 @@ struct Models: AsyncParsableCommand {
               vantage models create people-detector
               vantage models upload mdl_… ssdlite.onnx --descriptor descriptor.json
               vantage models show mdl_…
+              vantage models optimize model.pb --calibrate camera.mp4 --size 300x300   # INT8, beside the file
             """,
-        subcommands: [List.self, Show.self, Create.self, Upload.self, Download.self, Delete.self])
+        subcommands: [List.self, Show.self, Create.self, Upload.self, Download.self, Delete.self, Optimize.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
