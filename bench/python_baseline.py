@@ -50,6 +50,15 @@ def parse_arguments():
         "for a stream). A file shorter than that is played again from the start.",
     )
     parser.add_argument("--copies", type=int, default=1, help="captures of the video served round-robin (default 1)")
+    parser.add_argument(
+        "--seconds", type=float, default=None,
+        help="stop after this many seconds of the loop instead of after --frames (for live streams: a camera's "
+        "frames come at its rate, so frames per second over a fixed time says whether the loop kept up)",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0,
+        help="with --seconds: seconds of the loop before counting starts (connecting, the first burst)",
+    )
     arguments = parser.parse_args()
     if arguments.copies < 1:
         parser.error("--copies must be at least 1")
@@ -118,7 +127,14 @@ def main():
     people = 0
     index = 0
     started = time.perf_counter()
+    if arguments.seconds is not None:
+        total = float("inf")
+    counting_from = started + arguments.warmup
+    counted_frames = 0
     while frames < total:
+        now = time.perf_counter()
+        if arguments.seconds is not None and now - started >= arguments.warmup + arguments.seconds:
+            break
         capture = captures[index]
         index = (index + 1) % len(captures)
         ok, frame = capture.read()
@@ -137,7 +153,11 @@ def main():
         scores = request.get_tensor(scores_out).data.reshape(-1)[:count]
         people += int(np.count_nonzero((classes.astype(np.int64) == PERSON) & (scores >= THRESHOLD)))
         frames += 1
+        if now >= counting_from:
+            counted_frames += 1
     seconds = time.perf_counter() - started
+    if arguments.seconds is not None:  # the counted window only
+        frames, seconds = counted_frames, seconds - arguments.warmup
     for capture in captures:
         capture.release()
 
