@@ -281,28 +281,35 @@ class Comparison:
         return {"kind": "raw", "frames": len(self.reference), "cosineSimilarity": sum(sims) / max(1, len(sims))}
 
     def detection_summary(self):
-        per_class = {}
-        for ref, cand in zip(self.reference, self.candidate):
-            for c in {d[0] for d in ref} | {d[0] for d in cand}:
-                r = [d for d in ref if d[0] == c]
-                k = sorted((d for d in cand if d[0] == c), key=lambda d: -d[1])
-                matched = match(r, k, self.iou)
-                entry = per_class.setdefault(c, [0, 0, 0])
-                entry[0] += len(r)
-                entry[1] += len(k)
-                entry[2] += matched
-        classes = []
-        for c in sorted(per_class):
-            fp32, int8, matched = per_class[c]
-            label = self.labels[c] if 0 <= c < len(self.labels) else None
-            classes.append({"id": c, "label": label, "fp32": fp32, "int8": int8, "matched": matched,
-                            "recall": ratio(matched, fp32), "precision": ratio(matched, int8)})
-        fp32 = sum(c["fp32"] for c in classes)
-        int8 = sum(c["int8"] for c in classes)
-        matched = sum(c["matched"] for c in classes)
+        summary = compare_detections(self.reference, self.candidate, self.iou, self.labels)
         return {"kind": "detection", "frames": len(self.reference), "minScore": self.min_score, "iou": self.iou,
-                "fp32": fp32, "int8": int8, "matched": matched, "recall": ratio(matched, fp32),
-                "precision": ratio(matched, int8), "classes": classes}
+                **summary}
+
+
+def compare_detections(reference, candidate, threshold, labels=()):
+    """Per class and in all: the original's detections (`reference`, one list per frame of `(class, score, box)`),
+    the INT8 model's (`candidate`), how many of these match one of those (same class, IoU >= `threshold`, one to
+    one), recall (matched / original) and precision (matched / INT8)."""
+    per_class = {}
+    for ref, cand in zip(reference, candidate):
+        for c in {d[0] for d in ref} | {d[0] for d in cand}:
+            r = [d for d in ref if d[0] == c]
+            k = sorted((d for d in cand if d[0] == c), key=lambda d: -d[1])
+            entry = per_class.setdefault(c, [0, 0, 0])
+            entry[0] += len(r)
+            entry[1] += len(k)
+            entry[2] += match(r, k, threshold)
+    classes = []
+    for c in sorted(per_class):
+        fp32, int8, matched = per_class[c]
+        label = labels[c] if 0 <= c < len(labels) else None
+        classes.append({"id": c, "label": label, "fp32": fp32, "int8": int8, "matched": matched,
+                        "recall": ratio(matched, fp32), "precision": ratio(matched, int8)})
+    fp32 = sum(c["fp32"] for c in classes)
+    int8 = sum(c["int8"] for c in classes)
+    matched = sum(c["matched"] for c in classes)
+    return {"fp32": fp32, "int8": int8, "matched": matched, "recall": ratio(matched, fp32),
+            "precision": ratio(matched, int8), "classes": classes}
 
 
 def ratio(a, b):
