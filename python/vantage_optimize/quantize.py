@@ -95,8 +95,13 @@ def read_frames(source, width, height, order, count, sample_fps):
     filters = f"fps={rate:.6f},scale={width}:{height}:flags=bilinear,format={pixel_format}"
     command = ["ffmpeg", "-nostdin", "-v", "error", *input_options, "-i", source, "-vf", filters,
                "-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", pixel_format, "pipe:1"]
-    process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=max(120, count / max(rate, 0.1) * 3) if live else None)
+    limit = max(120.0, count / max(rate, 0.1) * 3) if live else None
+    try:
+        process = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise OptimizeError(
+            f"{redact(source)} did not give {count} frames in {limit:.0f} s: check that the camera streams, or ask "
+            "for fewer frames (--frames, --held-out) or more a second (--sample-fps)") from None
     size = width * height * 3
     frames = [np.frombuffer(process.stdout, np.uint8, size, i * size).reshape(height, width, 3)
               for i in range(len(process.stdout) // size)]
