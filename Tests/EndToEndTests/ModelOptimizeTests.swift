@@ -151,6 +151,28 @@ struct ModelOptimizeTests {
                 atPath: folder.appendingPathComponent("frozen_inference_graph.int8.xml").path))
     }
 
+    @Test("calibrates on a live RTSP camera, and the camera's password appears nowhere")
+    func calibratesOnACamera() async throws {
+        try Self.requireNNCF()
+        try Repo.requireSetup(.rtspCamera)
+        let camera = try await RTSPCamera()  // stopped at the end, or killed when dropped after a failure
+        let (folder, model) = try Self.folderWithDetector()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = camera.url(credentials: "viewer:s3cret-pass")
+        let result = try await Self.optimize([
+            model.path, "--calibrate", url, "--descriptor", Self.descriptor.path, "--frames", "20", "--held-out",
+            "10", "--sample-fps", "5", "--bench-seconds", "0.5", "--json",
+        ])
+        #expect(result.succeeded, "\(result)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(int(report["calibrationFrames"]) == 20 && int(report["heldOutFrames"]) == 10, "\(report)")
+        #expect((report["video"] as? String)?.hasPrefix("rtsp://***@127.0.0.1:") == true, "\(report)")
+        let saved = try String(
+            contentsOf: folder.appendingPathComponent("frozen_inference_graph.int8.json"), encoding: .utf8)
+        for text in [result.stdout, result.stderr, saved] { #expect(!text.contains("s3cret-pass")) }
+        await camera.stop()
+    }
+
     @Test("clear errors: missing video, not a model, unreadable model, no image input, NNCF missing, overwriting")
     func clearErrors() async throws {
         try Repo.requireSetup(.sampleVideo, .personDetector, .vantageBinary)
