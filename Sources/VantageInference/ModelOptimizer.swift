@@ -34,6 +34,8 @@ public enum ModelOptimizer {
         public var sampleFPS: Double = 2
         /// NNCF's preset: `mixed` (symmetric weights, asymmetric activations) or `performance` (all symmetric).
         public var preset: String = "mixed"
+        /// The `vantage` binary's folder: the quantizer and NNCF are looked for beside or above it.
+        public var executableDirectory: URL?
 
         /// Options with the defaults above.
         public init(model: URL, spec: ModelSpec, video: String) {
@@ -74,7 +76,10 @@ public enum ModelOptimizer {
         let model = options.model.standardizedFileURL
         let output = options.resolvedOutput
         try check(options, model: model, output: output)
-        let tools = try QuantizerTools.locate()
+        let executable =
+            options.executableDirectory
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let tools = try QuantizerTools.locate(executableDirectory: executable)
 
         // NNCF writes into a scratch folder beside the output; the files move into place only when all went well.
         let scratch = output.deletingLastPathComponent().appendingPathComponent(
@@ -245,10 +250,8 @@ struct QuantizerTools {
 
     /// `$VANTAGE_NNCF_PACKAGES`, else `.deps/nncf` of the source checkout the binary was built in; the quantizer from
     /// `$VANTAGE_PYTHON_SDK`, else `python/` beside or above the binary, else `share/vantage/python`.
-    static func locate() throws(ModelOptimizeError) -> QuantizerTools {
+    static func locate(executableDirectory executable: URL) throws(ModelOptimizeError) -> QuantizerTools {
         let environment = ProcessInfo.processInfo.environment
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent()
         let packages: URL
         if let path = environment["VANTAGE_NNCF_PACKAGES"], !path.isEmpty {
             packages = URL(fileURLWithPath: path)

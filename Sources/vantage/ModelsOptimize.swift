@@ -112,6 +112,7 @@ extension Models {
             options.benchSeconds = benchSeconds
             options.sampleFPS = sampleFPS
             options.preset = preset.rawValue
+            options.executableDirectory = Run.executableDirectory
             let outcome: ModelOptimizer.Outcome
             do { outcome = try await ModelOptimizer.optimize(options, logger: logger) } catch {
                 FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
@@ -177,8 +178,8 @@ extension Models {
             switch accuracy.kind {
             case "detection":
                 lines.append(
-                    "INT8 against the original: detections scoring >= \(format(accuracy.minScore ?? 0)), matched at "
-                        + "IoU >= \(format(accuracy.iou ?? 0.5))")
+                    "INT8 against the original: detections scoring >= \(String(format: "%.2f", accuracy.minScore ?? 0)), "
+                        + "matched at IoU >= \(String(format: "%.2f", accuracy.iou ?? 0.5))")
                 var table = TextTable(columns: ["CLASS", "FP32", "INT8", "MATCHED", "RECALL", "PRECISION"])
                 for c in accuracy.classes ?? [] {
                     table.rows.append([
@@ -233,6 +234,5 @@ extension Models {
         }
 
         private static func format(_ value: Double) -> String { String(format: "%.3f", value) }
-        private static func format(_ value: Float) -> String { String(format: "%.2f", value) }
     }
 }
