@@ -11,12 +11,45 @@ extension ApplicationProject {
         if let file = overrides.overridesFile { try resolution.apply(document: file) }
         try resolution.apply(commandLine: overrides)
         var application = try resolution.resolve()
+        try application.attachDetectStreams(overrides.detectStreams)
         // Where `outputs` objects may be, in the order they apply: graph.json, then the overrides document.
         application.outputsDocuments =
             [
                 directory.appendingPathComponent("graphs/\(name)/graph.json")
             ] + (overrides.overridesFile.map { [$0] } ?? [])
         return application
+    }
+}
+
+extension ResolvedApplication {
+    /// Gives cameras their sub-streams (`--detect-stream NODE=URL`): the n-th for a node goes with its n-th stream.
+    mutating func attachDetectStreams(_ detectStreams: [CameraOverride]) throws(ManifestError) {
+        var used: [String: Int] = [:]
+        for detect in detectStreams {
+            if let problem = CameraURL.problem(detect.url) {
+                throw ManifestError(
+                    .invalidArgument, message: "--detect-stream \(detect.description): \(problem)",
+                    hint: "give the camera's sub-stream URL, e.g. rtsp://10.0.0.5:554/stream2")
+            }
+            let streams = cameras.indices.filter {
+                cameras[$0].graphNode == detect.node || cameras[$0].name == detect.node
+            }
+            let n = used[detect.node, default: 0]
+            guard n < streams.count else {
+                let known = Set(cameras.map(\.graphNode)).sorted().joined(separator: ", ")
+                throw ManifestError(
+                    .invalidArgument,
+                    message: streams.isEmpty
+                        ? "--detect-stream \(detect.description): there is no camera node \"\(detect.node)\""
+                        : "--detect-stream \(detect.description): camera node \(detect.node) has \(streams.count) "
+                            + "stream(s), and this is sub-stream \(n + 1)",
+                    hint: streams.isEmpty
+                        ? "camera nodes: \(known.isEmpty ? "none" : known)"
+                        : "give one --detect-stream per --camera of the node, in the same order")
+            }
+            cameras[streams[n]].detectURL = detect.url
+            used[detect.node] = n + 1
+        }
     }
 }
 

@@ -8,7 +8,7 @@ public struct ResolvedApplication: Sendable, Codable {
     /// The project root.
     public let projectDirectory: URL
     /// Every concrete camera stream, in graph order (then in the order overrides list them).
-    public let cameras: [CameraSource]
+    public internal(set) var cameras: [CameraSource]
     /// The code nodes (`business_logic` interfaces), in graph order.
     public let codeNodes: [CodeNode]
     /// The model nodes (`ml_model` interfaces), in graph order. Code calls them by node name.
@@ -207,6 +207,10 @@ public struct CameraSource: Sendable, Hashable, Codable, CustomStringConvertible
     public let graphNode: String
     /// When the stream starts: `onSignal` cameras start paused until resumed (Panorama's RESUME signal).
     public var launch: LaunchMode = .onAppStart
+    /// The camera's low-resolution sub-stream, if it is given one: frames are decoded from it (applications, models
+    /// and analytics see its frames), while `url`, the main stream, is only read (never decoded) for clips.
+    /// Same credentials as `url`.
+    public var detectURL: String?
 
     /// Makes a camera source.
     public init(name: String, url: String, username: String? = nil, password: String? = nil, graphNode: String) {
@@ -230,6 +234,7 @@ public struct CameraSource: Sendable, Hashable, Codable, CustomStringConvertible
             children: [
                 "name": name, "url": redactedURL, "username": username as Any,
                 "password": password == nil ? "nil" : "***", "graphNode": graphNode,
+                "detectURL": detectURL.map(Self.redact) as Any,
             ])
     }
 

@@ -6,6 +6,9 @@ public struct RunOverrides: Sendable {
     /// From repeated `--camera NODE=URL`, in the order given. Several for one node become several streams
     /// (`NODE_1`, `NODE_2`, …) delivered together as one list, like Panorama's `nodeOverrides`.
     public var cameras: [CameraOverride]
+    /// From repeated `--detect-stream NODE=URL`: a camera's low-resolution sub-stream, decoded for detection while its
+    /// `--camera` stream (the main stream) is kept for clips. The n-th for a node goes with the node's n-th stream.
+    public var detectStreams: [CameraOverride] = []
     /// From `--param NAME=VALUE`; each value is read as its parameter node's type.
     public var parameters: [String: String]
     /// A Panorama overrides document, `{"nodeGraphOverrides": {...}}`.
@@ -24,6 +27,11 @@ public struct RunOverrides: Sendable {
     /// Adds a `--camera` argument, written `NODE=URL`.
     public mutating func addCamera(argument: String) throws(ManifestError) {
         cameras.append(try CameraOverride(argument: argument))
+    }
+
+    /// Adds a `--detect-stream` argument, written `NODE=URL`.
+    public mutating func addDetectStream(argument: String) throws(ManifestError) {
+        detectStreams.append(try CameraOverride(argument: argument, option: "--detect-stream"))
     }
 
     /// Adds a `--model` argument, written `NODE=PATH`; a relative path is taken from the current directory.
@@ -56,14 +64,14 @@ public struct CameraOverride: Sendable, Equatable, CustomStringConvertible {
         self.url = url
     }
 
-    /// Reads `NODE=URL` (the URL may itself contain `=`).
-    public init(argument: String) throws(ManifestError) {
+    /// Reads `NODE=URL` (the URL may itself contain `=`) given to `option`.
+    public init(argument: String, option: String = "--camera") throws(ManifestError) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
             throw ManifestError(
                 .invalidArgument,
-                message: "--camera \(argumentPrefix(CameraSource.redact(argument))) is not written NODE=URL",
+                message: "\(option) \(argumentPrefix(CameraSource.redact(argument))) is not written NODE=URL",
                 hint:
-                    "write it as --camera NODE=URL, e.g. --camera camera_node=rtsp://user:pass@192.168.1.20:554/stream1"
+                    "write it as \(option) NODE=URL, e.g. \(option) camera_node=rtsp://user:pass@192.168.1.20:554/stream1"
             )
         }
         self.init(node: String(argument[..<equals]), url: String(argument[argument.index(after: equals)...]))

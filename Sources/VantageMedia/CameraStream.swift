@@ -420,6 +420,7 @@ public final class CameraStream: @unchecked Sendable {
                 hint: "point the camera at an H.264, H.265 or MJPEG stream")
         }
         let stream = format.pointee.streams[Int(streamIndex)]!
+        if !source.decodes { return try record(format, streamIndex: streamIndex, stream: stream) }
         guard let codec = avcodec_alloc_context3(decoderPointer) else {
             throw MediaError(.outOfMemory, "camera \(name): out of memory creating the decoder")
         }
@@ -507,6 +508,51 @@ public final class CameraStream: @unchecked Sendable {
                 av_packet_unref(packet)
             }
             if rejected { continue }
+            if stopping || isPaused { return .stopped }
+        }
+    }
+
+    /// A stream read but not decoded (`source.decodes` false): its video packets go into the packet ring for clips.
+    /// Stalls and breaks are handled as for a decoded stream; `received` counts the packets.
+    private func record(
+        _ format: UnsafeMutablePointer<AVFormatContext>, streamIndex: Int32, stream: UnsafeMutablePointer<AVStream>
+    ) throws(MediaError) -> SessionEnd {
+        let name = source.name
+        guard let packet = av_packet_alloc() else { throw MediaError(.outOfMemory, "camera \(name): out of memory") }
+        defer {
+            var p: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&p)
+        }
+        packetRing?.beginSegment(parameters: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
+        setState(.streaming)
+        logStreaming(source)
+        while true {
+            armDeadline(source.stallTimeout)
+            let status = av_read_frame(format, packet)
+            if status < 0 {
+                if stopping || isPaused { return .stopped }
+                // A file is read once, unpaced (main streams are meant for cameras; files stand in for them in tests).
+                if source.kind == .file { return .finished }
+                if interruptedByDeadline.load(ordering: .relaxed) {
+                    counters.withLock { $0.stalls += 1 }
+                    throw MediaError(
+                        .stalled, "camera \(name): no video for \(source.stallTimeout.seconds) s although connected",
+                        hint: "restarting the stream")
+                }
+                throw MediaError(
+                    .readFailed, "camera \(name): the stream broke", hint: "reconnecting",
+                    cause: ffmpegErrorText(status))
+            }
+            guard packet.pointee.stream_index == streamIndex else {
+                av_packet_unref(packet)
+                continue
+            }
+            counters.withLock { $0.received += 1 }
+            if let packetRing {
+                packetRing.append(moving: packet, wallMicros: wallClockMicros())
+            } else {
+                av_packet_unref(packet)
+            }
             if stopping || isPaused { return .stopped }
         }
     }

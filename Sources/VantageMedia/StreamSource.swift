@@ -34,6 +34,9 @@ public struct StreamSource: Sendable, Equatable {
     /// The most compressed video the packet ring keeps, in bytes; the oldest packets are dropped first.
     /// 64 MiB holds 30 s of a 16 Mbit/s stream.
     public var packetRingMaxBytes: Int = 64 << 20
+    /// Decode the video (`true`), or only read its packets into the packet ring (`false`): a camera's main stream
+    /// when detection runs on its sub-stream costs the network and the ring, no decoding.
+    public var decodes = true
 
     public enum Transport: String, Sendable, Codable { case tcp, udp }
 

@@ -84,3 +84,18 @@ public final class CameraHub: Sendable {
         }
     }
 }
+
+/// The frame memory of a main stream that is never decoded (its frames are read from the sub-stream): one tiny slot,
+/// since a `CameraStream` always has a pool.
+enum MainStreamStorage {
+    final class Owner: @unchecked Sendable {
+        // Unchecked: the memory is never written (a main stream decodes nothing).
+        let base = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        deinit { base.deallocate() }
+    }
+
+    static func make() -> FrameStorage {
+        let owner = Owner()
+        return FrameStorage(base: owner.base, slotCount: 1, slotCapacity: 64, owner: owner)
+    }
+}

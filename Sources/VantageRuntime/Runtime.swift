@@ -25,6 +25,9 @@ public final class Runtime: Service, Sendable {
     let cameraNames: [String]
     /// Where each camera's frames are in shared memory.
     let cameraPaths: [String]
+    /// The main streams of cameras that detect on a sub-stream (`CameraSource.detectURL`), by camera name: read, not
+    /// decoded, for clips.
+    let mainStreams: [String: CameraStream]
     /// Whether the cameras were started and stopped (each happens once; stopping first means they never start).
     private let cameraPhase = Mutex(PartPhase.idle)
     private let forwardersPhase = Mutex(PartPhase.idle)
@@ -176,10 +179,12 @@ public final class Runtime: Service, Sendable {
         var paths: [String] = []
         var regions: [SharedMemoryRegion] = []
         var index: [String: Int] = [:]
+        var mainStreams: [String: CameraStream] = [:]
         let slotBytes = FrameStorage.slotBytes()
         for camera in application.cameras {
             var source = StreamSource(
-                name: camera.name, url: camera.url, username: camera.username, password: camera.password)
+                name: camera.name, url: camera.detectURL ?? camera.url, username: camera.username,
+                password: camera.password)
             source.transport = configuration.transport
             source.realtime = configuration.realtime
             source.loop = configuration.loop
@@ -187,6 +192,15 @@ public final class Runtime: Service, Sendable {
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             source.outageLogInterval = configuration.cameraLogInterval
+            if camera.detectURL != nil {
+                // Frames come from the sub-stream; clips from the main stream, read without decoding.
+                var main = source
+                main.url = camera.url
+                main.decodes = false
+                source.packetRingSeconds = 0
+                mainStreams[camera.name] = CameraStream(
+                    source: main, storage: MainStreamStorage.make(), logger: logger)
+            }
             let tag = fileTag
             let make = { (slots: Int) throws -> (CameraStream, SharedMemoryRegion, String) in
                 let path = Self.sharedMemoryPath(tag: tag, camera: camera.name)
@@ -202,7 +216,7 @@ public final class Runtime: Service, Sendable {
             if let hub = cameraHub {
                 // Another instance in this process may read the same camera: one stream, twice the frame buffers.
                 let key = CameraHub.Key(
-                    url: camera.url, username: camera.username, password: camera.password,
+                    url: source.url, username: camera.username, password: camera.password,
                     transport: "\(configuration.transport)", realtime: configuration.realtime, loop: configuration.loop)
                 let (stream, path) = try hub.acquire(key) { try make(configuration.slotsPerCamera * 2) }
                 cameras.append(stream)
@@ -215,6 +229,7 @@ public final class Runtime: Service, Sendable {
             }
         }
         self.cameras = cameras
+        self.mainStreams = mainStreams
         cameraNames = names
         cameraPaths = paths
         sharedMemory = regions
@@ -231,7 +246,7 @@ public final class Runtime: Service, Sendable {
             ? try Self.makePipeline(outputs, application: application, configuration: configuration, logger: logger)
             : nil
         self.pipeline = pipeline
-        let clipCameras = Dictionary(uniqueKeysWithValues: zip(names, cameras))
+        let clipCameras = Self.clipCameras(names: names, cameras: cameras, mainStreams: mainStreams)
         events = EventSink(
             recorder: recorder ?? pipeline!,
             snapshotsDirectory: configuration.snapshotsDirectory
@@ -358,6 +373,7 @@ public final class Runtime: Service, Sendable {
     func startCameras() {
         guard cameraPhase.withLock({ $0.start() }) else { return }
         camerasStarted.withLock { $0 = .now }
+        for main in mainStreams.values { main.start() }
         for camera in cameras {
             if let hub = cameraHub {
                 // A shared stream starts with its first user (launch: onSignal does not pause a shared camera).
@@ -381,11 +397,20 @@ public final class Runtime: Service, Sendable {
     /// Stops the cameras (lets go of the shared ones); a later `startCameras()` starts nothing.
     func stopCameras() {
         guard cameraPhase.withLock({ $0.stop() }) else { return }
+        for main in mainStreams.values { main.stop() }
         if let hub = cameraHub {
             for camera in cameras { hub.release(camera) }
         } else {
             for camera in cameras { camera.stop() }
         }
+    }
+
+    /// Where each camera's clips are cut from, by camera name: its main stream when it detects on a sub-stream,
+    /// else the camera itself.
+    static func clipCameras(names: [String], cameras: [CameraStream], mainStreams: [String: CameraStream]) -> [String:
+        CameraStream]
+    {
+        Dictionary(uniqueKeysWithValues: zip(names, cameras)).merging(mainStreams) { _, main in main }
     }
 
     /// Opens the ports of networkRoutingRules, unless the run is already stopping.
@@ -444,7 +469,10 @@ public final class Runtime: Service, Sendable {
         var names: [String] = []
         for camera in updated {
             guard let index = cameraNames.firstIndex(of: camera.name) else { continue }
-            cameras[index].updateCredentials(url: camera.url, username: camera.username, password: camera.password)
+            cameras[index].updateCredentials(
+                url: camera.detectURL ?? camera.url, username: camera.username, password: camera.password)
+            mainStreams[camera.name]?.updateCredentials(
+                url: camera.url, username: camera.username, password: camera.password)
             names.append(camera.name)
         }
         return names
@@ -487,7 +515,8 @@ public final class Runtime: Service, Sendable {
                 StatusReport.Camera(
                     name: cameraNames[i], uri: c.source.redactedURL,
                     framesPerSecond: r["camera:" + cameraNames[i]] ?? 0,
-                    counters: c.snapshot)
+                    counters: c.snapshot,
+                    main: mainStreams[cameraNames[i]].map { .init(uri: $0.source.redactedURL, counters: $0.snapshot) })
             },
             applications: hosts.map { h in
                 let s = h.counters.withLock { $0 }

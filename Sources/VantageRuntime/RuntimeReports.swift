@@ -31,6 +31,14 @@ public struct StatusReport: Sendable, Codable {
         public var uri: String
         public var framesPerSecond: Double
         public var counters: CameraCounters
+        /// When the camera detects on a sub-stream (`uri`): its main stream, read for clips, never decoded
+        /// (`counters.received` packets, `decoded` 0).
+        public var main: MainStream?
+
+        public struct MainStream: Sendable, Codable {
+            public var uri: String
+            public var counters: CameraCounters
+        }
     }
 
     public struct Application: Sendable, Codable {

@@ -38,6 +38,15 @@ struct Run: AsyncParsableCommand {
     var cameras: [String] = []
 
     @Option(
+        name: .customLong("detect-stream"),
+        help: ArgumentHelp(
+            "Give a camera its low-resolution sub-stream for detection: NODE=URL, one per --camera of the node, in "
+                + "the same order. Frames are decoded from the sub-stream; the --camera stream (the main stream) is "
+                + "only read, for clips.",
+            valueName: "NODE=URL"))
+    var detectStreams: [String] = []
+
+    @Option(
         name: .customLong("param"),
         help: ArgumentHelp("Override a parameter node: NAME=VALUE. Repeatable.", valueName: "NAME=VALUE"))
     var parameters: [String] = []
@@ -233,6 +242,7 @@ struct Run: AsyncParsableCommand {
         do {
             var runOverrides = RunOverrides(overridesFile: overrides.map { URL(fileURLWithPath: $0) })
             for c in cameras { try runOverrides.addCamera(argument: c) }
+            for d in detectStreams { try runOverrides.addDetectStream(argument: d) }
             for p in parameters { try runOverrides.addParameter(argument: p) }
             for m in models { try runOverrides.addModel(argument: m) }
             application = try ApplicationProject.load(directory).resolve(runOverrides)

@@ -24,6 +24,8 @@ extension Repo {
             .write(to: descriptor, atomically: true, encoding: .utf8)
         return copy
     }
+    /// The sample video at 640x360: the 1080p camera's sub-stream (scripts/setup makes it).
+    static var sampleVideo360p: URL { deps.appendingPathComponent("media/vtest-360p.mp4") }
     /// One state folder for all end-to-end runs, so the compiled model is cached after the first.
     static var sharedState: URL { FileManager.default.temporaryDirectory.appendingPathComponent("vantage-e2e-state") }
 

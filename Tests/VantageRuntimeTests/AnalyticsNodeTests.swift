@@ -193,3 +193,72 @@ struct AnalyticsDetectionRateTests {
         #expect(abs(gated.countIn - truth.in) <= 1 && abs(gated.countOut - truth.out) <= 1)
     }
 }
+
+/// A camera that detects on its sub-stream: the analytics see the 640x360 frames, and clips are cut from the 1080p
+/// main stream, which is read but never decoded. Files stand in for the two RTSP streams here (the RTSP camera serving
+/// both is in EndToEndTests' SubStreamTests); a main stream that is not decoded is read at once to its end.
+@Suite(
+    "Sub-streams: detect on the small stream, clip from the main one",
+    .enabled(
+        if: sdkTestReady
+            && FileManager.default.fileExists(
+                atPath: repoRoot.appendingPathComponent(".deps/media/vtest-360p.mp4").path),
+        "run scripts/setup: the 1080p and 360p sample videos and the person detector"))
+struct SubStreamClipTests {
+    @Test("The analytics node gets 640x360 frames; a clip of the camera is 1920x1080, from the main stream")
+    func clipsComeFromTheMainStream() async throws {
+        let fm = FileManager.default
+        let work = fm.temporaryDirectory.appendingPathComponent("vantage-substream-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: work) }
+        let app = work.appendingPathComponent("app")
+        try copyExample("defect-alert", to: app)
+        let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
+        var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
+        var body = try #require(graph["nodeGraph"] as? [String: Any])
+        body["outputs"] = nil
+        graph["nodeGraph"] = body
+        try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+        let outputs = work.appendingPathComponent("outputs.json")
+        try
+            #"{"analytics": [{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"]}]}"#
+            .write(to: outputs, atomically: true, encoding: .utf8)
+        var (_, configuration) = try sampleVideoRun(of: app, in: work)
+        configuration.outputsFile = outputs
+        var overrides = RunOverrides()
+        try overrides.addCamera(
+            argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest-1080p.mp4").path)")
+        try overrides.addDetectStream(
+            argument: "camera_node=\(repoRoot.appendingPathComponent(".deps/media/vtest-360p.mp4").path)")
+        let application = try ApplicationProject.load(app).resolve(overrides)
+        #expect(application.cameras.first?.detectURL?.hasSuffix("vtest-360p.mp4") == true)
+        let runtime = try await Runtime.make(
+            application: application, configuration: configuration, logger: Logger(label: "test"))
+        try await runtime.run()
+
+        let status = runtime.status()
+        let camera = try #require(status.cameras.first)
+        #expect(camera.counters.width == 640 && camera.counters.height == 360, "frames come from the sub-stream")
+        #expect((status.analytics.first?.frames ?? 0) > 700)
+        let main = try #require(camera.main, "the status shows the main stream")
+        #expect(main.counters.received >= 795 && main.counters.decoded == 0, "read, never decoded: \(main.counters)")
+
+        let source = try #require(
+            Runtime.clipCameras(names: runtime.cameraNames, cameras: runtime.cameras, mainStreams: runtime.mainStreams)[
+                "camera_node"])
+        #expect(source === runtime.mainStreams["camera_node"])
+        let clip = work.appendingPathComponent("clip.mp4")
+        _ = try source.writeClip(from: Date().addingTimeInterval(-120), to: Date(), into: clip)
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+        probe.arguments = [
+            "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+            clip.path,
+        ]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        try probe.run()
+        probe.waitUntilExit()
+        let size = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(size.trimmingCharacters(in: .whitespacesAndNewlines) == "1920,1080", "the clip is \(size)")
+    }
+}
