@@ -28,7 +28,8 @@ public enum ModelOptimizer {
         public var output: URL?
         /// Detections scoring below this are not compared.
         public var minScore: Float = 0.5
-        /// How long each model's speed is measured, per run (two runs each).
+        /// How long each model's speed is measured in all, in runs of at most half a second alternating between the
+        /// models.
         public var benchSeconds: Double = 3
         /// Frames a second taken from a camera URL.
         public var sampleFPS: Double = 2
@@ -424,7 +425,7 @@ public struct OptimizationReport: Codable, Sendable {
 
     /// One model's speed and the precision OpenVINO ran it in.
     public struct ModelSpeed: Codable, Sendable {
-        /// The best run.
+        /// The median of its runs.
         public var inferencesPerSecond: Double
         /// Every run.
         public var runs: [Double]
@@ -454,7 +455,7 @@ public struct OptimizationReport: Codable, Sendable {
         public var hint: String
         /// Requests in flight.
         public var requests: Int
-        /// Seconds per run.
+        /// Seconds per run (the runs alternate between the models).
         public var secondsPerRun: Double
         /// The original as the runtime compiles it.
         public var fp32: ModelSpeed

@@ -64,7 +64,9 @@ extension Models {
         @Option(name: .customLong("min-score"), help: "Detections scoring below this are not compared.")
         var minScore: Float = 0.5
 
-        @Option(name: .customLong("bench-seconds"), help: "Seconds each model's speed is measured, per run (2 runs).")
+        @Option(
+            name: .customLong("bench-seconds"),
+            help: "Seconds each model's speed is measured (in short alternating runs).")
         var benchSeconds: Double = 3
 
         @Option(name: .customLong("sample-fps"), help: "Frames a second taken from a camera URL.")
@@ -202,7 +204,7 @@ extension Models {
             let speed = report.speed
             lines.append(
                 "speed on \(report.cpu.name) (\(report.cpu.cores.map { "\($0) cores, " } ?? "")\(speed.device), "
-                    + "\(speed.hint) hint, \(speed.requests) requests, best of 2 runs of \(String(format: "%g", speed.secondsPerRun)) s, "
+                    + "\(speed.hint) hint, \(speed.requests) requests, median of \(speed.fp32.runs.count) alternating runs of \(String(format: "%.2g", speed.secondsPerRun)) s, "
                     + "same run)")
             var table = TextTable(columns: ["MODEL", "RUNS IN", "INT8 LAYERS", "INFERENCES/S", "VS ORIGINAL"])
             let base = speed.fp32.inferencesPerSecond
