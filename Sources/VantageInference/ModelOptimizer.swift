@@ -177,6 +177,18 @@ public enum ModelOptimizer {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: model.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            if ModelFormat(fileExtension: model.pathExtension) == nil {
+                // Looks like a server model's name (`people-detector`, `people-detector@2`, `mdl_…`).
+                let name = model.lastPathComponent
+                let parts = name.split(separator: "@", maxSplits: 1).map(String.init)
+                let (id, version) = (parts.first ?? name, parts.count > 1 ? parts[1] : nil)
+                throw ModelOptimizeError(
+                    .modelMissing,
+                    "there is no model file \(model.path): optimize works on a local file; for a model on a Vantage "
+                        + "server, download it first (vantage models download \(id)"
+                        + (version.map { " --version \($0)" } ?? "") + " --output FILE), then run vantage models "
+                        + "optimize FILE --calibrate VIDEO")
+            }
             throw ModelOptimizeError(
                 .modelMissing, "the model file \(model.path) does not exist: give the path of an FP32 model file")
         }

@@ -193,6 +193,9 @@ struct ModelOptimizeTests {
         try await fails(
             [folder.appendingPathComponent("missing.pb").path, "--calibrate", video],
             saying: "the model file \(folder.path)/missing.pb does not exist")
+        try await fails(
+            ["people-detector@2", "--calibrate", video],
+            saying: "download it first (vantage models download people-detector --version 2 --output FILE)")
         let notes = folder.appendingPathComponent("notes.txt")
         try Data("hello".utf8).write(to: notes)
         try await fails([notes.path, "--calibrate", video], saying: "notes.txt is not a model file")
