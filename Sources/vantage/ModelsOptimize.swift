@@ -24,7 +24,7 @@ extension Models {
                 The model's descriptor (--descriptor, a model package's descriptor.json) says how frames reach it; \
                 a model with a fixed input size needs none, one with a dynamic size needs it or --size.
 
-                  vantage models optimize ssd.pb --calibrate yard.mp4 --descriptor descriptor.json
+                  vantage models optimize ssd.pb --descriptor descriptor.json --calibrate a.mp4
                   vantage models optimize ssd.pb --calibrate rtsp://10.0.0.5/sub --size 300x300
                   vantage models optimize model.onnx --calibrate yard.mp4 --frames 500 --json
                 """)
