@@ -95,6 +95,7 @@ bench: release
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/api $(API_BENCH_ARGS)
 	VANTAGE_TEST_POSTGRES_URL=$$(scripts/postgres url) bench/agents $(AGENTS_BENCH_ARGS)
 	bench/live $(LIVE_BENCH_ARGS)
+	bench/cameras $(CAMERAS_BENCH_ARGS)
 
 # libFuzzer build in .build/fuzz (the normal build is untouched); see docs/fuzzing.md. FUZZ_TARGETS and FUZZ_ARGS too.
 fuzz: setup
