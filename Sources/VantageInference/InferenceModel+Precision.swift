@@ -5,25 +5,19 @@ import Foundation
 #endif
 
 extension InferenceModel {
-    /// The precision the model runs in: `INT8` when the file is quantized (OpenVINO IR with `FakeQuantize`
+    /// The precision a model runs in: `INT8` when the file is quantized (OpenVINO IR with `FakeQuantize`
     /// operations, as `vantage models optimize` writes it, or ONNX with `QuantizeLinear`/`QLinear…` operators),
     /// otherwise the precision OpenVINO compiled its floating-point layers for: `FP32`, `BF16` (the CPU plugin's
-    /// default on CPUs with AVX512-BF16 or AMX), `FP16`.
-    ///
-    /// Reads the model file (the `.xml` of an IR model, not its weights) each time: ask once, after loading.
-    public var precision: String {
-        if Self.isQuantized(file: file, format: format) { return "INT8" }
-        let compiled = frameCompiled ?? plainCompiled
+    /// default on CPUs with AVX512-BF16 or AMX), `FP16`. Reads the model file (the `.xml` of an IR model, not its
+    /// weights) once, at load.
+    static func precision(file: URL, format: ModelFormat, compiled: OpenVINOCompiledModel?) -> String {
+        if isQuantized(file: file, format: format) { return "INT8" }
         switch compiled?.property("INFERENCE_PRECISION_HINT")?.lowercased() {
         case "bf16": return "BF16"
         case "f16": return "FP16"
         case "f32", nil: return "FP32"
         case let other?: return other.uppercased()
         }
-    }
-
-    private var plainCompiled: OpenVINOCompiledModel? {
-        plainVariants.withLock { $0[[]]?.compiled ?? $0.values.first?.compiled }
     }
 
     /// Whether the model file holds quantized operations. OpenVINO IR: a layer of type `FakeQuantize` (NNCF's

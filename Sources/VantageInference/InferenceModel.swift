@@ -48,6 +48,9 @@ public final class InferenceModel: Sendable {
     public let maxConcurrentRequests: Int
     /// Whether the compiled model came from the cache directory instead of being compiled now.
     public let loadedFromCache: Bool
+    /// The precision the model runs in: `INT8` for a quantized file, else `FP32`, `BF16` or `FP16` as OpenVINO
+    /// compiled it (see `InferenceModel+Precision.swift`).
+    public let precision: String
 
     let fail: ModelErrorContext
     let decoder: ResolvedDecoder
@@ -73,7 +76,7 @@ public final class InferenceModel: Sendable {
     /// The variants without frame pre-processing, compiled on first use by `inferTensors`: one per set of shapes
     /// given to the model's dynamic inputs (OpenVINO runs a model reshaped to static sizes faster
     /// than the dynamic one). The key is `plainKey(_:)`.
-    let plainVariants: Mutex<[[Int]: PlainVariant]>
+    private let plainVariants: Mutex<[[Int]: PlainVariant]>
     /// At most this many static variants; further shapes share the dynamic one.
     static let maxPlainVariants = 4
 
@@ -357,6 +360,8 @@ public final class InferenceModel: Sendable {
         self.plainVariants = Mutex(early)
         self.inputAliases = aliases
         self.logger = logger
+        self.precision = Self.precision(
+            file: file, format: format, compiled: frameError == nil ? compiled : early[[]]?.compiled)
 
         logger.info(
             "Loaded model",
