@@ -54,3 +54,71 @@ def test_recall_and_precision_per_class_and_in_all():
 def test_no_detections_at_all_is_full_agreement():
     summary = compare_detections([[], []], [[], []], 0.5)
     assert (summary["recall"], summary["precision"], summary["classes"]) == (1.0, 1.0, [])
+
+
+class FakePort:
+    def __init__(self, *names):
+        self.names = set(names)
+
+    def get_names(self):
+        return self.names
+
+
+class FakeModel:
+    """What Comparison reads of an OpenVINO model: its outputs' names."""
+
+    def __init__(self, *outputs):
+        self.outputs = [FakePort(*names) for names in outputs]
+
+
+def test_yolo_v8_outputs_are_decoded_with_nms_and_compared():
+    import numpy as np
+
+    from vantage_optimize.quantize import Comparison
+
+    comparison = Comparison(FakeModel(["output0"]), {"type": "yolo"}, min_score=0.5, iou=0.5)
+
+    def v8(rows):  # rows of cx, cy, w, h, score of class 0, score of class 1 -> [1, 4 + 2, 8], 8 anchors
+        padded = rows + [[0, 0, 0, 0, 0, 0]] * (8 - len(rows))
+        return [np.asarray(padded, np.float32).T[None]]
+
+    # Original: a person (class 0) twice, overlapping (NMS keeps the stronger), and a weak one dropped by min_score.
+    original = v8([[50, 50, 20, 40, 0.9, 0.0], [51, 50, 20, 40, 0.8, 0.0], [200, 200, 10, 10, 0.3, 0.0]])
+    # INT8: the same person slightly moved, and a class-1 box the original does not have.
+    int8 = v8([[52, 51, 20, 40, 0.85, 0.0], [120, 80, 30, 30, 0.0, 0.7], [0, 0, 1, 1, 0.1, 0.1]])
+    comparison.add(original, int8)
+    summary = comparison.summary()
+    assert summary["kind"] == "detection"
+    assert (summary["fp32"], summary["int8"], summary["matched"]) == (1, 2, 1)
+    assert (summary["recall"], summary["precision"]) == (1.0, 0.5)
+
+
+def test_yolo_v5_scores_are_objectness_times_class():
+    import numpy as np
+
+    from vantage_optimize.quantize import Comparison
+
+    comparison = Comparison(FakeModel(["out"]), {"type": "yolo", "version": "v5"}, min_score=0.5, iou=0.5)
+    # objectness 0.9 x class 0.5 = 0.45 < 0.5: dropped; 0.9 x 0.9 kept.
+    rows = np.asarray([[10, 10, 4, 4, 0.9, 0.5, 0.1], [30, 30, 4, 4, 0.9, 0.1, 0.9]], np.float32)[None]
+    found = comparison.decode([rows])
+    assert [(c, round(s, 2)) for c, s, _ in found] == [(1, 0.81)]
+
+
+def test_classification_reports_top1_agreement():
+    import numpy as np
+
+    from vantage_optimize.quantize import Comparison
+
+    comparison = Comparison(FakeModel(["prob"]), {"type": "classification"}, min_score=0.5, iou=0.5)
+    comparison.add([np.asarray([[0.1, 0.7, 0.2]])], [np.asarray([[0.2, 0.6, 0.2]])])
+    comparison.add([np.asarray([[0.5, 0.4, 0.1]])], [np.asarray([[0.4, 0.5, 0.1]])])
+    assert comparison.summary() == {"kind": "classification", "frames": 2, "top1Agreement": 0.5}
+
+
+def test_a_missing_ssd_output_is_a_clear_error():
+    from vantage_optimize.quantize import Comparison, OptimizeError
+
+    with pytest.raises(OptimizeError, match="detection_scores:0"):
+        Comparison(FakeModel(["detection_boxes:0"], ["detection_classes:0"], ["num_detections:0"]), {"type": "ssd"},
+                   min_score=0.5, iou=0.5)

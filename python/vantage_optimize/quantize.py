@@ -224,8 +224,7 @@ class Comparison:
             if self.output is None:
                 raise OptimizeError(f"the decoder's output '{named}' is not in the model: fix it in the descriptor")
             self.version = decoder.get("version")
-            self.nms_iou = decoder.get("iouThreshold") or 0.45
-            self.softmax = decoder.get("softmax") or False
+            self.nms_iou = decoder.get("iouThreshold") or 0.45  # (softmax does not change the top class)
         self.reference = []
         self.candidate = []
 
