@@ -30,6 +30,8 @@ public struct CameraCounters: Sendable, Codable, Equatable {
     public var lastError: String?
     public var width: Int = 0
     public var height: Int = 0
+    /// CPU time spent on this camera's frames since it started, by stage (decode, scale, colour conversion).
+    public var costs: FrameCosts?
 
     public var dropped: UInt64 { droppedSuperseded + droppedNoBuffer }
 }
@@ -89,6 +91,10 @@ public final class CameraStream: @unchecked Sendable {
     /// `resume()` changes what it waits for, so that it reacts at once instead of at its next poll.
     private let wakeup = PThreadCondition()
     private let counters = Mutex(CameraCounters())
+    /// CPU time by stage, added up by the threads that do the work (`FrameScaler` adds its scaling).
+    let costs = FrameCostMeter()
+    /// The camera thread's CPU clock when it started (camera thread only).
+    private var threadCPUStart: UInt64 = 0
     private let observers = Mutex<[FrameSignal]>([])
     private var thread: Thread?
     private let finished = Atomic<Bool>(false)
@@ -195,7 +201,11 @@ public final class CameraStream: @unchecked Sendable {
     /// True once the thread has ended (file finished, unrecoverable error, or stopped).
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
-    public var snapshot: CameraCounters { counters.withLock { $0 } }
+    public var snapshot: CameraCounters {
+        var snapshot = counters.withLock { $0 }
+        snapshot.costs = costs.costs
+        return snapshot
+    }
 
     /// Takes a reference to the newest frame if it is newer than `sequence`.
     public func acquireLatest(after sequence: UInt64) -> FrameInfo? {
@@ -213,13 +223,19 @@ public final class CameraStream: @unchecked Sendable {
     /// Makes sure the BGR pixels of a held frame exist (converted from the decoded frame on first use).
     /// Returns false if the frame could not be converted.
     @discardableResult
-    public func ensureBGR(slot: Int) -> Bool { pool.ensureBGR(slot: slot) }
+    public func ensureBGR(slot: Int) -> Bool {
+        let started = threadCPUNanos()
+        defer { costs.addColour(nanos: threadCPUNanos() &- started, onCameraThread: false) }
+        return pool.ensureBGR(slot: slot)
+    }
 
     // MARK: - The camera thread
 
     private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     private func run() {
+        threadCPUStart = threadCPUNanos()
+        defer { costs.setCameraThread(nanos: threadCPUNanos() &- threadCPUStart) }
         var delay = source.reconnectInitialDelay
         var firstAttempt = true
         while !stopping {
@@ -431,7 +447,11 @@ public final class CameraStream: @unchecked Sendable {
         try check(
             avcodec_parameters_to_context(codec, stream.pointee.codecpar), .unsupportedCodec,
             "camera \(name): cannot configure the decoder")
-        codec.pointee.thread_count = 1  // one decoder per camera, on the camera's own thread
+        // One decoder thread per camera, the camera's own, whatever the number of cameras: measured on the 2-core
+        // machine with one 1080p camera (bench/run, docs/benchmarks.md), two frame threads or two slice threads made
+        // the people counter no faster (frame threads: slower, and a frame later) while inference shared the cores;
+        // and with as many cameras as cores, every core already decodes.
+        codec.pointee.thread_count = 1
         try check(
             avcodec_open2(codec, decoderPointer, nil), .unsupportedCodec,
             "camera \(name): cannot open the \(String(cString: decoderPointer.pointee.name)) decoder")
@@ -639,6 +659,7 @@ public final class CameraStream: @unchecked Sendable {
     /// Allocates nothing once warm.
     private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>) {
         defer { av_frame_unref(decoded) }
+        costs.setCameraThread(nanos: threadCPUNanos() &- threadCPUStart)
         let (width, height) = fit(Int(decoded.pointee.width), Int(decoded.pointee.height))
         let stride = FramePool.alignedStride(width: width)
         guard stride * height <= pool.storage.slotCapacity else {
@@ -671,7 +692,11 @@ public final class CameraStream: @unchecked Sendable {
             $0.height = height
         }
         notifyObservers()
-        if eagerBGR.load(ordering: .relaxed) { _ = pool.ensureBGR(slot: slot) }
+        if eagerBGR.load(ordering: .relaxed) {
+            let started = threadCPUNanos()
+            _ = pool.ensureBGR(slot: slot)
+            costs.addColour(nanos: threadCPUNanos() &- started, onCameraThread: true)
+        }
     }
 
     /// A frame's time: the wall clock, except for a file read as fast as possible, whose frames are spaced by their

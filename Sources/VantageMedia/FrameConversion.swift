@@ -66,6 +66,8 @@ public final class FrameScaler {
     ) -> Bool {
         let frame = camera.pool.frames[slot]
         guard frame.pointee.width > 0 else { return false }
+        let started = threadCPUNanos()
+        defer { camera.costs.addScale(nanos: threadCPUNanos() &- started) }
         return converter.scale(
             frame, to: destination, width: width, height: height, stride: width * 3,
             format: order == .rgb ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR24)
