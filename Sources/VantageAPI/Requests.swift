@@ -39,22 +39,26 @@ public struct DeviceUpdate: RequestBody {
 }
 
 public struct NewCamera: RequestBody {
-    public static let fields = ["name", "description", "url", "username", "password", "deviceId"]
+    public static let fields = ["name", "description", "url", "detectUrl", "username", "password", "deviceId"]
     public var name: String
     public var description: String?
     /// `rtsp://HOST:PORT/PATH`; credentials in the URL are moved to `username`/`password`.
     public var url: String
+    /// The camera's low-resolution sub-stream, decoded for detection (`url` is kept for clips). It uses the
+    /// camera's credentials: any written into it are taken out like `url`'s, and must agree with them.
+    public var detectUrl: String?
     public var username: String?
     public var password: String?
     public var deviceId: String?
 
     public init(
-        name: String, description: String? = nil, url: String, username: String? = nil, password: String? = nil,
-        deviceId: String? = nil
+        name: String, description: String? = nil, url: String, detectUrl: String? = nil, username: String? = nil,
+        password: String? = nil, deviceId: String? = nil
     ) {
         self.name = name
         self.description = description
         self.url = url
+        self.detectUrl = detectUrl
         self.username = username
         self.password = password
         self.deviceId = deviceId
@@ -62,25 +66,46 @@ public struct NewCamera: RequestBody {
 }
 
 public struct CameraUpdate: RequestBody {
-    public static let fields = ["name", "description", "url", "username", "password", "deviceId"]
+    public static let fields = ["name", "description", "url", "detectUrl", "username", "password", "deviceId"]
     public var name: String?
     public var description: String?
     public var url: String?
+    /// A new sub-stream URL, or "" to remove it (JSON `null` removes it too; leaving the field out keeps it).
+    public var detectUrl: String?
     public var username: String?
     public var password: String?
     /// A device id, or "" to unassign.
     public var deviceId: String?
 
     public init(
-        name: String? = nil, description: String? = nil, url: String? = nil, username: String? = nil,
-        password: String? = nil, deviceId: String? = nil
+        name: String? = nil, description: String? = nil, url: String? = nil, detectUrl: String? = nil,
+        username: String? = nil, password: String? = nil, deviceId: String? = nil
     ) {
         self.name = name
         self.description = description
         self.url = url
+        self.detectUrl = detectUrl
         self.username = username
         self.password = password
         self.deviceId = deviceId
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, url, detectUrl, username, password, deviceId
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        // `"detectUrl": null` removes the sub-stream, as "" does; an absent field keeps it.
+        if container.contains(.detectUrl) {
+            detectUrl = try container.decodeIfPresent(String.self, forKey: .detectUrl) ?? ""
+        }
+        username = try container.decodeIfPresent(String.self, forKey: .username)
+        password = try container.decodeIfPresent(String.self, forKey: .password)
+        deviceId = try container.decodeIfPresent(String.self, forKey: .deviceId)
     }
 }
 

@@ -187,6 +187,9 @@ public struct Camera: Codable, Sendable, Equatable {
     public var description: String
     /// The stream URL without credentials.
     public var url: String
+    /// The camera's low-resolution sub-stream, without credentials, when it has one: devices decode it for
+    /// detection and keep `url` (the main stream) for clips. It uses the camera's credentials.
+    public var detectUrl: String?
     public var hasCredentials: Bool
     /// The device that reads this camera, if assigned.
     public var deviceId: String?
@@ -196,13 +199,14 @@ public struct Camera: Codable, Sendable, Equatable {
     public var updatedAt: Date
 
     public init(
-        id: String, name: String, description: String, url: String, hasCredentials: Bool, deviceId: String? = nil,
-        snapshotAt: Date? = nil, createdAt: Date, updatedAt: Date
+        id: String, name: String, description: String, url: String, detectUrl: String? = nil, hasCredentials: Bool,
+        deviceId: String? = nil, snapshotAt: Date? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.name = name
         self.description = description
         self.url = url
+        self.detectUrl = detectUrl
         self.hasCredentials = hasCredentials
         self.deviceId = deviceId
         self.snapshotAt = snapshotAt
@@ -725,9 +729,13 @@ public struct DesiredCamera: Codable, Sendable, Equatable {
     public var cameraId: String
     /// The stream URL with its credentials.
     public var url: String
+    /// The camera's sub-stream URL with the same credentials, when it has one: decoded for detection, while `url`
+    /// (the main stream) is read for clips (`vantage run --detect-stream`).
+    public var detectUrl: String?
 
-    public init(cameraId: String, url: String) {
+    public init(cameraId: String, url: String, detectUrl: String? = nil) {
         self.cameraId = cameraId
         self.url = url
+        self.detectUrl = detectUrl
     }
 }

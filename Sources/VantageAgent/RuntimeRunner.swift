@@ -96,11 +96,14 @@ public struct RuntimeRunner: InstanceRunner {
     /// The application as the instance runs it: the project with the instance's cameras, parameters and model files.
     public func resolve(_ instance: DesiredInstance, project: URL) throws -> ResolvedApplication {
         // Typed, as the desired state has them: no `--camera NODE=URL` text to build and parse again.
+        let cameras = instance.cameras.sorted(by: { $0.key < $1.key })
         var overrides = RunOverrides(
-            cameras: instance.cameras.sorted(by: { $0.key < $1.key }).map {
-                CameraOverride(node: $0.key, url: $0.value.url)
-            },
+            cameras: cameras.map { CameraOverride(node: $0.key, url: $0.value.url) },
             parameters: instance.parameters.mapValues(Self.text))
+        // A camera's sub-stream (decoded for detection; its main stream read for clips), as `--detect-stream`.
+        overrides.detectStreams = cameras.compactMap { node, camera in
+            camera.detectUrl.map { CameraOverride(node: node, url: $0) }
+        }
         for (node, model) in instance.models {
             overrides.models[node] = try modelFile(model, instance: instance.id).path
         }

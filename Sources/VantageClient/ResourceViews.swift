@@ -44,10 +44,10 @@ public enum ResourceViews {
 
     public static func cameras(_ cameras: [Camera], now: Date = Date()) -> TextTable {
         TextTable(
-            columns: ["ID", "NAME", "URL", "CREDENTIALS", "DEVICE", "SNAPSHOT"],
+            columns: ["ID", "NAME", "URL", "SUB-STREAM", "CREDENTIALS", "DEVICE", "SNAPSHOT"],
             rows: cameras.map {
                 [
-                    $0.id, $0.name, $0.url, $0.hasCredentials ? "yes" : "no", $0.deviceId ?? "-",
+                    $0.id, $0.name, $0.url, $0.detectUrl ?? "-", $0.hasCredentials ? "yes" : "no", $0.deviceId ?? "-",
                     RelativeTime.describe($0.snapshotAt, now: now),
                 ]
             })
@@ -57,7 +57,8 @@ public enum ResourceViews {
         DetailList([
             ("ID", camera.id), ("Name", camera.name),
             ("Description", camera.description.isEmpty ? "-" : camera.description),
-            ("URL", camera.url), ("Credentials", camera.hasCredentials ? "stored (encrypted; never shown)" : "none"),
+            ("URL", camera.url), ("Sub-stream", camera.detectUrl ?? "none (detects on the URL's stream)"),
+            ("Credentials", camera.hasCredentials ? "stored (encrypted; never shown)" : "none"),
             ("Device", camera.deviceId ?? "not assigned"), ("Snapshot", RelativeTime.full(camera.snapshotAt, now: now)),
             ("Created", RelativeTime.full(camera.createdAt, now: now)),
             ("Updated", RelativeTime.full(camera.updatedAt, now: now)),

@@ -12,6 +12,7 @@ struct Cameras: AsyncParsableCommand {
 
               vantage cameras list
               vantage cameras create lobby --url rtsp://10.0.0.20/stream1 --username viewer
+              vantage cameras create gate --url rtsp://10.0.0.21/stream1 --detect-url rtsp://10.0.0.21/stream2
               vantage cameras show cam_… --json
               echo "$NEW_PASSWORD" | vantage cameras update cam_… --password-stdin
             """,
@@ -21,7 +22,8 @@ struct Cameras: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List cameras.",
             discussion: """
-                CREDENTIALS says whether a username and password are stored; they are never shown.
+                CREDENTIALS says whether a username and password are stored; they are never shown. SUB-STREAM \
+                is the low-resolution stream devices decode for detection ("-": they decode URL).
 
                   vantage cameras list
                   vantage cameras list --json
@@ -68,7 +70,13 @@ struct Cameras: AsyncParsableCommand {
                 from the command line. Credentials written into the URL (rtsp://USER:PASSWORD@HOST/…) are moved \
                 out of it by the server and stored like the others.
 
+                --detect-url names the camera's low-resolution sub-stream: devices decode it for detection (apps, \
+                models and analytics see its frames) and read --url, the main stream, only for clips. It uses \
+                the camera's credentials: any written into it must be the same as --url's.
+
                   vantage cameras create lobby --url rtsp://10.0.0.20:554/stream1
+                  vantage cameras create gate --url rtsp://10.0.0.21:554/stream1 \\
+                      --detect-url rtsp://10.0.0.21:554/stream2
                   echo "$PASSWORD" | vantage cameras create dock --url rtsp://10.0.0.21/live \\
                       --username viewer --password-stdin --device dev_…
                 """)
@@ -80,6 +88,12 @@ struct Cameras: AsyncParsableCommand {
 
         @Option(help: ArgumentHelp("The stream: rtsp://HOST:PORT/PATH (or http:// for MJPEG).", valueName: "URL"))
         var url: String
+
+        @Option(
+            help: ArgumentHelp(
+                "The camera's low-resolution sub-stream, decoded for detection (--url is kept for clips).",
+                valueName: "URL"))
+        var detectUrl: String?
 
         @Option(help: "The camera's user name.")
         var username: String?
@@ -104,14 +118,15 @@ struct Cameras: AsyncParsableCommand {
                 }
                 let camera = try await client.createCamera(
                     NewCamera(
-                        name: name, description: description, url: url, username: username, password: password,
-                        deviceId: device))
+                        name: name, description: description, url: url, detectUrl: detectUrl, username: username,
+                        password: password, deviceId: device))
                 if options.json {
                     printJSON(camera)
                     return
                 }
                 let credentials = camera.hasCredentials ? "credentials stored encrypted" : "no credentials"
-                print("created camera \(camera.id) (\(camera.name)): \(camera.url), \(credentials)")
+                let sub = camera.detectUrl.map { ", sub-stream \($0)" } ?? ""
+                print("created camera \(camera.id) (\(camera.name)): \(camera.url)\(sub), \(credentials)")
             }
         }
     }
@@ -123,11 +138,13 @@ struct Cameras: AsyncParsableCommand {
                 Only what is given changes. The password is read from standard input with --password-stdin (or \
                 typed at a prompt), never from the command line. A new password or user name alone (a rotated \
                 password) reaches the device within seconds, and its running application takes it without a \
-                restart: the camera uses it from its next connection. A new URL restarts the instances that \
-                read the camera.
+                restart: the camera uses it from its next connection (both streams, when it has a sub-stream). \
+                A new URL or sub-stream restarts the instances that read the camera.
 
                   echo "$NEW_PASSWORD" | vantage cameras update cam_… --password-stdin
                   vantage cameras update cam_… --url rtsp://10.0.0.22/live --device dev_…
+                  vantage cameras update cam_… --detect-url rtsp://10.0.0.22/sub
+                  vantage cameras update cam_… --no-detect-url
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -140,6 +157,14 @@ struct Cameras: AsyncParsableCommand {
 
         @Option(help: ArgumentHelp("A new stream: rtsp://HOST:PORT/PATH (or http:// for MJPEG).", valueName: "URL"))
         var url: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "A new low-resolution sub-stream, decoded for detection (--url is kept for clips).", valueName: "URL"))
+        var detectUrl: String?
+
+        @Flag(help: "Remove the camera's sub-stream: devices decode --url again.")
+        var noDetectUrl = false
 
         @Option(help: "A new user name.")
         var username: String?
@@ -154,10 +179,16 @@ struct Cameras: AsyncParsableCommand {
         var description: String?
 
         func validate() throws {
-            guard name != nil || url != nil || username != nil || passwordStdin || device != nil || description != nil
+            if detectUrl != nil && noDetectUrl {
+                throw ValidationError("give --detect-url URL or --no-detect-url, not both")
+            }
+            guard
+                name != nil || url != nil || detectUrl != nil || noDetectUrl || username != nil || passwordStdin
+                    || device != nil || description != nil
             else {
                 throw ValidationError(
-                    "nothing to change: give --name, --url, --username, --password-stdin, --device or --description")
+                    "nothing to change: give --name, --url, --detect-url, --no-detect-url, --username, --password-stdin, --device or --description"
+                )
             }
         }
 
@@ -173,14 +204,15 @@ struct Cameras: AsyncParsableCommand {
                 let camera = try await client.updateCamera(
                     id,
                     CameraUpdate(
-                        name: name, description: description, url: url, username: username, password: password,
-                        deviceId: device))
+                        name: name, description: description, url: url, detectUrl: noDetectUrl ? "" : detectUrl,
+                        username: username, password: password, deviceId: device))
                 if options.json {
                     printJSON(camera)
                     return
                 }
                 let credentials = camera.hasCredentials ? "credentials stored encrypted" : "no credentials"
-                print("updated camera \(camera.id) (\(camera.name)): \(camera.url), \(credentials)")
+                let sub = camera.detectUrl.map { ", sub-stream \($0)" } ?? ""
+                print("updated camera \(camera.id) (\(camera.name)): \(camera.url)\(sub), \(credentials)")
             }
         }
     }

@@ -172,6 +172,40 @@ struct CLITests {
         #expect(remove.status == 0 && remove.stdout.contains("REMOVAL_PENDING"), "\(remove)")
     }
 
+    @Test("cameras create --detect-url: the sub-stream is shown without its password; update changes and removes it")
+    func cameraSubStream() async throws {
+        let server = try await CLIServer.start()
+        defer { server.stop() }
+        let cli = try CLI(flags: ["--server", server.url, "--token", server.adminToken])
+        let password = "s3cret-\(UUID().uuidString.prefix(8))"
+        let created = try await cli.run([
+            "cameras", "create", "gate", "--url", "rtsp://admin:\(password)@10.0.0.30/Streaming/101",
+            "--detect-url", "rtsp://admin:\(password)@10.0.0.30/Streaming/102",
+        ])
+        #expect(created.status == 0, "\(created)")
+        #expect(created.stdout.contains("sub-stream rtsp://10.0.0.30/Streaming/102"), "\(created)")
+        let id = try #require(created.firstMatch(#"cam_[a-z0-9]+"#))
+        let shown = try await cli.run(["cameras", "show", id])
+        #expect(
+            shown.stdout.contains("Sub-stream") && shown.stdout.contains("rtsp://10.0.0.30/Streaming/102"), "\(shown)")
+        let listed = try await cli.run(["cameras", "list"])
+        #expect(listed.stdout.contains("SUB-STREAM") && listed.stdout.contains("Streaming/102"), "\(listed)")
+        let changed = try await cli.json(
+            ["cameras", "update", id, "--detect-url", "rtsp://10.0.0.30/Streaming/103"], json: true)
+        #expect((changed as? [String: Any])?["detectUrl"] as? String == "rtsp://10.0.0.30/Streaming/103")
+        let removed = try await cli.run(["cameras", "update", id, "--no-detect-url"])
+        #expect(removed.status == 0 && !removed.stdout.contains("sub-stream"), "\(removed)")
+        let json = try await cli.json(["cameras", "show", id], json: true) as? [String: Any]
+        #expect(json?["detectUrl"] == nil && json?["url"] as? String == "rtsp://10.0.0.30/Streaming/101")
+        let both = try await cli.run(["cameras", "update", id, "--detect-url", "rtsp://10.0.0.30/x", "--no-detect-url"])
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both)")
+        let refused = try await cli.run(["cameras", "update", id, "--detect-url", "ftp://10.0.0.30/x"])
+        #expect(refused.status != 0 && refused.stderr.contains("detectUrl"), "\(refused)")
+        for output in [created, shown, listed, removed, refused] {
+            #expect(!(output.stdout + output.stderr).contains(password), "password leaked: \(output)")
+        }
+    }
+
     @Test("an instance's outputs document from a file: shown, replaced, removed; a secret written out is refused")
     func instanceOutputs() async throws {
         let server = try await CLIServer.start()

@@ -88,7 +88,8 @@ extension DesiredInstance {
         guard cameras != other.cameras, cameras.count == other.cameras.count else { return false }
         for (node, camera) in cameras {
             guard let changed = other.cameras[node], changed.cameraId == camera.cameraId,
-                StreamSource.redact(changed.url) == StreamSource.redact(camera.url)
+                StreamSource.redact(changed.url) == StreamSource.redact(camera.url),
+                changed.detectUrl.map(StreamSource.redact) == camera.detectUrl.map(StreamSource.redact)
             else { return false }
         }
         var same = other

@@ -100,6 +100,7 @@ extension ConsoleAssets {
               cameraPanel.querySelector('.camera-edit-name').textContent = button.dataset.name;
               form.elements.name.value = button.dataset.name;
               form.elements.url.value = button.dataset.url;
+              form.elements.detectUrl.value = button.dataset.detectUrl;
               form.elements.description.value = button.dataset.description;
               form.elements.username.value = '';
               form.elements.password.value = '';
@@ -112,8 +113,8 @@ extension ConsoleAssets {
           }
           onSubmit('camera-edit', async (form) => {
             await api('PATCH', '/api/v1/cameras/' + encodeURIComponent(form.dataset.camera), {
-              name: field(form, 'name'), url: field(form, 'url'), description: field(form, 'description'),
-              username: optional(field(form, 'username')), password: optional(form.elements.password.value),
+              name: field(form, 'name'), url: field(form, 'url'), detectUrl: field(form, 'detectUrl') || null,
+              description: field(form, 'description'), username: optional(field(form, 'username')), password: optional(form.elements.password.value),
               deviceId: optional(field(form, 'deviceId')),
             });
             location.reload();

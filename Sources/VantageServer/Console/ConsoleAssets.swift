@@ -210,8 +210,8 @@ enum ConsoleAssets {
 
         onSubmit('camera-form', async (form) => {
           await api('POST', '/api/v1/cameras', {
-            name: field(form, 'name'), url: field(form, 'url'), username: optional(field(form, 'username')),
-            password: optional(form.elements.password.value), deviceId: optional(field(form, 'deviceId')),
+            name: field(form, 'name'), url: field(form, 'url'), detectUrl: optional(field(form, 'detectUrl')),
+            username: optional(field(form, 'username')), password: optional(form.elements.password.value), deviceId: optional(field(form, 'deviceId')),
             description: optional(field(form, 'description')),
           });
           location.reload();

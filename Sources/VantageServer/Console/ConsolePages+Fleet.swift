@@ -97,7 +97,7 @@ extension ConsolePages {
         """
         \(usedByCell(uses))<td class="row-actions"><button type="button" class="small needs-operator" \
         data-edit-camera="\(camera.id)" data-name="\(camera.name)" data-url="\(camera.url)" \
-        data-description="\(camera.description)">Edit</button> \
+        data-detect-url="\(camera.detectUrl ?? "")" data-description="\(camera.description)">Edit</button> \
         \(deleteButton(.camera, id: camera.id, name: camera.name, uses: uses))</td>
         """
     }
@@ -112,11 +112,12 @@ extension ConsolePages {
         <form id="camera-edit" class="grid-form">
         <label>Name <input name="name" required autocomplete="off"></label>
         <label>Stream URL <input name="url" required autocomplete="off"></label>
+        <label>Sub-stream (for detection) <input name="detectUrl" autocomplete="off" placeholder="none"></label>
         <label>User name <input name="username" autocomplete="off" placeholder="unchanged"></label>
         <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="unchanged"></label>
         <label>Device <select name="deviceId"><option value="">(unchanged)</option>\(devices.map { "<option value=\"\($0.id)\">\($0.name)</option>" as HTML })</select></label>
         <label>Description <input name="description" autocomplete="off"></label>
-        <p class="help">Empty user name or password: the stored ones stay (they are never shown).</p>
+        <p class="help">Empty user name or password: the stored ones stay (they are never shown). Empty sub-stream: the camera has none.</p>
         <button type="submit">Save camera</button>
         <p class="form-error" role="alert" hidden></p>
         </form>

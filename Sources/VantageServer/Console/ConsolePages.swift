@@ -154,11 +154,12 @@ struct ConsolePages: Sendable {
                 <form id="camera-form" class="grid-form">
                 <label>Name <input name="name" required autocomplete="off"></label>
                 <label>Stream URL <input name="url" required placeholder="rtsp://192.0.2.10:554/stream1" autocomplete="off"></label>
+                <label>Sub-stream (for detection) <input name="detectUrl" placeholder="rtsp://192.0.2.10:554/stream2 (optional)" autocomplete="off"></label>
                 <label>User name <input name="username" autocomplete="off"></label>
                 <label>Password <input name="password" type="password" autocomplete="new-password"></label>
                 <label>Device <select name="deviceId"><option value="">(none yet)</option>\(options)</select></label>
                 <label>Description <input name="description" autocomplete="off"></label>
-                <p class="help">The credentials are stored encrypted and never shown again.</p>
+                <p class="help">The credentials are stored encrypted and never shown again. A sub-stream (the camera's low-resolution stream) is decoded for detection while the stream URL is kept for clips; it uses the same credentials.</p>
                 <button type="submit">Add camera</button>
                 <p class="form-error" role="alert" hidden></p>
                 </form>
@@ -185,7 +186,7 @@ struct ConsolePages: Sendable {
             return """
                 <tr id="camera-\(camera.id)"><td>\(snapshot)</td><td>\(camera.name)<br><code class="muted">\(camera.id)</code></td>\
                 \(health.map { Self.cameraHealthCells(camera, $0[camera.id]) } ?? "")\
-                <td><code>\(camera.url)</code>\(HTML.when(camera.hasCredentials, " <span class=\"muted\">(with credentials)</span>"))</td>\
+                <td><code>\(camera.url)</code>\(HTML.when(camera.hasCredentials, " <span class=\"muted\">(with credentials)</span>"))\(camera.detectUrl.map { "<br><span class=\"muted\">sub-stream</span> <code class=\"detect-url\">\($0)</code>" as HTML } ?? "")</td>\
                 \(HTML.when(showDevice, "<td>\(device)</td>"))<td>\(HTML.time(camera.snapshotAt))</td>\
                 \(uses.map { Self.cameraActionCells(camera, $0[camera.id]) } ?? "")</tr>
                 """

@@ -228,6 +228,13 @@ enum Schema {
                 "ALTER TABLE events ADD COLUMN clip_digest TEXT"
             ]
         },
+        Migration(version: 11, name: "camera sub-streams") { _ in
+            [
+                // The camera's low-resolution sub-stream (decoded for detection, the main stream kept for clips),
+                // stored as `url` is: without credentials, which are the camera's (`credentials`). NULL: none.
+                "ALTER TABLE cameras ADD COLUMN detect_url TEXT"
+            ]
+        },
     ]
 
     /// Triggers that refuse UPDATE and DELETE on `table`.

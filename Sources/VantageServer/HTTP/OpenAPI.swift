@@ -396,16 +396,16 @@ enum OpenAPIComponents {
             "Camera",
             object(
                 [
-                    ("id", .text), ("name", .text), ("description", .text), ("url", .text),
+                    ("id", .text), ("name", .text), ("description", .text), ("url", .text), ("detectUrl", .text),
                     ("hasCredentials", .boolean),
                     ("deviceId", .text), ("snapshotAt", .time), ("createdAt", .time), ("updatedAt", .time),
-                ], optional: ["deviceId", "snapshotAt"])
+                ], optional: ["detectUrl", "deviceId", "snapshotAt"])
         ),
         (
             "NewCamera",
             request(
                 [
-                    ("name", .name), ("description", .description), ("url", cameraURL),
+                    ("name", .name), ("description", .description), ("url", cameraURL), ("detectUrl", cameraURL),
                     ("username", .requestText(maxLength: 1024)), ("password", .secret(maxLength: 1024)),
                     ("deviceId", .reference),
                 ], required: ["name", "url"])
@@ -415,6 +415,7 @@ enum OpenAPIComponents {
             request(
                 [
                     ("name", .name), ("description", .description), ("url", cameraURL),
+                    ("detectUrl", .nullable(cameraURL)),
                     ("username", .requestText(maxLength: 1024)), ("password", .secret(maxLength: 1024)),
                     ("deviceId", .reference),
                 ], required: [])
@@ -599,7 +600,10 @@ enum OpenAPIComponents {
         ),
         ("AuditPage", page(of: "AuditEntry")),
         ("Identity", object([("actor", .text), ("role", .ref("Role"))])),
-        ("DesiredCamera", object([("cameraId", .text), ("url", .text)])),
+        (
+            "DesiredCamera",
+            object([("cameraId", .text), ("url", .text), ("detectUrl", .text)], optional: ["detectUrl"])
+        ),
         (
             "DesiredInstance",
             object(

@@ -4,12 +4,13 @@ import VantageApp
 
 extension Store {
     static let cameraColumns =
-        "id, name, description, url, credentials, device_id, snapshot_at, created_at, updated_at"
+        "id, name, description, url, detect_url, credentials, device_id, snapshot_at, created_at, updated_at"
 
     func camera(from row: SQLRow) throws -> Camera {
         Camera(
             id: try row.text("id"), name: try row.text("name"), description: try row.text("description"),
-            url: try row.text("url"), hasCredentials: try row.optionalText("credentials") != nil,
+            url: try row.text("url"), detectUrl: try row.optionalText("detect_url"),
+            hasCredentials: try row.optionalText("credentials") != nil,
             deviceId: try row.optionalText("device_id"),
             snapshotAt: Millis.date(try row.optionalInteger("snapshot_at")),
             createdAt: Millis.date(try row.integer("created_at")), updatedAt: Millis.date(try row.integer("updated_at"))
@@ -42,12 +43,15 @@ extension Store {
     }
 
     /// Checks a camera URL and splits credentials written into it (`rtsp://user:pass@host/…`, `…?user=u&pwd=p`)
-    /// out of it.
-    static func splitCameraURL(_ url: String) throws -> SplitCameraURL {
-        guard url.count <= 2048 else { throw APIError.invalid("the camera URL is longer than 2048 characters") }
+    /// out of it. Errors about another field than `url` (`detectUrl`) start with its name.
+    static func splitCameraURL(_ url: String, field: String = "url") throws -> SplitCameraURL {
+        let named = field == "url" ? "" : "\(field): "
+        guard url.count <= 2048 else {
+            throw APIError.invalid("\(named)the camera URL is longer than 2048 characters")
+        }
         if let problem = CameraURL.problem(url) {
             throw APIError.invalid(
-                "camera URL \(CameraURLQuery.redact(CameraSource.redact(url))): \(problem); give \(CameraURL.acceptedForms)"
+                "\(named)camera URL \(CameraURLQuery.redact(CameraSource.redact(url))): \(problem); give \(CameraURL.acceptedForms)"
             )
         }
         let authority = url.components(separatedBy: "://").dropFirst().first?.split(separator: "/").first ?? ""
@@ -66,7 +70,7 @@ extension Store {
         } else if authority.contains("@") {
             // Credentials that do not parse must not be stored in the clear, where every viewer would see them.
             throw APIError.invalid(
-                "the camera URL's user name or password has characters that must be percent-encoded (such as # ? / @); give them in the username and password fields instead"
+                "\(named)the camera URL's user name or password has characters that must be percent-encoded (such as # ? / @); give them in the username and password fields instead"
             )
         }
         let (stored, taken) = CameraURLQuery.split(withoutUserInfo)
@@ -74,7 +78,7 @@ extension Store {
         for credential in taken {
             guard query[credential.name] == nil else {
                 throw APIError.invalid(
-                    "the camera URL gives \(credential.name)= twice in its query: give each credential once")
+                    "\(named)the camera URL gives \(credential.name)= twice in its query: give each credential once")
             }
             query[credential.name] = credential.value
         }
@@ -96,13 +100,29 @@ extension Store {
     /// device (or to none): a camera bound elsewhere before binding checked the assignment does not hand its
     /// credentials to another device.
     public func cameraStreamURL(_ id: String, for device: String? = nil) async throws -> String {
+        try await cameraStreamURLs(id, for: device).url
+    }
+
+    /// A camera's main stream URL and its sub-stream's (nil when it has none), each with the camera's credentials
+    /// put back in, as ``cameraStreamURL(_:for:)`` gives the main one.
+    public func cameraStreamURLs(_ id: String, for device: String? = nil) async throws -> (
+        url: String, detectUrl: String?
+    ) {
         guard Identifiers.isValid(id, prefix: "cam"),
-            let row = try await database.query("SELECT url, credentials, device_id FROM cameras WHERE id = \(id)").first
+            let row = try await database.query(
+                "SELECT url, detect_url, credentials, device_id FROM cameras WHERE id = \(id)"
+            ).first
         else { throw APIError.notFound("camera", id) }
         let url = try row.text("url")
-        guard let sealed = try row.optionalText("credentials") else { return url }
-        if let device, let assigned = try row.optionalText("device_id"), assigned != device { return url }
+        let detectUrl = try row.optionalText("detect_url")
+        guard let sealed = try row.optionalText("credentials") else { return (url, detectUrl) }
+        if let device, let assigned = try row.optionalText("device_id"), assigned != device { return (url, detectUrl) }
         let credentials = try Self.decodeJSON([String: String].self, try secrets.open(sealed))
+        return (Self.fill(url, with: credentials), detectUrl.map { Self.fill($0, with: credentials) })
+    }
+
+    /// `url` (as stored) with the credentials (`username`, `password`, `query:NAME`) put back in.
+    static func fill(_ url: String, with credentials: [String: String]) -> String {
         var query: [String: String] = [:]
         for (key, value) in credentials where key.hasPrefix("query:") { query[String(key.dropFirst(6))] = value }
         let filled = CameraURLQuery.fill(url, with: query)
@@ -113,6 +133,31 @@ extension Store {
         components.user = username
         components.password = password
         return components.string ?? filled
+    }
+
+    /// Credentials a camera's sub-stream URL carries must be the camera's: one camera, one account. Answers the
+    /// user name and password to store (the camera's, or the sub-stream's where the camera gives none) and the
+    /// query credentials of both URLs together.
+    static func agree(
+        username: String?, password: String?, query: [String: String], detect: SplitCameraURL?
+    ) throws -> (username: String?, password: String?, query: [String: String]) {
+        guard let detect else { return (username, password, query) }
+        let hint =
+            "a camera's sub-stream uses the camera's credentials: give them once (in url, or username and password)"
+        if let given = detect.username, let username, given != username {
+            throw APIError.invalid("detectUrl: its user name is not the camera's; \(hint)")
+        }
+        if let given = detect.password, let password, given != password {
+            throw APIError.invalid("detectUrl: its password is not the camera's; \(hint)")
+        }
+        var merged = query
+        for (name, value) in detect.query {
+            if let other = merged[name], other != value {
+                throw APIError.invalid("detectUrl: its \(name)= is not the camera's; \(hint)")
+            }
+            merged[name] = value
+        }
+        return (username ?? detect.username, password ?? detect.password, merged)
     }
 
     /// The camera's decrypted credentials (`username`, `password`, `query:NAME`), empty when it has none.
@@ -141,16 +186,28 @@ extension Store {
             throw APIError.invalid(
                 "the camera URL's \(name)=*** stands for a stored value, and a new camera has none: give the value")
         }
+        let detect = try new.detectUrl.map { try Self.splitCameraURL($0, field: "detectUrl") }
+        let agreed = try Self.agree(
+            username: new.username ?? split.username, password: new.password ?? split.password, query: split.query,
+            detect: detect)
+        if let name = detect?.placeholders.first(where: { agreed.query[$0] == nil }) {
+            throw APIError.invalid(
+                "detectUrl: the camera URL's \(name)=*** stands for a stored value, and a new camera has none: give the value"
+            )
+        }
         let credentials = try sealCredentials(
-            username: new.username ?? split.username, password: new.password ?? split.password, query: split.query)
+            username: agreed.username, password: agreed.password, query: agreed.query)
         let deviceId = try await checkDeviceReference(new.deviceId)
         let id = Identifiers.make("cam")
         let now = Millis.now()
         try await Self.unique("a camera named \"\(new.name)\"") {
             try await database.query(
                 """
-                INSERT INTO cameras (id, name, description, url, credentials, device_id, created_at, updated_at)
-                VALUES (\(id), \(new.name), \(description), \(split.url), \(credentials), \(deviceId), \(now), \(now))
+                INSERT INTO cameras (
+                    id, name, description, url, detect_url, credentials, device_id, created_at, updated_at)
+                VALUES (
+                    \(id), \(new.name), \(description), \(split.url), \(detect?.url), \(credentials), \(deviceId),
+                    \(now), \(now))
                 """)
         }
         return try await camera(id)
@@ -166,42 +223,48 @@ extension Store {
         let description =
             update.description == nil ? current.description : try Self.checkDescription(update.description)
         let split = try update.url.map { try Self.splitCameraURL($0) }
+        // "" (or JSON null) removes the sub-stream.
+        let detect = try update.detectUrl.flatMap { $0.isEmpty ? nil : try Self.splitCameraURL($0, field: "detectUrl") }
         var device = current.deviceId
         if let deviceId = update.deviceId {
             device = try await checkDeviceReference(deviceId)
             if device != current.deviceId { try await checkNotBoundElsewhere(camera: current, device: device) }
         }
+        let url = split?.url ?? current.url
+        let detectUrl = update.detectUrl == nil ? current.detectUrl : detect?.url
         var sealed = try await database.query("SELECT credentials FROM cameras WHERE id = \(id)").first?
             .optionalText("credentials")
-        let newUsername = update.username ?? split?.username
-        let newPassword = update.password ?? split?.password
-        if newUsername != nil || newPassword != nil || split != nil {
+        let username = update.username ?? split?.username
+        let password = update.password ?? split?.password
+        if username != nil || password != nil || split != nil || update.detectUrl != nil {
             let stored = try await storedCredentials(id)
+            var storedQuery: [String: String] = [:]
+            for (key, value) in stored where key.hasPrefix("query:") { storedQuery[String(key.dropFirst(6))] = value }
+            // Credentials written into the sub-stream's URL must be the camera's as they are after this update.
+            let agreed = try Self.agree(
+                username: username ?? stored["username"], password: password ?? stored["password"],
+                query: storedQuery.merging(split?.query ?? [:]) { $1 }, detect: detect)
+            // The URLs' queries decide which credentials the camera has: `***` keeps a stored value, a value
+            // replaces it, and a credential neither URL names any longer is dropped.
             var query: [String: String] = [:]
-            for (key, value) in stored where key.hasPrefix("query:") { query[String(key.dropFirst(6))] = value }
-            if let split {
-                // The new URL's query decides which credentials it has: `***` keeps a stored value, a value
-                // replaces it, and a credential the URL no longer names is dropped.
-                var kept: [String: String] = [:]
-                for name in split.placeholders {
-                    guard let value = query[name] else {
-                        throw APIError.invalid(
-                            "the camera URL's \(name)=*** stands for a stored value, and camera \(id) has none for \(name): give the value"
-                        )
-                    }
-                    kept[name] = value
+            let names =
+                CameraURLQuery.placeholders(in: url) + (detectUrl.map { CameraURLQuery.placeholders(in: $0) } ?? [])
+            for name in names {
+                guard let value = agreed.query[name] else {
+                    let field = split?.placeholders.contains(name) == true ? "" : "detectUrl: "
+                    throw APIError.invalid(
+                        "\(field)the camera URL's \(name)=*** stands for a stored value, and camera \(id) has none for \(name): give the value"
+                    )
                 }
-                query = kept.merging(split.query) { $1 }
+                query[name] = value
             }
-            sealed = try sealCredentials(
-                username: newUsername ?? stored["username"], password: newPassword ?? stored["password"], query: query)
+            sealed = try sealCredentials(username: agreed.username, password: agreed.password, query: query)
         }
-        let url = split?.url ?? current.url
         try await Self.unique("a camera named \"\(name)\"") {
             try await database.query(
                 """
-                UPDATE cameras SET name = \(name), description = \(description), url = \(url), credentials = \(sealed),
-                    device_id = \(device), updated_at = \(Millis.now())
+                UPDATE cameras SET name = \(name), description = \(description), url = \(url),
+                    detect_url = \(detectUrl), credentials = \(sealed), device_id = \(device), updated_at = \(Millis.now())
                 WHERE id = \(id)
                 """)
         }

@@ -443,8 +443,8 @@ extension Store {
             ).first?.text("id")
             var cameras: [String: DesiredCamera] = [:]
             for (node, cameraId) in instance.cameras {
-                cameras[node] = DesiredCamera(
-                    cameraId: cameraId, url: try await cameraStreamURL(cameraId, for: device))
+                let urls = try await cameraStreamURLs(cameraId, for: device)
+                cameras[node] = DesiredCamera(cameraId: cameraId, url: urls.url, detectUrl: urls.detectUrl)
             }
             let aws = try await storedAWSCredentials(instance: instance.id)
             var models: [String: DesiredModel] = [:]
