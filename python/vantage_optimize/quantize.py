@@ -10,7 +10,7 @@ Steps (each reported on standard error as `optimize: …`):
 4. The original and the INT8 model run on the held-out frames: detections (the `ssd` and `yolo` decoders) are matched
    per class at IoU >= `--iou` among those scoring >= `--min-score`, and the INT8 model's recall and precision against
    the original's are reported; `classification` reports top-1 agreement, `raw` the outputs' cosine similarity.
-5. Both run for `--bench-seconds` each, in short runs alternating between them, with the runtime's THROUGHPUT hint:
+5. Both run for `--bench-seconds` each, in short runs alternating between them, with OpenVINO's THROUGHPUT hint:
    inferences per second on this CPU in the same run (the median of each model's runs), with the CPU's INT8
    instructions and the kernels OpenVINO chose.
 
