@@ -27,8 +27,18 @@ extension OutputsConfiguration {
         throws(OutputsConfigurationError)
     {
         self.init()
-        let root = try Node(object, path).object(allowed: ["events", "analytics", "sinks", "rules", "description"])
+        let root = try Node(object, path).object(
+            allowed: ["events", "analytics", "detection", "sinks", "rules", "description"])
         if let events = root["events"] { self.events = try Self.localEvents(events) }
+        if let detection = root["detection"] {
+            for (model, settings) in try detection.members() {
+                let o = try settings.object(allowed: ["detectFps", "motion"])
+                var d = Detection()
+                if let v = o["detectFps"], !v.isNull { d.detectFps = try v.number(in: 0.1...120) }
+                if let v = o["motion"] { d.motion = try Self.motionSettings(v) }
+                self.detection[model] = d
+            }
+        }
         if let analytics = root["analytics"] {
             self.analytics = try analytics.array().map { node throws(OutputsConfigurationError) in
                 try Self.analyticsNode(node)
@@ -63,11 +73,13 @@ extension OutputsConfiguration {
         return self
     }
 
-    /// Combines two configurations: `other` (an overrides document or `--outputs`) replaces this one's sinks, rules
-    /// and analytics nodes of the same name, adds new ones, and replaces `events` when it sets it.
+    /// Combines two configurations: `other` (an overrides document or `--outputs`) replaces this one's sinks, rules,
+    /// analytics nodes and model nodes' `detection` of the same name, adds new ones, and replaces `events` when it
+    /// sets it.
     public func merged(with other: OutputsConfiguration) -> OutputsConfiguration {
         var result = self
         if other.events != LocalEvents() { result.events = other.events }
+        result.detection.merge(other.detection) { _, later in later }
         for node in other.analytics {
             if let i = result.analytics.firstIndex(where: { $0.name == node.name }) {
                 result.analytics[i] = node

@@ -22,6 +22,9 @@ public struct OutputsConfiguration: Sendable, Equatable, Codable {
     public var events = LocalEvents()
     /// Built-in analytics nodes: detector → tracker → zones and lines, without code.
     public var analytics: [AnalyticsNode] = []
+    /// When model nodes run on the frames an application gives them, by model node: at most `detectFps` a second per
+    /// camera, and only with motion. Frames in between get the camera's previous answer.
+    public var detection: [String: Detection] = [:]
     /// Named sinks, in the order written.
     public var sinks: [SinkConfiguration] = []
     /// Which events go to which sinks. A sink no rule names receives every event.
@@ -30,7 +33,9 @@ public struct OutputsConfiguration: Sendable, Equatable, Codable {
     public init() {}
 
     /// Whether nothing is configured (the defaults: events on local disk only).
-    public var isEmpty: Bool { analytics.isEmpty && sinks.isEmpty && rules.isEmpty && events == LocalEvents() }
+    public var isEmpty: Bool {
+        analytics.isEmpty && detection.isEmpty && sinks.isEmpty && rules.isEmpty && events == LocalEvents()
+    }
 
     /// The sink named `name`.
     public func sink(named name: String) -> SinkConfiguration? { sinks.first { $0.name == name } }
@@ -78,6 +83,16 @@ public struct OutputsConfiguration: Sendable, Equatable, Codable {
             self.name = name
             self.camera = camera
             self.model = model
+        }
+    }
+
+    /// A model node's detection rate and motion gating for frames applications call it on (`detection`).
+    public struct Detection: Sendable, Equatable, Codable {
+        public var detectFps: Double?
+        public var motion: MotionSettings?
+        public init(detectFps: Double? = nil, motion: MotionSettings? = nil) {
+            self.detectFps = detectFps
+            self.motion = motion
         }
     }
 

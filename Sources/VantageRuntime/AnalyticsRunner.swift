@@ -34,10 +34,8 @@ final class AnalyticsRunner: @unchecked Sendable {
     private var overlays: [Overlay] = []
     /// Predicted tracks on frames the detector skips (reused).
     private var predicted: [Track] = []
-    private let motion: MotionDetector?
-    /// Seconds between detections (nil: every frame), and the time of the last one.
-    private let detectInterval: Double?
-    private var lastDetection = -Double.infinity
+    /// When the detector runs (`detectFps`, `motion`).
+    private let gate: DetectionGate
     private let stopRequested = Atomic<Bool>(false)
     /// Encodes snapshots and records events off this node's loop.
     private let snapshots: SnapshotWorker
@@ -130,8 +128,7 @@ final class AnalyticsRunner: @unchecked Sendable {
         detections.reserveCapacity(128)
         overlays.reserveCapacity(256)
         predicted.reserveCapacity(64)
-        motion = node.motion.map(MotionDetector.init(settings:))
-        detectInterval = node.detectFps.map { 1 / $0 }
+        gate = DetectionGate(detectFps: node.detectFps, motion: node.motion)
         liveView?.addStream(node.name)
     }
 
@@ -162,11 +159,8 @@ final class AnalyticsRunner: @unchecked Sendable {
     /// Decides whether the detector runs on `frame`, and runs it or predicts.
     private func analyse(_ frame: FrameInfo) async throws {
         let time = Double(frame.timestampMicros) / 1e6
-        let moving = motion?.update(camera: camera, slot: frame.slot, time: time) ?? true
-        // Due when the interval has (nearly: camera clocks jitter) passed since the last detection.
-        let due = detectInterval.map { time - lastDetection >= $0 * 0.9 } ?? true
-        if due && (moving || tracker.hasTracks) {
-            lastDetection = time
+        let decision = gate.decide(camera: camera, frame: frame, inView: tracker.hasTracks)
+        if decision == .detect {
             try await detectAndTrack(frame, time: time)
         } else {
             if let liveView, liveView.viewerCount(stream: node.name) > 0, camera.ensureBGR(slot: frame.slot) {
@@ -179,7 +173,7 @@ final class AnalyticsRunner: @unchecked Sendable {
             let latency = monotonicNanos() - frame.decodedAtNanos
             counters.withLock { c in
                 c.frames += 1
-                if due { c.stillFrames += 1 }
+                if decision == .still { c.stillFrames += 1 }
                 c.latency.record(nanos: latency)
             }
         }
@@ -409,7 +403,7 @@ final class AnalyticsRunner: @unchecked Sendable {
             overlays.append(.rect(x0: Float(b.xMin), y0: Float(b.yMin), x1: Float(b.xMax), y1: Float(b.yMax)))
             overlays.append(.label(text: "#\(track.id) \(labels(track.classId))", x: Float(b.xMin), y: Float(b.yMin)))
         }
-        if let motion, motion.settings.show {
+        if let motion = gate.motion, motion.settings.show {
             for b in motion.boxes {
                 overlays.append(
                     .rect(x0: Float(b.xMin), y0: Float(b.yMin), x1: Float(b.xMax), y1: Float(b.yMax), color: .orange))

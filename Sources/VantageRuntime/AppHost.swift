@@ -651,7 +651,7 @@ final class AppHost: @unchecked Sendable {
             inferences.yield { [self] in
                 defer { camera.release(slot: frame.info.slot) }
                 await reply(requestId: requestId, channel: channel) { w in
-                    try await models.inferFrame(model, camera: camera, slot: frame.info.slot, wants: wants, into: &w)
+                    try await models.inferFrame(model, camera: camera, frame: frame.info, wants: wants, into: &w)
                 }
             }
         case .tensors(let tensors):

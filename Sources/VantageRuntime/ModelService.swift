@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import VantageApp
+import VantageCore
 import VantageInference
 import VantageMedia
 import VantageProtocol
@@ -15,6 +16,10 @@ final class ModelService: Sendable {
         let requests: RequestPool
         let latency = Mutex(LatencyHistogram())
         let inferences = Atomic<UInt64>(0)
+        /// Frames answered with their camera's previous result (`detection` settings), not inferred.
+        let skippedFrames = Atomic<UInt64>(0)
+        /// The model's `detection` settings (rate, motion) for frames, if any.
+        nonisolated(unsafe) var detection: OutputsConfiguration.Detection?
 
         init(node: ModelNode, model: InferenceModel, requests: RequestPool) {
             self.node = node
@@ -24,6 +29,13 @@ final class ModelService: Sendable {
     }
 
     let entries: [String: Entry]
+    /// Per model and camera, when a frame call runs the model (models with `detection` settings only).
+    private let gates = Mutex<[GateKey: FrameGate]>([:])
+
+    struct GateKey: Hashable {
+        let model: String
+        let camera: ObjectIdentifier
+    }
 
     /// Loads (compiles, or takes from the cache) every model of the application. Fails with the model's own
     /// clear error.
@@ -54,6 +66,20 @@ final class ModelService: Sendable {
                 ])
         }
         self.entries = entries
+    }
+
+    /// Applies the outputs document's `detection` settings (by model node). Throws naming a model node that does not
+    /// exist. Called once, before any frame.
+    func configureDetection(_ detection: [String: OutputsConfiguration.Detection]) throws(RuntimeError) {
+        for (name, settings) in detection.sorted(by: { $0.key < $1.key }) {
+            guard let entry = entries[name] else {
+                let known = entries.keys.sorted().joined(separator: ", ")
+                throw RuntimeError(
+                    "outputs.detection names the model node \"\(name)\", which the application does not have (model "
+                        + "nodes: \(known.isEmpty ? "none" : known))")
+            }
+            entry.detection = settings
+        }
     }
 
     /// Runs every request once on a blank frame, so the first camera frames do not pay for OpenVINO's first
@@ -141,15 +167,33 @@ final class ModelService: Sendable {
         }
     }
 
-    /// Runs `model` on a camera frame the caller holds, and writes the results as an `inferResult` payload.
+    /// Runs `model` on a camera frame the caller holds, and writes the results as an `inferResult` payload. With
+    /// `detection` settings for the model, a frame that is not due (or still) gets its camera's previous answer.
     func inferFrame(
-        _ name: String, camera: CameraStream, slot: Int, wants: InferWants, into writer: inout WireWriter
+        _ name: String, camera: CameraStream, frame: FrameInfo, wants: InferWants, into writer: inout WireWriter
     ) async throws {
         guard let entry = entries[name] else { throw unknownModel(name) }
+        let gate = entry.detection.map { settings in
+            gates.withLock { gates in
+                let key = GateKey(model: name, camera: ObjectIdentifier(camera))
+                if let gate = gates[key] { return gate }
+                let gate = FrameGate(DetectionGate(detectFps: settings.detectFps, motion: settings.motion))
+                gates[key] = gate
+                return gate
+            }
+        }
+        if let gate, gate.replay(camera: camera, frame: frame, wants: wants, into: &writer) {
+            entry.skippedFrames.add(1, ordering: .relaxed)
+            return
+        }
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
-        try await inferFrame(entry, request, camera: camera, slot: slot)
+        try await inferFrame(entry, request, camera: camera, slot: frame.slot)
+        let start = writer.bytes.count
         write(request.request, wants: wants, into: &writer)
+        let detector = entry.node.spec.decoder.type == .ssd || entry.node.spec.decoder.type == .yolo
+        gate?.remember(
+            writer.bytes[start...], wants: wants, inView: !detector || !request.request.detections.isEmpty)
     }
 
     /// Runs `model` on a camera frame the caller holds and lends its decoded detections to `body` (no copy).

@@ -49,6 +49,8 @@ public final class Runtime: Service, Sendable {
     let started = ContinuousClock.now
     let boundPort = Mutex<Int?>(nil)
     private let camerasStarted = Mutex<ContinuousClock.Instant?>(nil)
+    /// The CPU time used when the cameras started (for the summary's `streamingCPU`).
+    private let cpuAtCamerasStart = Mutex<CPUUse?>(nil)
     private let finalSummary = Mutex<RunSummary?>(nil)
 
     /// The folder of the running program (the `vantage` binary, or the test bundle).
@@ -173,6 +175,7 @@ public final class Runtime: Service, Sendable {
             models: application.models, cacheDirectory: cache, hint: hint,
             tensorsFromDescriptors: python.contains(true),
             logger: logger)
+        try models.configureDetection(outputs.detection)
 
         var cameras: [CameraStream] = []
         var names: [String] = []
@@ -373,6 +376,7 @@ public final class Runtime: Service, Sendable {
     func startCameras() {
         guard cameraPhase.withLock({ $0.start() }) else { return }
         camerasStarted.withLock { $0 = .now }
+        cpuAtCamerasStart.withLock { $0 = CPUUse.now() }
         for main in mainStreams.values { main.start() }
         for camera in cameras {
             if let hub = cameraHub {
@@ -531,6 +535,7 @@ public final class Runtime: Service, Sendable {
                 let latency = e.latency.withLock { $0 }
                 return StatusReport.Model(
                     name: e.node.name, inferences: e.inferences.load(ordering: .relaxed),
+                    skippedFrames: e.skippedFrames.load(ordering: .relaxed),
                     latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99))
             },
             analytics: analytics.map { a in
@@ -601,6 +606,7 @@ public final class Runtime: Service, Sendable {
             streamingFramesPerSecond: streaming.flatMap { $0 > 0 ? Double(frames) / $0 : nil },
             events: events.count, dropped: perCamera.values.reduce(0) { $0 + $1.dropped }, appRestarts: restarts,
             decisionLatencyP50Ms: latency.percentile(0.5), decisionLatencyP99Ms: latency.percentile(0.99),
-            detections: detections, cameras: perCamera)
+            detections: detections, cameras: perCamera,
+            streamingCPU: cpuAtCamerasStart.withLock { $0 }.map { CPUUse.now().since($0) })
     }
 }

@@ -22,6 +22,46 @@ public struct RunSummary: Sendable, Codable {
     /// Frames the analytics nodes' detectors ran on.
     public var detections: UInt64 = 0
     public var cameras: [String: CameraCounters]
+    /// CPU time used from the moment the cameras started to the end: with each camera's `costs` (decode, scale,
+    /// colour conversion), what a frame's core-time went to (`bench/run` prints the breakdown).
+    public var streamingCPU: CPUUse?
+}
+
+/// CPU time used by the runtime's process and by the processes it started and saw end (code nodes), in seconds, and
+/// the cores it had.
+public struct CPUUse: Sendable, Codable, Equatable {
+    /// The runtime itself: decode, scaling, inference (OpenVINO's threads), the app protocol, events, live view.
+    public var runtimeSeconds: Double
+    /// The code nodes' processes (and anything else the runtime started) that ended and were waited for.
+    public var applicationSeconds: Double
+    /// The cores this process may run on.
+    public var cores: Int
+
+    public init(runtimeSeconds: Double, applicationSeconds: Double, cores: Int) {
+        self.runtimeSeconds = runtimeSeconds
+        self.applicationSeconds = applicationSeconds
+        self.cores = cores
+    }
+
+    /// The CPU time used so far (`getrusage` of this process and of its ended children).
+    public static func now() -> CPUUse {
+        func seconds(_ who: Int32) -> Double {
+            var usage = rusage()
+            guard getrusage(who, &usage) == 0 else { return 0 }
+            return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        }
+        return CPUUse(
+            runtimeSeconds: seconds(RUSAGE_SELF.rawValue), applicationSeconds: seconds(RUSAGE_CHILDREN.rawValue),
+            cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// What was used since `start`.
+    public func since(_ start: CPUUse) -> CPUUse {
+        CPUUse(
+            runtimeSeconds: max(0, runtimeSeconds - start.runtimeSeconds),
+            applicationSeconds: max(0, applicationSeconds - start.applicationSeconds), cores: cores)
+    }
 }
 
 /// The status document: per camera, per code node and per model.
@@ -59,6 +99,8 @@ public struct StatusReport: Sendable, Codable {
     public struct Model: Sendable, Codable {
         public var name: String
         public var inferences: UInt64
+        /// Frames answered with their camera's previous result (the model's `detection` settings), not inferred.
+        public var skippedFrames: UInt64 = 0
         public var latencyP50Ms: Double?
         public var latencyP99Ms: Double?
     }

@@ -4,9 +4,9 @@ import Testing
 import VantageApp
 import VantageCore
 import VantageInference
-import VantageMedia
 import VantageProtocol
 
+@testable import VantageMedia
 @testable import VantageRuntime
 
 /// A Panorama model with a fixed batch of 4 (a pose estimator fed 4 person crops), loaded the way the runtime loads
@@ -150,7 +150,11 @@ struct ModelServiceBatchTests {
                 if attempt.hasPrefix("a code node") {
                     var writer = WireWriter()
                     try await service.inferFrame(
-                        "pose_model", camera: camera, slot: 0, wants: [.tensors], into: &writer)
+                        "pose_model", camera: camera,
+                        frame: FrameInfo(
+                            sequence: 1, slot: 0, width: 16, height: 12, stride: 64, timestampMicros: 0,
+                            decodedAtNanos: 0),
+                        wants: [.tensors], into: &writer)
                 } else {
                     _ = try await service.detect("pose_model", camera: camera, slot: 0) { $0.count }
                 }
