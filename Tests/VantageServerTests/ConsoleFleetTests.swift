@@ -177,6 +177,29 @@ struct ConsoleFleetTests {
         try await browser.waitUntil(timeout: .seconds(10), "the camera saved") {
             try await fleet.client.camera(camera.id).description == "sample video"
         }
+        // Its sub-stream (for detection): given in the form (here the same stream, so the instance runs on), shown
+        // in the table and in the form again, removed by clearing the field.
+        try await browser.go(base + "/cameras")
+        try await browser.find("button[data-edit-camera=\"\(camera.id)\"]").click()
+        let subStream = try await browser.find("#camera-edit input[name=detectUrl]")
+        try await browser.waitUntil(timeout: .seconds(10), "the edit form") { try await subStream.isDisplayed() }
+        #expect(try await subStream.property("value") as? String == "")
+        try await subStream.type(camera.url)
+        try await browser.find("#camera-edit button[type=submit]").click()
+        try await browser.waitUntil(timeout: .seconds(10), "the sub-stream saved") {
+            try await fleet.client.camera(camera.id).detectUrl == camera.url
+        }
+        try await browser.go(base + "/cameras")
+        #expect(try await browser.find("code.detect-url").text() == camera.url)
+        try await browser.find("button[data-edit-camera=\"\(camera.id)\"]").click()
+        let subStreamAgain = try await browser.find("#camera-edit input[name=detectUrl]")
+        try await browser.waitUntil(timeout: .seconds(10), "the edit form") { try await subStreamAgain.isDisplayed() }
+        #expect(try await subStreamAgain.property("value") as? String == camera.url)
+        try await subStreamAgain.clear()
+        try await browser.find("#camera-edit button[type=submit]").click()
+        try await browser.waitUntil(timeout: .seconds(10), "the sub-stream removed") {
+            try await fleet.client.camera(camera.id).detectUrl == nil
+        }
         try await browser.go(base + "/cameras")
         try await acceptConfirms()
         try await browser.find("button[data-delete=cameras][data-id=\"\(camera.id)\"]").click()
