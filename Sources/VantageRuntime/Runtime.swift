@@ -536,7 +536,8 @@ public final class Runtime: Service, Sendable {
                 return StatusReport.Model(
                     name: e.node.name, inferences: e.inferences.load(ordering: .relaxed),
                     skippedFrames: e.skippedFrames.load(ordering: .relaxed),
-                    latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99))
+                    latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99),
+                    precision: e.model.precision)
             },
             analytics: analytics.map { a in
                 let c = a.status

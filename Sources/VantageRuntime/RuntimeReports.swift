@@ -103,6 +103,8 @@ public struct StatusReport: Sendable, Codable {
         public var skippedFrames: UInt64 = 0
         public var latencyP50Ms: Double?
         public var latencyP99Ms: Double?
+        /// What the model runs in: `INT8` (a quantized model, `vantage models optimize`), `FP32`, `BF16` or `FP16`.
+        public var precision: String?
     }
 
     /// A built-in analytics node: frames analysed, events raised, tracks in view, line counts and zone occupancy.

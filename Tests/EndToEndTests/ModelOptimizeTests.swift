@@ -119,6 +119,17 @@ struct ModelOptimizeTests {
         let count = try #require(countAt201, "no count events; stderr:\n\(run.stderr.suffix(2000))")
         #expect((3...7).contains(count), "count at frame 201 with the INT8 model: \(count)")
 
+        // The live status says so too, per model.
+        let live = try VantageRun(
+            ["--camera", "camera_node=\(Repo.sampleVideo.path)", "--model", "model_node=\(xml.path)", "--realtime"])
+        let (found, liveStatus) = try await live.waitForStatus(timeout: 60) { report in
+            (report.json["models"] as? [[String: Any]])?.contains { $0["name"] as? String == "model_node" } == true
+        }
+        #expect(found, "\(liveStatus)")
+        let models = liveStatus.json["models"] as? [[String: Any]] ?? []
+        #expect(models.first?["precision"] as? String == "INT8", "\(liveStatus)")
+        #expect(live.interrupt() == 0, "stderr:\n\(live.stderr.suffix(2000))")
+
         // An INT8 model is not quantized again.
         let again = try await Self.optimize(
             [xml.path, "--calibrate", Repo.sampleVideo.path, "--frames", "10", "--held-out", "5"],
