@@ -16,14 +16,7 @@ struct AnalyticsNodeTests {
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-analytics-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
         let app = work.appendingPathComponent("app")
-        try copyExample("defect-alert", to: app)
-        // The example's own outputs send to sinks; this test uses only its camera and model.
-        let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
-        var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
-        var body = try #require(graph["nodeGraph"] as? [String: Any])
-        body["outputs"] = nil
-        graph["nodeGraph"] = body
-        try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+        try copyCameraAndDetector(to: app)
 
         let truth = try #require(
             try JSONSerialization.jsonObject(
@@ -82,6 +75,18 @@ struct AnalyticsNodeTests {
     }
 }
 
+/// examples/defect-alert's camera and person detector at `app`, without the example's own outputs (they send to
+/// sinks): the tests add the analytics they need.
+func copyCameraAndDetector(to app: URL) throws {
+    try copyExample("defect-alert", to: app)
+    let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
+    var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
+    var body = try #require(graph["nodeGraph"] as? [String: Any])
+    body["outputs"] = nil
+    graph["nodeGraph"] = body
+    try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+}
+
 /// The detector apart from the camera rate, and only where something moves, on the real sample video: the hand-counted
 /// line of Tests/GroundTruth must still be counted within one per direction, with half the detections or fewer.
 @Suite(
@@ -98,13 +103,7 @@ struct AnalyticsDetectionRateTests {
     /// `fields` added to the node, on `video`.
     static func run(video: URL, fields: String, in work: URL) async throws -> Run {
         let app = work.appendingPathComponent("app")
-        try copyExample("defect-alert", to: app)
-        let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
-        var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
-        var body = try #require(graph["nodeGraph"] as? [String: Any])
-        body["outputs"] = nil
-        graph["nodeGraph"] = body
-        try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+        try copyCameraAndDetector(to: app)
         let outputs = work.appendingPathComponent("outputs.json")
         try """
         {"analytics": [{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"],
@@ -211,13 +210,7 @@ struct SubStreamClipTests {
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-substream-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
         let app = work.appendingPathComponent("app")
-        try copyExample("defect-alert", to: app)
-        let graphFile = app.appendingPathComponent("graphs/defect-alert/graph.json")
-        var graph = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: graphFile)) as? [String: Any])
-        var body = try #require(graph["nodeGraph"] as? [String: Any])
-        body["outputs"] = nil
-        graph["nodeGraph"] = body
-        try JSONSerialization.data(withJSONObject: graph).write(to: graphFile)
+        try copyCameraAndDetector(to: app)
         let outputs = work.appendingPathComponent("outputs.json")
         try
             #"{"analytics": [{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"]}]}"#
