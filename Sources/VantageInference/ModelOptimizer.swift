@@ -276,7 +276,7 @@ struct QuantizerTools {
                         + "and unset VANTAGE_NNCF_PACKAGES to use .deps/nncf, or install it there (pip install "
                         + "--target \(path) nncf==3.4.0 openvino==2026.4.1)")
             }
-        } else if let root = ancestor(of: executable, containing: ".deps/nncf/nncf/__init__.py") {
+        } else if let root = executable.ancestor(containing: ".deps/nncf/nncf/__init__.py") {
             packages = root.appendingPathComponent(".deps/nncf")
         } else {
             throw ModelOptimizeError(
@@ -288,9 +288,9 @@ struct QuantizerTools {
         let sdk: URL
         if let path = environment["VANTAGE_PYTHON_SDK"], !path.isEmpty {
             sdk = URL(fileURLWithPath: path)
-        } else if let root = ancestor(of: executable, containing: "python/vantage_optimize/__init__.py") {
+        } else if let root = executable.ancestor(containing: "python/vantage_optimize/__init__.py") {
             sdk = root.appendingPathComponent("python")
-        } else if let root = ancestor(of: executable, containing: "share/vantage/python/vantage_optimize/__init__.py") {
+        } else if let root = executable.ancestor(containing: "share/vantage/python/vantage_optimize/__init__.py") {
             sdk = root.appendingPathComponent("share/vantage/python")
         } else {
             throw ModelOptimizeError(
@@ -316,16 +316,6 @@ struct QuantizerTools {
         return nil
     }
 
-    private static func ancestor(of directory: URL, containing relative: String) -> URL? {
-        var dir = directory.standardizedFileURL
-        for _ in 0..<6 {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent(relative).path) { return dir }
-            let parent = dir.deletingLastPathComponent()
-            if parent.path == dir.path { break }
-            dir = parent
-        }
-        return nil
-    }
 }
 
 struct QuantizerResult: Decodable {

@@ -81,9 +81,9 @@ enum PythonEnvironment {
     static func sdkDirectory(executableDirectory: URL) -> URL? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["VANTAGE_PYTHON_SDK"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        return ancestor(of: executableDirectory, containing: "python/panoramasdk/__init__.py")
+        return executableDirectory.ancestor(containing: "python/panoramasdk/__init__.py")
             .map { $0.appendingPathComponent("python") }
-            ?? ancestor(of: executableDirectory, containing: "share/vantage/python/panoramasdk/__init__.py")
+            ?? executableDirectory.ancestor(containing: "share/vantage/python/panoramasdk/__init__.py")
             .map { $0.appendingPathComponent("share/vantage/python") }
     }
 
@@ -91,19 +91,8 @@ enum PythonEnvironment {
     static func basePackages(executableDirectory: URL) -> URL? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["VANTAGE_PYTHON_PACKAGES"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        return ancestor(of: executableDirectory, containing: ".deps/python/numpy")
+        return executableDirectory.ancestor(containing: ".deps/python/numpy")
             .map { $0.appendingPathComponent(".deps/python") }
-    }
-
-    private static func ancestor(of directory: URL, containing relative: String) -> URL? {
-        var dir = directory.standardizedFileURL
-        for _ in 0..<6 {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent(relative).path) { return dir }
-            let parent = dir.deletingLastPathComponent()
-            if parent.path == dir.path { break }
-            dir = parent
-        }
-        return nil
     }
 
     /// Prepares a Python code node: finds the SDK, makes (or reuses) the package's virtual environment, and checks
