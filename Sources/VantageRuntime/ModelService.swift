@@ -76,7 +76,7 @@ final class ModelService: Sendable {
                 let known = entries.keys.sorted().joined(separator: ", ")
                 throw RuntimeError(
                     "outputs.detection names the model node \"\(name)\", which the application does not have (model "
-                        + "nodes: \(known.isEmpty ? "none" : known))")
+                        + "nodes: \(known.isEmpty ? "none" : known)): use one of those names, or remove the entry")
             }
             entry.detection = settings
         }

@@ -11,20 +11,34 @@ import VantageSDK
 /// `detectFps` 5 the runtime infers every other frame and answers the ones between with the camera's last answer.
 @Suite("Model nodes: detection rate for code nodes", .enabled(if: sdkTestReady, "run scripts/setup"))
 struct ModelDetectionRateTests {
+    /// The people counter at `work/app` on the sample video, with `outputs` as its outputs document; with
+    /// `sdkPlaysCodeNode`, its code node only sleeps, so the test's SDK connects in its place.
+    static func peopleCounter(in work: URL, outputs document: String, sdkPlaysCodeNode: Bool = false) throws -> (
+        ResolvedApplication, RuntimeConfiguration
+    ) {
+        let app = work.appendingPathComponent("app")
+        try copyExample("people-counter", to: app)
+        if sdkPlaysCodeNode {
+            let descriptor = app.appendingPathComponent(
+                "packages/123456789012-people_counter_code-1.0/descriptor.json")
+            try
+                #"{"runtimeDescriptor": {"envelopeVersion": "2021-01-01", "entry": {"path": "/bin/sleep", "name": "600"}}}"#
+                .write(to: descriptor, atomically: true, encoding: .utf8)
+        }
+        let outputs = work.appendingPathComponent("outputs.json")
+        try document.write(to: outputs, atomically: true, encoding: .utf8)
+        var (application, configuration) = try sampleVideoRun(of: app, in: work)
+        configuration.outputsFile = outputs
+        return (application, configuration)
+    }
+
     @Test("detectFps 5 on a 10 fps video: every frame is answered, half of them from the previous inference")
     func halfTheInferences() async throws {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-model-rate-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
-        let app = work.appendingPathComponent("app")
-        try copyExample("people-counter", to: app)
-        let descriptor = app.appendingPathComponent("packages/123456789012-people_counter_code-1.0/descriptor.json")
-        try #"{"runtimeDescriptor": {"envelopeVersion": "2021-01-01", "entry": {"path": "/bin/sleep", "name": "600"}}}"#
-            .write(to: descriptor, atomically: true, encoding: .utf8)
-        let outputs = work.appendingPathComponent("outputs.json")
-        try #"{"detection": {"model_node": {"detectFps": 5}}}"#.write(to: outputs, atomically: true, encoding: .utf8)
-        var (application, configuration) = try sampleVideoRun(of: app, in: work)
-        configuration.outputsFile = outputs
+        let (application, configuration) = try Self.peopleCounter(
+            in: work, outputs: #"{"detection": {"model_node": {"detectFps": 5}}}"#, sdkPlaysCodeNode: true)
         let runtime = try await Runtime.make(
             application: application, configuration: configuration, logger: Logger(label: "test"))
         let task = Task { try await runtime.run() }
@@ -58,12 +72,8 @@ struct ModelDetectionRateTests {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-model-rate-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
-        let app = work.appendingPathComponent("app")
-        try copyExample("people-counter", to: app)
-        let outputs = work.appendingPathComponent("outputs.json")
-        try #"{"detection": {"detector": {"detectFps": 5}}}"#.write(to: outputs, atomically: true, encoding: .utf8)
-        var (application, configuration) = try sampleVideoRun(of: app, in: work)
-        configuration.outputsFile = outputs
+        let (application, configuration) = try Self.peopleCounter(
+            in: work, outputs: #"{"detection": {"detector": {"detectFps": 5}}}"#)
         await #expect {
             _ = try await Runtime.make(
                 application: application, configuration: configuration, logger: Logger(label: "t"))
