@@ -52,7 +52,7 @@ final class FrameCostMeter: Sendable {
 
 /// CPU time of the calling thread, nanoseconds (a vDSO-less system call: about a microsecond, so per frame, not per
 /// pixel row).
-func threadCPUNanos() -> UInt64 {
+public func threadCPUNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

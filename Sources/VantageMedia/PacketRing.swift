@@ -74,6 +74,20 @@ enum ClipSelectionFailure: Error {
     case outOfMemory
 }
 
+/// What the ring has for one frame (``PacketRing/selectFrame(atMicros:toleranceMicros:)``).
+enum FrameSelection {
+    /// The packets from a key frame through the frame's own, the last one.
+    case frame(ClipPackets)
+    /// Nothing was received yet.
+    case empty
+    /// No packet lies near the time (wall-clock microseconds of the oldest and newest packets held).
+    case notHeld(oldestMicros: Int64, newestMicros: Int64)
+    /// The frame's segment holds no key frame before it in the ring: it cannot be decoded.
+    case noKeyFrame
+    /// Out of memory taking references to the packets.
+    case outOfMemory
+}
+
 /// The most recent compressed video packets of one camera, for clips cut without re-encoding.
 ///
 /// Bounded by age (wall clock, newest minus oldest), by bytes of compressed data, and by a packet count that
@@ -226,6 +240,44 @@ final class PacketRing: @unchecked Sendable {
                 starts.append(s.entry(i).wallMicros)
             }
             return starts
+        }
+    }
+
+    /// Takes new references to the packets needed to decode the frame nearest `atMicros` (wall clock): from the last
+    /// key frame at or before that frame's packet, in the same segment, through it. The packet must lie within
+    /// `toleranceMicros` of the time; the result's `wallMicros.last` is its time.
+    func selectFrame(atMicros: Int64, toleranceMicros: Int64) -> FrameSelection {
+        withState { s -> FrameSelection in
+            guard s.count > 0 else { return .empty }
+            var nearest = 0
+            var distance = Int64.max
+            for i in 0..<s.count {
+                let d = abs(s.entry(i).wallMicros - atMicros)
+                if d < distance || (d == distance && s.entry(i).isKey) {
+                    nearest = i
+                    distance = d
+                }
+            }
+            guard distance <= toleranceMicros else {
+                return .notHeld(oldestMicros: s.entry(0).wallMicros, newestMicros: s.entry(s.count - 1).wallMicros)
+            }
+            let segment = s.entry(nearest).segment
+            var first = nearest
+            while !s.entry(first).isKey {
+                guard first > 0, s.entry(first - 1).segment == segment else { return .noKeyFrame }
+                first -= 1
+            }
+            let packets = ClipPackets()
+            packets.packets.reserveCapacity(nearest - first + 1)
+            for i in first...nearest {
+                guard let source = s.packets[s.index(i)], let owner = s.segment(segment),
+                    let copy = av_packet_clone(source)
+                else { return .outOfMemory }
+                packets.packets.append(copy)
+                packets.segments.append(owner)
+                packets.wallMicros.append(s.entry(i).wallMicros)
+            }
+            return .frame(packets)
         }
     }
 

@@ -19,7 +19,7 @@ final class AnalyticsRunner: @unchecked Sendable {
     // counters are in a Mutex.
     let node: OutputsConfiguration.AnalyticsNode
     private let camera: CameraStream
-    private let cameraName: String
+    let cameraName: String
     private let models: ModelService
     private let events: EventSink
     private let liveView: LiveView?
@@ -69,6 +69,10 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
     let counters = Mutex(Counters())
 
+    /// Where the events' snapshots came from: the camera's main stream, or its sub-stream when the main stream had no
+    /// frame for them.
+    var snapshotSources: SnapshotWorker.SnapshotSources { snapshots.snapshotSources }
+
     /// The counters with the events the snapshot worker recorded and its last failure.
     var status: Counters {
         var c = counters.withLock { $0 }
@@ -78,9 +82,11 @@ final class AnalyticsRunner: @unchecked Sendable {
         return c
     }
 
+    /// `mainStream`: the camera's main stream when `camera` is its sub-stream; events' snapshots are decoded from it.
     init(
         node: OutputsConfiguration.AnalyticsNode, camera: CameraStream, cameraName: String, models: ModelService,
-        events: EventSink, liveView: LiveView?, application: String, snapshotOverlays: Bool, logger: Logger
+        events: EventSink, liveView: LiveView?, application: String, snapshotOverlays: Bool,
+        mainStream: CameraStream? = nil, logger: Logger
     ) throws {
         guard let entry = models.entries[node.model] else {
             let known = models.entries.keys.sorted().joined(separator: ", ")
@@ -99,7 +105,9 @@ final class AnalyticsRunner: @unchecked Sendable {
         self.snapshotOverlays = snapshotOverlays
         self.logger = logger
         let nodeName = node.name
-        snapshots = SnapshotWorker(events: events, application: application, stream: cameraName) { error in
+        snapshots = SnapshotWorker(
+            events: events, application: application, stream: cameraName, mainStream: mainStream, logger: logger
+        ) { error in
             logger.error(
                 "an analytics event could not be recorded", metadata: ["node": "\(nodeName)", "error": "\(error)"])
         }
@@ -214,13 +222,13 @@ final class AnalyticsRunner: @unchecked Sendable {
         for track in tracks where track.state == .confirmed {
             if objects[track.id] == nil {
                 objects[track.id] = ObjectState(firstSeen: track.firstSeen)
-                capture(track, time: time, image: frameImage())
+                capture(track, time: time, frame: frame, image: frameImage())
                 if node.objectEvents { emitObject(track, phase: "start", time: time) }
             } else if track.score > objects[track.id]!.bestScore * 1.1, time - objects[track.id]!.lastCapture >= 1 {
-                capture(track, time: time, image: frameImage())
+                capture(track, time: time, frame: frame, image: frameImage())
             }
         }
-        for event in sceneEvents { emitScene(event, time: time, image: frameImage()) }
+        for event in sceneEvents { emitScene(event, time: time, frame: frame, image: frameImage()) }
         for track in ended where objects[track.id] != nil {
             if node.objectEvents { emitObject(track, phase: "end", time: time) }
             objects[track.id] = nil
@@ -253,7 +261,7 @@ final class AnalyticsRunner: @unchecked Sendable {
         let remaining = tracker.tracks
         let time = remaining.map(\.lastSeen).max() ?? 0
         for event in scene.update(tracks: [], ended: remaining, time: time) {
-            emitScene(event, time: time, image: nil)
+            emitScene(event, time: time, frame: nil, image: nil)
         }
         if node.objectEvents {
             for track in remaining where objects[track.id] != nil {
@@ -266,9 +274,10 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
 
     /// Keeps the track's current view as its best snapshot.
-    private func capture(_ track: Track, time: Double, image: ImageBuffer?) {
+    private func capture(_ track: Track, time: Double, frame: FrameInfo, image: ImageBuffer?) {
         guard let image, var state = objects[track.id],
-            let picture = snapshots.copy(image, overlays: snapshotOverlays ? highlight(track) : [])
+            let picture = snapshots.copy(
+                image, overlays: snapshotOverlays ? highlight(track) : [], timeMicros: frame.timestampMicros)
         else { return }
         snapshots.submit(.capture(track: track.id, picture))
         state.hasBestView = true
@@ -313,7 +322,7 @@ final class AnalyticsRunner: @unchecked Sendable {
             snapshot: state.hasBestView ? .bestView(track: track.id) : nil)
     }
 
-    private func emitScene(_ event: SceneEvent, time: Double, image: ImageBuffer?) {
+    private func emitScene(_ event: SceneEvent, time: Double, frame: FrameInfo?, image: ImageBuffer?) {
         var fields: [String: JSONValue]
         let type: String
         var track: Track?
@@ -352,7 +361,9 @@ final class AnalyticsRunner: @unchecked Sendable {
             fields["out"] = .number(Double(countOut))
         }
         let snapshot = image.flatMap { image in
-            snapshots.copy(image, overlays: snapshotOverlays ? (track.map(highlight) ?? overlays) : [])
+            snapshots.copy(
+                image, overlays: snapshotOverlays ? (track.map(highlight) ?? overlays) : [],
+                timeMicros: frame?.timestampMicros)
         }.map(SnapshotWorker.Snapshot.picture)
         emit(
             type: type, id: UUID().uuidString.lowercased(), phase: nil, payload: .object(fields), time: time,

@@ -276,7 +276,8 @@ public final class Runtime: Service, Sendable {
                 try AnalyticsRunner(
                     node: node, camera: cameras[i], cameraName: names[i], models: models, events: events,
                     liveView: liveView, application: application.name,
-                    snapshotOverlays: outputs.events.snapshotOverlays, logger: logger))
+                    snapshotOverlays: outputs.events.snapshotOverlays,
+                    mainStream: mainStreams[names[i]].flatMap(Self.snapshotSource), logger: logger))
         }
         analytics = runners
         var hosts: [AppHost] = []
@@ -417,6 +418,12 @@ public final class Runtime: Service, Sendable {
         Dictionary(uniqueKeysWithValues: zip(names, cameras)).merging(mainStreams) { _, main in main }
     }
 
+    /// The main stream events' snapshots are decoded from: a camera's, not a file's (a file main stream is read at
+    /// once, unpaced, so its packets' times are not its frames' and its snapshots stay on the sub-stream).
+    static func snapshotSource(_ main: CameraStream) -> CameraStream? {
+        main.source.kind == .file ? nil : main
+    }
+
     /// Opens the ports of networkRoutingRules, unless the run is already stopping.
     func startForwarders() {
         guard forwardersPhase.withLock({ $0.start() }) else { return }
@@ -520,7 +527,7 @@ public final class Runtime: Service, Sendable {
                     name: cameraNames[i], uri: c.source.redactedURL,
                     framesPerSecond: r["camera:" + cameraNames[i]] ?? 0,
                     counters: c.snapshot,
-                    main: mainStreams[cameraNames[i]].map { .init(uri: $0.source.redactedURL, counters: $0.snapshot) })
+                    main: mainStreams[cameraNames[i]].map { mainStatus($0, camera: cameraNames[i]) })
             },
             applications: hosts.map { h in
                 let s = h.counters.withLock { $0 }
@@ -548,6 +555,23 @@ public final class Runtime: Service, Sendable {
                     lastError: c.lastError)
             },
             sinks: sinkStatus())
+    }
+
+    /// A main stream's status, with where the snapshots of its camera's analytics events came from.
+    private func mainStatus(_ main: CameraStream, camera: String) -> StatusReport.Camera.MainStream {
+        var status = StatusReport.Camera.MainStream(uri: main.source.redactedURL, counters: main.snapshot)
+        var cpu: UInt64 = 0
+        var decoded: UInt64 = 0
+        for runner in analytics where runner.cameraName == camera {
+            let sources = runner.snapshotSources
+            status.snapshots += sources.main
+            status.snapshotFallbacks += sources.fallbacks
+            status.lastSnapshotFallback = sources.lastFallback ?? status.lastSnapshotFallback
+            cpu += sources.mainCPUNanos
+            decoded += sources.mainDecoded
+        }
+        if decoded > 0 { status.snapshotCPUMs = (Double(cpu) / Double(decoded) / 1e4).rounded() / 100 }
+        return status
     }
 
     private func sinkStatus() -> [StatusReport.Sink] {

@@ -78,6 +78,15 @@ public struct StatusReport: Sendable, Codable {
         public struct MainStream: Sendable, Codable {
             public var uri: String
             public var counters: CameraCounters
+            /// Analytics events whose snapshot was decoded from this stream (at its resolution).
+            public var snapshots: UInt64 = 0
+            /// Analytics events whose snapshot is the sub-stream's frame because this stream had none for its time
+            /// (not connected, stalled, a decode failure), and the last reason.
+            public var snapshotFallbacks: UInt64 = 0
+            public var lastSnapshotFallback: String?
+            /// CPU time of one snapshot decoded from this stream, on average: its group of pictures, the colour
+            /// conversion, the overlays and the JPEG.
+            public var snapshotCPUMs: Double?
         }
     }
 

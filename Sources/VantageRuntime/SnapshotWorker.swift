@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import VantageCore
 import VantageMedia
 import VantageOutputs
@@ -16,6 +17,14 @@ import VantageOutputs
 /// worker is behind — ``copy(_:overlays:)`` answers nil (counted) and the caller decides: the analytics node skips
 /// the picture (an object's best view is not updated, an event goes without its snapshot), an ``EventSink`` encodes a
 /// code node's snapshot itself. An event is never dropped. Images go before metadata.
+///
+/// An analytics node whose camera detects on a sub-stream gives the worker the camera's main stream: an event's
+/// snapshot is then decoded from the main stream at the time of its picture (a ``StillFrameDecoder``, on this thread:
+/// a group of pictures, about 150 core-ms at 1080p, only for the events' own snapshots), with the same overlays —
+/// they are fractions of the frame, so they land on the same place at any size. A best view is still taken from the
+/// sub-stream (every second at most, per track): the event that carries it gets the main stream's frame of the same
+/// moment, decoded once per best view. When the main stream has no frame for that time (not connected, stalled,
+/// ring too short, a codec or decode failure) the sub-stream's picture is kept: counted, logged once per outage.
 final class SnapshotWorker: @unchecked Sendable {
     // Unchecked: `jobs`, `free`, `buffers`, `stopping` and `skipped` are touched only under `condition`; each buffer
     // belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded), never to
@@ -24,6 +33,8 @@ final class SnapshotWorker: @unchecked Sendable {
     /// A copy of a frame waiting to be encoded.
     struct Picture {
         var buffer: Int
+        /// The frame's wall-clock time, microseconds since 1970 (nil: unknown).
+        var timeMicros: Int64?
         var base: UnsafeMutableRawPointer
         var width: Int
         var height: Int
@@ -69,27 +80,62 @@ final class SnapshotWorker: @unchecked Sendable {
     private var skipped: UInt64 = 0
     private let encoder = JPEGEncoder(quality: 85)
     private var scratch: [UInt8] = []
-    private var best: [Int: [UInt8]] = [:]
+    private var best: [Int: BestView] = [:]
+    /// The camera's main stream, when its frames come from a sub-stream; its decoder and JPEG encoder are made at
+    /// the first snapshot taken from it (worker thread only).
+    private let mainStream: CameraStream?
+    private var mainDecoder: StillFrameDecoder?
+    private var mainEncoder: JPEGEncoder?
+    private let logger: Logger?
+    /// Whether the main stream's last snapshot failed (the fallback was logged; the next success is logged too).
+    private var mainFailing = false
+    private var sources = SnapshotSources()
+
+    /// A track's best view: its JPEG from the sub-stream, and what it takes to make it again from the main stream.
+    private struct BestView {
+        var jpeg: [UInt8]
+        var timeMicros: Int64?
+        var overlays: [Overlay]
+        /// The same moment from the main stream, once an event needed it.
+        var main: [UInt8]?
+    }
+
+    /// Where the events' snapshots came from, for `/status`: the main stream, or the sub-stream because the main
+    /// stream had no frame for them.
+    struct SnapshotSources: Sendable, Equatable {
+        var main: UInt64 = 0
+        var fallbacks: UInt64 = 0
+        /// CPU time of the snapshots decoded from the main stream (decode, conversion, overlays, JPEG), and how many.
+        var mainCPUNanos: UInt64 = 0
+        var mainDecoded: UInt64 = 0
+        var lastFallback: String?
+    }
     private static let bufferCount = 4
 
     /// An analytics node's worker: encodes the snapshots of the camera `stream` and records the events.
+    /// `mainStream`: the camera's main stream when its frames come from a sub-stream (events' snapshots are decoded
+    /// from it); `logger` says when they cannot be.
     convenience init(
-        events: EventSink, application: String, stream: String,
-        failed: @escaping @Sendable (any Error) -> Void
+        events: EventSink, application: String, stream: String, mainStream: CameraStream? = nil,
+        logger: Logger? = nil, failed: @escaping @Sendable (any Error) -> Void
     ) {
-        self.init(events: events, recorder: events.recorder, stream: stream, failed: failed)
+        self.init(
+            events: events, recorder: events.recorder, stream: stream, mainStream: mainStream, logger: logger,
+            failed: failed)
     }
 
     /// The code nodes' worker: writes the snapshots of events `recorder` recorded with their snapshot pending.
     convenience init(recorder: any EventRecorder, failed: @escaping @Sendable (any Error) -> Void) {
-        self.init(events: nil, recorder: recorder, stream: "code-nodes", failed: failed)
+        self.init(events: nil, recorder: recorder, stream: "code-nodes", mainStream: nil, logger: nil, failed: failed)
     }
 
     private init(
-        events: EventSink?, recorder: any EventRecorder, stream: String,
+        events: EventSink?, recorder: any EventRecorder, stream: String, mainStream: CameraStream?, logger: Logger?,
         failed: @escaping @Sendable (any Error) -> Void
     ) {
         self.events = events
+        self.mainStream = mainStream
+        self.logger = logger
         self.recorder = recorder
         self.stream = stream
         self.failed = failed
@@ -108,8 +154,12 @@ final class SnapshotWorker: @unchecked Sendable {
     /// Events recorded so far, and the last failure to record one.
     var results: (UInt64, String?) { condition.withLock { (recordedCount, lastFailure) } }
 
-    /// Copies `image` into a free buffer for a job; nil (counted) when none is free.
-    func copy(_ image: ImageBuffer, overlays: [Overlay]) -> Picture? {
+    /// Where the events' snapshots came from so far.
+    var snapshotSources: SnapshotSources { condition.withLock { sources } }
+
+    /// Copies `image`, taken at `timeMicros` (wall clock), into a free buffer for a job; nil (counted) when none is
+    /// free.
+    func copy(_ image: ImageBuffer, overlays: [Overlay], timeMicros: Int64? = nil) -> Picture? {
         let bytes = image.stride * image.height
         let taken: (Int, UnsafeMutableRawPointer)? = condition.withLock {
             if buffers.isEmpty {
@@ -133,8 +183,8 @@ final class SnapshotWorker: @unchecked Sendable {
         guard let (index, base) = taken else { return nil }
         base.copyMemory(from: image.base, byteCount: bytes)
         return Picture(
-            buffer: index, base: base, width: image.width, height: image.height, stride: image.stride,
-            overlays: overlays)
+            buffer: index, timeMicros: timeMicros, base: base, width: image.width, height: image.height,
+            stride: image.stride, overlays: overlays)
     }
 
     /// Gives back the buffer of a picture that will not be submitted.
@@ -179,14 +229,31 @@ final class SnapshotWorker: @unchecked Sendable {
     private func run(_ job: Job) {
         switch job {
         case .capture(let track, let picture):
-            if let jpeg = try? encode(picture) { best[track] = jpeg }
+            let (time, overlays) = (picture.timeMicros, picture.overlays)
+            if let jpeg = try? encode(picture) {
+                best[track] = BestView(jpeg: jpeg, timeMicros: time, overlays: overlays)
+            }
         case .forget(let track):
             best[track] = nil
         case .emit(let event, let snapshot):
             var jpeg: [UInt8]?
             switch snapshot {
-            case .picture(let picture)?: jpeg = try? encode(picture)
-            case .bestView(let track)?: jpeg = best[track]
+            case .picture(let picture)?:
+                if let main = fromMainStream(at: picture.timeMicros, overlays: picture.overlays) {
+                    release(picture)
+                    jpeg = main
+                } else {
+                    jpeg = try? encode(picture)
+                }
+            case .bestView(let track)?:
+                guard var view = best[track] else { break }
+                if view.main == nil {
+                    view.main = fromMainStream(at: view.timeMicros, overlays: view.overlays)
+                    best[track] = view
+                } else {
+                    condition.withLock { sources.main += 1 }
+                }
+                jpeg = view.main ?? view.jpeg
             case nil: break
             }
             do {
@@ -213,6 +280,46 @@ final class SnapshotWorker: @unchecked Sendable {
             } catch {
                 failed(error)
             }
+        }
+    }
+
+    /// The main stream's frame at `timeMicros` with `overlays`, as JPEG; nil (counted, logged once per outage) when
+    /// there is no main stream or it has no frame for that time. Nil without counting when this camera has none.
+    private func fromMainStream(at timeMicros: Int64?, overlays: [Overlay]) -> [UInt8]? {
+        guard let mainStream else { return nil }
+        let started = threadCPUNanos()
+        do {
+            guard let timeMicros else { throw RuntimeError("the picture has no time") }
+            let decoder = mainDecoder ?? StillFrameDecoder(camera: mainStream)
+            mainDecoder = decoder
+            let encoder = mainEncoder ?? JPEGEncoder(quality: 85)
+            mainEncoder = encoder
+            let image = try decoder.frame(at: Date(timeIntervalSince1970: Double(timeMicros) / 1e6))
+            ImageCanvas.draw(overlays, on: image)
+            let jpeg = try encoder.encode(image)
+            let cost = threadCPUNanos() &- started
+            condition.withLock {
+                sources.main += 1
+                sources.mainDecoded += 1
+                sources.mainCPUNanos += cost
+            }
+            if mainFailing {
+                mainFailing = false
+                logger?.info("event snapshots come from the main stream again", metadata: ["camera": "\(stream)"])
+            }
+            return jpeg
+        } catch {
+            condition.withLock {
+                sources.fallbacks += 1
+                sources.lastFallback = "\(error)"
+            }
+            if !mainFailing {
+                mainFailing = true
+                logger?.warning(
+                    "event snapshots are taken from the sub-stream: the main stream has no frame for them",
+                    metadata: ["camera": "\(stream)", "error": "\(error)"])
+            }
+            return nil
         }
     }
 
