@@ -16,8 +16,8 @@ struct SubStreamSnapshotTests {
     /// An outputs document with one analytics node counting people on the people counter's camera.
     static func outputs() throws -> URL {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString).json")
-        try #"{"analytics": [{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"]}]}"#
-            .write(to: file, atomically: true, encoding: .utf8)
+        let node = #"{"name": "plaza", "camera": "camera_node", "model": "model_node", "classes": ["person"]}"#
+        try #"{"analytics": [\#(node)]}"#.write(to: file, atomically: true, encoding: .utf8)
         return file
     }
 
