@@ -1,5 +1,6 @@
 internal import CFFmpeg
 import Foundation
+import VantageCore
 
 extension MediaError.Code {
     /// The camera's packet ring holds no decodable video near the asked time (the stream is not connected yet,
@@ -61,10 +62,13 @@ public final class StillFrameDecoder {
     }
 
     /// The frame of the camera nearest `time` (wall clock), as BGR. When the camera streams but has not read up to
-    /// `time` yet (a main stream a little behind its sub-stream), waits for it at most `limit`. The image lives in
-    /// the decoder's buffer: valid until the next call, and the caller may draw on it.
+    /// `time` yet (a main stream a little behind its sub-stream), waits for it at most `limit` — unless it is so far
+    /// behind that it could not get there in time (stalled), so that a dead stream does not hold up every picture.
+    /// The image lives in the decoder's buffer: valid until the next call, and the caller may draw on it.
     public func frame(at time: Date, waitUpTo limit: Duration = .seconds(1)) throws(MediaError) -> ImageBuffer {
-        if let camera, camera.snapshot.state == .streaming {
+        if let camera, camera.snapshot.state == .streaming, let newest = camera.packetRingSpan?.newest,
+            newest < time, newest.addingTimeInterval(limit.seconds) >= time
+        {
             camera.waitForPackets(through: time, upTo: limit)
         }
         return try frame(atMicros: time.wallMicros)

@@ -26,9 +26,10 @@ import VantageOutputs
 /// moment, decoded once per best view. When the main stream has no frame for that time (not connected, stalled,
 /// ring too short, a codec or decode failure) the sub-stream's picture is kept: counted, logged once per outage.
 final class SnapshotWorker: @unchecked Sendable {
-    // Unchecked: `jobs`, `free`, `buffers`, `stopping` and `skipped` are touched only under `condition`; each buffer
-    // belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded), never to
-    // both, and a job carries its buffer's address; the encoder, the scratch and `best` are the worker thread's alone.
+    // Unchecked: `jobs`, `free`, `buffers`, `stopping`, `skipped` and `sources` are touched only under `condition`;
+    // each buffer belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded),
+    // never to both, and a job carries its buffer's address; the encoders, the scratch, `best`, `mainDecoder` and
+    // `mainFailing` are the worker thread's alone.
 
     /// A copy of a frame waiting to be encoded.
     struct Picture {
