@@ -40,11 +40,16 @@ public struct CameraCounters: Sendable, Codable, Equatable {
 public final class FrameSignal: Sendable {
     private let condition = PThreadCondition()
     private let pending = Mutex(false)
+    private let handler: (@Sendable () -> Void)?
 
-    public init() {}
+    public init() { handler = nil }
+
+    /// A signal that calls `handler` on the camera's thread instead of waking a waiter: it must not block.
+    public init(handler: @escaping @Sendable () -> Void) { self.handler = handler }
 
     /// Marks that something happened and wakes the waiter.
     public func notify() {
+        if let handler { return handler() }
         pending.withLock { $0 = true }
         condition.broadcast()
     }
@@ -69,7 +74,8 @@ public final class FrameSignal: Sendable {
 /// One camera: reads its source on a thread of its own, decodes every frame into the camera's frame pool as
 /// BGR, reconnects forever with capped, jittered backoff, and restarts a stalled stream.
 ///
-/// Consumers take the latest frame with `acquireLatest(after:)` and give it back with `release(slot:)`.
+/// Consumers take the next frame with `acquireLatest(after:)` (a live camera's latest; a file's next in order) and
+/// give it back with `release(slot:)`.
 /// A slow, broken or dead camera never blocks another: each has its own thread, pool and FFmpeg contexts,
 /// and every blocking FFmpeg call is cut short by the interrupt callback.
 public final class CameraStream: @unchecked Sendable {
@@ -121,7 +127,7 @@ public final class CameraStream: @unchecked Sendable {
 
     public init(source: StreamSource, storage: FrameStorage, logger: Logger) {
         self.source = source
-        self.pool = FramePool(storage: storage)
+        self.pool = FramePool(storage: storage, depth: source.waitingFrames)
         packetRing =
             source.packetRingSeconds > 0
             ? PacketRing(seconds: source.packetRingSeconds, maxBytes: source.packetRingMaxBytes) : nil
@@ -213,6 +219,10 @@ public final class CameraStream: @unchecked Sendable {
         if info != nil { counters.withLock { $0.delivered += 1 } }
         return info
     }
+
+    /// Takes a reference to the oldest decoded frame newer than `sequence` that no consumer took yet, leaving it for
+    /// them: for work done on a frame before its consumers ask for it (inference ahead of the application).
+    public func peekWaiting(after sequence: UInt64) -> FrameInfo? { pool.peekWaiting(after: sequence) }
 
     /// Takes another reference to a frame the caller holds.
     public func retain(slot: Int) { pool.retain(slot: slot) }

@@ -47,9 +47,13 @@ public struct FrameInfo: Sendable, Equatable {
 
 /// The fixed set of reusable frame slots of one camera, and who holds each.
 ///
-/// A slot is free, being written by the decoder, the latest frame, or held by consumers (reference counted).
-/// The decoder writes only into a free slot; consumers take the latest and give it back. Nothing is allocated
-/// per frame: the slots, their `AVFrame`s and the state arrays are made once.
+/// A slot is free, being written by the decoder, waiting (decoded, not yet taken by any consumer), the latest frame,
+/// or held by consumers (reference counted). The decoder writes only into a free slot; consumers take the oldest
+/// waiting frame (the latest when nothing waits) and give it back. At most `depth` frames wait: a live camera's pool
+/// has a depth of 1 (a consumer always gets the newest frame; one not taken before the next is decoded is dropped),
+/// a file's a few (its decoder runs ahead of the consumers, into the gaps where they do not use the cores, and waits
+/// when they are `depth` frames behind). Nothing is allocated per frame: the slots, their `AVFrame`s and the state
+/// arrays are made once.
 final class FramePool: @unchecked Sendable {
     // Unchecked: `frames[i]` and slot pixels are written only by the decoder thread while slot i is `writing`,
     // and read only by holders of a reference; all state changes happen under `state`'s mutex.
@@ -57,27 +61,35 @@ final class FramePool: @unchecked Sendable {
         var refs: [Int]
         var writing: Int = -1
         var latest: Int = -1
-        var latestTaken = true
+        /// Slots decoded and not yet taken by any consumer, oldest first (at most `depth`; capacity reserved once).
+        var waiting: [Int]
         var info: [FrameInfo]
         /// Whether a slot's BGR pixels were made from its decoded frame yet (they are made on first use).
         var bgrReady: [Bool]
     }
 
     let storage: FrameStorage
+    /// How many decoded frames may wait for a consumer.
+    let depth: Int
     /// The decoded (YUV) frame behind each slot, kept while the slot is in use so model pre-processing can scale
     /// from the original rather than from the BGR copy an application may have drawn on.
     let frames: [UnsafeMutablePointer<AVFrame>]
     let state: Mutex<State>
     private let condition = PThreadCondition()
 
-    init(storage: FrameStorage) {
+    /// A pool over `storage` where up to `depth` decoded frames wait for a consumer (1: the latest frame wins).
+    init(storage: FrameStorage, depth: Int = 1) {
         self.storage = storage
+        self.depth = max(1, min(depth, storage.slotCount - 1))
         frames = (0..<storage.slotCount).map { _ in av_frame_alloc()! }
         let empty = FrameInfo(
             sequence: 0, slot: 0, width: 0, height: 0, stride: 0, timestampMicros: 0, decodedAtNanos: 0)
+        var waiting: [Int] = []
+        waiting.reserveCapacity(self.depth + 1)
         state = Mutex(
             State(
                 refs: Array(repeating: 0, count: storage.slotCount),
+                waiting: waiting,
                 info: Array(repeating: empty, count: storage.slotCount),
                 bgrReady: Array(repeating: false, count: storage.slotCount)))
     }
@@ -113,15 +125,17 @@ final class FramePool: @unchecked Sendable {
 
     func pixels(of slot: Int) -> UnsafeMutableRawPointer { storage.base + slot * storage.slotCapacity }
 
-    /// A slot the decoder may write into, or nil when consumers hold every slot. With `wait`, blocks until the
-    /// latest frame was taken and a slot is free (files read as fast as possible), or until `cancelled()` says so.
+    /// A slot the decoder may write into, or nil when consumers hold every slot. With `wait`, blocks until fewer
+    /// than `depth` frames wait for a consumer and a slot is free (files read as fast as possible), or until
+    /// `cancelled()` says so.
     func beginWrite(wait: Bool, cancelled: () -> Bool) -> Int? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             let slot = state.withLock { s -> Int? in
-                if wait && !s.latestTaken { return nil }
-                for i in 0..<s.refs.count where s.refs[i] == 0 && i != s.latest && i != s.writing {
+                if wait && s.waiting.count >= depth { return nil }
+                for i in 0..<s.refs.count
+                where s.refs[i] == 0 && i != s.latest && i != s.writing && !s.waiting.contains(i) {
                     s.writing = i
                     s.bgrReady[i] = false
                     return i
@@ -134,32 +148,52 @@ final class FramePool: @unchecked Sendable {
         }
     }
 
-    /// Publishes the slot being written as the latest frame. Returns true when the frame it replaces was never
-    /// taken by any consumer (a dropped frame).
+    /// Publishes the slot being written as the latest frame, waiting for a consumer. Returns true when that pushed
+    /// out a frame no consumer took (more than `depth` waited: a dropped frame).
     func commitWrite(_ info: FrameInfo) -> Bool {
         let dropped = state.withLock { s -> Bool in
             let old = s.latest
-            let dropped = old >= 0 && !s.latestTaken
-            if old >= 0 && s.refs[old] == 0 { av_frame_unref(frames[old]) }
             s.info[info.slot] = info
             s.latest = info.slot
-            s.latestTaken = false
             s.writing = -1
+            s.waiting.append(info.slot)
+            var dropped = false
+            if s.waiting.count > depth {
+                let oldest = s.waiting.removeFirst()
+                dropped = true
+                if s.refs[oldest] == 0 && oldest != old { av_frame_unref(frames[oldest]) }
+            }
+            if old >= 0 && s.refs[old] == 0 && !s.waiting.contains(old) { av_frame_unref(frames[old]) }
             return dropped
         }
         return dropped
     }
 
-    /// Takes a reference to the latest frame if it is newer than `sequence`.
+    /// Takes a reference to the next frame after `sequence`: the oldest waiting one newer than it, or else the
+    /// latest if it is newer (another consumer took it already).
     func acquireLatest(after sequence: UInt64) -> FrameInfo? {
         let info = state.withLock { s -> FrameInfo? in
+            if let index = s.waiting.firstIndex(where: { s.info[$0].sequence > sequence }) {
+                let slot = s.waiting.remove(at: index)
+                s.refs[slot] += 1
+                return s.info[slot]
+            }
             guard s.latest >= 0, s.info[s.latest].sequence > sequence else { return nil }
             s.refs[s.latest] += 1
-            s.latestTaken = true
             return s.info[s.latest]
         }
         if info != nil { condition.broadcast() }
         return info
+    }
+
+    /// Takes a reference to the oldest frame newer than `sequence` that waits for a consumer, without taking it
+    /// (it still waits for them): for work done ahead of the consumers on frames they will take.
+    func peekWaiting(after sequence: UInt64) -> FrameInfo? {
+        state.withLock { s -> FrameInfo? in
+            guard let slot = s.waiting.first(where: { s.info[$0].sequence > sequence }) else { return nil }
+            s.refs[slot] += 1
+            return s.info[slot]
+        }
     }
 
     /// Takes another reference to a slot the caller already holds (a repeated, cached frame).
@@ -172,7 +206,7 @@ final class FramePool: @unchecked Sendable {
         state.withLock { s in
             precondition(s.refs[slot] > 0, "frame slot \(slot) released more often than acquired")
             s.refs[slot] -= 1
-            if s.refs[slot] == 0 && s.latest != slot { av_frame_unref(frames[slot]) }
+            if s.refs[slot] == 0 && s.latest != slot && !s.waiting.contains(slot) { av_frame_unref(frames[slot]) }
         }
         condition.broadcast()
     }

@@ -60,6 +60,14 @@ public struct StreamSource: Sendable, Equatable {
     /// Live sources drop old frames when the consumer is slow; files read as fast as possible wait for it instead.
     public var waitsForConsumer: Bool { kind == .file && !realtime }
 
+    /// Decoded frames that may wait for a consumer: a file read as fast as possible is decoded up to three frames
+    /// ahead (the decoder fills the gaps where inference and the application leave a core idle); a live source
+    /// keeps only its newest frame (a consumer never works on an old one).
+    public var waitingFrames: Int { waitsForConsumer ? 3 : 1 }
+
+    /// Frame slots, beyond the ones consumers hold, that `waitingFrames` needs.
+    public var extraSlots: Int { waitingFrames - 1 }
+
     /// The URL as it may appear in logs: any `user:password@` replaced by `***@`.
     public var redactedURL: String { Self.redact(url) }
 

@@ -41,6 +41,9 @@ public struct WireWriter: Sendable {
         u32(requestId)
     }
 
+    /// Empties the buffer, keeping its capacity (for a payload written without a header).
+    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
     /// Patches the length field; call before sending.
     public mutating func finish() {
         let length = UInt32(bytes.count - 4)

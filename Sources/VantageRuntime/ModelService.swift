@@ -31,6 +31,10 @@ final class ModelService: Sendable {
     let entries: [String: Entry]
     /// Per model and camera, when a frame call runs the model (models with `detection` settings only).
     private let gates = Mutex<[GateKey: FrameGate]>([:])
+    /// Per model and camera, frames inferred before the application's call (models without `detection` settings).
+    private let lookaheads = Mutex<[GateKey: FrameLookahead]>([:])
+    /// Whether frame calls may be run ahead (`FrameLookahead`).
+    let inferAhead: Bool
 
     struct GateKey: Hashable {
         let model: String
@@ -43,8 +47,9 @@ final class ModelService: Sendable {
     /// do), a model whose descriptor declares the shape of its only input gets its tensor variant compiled with it.
     init(
         models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint,
-        tensorsFromDescriptors: Bool = false, logger: Logger
+        tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, logger: Logger
     ) throws(ModelError) {
+        self.inferAhead = inferAhead
         var entries: [String: Entry] = [:]
         for node in models {
             let model = try InferenceModel.load(
@@ -186,6 +191,9 @@ final class ModelService: Sendable {
             entry.skippedFrames.add(1, ordering: .relaxed)
             return
         }
+        if gate == nil, inferAhead, await lookahead(entry, camera).answer(frame, wants: wants, into: &writer) {
+            return
+        }
         let request = await entry.requests.acquire()
         defer { entry.requests.release(request) }
         try await inferFrame(entry, request, camera: camera, slot: frame.slot)
@@ -194,6 +202,36 @@ final class ModelService: Sendable {
         let detector = entry.node.spec.decoder.type == .ssd || entry.node.spec.decoder.type == .yolo
         gate?.remember(
             writer.bytes[start...], wants: wants, inView: !detector || !request.request.detections.isEmpty)
+    }
+
+    /// The lookahead of a model on a camera, made (and told about the camera's frames) at the first call.
+    private func lookahead(_ entry: Entry, _ camera: CameraStream) -> FrameLookahead {
+        let key = GateKey(model: entry.node.name, camera: ObjectIdentifier(camera))
+        let (lookahead, made) = lookaheads.withLock { lookaheads -> (FrameLookahead, Bool) in
+            if let lookahead = lookaheads[key] { return (lookahead, false) }
+            let lookahead = FrameLookahead(camera: camera, ahead: min(2, entry.requests.count)) {
+                [weak self] frame, wants, writer in
+                guard let self else { throw CancellationError() }
+                let request = await entry.requests.acquire()
+                defer { entry.requests.release(request) }
+                try await inferFrame(entry, request, camera: camera, slot: frame.slot)
+                write(request.request, wants: wants, into: &writer)
+            }
+            lookaheads[key] = lookahead
+            return (lookahead, true)
+        }
+        if made { camera.addObserver(FrameSignal { [weak lookahead] in lookahead?.frameDecoded() }) }
+        return lookahead
+    }
+
+    /// Frame calls of `model` answered by inference run ahead, and frames run ahead nobody asked for, all cameras.
+    func aheadCounts(model: String) -> (answered: UInt64, wasted: UInt64) {
+        lookaheads.withLock { lookaheads in
+            lookaheads.filter { $0.key.model == model }.values.reduce((0, 0)) { sum, lookahead in
+                let counts = lookahead.counts
+                return (sum.0 + counts.answered, sum.1 + counts.wasted)
+            }
+        }
     }
 
     /// Runs `model` on a camera frame the caller holds and lends its decoded detections to `body` (no copy).

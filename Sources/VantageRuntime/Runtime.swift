@@ -173,7 +173,7 @@ public final class Runtime: Service, Sendable {
         let hint = configuration.inferenceHint ?? (sequential ? .latency : .throughput)
         models = try ModelService(
             models: application.models, cacheDirectory: cache, hint: hint,
-            tensorsFromDescriptors: python.contains(true),
+            tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
             logger: logger)
         try models.configureDetection(outputs.detection)
 
@@ -221,11 +221,13 @@ public final class Runtime: Service, Sendable {
                 let key = CameraHub.Key(
                     url: source.url, username: camera.username, password: camera.password,
                     transport: "\(configuration.transport)", realtime: configuration.realtime, loop: configuration.loop)
-                let (stream, path) = try hub.acquire(key) { try make(configuration.slotsPerCamera * 2) }
+                let (stream, path) = try hub.acquire(key) {
+                    try make(configuration.slotsPerCamera * 2 + source.extraSlots)
+                }
                 cameras.append(stream)
                 paths.append(path)
             } else {
-                let (stream, region, path) = try make(configuration.slotsPerCamera)
+                let (stream, region, path) = try make(configuration.slotsPerCamera + source.extraSlots)
                 regions.append(region)
                 cameras.append(stream)
                 paths.append(path)
@@ -540,9 +542,11 @@ public final class Runtime: Service, Sendable {
             },
             models: models.entries.values.sorted { $0.node.name < $1.node.name }.map { e in
                 let latency = e.latency.withLock { $0 }
+                let ahead = models.aheadCounts(model: e.node.name)
                 return StatusReport.Model(
                     name: e.node.name, inferences: e.inferences.load(ordering: .relaxed),
-                    skippedFrames: e.skippedFrames.load(ordering: .relaxed),
+                    skippedFrames: e.skippedFrames.load(ordering: .relaxed), inferredAhead: ahead.answered,
+                    wastedAhead: ahead.wasted,
                     latencyP50Ms: latency.percentile(0.5), latencyP99Ms: latency.percentile(0.99),
                     precision: e.model.precision)
             },

@@ -54,6 +54,9 @@ public struct RuntimeConfiguration: Sendable, Codable {
     /// OpenVINO's performance hint; nil chooses: `latency` for one camera (each inference on every core),
     /// `throughput` for several (one inference per core, several in flight).
     public var inferenceHint: InferenceModel.PerformanceHint?
+    /// Whether a model called on every frame of a camera runs on each frame as it is decoded, before the
+    /// application's call (`FrameLookahead`; `vantage run --no-infer-ahead` turns it off).
+    public var inferAhead = true
     /// Frame slots per camera shared with the application (the decoder, the latest frame and the app's batches).
     public var slotsPerCamera = 4
     /// Tensor slots an application may fill at once, and their size.

@@ -110,6 +110,10 @@ public struct StatusReport: Sendable, Codable {
         public var inferences: UInt64
         /// Frames answered with their camera's previous result (the model's `detection` settings), not inferred.
         public var skippedFrames: UInt64 = 0
+        /// Frame calls answered by an inference run ahead, as the frame was decoded (`FrameLookahead`).
+        public var inferredAhead: UInt64 = 0
+        /// Frames run ahead that the application never asked for (it skipped them; the lookahead paused).
+        public var wastedAhead: UInt64 = 0
         public var latencyP50Ms: Double?
         public var latencyP99Ms: Double?
         /// What the model runs in: `INT8` (a quantized model, `vantage models optimize`), `FP32`, `BF16` or `FP16`.

@@ -182,6 +182,13 @@ struct Run: AsyncParsableCommand {
             valueName: "HINT"))
     var inferenceHint: String = "auto"
 
+    @Flag(
+        name: .customLong("no-infer-ahead"),
+        help: ArgumentHelp(
+            "Run a model only when the application calls it, not on each frame as it is decoded when the "
+                + "application calls it on every frame (saves the inference of frames it would skip; slower)."))
+    var noInferAhead = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -289,6 +296,7 @@ struct Run: AsyncParsableCommand {
         configuration.pythonCacheDirectory = pythonCache.map { URL(fileURLWithPath: $0) }
         configuration.publishAddress = publishAddress
         configuration.inferenceHint = InferenceModel.PerformanceHint(rawValue: inferenceHint.uppercased())
+        configuration.inferAhead = !noInferAhead
         do {
             configuration.applicationEnvironment = try AWSProfiles().applicationEnvironment(
                 profile: awsProfile, passEnvironment: awsEnv)

@@ -237,6 +237,49 @@ struct FramePoolTests {
         pool.release(slot: newest.slot)
     }
 
+    @Test("a file's pool lets three decoded frames wait: consumers get them in order, work ahead only peeks")
+    func framesWaitInOrder() throws {
+        // A file read as fast as possible (StreamSource.waitingFrames 3, two extra slots): the decoder runs ahead.
+        let memory = TestStorage(slots: 6)
+        let pool = FramePool(storage: memory.storage, depth: 3)
+        func write(_ sequence: UInt64) -> Bool? {
+            guard let slot = pool.beginWrite(wait: false, cancelled: { false }) else { return nil }
+            return pool.commitWrite(
+                FrameInfo(
+                    sequence: sequence, slot: slot, width: 2, height: 2, stride: 64, timestampMicros: 0,
+                    decodedAtNanos: 0))
+        }
+        for sequence in UInt64(1)...3 { #expect(write(sequence) == false, "frame \(sequence) waits, nothing dropped") }
+        // A decoder that waits for its consumers (a file) stops here: three frames wait.
+        var asked = 0
+        let blocked = pool.beginWrite(wait: true) {
+            asked += 1
+            return true  // stop waiting at once
+        }
+        #expect(blocked == nil && asked == 1, "the decoder waits for a consumer instead of writing a fourth frame")
+
+        // Inference ahead holds the oldest waiting frame without taking it; the consumer still gets it, first.
+        let peeked = try #require(pool.peekWaiting(after: 0))
+        #expect(peeked.sequence == 1)
+        let peekedSecond = try #require(pool.peekWaiting(after: 1))
+        #expect(peekedSecond.sequence == 2)
+        let first = try #require(pool.acquireLatest(after: 0))
+        #expect(first.sequence == 1 && first.slot == peeked.slot)
+        pool.release(slot: peeked.slot)
+        let second = try #require(pool.acquireLatest(after: first.sequence))
+        #expect(second.sequence == 2)
+        #expect(second.slot == peekedSecond.slot)
+        pool.release(slot: peekedSecond.slot)
+        pool.release(slot: second.slot)
+        pool.release(slot: first.slot)
+
+        // Frame 3 waits: room for two more; a fourth waiting frame pushes out the oldest, counted as dropped.
+        #expect(write(4) == false)
+        #expect(write(5) == false)
+        #expect(write(6) == true, "frames 3, 4, 5 waited: frame 3 is pushed out")
+        #expect(pool.acquireLatest(after: 2)?.sequence == 4, "the oldest still waiting comes next")
+    }
+
     @Test("with every slot held, a live camera drops the new frame instead of waiting")
     func allSlotsHeld() throws {
         let memory = TestStorage(slots: 2)
