@@ -201,6 +201,9 @@ public final class CameraStream: @unchecked Sendable {
         if !eagerBGR.load(ordering: .relaxed) { eagerBGR.store(true, ordering: .relaxed) }
     }
 
+    /// Whether every frame is converted to BGR as it is decoded: some consumer asked for this camera's pixels.
+    public var convertsEagerly: Bool { eagerBGR.load(ordering: .relaxed) }
+
     /// Whether the camera is paused (or asked to pause).
     public var isPaused: Bool { pauseRequested.load(ordering: .relaxed) }
 

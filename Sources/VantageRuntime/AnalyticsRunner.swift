@@ -28,6 +28,8 @@ final class AnalyticsRunner: @unchecked Sendable {
     private let classes: Set<Int>?
     private let labels: (Int) -> String
     private let snapshotOverlays: Bool
+    /// The camera's main stream, for the events' snapshots, when frames come from its sub-stream.
+    private let stills: MainStreamStills?
     private var tracker: ByteTracker
     private var scene: SceneAnalyzer
     private var detections: [TrackerDetection] = []
@@ -69,10 +71,6 @@ final class AnalyticsRunner: @unchecked Sendable {
     }
     let counters = Mutex(Counters())
 
-    /// Where the events' snapshots came from: the camera's main stream, or its sub-stream when the main stream had no
-    /// frame for them.
-    var snapshotSources: SnapshotWorker.SnapshotSources { snapshots.snapshotSources }
-
     /// The counters with the events the snapshot worker recorded and its last failure.
     var status: Counters {
         var c = counters.withLock { $0 }
@@ -82,11 +80,11 @@ final class AnalyticsRunner: @unchecked Sendable {
         return c
     }
 
-    /// `mainStream`: the camera's main stream when `camera` is its sub-stream; events' snapshots are decoded from it.
+    /// `stills`: the camera's main stream when `camera` is its sub-stream; events' snapshots are decoded from it.
     init(
         node: OutputsConfiguration.AnalyticsNode, camera: CameraStream, cameraName: String, models: ModelService,
         events: EventSink, liveView: LiveView?, application: String, snapshotOverlays: Bool,
-        mainStream: CameraStream? = nil, logger: Logger
+        stills: MainStreamStills? = nil, logger: Logger
     ) throws {
         guard let entry = models.entries[node.model] else {
             let known = models.entries.keys.sorted().joined(separator: ", ")
@@ -103,11 +101,10 @@ final class AnalyticsRunner: @unchecked Sendable {
         self.liveView = liveView
         self.application = application
         self.snapshotOverlays = snapshotOverlays
+        self.stills = stills
         self.logger = logger
         let nodeName = node.name
-        snapshots = SnapshotWorker(
-            events: events, application: application, stream: cameraName, mainStream: mainStream, logger: logger
-        ) { error in
+        snapshots = SnapshotWorker(events: events, application: application, stream: cameraName) { error in
             logger.error(
                 "an analytics event could not be recorded", metadata: ["node": "\(nodeName)", "error": "\(error)"])
         }
@@ -277,7 +274,8 @@ final class AnalyticsRunner: @unchecked Sendable {
     private func capture(_ track: Track, time: Double, frame: FrameInfo, image: ImageBuffer?) {
         guard let image, var state = objects[track.id],
             let picture = snapshots.copy(
-                image, overlays: snapshotOverlays ? highlight(track) : [], timeMicros: frame.timestampMicros)
+                image, overlays: snapshotOverlays ? highlight(track) : [], timeMicros: frame.timestampMicros,
+                main: stills)
         else { return }
         snapshots.submit(.capture(track: track.id, picture))
         state.hasBestView = true
@@ -363,7 +361,7 @@ final class AnalyticsRunner: @unchecked Sendable {
         let snapshot = image.flatMap { image in
             snapshots.copy(
                 image, overlays: snapshotOverlays ? (track.map(highlight) ?? overlays) : [],
-                timeMicros: frame?.timestampMicros)
+                timeMicros: frame?.timestampMicros, main: stills)
         }.map(SnapshotWorker.Snapshot.picture)
         emit(
             type: type, id: UUID().uuidString.lowercased(), phase: nil, payload: .object(fields), time: time,

@@ -37,6 +37,8 @@ final class AppHost: @unchecked Sendable {
     /// Whether the node runs Python (Panorama applications call models with tensors they make).
     var isPython: Bool { python != nil }
     private let cameras: [CameraStream]
+    /// Per camera (same index), its main stream's stills when it detects on a sub-stream.
+    private let stills: [MainStreamStills?]
     private let models: ModelService
     private let liveView: LiveView?
     private let events: EventSink
@@ -72,7 +74,7 @@ final class AppHost: @unchecked Sendable {
 
     init(
         node: CodeNode, application: String, cameras: [CameraStream], cameraNames: [String], cameraPaths: [String],
-        cameraIndex: [String: Int],
+        cameraIndex: [String: Int], stills: [MainStreamStills?] = [],
         models: ModelService, liveView: LiveView?, events: EventSink, configuration: RuntimeConfiguration,
         fileTag: String, socketPath: String, python: PythonLaunch? = nil, logger: Logger
     ) throws {
@@ -83,6 +85,7 @@ final class AppHost: @unchecked Sendable {
         self.application = application
         self.python = python
         self.cameras = cameras
+        self.stills = stills
         self.models = models
         self.liveView = liveView
         self.events = events
@@ -713,6 +716,12 @@ final class AppHost: @unchecked Sendable {
                     base: camera.pixels(of: frame.info.slot), width: frame.info.width, height: frame.info.height,
                     stride: frame.info.stride),
                 overlays: overlays(event.overlays[...]), stream: cameraNames[frame.camera])
+            // A camera that detects on its sub-stream: the snapshot comes from its main stream, unless the application
+            // was given this camera's pixels (it may have drawn on them: its published frame is its picture).
+            if frame.camera < stills.count, let main = stills[frame.camera], !camera.convertsEagerly {
+                snapshot?.main = main
+                snapshot?.timeMicros = frame.info.timestampMicros
+            }
         }
         try events.write(application: application, node: node.name, payload: event.json, snapshot: snapshot)
         counters.withLock { $0.events += 1 }

@@ -79,6 +79,9 @@ final class EventSink: @unchecked Sendable {
         var image: ImageBuffer
         var overlays: [Overlay]
         var stream: String
+        /// The camera's main stream, to decode the snapshot from at `timeMicros` (the image is kept in case it cannot).
+        var main: MainStreamStills?
+        var timeMicros: Int64?
     }
 
     /// An event's snapshot: a frame to encode now, or a JPEG encoded earlier (an object's best view).
@@ -104,7 +107,10 @@ final class EventSink: @unchecked Sendable {
             payload: parsed)
         guard let snapshot else { return try emit(event, snapshot: nil) }
         let worker = snapshotWorker()
-        guard let picture = worker.copy(snapshot.image, overlays: snapshot.overlays) else {
+        guard
+            let picture = worker.copy(
+                snapshot.image, overlays: snapshot.overlays, timeMicros: snapshot.timeMicros, main: snapshot.main)
+        else {
             // Every buffer is taken: encode it here rather than lose the application's picture.
             return try emit(event, snapshot: .frame(snapshot))
         }

@@ -28,6 +28,8 @@ public final class Runtime: Service, Sendable {
     /// The main streams of cameras that detect on a sub-stream (`CameraSource.detectURL`), by camera name: read, not
     /// decoded, for clips.
     let mainStreams: [String: CameraStream]
+    /// Event snapshots decoded from those main streams (not from a file's), by camera name.
+    let stills: [String: MainStreamStills]
     /// Whether the cameras were started and stopped (each happens once; stopping first means they never start).
     private let cameraPhase = Mutex(PartPhase.idle)
     private let forwardersPhase = Mutex(PartPhase.idle)
@@ -235,6 +237,10 @@ public final class Runtime: Service, Sendable {
         }
         self.cameras = cameras
         self.mainStreams = mainStreams
+        let stills = mainStreams.compactMapValues { $0 }.reduce(into: [String: MainStreamStills]()) { all, main in
+            all[main.key] = MainStreamStills(camera: main.key, stream: main.value, logger: logger)
+        }
+        self.stills = stills
         cameraNames = names
         cameraPaths = paths
         sharedMemory = regions
@@ -278,8 +284,7 @@ public final class Runtime: Service, Sendable {
                 try AnalyticsRunner(
                     node: node, camera: cameras[i], cameraName: names[i], models: models, events: events,
                     liveView: liveView, application: application.name,
-                    snapshotOverlays: outputs.events.snapshotOverlays,
-                    mainStream: mainStreams[names[i]].flatMap(Self.snapshotSource), logger: logger))
+                    snapshotOverlays: outputs.events.snapshotOverlays, stills: stills[names[i]], logger: logger))
         }
         analytics = runners
         var hosts: [AppHost] = []
@@ -289,7 +294,8 @@ public final class Runtime: Service, Sendable {
             hosts.append(
                 try AppHost(
                     node: node, application: application.name, cameras: cameras, cameraNames: names,
-                    cameraPaths: paths, cameraIndex: index, models: models, liveView: liveView, events: events,
+                    cameraPaths: paths, cameraIndex: index, stills: names.map { stills[$0] }, models: models,
+                    liveView: liveView, events: events,
                     configuration: configuration, fileTag: fileTag, socketPath: sockets.socketPath(ofNode: node.name),
                     python: python, logger: logger))
         }
@@ -418,12 +424,6 @@ public final class Runtime: Service, Sendable {
         CameraStream]
     {
         Dictionary(uniqueKeysWithValues: zip(names, cameras)).merging(mainStreams) { _, main in main }
-    }
-
-    /// The main stream events' snapshots are decoded from: a camera's, not a file's (a file main stream is read at
-    /// once, unpaced, so its packets' times are not its frames' and its snapshots stay on the sub-stream).
-    static func snapshotSource(_ main: CameraStream) -> CameraStream? {
-        main.source.kind == .file ? nil : main
     }
 
     /// Opens the ports of networkRoutingRules, unless the run is already stopping.
@@ -561,20 +561,16 @@ public final class Runtime: Service, Sendable {
             sinks: sinkStatus())
     }
 
-    /// A main stream's status, with where the snapshots of its camera's analytics events came from.
+    /// A main stream's status, with where the snapshots of its camera's events came from.
     private func mainStatus(_ main: CameraStream, camera: String) -> StatusReport.Camera.MainStream {
         var status = StatusReport.Camera.MainStream(uri: main.source.redactedURL, counters: main.snapshot)
-        var cpu: UInt64 = 0
-        var decoded: UInt64 = 0
-        for runner in analytics where runner.cameraName == camera {
-            let sources = runner.snapshotSources
-            status.snapshots += sources.main
-            status.snapshotFallbacks += sources.fallbacks
-            status.lastSnapshotFallback = sources.lastFallback ?? status.lastSnapshotFallback
-            cpu += sources.mainCPUNanos
-            decoded += sources.mainDecoded
+        guard let counts = stills[camera]?.current else { return status }
+        status.snapshots = counts.main
+        status.snapshotFallbacks = counts.fallbacks
+        status.lastSnapshotFallback = counts.lastFallback
+        if counts.decoded > 0 {
+            status.snapshotCPUMs = (Double(counts.cpuNanos) / Double(counts.decoded) / 1e4).rounded() / 100
         }
-        if decoded > 0 { status.snapshotCPUMs = (Double(cpu) / Double(decoded) / 1e4).rounded() / 100 }
         return status
     }
 

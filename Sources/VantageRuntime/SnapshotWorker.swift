@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import VantageCore
 import VantageMedia
 import VantageOutputs
@@ -18,24 +17,23 @@ import VantageOutputs
 /// the picture (an object's best view is not updated, an event goes without its snapshot), an ``EventSink`` encodes a
 /// code node's snapshot itself. An event is never dropped. Images go before metadata.
 ///
-/// An analytics node whose camera detects on a sub-stream gives the worker the camera's main stream: an event's
-/// snapshot is then decoded from the main stream at the time of its picture (a ``StillFrameDecoder``, on this thread:
-/// a group of pictures, about 150 core-ms at 1080p, only for the events' own snapshots), with the same overlays —
-/// they are fractions of the frame, so they land on the same place at any size. A best view is still taken from the
-/// sub-stream (every second at most, per track): the event that carries it gets the main stream's frame of the same
-/// moment, decoded once per best view. When the main stream has no frame for that time (not connected, stalled,
-/// ring too short, a codec or decode failure) the sub-stream's picture is kept: counted, logged once per outage.
+/// A picture of a camera that detects on a sub-stream may name the camera's ``MainStreamStills``: its event's snapshot
+/// is then decoded from the main stream at the picture's time, on this thread, with the same overlays (the
+/// sub-stream's copy is kept when the main stream has no frame for it). An analytics node's best views are still
+/// taken from the sub-stream (every second at most, per track): the event that carries one gets the main stream's
+/// frame of the same moment, decoded once per best view.
 final class SnapshotWorker: @unchecked Sendable {
-    // Unchecked: `jobs`, `free`, `buffers`, `stopping`, `skipped` and `sources` are touched only under `condition`;
-    // each buffer belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded),
-    // never to both, and a job carries its buffer's address; the encoders, the scratch, `best`, `mainDecoder` and
-    // `mainFailing` are the worker thread's alone.
+    // Unchecked: `jobs`, `free`, `buffers`, `stopping` and `skipped` are touched only under `condition`; each buffer
+    // belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded), never to
+    // both, and a job carries its buffer's address; the encoders, the scratch and `best` are the worker thread's alone.
 
     /// A copy of a frame waiting to be encoded.
     struct Picture {
         var buffer: Int
         /// The frame's wall-clock time, microseconds since 1970 (nil: unknown).
         var timeMicros: Int64?
+        /// The camera's main stream, when the snapshot is to be decoded from it at `timeMicros`.
+        var main: MainStreamStills?
         var base: UnsafeMutableRawPointer
         var width: Int
         var height: Int
@@ -82,61 +80,37 @@ final class SnapshotWorker: @unchecked Sendable {
     private let encoder = JPEGEncoder(quality: 85)
     private var scratch: [UInt8] = []
     private var best: [Int: BestView] = [:]
-    /// The camera's main stream, when its frames come from a sub-stream; its decoder and JPEG encoder are made at
-    /// the first snapshot taken from it (worker thread only).
-    private let mainStream: CameraStream?
-    private var mainDecoder: StillFrameDecoder?
+    /// Encodes the pictures decoded from main streams (made at the first one; worker thread only).
     private var mainEncoder: JPEGEncoder?
-    private let logger: Logger?
-    /// Whether the main stream's last snapshot failed (the fallback was logged; the next success is logged too).
-    private var mainFailing = false
-    private var sources = SnapshotSources()
 
     /// A track's best view: its JPEG from the sub-stream, and what it takes to make it again from the main stream.
     private struct BestView {
         var jpeg: [UInt8]
         var timeMicros: Int64?
         var overlays: [Overlay]
+        var stills: MainStreamStills?
         /// The same moment from the main stream, once an event needed it.
         var main: [UInt8]?
-    }
-
-    /// Where the events' snapshots came from, for `/status`: the main stream, or the sub-stream because the main
-    /// stream had no frame for them.
-    struct SnapshotSources: Sendable, Equatable {
-        var main: UInt64 = 0
-        var fallbacks: UInt64 = 0
-        /// CPU time of the snapshots decoded from the main stream (decode, conversion, overlays, JPEG), and how many.
-        var mainCPUNanos: UInt64 = 0
-        var mainDecoded: UInt64 = 0
-        var lastFallback: String?
     }
     private static let bufferCount = 4
 
     /// An analytics node's worker: encodes the snapshots of the camera `stream` and records the events.
-    /// `mainStream`: the camera's main stream when its frames come from a sub-stream (events' snapshots are decoded
-    /// from it); `logger` says when they cannot be.
     convenience init(
-        events: EventSink, application: String, stream: String, mainStream: CameraStream? = nil,
-        logger: Logger? = nil, failed: @escaping @Sendable (any Error) -> Void
+        events: EventSink, application: String, stream: String, failed: @escaping @Sendable (any Error) -> Void
     ) {
-        self.init(
-            events: events, recorder: events.recorder, stream: stream, mainStream: mainStream, logger: logger,
-            failed: failed)
+        self.init(events: events, recorder: events.recorder, stream: stream, failed: failed)
     }
 
     /// The code nodes' worker: writes the snapshots of events `recorder` recorded with their snapshot pending.
     convenience init(recorder: any EventRecorder, failed: @escaping @Sendable (any Error) -> Void) {
-        self.init(events: nil, recorder: recorder, stream: "code-nodes", mainStream: nil, logger: nil, failed: failed)
+        self.init(events: nil, recorder: recorder, stream: "code-nodes", failed: failed)
     }
 
     private init(
-        events: EventSink?, recorder: any EventRecorder, stream: String, mainStream: CameraStream?, logger: Logger?,
+        events: EventSink?, recorder: any EventRecorder, stream: String,
         failed: @escaping @Sendable (any Error) -> Void
     ) {
         self.events = events
-        self.mainStream = mainStream
-        self.logger = logger
         self.recorder = recorder
         self.stream = stream
         self.failed = failed
@@ -155,12 +129,12 @@ final class SnapshotWorker: @unchecked Sendable {
     /// Events recorded so far, and the last failure to record one.
     var results: (UInt64, String?) { condition.withLock { (recordedCount, lastFailure) } }
 
-    /// Where the events' snapshots came from so far.
-    var snapshotSources: SnapshotSources { condition.withLock { sources } }
-
     /// Copies `image`, taken at `timeMicros` (wall clock), into a free buffer for a job; nil (counted) when none is
-    /// free.
-    func copy(_ image: ImageBuffer, overlays: [Overlay], timeMicros: Int64? = nil) -> Picture? {
+    /// free. With `main`, the job's snapshot is decoded from the camera's main stream at that time, the copy kept in
+    /// case it cannot be.
+    func copy(
+        _ image: ImageBuffer, overlays: [Overlay], timeMicros: Int64? = nil, main: MainStreamStills? = nil
+    ) -> Picture? {
         let bytes = image.stride * image.height
         let taken: (Int, UnsafeMutableRawPointer)? = condition.withLock {
             if buffers.isEmpty {
@@ -184,7 +158,7 @@ final class SnapshotWorker: @unchecked Sendable {
         guard let (index, base) = taken else { return nil }
         base.copyMemory(from: image.base, byteCount: bytes)
         return Picture(
-            buffer: index, timeMicros: timeMicros, base: base, width: image.width, height: image.height,
+            buffer: index, timeMicros: timeMicros, main: main, base: base, width: image.width, height: image.height,
             stride: image.stride, overlays: overlays)
     }
 
@@ -230,9 +204,9 @@ final class SnapshotWorker: @unchecked Sendable {
     private func run(_ job: Job) {
         switch job {
         case .capture(let track, let picture):
-            let (time, overlays) = (picture.timeMicros, picture.overlays)
+            let (time, overlays, stills) = (picture.timeMicros, picture.overlays, picture.main)
             if let jpeg = try? encode(picture) {
-                best[track] = BestView(jpeg: jpeg, timeMicros: time, overlays: overlays)
+                best[track] = BestView(jpeg: jpeg, timeMicros: time, overlays: overlays, stills: stills)
             }
         case .forget(let track):
             best[track] = nil
@@ -240,19 +214,14 @@ final class SnapshotWorker: @unchecked Sendable {
             var jpeg: [UInt8]?
             switch snapshot {
             case .picture(let picture)?:
-                if let main = fromMainStream(at: picture.timeMicros, overlays: picture.overlays) {
-                    release(picture)
-                    jpeg = main
-                } else {
-                    jpeg = try? encode(picture)
-                }
+                jpeg = try? encodeFromMainStream(picture)
             case .bestView(let track)?:
                 guard var view = best[track] else { break }
-                if view.main == nil {
-                    view.main = fromMainStream(at: view.timeMicros, overlays: view.overlays)
+                if let stills = view.stills, view.main != nil {
+                    stills.reused()
+                } else if let stills = view.stills {
+                    view.main = fromMainStream(stills, at: view.timeMicros, overlays: view.overlays)
                     best[track] = view
-                } else {
-                    condition.withLock { sources.main += 1 }
                 }
                 jpeg = view.main ?? view.jpeg
             case nil: break
@@ -269,7 +238,7 @@ final class SnapshotWorker: @unchecked Sendable {
             var written: String?
             var failure: String?
             do {
-                try EventSink.store(try encode(picture), at: file)
+                try EventSink.store(try encodeFromMainStream(picture), at: file)
                 written = file.path
             } catch {
                 failure = "\(error)"
@@ -284,43 +253,25 @@ final class SnapshotWorker: @unchecked Sendable {
         }
     }
 
-    /// The main stream's frame at `timeMicros` with `overlays`, as JPEG; nil (counted, logged once per outage) when
-    /// there is no main stream or it has no frame for that time. Nil without counting when this camera has none.
-    private func fromMainStream(at timeMicros: Int64?, overlays: [Overlay]) -> [UInt8]? {
-        guard let mainStream else { return nil }
-        let started = threadCPUNanos()
-        do {
-            guard let timeMicros else { throw RuntimeError("the picture has no time") }
-            let decoder = mainDecoder ?? StillFrameDecoder(camera: mainStream)
-            mainDecoder = decoder
-            let encoder = mainEncoder ?? JPEGEncoder(quality: 85)
-            mainEncoder = encoder
-            let image = try decoder.frame(at: Date(timeIntervalSince1970: Double(timeMicros) / 1e6))
-            ImageCanvas.draw(overlays, on: image)
-            let jpeg = try encoder.encode(image)
-            let cost = threadCPUNanos() &- started
-            condition.withLock {
-                sources.main += 1
-                sources.mainDecoded += 1
-                sources.mainCPUNanos += cost
-            }
-            if mainFailing {
-                mainFailing = false
-                logger?.info("event snapshots come from the main stream again", metadata: ["camera": "\(stream)"])
-            }
+    /// The picture's snapshot from its camera's main stream when it names one and that has a frame for its time,
+    /// else the picture itself; gives its buffer back either way.
+    private func encodeFromMainStream(_ picture: Picture) throws -> [UInt8] {
+        if let stills = picture.main,
+            let jpeg = fromMainStream(stills, at: picture.timeMicros, overlays: picture.overlays)
+        {
+            release(picture)
             return jpeg
-        } catch {
-            condition.withLock {
-                sources.fallbacks += 1
-                sources.lastFallback = "\(error)"
-            }
-            if !mainFailing {
-                mainFailing = true
-                logger?.warning(
-                    "event snapshots are taken from the sub-stream: the main stream has no frame for them",
-                    metadata: ["camera": "\(stream)", "error": "\(error)"])
-            }
-            return nil
+        }
+        return try encode(picture)
+    }
+
+    /// The main stream's frame at `timeMicros` with `overlays`, as JPEG; nil (counted, logged) when it has none.
+    private func fromMainStream(_ stills: MainStreamStills, at timeMicros: Int64?, overlays: [Overlay]) -> [UInt8]? {
+        let encoder = mainEncoder ?? JPEGEncoder(quality: 85)
+        mainEncoder = encoder
+        return stills.picture(at: timeMicros) { image in
+            ImageCanvas.draw(overlays, on: image)
+            return try encoder.encode(image)
         }
     }
 

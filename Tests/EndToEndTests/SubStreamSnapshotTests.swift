@@ -80,6 +80,37 @@ struct SubStreamSnapshotTests {
         #expect(run.interrupt() == 0)
     }
 
+    @Test("A code node's event snapshot comes from the main stream when the application never read the pixels")
+    func codeNodeSnapshotFromTheMainStream() async throws {
+        // The people counter asks for frames without pixels (`images: false`) and publishes its first count of a
+        // camera with a snapshot: everything drawn on it is the runtime's, so it can be drawn on the main frame.
+        let camera = try await RTSPCamera(streams: [
+            .init(mount: "/main", file: Repo.sampleVideo1080p), .init(mount: "/sub", file: Repo.sampleVideo360p),
+        ])
+        let run = try VantageRun([
+            "--camera", "camera_node=\(camera.url(mount: "/main"))",
+            "--detect-stream", "camera_node=\(camera.url(mount: "/sub"))",
+        ])
+        func pictured() -> [String] {
+            run.events.compactMap { event -> String? in
+                guard (event["source"] as? String) == "node:code_node",
+                    let file = (event["snapshot"] as? [String: Any])?["file"] as? String,
+                    FileManager.default.fileExists(atPath: file)
+                else { return nil }
+                return file
+            }
+        }
+        #expect(poll(timeout: 30) { !pictured().isEmpty }, "\(run.stderr.suffix(3000))")
+        let file = try #require(pictured().first)
+        let picture = try DecodedJPEG(file)
+        #expect(picture.width == 1920 && picture.height == 1080, "the snapshot is \(picture.width)x\(picture.height)")
+        let (ok, status) = try await run.waitForStatus(timeout: 10) {
+            (($0.camera("camera_node")["main"] as? [String: Any])?["snapshots"] as? Int ?? 0) >= 1
+        }
+        #expect(ok, "the status counts the main stream's snapshot: \(status)")
+        #expect(run.interrupt() == 0)
+    }
+
     @Test("Without the main stream, events still come, with the sub-stream's 640x360 snapshot; counted, logged once")
     func fallsBackToTheSubStream() async throws {
         let camera = try await RTSPCamera(streams: [.init(mount: "/sub", file: Repo.sampleVideo360p)])
