@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Testing
 import VantageApp
 import VantageSDK
@@ -15,23 +14,8 @@ struct InferAheadTests {
     static func withPeopleCounter(
         inferAhead: Bool, _ body: (Runtime, Node) async throws -> Void
     ) async throws {
-        let fm = FileManager.default
-        let work = fm.temporaryDirectory.appendingPathComponent("vantage-infer-ahead-\(UUID().uuidString)")
-        defer { try? fm.removeItem(at: work) }
-        var (application, configuration) = try ModelDetectionRateTests.peopleCounter(
-            in: work, outputs: "{}", sdkPlaysCodeNode: true)
-        configuration.inferAhead = inferAhead
-        let runtime = try await Runtime.make(
-            application: application, configuration: configuration, logger: Logger(label: "test"))
-        let task = Task { try await runtime.run() }
-        defer {
-            runtime.shutdown()
-            task.cancel()
-        }
-        let socket = runtime.socketPath(ofNode: "code_node")
-        let deadline = Date().addingTimeInterval(30)
-        while !fm.fileExists(atPath: socket) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        try await body(runtime, try Node(socketPath: socket))
+        try await ModelDetectionRateTests.withSDKAsCodeNode(
+            outputs: "{}", configure: { $0.inferAhead = inferAhead }, body)
     }
 
     /// Detections of `frames` frames in order, the model called on those `calls` picks (by index from 0).

@@ -32,13 +32,17 @@ struct ModelDetectionRateTests {
         return (application, configuration)
     }
 
-    @Test("detectFps 5 on a 10 fps video: every frame is answered, half of them from the previous inference")
-    func halfTheInferences() async throws {
+    /// Runs the people counter with `outputs`, its code node played by the test's SDK, and gives `body` the runtime
+    /// and the connected node; `configure` changes the run's configuration first.
+    static func withSDKAsCodeNode(
+        outputs: String, configure: (inout RuntimeConfiguration) -> Void = { _ in },
+        _ body: (Runtime, Node) async throws -> Void
+    ) async throws {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("vantage-model-rate-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: work) }
-        let (application, configuration) = try Self.peopleCounter(
-            in: work, outputs: #"{"detection": {"model_node": {"detectFps": 5}}}"#, sdkPlaysCodeNode: true)
+        var (application, configuration) = try peopleCounter(in: work, outputs: outputs, sdkPlaysCodeNode: true)
+        configure(&configuration)
         let runtime = try await Runtime.make(
             application: application, configuration: configuration, logger: Logger(label: "test"))
         let task = Task { try await runtime.run() }
@@ -49,22 +53,28 @@ struct ModelDetectionRateTests {
         let socket = runtime.socketPath(ofNode: "code_node")
         let deadline = Date().addingTimeInterval(30)
         while !fm.fileExists(atPath: socket) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        let node = try Node(socketPath: socket)
+        try await body(runtime, try Node(socketPath: socket))
+    }
 
-        // 40 frames in order (a file waits for its consumer): each gets an answer; the one after an inferred frame
-        // gets that frame's detections again.
-        var answers: [[Detection]] = []
-        for _ in 0..<40 {
-            let frames = try #require(try await node.frames("video_in"))
-            answers.append(try await node.detect("model_node", on: frames[0]))
+    @Test("detectFps 5 on a 10 fps video: every frame is answered, half of them from the previous inference")
+    func halfTheInferences() async throws {
+        try await Self.withSDKAsCodeNode(outputs: #"{"detection": {"model_node": {"detectFps": 5}}}"#) {
+            runtime, node in
+            // 40 frames in order (a file waits for its consumer): each gets an answer; the one after an inferred frame
+            // gets that frame's detections again.
+            var answers: [[Detection]] = []
+            for _ in 0..<40 {
+                let frames = try #require(try await node.frames("video_in"))
+                answers.append(try await node.detect("model_node", on: frames[0]))
+            }
+            let model = try #require(runtime.status().models.first { $0.name == "model_node" })
+            #expect(model.inferences + model.skippedFrames >= 40)
+            #expect(model.inferences >= 18 && model.inferences <= 22, "inferred \(model.inferences) of 40 frames")
+            #expect(model.skippedFrames >= 18, "answered \(model.skippedFrames) frames from the previous inference")
+            let repeated = (1..<answers.count).count { answers[$0] == answers[$0 - 1] }
+            #expect(repeated >= 18, "\(repeated) answers repeat the previous one")
+            #expect(answers.allSatisfy { $0.contains { $0.classId == 1 && $0.score >= 0.5 } }, "people in every answer")
         }
-        let model = try #require(runtime.status().models.first { $0.name == "model_node" })
-        #expect(model.inferences + model.skippedFrames >= 40)
-        #expect(model.inferences >= 18 && model.inferences <= 22, "inferred \(model.inferences) of 40 frames")
-        #expect(model.skippedFrames >= 18, "answered \(model.skippedFrames) frames from the previous inference")
-        let repeated = (1..<answers.count).count { answers[$0] == answers[$0 - 1] }
-        #expect(repeated >= 18, "\(repeated) answers repeat the previous one")
-        #expect(answers.allSatisfy { $0.contains { $0.classId == 1 && $0.score >= 0.5 } }, "people in every answer")
     }
 
     @Test("detection naming a model node the application does not have is refused, naming its models")
