@@ -90,7 +90,7 @@ let package = Package(
             name: "VantageRuntime",
             dependencies: [
                 "VantageMedia", "VantageInference", "VantageApp", "VantageProtocol", "VantageAnalytics",
-                "VantageOutputs", "VantageCore", "VantageListeners",
+                "VantageOutputs", "VantageCore", "VantageListeners", "CVantageShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -66,12 +66,18 @@ public final class StillFrameDecoder {
     /// behind that it could not get there in time (stalled), so that a dead stream does not hold up every picture.
     /// The image lives in the decoder's buffer: valid until the next call, and the caller may draw on it.
     public func frame(at time: Date, waitUpTo limit: Duration = .seconds(1)) throws(MediaError) -> ImageBuffer {
+        waitForCamera(through: time, upTo: limit)
+        return try frame(atMicros: time.wallMicros)
+    }
+
+    /// Waits, at most `limit`, until the camera has read up to `time` — unless it is not streaming or so far behind
+    /// that it could not get there in time (stalled).
+    public func waitForCamera(through time: Date, upTo limit: Duration) {
         if let camera, camera.snapshot.state == .streaming, let newest = camera.packetRingSpan?.newest,
             newest < time, newest.addingTimeInterval(limit.seconds) >= time
         {
             camera.waitForPackets(through: time, upTo: limit)
         }
-        return try frame(atMicros: time.wallMicros)
     }
 
     /// The frame nearest `atMicros` (wall clock) from the packets the ring holds now.

@@ -80,8 +80,6 @@ final class SnapshotWorker: @unchecked Sendable {
     private let encoder = JPEGEncoder(quality: 85)
     private var scratch: [UInt8] = []
     private var best: [Int: BestView] = [:]
-    /// Encodes the pictures decoded from main streams (made at the first one; worker thread only).
-    private var mainEncoder: JPEGEncoder?
 
     /// A track's best view: its JPEG from the sub-stream, and what it takes to make it again from the main stream.
     private struct BestView {
@@ -267,11 +265,10 @@ final class SnapshotWorker: @unchecked Sendable {
 
     /// The main stream's frame at `timeMicros` with `overlays`, as JPEG; nil (counted, logged) when it has none.
     private func fromMainStream(_ stills: MainStreamStills, at timeMicros: Int64?, overlays: [Overlay]) -> [UInt8]? {
-        let encoder = mainEncoder ?? JPEGEncoder(quality: 85)
-        mainEncoder = encoder
-        return stills.picture(at: timeMicros) { image in
+        stills.picture(at: timeMicros) { image in
             ImageCanvas.draw(overlays, on: image)
-            return try encoder.encode(image)
+            // An encoder for this picture only: one kept per worker would hold a 1080p encoder's buffers per camera.
+            return try JPEGEncoder(quality: 85).encode(image)
         }
     }
 

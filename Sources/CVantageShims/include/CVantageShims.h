@@ -9,4 +9,7 @@ int vantage_exchange_paths(const char *first, const char *second);
 /// errno set.
 int vantage_set_parent_death_signal(int signal);
 
+/// Gives the free memory of every malloc arena back to the system (malloc_trim(0)). 1 when some was released.
+int vantage_release_free_memory(void);
+
 #endif
