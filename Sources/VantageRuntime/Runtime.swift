@@ -237,9 +237,8 @@ public final class Runtime: Service, Sendable {
         }
         self.cameras = cameras
         self.mainStreams = mainStreams
-        let stills = mainStreams.compactMapValues { $0 }.reduce(into: [String: MainStreamStills]()) { all, main in
-            all[main.key] = MainStreamStills(camera: main.key, stream: main.value, logger: logger)
-        }
+        var stills: [String: MainStreamStills] = [:]
+        for (name, main) in mainStreams { stills[name] = MainStreamStills(camera: name, stream: main, logger: logger) }
         self.stills = stills
         cameraNames = names
         cameraPaths = paths

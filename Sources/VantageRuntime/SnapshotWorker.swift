@@ -25,7 +25,7 @@ import VantageOutputs
 final class SnapshotWorker: @unchecked Sendable {
     // Unchecked: `jobs`, `free`, `buffers`, `stopping` and `skipped` are touched only under `condition`; each buffer
     // belongs to the caller (while it copies into it) or to the worker (from the job until it is encoded), never to
-    // both, and a job carries its buffer's address; the encoders, the scratch and `best` are the worker thread's alone.
+    // both, and a job carries its buffer's address; the encoder, the scratch and `best` are the worker thread's alone.
 
     /// A copy of a frame waiting to be encoded.
     struct Picture {
