@@ -57,12 +57,15 @@ final class MainStreamStills: @unchecked Sendable {
             guard let timeMicros else { throw RuntimeError("the picture has no time") }
             let time = Date(timeIntervalSince1970: Double(timeMicros) / 1e6)
             // The main stream may still be on its way to that time: wait for it before taking the process's turn.
-            let decoder = StillFrameDecoder(camera: stream)
-            decoder.waitForCamera(through: time, upTo: .seconds(1))
+            var decoder: StillFrameDecoder? = StillFrameDecoder(camera: stream)
+            decoder?.waitForCamera(through: time, upTo: .seconds(1))
             let (jpeg, cpu) = try Self.decoding.withLock {
                 let started = threadCPUNanos()
-                defer { releaseFreedMemory() }
-                let jpeg = try body(try decoder.frame(at: time, waitUpTo: .zero))
+                defer {
+                    decoder = nil  // its codec context and buffers are freed here, then given back
+                    releaseFreedMemory()
+                }
+                let jpeg = try body(try decoder!.frame(at: time, waitUpTo: .zero))
                 return (jpeg, threadCPUNanos() &- started)
             }
             lock.lock()
