@@ -101,7 +101,12 @@ struct ConsoleDeployTests {
             try await browser.find("#user").type(user)
             try await browser.find("#password").type(password)
             try await browser.find("button[type=submit]").click()
-            try await waitForPath("/")
+            // Every console URL starts with "/": wait for the login page itself to be gone, or the next `go` may
+            // race the form's POST and land on /login again (CI, 2026-12-07: "#deploy-new" not found).
+            try await browser.waitUntil(timeout: .seconds(15), "signed in as \(user)") {
+                let url = try await browser.currentURL()
+                return url.hasPrefix(base + "/") && !url.hasPrefix(base + "/login")
+            }
         }
         func visible(_ css: String) async throws -> Bool {
             guard let element = try await browser.findAll(css).first else { return false }
