@@ -51,6 +51,10 @@ public final class InferenceModel: Sendable {
     /// The precision the model runs in: `INT8` for a quantized file, else `FP32`, `BF16` or `FP16` as OpenVINO
     /// compiled it (see `InferenceModel+Precision.swift`).
     public let precision: String
+    /// Whether OpenVINO pinned the model's inference threads to cores (`ENABLE_CPU_PINNING` as compiled; false on
+    /// devices other than the CPU): not for the LATENCY hint (one camera), where the decoder needs a core between
+    /// inferences.
+    public let pinnedToCores: Bool
 
     let fail: ModelErrorContext
     let decoder: ResolvedDecoder
@@ -225,6 +229,13 @@ public final class InferenceModel: Sendable {
 
         // Compiled through the cache when there is one.
         var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
+        if hint == .latency && device == "CPU" {
+            // One inference on every core at a time: its threads are not pinned to cores. Pinned (OpenVINO's default
+            // on Linux), they hold both cores of a small box between inferences while the camera's decoder waits for
+            // one; unpinned, one camera on two cores ran 3-12 % faster in every round of interleaved `bench/run`
+            // runs (docs/benchmarks.md, "pinning"). Several cameras (THROUGHPUT) keep pinning: there it was 4 % faster.
+            properties.append(("ENABLE_CPU_PINNING", "NO"))
+        }
         if let cacheDirectory {
             do {
                 try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
@@ -362,6 +373,9 @@ public final class InferenceModel: Sendable {
         self.logger = logger
         self.precision = Self.precision(
             file: file, format: format, compiled: frameError == nil ? compiled : early[[]]?.compiled)
+        self.pinnedToCores =
+            device == "CPU"
+            && (frameError == nil ? compiled : early[[]]?.compiled)?.property("ENABLE_CPU_PINNING") == "YES"
 
         logger.info(
             "Loaded model",
@@ -370,6 +384,7 @@ public final class InferenceModel: Sendable {
                 "model.frame_input": "\(frameError == nil ? "\(frameInputName) \(frameFormat)" : "none")",
                 "model.outputs": "\(outputNames)",
                 "model.decoder": "\(spec.decoder.type.rawValue)", "model.requests": "\(maxConcurrentRequests)",
+                "model.hint": "\(hint.rawValue)", "model.pinned_to_cores": "\(pinnedToCores)",
                 "model.cache_dir": "\(cacheDirectory?.path ?? "none")", "model.loaded_from_cache": "\(loadedFromCache)",
                 "model.load_ms": "\((ContinuousClock.now - started).milliseconds)",
                 "openvino.version": "\(OpenVINOCore.version)",

@@ -68,6 +68,8 @@ final class ModelService: Sendable {
                     "requests": "\(requests.count)",
                     "cached": "\(model.loadedFromCache)",
                     "precision": "\(model.precision)",
+                    "hint": "\(hint.rawValue)",
+                    "pinned": "\(model.pinnedToCores)",
                 ])
         }
         self.entries = entries

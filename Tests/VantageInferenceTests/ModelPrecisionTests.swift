@@ -95,4 +95,31 @@ struct ModelPrecisionTests {
         let bf16 = flags.contains("avx512_bf16") || flags.contains("amx_bf16")
         #expect(model.precision == (bf16 ? "BF16" : "FP32"), "\(model.precision)")
     }
+
+    @Test(
+        "one camera's model (the LATENCY hint) is not pinned to cores and finds the same people as the pinned one",
+        .enabled(if: Fixtures.hasSSDLite, "needs scripts/setup (the SSDLite model and sample video)"))
+    func latencyModelIsNotPinned() async throws {
+        let pinned = try await Fixtures.sharedSSDLite()
+        let latency = try await InferenceModel.load(
+            name: "people_detector", spec: Fixtures.ssdliteSpec(), file: Fixtures.ssdlite, cacheDirectory: nil,
+            logger: Fixtures.logger, hint: .latency)
+        // Pinned, its threads keep both cores of a small box while the camera's decoder waits (docs/benchmarks.md).
+        #expect(!latency.pinnedToCores)
+        print("ModelPrecisionTests: THROUGHPUT pinned to cores: \(pinned.pinnedToCores) (OpenVINO's default)")
+        let frame = try Fixtures.frame(at: 3.0)
+        let one = try pinned.makeRequest()
+        let other = try latency.makeRequest()
+        try await one.infer(frame)
+        try await other.infer(frame)
+        #expect(!one.people().isEmpty)
+        let (a, b) = (one.people(), other.people())
+        #expect(a.count == b.count, "\(a) against \(b)")
+        for (x, y) in zip(a, b) {
+            let apart = max(
+                abs(x.box.xMin - y.box.xMin), abs(x.box.yMin - y.box.yMin), abs(x.box.xMax - y.box.xMax),
+                abs(x.box.yMax - y.box.yMax))
+            #expect(apart < 0.01, "\(x.box) against \(y.box)")
+        }
+    }
 }
