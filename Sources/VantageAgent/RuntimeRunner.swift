@@ -121,7 +121,9 @@ public struct RuntimeRunner: InstanceRunner {
         return configuration
     }
 
-    /// The model file under its own name (its extension tells the format), linked from the verified artifact.
+    /// The model file under its own name (its extension tells the format), linked from the verified artifact; for a
+    /// model version that is a ZIP (an OpenVINO IR with its weights, ``ModelArchive``), the model file in it, unpacked
+    /// once into `unpacked/` beside it.
     func modelFile(_ model: DesiredModel, instance: String) throws -> URL {
         guard let key = DesiredInstance.key(of: model.digest) else {
             throw AgentError("model \(model.modelId): \(model.digest) is not a sha256 digest")
@@ -130,14 +132,31 @@ public struct RuntimeRunner: InstanceRunner {
         let folder = stateRoot.appending(path: "\(instance)/models/\(key)")
         let file = folder.appending(path: name.isEmpty ? "model" : name)
         let manager = FileManager.default
-        if manager.fileExists(atPath: file.path) { return file }
-        try manager.createDirectory(at: folder, withIntermediateDirectories: true)
-        let artifact = artifactsFolder.appending(path: key)
-        if link(artifact.path, file.path) != 0 {
-            // Another file system: copy instead.
-            try manager.copyItem(at: artifact, to: file)
+        if !manager.fileExists(atPath: file.path) {
+            try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+            let artifact = artifactsFolder.appending(path: key)
+            if link(artifact.path, file.path) != 0 {
+                // Another file system: copy instead.
+                try manager.copyItem(at: artifact, to: file)
+            }
         }
-        return file
+        guard ModelArchive.isArchive(name) else { return file }
+        let unpacked = folder.appending(path: "unpacked")
+        do {
+            let entry = try ModelArchive.check(file)
+            if !manager.fileExists(atPath: unpacked.path) {
+                // Unpacked beside, then moved into place: a half-unpacked folder (a full disk, a restart) is never
+                // used.
+                let scratch = folder.appending(path: "unpacking")
+                try? manager.removeItem(at: scratch)
+                defer { try? manager.removeItem(at: scratch) }
+                _ = try ModelArchive.unpack(file, into: scratch)
+                try manager.moveItem(at: scratch, to: unpacked)
+            }
+            return unpacked.appending(path: entry)
+        } catch let error as ApplicationArchiveError {
+            throw AgentError("model \(model.modelId) (\(name)): \(error.message)")
+        }
     }
 
     /// A parameter value as the manifest's parameter nodes read it (by their type).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VantageAPI
+import VantageApp
 import VantageClient
 import VantageCore
 
@@ -95,8 +96,13 @@ struct Models: AsyncParsableCommand {
                 --descriptor names a JSON file with Panorama's descriptor (the model's inputs and their shapes); \
                 it is checked here and stored with the version.
 
+                An OpenVINO IR (NAME.xml) is uploaded with its weights (NAME.bin) and, when there is one, the \
+                report beside it (NAME.json, as vantage models optimize writes it), in one ZIP: the version the \
+                devices unpack.
+
                   vantage models upload mdl_… frozen_inference_graph.pb
                   vantage models upload mdl_… model.onnx --descriptor descriptor.json
+                  vantage models upload person-detector ssd.int8.xml --descriptor descriptor.json
                 """)
 
         @OptionGroup var options: ClientOptions
@@ -123,7 +129,27 @@ struct Models: AsyncParsableCommand {
                         throw ClientError(.local, message: "--descriptor \(descriptor) is not valid JSON: \(error)")
                     }
                 }
-                let url = URL(filePath: file)
+                var url = URL(filePath: file)
+                var scratch: URL?
+                defer { scratch.map { try? FileManager.default.removeItem(at: $0) } }
+                if url.pathExtension.lowercased() == "xml" {
+                    // An IR is two files (three with its report): one ZIP, named after the model.
+                    let folder = FileManager.default.temporaryDirectory.appending(path: "vantage-upload-\(UUID())")
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    scratch = folder
+                    let report = url.deletingPathExtension().appendingPathExtension("json")
+                    let extras = FileManager.default.fileExists(atPath: report.path) ? [report] : []
+                    let archive = folder.appending(path: url.deletingPathExtension().lastPathComponent + ".zip")
+                    do {
+                        try ModelArchive.pack(model: url, extras: extras, into: archive)
+                    } catch let error as ApplicationArchiveError {
+                        throw ClientError(.local, message: error.message)
+                    }
+                    note(
+                        "uploading \(url.lastPathComponent) with its weights"
+                            + (extras.isEmpty ? "" : " and \(report.lastPathComponent)") + " as \(archive.lastPathComponent)")
+                    url = archive
+                }
                 let version = try await client.uploadModelVersion(id, file: url, descriptor: descriptorValue)
                 if options.json {
                     printJSON(version)

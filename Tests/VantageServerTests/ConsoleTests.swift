@@ -258,14 +258,20 @@ struct ConsoleTests {
         }
         #expect(try await !browser.pageSource().contains("lobby-pass-123"))
 
-        // Upload a model file as the first version of a new model.
+        // Upload a model file as the first version of a new model: an OpenVINO IR zipped with its weights.
+        let model = archive.deletingLastPathComponent().appending(path: "detector.zip")
+        try Data(
+            try TestArchive.make([
+                .file("detector.xml", ModelArchiveTests.xml), .file("detector.bin", ModelArchiveTests.bin),
+            ])
+        ).write(to: model)
         try await browser.go(base + "/models")
         try await expectCleanPage()
         try await browser.find("#model-form input[name=name]").type("detector")
-        try await browser.find("#model-form input[type=file]").type(archive.path)
+        try await browser.find("#model-form input[type=file]").type(model.path)
         try await browser.find("#model-form button[type=submit]").click()
         try await browser.waitUntil(timeout: .seconds(10), "the model listed") {
-            (try? await browser.find("#models").text().contains("v1 people-counter.zip")) ?? false
+            (try? await browser.find("#models").text().contains("v1 detector.zip")) ?? false
         }
         try await expectCleanPage()
 

@@ -202,10 +202,10 @@ enum APIRoutes {
     /// A package version's name.
     static let versionPattern = "^[A-Za-z0-9._-]+$"
 
-    /// A model file's name as the store accepts it: a plain ASCII name of at most 255 characters with a model
-    /// file's extension (any case).
+    /// A model file's name as the store takes it: a plain ASCII name of at most 255 characters with a model
+    /// file's extension (any case), or one the store refuses saying what to upload instead (`.xml`, `.tar.gz`).
     static let modelFilename: OpenAPISchema = {
-        let extensions = Store.modelExtensions.map { ext in
+        let extensions = (Store.modelExtensions + Store.modelFileHints.map(\.ending)).map { ext in
             ext.map { c in c.isLetter ? "[\(c.lowercased())\(c.uppercased())]" : c == "." ? "\\." : String(c) }.joined()
         }
         return .string(
@@ -308,7 +308,8 @@ enum APIRoutes {
                     name: "filename", schema: modelFilename,
                     description:
                         "the file's name, e.g. model.onnx: letters, digits, '.', '_', '-', '+', not starting with '.', "
-                        + "ending in \(Store.modelExtensions.joined(separator: ", "))",
+                        + "ending in \(Store.modelExtensions.joined(separator: ", ")); a .zip holds one model with "
+                        + "the files beside it (an OpenVINO IR's .xml and .bin)",
                     required: true),
                 .init(
                     name: "descriptor", schema: .any,

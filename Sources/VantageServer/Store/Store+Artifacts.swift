@@ -71,14 +71,35 @@ extension Store {
         try await database.query("DELETE FROM models WHERE id = \(id)")
     }
 
-    /// The model file formats the runtime loads.
-    static let modelExtensions = [".onnx", ".pb", ".tflite", ".xml", ".bin", ".tar.gz", ".zip"]
+    /// The model file formats a version may be: the runtime loads the first three as they are; a ZIP holds one model
+    /// with the files beside it (an OpenVINO IR's `.xml` and `.bin`: ``ModelArchive``).
+    static let modelExtensions = [".onnx", ".pb", ".tflite", ".zip"]
+
+    /// What to do with a file a version cannot be, by its ending (checked before the general rule).
+    static let modelFileHints: [(ending: String, hint: String)] = [
+        (
+            ".xml",
+            "an OpenVINO IR needs its .bin beside it: upload both in one ZIP (vantage models upload NAME.xml makes it)"
+        ),
+        (
+            ".bin",
+            "an OpenVINO IR's weights need their .xml: upload both in one ZIP (vantage models upload NAME.xml makes it)"
+        ),
+        (
+            ".tar.gz",
+            "a .tar.gz is the SageMaker Neo input Panorama compiled, which runs nowhere else: unpack it and upload the "
+                + "model itself (.onnx, .pb, .tflite) or a ZIP of an OpenVINO IR"
+        ),
+    ]
 
     /// Adds the uploaded file as the model's next version.
     public func addModelVersion(_ id: String, upload: Upload, filename: String, descriptor: JSONValue?) async throws
         -> ModelVersion
     {
         _ = try await model(id)
+        if let refused = Self.modelFileHints.first(where: { filename.lowercased().hasSuffix($0.ending) }) {
+            throw APIError.invalid("filename \"\(filename.prefix(260))\": \(refused.hint)")
+        }
         guard !filename.isEmpty, filename.count <= 255, !filename.hasPrefix("."),
             filename.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-+".contains($0)) }),
             Self.modelExtensions.contains(where: { filename.lowercased().hasSuffix($0) })
@@ -88,6 +109,15 @@ extension Store {
             )
         }
         guard upload.size > 0 else { throw APIError.invalid("the model file is empty") }
+        if ModelArchive.isArchive(filename) {
+            // Checked now, not when a device first unpacks it: an archive without exactly one model never becomes
+            // a version.
+            do {
+                _ = try ModelArchive.check(upload.file)
+            } catch {
+                throw APIError.unprocessable("\(filename.prefix(260)): \(error.message)")
+            }
+        }
         try await artifacts.put(file: upload.file, digest: upload.digest)
         try await signArtifact(upload.digest, .model)
         let descriptorText = descriptor.map { Self.json($0) }
