@@ -52,8 +52,7 @@ public final class InferenceModel: Sendable {
     /// compiled it (see `InferenceModel+Precision.swift`).
     public let precision: String
     /// Whether OpenVINO pinned the model's inference threads to cores (`ENABLE_CPU_PINNING` as compiled; false on
-    /// devices other than the CPU): not for the LATENCY hint (one camera), where the decoder needs a core between
-    /// inferences.
+    /// devices other than the CPU). The runtime pins them only for several cameras (see `Runtime`).
     public let pinnedToCores: Bool
 
     let fail: ModelErrorContext
@@ -99,6 +98,8 @@ public final class InferenceModel: Sendable {
     ///   - logger: where loading is logged (`debug`/`info`); nothing is logged per frame above `trace`.
     ///   - hint: what OpenVINO optimises for: many requests in flight (`throughput`, several cameras) or one
     ///     request finished as soon as possible on all cores (`latency`, one camera).
+    ///   - pinned: whether OpenVINO pins its inference threads to cores (`ENABLE_CPU_PINNING`); `nil` leaves
+    ///     OpenVINO's default (pinned, on Linux). On the CPU only.
     ///   - descriptor: Panorama's `mlModelDescriptor`. Its input names (`data`) are what application code calls the
     ///     inputs, and the model file supplied for it may call them otherwise: each stands for the model input at
     ///     its position (the one `vantage.inputs` names there), in `vantage.inputs` and in the tensors an application
@@ -108,11 +109,12 @@ public final class InferenceModel: Sendable {
     ///     from the model already read, rather than by reading the file again at the first `inferTensors`.
     public static func load(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
-        hint: PerformanceHint = .throughput, descriptor: ModelDescriptor? = nil, tensorsAtDescriptorShape: Bool = false
+        hint: PerformanceHint = .throughput, pinned: Bool? = nil, descriptor: ModelDescriptor? = nil,
+        tensorsAtDescriptorShape: Bool = false
     ) throws(ModelError) -> InferenceModel {
         try InferenceModel(
             name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint,
-            descriptor: descriptor, tensorsAtDescriptorShape: tensorsAtDescriptorShape)
+            pinned: pinned, descriptor: descriptor, tensorsAtDescriptorShape: tensorsAtDescriptorShape)
     }
 
     /// OpenVINO's performance hint.
@@ -127,17 +129,18 @@ public final class InferenceModel: Sendable {
     /// blocked meanwhile. Same parameters as the synchronous `load`.
     public static func load(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger,
-        hint: PerformanceHint = .throughput
+        hint: PerformanceHint = .throughput, pinned: Bool? = nil
     ) async throws(ModelError) -> InferenceModel {
         try await onDedicatedThread(named: "vantage.inference.compile") { () throws(ModelError) -> InferenceModel in
             try InferenceModel(
-                name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint)
+                name: name, spec: spec, file: file, cacheDirectory: cacheDirectory, logger: logger, hint: hint,
+                pinned: pinned)
         }
     }
 
     private init(
         name: String, spec: ModelSpec, file: URL, cacheDirectory: URL?, logger: Logger, hint: PerformanceHint,
-        descriptor: ModelDescriptor? = nil, tensorsAtDescriptorShape: Bool = false
+        pinned: Bool? = nil, descriptor: ModelDescriptor? = nil, tensorsAtDescriptorShape: Bool = false
     ) throws(ModelError) {
         let started = ContinuousClock.now
         let fail = ModelErrorContext(model: name, file: file.path)
@@ -229,13 +232,7 @@ public final class InferenceModel: Sendable {
 
         // Compiled through the cache when there is one.
         var properties: [(key: String, value: String)] = [("PERFORMANCE_HINT", hint.rawValue)]
-        if hint == .latency && device == "CPU" {
-            // One inference on every core at a time: its threads are not pinned to cores. Pinned (OpenVINO's default
-            // on Linux), they hold both cores of a small box between inferences while the camera's decoder waits for
-            // one; unpinned, one camera on two cores ran 3-12 % faster in every round of interleaved `bench/run`
-            // runs (docs/benchmarks.md, "pinning"). Several cameras (THROUGHPUT) keep pinning: there it was 4 % faster.
-            properties.append(("ENABLE_CPU_PINNING", "NO"))
-        }
+        if let pinned, device == "CPU" { properties.append(("ENABLE_CPU_PINNING", pinned ? "YES" : "NO")) }
         if let cacheDirectory {
             do {
                 try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)

@@ -60,10 +60,14 @@ public struct StreamSource: Sendable, Equatable {
     /// Live sources drop old frames when the consumer is slow; files read as fast as possible wait for it instead.
     public var waitsForConsumer: Bool { kind == .file && !realtime }
 
-    /// Decoded frames that may wait for a consumer: a file read as fast as possible is decoded up to three frames
-    /// ahead (the decoder fills the gaps where inference and the application leave a core idle); a live source
-    /// keeps only its newest frame (a consumer never works on an old one).
-    public var waitingFrames: Int { waitsForConsumer ? 3 : 1 }
+    /// How many frames ahead of its consumer a file read as fast as possible is decoded (3; the runtime gives a
+    /// single camera 6).
+    public var framesAhead = 3
+
+    /// Decoded frames that may wait for a consumer: a file read as fast as possible is decoded up to `framesAhead`
+    /// frames ahead (the decoder fills the gaps where inference and the application leave a core idle); a live
+    /// source keeps only its newest frame (a consumer never works on an old one).
+    public var waitingFrames: Int { waitsForConsumer ? max(1, framesAhead) : 1 }
 
     /// Frame slots, beyond the ones consumers hold, that `waitingFrames` needs.
     public var extraSlots: Int { waitingFrames - 1 }

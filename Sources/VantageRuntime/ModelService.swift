@@ -46,7 +46,7 @@ final class ModelService: Sendable {
     /// With `tensorsFromDescriptors` (the application calls models with tensors it makes, as Panorama applications
     /// do), a model whose descriptor declares the shape of its only input gets its tensor variant compiled with it.
     init(
-        models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint,
+        models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint, pinned: Bool? = nil,
         tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, logger: Logger
     ) throws(ModelError) {
         self.inferAhead = inferAhead
@@ -54,7 +54,7 @@ final class ModelService: Sendable {
         for node in models {
             let model = try InferenceModel.load(
                 name: node.name, spec: node.spec, file: node.modelFile, cacheDirectory: cacheDirectory,
-                logger: logger, hint: hint, descriptor: node.descriptor,
+                logger: logger, hint: hint, pinned: pinned, descriptor: node.descriptor,
                 tensorsAtDescriptorShape: tensorsFromDescriptors)
             var requests: [InferenceRequest] = []
             for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }

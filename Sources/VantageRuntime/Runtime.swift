@@ -167,14 +167,26 @@ public final class Runtime: Service, Sendable {
         let cache =
             configuration.modelCacheDirectory
             ?? configuration.stateDirectory.appendingPathComponent("model-cache")
-        // LATENCY (each inference on every core) when frames reach the models one at a time: one camera, or only
-        // Python code nodes (Panorama applications call the model for one stream after the other). THROUGHPUT (one
-        // inference per core, several in flight) otherwise.
+        // How frames reach the models decides how OpenVINO runs them. One at a time (one live camera, or only Python
+        // code nodes: Panorama applications call the model for one stream after the other): LATENCY, each inference
+        // on every core. Several in flight (several cameras, or one file read as fast as possible: decoded ahead,
+        // its inferences run ahead two at once): THROUGHPUT, one inference per core. The inference threads are
+        // pinned to cores only for several cameras: with one, its decoder is the thread that needs a core, and
+        // pinned inference threads kept it from one (bench/run, docs/benchmarks.md: one camera 6-10 % faster
+        // unpinned, under either hint; four cameras 4 % faster pinned).
         let python = application.codeNodes.map { PythonEnvironment.isPython($0.entry.executable) }
-        let sequential = application.cameras.count == 1 || (!python.isEmpty && python.allSatisfy { $0 })
-        let hint = configuration.inferenceHint ?? (sequential ? .latency : .throughput)
+        let pythonOnly = !python.isEmpty && python.allSatisfy { $0 }
+        let single = application.cameras.count == 1
+        let fileAhead =
+            single && configuration.inferAhead
+            && application.cameras.allSatisfy { camera in
+                var source = StreamSource(name: camera.name, url: camera.detectURL ?? camera.url)
+                source.realtime = configuration.realtime
+                return source.waitsForConsumer
+            }
+        let hint = configuration.inferenceHint ?? (pythonOnly || (single && !fileAhead) ? .latency : .throughput)
         models = try ModelService(
-            models: application.models, cacheDirectory: cache, hint: hint,
+            models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
             tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
             logger: logger)
         try models.configureDetection(outputs.detection)
@@ -197,6 +209,10 @@ public final class Runtime: Service, Sendable {
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             source.outageLogInterval = configuration.cameraLogInterval
+            // A file read as fast as possible is decoded ahead of the application; one camera's decoder is the only
+            // source of frames, so it runs further ahead and fills the gaps the cores leave (bench/run: idle
+            // 1.4 -> 0.8 core-ms a frame).
+            if single { source.framesAhead = 6 }
             if camera.detectURL != nil {
                 // Frames come from the sub-stream; clips from the main stream, read without decoding.
                 var main = source

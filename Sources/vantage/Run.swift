@@ -177,8 +177,8 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "OpenVINO performance hint: latency, throughput, or auto (latency for one camera or Python code nodes, "
-                + "throughput otherwise).",
+            "OpenVINO performance hint: latency, throughput, or auto (latency for one live camera or Python code "
+                + "nodes, throughput otherwise: several cameras, one file read as fast as possible).",
             valueName: "HINT"))
     var inferenceHint: String = "auto"
 
