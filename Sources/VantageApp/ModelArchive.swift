@@ -45,7 +45,8 @@ public enum ModelArchive {
             if entry.type == .symlink {
                 throw ApplicationArchiveError(
                     .symbolicLink,
-                    "the model archive's entry \"\(path.prefix(200))\" is a symbolic link: archive the files themselves")
+                    "the model archive's entry \"\(path.prefix(200))\" is a symbolic link: archive the files themselves"
+                )
             }
             if entry.type == .file { files.append(path) }
         }

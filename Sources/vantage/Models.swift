@@ -147,7 +147,8 @@ struct Models: AsyncParsableCommand {
                     }
                     note(
                         "uploading \(url.lastPathComponent) with its weights"
-                            + (extras.isEmpty ? "" : " and \(report.lastPathComponent)") + " as \(archive.lastPathComponent)")
+                            + (extras.isEmpty ? "" : " and \(report.lastPathComponent)")
+                            + " as \(archive.lastPathComponent)")
                     url = archive
                 }
                 let version = try await client.uploadModelVersion(id, file: url, descriptor: descriptorValue)

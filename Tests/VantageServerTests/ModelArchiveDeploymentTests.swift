@@ -27,7 +27,9 @@ struct ModelArchiveDeploymentTests {
         let adminToken = try #require(fleet.server.adminToken)
         let vantage = try ServerProcess.binary().path
         let server = ["--server", "http://127.0.0.1:\(fleet.apiPort)", "--token", adminToken]
-        let environment: [String: String?] = ["VANTAGE_SERVER": nil, "VANTAGE_TOKEN": nil, "VANTAGE_CONFIG": "/nonexistent"]
+        let environment: [String: String?] = [
+            "VANTAGE_SERVER": nil, "VANTAGE_TOKEN": nil, "VANTAGE_CONFIG": "/nonexistent",
+        ]
 
         // The original is version 1 of the fleet's model.
         let original = SourceTree.root.appending(path: ".deps/models/ssdlite/frozen_inference_graph.pb")
