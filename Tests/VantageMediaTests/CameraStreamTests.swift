@@ -169,6 +169,19 @@ struct CameraStreamTests {
         #expect(StreamSource.redact(source.url) == "rtsp://***@host/x@y")
     }
 
+    @Test("the URL's scheme, in any case, says what kind of source it is; anything else is a file")
+    func sourceKinds() {
+        let kinds: [(String, StreamSource.Kind)] = [
+            ("rtsp://10.0.0.5/live", .rtsp), ("RTSP://CAM/1", .rtsp), ("rtsps://cam/1", .rtsp),
+            ("Http://cam/mjpg", .http),
+            ("https://cam/x", .http), ("/videos/rtsp://odd.mp4", .file), ("rtsp:/", .file), ("", .file),
+            ("yard.mp4", .file), ("file:///tmp/a.mp4", .file),
+        ]
+        for (url, kind) in kinds {
+            #expect(StreamSource(name: "c", url: url).kind == kind, "\(url)")
+        }
+    }
+
     @Test("frames are scaled for a model straight from the decoded original, in the model's channel order")
     func scaleForModel() throws {
         let memory = TestStorage()
