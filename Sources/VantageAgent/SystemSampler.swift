@@ -48,7 +48,9 @@ struct SystemSampler {
 
 /// A runtime's heartbeat figures, named for the control plane.
 enum RuntimeFigures {
-    /// `camera.<id>.fps|dropped|reconnects` per camera stream and `instance.<id>.inference_p99_ms`.
+    /// `camera.<id>.fps|dropped|reconnects` per camera stream, for a camera with a sub-stream its main stream's
+    /// `main_reconnects|main_snapshots|snapshot_fallbacks` (event snapshots decoded from it, and those that fell
+    /// back to the sub-stream's frame), and `instance.<id>.inference_p99_ms`.
     static func of(_ status: StatusReport, instanceID: String, cameraIDs: [String: String]) -> [String: Double] {
         var metrics: [String: Double] = [:]
         for camera in status.cameras {
@@ -60,6 +62,11 @@ enum RuntimeFigures {
             metrics["camera.\(name).dropped"] = Double(
                 camera.counters.droppedSuperseded + camera.counters.droppedNoBuffer)
             metrics["camera.\(name).reconnects"] = Double(camera.counters.reconnects)
+            if let main = camera.main {
+                metrics["camera.\(name).main_reconnects"] = Double(main.counters.reconnects)
+                metrics["camera.\(name).main_snapshots"] = Double(main.snapshots)
+                metrics["camera.\(name).snapshot_fallbacks"] = Double(main.snapshotFallbacks)
+            }
         }
         if let p99 = status.models.compactMap(\.latencyP99Ms).max() {
             metrics["instance.\(instanceID).inference_p99_ms"] = p99

@@ -76,6 +76,13 @@ struct CameraSubStreamEndToEndTests {
         #expect(connections == 2, "the device should hold the main stream and the sub-stream:\n\(camera.output)")
         let metrics = try await fleet.fetch(metricsURL)
         #expect(CameraPasswordRotationTests.figure(metrics, "vantage_agent_camera_reconnects", camera: gate.id) == 0)
+        // The main stream's own figures reach the heartbeat too (and the console's health charts).
+        #expect(
+            CameraPasswordRotationTests.figure(metrics, "vantage_agent_camera_main_reconnects", camera: gate.id) == 0,
+            "\(metrics)")
+        #expect(
+            CameraPasswordRotationTests.figure(metrics, "vantage_agent_camera_snapshot_fallbacks", camera: gate.id) == 0
+        )
         let workers = AgentEndToEndTests.runtimeWorkers(of: agent.processIdentifier)
         #expect(workers.count == 1, "\(workers)")
 
@@ -109,6 +116,10 @@ struct CameraSubStreamEndToEndTests {
         let settled = connections
         try await Task.sleep(for: .seconds(6))
         #expect(settled >= 4 && connections == settled, "a stream keeps reconnecting:\n\(camera.output.suffix(3000))")
+        let rotated = try await fleet.fetch(metricsURL)
+        #expect(
+            (CameraPasswordRotationTests.figure(rotated, "vantage_agent_camera_main_reconnects", camera: gate.id) ?? 0)
+                > 0, "the main stream's reconnect is not in the heartbeat")
         #expect(AgentEndToEndTests.runtimeWorkers(of: agent.processIdentifier) == workers, "the worker restarted")
         let state = try await fleet.client.instance(instance)
         #expect(state.status == .deploymentSucceeded && state.healthStatus == .running, "\(state)")

@@ -27,6 +27,10 @@ struct ConsoleHealthTests {
         let metric = HealthMetric.describe("camera.cam_abc.dropped", cameras: ["cam_abc": "Dock door"], instances: [:])
         #expect(metric.title == "Frames dropped per second — Dock door")
         #expect(metric.isCounter && metric.group == .cameras)
+        let fallbacks = HealthMetric.describe(
+            "camera.cam_abc.snapshot_fallbacks", cameras: ["cam_abc": "Dock door"], instances: [:])
+        #expect(fallbacks.title.hasPrefix("Snapshots from the sub-stream") && fallbacks.title.hasSuffix("Dock door"))
+        #expect(fallbacks.isCounter && fallbacks.unit == .perMinute)
         let stream = HealthMetric.describe("camera.cam_abc[1].fps", cameras: ["cam_abc": "Dock door"], instances: [:])
         #expect(stream.title == "Frames per second — Dock door[1]")
         let instance = HealthMetric.describe(

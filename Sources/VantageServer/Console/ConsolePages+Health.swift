@@ -115,7 +115,16 @@ struct HealthMetric: Sendable {
                 return metric(2, .cameras, "Frames dropped per second — \(who)", .perSecond, counter: true)
             case "reconnects":
                 return metric(3, .cameras, "Reconnects per minute — \(who)", .perMinute, counter: true)
-            default: return metric(4, .cameras, "\(figure) — \(who)")
+            case "main_reconnects":
+                return metric(4, .cameras, "Main stream reconnects per minute — \(who)", .perMinute, counter: true)
+            case "main_snapshots":
+                return metric(
+                    5, .cameras, "Snapshots from the main stream per minute — \(who)", .perMinute, counter: true)
+            case "snapshot_fallbacks":
+                return metric(
+                    6, .cameras, "Snapshots from the sub-stream (main stream without the frame) per minute — \(who)",
+                    .perMinute, counter: true)
+            default: return metric(7, .cameras, "\(figure) — \(who)")
             }
         }
         if name.hasPrefix("instance."), let dot = name.lastIndex(of: "."),
