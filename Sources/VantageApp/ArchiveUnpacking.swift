@@ -39,15 +39,19 @@ public enum ApplicationArchive {
         return archive.reduce(UInt64(0)) { $0 + ($1.type == .file ? $1.uncompressedSize : 0) }
     }
 
-    private static func unpackEntries(_ archiveFile: URL, into folder: URL) throws {
-        let archive: Archive
+    /// The ZIP archive in `archiveFile`, opened for reading; `notZIP` says what to do when it is none.
+    static func openZIP(_ archiveFile: URL, notZIP message: String) throws(ApplicationArchiveError) -> Archive {
         do {
-            archive = try Archive(url: archiveFile, accessMode: .read)
+            return try Archive(url: archiveFile, accessMode: .read)
         } catch {
-            throw ApplicationArchiveError(
-                .notZIP,
-                "the upload is not a ZIP archive: make one of the project folder (vantage packages push does this)")
+            throw ApplicationArchiveError(.notZIP, message)
         }
+    }
+
+    private static func unpackEntries(_ archiveFile: URL, into folder: URL) throws {
+        let archive = try openZIP(
+            archiveFile,
+            notZIP: "the upload is not a ZIP archive: make one of the project folder (vantage packages push does this)")
         var written: UInt64 = 0
         var count = 0
         for entry in archive {

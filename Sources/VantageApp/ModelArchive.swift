@@ -19,15 +19,10 @@ public enum ModelArchive {
     /// checking that the archive holds exactly one model, with its weights beside it when it is an OpenVINO IR, and
     /// only paths that stay inside the folder it is unpacked to. Reads the archive's directory only.
     public static func check(_ archiveFile: URL) throws(ApplicationArchiveError) -> String {
-        let archive: Archive
-        do {
-            archive = try Archive(url: archiveFile, accessMode: .read)
-        } catch {
-            throw ApplicationArchiveError(
-                .notZIP,
-                "the model archive is not a ZIP file: zip the model with its weights (vantage models upload NAME.xml "
-                    + "does it for an OpenVINO IR)")
-        }
+        let archive = try ApplicationArchive.openZIP(
+            archiveFile,
+            notZIP: "the model archive is not a ZIP file: zip the model with its weights (vantage models upload "
+                + "NAME.xml does it for an OpenVINO IR)")
         var files: [String] = []
         var count = 0
         for entry in archive {
