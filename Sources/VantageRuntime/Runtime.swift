@@ -177,28 +177,8 @@ public final class Runtime: Service, Sendable {
         let python = application.codeNodes.map { PythonEnvironment.isPython($0.entry.executable) }
         let pythonOnly = !python.isEmpty && python.allSatisfy { $0 }
         let single = application.cameras.count == 1
-        let fileAhead =
-            single && configuration.inferAhead
-            && application.cameras.allSatisfy { camera in
-                var source = StreamSource(name: camera.name, url: camera.detectURL ?? camera.url)
-                source.realtime = configuration.realtime
-                return source.waitsForConsumer
-            }
-        let hint = configuration.inferenceHint ?? (pythonOnly || (single && !fileAhead) ? .latency : .throughput)
-        models = try ModelService(
-            models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
-            tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
-            logger: logger)
-        try models.configureDetection(outputs.detection)
-
-        var cameras: [CameraStream] = []
-        var names: [String] = []
-        var paths: [String] = []
-        var regions: [SharedMemoryRegion] = []
-        var index: [String: Int] = [:]
-        var mainStreams: [String: CameraStream] = [:]
-        let slotBytes = FrameStorage.slotBytes()
-        for camera in application.cameras {
+        // Each camera's source (its sub-stream when it has one): what it is decides the models' settings below.
+        let sources = application.cameras.map { camera in
             var source = StreamSource(
                 name: camera.name, url: camera.detectURL ?? camera.url, username: camera.username,
                 password: camera.password)
@@ -213,6 +193,25 @@ public final class Runtime: Service, Sendable {
             // source of frames, so it runs further ahead and fills the gaps the cores leave (bench/run: idle
             // 1.4 -> 0.8 core-ms a frame).
             if single { source.framesAhead = 6 }
+            return source
+        }
+        let fileAhead = single && configuration.inferAhead && sources.allSatisfy(\.waitsForConsumer)
+        let hint = configuration.inferenceHint ?? (pythonOnly || (single && !fileAhead) ? .latency : .throughput)
+        models = try ModelService(
+            models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
+            tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
+            logger: logger)
+        try models.configureDetection(outputs.detection)
+
+        var cameras: [CameraStream] = []
+        var names: [String] = []
+        var paths: [String] = []
+        var regions: [SharedMemoryRegion] = []
+        var index: [String: Int] = [:]
+        var mainStreams: [String: CameraStream] = [:]
+        let slotBytes = FrameStorage.slotBytes()
+        for (camera, cameraSource) in zip(application.cameras, sources) {
+            var source = cameraSource
             if camera.detectURL != nil {
                 // Frames come from the sub-stream; clips from the main stream, read without decoding.
                 var main = source
