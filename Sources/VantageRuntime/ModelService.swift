@@ -35,6 +35,8 @@ final class ModelService: Sendable {
     private let lookaheads = Mutex<[GateKey: FrameLookahead]>([:])
     /// Whether frame calls may be run ahead (`FrameLookahead`).
     let inferAhead: Bool
+    /// Whether one camera has every request to itself (see `init`'s `oneCameraAhead`).
+    private let oneCameraAhead: Bool
 
     struct GateKey: Hashable {
         let model: String
@@ -45,11 +47,17 @@ final class ModelService: Sendable {
     /// clear error.
     /// With `tensorsFromDescriptors` (the application calls models with tensors it makes, as Panorama applications
     /// do), a model whose descriptor declares the shape of its only input gets its tensor variant compiled with it.
+    /// With `oneCameraAhead` (one file read as fast as possible, inference run ahead), each model gets twice
+    /// OpenVINO's optimal number of requests and the camera's lookahead uses them all: while a request's answer waits
+    /// for the application and the next frame is scaled into another, every OpenVINO stream still has a request
+    /// queued (`bench/run`: idle 0.97 -> 0.43 core-ms a frame with `StreamSource.framesAhead` 12, docs/benchmarks.md).
+    /// Several cameras keep the optimal number, at most two of them run ahead per camera.
     init(
         models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint, pinned: Bool? = nil,
-        tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, logger: Logger
+        tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, oneCameraAhead: Bool = false, logger: Logger
     ) throws(ModelError) {
         self.inferAhead = inferAhead
+        self.oneCameraAhead = oneCameraAhead
         var entries: [String: Entry] = [:]
         for node in models {
             let model = try InferenceModel.load(
@@ -57,7 +65,8 @@ final class ModelService: Sendable {
                 logger: logger, hint: hint, pinned: pinned, descriptor: node.descriptor,
                 tensorsAtDescriptorShape: tensorsFromDescriptors)
             var requests: [InferenceRequest] = []
-            for _ in 0..<max(2, model.maxConcurrentRequests) { requests.append(try model.makeRequest()) }
+            let count = max(2, model.maxConcurrentRequests) * (oneCameraAhead ? 2 : 1)
+            for _ in 0..<count { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(
                 node: node, model: model, requests: RequestPool(requests))
             logger.info(
@@ -211,7 +220,9 @@ final class ModelService: Sendable {
         let key = GateKey(model: entry.node.name, camera: ObjectIdentifier(camera))
         let (lookahead, made) = lookaheads.withLock { lookaheads -> (FrameLookahead, Bool) in
             if let lookahead = lookaheads[key] { return (lookahead, false) }
-            let lookahead = FrameLookahead(camera: camera, ahead: min(2, entry.requests.count)) {
+            let lookahead = FrameLookahead(
+                camera: camera, ahead: oneCameraAhead ? entry.requests.count : min(2, entry.requests.count)
+            ) {
                 [weak self] frame, wants, writer in
                 guard let self else { throw CancellationError() }
                 let request = await entry.requests.acquire()

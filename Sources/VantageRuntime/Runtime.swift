@@ -190,9 +190,10 @@ public final class Runtime: Service, Sendable {
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             source.outageLogInterval = configuration.cameraLogInterval
             // A file read as fast as possible is decoded ahead of the application; one camera's decoder is the only
-            // source of frames, so it runs further ahead and fills the gaps the cores leave (bench/run: idle
-            // 1.4 -> 0.8 core-ms a frame).
-            if single { source.framesAhead = 6 }
+            // source of frames, so it runs further ahead and fills the gaps the cores leave: an I-frame takes
+            // several P-frames' decoding time, and inference must not run dry meanwhile (bench/run: idle 1.4 -> 0.8
+            // core-ms a frame at 6 ahead; 0.97 -> 0.43 at 12, with twice the requests, see ModelService.init).
+            if single { source.framesAhead = 12 }
             return source
         }
         let fileAhead = single && configuration.inferAhead && sources.allSatisfy(\.waitsForConsumer)
@@ -200,7 +201,7 @@ public final class Runtime: Service, Sendable {
         models = try ModelService(
             models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
             tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
-            logger: logger)
+            oneCameraAhead: fileAhead, logger: logger)
         try models.configureDetection(outputs.detection)
 
         var cameras: [CameraStream] = []

@@ -46,7 +46,8 @@ struct InferAheadTests {
             // frame the application takes before the lookahead saw it runs as before: rare, the decoder is ahead).
             #expect(model.inferredAhead >= 50, "\(model.inferredAhead) of 60 calls answered from inference ahead")
             #expect(model.wastedAhead == 0, "every frame run ahead was asked for")
-            #expect(model.inferences <= 62, "\(model.inferences) inferences for 60 frames (2 more may be in flight)")
+            // At most four more may be in flight: a single file read as fast as possible runs four frames ahead.
+            #expect(model.inferences <= 64, "\(model.inferences) inferences for 60 frames (4 more may be in flight)")
         }
         var plain: [Int: [Detection]] = [:]
         try await Self.withPeopleCounter(inferAhead: false) { runtime, node in
@@ -71,8 +72,9 @@ struct InferAheadTests {
             #expect(answers.count == 30)
             let model = try #require(runtime.status().models.first { $0.name == "model_node" })
             #expect(model.inferredAhead >= 5, "\(model.inferredAhead) answered ahead while the calls came in a row")
-            #expect(model.wastedAhead <= 2, "\(model.wastedAhead) frames run ahead for nothing")
-            #expect(model.inferences <= 30 + 2, "\(model.inferences) inferences for 30 calls")
+            // At most the frames in flight when the calls stopped coming in a row (four, for this one file).
+            #expect(model.wastedAhead <= 4, "\(model.wastedAhead) frames run ahead for nothing")
+            #expect(model.inferences <= 30 + 4, "\(model.inferences) inferences for 30 calls")
             #expect(answers.values.allSatisfy { $0.contains { $0.classId == 1 && $0.score >= 0.5 } })
         }
     }
