@@ -73,7 +73,7 @@ public struct StreamSource: Sendable, Equatable {
     public var waitsForConsumer: Bool { kind == .file && !realtime }
 
     /// How many frames ahead of its consumer a file read as fast as possible is decoded (3; the runtime gives a
-    /// single camera 12).
+    /// single camera 6, and 12 when its inferences run ahead on every core).
     public var framesAhead = 3
 
     /// Decoded frames that may wait for a consumer: a file read as fast as possible is decoded up to `framesAhead`

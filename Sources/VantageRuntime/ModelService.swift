@@ -35,7 +35,7 @@ final class ModelService: Sendable {
     private let lookaheads = Mutex<[GateKey: FrameLookahead]>([:])
     /// Whether frame calls may be run ahead (`FrameLookahead`).
     let inferAhead: Bool
-    /// Whether one camera has every request to itself (see `init`'s `oneCameraAhead`).
+    /// Whether one camera has every request to itself (see `init`'s `queue`).
     private let oneCameraAhead: Bool
 
     struct GateKey: Hashable {
@@ -47,17 +47,13 @@ final class ModelService: Sendable {
     /// clear error.
     /// With `tensorsFromDescriptors` (the application calls models with tensors it makes, as Panorama applications
     /// do), a model whose descriptor declares the shape of its only input gets its tensor variant compiled with it.
-    /// With `oneCameraAhead` (one file read as fast as possible, inference run ahead), each model gets twice
-    /// OpenVINO's optimal number of requests and the camera's lookahead uses them all: while a request's answer waits
-    /// for the application and the next frame is scaled into another, every OpenVINO stream still has a request
-    /// queued (`bench/run`: idle 0.97 -> 0.43 core-ms a frame with `StreamSource.framesAhead` 12, docs/benchmarks.md).
-    /// Several cameras keep the optimal number, at most two of them run ahead per camera.
+    /// `queue` says how many requests each model gets and how many frames of a camera run ahead at once.
     init(
         models: [ModelNode], cacheDirectory: URL?, hint: InferenceModel.PerformanceHint, pinned: Bool? = nil,
-        tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, oneCameraAhead: Bool = false, logger: Logger
+        tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, queue: RequestQueue = .optimal, logger: Logger
     ) throws(ModelError) {
         self.inferAhead = inferAhead
-        self.oneCameraAhead = oneCameraAhead
+        self.oneCameraAhead = queue == .doubledForOneCamera
         var entries: [String: Entry] = [:]
         for node in models {
             let model = try InferenceModel.load(
@@ -65,7 +61,7 @@ final class ModelService: Sendable {
                 logger: logger, hint: hint, pinned: pinned, descriptor: node.descriptor,
                 tensorsAtDescriptorShape: tensorsFromDescriptors)
             var requests: [InferenceRequest] = []
-            let count = max(2, model.maxConcurrentRequests) * (oneCameraAhead ? 2 : 1)
+            let count = max(2, model.maxConcurrentRequests) * (queue == .optimal ? 1 : 2)
             for _ in 0..<count { requests.append(try model.makeRequest()) }
             entries[node.name] = Entry(
                 node: node, model: model, requests: RequestPool(requests))
@@ -335,6 +331,21 @@ final class ModelService: Sendable {
             w.u32(0)
         }
     }
+}
+
+/// How many inference requests each model gets, and how many frames of one camera run ahead at once.
+enum RequestQueue: Equatable {
+    /// OpenVINO's optimal number of requests (at least two); at most two frames of a camera run ahead. For live
+    /// cameras and one request at a time.
+    case optimal
+    /// Twice the optimal number, for files read as fast as possible with their inferences run ahead under THROUGHPUT:
+    /// while a request's answer waits for the application and the next frame is scaled into another, every OpenVINO
+    /// stream still has a request queued (bench/run, interleaved runs: idle 0.89 -> 0.21 core-ms a frame at four
+    /// files). At most two frames of a camera run ahead.
+    case doubled
+    /// `doubled`, with the one camera's frames run ahead on every request (idle 0.97 -> 0.43 core-ms a frame with
+    /// twelve frames decoded ahead, `StreamSource.framesAhead`).
+    case doubledForOneCamera
 }
 
 /// An inference request with the scaler that fills its input; used by one task at a time.

@@ -170,7 +170,7 @@ public final class Runtime: Service, Sendable {
         // How frames reach the models decides how OpenVINO runs them. One at a time (one live camera, or only Python
         // code nodes: Panorama applications call the model for one stream after the other): LATENCY, each inference
         // on every core. Several in flight (several cameras, or one file read as fast as possible: decoded ahead,
-        // its inferences run ahead two at once): THROUGHPUT, one inference per core. The inference threads are
+        // its inferences run ahead four at once): THROUGHPUT, one inference per core. The inference threads are
         // pinned to cores only for several cameras: with one, its decoder is the thread that needs a core, and
         // pinned inference threads kept it from one (bench/run, docs/benchmarks.md: one camera 6-10 % faster
         // unpinned, under either hint; four cameras 4 % faster pinned).
@@ -178,7 +178,7 @@ public final class Runtime: Service, Sendable {
         let pythonOnly = !python.isEmpty && python.allSatisfy { $0 }
         let single = application.cameras.count == 1
         // Each camera's source (its sub-stream when it has one): what it is decides the models' settings below.
-        let sources = application.cameras.map { camera in
+        var sources = application.cameras.map { camera in
             var source = StreamSource(
                 name: camera.name, url: camera.detectURL ?? camera.url, username: camera.username,
                 password: camera.password)
@@ -190,18 +190,26 @@ public final class Runtime: Service, Sendable {
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             source.outageLogInterval = configuration.cameraLogInterval
             // A file read as fast as possible is decoded ahead of the application; one camera's decoder is the only
-            // source of frames, so it runs further ahead and fills the gaps the cores leave: an I-frame takes
-            // several P-frames' decoding time, and inference must not run dry meanwhile (bench/run: idle 1.4 -> 0.8
-            // core-ms a frame at 6 ahead; 0.97 -> 0.43 at 12, with twice the requests, see ModelService.init).
-            if single { source.framesAhead = 12 }
+            // source of frames, so it runs further ahead and fills the gaps the cores leave (bench/run: idle 1.4 ->
+            // 0.8 core-ms a frame).
+            if single { source.framesAhead = 6 }
             return source
         }
-        let fileAhead = single && configuration.inferAhead && sources.allSatisfy(\.waitsForConsumer)
-        let hint = configuration.inferenceHint ?? (pythonOnly || (single && !fileAhead) ? .latency : .throughput)
+        let filesAhead = !sources.isEmpty && configuration.inferAhead && sources.allSatisfy(\.waitsForConsumer)
+        let hint =
+            configuration.inferenceHint ?? (pythonOnly || (single && !filesAhead) ? .latency : .throughput)
+        // Files whose inferences run ahead on every core get twice the requests (RequestQueue); one such file is
+        // also decoded twelve frames ahead, since an I-frame takes several P-frames' decoding time and inference must
+        // not run dry meanwhile (bench/run, interleaved runs: idle 0.97 -> 0.43 core-ms a frame).
+        var queue = RequestQueue.optimal
+        if filesAhead && hint == .throughput {
+            queue = single ? .doubledForOneCamera : .doubled
+            if single { sources[0].framesAhead = 12 }
+        }
         models = try ModelService(
             models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
-            tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead,
-            oneCameraAhead: fileAhead, logger: logger)
+            tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead, queue: queue,
+            logger: logger)
         try models.configureDetection(outputs.detection)
 
         var cameras: [CameraStream] = []
