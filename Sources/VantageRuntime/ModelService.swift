@@ -35,8 +35,8 @@ final class ModelService: Sendable {
     private let lookaheads = Mutex<[GateKey: FrameLookahead]>([:])
     /// Whether frame calls may be run ahead (`FrameLookahead`).
     let inferAhead: Bool
-    /// Whether one camera has every request to itself (see `init`'s `queue`).
-    private let oneCameraAhead: Bool
+    /// How many requests each model has, and how many frames of a camera run ahead at once.
+    private let queue: RequestQueue
 
     struct GateKey: Hashable {
         let model: String
@@ -53,7 +53,7 @@ final class ModelService: Sendable {
         tensorsFromDescriptors: Bool = false, inferAhead: Bool = true, queue: RequestQueue = .optimal, logger: Logger
     ) throws(ModelError) {
         self.inferAhead = inferAhead
-        self.oneCameraAhead = queue == .doubledForOneCamera
+        self.queue = queue
         var entries: [String: Entry] = [:]
         for node in models {
             let model = try InferenceModel.load(
@@ -216,9 +216,8 @@ final class ModelService: Sendable {
         let key = GateKey(model: entry.node.name, camera: ObjectIdentifier(camera))
         let (lookahead, made) = lookaheads.withLock { lookaheads -> (FrameLookahead, Bool) in
             if let lookahead = lookaheads[key] { return (lookahead, false) }
-            let lookahead = FrameLookahead(
-                camera: camera, ahead: oneCameraAhead ? entry.requests.count : min(2, entry.requests.count)
-            ) {
+            let ahead = queue == .doubledForOneCamera ? entry.requests.count : min(2, entry.requests.count)
+            let lookahead = FrameLookahead(camera: camera, ahead: ahead) {
                 [weak self] frame, wants, writer in
                 guard let self else { throw CancellationError() }
                 let request = await entry.requests.acquire()

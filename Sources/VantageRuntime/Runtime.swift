@@ -189,23 +189,19 @@ public final class Runtime: Service, Sendable {
             source.openTimeout = configuration.openTimeout
             source.reconnectMaxDelay = configuration.reconnectMaxDelay
             source.outageLogInterval = configuration.cameraLogInterval
-            // A file read as fast as possible is decoded ahead of the application; one camera's decoder is the only
-            // source of frames, so it runs further ahead and fills the gaps the cores leave (bench/run: idle 1.4 ->
-            // 0.8 core-ms a frame).
-            if single { source.framesAhead = 6 }
             return source
         }
         let filesAhead = !sources.isEmpty && configuration.inferAhead && sources.allSatisfy(\.waitsForConsumer)
         let hint =
             configuration.inferenceHint ?? (pythonOnly || (single && !filesAhead) ? .latency : .throughput)
-        // Files whose inferences run ahead on every core get twice the requests (RequestQueue); one such file is
-        // also decoded twelve frames ahead, since an I-frame takes several P-frames' decoding time and inference must
-        // not run dry meanwhile (bench/run, interleaved runs: idle 0.97 -> 0.43 core-ms a frame).
-        var queue = RequestQueue.optimal
-        if filesAhead && hint == .throughput {
-            queue = single ? .doubledForOneCamera : .doubled
-            if single { sources[0].framesAhead = 12 }
-        }
+        // Files whose inferences run ahead on every core get twice the requests (RequestQueue).
+        let queue: RequestQueue =
+            filesAhead && hint == .throughput ? (single ? .doubledForOneCamera : .doubled) : .optimal
+        // A file read as fast as possible is decoded ahead of the application; one camera's decoder is the only source
+        // of frames, so it runs further ahead and fills the gaps the cores leave: six frames (bench/run: idle 1.4 ->
+        // 0.8 core-ms a frame), twelve when its inferences run ahead on every core, since an I-frame takes several
+        // P-frames' decoding time and inference must not run dry meanwhile (interleaved runs: idle 0.97 -> 0.43).
+        if single { sources[0].framesAhead = queue == .doubledForOneCamera ? 12 : 6 }
         models = try ModelService(
             models: application.models, cacheDirectory: cache, hint: hint, pinned: hint == .throughput && !single,
             tensorsFromDescriptors: python.contains(true), inferAhead: configuration.inferAhead, queue: queue,
